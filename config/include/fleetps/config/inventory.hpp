@@ -1,0 +1,82 @@
+// The host inventory as plain values: what `fleetps::config::LoadInventory` produces from YAML
+// and what every other component consumes. No YAML types leak out of this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fleetps::config {
+
+/// How an unknown server host key is treated (DESIGN.md section 6).
+enum class HostKeyPolicy {
+  kStrict,     ///< Unknown or changed keys are refused before authentication.
+  kAcceptNew,  ///< The first key seen is recorded in known_hosts, then strict.
+};
+
+/// Per-host legacy algorithm lists, in libssh's comma-free list form. Empty = libssh defaults.
+struct Algorithms {
+  std::vector<std::string> kex;
+  std::vector<std::string> hostkeys;
+  std::vector<std::string> ciphers;
+  std::vector<std::string> macs;
+  bool operator==(const Algorithms&) const = default;
+};
+
+/// Everything needed to reach and probe one host, with defaults already applied.
+/// Two specs compare equal exactly when a running session may be kept across a reload.
+struct HostSpec {
+  std::string name;     ///< Unique after nodeset expansion, e.g. "db07.dc1".
+  std::string address;  ///< Host name or IP literal; defaults to `name`.
+  std::uint16_t port = 22;
+  std::string user;
+  std::string identity_file;    ///< Private key path; empty when only the agent is used.
+  std::string passphrase_file;  ///< File holding the key's passphrase (first line), optional.
+  std::string passphrase_env;   ///< Environment variable holding the passphrase, optional.
+  bool use_ssh_agent = false;   ///< Authenticate through $SSH_AUTH_SOCK as well.
+  std::string known_hosts;      ///< The collector's own known_hosts file.
+  HostKeyPolicy host_key_policy = HostKeyPolicy::kStrict;
+  std::chrono::milliseconds interval{15'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds probe_timeout{10'000};
+  std::chrono::milliseconds keepalive{15'000};
+  std::uint64_t output_limit = 4ull << 20;  ///< Bytes of output per probe before `too_large`.
+  unsigned max_channels_per_host = 2;       ///< Always below sshd's MaxSessions (10).
+  std::string dialect;                      ///< Empty = fingerprint on connect.
+  Algorithms algorithms;
+  std::map<std::string, std::string> labels;
+
+  bool operator==(const HostSpec&) const = default;
+};
+
+/// One entry of `process_names`, in process-exporter's format. The patterns are validated
+/// (they compile as ECMAScript regexes) but matching lives in fleetps::probes.
+struct ProcessNameMatcher {
+  std::string name_template = "{{.ExeBase}}";  ///< e.g. "{{.Comm}}", "{{.Matches.Name}}"
+  std::vector<std::string> comm;     ///< Exact comm values.
+  std::vector<std::string> exe;      ///< Exact argv[0] or its base name.
+  std::vector<std::string> cmdline;  ///< Regexes over the joined command line; all must match.
+  bool operator==(const ProcessNameMatcher&) const = default;
+};
+
+/// The `collector:` section.
+struct CollectorSettings {
+  std::string listen = "127.0.0.1:9732";
+  unsigned max_concurrent_handshakes = 64;
+  unsigned threads = 0;  ///< 0 = one per core.
+  bool enable_reload_endpoint = false;
+  unsigned max_restarts = 5;  ///< Per-host crash intensity before quarantine...
+  std::chrono::milliseconds restart_period{300'000};  ///< ...within this period.
+  bool operator==(const CollectorSettings&) const = default;
+};
+
+/// A whole, validated inventory.
+struct Inventory {
+  CollectorSettings collector;
+  std::vector<HostSpec> hosts;  ///< In file order, ranges expanded in order.
+  std::vector<ProcessNameMatcher> process_names;
+};
+
+}  // namespace fleetps::config
