@@ -1,0 +1,20 @@
+#pragma once
+
+#include <iosfwd>
+#include <span>
+#include <string_view>
+
+namespace fleetps::collector {
+
+/// Process exit codes of the `fleetps` command.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInvalid = 1,  ///< check-config found problems; a run ended by supervisor escalation.
+  kExitUsage = 2,    ///< Unknown command or bad flags.
+};
+
+/// Runs the `fleetps` command line: `args` excludes the program name. Output goes to `out`,
+/// diagnostics and usage errors to `err`. Never throws; returns the process exit code.
+int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
+
+}  // namespace fleetps::collector
