@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `fleetps check-config` over the example and the config corpus: the example and every good file
+# exit 0; every bad file exits 1 and prints exactly its `# expect: LINE:COL: MESSAGE` lines, each
+# prefixed with the file name. Runs under `unshare -n` when available, proving no network is used.
+set -euo pipefail
+fleetps=${1:?usage: check_config_cli.sh FLEETPS_BINARY SOURCE_DIR}
+src=${2:?}
+isolate=()
+if unshare -n true 2>/dev/null; then isolate=(unshare -n); fi
+failures=0 checked=0
+
+"${isolate[@]}" "$fleetps" check-config "$src/config/examples/fleet.yaml" >/dev/null \
+  || { echo "FAIL: example config rejected"; failures=$((failures + 1)); }
+
+for file in "$src"/tests/data/config/good/*.yaml; do
+  [[ -e $file ]] || continue
+  checked=$((checked + 1))
+  "${isolate[@]}" "$fleetps" check-config "$file" >/dev/null 2>&1 \
+    || { echo "FAIL: $file: exit $? (want 0)"; failures=$((failures + 1)); }
+done
+
+for file in "$src"/tests/data/config/bad/*.yaml; do
+  checked=$((checked + 1))
+  set +e
+  actual=$("${isolate[@]}" "$fleetps" check-config "$file" 2>&1 >/dev/null)
+  code=$?
+  set -e
+  if [[ $code -ne 1 ]]; then
+    echo "FAIL: $file: exit $code (want 1)"; failures=$((failures + 1)); continue
+  fi
+  expected=$(sed -n "s|^# expect: |$file:|p" "$file")
+  if [[ -z $expected ]]; then
+    echo "FAIL: $file has no '# expect:' line"; failures=$((failures + 1)); continue
+  fi
+  got=$(printf '%s\n' "$actual" | grep -F "$file:" | grep -v ': [0-9]* problems\?$' || true)
+  if [[ "$got" != "$expected" ]]; then
+    printf 'FAIL: %s\n  want:\n%s\n  got:\n%s\n' "$file" "$expected" "$got"
+    failures=$((failures + 1))
+  fi
+done
+echo "$checked corpus files checked, $failures failures"
+((checked >= 25 && failures == 0))
