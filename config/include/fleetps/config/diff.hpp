@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fleetps/config/inventory.hpp"
+
+namespace fleetps::config {
+
+/// What changes when `after` replaces `before` (a reload). Host lists hold host names:
+/// `added`, `changed`, `unchanged` in the order of `after`, `removed` in the order of `before`.
+/// A host is `changed` when its HostSpec differs in any field (its session must be restarted);
+/// `unchanged` hosts keep their sessions.
+struct InventoryDiff {
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  std::vector<std::string> changed;
+  std::vector<std::string> unchanged;
+  bool process_names_changed = false;  ///< The grouping rules differ (order matters).
+  bool collector_changed = false;      ///< The `collector:` section differs.
+
+  /// True when applying `after` would change nothing.
+  [[nodiscard]] bool empty() const {
+    return added.empty() && removed.empty() && changed.empty() && !process_names_changed &&
+           !collector_changed;
+  }
+};
+
+/// Compares two valid inventories (host names unique in each). Pure and thread-safe.
+[[nodiscard]] InventoryDiff DiffInventories(const Inventory& before, const Inventory& after);
+
+}  // namespace fleetps::config

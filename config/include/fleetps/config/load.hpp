@@ -1,0 +1,39 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/config/diagnostic.hpp"
+#include "fleetps/config/inventory.hpp"
+
+namespace fleetps::config {
+
+/// The outcome of loading an inventory: the inventory when the file is valid, and every
+/// diagnostic found, sorted by line then column (identical diagnostics appear once).
+struct LoadResult {
+  /// Set exactly when no diagnostic is an error (warnings alone keep it).
+  std::optional<Inventory> inventory;
+  std::vector<Diagnostic> diagnostics;
+
+  /// True when the inventory is valid (no error; warnings allowed).
+  [[nodiscard]] bool ok() const { return inventory.has_value(); }
+};
+
+/// Reads, parses and validates the YAML inventory at `path` (schema: config/README.md).
+///
+/// Every problem is reported at once, each as `path:line:col: message`. An unreadable file gives
+/// one diagnostic `path:0:0: cannot read file: <reason>`; a YAML syntax error gives one
+/// diagnostic at the parser's position. Relative `identity_file`, `passphrase_file` and
+/// `known_hosts` paths are resolved against the directory holding `path`.
+///
+/// Pure function of the file's contents: no network access, no check that key files exist
+/// (they may live on the collector host only). Thread-safe; never throws for bad input.
+[[nodiscard]] LoadResult LoadInventoryFile(const std::string& path);
+
+/// Same as LoadInventoryFile, from text. `file_name` only labels the diagnostics; relative
+/// paths in the inventory are kept as written.
+[[nodiscard]] LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name);
+
+}  // namespace fleetps::config

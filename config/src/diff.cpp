@@ -1,0 +1,32 @@
+#include "fleetps/config/diff.hpp"
+
+#include <unordered_map>
+
+namespace fleetps::config {
+
+InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
+  InventoryDiff diff;
+  std::unordered_map<std::string_view, const HostSpec*> old_hosts;
+  for (const HostSpec& host : before.hosts) old_hosts.emplace(host.name, &host);
+  std::unordered_map<std::string_view, const HostSpec*> new_hosts;
+  for (const HostSpec& host : after.hosts) new_hosts.emplace(host.name, &host);
+
+  for (const HostSpec& host : after.hosts) {
+    const auto it = old_hosts.find(host.name);
+    if (it == old_hosts.end()) {
+      diff.added.push_back(host.name);
+    } else if (*it->second == host) {
+      diff.unchanged.push_back(host.name);
+    } else {
+      diff.changed.push_back(host.name);
+    }
+  }
+  for (const HostSpec& host : before.hosts) {
+    if (!new_hosts.contains(host.name)) diff.removed.push_back(host.name);
+  }
+  diff.process_names_changed = before.process_names != after.process_names;
+  diff.collector_changed = !(before.collector == after.collector);
+  return diff;
+}
+
+}  // namespace fleetps::config
