@@ -1,0 +1,98 @@
+// Dialects: which platform's tools a host speaks, how to detect it in one round trip, and the
+// probe scripts sent to it. Everything here is pure: no I/O, no global state.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fleetps::probes {
+
+/// The ps/proc flavours fleetps knows (DESIGN.md section 5). Each has its own probe script and
+/// column table; `ParseProcessProbe` must be given the dialect whose script produced the output.
+enum class Dialect {
+  kLinuxProcps,  ///< procps 3.x/4.x `ps` plus batched /proc reads.
+  kBusybox,      ///< BusyBox ps (header-driven, `-o` optional) plus batched /proc reads.
+  kAix,          ///< AIX `ps -e -o`, `lsof -F` when installed, `netstat -an`.
+  kSolaris,      ///< Solaris/illumos, scoped to the current zone, `/usr/ucb/ps` for full args.
+  kHpux,         ///< HP-UX `UNIX95=1 ps -e -o`: no resident size.
+  kFreebsd,      ///< FreeBSD `ps -ax -o` (split user/system CPU), `procstat`, `sockstat`.
+  kDarwin,       ///< macOS `ps -ax -o`, `lsof -F`.
+};
+
+/// Every dialect, in declaration order (for tables and parameterised tests).
+inline constexpr Dialect kAllDialects[] = {Dialect::kLinuxProcps, Dialect::kBusybox,
+                                           Dialect::kAix,         Dialect::kSolaris,
+                                           Dialect::kHpux,        Dialect::kFreebsd,
+                                           Dialect::kDarwin};
+
+/// The configuration spelling: "linux-procps", "busybox", "aix", "solaris", "hpux", "freebsd",
+/// "darwin".
+[[nodiscard]] std::string_view DialectName(Dialect dialect) noexcept;
+
+/// Inverse of DialectName (exact, case-sensitive); nullopt for anything else.
+[[nodiscard]] std::optional<Dialect> ParseDialectName(std::string_view name) noexcept;
+
+/// What the fingerprint script learnt about a host. Absent optionals mean the host did not say.
+struct Fingerprint {
+  std::string os;          ///< `uname -s`: "Linux", "AIX", "SunOS", "HP-UX", "FreeBSD", "Darwin".
+  std::string os_release;  ///< `uname -r`.
+  std::string arch;        ///< `uname -m`.
+  bool proc_readable = false;  ///< /proc/<pid>/stat is a readable text file (Linux-style /proc).
+  std::optional<long> clk_tck;    ///< `getconf CLK_TCK`.
+  std::optional<long> page_size;  ///< `getconf PAGESIZE`.
+  std::optional<long> uid;        ///< Effective uid of the probe user.
+  std::string zonename;    ///< Solaris zone, empty elsewhere.
+  /// "procps-ng 4.0.2", "procps 3.2.8", "busybox", "posix" (ps -o works, not identified) or
+  /// "unknown".
+  std::string ps_flavour;
+  bool ps_has_o = false;  ///< `ps -o pid=` produced a pid.
+  bool has_lsof = false;
+  bool has_ss = false;
+  bool has_netstat = false;
+  bool has_sockstat = false;
+  bool has_procstat = false;
+  bool has_ucb_ps = false;  ///< Solaris /usr/ucb/ps (full argument lists).
+};
+
+/// Fingerprint parse outcome: `fingerprint` is meaningful only when `error` is empty.
+struct FingerprintResult {
+  Fingerprint fingerprint;
+  std::string error;  ///< Short reason, e.g. "missing section uname-s".
+  [[nodiscard]] bool ok() const noexcept { return error.empty(); }
+};
+
+/// The section marker of the fingerprint script. The fingerprint output holds no process
+/// arguments, so a fixed marker is enough there (process probes take a random nonce instead).
+inline constexpr std::string_view kFingerprintNonce = "fp0fingerprint";
+
+/// A POSIX sh script for stdin of `/bin/sh -s` that prints, in one round trip and in framed
+/// sections (`@@FLEETPS <nonce> BEGIN <name>` ... `@@FLEETPS <nonce> END <name> rc=<code>`):
+/// uname -s/-r/-m, ps flavour and `-o` support, /proc readability, CLK_TCK, PAGESIZE, uid,
+/// zonename and which helper tools exist. Works in dash, bash, ksh, busybox sh and Bourne sh
+/// (functions, backquotes, `type`; no `$(...)`, no `local`, no `command -v`).
+[[nodiscard]] std::string_view FingerprintScript() noexcept;
+
+/// Parses FingerprintScript() output. Text before the first marker (MOTD, banners) and CRLF line
+/// ends are tolerated. Fails only when `uname -s` is missing.
+[[nodiscard]] FingerprintResult ParseFingerprint(std::string_view output);
+
+/// Picks the dialect for a fingerprint. Linux with a BusyBox ps → kBusybox, other Linux →
+/// kLinuxProcps; AIX, SunOS, HP-UX, Darwin map to their dialect; the BSDs map to kFreebsd.
+/// An unknown system with a Linux-style /proc gets kBusybox (its /proc-only path needs no ps
+/// options); otherwise kFreebsd's POSIX-keyword ps is the least demanding guess.
+[[nodiscard]] Dialect ChooseDialect(const Fingerprint& fingerprint) noexcept;
+
+/// True when `nonce` is 8 to 64 hex digits, the only nonces the probe scripts accept.
+[[nodiscard]] bool IsValidNonce(std::string_view nonce) noexcept;
+
+/// The process probe script for `dialect`, for stdin of `/bin/sh -s`. One round trip prints the
+/// framed sections `self` ($$, so the probe's own processes can be excluded), `clock` (epoch
+/// seconds, with perl/awk fallbacks where `date +%s` is missing), the process table and, per
+/// dialect, /proc batches, descriptor counts and listening sockets. `nonce` must be fresh random
+/// hex (IsValidNonce) so that no process argument can forge a marker; the result is empty when
+/// it is not. Uses the fingerprint for zone scoping, ps `-o` support and tool availability.
+[[nodiscard]] std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fingerprint,
+                                             std::string_view nonce);
+
+}  // namespace fleetps::probes

@@ -1,0 +1,143 @@
+// Process grouping with process-exporter's `process_names` semantics, and the tracker that turns
+// per-process cumulative values into group counters that never go backwards.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/probes/process.hpp"
+
+namespace fleetps::probes {
+
+/// One `process_names` entry as plain data (fleetps::config converts its ProcessNameMatcher;
+/// probes must not depend on config). At least one of comm, exe, cmdline must be non-empty;
+/// every non-empty kind must match (comm: any listed name equals comm; exe: any entry equals
+/// argv[0]'s base name, or argv[0] itself when the entry contains '/'; cmdline: every regex
+/// finds a match in the space-joined arguments).
+struct MatcherSpec {
+  /// Go-template subset: literal text plus {{.Comm}} {{.ExeBase}} {{.ExeFull}} {{.Username}}
+  /// {{.PID}} {{.StartTime}} {{.Matches.NAME}} (NAME a named capture of a cmdline regex).
+  std::string name_template = "{{.ExeBase}}";
+  std::vector<std::string> comm;
+  std::vector<std::string> exe;
+  /// RE2-style regexes: `(?P<name>...)` / `(?<name>...)` named groups and a leading `(?i)` are
+  /// accepted; otherwise ECMAScript syntax.
+  std::vector<std::string> cmdline;
+};
+
+struct GroupOptions {
+  /// process-exporter's `-children` (default true): an unmatched process joins the group of
+  /// its nearest ancestor that matched a matcher itself.
+  bool fold_children = true;
+};
+
+/// Aggregates of one group. Counters (cpu, io, faults, context switches, starts) are sums of the
+/// members' current cumulative values from Grouper::Group, and monotonic accumulations from
+/// GroupTracker::Update. Optionals are absent when no member had the value (e.g. HP-UX resident
+/// memory, non-Linux io).
+struct GroupStats {
+  std::uint64_t num_procs = 0;
+  /// mode="user". When a dialect only gives user+system combined, the total is counted here.
+  double cpu_user_seconds = 0;
+  std::optional<double> cpu_system_seconds;  ///< mode="system"; absent on total-only dialects.
+  std::optional<std::uint64_t> memory_resident_bytes;
+  std::optional<std::uint64_t> memory_virtual_bytes;
+  std::optional<std::uint64_t> memory_swapped_bytes;
+  std::optional<std::int64_t> open_filedesc;
+  std::optional<double> worst_fd_ratio;  ///< max(fds / soft limit) over members that have both.
+  std::optional<std::int64_t> num_threads;
+  std::array<std::uint64_t, 5> states{};  ///< Indexed by StateBucket.
+  std::optional<double> oldest_start_time_unix;
+  std::optional<std::uint64_t> read_bytes;
+  std::optional<std::uint64_t> write_bytes;
+  std::optional<std::uint64_t> major_faults;
+  std::optional<std::uint64_t> minor_faults;
+  std::optional<std::uint64_t> ctx_voluntary;
+  std::optional<std::uint64_t> ctx_involuntary;
+  std::uint64_t starts_total = 0;  ///< GroupTracker only: new (pid, start) identities seen.
+  std::map<std::string, std::uint64_t> listen_sockets;  ///< proto → sockets owned by members.
+};
+
+/// The grouping of one snapshot.
+struct GroupSnapshot {
+  std::map<std::string, GroupStats> groups;      ///< Only groups with members (Grouper).
+  std::map<std::int64_t, std::string> members;  ///< pid → group name, grouped processes only.
+};
+
+struct GrouperResult;
+
+/// Compiled matchers. Immutable after Compile: copies share state and may be used from many
+/// threads.
+///
+/// Usage:
+///   auto r = Grouper::Compile({{"{{.Matches.Name}}", {}, {}, {"java .*-Dname=(?P<Name>\\w+)"}}});
+///   if (!r.errors.empty()) { /* report */ }
+///   GroupSnapshot g = r.grouper->Group(snapshot);
+class Grouper {
+ public:
+  [[nodiscard]] static GrouperResult Compile(const std::vector<MatcherSpec>& specs,
+                                             GroupOptions options = {});
+
+  /// The group name of `row` by its own attributes (first matching matcher wins), ignoring
+  /// ancestry; nullopt when no matcher matches.
+  [[nodiscard]] std::optional<std::string> Name(const ProcessRow& row) const;
+
+  /// Groups a snapshot (own match first, then ancestry when fold_children). Ungrouped
+  /// processes are ignored.
+  [[nodiscard]] GroupSnapshot Group(const HostSnapshot& snapshot) const;
+
+  struct Impl;
+  explicit Grouper(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  std::shared_ptr<const Impl> impl_;  // shared and immutable: copies are cheap
+};
+
+/// Compile outcome: `grouper` is set exactly when `errors` is empty.
+struct GrouperResult {
+  std::optional<Grouper> grouper;
+  std::vector<std::string> errors;  ///< "process_names[2]: unknown template field .Foo"
+};
+
+/// Keeps per-process identities ((pid, start time) within `start_time_tolerance` seconds, since
+/// etime-derived start times can jitter by a second) across snapshots of ONE host and turns
+/// them into monotonic group counters: a process that exits keeps its contribution, a new
+/// identity contributes its whole cumulative value and counts as a start (except on the first
+/// update, whose processes are the baseline). Groups once seen stay in the output (num_procs 0).
+/// Not thread-safe: use from the host's own strand.
+class GroupTracker {
+ public:
+  explicit GroupTracker(double start_time_tolerance = 2.0)
+      : tolerance_(start_time_tolerance) {}
+
+  [[nodiscard]] GroupSnapshot Update(const HostSnapshot& snapshot, const Grouper& grouper);
+
+ private:
+  struct Counters {
+    double cpu_user = 0;
+    std::optional<double> cpu_system;
+    std::optional<std::uint64_t> read_bytes, write_bytes, major_faults, minor_faults,
+        ctx_voluntary, ctx_involuntary;
+  };
+  struct Identity {
+    std::optional<double> start_time;
+    Counters last;
+  };
+  struct Accum {
+    Counters total;
+    std::uint64_t starts = 0;
+  };
+
+  double tolerance_;
+  bool first_ = true;
+  std::map<std::int64_t, Identity> identities_;
+  std::map<std::string, Accum> accum_;
+};
+
+}  // namespace fleetps::probes

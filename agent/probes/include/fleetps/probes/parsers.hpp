@@ -1,0 +1,122 @@
+// The individual pure parsers ParseProcessProbe is built from, exposed for tests, fuzzing and
+// ad hoc probes. All take views into the caller's buffer, copy what they keep, never throw on
+// bad input, and skip (and count in `stats`) lines they cannot read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/probes/dialect.hpp"
+#include "fleetps/probes/process.hpp"
+
+namespace fleetps::probes {
+
+// ---- framing ---------------------------------------------------------------------------------
+
+/// One `@@FLEETPS <nonce> BEGIN <name>` ... `END <name> rc=<n>` section.
+struct Section {
+  std::string_view name;
+  std::string_view body;   ///< Raw bytes between the marker lines (may contain CR).
+  std::optional<int> rc;   ///< Absent when the END marker never came.
+  bool terminated = false;
+};
+
+/// Splits framed output. Lines outside sections are counted in stats.lines_outside. A final
+/// line without a newline inside an unterminated section is dropped (truncated_last_line).
+/// Repeated names keep the first occurrence.
+[[nodiscard]] std::vector<Section> SplitSections(std::string_view output, std::string_view nonce,
+                                                 ParseStats& stats);
+
+// ---- field parsers ---------------------------------------------------------------------------
+
+/// `[[dd-]hh:]mm:ss[.frac]` (also `,` as the decimal mark, as some AIX locales print) or plain
+/// seconds; minutes may exceed 59 (BusyBox). Returns seconds.
+[[nodiscard]] std::optional<double> ParseDuration(std::string_view text) noexcept;
+
+/// A KiB count as ps prints it, including BusyBox's scaled forms ("15m", "1.2g"). Returns bytes.
+[[nodiscard]] std::optional<std::uint64_t> ParseKibibytes(std::string_view text) noexcept;
+
+// ---- ps --------------------------------------------------------------------------------------
+
+/// Column meanings of a headerless `ps -o` table; kArgs must be last and takes the rest.
+enum class PsColumn {
+  kPid, kPpid, kUser, kState, kEtime, kTime, kUserTime, kSysTime, kRssKib, kVszKib, kThreads,
+  kZone, kComm, kArgs,
+};
+
+/// The headerless `-o` column list the dialect's probe script asks ps for (empty for BusyBox,
+/// whose table is header-driven).
+[[nodiscard]] std::vector<PsColumn> PsColumnsFor(Dialect dialect);
+
+/// Parses a headerless `ps -o` table with the given columns. `clock` (remote epoch seconds)
+/// turns etime into a start time. Lines whose numeric columns do not parse are skipped.
+[[nodiscard]] std::vector<ProcessRow> ParsePsTable(Dialect dialect,
+                                                   const std::vector<PsColumn>& columns,
+                                                   std::string_view text,
+                                                   std::optional<std::int64_t> clock,
+                                                   ParseStats& stats);
+
+/// Parses ps output whose first non-empty line is a header (BusyBox plain `ps`, `ps -o pid,...`,
+/// and POSIX ps in general): PID PPID USER/UID/RUSER STAT/S/ST PID RSS VSZ TIME ELAPSED NLWP
+/// COMMAND/CMD/ARGS. COMMAND must be last.
+[[nodiscard]] std::vector<ProcessRow> ParsePsWithHeader(Dialect dialect, std::string_view text,
+                                                        std::optional<std::int64_t> clock,
+                                                        ParseStats& stats);
+
+/// `pid comm` pairs (comm is the rest of the line, spaces allowed).
+[[nodiscard]] std::map<std::int64_t, std::string> ParsePidText(std::string_view text,
+                                                               ParseStats& stats);
+
+/// Solaris `/usr/ucb/ps -agwwwx` (PID TT S TIME COMMAND): pid → full argument list.
+[[nodiscard]] std::map<std::int64_t, std::string> ParseUcbPs(std::string_view text,
+                                                             ParseStats& stats);
+
+// ---- Linux /proc batches ---------------------------------------------------------------------
+
+/// The /proc sections of a Linux probe, as raw text (each produced by `grep -sH` or `ls -a`).
+struct ProcBatch {
+  std::string_view btime;   ///< `grep ^btime /proc/stat`.
+  std::string_view stat;    ///< `grep -sH '' /proc/[0-9]*/stat`.
+  std::string_view status;  ///< `grep -sH -e ^Uid: ... /proc/[0-9]*/status`.
+  std::string_view io;      ///< `grep -sH -e ^read_bytes: ... /proc/[0-9]*/io`.
+  std::string_view limits;  ///< `grep -sH '^Max open files' /proc/[0-9]*/limits`.
+  std::string_view fd;      ///< `ls -a /proc/self/fd /proc/[0-9]*/fd`.
+};
+
+/// Parses the /proc batch into rows keyed by pid (only /proc-derived fields filled: ppid,
+/// state, comm, cpu, faults, threads, start time, rss/vsz, swap, ctx switches, io, fds,
+/// fd_limit; `user` is the numeric real uid). Also yields btime when present.
+[[nodiscard]] std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch,
+                                                                 long clk_tck, long page_size,
+                                                                 std::optional<double>& btime,
+                                                                 ParseStats& stats);
+
+// ---- descriptors and sockets -----------------------------------------------------------------
+
+/// `lsof -F f` (or any -F set including f): pid → count of numeric descriptors.
+[[nodiscard]] std::map<std::int64_t, std::int64_t> ParseLsofFdCounts(std::string_view text,
+                                                                     ParseStats& stats);
+
+/// FreeBSD `procstat -fa` (PID COMM FD ...): pid → count of numeric descriptors.
+[[nodiscard]] std::map<std::int64_t, std::int64_t> ParseProcstatFdCounts(std::string_view text,
+                                                                         ParseStats& stats);
+
+/// `lsof -F pcPtn -iTCP -sTCP:LISTEN -iUDP`: one socket per n field.
+[[nodiscard]] std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& stats);
+
+/// iproute2 `ss -ltunp` (with or without header and Netid column); pid from `users:((...))`.
+[[nodiscard]] std::vector<ListenSocket> ParseSs(std::string_view text, ParseStats& stats);
+
+/// `netstat` listening sockets in the dialect's format: Linux net-tools `-ltunp` (with
+/// PID/Program), BSD/AIX/HP-UX `-an` (`*.22`, `tcp4`), Solaris `-an` (per-protocol blocks,
+/// UDP "Idle").
+[[nodiscard]] std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text,
+                                                     ParseStats& stats);
+
+/// FreeBSD `sockstat -46l` (USER COMMAND PID FD PROTO LOCAL FOREIGN).
+[[nodiscard]] std::vector<ListenSocket> ParseSockstat(std::string_view text, ParseStats& stats);
+
+}  // namespace fleetps::probes

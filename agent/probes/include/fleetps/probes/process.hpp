@@ -1,0 +1,104 @@
+// The uniform process row every dialect is parsed into, and the whole-probe parser.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/probes/dialect.hpp"
+
+namespace fleetps::probes {
+
+/// process-exporter's five state buckets (`namedprocess_namegroup_states{state}`).
+enum class StateBucket { kRunning, kSleeping, kWaiting, kZombie, kOther };
+
+/// "Running", "Sleeping", "Waiting", "Zombie", "Other".
+[[nodiscard]] std::string_view StateBucketName(StateBucket bucket) noexcept;
+
+/// Maps a raw ps/proc state string (first letter decides; "Ss<l", "O", "SW") to its bucket using
+/// the dialect's letters: Linux R/S/D/Z exactly like process-exporter, Solaris O = on CPU,
+/// BSD I = idle sleep and D/L = waiting, AIX A = active.
+[[nodiscard]] StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept;
+
+/// One process. An absent optional means the dialect (or the probe user's permissions) cannot
+/// give the value; it is never replaced by zero.
+struct ProcessRow {
+  std::int64_t pid = 0;
+  std::int64_t ppid = 0;
+  std::string user;   ///< Login name, or the numeric uid when the tool printed one.
+  std::string state;  ///< Raw state as the tool printed it ("Ss", "O", "R").
+  StateBucket state_bucket = StateBucket::kOther;
+  /// Start time, Unix seconds: from /proc (boot time + start ticks) or from etime and the
+  /// remote clock (then it may jitter by a second between probes).
+  std::optional<double> start_time_unix;
+  std::optional<double> cpu_user_seconds;    ///< Cumulative user CPU.
+  std::optional<double> cpu_system_seconds;  ///< Cumulative system CPU.
+  std::optional<double> cpu_total_seconds;   ///< User + system (all some dialects give).
+  std::optional<std::uint64_t> rss_bytes;
+  std::optional<std::uint64_t> vsz_bytes;
+  std::optional<std::uint64_t> swap_bytes;  ///< Linux VmSwap.
+  std::optional<std::int64_t> threads;
+  std::optional<std::int64_t> fds;       ///< Open descriptors.
+  std::optional<std::int64_t> fd_limit;  ///< Soft RLIMIT_NOFILE; absent when unlimited.
+  std::optional<std::uint64_t> read_bytes;
+  std::optional<std::uint64_t> write_bytes;
+  std::optional<std::uint64_t> major_faults;
+  std::optional<std::uint64_t> minor_faults;
+  std::optional<std::uint64_t> ctx_voluntary;
+  std::optional<std::uint64_t> ctx_involuntary;
+  std::string comm;  ///< Short command name (Linux: 15 characters at most).
+  std::string exe;   ///< argv[0] (process-exporter's ExeFull); empty for kernel threads.
+  std::string args;  ///< Space-joined argument list; may be truncated by the platform.
+  std::string zone;  ///< Solaris zone, empty elsewhere.
+};
+
+/// A listening TCP socket or a bound UDP socket.
+struct ListenSocket {
+  std::string proto;    ///< "tcp", "tcp6", "udp", "udp6".
+  std::string address;  ///< Local address as printed, "*" or "0.0.0.0" for any.
+  std::uint32_t port = 0;
+  std::optional<std::int64_t> pid;  ///< Owning process, when the tool (and privilege) says.
+  std::string process;              ///< Owning command name, when given.
+};
+
+/// Counters describing how clean an output was. Never affects success on its own.
+struct ParseStats {
+  std::uint64_t lines_seen = 0;      ///< Lines inside sections.
+  std::uint64_t lines_skipped = 0;   ///< Malformed lines ignored.
+  std::uint64_t lines_outside = 0;   ///< Banner/MOTD lines outside any section.
+  std::uint64_t sections_seen = 0;
+  std::uint64_t sections_failed = 0;     ///< Sections ending with rc != 0.
+  std::uint64_t sections_unterminated = 0;  ///< A BEGIN without END (output cut short).
+  bool truncated_last_line = false;  ///< The final line had no newline and was dropped.
+  std::uint64_t self_excluded = 0;   ///< Probe processes removed from the table.
+};
+
+/// One probe's worth of host state.
+struct HostSnapshot {
+  Dialect dialect = Dialect::kLinuxProcps;
+  std::vector<ProcessRow> processes;  ///< Sorted by pid.
+  std::vector<ListenSocket> listening;
+  std::optional<std::int64_t> remote_clock_unix;
+  std::optional<double> boot_time_unix;  ///< Linux btime.
+  std::optional<std::int64_t> self_pid;   ///< The probe shell's $$.
+  ParseStats stats;
+};
+
+/// Outcome of ParseProcessProbe: `snapshot` is meaningful only when `error` is empty.
+struct ProbeParseResult {
+  HostSnapshot snapshot;
+  std::string error;  ///< Short fixed reason ("missing process table"), never host text.
+  [[nodiscard]] bool ok() const noexcept { return error.empty(); }
+};
+
+/// Parses the whole output of ProcessProbeScript(dialect, fingerprint, nonce). Lenient per line
+/// (malformed lines are skipped and counted), strict per section: a missing, failed or
+/// unterminated process table is an error. Uses fingerprint.clk_tck and page_size (defaults
+/// 100 and 4096) for /proc units. The probe's own processes ($$, its descendants, and the
+/// parent shell that ran `sh -s`) are removed. Pure and thread-compatible.
+[[nodiscard]] ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerprint,
+                                                 std::string_view output, std::string_view nonce);
+
+}  // namespace fleetps::probes

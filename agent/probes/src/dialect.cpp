@@ -1,0 +1,378 @@
+#include "fleetps/probes/dialect.hpp"
+
+#include <array>
+#include <utility>
+
+#include "fleetps/probes/parsers.hpp"
+#include "fleetps/probes/process.hpp"
+#include "text.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+constexpr std::array<std::pair<Dialect, std::string_view>, 7> kNames = {{
+    {Dialect::kLinuxProcps, "linux-procps"},
+    {Dialect::kBusybox, "busybox"},
+    {Dialect::kAix, "aix"},
+    {Dialect::kSolaris, "solaris"},
+    {Dialect::kHpux, "hpux"},
+    {Dialect::kFreebsd, "freebsd"},
+    {Dialect::kDarwin, "darwin"},
+}};
+
+// Shared prologue: C locale, sbin dirs (lsof, ss and netstat often live there), section helpers.
+// `fp_e` prints a newline first so that output without a final newline cannot hide the marker.
+constexpr std::string_view kPrologue =
+    "LC_ALL=C; export LC_ALL; LANG=C; export LANG\n"
+    "PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin:/usr/local/bin:/usr/local/sbin; export PATH\n"
+    "fp_b() { echo \"@@FLEETPS $fp_n BEGIN $1\"; }\n"
+    "fp_e() { echo; echo \"@@FLEETPS $fp_n END $1 rc=$2\"; }\n"
+    "fp_have() { type \"$1\" >/dev/null 2>&1; }\n";
+
+constexpr std::string_view kFingerprintBody =
+    "fp_b uname-s; uname -s; fp_e uname-s $?\n"
+    "fp_b uname-r; uname -r; fp_e uname-r $?\n"
+    "fp_b uname-m; uname -m; fp_e uname-m $?\n"
+    "fp_b self; echo $$; fp_e self 0\n"
+    "fp_b ps-version; ps --version 2>&1 | head -n 5; fp_e ps-version $?\n"
+    "fp_b ps-o; ps -o pid= -p $$ 2>/dev/null || ps -o pid 2>/dev/null | head -n 2; "
+    "fp_e ps-o $?\n"
+    "fp_b proc; if [ -r /proc/$$/stat ]; then echo yes; else echo no; fi; fp_e proc 0\n"
+    "fp_b clk-tck; getconf CLK_TCK 2>/dev/null; fp_e clk-tck $?\n"
+    "fp_b page-size; getconf PAGESIZE 2>/dev/null || getconf PAGE_SIZE 2>/dev/null; "
+    "fp_e page-size $?\n"
+    "fp_b uid; id -u 2>/dev/null || id | sed 's/^uid=\\([0-9]*\\).*/\\1/'; fp_e uid $?\n"
+    "fp_b zonename; if fp_have zonename; then zonename 2>/dev/null; fi; fp_e zonename $?\n"
+    "fp_b tools; for fp_t in lsof ss netstat sockstat procstat perl nawk; do "
+    "if fp_have $fp_t; then echo $fp_t; fi; done; "
+    "if [ -x /usr/ucb/ps ]; then echo ucb-ps; fi; fp_e tools 0\n";
+
+std::string BuildFingerprintScript() {
+  std::string script = "fp_n=";
+  script.append(kFingerprintNonce);
+  script.push_back('\n');
+  script.append(kPrologue);
+  script.append(kFingerprintBody);
+  return script;
+}
+
+// Epoch seconds without relying on `date +%s` (old Solaris and HP-UX print "%s" or "s").
+constexpr std::string_view kClock =
+    "fp_b clock\n"
+    "fp_c=`date +%s 2>/dev/null`\n"
+    "case \"$fp_c\" in ''|*[!0-9]*) fp_c=`perl -e 'print time' 2>/dev/null`;; esac\n"
+    "case \"$fp_c\" in ''|*[!0-9]*) fp_c=`nawk 'BEGIN{srand();print srand()}' 2>/dev/null`;; "
+    "esac\n"
+    "case \"$fp_c\" in ''|*[!0-9]*) fp_c=`awk 'BEGIN{srand();print srand()}' 2>/dev/null`;; "
+    "esac\n"
+    "echo \"$fp_c\"; case \"$fp_c\" in ''|*[!0-9]*) fp_e clock 1;; *) fp_e clock 0;; esac\n";
+
+// Linux /proc batch: a handful of execs for the whole table, never one per process.
+constexpr std::string_view kProcBatch =
+    "fp_b proc-btime; grep '^btime' /proc/stat 2>/dev/null; fp_e proc-btime $?\n"
+    "fp_b proc-stat; grep -sH '' /proc/[0-9]*/stat; fp_e proc-stat $?\n"
+    "fp_b proc-status; grep -sH -e '^Uid:' -e '^Threads:' -e 'ctxt_switches:' -e '^VmSwap:' "
+    "/proc/[0-9]*/status; fp_e proc-status $?\n"
+    "fp_b proc-io; grep -sH -e '^read_bytes:' -e '^write_bytes:' /proc/[0-9]*/io; "
+    "fp_e proc-io $?\n"
+    "fp_b proc-limits; grep -sH '^Max open files' /proc/[0-9]*/limits; fp_e proc-limits $?\n"
+    // The extra /proc/self/fd operand forces per-directory headers even with one match.
+    "fp_b proc-fd; ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null; fp_e proc-fd $?\n";
+
+constexpr std::string_view kLsofFd =
+    "if fp_have lsof; then fp_b lsof-fd; lsof -n -P -l -w -b -F f 2>/dev/null; "
+    "fp_e lsof-fd $?; fi\n";
+
+constexpr std::string_view kLsofListen =
+    "fp_b listen-lsof; lsof -n -P -l -w -b -iTCP -sTCP:LISTEN -iUDP -F pctPn 2>/dev/null; "
+    "fp_e listen-lsof $?\n";
+
+constexpr std::string_view kNetstatListen =
+    "fp_b listen-netstat; netstat -an 2>/dev/null; fp_e listen-netstat $?\n";
+
+// Headerless -o columns per dialect. POSIX: `name=` makes the rest of the option-argument the
+// header, so each column gets its own -o (procps alone also accepts the comma form).
+constexpr std::string_view kAixPs =
+    "ps -e -o pid= -o ppid= -o user= -o stat= -o etime= -o time= -o rssize= -o vsz= "
+    "-o thcount= -o args=";
+constexpr std::string_view kSolarisPsColumns =
+    "-o pid= -o ppid= -o user= -o s= -o etime= -o time= -o rss= -o vsz= -o nlwp= -o zone= "
+    "-o args=";
+constexpr std::string_view kHpuxPs =
+    "UNIX95=1 ps -e -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o vsz= -o args=";
+constexpr std::string_view kFreebsdPs =
+    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o usertime= -o systime= "
+    "-o rss= -o vsz= -o nlwp= -o args=";
+constexpr std::string_view kDarwinPs =
+    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o utime= -o rss= "
+    "-o vsz= -o args=";
+
+void AddSection(std::string& s, std::string_view name, std::string_view command) {
+  s.append("fp_b ").append(name).append("; ").append(command).append("; fp_e ").append(name);
+  s.append(" $?\n");
+}
+
+}  // namespace
+
+std::string_view DialectName(Dialect dialect) noexcept {
+  for (const auto& [d, name] : kNames) {
+    if (d == dialect) return name;
+  }
+  return "unknown";
+}
+
+std::optional<Dialect> ParseDialectName(std::string_view name) noexcept {
+  for (const auto& [d, n] : kNames) {
+    if (n == name) return d;
+  }
+  return std::nullopt;
+}
+
+std::string_view StateBucketName(StateBucket bucket) noexcept {
+  switch (bucket) {
+    case StateBucket::kRunning: return "Running";
+    case StateBucket::kSleeping: return "Sleeping";
+    case StateBucket::kWaiting: return "Waiting";
+    case StateBucket::kZombie: return "Zombie";
+    case StateBucket::kOther: return "Other";
+  }
+  return "Other";
+}
+
+StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept {
+  state = detail::Trim(state);
+  if (state.empty()) return StateBucket::kOther;
+  const char c = state.front();
+  switch (c) {
+    case 'R': return StateBucket::kRunning;
+    case 'S': return StateBucket::kSleeping;
+    case 'D': return StateBucket::kWaiting;
+    case 'Z': return StateBucket::kZombie;
+    default: break;
+  }
+  switch (dialect) {
+    case Dialect::kSolaris:
+      if (c == 'O') return StateBucket::kRunning;  // on a processor
+      break;
+    case Dialect::kFreebsd:
+    case Dialect::kDarwin:
+      if (c == 'I') return StateBucket::kSleeping;  // idle: asleep for more than ~20 s
+      if (c == 'L' || c == 'U') return StateBucket::kWaiting;  // lock / uninterruptible
+      break;
+    case Dialect::kAix:
+      if (c == 'A') return StateBucket::kRunning;  // active
+      break;
+    case Dialect::kHpux:
+      if (c == 'W') return StateBucket::kWaiting;  // waiting
+      break;
+    case Dialect::kLinuxProcps:
+    case Dialect::kBusybox:
+      break;
+  }
+  return StateBucket::kOther;
+}
+
+Dialect ChooseDialect(const Fingerprint& fp) noexcept {
+  const std::string_view os = fp.os;
+  if (os == "Linux") {
+    if (fp.ps_flavour == "busybox") return Dialect::kBusybox;
+    if (detail::StartsWith(fp.ps_flavour, "procps")) return Dialect::kLinuxProcps;
+    return fp.ps_has_o ? Dialect::kLinuxProcps : Dialect::kBusybox;
+  }
+  if (os == "AIX") return Dialect::kAix;
+  if (os == "SunOS") return Dialect::kSolaris;
+  if (os == "HP-UX") return Dialect::kHpux;
+  if (os == "Darwin") return Dialect::kDarwin;
+  if (os == "FreeBSD" || os == "OpenBSD" || os == "NetBSD" || os == "DragonFly") {
+    return Dialect::kFreebsd;
+  }
+  return fp.proc_readable ? Dialect::kBusybox : Dialect::kFreebsd;
+}
+
+bool IsValidNonce(std::string_view nonce) noexcept {
+  if (nonce.size() < 8 || nonce.size() > 64) return false;
+  for (char c : nonce) {
+    const bool hex = detail::IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return false;
+  }
+  return true;
+}
+
+std::string_view FingerprintScript() noexcept {
+  static const std::string script = BuildFingerprintScript();
+  return script;
+}
+
+FingerprintResult ParseFingerprint(std::string_view output) {
+  FingerprintResult result;
+  ParseStats stats;
+  const std::vector<Section> sections = SplitSections(output, kFingerprintNonce, stats);
+  auto body = [&](std::string_view name) -> std::optional<std::string_view> {
+    for (const Section& s : sections) {
+      if (s.name == name) return s.body;
+    }
+    return std::nullopt;
+  };
+  auto first_line = [&](std::string_view name) -> std::string {
+    auto b = body(name);
+    if (!b) return {};
+    detail::LineReader reader(*b);
+    std::string_view line;
+    while (reader.Next(line)) {
+      line = detail::Trim(line);
+      if (!line.empty()) return std::string(line);
+    }
+    return {};
+  };
+  auto number = [&](std::string_view name) -> std::optional<long> {
+    const std::string line = first_line(name);
+    if (auto v = detail::ParseInt<long>(line); v && *v >= 0) return v;
+    return std::nullopt;
+  };
+
+  Fingerprint& fp = result.fingerprint;
+  fp.os = first_line("uname-s");
+  if (fp.os.empty()) {
+    result.error = "missing section uname-s";
+    return result;
+  }
+  fp.os_release = first_line("uname-r");
+  fp.arch = first_line("uname-m");
+  fp.proc_readable = first_line("proc") == "yes";
+  fp.clk_tck = number("clk-tck");
+  if (fp.clk_tck && *fp.clk_tck == 0) fp.clk_tck.reset();
+  fp.page_size = number("page-size");
+  if (fp.page_size && *fp.page_size == 0) fp.page_size.reset();
+  fp.uid = number("uid");
+  fp.zonename = first_line("zonename");
+
+  if (auto b = body("ps-o")) {
+    detail::LineReader reader(*b);
+    std::string_view line;
+    while (reader.Next(line)) {
+      if (detail::ParseI64(detail::Trim(line))) fp.ps_has_o = true;
+    }
+  }
+  fp.ps_flavour = fp.ps_has_o ? "posix" : "unknown";
+  if (auto b = body("ps-version")) {
+    detail::LineReader reader(*b);
+    std::string_view line;
+    while (reader.Next(line)) {
+      if (line.find("BusyBox") != std::string_view::npos) {
+        fp.ps_flavour = "busybox";
+        break;
+      }
+      // "ps from procps-ng 4.0.2" (procps-ng) or "procps version 3.2.8" (RHEL 5/6).
+      const std::size_t at = line.find("procps");
+      if (at != std::string_view::npos) {
+        std::string_view rest = line.substr(at);
+        std::string_view name = detail::NextToken(rest);
+        std::string_view version = detail::NextToken(rest);
+        if (version == "version") version = detail::NextToken(rest);
+        fp.ps_flavour = std::string(name);
+        if (!version.empty()) fp.ps_flavour.append(" ").append(version);
+        break;
+      }
+    }
+  }
+  if (auto b = body("tools")) {
+    detail::LineReader reader(*b);
+    std::string_view line;
+    while (reader.Next(line)) {
+      line = detail::Trim(line);
+      if (line == "lsof") fp.has_lsof = true;
+      if (line == "ss") fp.has_ss = true;
+      if (line == "netstat") fp.has_netstat = true;
+      if (line == "sockstat") fp.has_sockstat = true;
+      if (line == "procstat") fp.has_procstat = true;
+      if (line == "ucb-ps") fp.has_ucb_ps = true;
+    }
+  }
+  return result;
+}
+
+std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::string_view nonce) {
+  if (!IsValidNonce(nonce)) return {};
+  std::string s = "fp_n=";
+  s.append(nonce);
+  s.push_back('\n');
+  s.append(kPrologue);
+  s.append("fp_b self; echo $$; fp_e self 0\n");
+  s.append(kClock);
+  switch (dialect) {
+    case Dialect::kLinuxProcps:
+      // user:32 keeps long names readable instead of falling back to the uid.
+      AddSection(s, "ps",
+              "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args= "
+              "2>/dev/null");
+      s.append(kProcBatch);
+      s.append(
+          "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
+          "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "
+          "fp_e listen-netstat $?; fi\n");
+      break;
+    case Dialect::kBusybox:
+      // Header-driven: BusyBox builds differ in which -o columns exist, and minimal builds
+      // have no -o at all (then plain `ps` still gives PID, USER and COMMAND).
+      AddSection(s, "ps-header",
+              fp.ps_has_o ? "ps -o pid,ppid,user,stat,rss,vsz,args 2>/dev/null || "
+                            "ps -o pid,ppid,user,args 2>/dev/null || ps 2>/dev/null"
+                          : "ps 2>/dev/null");
+      s.append(kProcBatch);
+      s.append(
+          "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
+          "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "
+          "fp_e listen-netstat $?; fi\n");
+      break;
+    case Dialect::kAix:
+      AddSection(s, "ps", std::string(kAixPs) + " 2>/dev/null");
+      AddSection(s, "comm", "ps -e -o pid= -o comm= 2>/dev/null");
+      s.append(kLsofFd);
+      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
+      s.append(kNetstatListen).append("fi\n");
+      break;
+    case Dialect::kSolaris: {
+      // Scope to the probe's own zone: a global zone's ps -e shows every zone.
+      std::string scope = "-e";
+      if (!fp.zonename.empty()) scope = "-z `zonename`";
+      AddSection(s, "ps", "ps " + scope + " " + std::string(kSolarisPsColumns) + " 2>/dev/null");
+      AddSection(s, "comm", "ps " + scope + " -o pid= -o comm= 2>/dev/null");
+      // ps -o args stops at 80 characters; the UCB ps prints whole argument lists.
+      s.append("if [ -x /usr/ucb/ps ]; then fp_b ucb-ps; /usr/ucb/ps -agwwwx 2>/dev/null; "
+               "fp_e ucb-ps $?; fi\n");
+      s.append(kLsofFd);
+      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
+      s.append(kNetstatListen).append("fi\n");
+      break;
+    }
+    case Dialect::kHpux:
+      AddSection(s, "ps", std::string(kHpuxPs) + " 2>/dev/null");
+      AddSection(s, "comm", "UNIX95=1 ps -e -o pid= -o comm= 2>/dev/null");
+      s.append(kLsofFd);
+      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
+      s.append(kNetstatListen).append("fi\n");
+      break;
+    case Dialect::kFreebsd:
+      AddSection(s, "ps", std::string(kFreebsdPs) + " 2>/dev/null");
+      AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
+      s.append("if fp_have procstat; then fp_b procstat-fd; procstat -fa 2>/dev/null; "
+               "fp_e procstat-fd $?; else\n")
+          .append(kLsofFd)
+          .append("fi\n");
+      s.append("if fp_have sockstat; then fp_b listen-sockstat; sockstat -46l 2>/dev/null; "
+               "fp_e listen-sockstat $?; else\n")
+          .append(kNetstatListen)
+          .append("fi\n");
+      break;
+    case Dialect::kDarwin:
+      AddSection(s, "ps", std::string(kDarwinPs) + " 2>/dev/null");
+      AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
+      s.append(kLsofFd);
+      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
+      s.append(kNetstatListen).append("fi\n");
+      break;
+  }
+  return s;
+}
+
+}  // namespace fleetps::probes

@@ -1,0 +1,449 @@
+#include "fleetps/probes/grouping.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <regex>
+#include <unordered_map>
+
+#include "text.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+enum class Field { kLiteral, kComm, kExeBase, kExeFull, kUsername, kPid, kStartTime, kMatch };
+
+struct TemplatePart {
+  Field field = Field::kLiteral;
+  std::string text;  // literal text, or the capture name for kMatch
+};
+
+struct CompiledRegex {
+  std::regex regex;
+  std::vector<std::pair<std::string, std::size_t>> names;  // capture name → group index
+};
+
+struct Matcher {
+  std::vector<TemplatePart> name;
+  std::vector<std::string> comm;
+  std::vector<std::pair<std::string, std::string>> exe;  // base name, full path or ""
+  std::vector<CompiledRegex> cmdline;
+};
+
+// Rewrites RE2 named groups to plain ones (std::regex has none) and records their indices.
+std::optional<std::string> TranslateRegex(std::string_view re, CompiledRegex& out,
+                                          bool& icase, std::string& error) {
+  icase = false;
+  if (detail::StartsWith(re, "(?i)")) {
+    icase = true;
+    re.remove_prefix(4);
+  }
+  std::string translated;
+  translated.reserve(re.size());
+  std::size_t group = 0;
+  bool in_class = false;
+  for (std::size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\' && i + 1 < re.size()) {
+      translated.push_back(c);
+      translated.push_back(re[++i]);
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      translated.push_back(c);
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      translated.push_back(c);
+      // A ']' right after '[' or '[^' is literal.
+      if (i + 1 < re.size() && re[i + 1] == '^') translated.push_back(re[++i]);
+      if (i + 1 < re.size() && re[i + 1] == ']') translated.push_back(re[++i]);
+      continue;
+    }
+    if (c != '(') {
+      translated.push_back(c);
+      continue;
+    }
+    if (i + 1 < re.size() && re[i + 1] == '?') {
+      std::size_t name_at = 0;
+      if (re.substr(i, 4) == "(?P<") name_at = i + 4;
+      if (re.substr(i, 3) == "(?<" && i + 3 < re.size() && re[i + 3] != '=' && re[i + 3] != '!') {
+        name_at = i + 3;
+      }
+      if (name_at == 0) {
+        const std::string_view rest = re.substr(i);
+        if (!detail::StartsWith(rest, "(?:") && !detail::StartsWith(rest, "(?=") &&
+            !detail::StartsWith(rest, "(?!")) {
+          error = "unsupported group syntax";
+          return std::nullopt;
+        }
+        translated.push_back(c);
+        continue;
+      }
+      const std::size_t close = re.find('>', name_at);
+      if (close == std::string_view::npos || close == name_at) {
+        error = "bad named group";
+        return std::nullopt;
+      }
+      ++group;
+      out.names.emplace_back(std::string(re.substr(name_at, close - name_at)), group);
+      translated.push_back('(');
+      i = close;
+      continue;
+    }
+    ++group;
+    translated.push_back(c);
+  }
+  return translated;
+}
+
+// Parses "{{.Comm}}-x{{ .Matches.Name }}"; `captures` are the names the regexes define.
+bool ParseTemplate(std::string_view text, const std::vector<std::string>& captures,
+                   std::vector<TemplatePart>& parts, std::string& error) {
+  while (!text.empty()) {
+    const std::size_t open = text.find("{{");
+    if (open != 0) {
+      parts.push_back({Field::kLiteral, std::string(text.substr(0, open))});
+      if (open == std::string_view::npos) break;
+      text.remove_prefix(open);
+    }
+    const std::size_t close = text.find("}}");
+    if (close == std::string_view::npos) {
+      error = "unterminated {{ in name template";
+      return false;
+    }
+    const std::string_view var = detail::Trim(text.substr(2, close - 2));
+    text.remove_prefix(close + 2);
+    struct Named {
+      std::string_view name;
+      Field field;
+    };
+    static constexpr Named kFields[] = {
+        {".Comm", Field::kComm},         {".ExeBase", Field::kExeBase},
+        {".ExeFull", Field::kExeFull},   {".Username", Field::kUsername},
+        {".PID", Field::kPid},           {".StartTime", Field::kStartTime},
+    };
+    bool found = false;
+    for (const Named& f : kFields) {
+      if (f.name == var) {
+        parts.push_back({f.field, {}});
+        found = true;
+      }
+    }
+    if (found) continue;
+    if (detail::StartsWith(var, ".Matches.")) {
+      const std::string name(var.substr(9));
+      if (std::find(captures.begin(), captures.end(), name) == captures.end()) {
+        error = "template uses .Matches." + name + " but no cmdline regex captures it";
+        return false;
+      }
+      parts.push_back({Field::kMatch, name});
+      continue;
+    }
+    error = "unknown template field " + std::string(var);
+    return false;
+  }
+  return true;
+}
+
+// Go's time.Time default format, in UTC and whole seconds.
+std::string FormatStartTime(std::optional<double> start) {
+  if (!start) return {};
+  const std::time_t t = static_cast<std::time_t>(std::floor(*start));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+  return std::string(buf, n);
+}
+
+template <class T>
+void AddOpt(std::optional<T>& sum, const std::optional<T>& value) {
+  if (value.has_value()) sum = sum.value_or(T{}) + *value;
+}
+
+}  // namespace
+
+struct Grouper::Impl {
+  std::vector<Matcher> matchers;
+  GroupOptions options;
+
+  // First match wins; returns the matcher's rendered name.
+  std::optional<std::string> Match(const ProcessRow& row) const {
+    std::vector<std::pair<std::string, std::string>> captures;
+    for (const Matcher& m : matchers) {
+      if (!m.comm.empty() &&
+          std::find(m.comm.begin(), m.comm.end(), row.comm) == m.comm.end()) {
+        continue;
+      }
+      if (!m.exe.empty()) {
+        if (row.exe.empty()) continue;
+        const std::string_view base = detail::BaseName(row.exe);
+        bool ok = false;
+        for (const auto& [b, full] : m.exe) {
+          if (b == base && (full.empty() || full == row.exe)) ok = true;
+        }
+        if (!ok) continue;
+      }
+      captures.clear();
+      bool ok = true;
+      for (const CompiledRegex& re : m.cmdline) {
+        std::smatch match;
+        if (!std::regex_search(row.args, match, re.regex)) {
+          ok = false;
+          break;
+        }
+        for (const auto& [name, index] : re.names) {
+          if (index < match.size() && match[index].matched) {
+            captures.emplace_back(name, match[index].str());
+          }
+        }
+      }
+      if (!ok) continue;
+      return Render(m, row, captures);
+    }
+    return std::nullopt;
+  }
+
+  static std::string Render(const Matcher& m, const ProcessRow& row,
+                            const std::vector<std::pair<std::string, std::string>>& captures) {
+    std::string out;
+    for (const TemplatePart& part : m.name) {
+      switch (part.field) {
+        case Field::kLiteral: out += part.text; break;
+        case Field::kComm: out += row.comm; break;
+        case Field::kExeBase:
+          out += row.exe.empty() ? std::string_view(row.comm) : detail::BaseName(row.exe);
+          break;
+        case Field::kExeFull: out += row.exe.empty() ? row.comm : row.exe; break;
+        case Field::kUsername: out += row.user; break;
+        case Field::kPid: out += std::to_string(row.pid); break;
+        case Field::kStartTime: out += FormatStartTime(row.start_time_unix); break;
+        case Field::kMatch:
+          for (const auto& [name, value] : captures) {
+            if (name == part.text) {
+              out += value;
+              break;
+            }
+          }
+          break;
+      }
+    }
+    return out;
+  }
+};
+
+GrouperResult Grouper::Compile(const std::vector<MatcherSpec>& specs, GroupOptions options) {
+  GrouperResult result;
+  auto impl = std::make_shared<Impl>();
+  impl->options = options;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const MatcherSpec& spec = specs[i];
+    const std::string where = "process_names[" + std::to_string(i) + "]: ";
+    Matcher m;
+    if (spec.comm.empty() && spec.exe.empty() && spec.cmdline.empty()) {
+      result.errors.push_back(where + "needs at least one of comm, exe, cmdline");
+      continue;
+    }
+    m.comm = spec.comm;
+    for (const std::string& e : spec.exe) {
+      const bool full = e.find('/') != std::string::npos;
+      m.exe.emplace_back(std::string(detail::BaseName(e)), full ? e : std::string());
+    }
+    std::vector<std::string> capture_names;
+    bool ok = true;
+    for (const std::string& pattern : spec.cmdline) {
+      CompiledRegex compiled;
+      bool icase = false;
+      std::string error;
+      auto translated = TranslateRegex(pattern, compiled, icase, error);
+      if (!translated) {
+        result.errors.push_back(where + "cmdline /" + pattern + "/: " + error);
+        ok = false;
+        continue;
+      }
+      try {
+        auto flags = std::regex::ECMAScript;
+        if (icase) flags |= std::regex::icase;
+        compiled.regex = std::regex(*translated, flags);
+      } catch (const std::regex_error& e) {
+        result.errors.push_back(where + "cmdline /" + pattern + "/: invalid regex");
+        ok = false;
+        continue;
+      }
+      for (const auto& [name, index] : compiled.names) capture_names.push_back(name);
+      m.cmdline.push_back(std::move(compiled));
+    }
+    std::string error;
+    if (!ParseTemplate(spec.name_template, capture_names, m.name, error)) {
+      result.errors.push_back(where + error);
+      ok = false;
+    }
+    if (ok) impl->matchers.push_back(std::move(m));
+  }
+  if (result.errors.empty()) result.grouper.emplace(std::move(impl));
+  return result;
+}
+
+std::optional<std::string> Grouper::Name(const ProcessRow& row) const { return impl_->Match(row); }
+
+GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
+  const std::vector<ProcessRow>& procs = snapshot.processes;
+  std::unordered_map<std::int64_t, std::size_t> index;
+  index.reserve(procs.size());
+  for (std::size_t i = 0; i < procs.size(); ++i) index.emplace(procs[i].pid, i);
+
+  // Resolved group per process: -2 unknown, -1 none, else index into `names`.
+  std::vector<std::string> names;
+  std::unordered_map<std::string, int> name_index;
+  std::vector<int> own(procs.size(), -1);
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    if (auto name = impl_->Match(procs[i])) {
+      auto [it, inserted] = name_index.emplace(*name, static_cast<int>(names.size()));
+      if (inserted) names.push_back(*name);
+      own[i] = it->second;
+    }
+  }
+  std::vector<int> resolved = own;
+  if (impl_->options.fold_children) {
+    std::vector<int> state(procs.size(), -2);
+    std::vector<std::size_t> path;
+    for (std::size_t i = 0; i < procs.size(); ++i) {
+      if (own[i] >= 0) state[i] = own[i];
+    }
+    for (std::size_t i = 0; i < procs.size(); ++i) {
+      path.clear();
+      std::size_t at = i;
+      int group = -1;
+      // Walk up until a resolved ancestor; the path length bound breaks ppid cycles.
+      while (state[at] == -2 && path.size() <= procs.size()) {
+        path.push_back(at);
+        auto it = index.find(procs[at].ppid);
+        if (it == index.end() || it->second == at) break;
+        at = it->second;
+      }
+      if (state[at] != -2) group = state[at];
+      for (std::size_t p : path) state[p] = group;
+    }
+    resolved = state;
+  }
+
+  GroupSnapshot out;
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    if (resolved[i] < 0) continue;
+    const ProcessRow& row = procs[i];
+    const std::string& name = names[static_cast<std::size_t>(resolved[i])];
+    out.members.emplace(row.pid, name);
+    GroupStats& g = out.groups[name];
+    ++g.num_procs;
+    g.cpu_user_seconds += row.cpu_user_seconds.value_or(row.cpu_total_seconds.value_or(0));
+    AddOpt(g.cpu_system_seconds, row.cpu_system_seconds);
+    AddOpt(g.memory_resident_bytes, row.rss_bytes);
+    AddOpt(g.memory_virtual_bytes, row.vsz_bytes);
+    AddOpt(g.memory_swapped_bytes, row.swap_bytes);
+    AddOpt(g.open_filedesc, row.fds);
+    AddOpt(g.num_threads, row.threads);
+    AddOpt(g.read_bytes, row.read_bytes);
+    AddOpt(g.write_bytes, row.write_bytes);
+    AddOpt(g.major_faults, row.major_faults);
+    AddOpt(g.minor_faults, row.minor_faults);
+    AddOpt(g.ctx_voluntary, row.ctx_voluntary);
+    AddOpt(g.ctx_involuntary, row.ctx_involuntary);
+    ++g.states[static_cast<std::size_t>(row.state_bucket)];
+    if (row.fds && row.fd_limit && *row.fd_limit > 0) {
+      const double ratio = static_cast<double>(*row.fds) / static_cast<double>(*row.fd_limit);
+      g.worst_fd_ratio = std::max(g.worst_fd_ratio.value_or(0), ratio);
+    }
+    if (row.start_time_unix) {
+      g.oldest_start_time_unix =
+          std::min(g.oldest_start_time_unix.value_or(*row.start_time_unix), *row.start_time_unix);
+    }
+  }
+  for (const ListenSocket& socket : snapshot.listening) {
+    if (!socket.pid) continue;
+    auto it = out.members.find(*socket.pid);
+    if (it != out.members.end()) ++out.groups[it->second].listen_sockets[socket.proto];
+  }
+  return out;
+}
+
+GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper) {
+  GroupSnapshot out = grouper.Group(snapshot);
+  std::map<std::int64_t, Identity> next;
+  for (const ProcessRow& row : snapshot.processes) {
+    auto member = out.members.find(row.pid);
+    Counters now;
+    now.cpu_user = row.cpu_user_seconds.value_or(row.cpu_total_seconds.value_or(0));
+    now.cpu_system = row.cpu_system_seconds;
+    now.read_bytes = row.read_bytes;
+    now.write_bytes = row.write_bytes;
+    now.major_faults = row.major_faults;
+    now.minor_faults = row.minor_faults;
+    now.ctx_voluntary = row.ctx_voluntary;
+    now.ctx_involuntary = row.ctx_involuntary;
+
+    auto prev = identities_.find(row.pid);
+    const bool same =
+        prev != identities_.end() &&
+        (prev->second.start_time.has_value() == row.start_time_unix.has_value()) &&
+        (!row.start_time_unix ||
+         std::fabs(*prev->second.start_time - *row.start_time_unix) <= tolerance_);
+    next[row.pid] = Identity{same ? prev->second.start_time : row.start_time_unix, now};
+    if (member == out.members.end()) continue;
+
+    Accum& acc = accum_[member->second];
+    Counters& total = acc.total;
+    if (!same) {
+      if (!first_) ++acc.starts;
+      total.cpu_user += now.cpu_user;
+      AddOpt(total.cpu_system, now.cpu_system);
+      AddOpt(total.read_bytes, now.read_bytes);
+      AddOpt(total.write_bytes, now.write_bytes);
+      AddOpt(total.major_faults, now.major_faults);
+      AddOpt(total.minor_faults, now.minor_faults);
+      AddOpt(total.ctx_voluntary, now.ctx_voluntary);
+      AddOpt(total.ctx_involuntary, now.ctx_involuntary);
+      continue;
+    }
+    const Counters& last = prev->second.last;
+    // A value that shrinks (or appears only now) contributes nothing: counters only grow.
+    auto delta_d = [](std::optional<double>& sum, std::optional<double> cur,
+                      std::optional<double> old) {
+      if (cur && old) sum = sum.value_or(0) + std::max(0.0, *cur - *old);
+      else if (cur && !sum) sum = 0.0;
+    };
+    auto delta_u = [](std::optional<std::uint64_t>& sum, std::optional<std::uint64_t> cur,
+                      std::optional<std::uint64_t> old) {
+      if (cur && old) sum = sum.value_or(0) + (*cur > *old ? *cur - *old : 0);
+      else if (cur && !sum) sum = 0;
+    };
+    total.cpu_user += std::max(0.0, now.cpu_user - last.cpu_user);
+    delta_d(total.cpu_system, now.cpu_system, last.cpu_system);
+    delta_u(total.read_bytes, now.read_bytes, last.read_bytes);
+    delta_u(total.write_bytes, now.write_bytes, last.write_bytes);
+    delta_u(total.major_faults, now.major_faults, last.major_faults);
+    delta_u(total.minor_faults, now.minor_faults, last.minor_faults);
+    delta_u(total.ctx_voluntary, now.ctx_voluntary, last.ctx_voluntary);
+    delta_u(total.ctx_involuntary, now.ctx_involuntary, last.ctx_involuntary);
+  }
+  identities_ = std::move(next);
+  first_ = false;
+
+  for (const auto& [name, acc] : accum_) {
+    GroupStats& g = out.groups[name];  // a group seen before stays, with num_procs 0
+    g.cpu_user_seconds = acc.total.cpu_user;
+    g.cpu_system_seconds = acc.total.cpu_system;
+    g.read_bytes = acc.total.read_bytes;
+    g.write_bytes = acc.total.write_bytes;
+    g.major_faults = acc.total.major_faults;
+    g.minor_faults = acc.total.minor_faults;
+    g.ctx_voluntary = acc.total.ctx_voluntary;
+    g.ctx_involuntary = acc.total.ctx_involuntary;
+    g.starts_total = acc.starts;
+  }
+  return out;
+}
+
+}  // namespace fleetps::probes

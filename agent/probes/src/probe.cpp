@@ -1,0 +1,238 @@
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "fleetps/probes/parsers.hpp"
+#include "text.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+const Section* Find(const std::vector<Section>& sections, std::string_view name) {
+  for (const Section& s : sections) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+std::optional<std::int64_t> FirstInteger(const Section* section) {
+  if (section == nullptr) return std::nullopt;
+  detail::LineReader reader(section->body);
+  std::string_view line;
+  while (reader.Next(line)) {
+    line = detail::Trim(line);
+    if (!line.empty()) return detail::ParseI64(line);
+  }
+  return std::nullopt;
+}
+
+bool IsLinux(Dialect d) { return d == Dialect::kLinuxProcps || d == Dialect::kBusybox; }
+
+// procps and BusyBox print kernel threads as "[comm]"; they have no command line at all.
+bool IsKernelThreadArgs(std::string_view args) {
+  return args.size() >= 2 && args.front() == '[' && args.back() == ']' &&
+         args.find(' ') == std::string_view::npos;
+}
+
+// Fills what a dialect leaves implicit: exe from argv[0], comm when no column gave it, and the
+// CPU total or split that can be derived exactly.
+void Finish(Dialect dialect, ProcessRow& row) {
+  if (IsLinux(dialect) && IsKernelThreadArgs(row.args)) {
+    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.size() - 2);
+    row.args.clear();
+  }
+  if (!row.args.empty()) {
+    std::string_view rest = row.args;
+    row.exe.assign(detail::NextToken(rest));
+  }
+  if (row.comm.empty()) {
+    row.comm.assign(detail::BaseName(row.exe));
+    if (IsLinux(dialect) && row.comm.size() > 15) row.comm.resize(15);
+  }
+  if (!row.cpu_total_seconds && row.cpu_user_seconds && row.cpu_system_seconds) {
+    row.cpu_total_seconds = *row.cpu_user_seconds + *row.cpu_system_seconds;
+  }
+  if (row.cpu_total_seconds && row.cpu_user_seconds && !row.cpu_system_seconds) {
+    row.cpu_system_seconds = std::max(0.0, *row.cpu_total_seconds - *row.cpu_user_seconds);
+  }
+}
+
+// Copies the /proc-derived fields over a ps row (same pid).
+void Enrich(ProcessRow& row, ProcessRow&& proc) {
+  if (!proc.comm.empty()) row.comm = std::move(proc.comm);
+  if (row.state.empty()) {
+    row.state = std::move(proc.state);
+    row.state_bucket = proc.state_bucket;
+  }
+  auto take = [](auto& dst, auto& src) {
+    if (src.has_value()) dst = src;
+  };
+  take(row.start_time_unix, proc.start_time_unix);
+  take(row.cpu_user_seconds, proc.cpu_user_seconds);
+  take(row.cpu_system_seconds, proc.cpu_system_seconds);
+  take(row.cpu_total_seconds, proc.cpu_total_seconds);
+  take(row.rss_bytes, proc.rss_bytes);
+  take(row.vsz_bytes, proc.vsz_bytes);
+  take(row.swap_bytes, proc.swap_bytes);
+  take(row.threads, proc.threads);
+  take(row.fds, proc.fds);
+  take(row.fd_limit, proc.fd_limit);
+  take(row.read_bytes, proc.read_bytes);
+  take(row.write_bytes, proc.write_bytes);
+  take(row.major_faults, proc.major_faults);
+  take(row.minor_faults, proc.minor_faults);
+  take(row.ctx_voluntary, proc.ctx_voluntary);
+  take(row.ctx_involuntary, proc.ctx_involuntary);
+  if (row.user.empty()) row.user = std::move(proc.user);
+}
+
+// Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
+void ExcludeSelf(HostSnapshot& snap) {
+  if (!snap.self_pid) return;
+  const std::int64_t self = *snap.self_pid;
+  std::unordered_map<std::int64_t, std::vector<std::int64_t>> children;
+  std::optional<std::int64_t> parent;
+  for (const ProcessRow& row : snap.processes) {
+    children[row.ppid].push_back(row.pid);
+    if (row.pid == self) parent = row.ppid;
+  }
+  std::unordered_set<std::int64_t> excluded{self};
+  std::vector<std::int64_t> todo{self};
+  while (!todo.empty()) {
+    const std::int64_t pid = todo.back();
+    todo.pop_back();
+    auto it = children.find(pid);
+    if (it == children.end()) continue;
+    for (std::int64_t child : it->second) {
+      if (excluded.insert(child).second) todo.push_back(child);
+    }
+  }
+  if (parent) {
+    for (const ProcessRow& row : snap.processes) {
+      if (row.pid == *parent && row.args.find("sh -s") != std::string::npos) {
+        excluded.insert(row.pid);
+      }
+    }
+  }
+  const std::size_t before = snap.processes.size();
+  std::erase_if(snap.processes, [&](const ProcessRow& row) { return excluded.contains(row.pid); });
+  snap.stats.self_excluded = before - snap.processes.size();
+}
+
+}  // namespace
+
+ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerprint,
+                                   std::string_view output, std::string_view nonce) {
+  ProbeParseResult result;
+  HostSnapshot& snap = result.snapshot;
+  snap.dialect = dialect;
+  ParseStats& stats = snap.stats;
+  if (!IsValidNonce(nonce)) {
+    result.error = "invalid nonce";
+    return result;
+  }
+  const std::vector<Section> sections = SplitSections(output, nonce, stats);
+  snap.remote_clock_unix = FirstInteger(Find(sections, "clock"));
+  snap.self_pid = FirstInteger(Find(sections, "self"));
+  const std::optional<std::int64_t> clock = snap.remote_clock_unix;
+
+  const Section* ps = Find(sections, dialect == Dialect::kBusybox ? "ps-header" : "ps");
+  if (ps != nullptr && !ps->terminated) {
+    result.error = "process table truncated";
+    return result;
+  }
+  std::vector<ProcessRow> rows;
+  if (ps != nullptr) {
+    rows = dialect == Dialect::kBusybox
+               ? ParsePsWithHeader(dialect, ps->body, clock, stats)
+               : ParsePsTable(dialect, PsColumnsFor(dialect), ps->body, clock, stats);
+  }
+
+  if (IsLinux(dialect)) {
+    ProcBatch batch;
+    auto body = [&](std::string_view name) {
+      const Section* s = Find(sections, name);
+      return s == nullptr ? std::string_view{} : s->body;
+    };
+    batch.btime = body("proc-btime");
+    batch.stat = body("proc-stat");
+    batch.status = body("proc-status");
+    batch.io = body("proc-io");
+    batch.limits = body("proc-limits");
+    batch.fd = body("proc-fd");
+    std::map<std::int64_t, ProcessRow> proc =
+        ParseProcBatch(batch, fingerprint.clk_tck.value_or(100),
+                       fingerprint.page_size.value_or(4096), snap.boot_time_unix, stats);
+    if (rows.empty()) {
+      // No usable ps: /proc alone is the table (BusyBox without ps, or ps failed).
+      const Section* stat = Find(sections, "proc-stat");
+      if (stat != nullptr && !stat->terminated) {
+        result.error = "process table truncated";
+        return result;
+      }
+      rows.reserve(proc.size());
+      for (auto& [pid, row] : proc) rows.push_back(std::move(row));
+    } else {
+      for (ProcessRow& row : rows) {
+        auto it = proc.find(row.pid);
+        if (it != proc.end()) Enrich(row, std::move(it->second));
+      }
+    }
+  } else {
+    if (const Section* comm = Find(sections, "comm")) {
+      const auto names = ParsePidText(comm->body, stats);
+      for (ProcessRow& row : rows) {
+        auto it = names.find(row.pid);
+        if (it == names.end()) continue;
+        // Darwin's comm is the executable path; the short name is its last component.
+        row.comm = dialect == Dialect::kDarwin ? std::string(detail::BaseName(it->second))
+                                               : it->second;
+      }
+    }
+    if (const Section* ucb = Find(sections, "ucb-ps")) {
+      const auto full = ParseUcbPs(ucb->body, stats);
+      for (ProcessRow& row : rows) {
+        auto it = full.find(row.pid);
+        if (it != full.end() && it->second.size() > row.args.size()) row.args = it->second;
+      }
+    }
+    std::map<std::int64_t, std::int64_t> fds;
+    if (const Section* s = Find(sections, "lsof-fd"); s != nullptr && s->terminated) {
+      fds = ParseLsofFdCounts(s->body, stats);
+    } else if (const Section* p = Find(sections, "procstat-fd"); p != nullptr && p->terminated) {
+      fds = ParseProcstatFdCounts(p->body, stats);
+    }
+    for (ProcessRow& row : rows) {
+      auto it = fds.find(row.pid);
+      if (it != fds.end()) row.fds = it->second;
+    }
+  }
+
+  if (rows.empty()) {
+    const bool missing =
+        ps == nullptr && (!IsLinux(dialect) || Find(sections, "proc-stat") == nullptr);
+    result.error = missing ? "missing process table" : "empty process table";
+    return result;
+  }
+  for (ProcessRow& row : rows) Finish(dialect, row);
+  std::sort(rows.begin(), rows.end(),
+            [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; });
+  rows.erase(std::unique(rows.begin(), rows.end(),
+                         [](const ProcessRow& a, const ProcessRow& b) { return a.pid == b.pid; }),
+             rows.end());
+  snap.processes = std::move(rows);
+  ExcludeSelf(snap);
+
+  if (const Section* s = Find(sections, "listen-ss")) {
+    snap.listening = ParseSs(s->body, stats);
+  } else if (const Section* n = Find(sections, "listen-netstat")) {
+    snap.listening = ParseNetstat(dialect, n->body, stats);
+  } else if (const Section* l = Find(sections, "listen-lsof")) {
+    snap.listening = ParseLsofListen(l->body, stats);
+  } else if (const Section* k = Find(sections, "listen-sockstat")) {
+    snap.listening = ParseSockstat(k->body, stats);
+  }
+  return result;
+}
+
+}  // namespace fleetps::probes
