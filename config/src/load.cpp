@@ -230,6 +230,11 @@ class Loader {
                             std::to_string(seen->second) + ")");
         continue;
       }
+      if (key == "<<") {
+        Report(key_pos, "YAML merge keys (\"<<\") are not supported; put shared settings in "
+                        "defaults");
+        continue;
+      }
       if (allowed != nullptr && !Contains(*allowed, key)) {
         Report(key_pos, UnknownKeyMessage(key, where, *allowed));
         continue;
@@ -241,9 +246,6 @@ class Loader {
   static std::string UnknownKeyMessage(const std::string& key, std::string_view where,
                                        const KeyList& allowed) {
     std::string message = "unknown key " + Quote(key) + " " + std::string(where);
-    if (key == "<<") {
-      return message + "; YAML merge keys are not supported, put shared settings in defaults";
-    }
     if (const std::string closest = detail::ClosestKey(key, allowed); !closest.empty()) {
       return message + "; did you mean " + Quote(closest) + "?";
     }
@@ -732,7 +734,7 @@ class Loader {
       if (!ResolveAddresses(entry, names.names, addresses)) names_ok = false;
 
       const std::optional<HostSpec> spec = Merge(entry, Quote(pattern));
-      if (!names_ok || !spec) continue;
+      if (!names_ok) continue;
       for (std::size_t i = 0; i < names.names.size(); ++i) {
         const std::string& name = names.names[i];
         if (const auto [seen, inserted] = first_line.emplace(name, entry.name.pos.line); !inserted) {
@@ -740,6 +742,7 @@ class Loader {
                                      std::to_string(seen->second) + ")");
           continue;
         }
+        if (!spec) continue;
         if (inventory_.hosts.size() == kMaxNodesetNames) {
           Report(entry.name.pos, "the inventory has more than " +
                                      std::to_string(kMaxNodesetNames) + " hosts");

@@ -28,7 +28,6 @@ struct Unit {
   std::uint64_t factor;
 };
 
-// Longest names first so "ms" is not read as "m".
 constexpr std::array<Unit, 6> kDurationUnits{{{"ms", 1},
                                               {"s", 1000},
                                               {"m", 60'000},
@@ -70,17 +69,17 @@ DurationResult ParseDuration(std::string_view text) {
     if (!IsDigit(text[pos])) return DurationError("expected a number at \"" +
                                                   std::string(text.substr(pos)) + "\"");
     if (!ReadNumber(text, pos, number)) return DurationError("number too large");
+    std::size_t unit_end = pos;
+    while (unit_end < text.size() && !IsDigit(text[unit_end])) ++unit_end;
+    const std::string_view unit_text = text.substr(pos, unit_end - pos);
     const Unit* unit = nullptr;
     for (const Unit& candidate : kDurationUnits) {
-      if (text.substr(pos, candidate.name.size()) == candidate.name) {
-        unit = &candidate;
-        break;
-      }
+      if (unit_text == candidate.name) unit = &candidate;
     }
     if (unit == nullptr) {
-      return DurationError(pos == text.size() ? "missing unit (ms, s, m, h, d or w)"
-                                              : "unknown unit at \"" +
-                                                    std::string(text.substr(pos)) + "\"");
+      return DurationError(unit_text.empty() ? "missing unit (ms, s, m, h, d or w)"
+                                             : "unknown unit \"" + std::string(unit_text) +
+                                                   "\" (ms, s, m, h, d or w)");
     }
     const int rank = DurationRank(unit->name);
     if (rank <= last_rank) return DurationError("units must be in decreasing order, each once");
@@ -131,8 +130,8 @@ std::string FormatDuration(std::chrono::milliseconds value) {
   auto ms = value.count();
   if (ms <= 0) return ms == 0 ? "0s" : std::to_string(ms) + "ms";
   std::string out;
-  constexpr std::array<Unit, 5> kParts{
-      {{"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1000}, {"ms", 1}}};
+  // Hours at most: "48h" reads better than "2d" in messages.
+  constexpr std::array<Unit, 4> kParts{{{"h", 3'600'000}, {"m", 60'000}, {"s", 1000}, {"ms", 1}}};
   for (const Unit& part : kParts) {
     const auto factor = static_cast<decltype(ms)>(part.factor);
     if (ms >= factor) {

@@ -1,0 +1,96 @@
+#include "fleetps/config/diff.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "fleetps/config/load.hpp"
+
+namespace fleetps::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+Inventory Load(std::string_view yaml) {
+  LoadResult result = LoadInventoryFromString(yaml, "test.yaml");
+  for (const Diagnostic& d : result.diagnostics) ADD_FAILURE() << d.ToString();
+  return result.inventory.value_or(Inventory{});
+}
+
+constexpr std::string_view kBefore = R"(
+defaults: {user: monitor, identity_file: /k}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)";
+
+TEST(InventoryDiffTest, IdenticalInventoriesDiffEmpty) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(kBefore));
+  EXPECT_TRUE(diff.empty());
+  EXPECT_THAT(diff.unchanged, ElementsAre("keep", "edit", "gone"));
+}
+
+TEST(InventoryDiffTest, ClassifiesEveryHost) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+hosts:
+  - name: new
+  - name: edit
+    port: 2222
+  - name: keep
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_THAT(diff.added, ElementsAre("new"));
+  EXPECT_THAT(diff.removed, ElementsAre("gone"));
+  EXPECT_THAT(diff.changed, ElementsAre("edit"));
+  EXPECT_THAT(diff.unchanged, ElementsAre("keep"));
+  EXPECT_FALSE(diff.process_names_changed);
+  EXPECT_FALSE(diff.collector_changed);
+  EXPECT_FALSE(diff.empty());
+}
+
+TEST(InventoryDiffTest, InheritedChangeChangesEveryHost) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k, labels: {env: prod}}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_THAT(diff.changed, ElementsAre("keep", "edit", "gone"));
+  EXPECT_THAT(diff.unchanged, IsEmpty());
+}
+
+TEST(InventoryDiffTest, DetectsProcessNamesAndCollectorChanges) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+collector: {threads: 4}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd, cron]
+)"));
+  EXPECT_TRUE(diff.process_names_changed);
+  EXPECT_TRUE(diff.collector_changed);
+  EXPECT_THAT(diff.unchanged, ElementsAre("keep", "edit", "gone"));
+}
+
+TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
+  const InventoryDiff diff =
+      DiffInventories(Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),
+                      Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[2-3]'}]\n"));
+  EXPECT_THAT(diff.added, ElementsAre("n3"));
+  EXPECT_THAT(diff.removed, ElementsAre("n1"));
+  EXPECT_THAT(diff.unchanged, ElementsAre("n2"));
+}
+
+}  // namespace
+}  // namespace fleetps::config
