@@ -1,0 +1,116 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include "fleetps/config/inventory.hpp"
+
+namespace fleetps::agent {
+
+/// A server host key as it appears in a known_hosts line: key type name and base64 blob.
+struct HostKey {
+  std::string type;    ///< e.g. "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa".
+  std::string base64;  ///< The public key blob, base64 as OpenSSH writes it.
+  bool operator==(const HostKey&) const = default;
+};
+
+/// "SHA256:<unpadded base64>", exactly as `ssh-keygen -lf` prints it. Errors: `Errc::kInternal`
+/// when the blob is not a valid public key.
+[[nodiscard]] boost::system::result<std::string> Sha256Fingerprint(const HostKey& key);
+
+/// What known_hosts says about a (host, port, key).
+enum class KnownHostsMatch {
+  kKnown,     ///< A line for this host holds exactly this key.
+  kUnknown,   ///< No line names this host.
+  kMismatch,  ///< Lines name this host but none holds this key, or the key is `@revoked`.
+};
+
+/// The collector's own known_hosts file, in OpenSSH format: one `pattern[,pattern] type base64`
+/// line per key, where the pattern is `host` for port 22 and `[host]:port` otherwise. Lines with
+/// `@revoked` refuse the key they name; `@cert-authority` lines and hashed (`|1|`) names are
+/// ignored, so a host only present in those forms counts as unknown. Simple `*`/`?` globs and
+/// `!negations` in patterns are honoured.
+///
+/// Reads are served from an in-memory copy that is reloaded when the file's size, mtime or inode
+/// changes (one `stat` per check), so a reconnect storm does not re-parse a large file per host.
+/// Writes are atomic: the file is rewritten to a temporary in the same directory, flushed and
+/// renamed over the original, under an advisory lock on `<path>.lock` so concurrent writers
+/// (collector and `fleetps keyscan`) never lose a line.
+///
+/// Thread safety: all members may be called concurrently. Blocking file I/O happens inline; the
+/// file is small and local.
+class KnownHostsFile {
+ public:
+  explicit KnownHostsFile(std::string path);
+
+  [[nodiscard]] const std::string& Path() const noexcept { return path_; }
+
+  /// Checks `key` for `host`:`port`. A missing file is an empty file. Errors: `Errc::kInternal`
+  /// when the file exists but cannot be read.
+  [[nodiscard]] boost::system::result<KnownHostsMatch> Check(std::string_view host,
+                                                             std::uint16_t port,
+                                                             const HostKey& key) const;
+
+  /// Outcome of `Record`.
+  enum class RecordOutcome {
+    kAdded,         ///< The key was appended.
+    kAlreadyKnown,  ///< An identical line was already there; the file is untouched.
+    kRefused,       ///< The host has a different key: the file is left byte-for-byte unchanged.
+  };
+
+  /// Records `key` for `host`:`port` unless the host already has a key (accept-new semantics:
+  /// a changed key never overwrites the stored one). Creates the file (mode 0600) if missing.
+  /// Errors: `Errc::kInternal` on any I/O failure; the original file is then unchanged.
+  [[nodiscard]] boost::system::result<RecordOutcome> Record(std::string_view host,
+                                                            std::uint16_t port,
+                                                            const HostKey& key);
+
+  /// The known_hosts pattern for a host: "host" for port 22, else "[host]:port".
+  [[nodiscard]] static std::string HostPattern(std::string_view host, std::uint16_t port);
+
+ private:
+  struct Entry;
+  struct Snapshot;
+  [[nodiscard]] boost::system::result<std::shared_ptr<const Snapshot>> Load() const;
+
+  std::string path_;
+  mutable std::mutex mu_;
+  mutable std::shared_ptr<const Snapshot> cache_;  // guarded by mu_
+};
+
+/// What `KeyScan` learns about a server without authenticating.
+struct ScannedKey {
+  HostKey key;
+  std::string fingerprint;    ///< SHA256:...
+  std::string server_banner;  ///< e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".
+};
+
+/// Connects to `spec` (address, port, algorithms; no credentials are used), completes the key
+/// exchange and returns the server's host key, then disconnects. Runs on the calling coroutine's
+/// executor. Errors: the connection reasons of `Errc` (dns, connect_refused, connect_timeout,
+/// banner_timeout, kex_failed, timeout).
+[[nodiscard]] boost::asio::awaitable<boost::system::result<ScannedKey>> KeyScan(
+    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline);
+
+/// Result of `Enroll` for one host.
+struct EnrollResult {
+  ScannedKey scanned;
+  KnownHostsFile::RecordOutcome outcome = KnownHostsFile::RecordOutcome::kAdded;
+};
+
+/// `fleetps keyscan`: scans `spec` and records its key in `spec.known_hosts` (never replacing a
+/// different stored key: the outcome is then `kRefused`). Errors: as `KeyScan`, plus
+/// `Errc::kInternal` when the file cannot be written.
+[[nodiscard]] boost::asio::awaitable<boost::system::result<EnrollResult>> Enroll(
+    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline);
+
+}  // namespace fleetps::agent

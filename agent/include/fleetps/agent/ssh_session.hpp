@@ -1,0 +1,145 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include "fleetps/agent/async_semaphore.hpp"
+#include "fleetps/agent/command.hpp"
+#include "fleetps/agent/errors.hpp"
+#include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/config/inventory.hpp"
+
+namespace fleetps::agent {
+
+/// What the server negotiated; exported as `fleetps_ssh_session_info`.
+struct ServerInfo {
+  std::string banner;          ///< Full banner, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".
+  std::string server_version;  ///< Software part of the banner, e.g. "OpenSSH_9.2p1".
+  std::string kex;             ///< e.g. "curve25519-sha256".
+  std::string cipher;          ///< Client-to-server cipher.
+  std::string mac;             ///< Client-to-server MAC ("" for AEAD ciphers).
+  std::string hostkey_type;    ///< e.g. "ssh-ed25519".
+  std::string hostkey_fingerprint;  ///< "SHA256:...".
+};
+
+/// A loaded client private key (plus whether the ssh-agent may be used). Loading reads the key
+/// file once, decrypting it with the passphrase from `passphrase_file` (first line) or the
+/// environment variable `passphrase_env`; the passphrase is wiped from memory afterwards and
+/// never logged. Immutable after loading; share it between reconnects of one host. Whether
+/// libssh allows one key to sign on several threads at once is undocumented, so do not share an
+/// Identity between hosts that run on different threads.
+class Identity {
+ public:
+  /// Errors: `Errc::kInternal` when the key or passphrase file is unreadable or the key does not
+  /// decrypt (the message never contains the passphrase).
+  [[nodiscard]] static boost::system::result<std::shared_ptr<const Identity>> Load(
+      const config::HostSpec& spec);
+  ~Identity();
+  Identity(const Identity&) = delete;
+  Identity& operator=(const Identity&) = delete;
+
+  struct Impl;
+  [[nodiscard]] const Impl& impl() const noexcept { return *impl_; }
+
+ private:
+  explicit Identity(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Optional collaborators for `SshSession::Connect`.
+struct ConnectOptions {
+  /// Shared known_hosts cache; when null, `spec.known_hosts` is opened for this connect.
+  std::shared_ptr<KnownHostsFile> known_hosts;
+  /// Preloaded key; when null, `Identity::Load(spec)` runs on every connect.
+  std::shared_ptr<const Identity> identity;
+};
+
+/// One SSH connection to one host, driven by Asio: Asio resolves and connects the socket, libssh
+/// runs non-blocking on it, and every wait is an `async_wait` on that socket. Reusable: after
+/// `Close()` (or a failed `Connect`) the next `Connect` starts a fresh connection and bumps
+/// `Epoch()`.
+///
+/// Threading: every member must be called from the executor given to the constructor, which must
+/// be a strand (or a single-threaded io_context): libssh forbids concurrent use of a session. Up
+/// to `max_channels_per_host` `RunScript` calls may be in flight at once on that executor; more
+/// wait for a channel slot (within their deadline).
+///
+/// Deadlines and poisoning: every operation has a deadline. An operation that times out or is
+/// cancelled leaves libssh in an unknown state, so the session becomes *poisoned*: later calls
+/// fail with `Errc::kDisconnected` until it is closed and reconnected. `too_large` does not poison
+/// (the channel is closed cleanly).
+///
+/// Security: host keys are checked before any authentication request is sent; `~/.ssh/config`,
+/// `~/.ssh/known_hosts` and the global known_hosts are never read; no pty, env, X11 or agent
+/// forwarding is ever requested.
+///
+/// Example:
+/// ```
+///   SshSession s(strand);
+///   if (auto ec = co_await s.Connect(spec, now + spec.connect_timeout)) { /* ReasonName(ec) */ }
+///   auto out = co_await s.RunScript("uname -a\n", {.deadline = now + spec.probe_timeout});
+/// ```
+class SshSession {
+ public:
+  explicit SshSession(boost::asio::any_io_executor executor);
+  ~SshSession();  ///< Closes the connection (see `Close`).
+  SshSession(const SshSession&) = delete;
+  SshSession& operator=(const SshSession&) = delete;
+
+  /// Resolves, connects, exchanges keys, verifies the host key per `spec.host_key_policy` and
+  /// `spec.known_hosts`, and authenticates with `spec.identity_file` (then the ssh-agent when
+  /// `spec.use_ssh_agent`). Closes any previous connection first. Returns an empty code on
+  /// success. Errors (`Errc`): dns, connect_refused, connect_timeout, banner_timeout, kex_failed,
+  /// hostkey_unknown, hostkey_mismatch, auth_denied, timeout, disconnected, internal; and
+  /// `operation_aborted` when cancelled. On any error the session is closed.
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> Connect(
+      const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
+      ConnectOptions options = {});
+
+  /// Opens a channel, execs `options.interpreter`, writes `script` to its stdin, closes stdin and
+  /// reads stdout and stderr to EOF, then waits for the exit status or signal. A non-zero exit is
+  /// not an error (see `CommandOutput`). Errors: channel_failed, timeout, too_large,
+  /// disconnected; `operation_aborted` when cancelled.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<CommandOutput>> RunScript(
+      std::string_view script, RunOptions options);
+
+  /// Waits while the session is idle until `until`, watching the socket: returns an empty code
+  /// at `until`, or `Errc::kDisconnected` as soon as the server closes the connection. Sends an
+  /// SSH_MSG_IGNORE first so a dead peer surfaces as a write error (the keepalive).
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> WatchIdle(
+      std::chrono::steady_clock::time_point until);
+
+  /// Drops the connection: sends SSH_MSG_DISCONNECT when possible, wakes every in-flight
+  /// operation (they fail with `disconnected`) and frees libssh state once they have returned.
+  /// Idempotent, never throws.
+  void Close() noexcept;
+
+  /// True between a successful `Connect` and `Close` or poisoning.
+  [[nodiscard]] bool IsUsable() const noexcept;
+
+  /// Negotiated parameters of the current (or last) connection.
+  [[nodiscard]] const ServerInfo& Info() const noexcept { return info_; }
+
+  /// Number of successful connects so far; identifies the current connection.
+  [[nodiscard]] std::uint64_t Epoch() const noexcept { return epoch_; }
+
+ private:
+  class Core;
+  boost::asio::any_io_executor executor_;
+  std::shared_ptr<Core> core_;
+  std::unique_ptr<AsyncSemaphore> channels_;
+  ServerInfo info_;
+  std::uint64_t epoch_ = 0;
+  friend boost::asio::awaitable<boost::system::result<ScannedKey>> KeyScan(
+      const config::HostSpec&, std::chrono::steady_clock::time_point);
+};
+
+}  // namespace fleetps::agent

@@ -1,0 +1,268 @@
+#include "fleetps/agent/known_hosts.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include <libssh/libssh.h>
+
+#include "fleetps/agent/errors.hpp"
+
+namespace fleetps::agent {
+namespace {
+
+enum class Marker { kNone, kRevoked, kCertAuthority };
+
+// OpenSSH's match_pattern: '*' any run, '?' one character.
+bool GlobMatch(std::string_view s, std::string_view p) {
+  std::size_t si = 0, pi = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      ++si;
+      ++pi;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+// True when `target` matches the comma-separated list and no negated pattern matches it.
+bool MatchHostList(std::string_view list, std::string_view target) {
+  bool matched = false;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view pattern = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    const bool negated = !pattern.empty() && pattern[0] == '!';
+    if (negated) pattern.remove_prefix(1);
+    if (pattern.empty()) continue;
+    if (GlobMatch(target, pattern)) {
+      if (negated) return false;
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+std::string_view NextToken(std::string_view& line) {
+  const auto start = line.find_first_not_of(" \t");
+  if (start == std::string_view::npos) {
+    line = {};
+    return {};
+  }
+  line.remove_prefix(start);
+  const auto end = line.find_first_of(" \t");
+  std::string_view token = line.substr(0, end);
+  line = end == std::string_view::npos ? std::string_view{} : line.substr(end);
+  return token;
+}
+
+boost::system::result<std::string> ReadWholeFile(const std::string& path, bool& exists) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    exists = false;
+    if (errno == ENOENT) return std::string{};
+    return make_error_code(Errc::kInternal);
+  }
+  exists = true;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return make_error_code(Errc::kInternal);
+  return std::move(buf).str();
+}
+
+}  // namespace
+
+struct KnownHostsFile::Entry {
+  Marker marker = Marker::kNone;
+  std::string hosts;  // comma-separated patterns
+  HostKey key;
+};
+
+struct KnownHostsFile::Snapshot {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  timespec mtime{};
+  std::vector<Entry> entries;
+
+  static Snapshot Parse(std::string_view text) {
+    Snapshot snap;
+    while (!text.empty()) {
+      const auto nl = text.find('\n');
+      std::string_view line = text.substr(0, nl);
+      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      std::string_view first = NextToken(line);
+      if (first.empty() || first[0] == '#') continue;
+      Entry e;
+      if (first[0] == '@') {
+        if (first == "@revoked") {
+          e.marker = Marker::kRevoked;
+        } else {
+          e.marker = Marker::kCertAuthority;
+        }
+        first = NextToken(line);
+      }
+      const std::string_view type = NextToken(line);
+      const std::string_view blob = NextToken(line);
+      if (first.empty() || type.empty() || blob.empty()) continue;
+      if (first[0] == '|') continue;  // hashed names need HMAC-SHA1; we never write them
+      e.hosts = std::string(first);
+      e.key = HostKey{std::string(type), std::string(blob)};
+      snap.entries.push_back(std::move(e));
+    }
+    return snap;
+  }
+
+  KnownHostsMatch Check(std::string_view target, const HostKey& key) const {
+    bool any = false;
+    bool known = false;
+    for (const Entry& e : entries) {
+      if (e.marker == Marker::kCertAuthority || !MatchHostList(e.hosts, target)) continue;
+      if (e.marker == Marker::kRevoked) {
+        if (e.key == key) return KnownHostsMatch::kMismatch;
+        continue;
+      }
+      any = true;
+      if (e.key == key) known = true;
+    }
+    if (known) return KnownHostsMatch::kKnown;
+    return any ? KnownHostsMatch::kMismatch : KnownHostsMatch::kUnknown;
+  }
+};
+
+boost::system::result<std::string> Sha256Fingerprint(const HostKey& key) {
+  ssh_key parsed = nullptr;
+  if (ssh_pki_import_pubkey_base64(key.base64.c_str(), ssh_key_type_from_name(key.type.c_str()),
+                                   &parsed) != SSH_OK) {
+    return make_error_code(Errc::kInternal);
+  }
+  unsigned char* hash = nullptr;
+  size_t hash_len = 0;
+  const int rc = ssh_get_publickey_hash(parsed, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len);
+  ssh_key_free(parsed);
+  if (rc != SSH_OK) return make_error_code(Errc::kInternal);
+  char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
+  ssh_clean_pubkey_hash(&hash);
+  if (text == nullptr) return make_error_code(Errc::kInternal);
+  std::string out(text);
+  ssh_string_free_char(text);
+  return out;
+}
+
+KnownHostsFile::KnownHostsFile(std::string path) : path_(std::move(path)) {}
+
+std::string KnownHostsFile::HostPattern(std::string_view host, std::uint16_t port) {
+  if (port == 22) return std::string(host);
+  return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+boost::system::result<std::shared_ptr<const KnownHostsFile::Snapshot>> KnownHostsFile::Load()
+    const {
+  struct stat st {};
+  const bool missing = ::stat(path_.c_str(), &st) != 0;
+  if (missing && errno != ENOENT) return make_error_code(Errc::kInternal);
+  std::lock_guard lock(mu_);
+  if (cache_) {
+    const Snapshot& c = *cache_;
+    if (missing ? c.size == -1
+                : (c.dev == st.st_dev && c.ino == st.st_ino && c.size == st.st_size &&
+                   c.mtime.tv_sec == st.st_mtim.tv_sec && c.mtime.tv_nsec == st.st_mtim.tv_nsec)) {
+      return cache_;
+    }
+  }
+  auto snap = std::make_shared<Snapshot>();
+  if (!missing) {
+    bool exists = false;
+    auto text = ReadWholeFile(path_, exists);
+    if (!text) return text.error();
+    *snap = Snapshot::Parse(*text);
+    snap->dev = st.st_dev;
+    snap->ino = st.st_ino;
+    snap->size = st.st_size;
+    snap->mtime = st.st_mtim;
+  }
+  cache_ = snap;
+  return cache_;
+}
+
+boost::system::result<KnownHostsMatch> KnownHostsFile::Check(std::string_view host,
+                                                            std::uint16_t port,
+                                                            const HostKey& key) const {
+  auto snap = Load();
+  if (!snap) return snap.error();
+  return (*snap)->Check(HostPattern(host, port), key);
+}
+
+boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std::string_view host,
+                                                                           std::uint16_t port,
+                                                                           const HostKey& key) {
+  if (key.type.find_first_of(" \t\r\n") != std::string::npos ||
+      key.base64.find_first_of(" \t\r\n") != std::string::npos || key.type.empty() ||
+      key.base64.empty()) {
+    return make_error_code(Errc::kInternal);
+  }
+  const std::string lock_path = path_ + ".lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return make_error_code(Errc::kInternal);
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }  // closing drops the flock
+  } guard{lock_fd};
+  if (::flock(lock_fd, LOCK_EX) != 0) return make_error_code(Errc::kInternal);
+
+  bool exists = false;
+  auto text = ReadWholeFile(path_, exists);
+  if (!text) return text.error();
+  const std::string pattern = HostPattern(host, port);
+  switch (Snapshot::Parse(*text).Check(pattern, key)) {
+    case KnownHostsMatch::kKnown: return RecordOutcome::kAlreadyKnown;
+    case KnownHostsMatch::kMismatch: return RecordOutcome::kRefused;
+    case KnownHostsMatch::kUnknown: break;
+  }
+  std::string content = std::move(*text);
+  if (!content.empty() && content.back() != '\n') content += '\n';
+  content += pattern + ' ' + key.type + ' ' + key.base64 + '\n';
+
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path_ + ".tmp." + std::to_string(::getpid()) + '.' +
+                          std::to_string(counter.fetch_add(1));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error_code(Errc::kInternal);
+  std::size_t done = 0;
+  bool ok = true;
+  while (ok && done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path_.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return make_error_code(Errc::kInternal);
+  }
+  {
+    std::lock_guard lock(mu_);
+    cache_.reset();
+  }
+  return RecordOutcome::kAdded;
+}
+
+}  // namespace fleetps::agent

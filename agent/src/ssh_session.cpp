@@ -1,0 +1,641 @@
+#include "fleetps/agent/ssh_session.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+
+// GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (awaitable_frame's own
+// operator new/delete pair), see GCC PR 104578.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace fleetps::agent {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+struct Identity::Impl {
+  ssh_key key = nullptr;
+  bool use_agent = false;
+  ~Impl() {
+    if (key != nullptr) ssh_key_free(key);
+  }
+};
+
+Identity::Identity(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Identity::~Identity() = default;
+
+boost::system::result<std::shared_ptr<const Identity>> Identity::Load(
+    const config::HostSpec& spec) {
+  auto impl = std::make_unique<Impl>();
+  impl->use_agent = spec.use_ssh_agent;
+  if (!spec.identity_file.empty()) {
+    std::string passphrase;
+    if (!spec.passphrase_file.empty()) {
+      std::ifstream in(spec.passphrase_file);
+      if (!in || !std::getline(in, passphrase)) return make_error_code(Errc::kInternal);
+    } else if (!spec.passphrase_env.empty()) {
+      if (const char* value = std::getenv(spec.passphrase_env.c_str())) passphrase = value;
+    }
+    const int rc = ssh_pki_import_privkey_file(spec.identity_file.c_str(),
+                                               passphrase.empty() ? nullptr : passphrase.c_str(),
+                                               nullptr, nullptr, &impl->key);
+    explicit_bzero(passphrase.data(), passphrase.size());
+    if (rc != SSH_OK) return make_error_code(Errc::kInternal);
+  } else if (!spec.use_ssh_agent) {
+    return make_error_code(Errc::kInternal);
+  }
+  return std::shared_ptr<const Identity>(new Identity(std::move(impl)));
+}
+
+namespace {
+
+std::string Str(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ',';
+    out += item;
+  }
+  return out;
+}
+
+std::string VersionFromBanner(std::string_view banner) {
+  // "SSH-2.0-OpenSSH_9.2p1 Debian-2" -> "OpenSSH_9.2p1"
+  if (banner.starts_with("SSH-")) {
+    const auto dash = banner.find('-', 4);
+    if (dash != std::string_view::npos) banner.remove_prefix(dash + 1);
+  }
+  return std::string(banner.substr(0, banner.find_first_of(" \r\n")));
+}
+
+struct ExitState {
+  std::optional<int> status;
+  std::string signal;
+  bool done = false;
+};
+
+void OnExitStatus(ssh_session, ssh_channel, int status, void* userdata) {
+  auto* st = static_cast<ExitState*>(userdata);
+  st->status = status;
+  st->done = true;
+}
+
+void OnExitSignal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*,
+                  void* userdata) {
+  auto* st = static_cast<ExitState*>(userdata);
+  st->signal = Str(signal);
+  st->done = true;
+}
+
+}  // namespace
+
+// Owns the socket and the libssh session of one connection. Operations keep it alive through a
+// shared_ptr; Close() marks it closed and the last operation to leave frees libssh.
+class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
+ public:
+  explicit Core(asio::any_io_executor ex) : ex_(std::move(ex)), socket_(ex_) {}
+  ~Core() { FreeNow(); }
+
+  // One parked operation, woken by socket readiness or by another operation's progress.
+  struct Waiter {
+    asio::steady_timer timer;
+    bool woken = false;
+  };
+
+  struct Op {
+    explicit Op(Core& c) : core(c) { ++core.active_ops_; }
+    ~Op() {
+      if (--core.active_ops_ == 0 && core.closed_) core.FreeNow();
+    }
+    Core& core;
+    Clock::time_point deadline;
+    int spins = 0;
+  };
+
+  asio::awaitable<error_code> Connect(const config::HostSpec& spec, Clock::time_point deadline,
+                                      const ConnectOptions& options, ServerInfo& info,
+                                      ScannedKey* scan);
+  asio::awaitable<boost::system::result<CommandOutput>> Run(std::string_view script,
+                                                            const RunOptions& options,
+                                                            AsyncSemaphore& channels);
+  asio::awaitable<error_code> WatchIdle(Clock::time_point until);
+
+  void Close() noexcept {
+    if (closed_) return;
+    closed_ = true;
+    WakeAll();
+    error_code ignored;
+    socket_.cancel(ignored);
+    if (active_ops_ == 0) FreeNow();
+  }
+
+  bool Usable() const noexcept { return ssh_ != nullptr && !closed_ && !poisoned_ && ready_; }
+
+ private:
+  void FreeNow() noexcept {
+    if (ssh_ != nullptr) {
+      ssh_disconnect(ssh_);  // closes libssh's dup of the fd, never Asio's
+      ssh_free(ssh_);
+      ssh_ = nullptr;
+    }
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  void WakeAll() {
+    for (Waiter* w : waiters_) {
+      w->woken = true;
+      w->timer.cancel();
+    }
+  }
+
+  bool SocketReadable() {
+    pollfd p{socket_.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
+  void ArmSocketWait(tcp::socket::wait_type type) {
+    bool& pending = type == tcp::socket::wait_write ? write_wait_ : read_wait_;
+    if (pending) return;
+    pending = true;
+    socket_.async_wait(type, [self = shared_from_this(), type](const error_code&) {
+      (type == tcp::socket::wait_write ? self->write_wait_ : self->read_wait_) = false;
+      self->WakeAll();
+    });
+  }
+
+  // Calls into libssh may consume bytes meant for another parked operation (libssh reads for the
+  // whole session); when that can have happened, wake the others so they look at their buffers.
+  template <class Fn>
+  auto Call(Fn&& fn) {
+    const bool others_wait = !waiters_.empty() && SocketReadable();
+    auto rc = fn();
+    if (others_wait) WakeAll();
+    return rc;
+  }
+
+  // Parks until the socket is ready in the direction libssh needs, another operation made
+  // progress, or the deadline passes. Never waits when data is already there: Asio's epoll
+  // reactor is edge-triggered and libssh reads at most 4 KiB per call.
+  asio::awaitable<error_code> WaitIo(Op& op) {
+    if (closed_ || ssh_ == nullptr) co_return make_error_code(Errc::kDisconnected);
+    if (Clock::now() >= op.deadline) co_return make_error_code(Errc::kTimeout);
+    const int flags = ssh_get_poll_flags(ssh_);
+    ArmSocketWait(tcp::socket::wait_read);
+    if (flags & SSH_WRITE_PENDING) ArmSocketWait(tcp::socket::wait_write);
+    pollfd p{socket_.native_handle(),
+             static_cast<short>(POLLIN | ((flags & SSH_WRITE_PENDING) ? POLLOUT : 0)), 0};
+    // Readiness already there: retry at once, but bounded so a libssh state that ignores a
+    // readable socket cannot spin us until the deadline.
+    if (::poll(&p, 1, 0) > 0 && ++op.spins < 64) {
+      if (op.spins % 16 == 0) co_await asio::post(ex_, asio::use_awaitable);
+      co_return error_code{};
+    }
+    auto deadline = op.deadline;
+    if (op.spins >= 64) {
+      op.spins = 0;
+      deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(1));
+    }
+    Waiter w{asio::steady_timer(ex_, deadline)};
+    waiters_.push_back(&w);
+    auto [ec] = co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+    if (closed_) co_return make_error_code(Errc::kDisconnected);
+    if (w.woken || (!ec && Clock::now() < op.deadline)) {
+      op.spins = 0;
+      co_return error_code{};
+    }
+    if (!ec) co_return make_error_code(Errc::kTimeout);
+    co_return error_code(asio::error::operation_aborted);
+  }
+
+  // Repeats a libssh call until it stops returning SSH_AGAIN / SSH_AUTH_AGAIN.
+  template <class Fn>
+  asio::awaitable<std::pair<int, error_code>> Retry(Op& op, Fn fn) {
+    for (;;) {
+      const int rc = Call(fn);
+      if (rc != SSH_AGAIN && rc != SSH_AUTH_AGAIN) co_return std::pair{rc, error_code{}};
+      if (auto ec = co_await WaitIo(op)) co_return std::pair{rc, ec};
+    }
+  }
+
+  bool SessionBroken() const { return ssh_ == nullptr || ssh_is_connected(ssh_) == 0; }
+
+  asio::any_io_executor ex_;
+  tcp::socket socket_;
+  ssh_session ssh_ = nullptr;
+  bool closed_ = false;
+  bool poisoned_ = false;
+  bool ready_ = false;
+  bool read_wait_ = false;
+  bool write_wait_ = false;
+  int active_ops_ = 0;
+  std::vector<Waiter*> waiters_;
+  std::vector<char> scratch_ = std::vector<char>(64 * 1024);
+};
+
+asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& spec,
+                                                      Clock::time_point deadline,
+                                                      const ConnectOptions& options,
+                                                      ServerInfo& info, ScannedKey* scan) {
+  Op op(*this);
+  op.deadline = deadline;
+  const std::string& host = spec.address.empty() ? spec.name : spec.address;
+
+  // Asio resolves and connects so nothing blocks the thread (libssh would call getaddrinfo).
+  asio::steady_timer timer(ex_, deadline);
+  tcp::resolver resolver(ex_);
+  auto resolved = co_await (
+      resolver.async_resolve(host, std::to_string(spec.port), tcp::resolver::numeric_service,
+                             asio::as_tuple(asio::use_awaitable)) ||
+      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (resolved.index() == 1) co_return make_error_code(Errc::kDns);
+  auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
+  if (resolve_ec == asio::error::operation_aborted) co_return resolve_ec;
+  if (resolve_ec || endpoints.empty()) co_return make_error_code(Errc::kDns);
+
+  auto connected = co_await (
+      asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable)) ||
+      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
+  if (auto ec = std::get<0>(std::get<0>(connected))) {
+    if (ec == asio::error::operation_aborted) co_return ec;
+    co_return make_error_code(Errc::kConnectRefused);
+  }
+  if (closed_) co_return make_error_code(Errc::kDisconnected);
+
+  error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  const int idle = static_cast<int>(
+      std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(spec.keepalive).count()));
+  const int count = 3;
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+
+  // libssh gets its own descriptor for the same socket: it closes it on error paths and in
+  // ssh_free, while Asio keeps (and alone closes) the registered one.
+  const int libssh_fd = ::dup(socket_.native_handle());
+  if (libssh_fd < 0) co_return make_error_code(Errc::kInternal);
+  ssh_ = ssh_new();
+  if (ssh_ == nullptr) {
+    ::close(libssh_fd);
+    co_return make_error_code(Errc::kInternal);
+  }
+  socket_t fd = libssh_fd;
+  ssh_options_set(ssh_, SSH_OPTIONS_FD, &fd);
+  bool off = false;
+  int on = 1;
+  int verbosity = SSH_LOG_NOLOG;
+  unsigned port = spec.port;
+  ssh_options_set(ssh_, SSH_OPTIONS_PROCESS_CONFIG, &off);
+  ssh_options_set(ssh_, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+  ssh_options_set(ssh_, SSH_OPTIONS_HOST, host.c_str());
+  ssh_options_set(ssh_, SSH_OPTIONS_PORT, &port);
+  ssh_options_set(ssh_, SSH_OPTIONS_NODELAY, &on);
+  // Only consulted by libssh to prefer host-key types it already knows; verification is ours.
+  const std::string known = spec.known_hosts.empty() ? "/dev/null" : spec.known_hosts;
+  ssh_options_set(ssh_, SSH_OPTIONS_KNOWNHOSTS, known.c_str());
+  ssh_options_set(ssh_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+  ssh_options_set(ssh_, SSH_OPTIONS_SSH_DIR, "/nonexistent");
+  if (!spec.user.empty()) ssh_options_set(ssh_, SSH_OPTIONS_USER, spec.user.c_str());
+  const auto& algos = spec.algorithms;
+  bool algo_ok = true;
+  auto set_list = [&](ssh_options_e opt, const std::vector<std::string>& list) {
+    if (!list.empty()) algo_ok = ssh_options_set(ssh_, opt, Join(list).c_str()) == SSH_OK && algo_ok;
+  };
+  set_list(SSH_OPTIONS_KEY_EXCHANGE, algos.kex);
+  set_list(SSH_OPTIONS_HOSTKEYS, algos.hostkeys);
+  set_list(SSH_OPTIONS_CIPHERS_C_S, algos.ciphers);
+  set_list(SSH_OPTIONS_CIPHERS_S_C, algos.ciphers);
+  set_list(SSH_OPTIONS_HMAC_C_S, algos.macs);
+  set_list(SSH_OPTIONS_HMAC_S_C, algos.macs);
+  if (!algo_ok) co_return make_error_code(Errc::kKexFailed);
+  ssh_set_blocking(ssh_, 0);
+
+  auto [rc, wait_ec] = co_await Retry(op, [this] { return ssh_connect(ssh_); });
+  const bool have_banner = ssh_get_serverbanner(ssh_) != nullptr;
+  if (wait_ec) {
+    if (wait_ec == Errc::kTimeout && !have_banner) co_return make_error_code(Errc::kBannerTimeout);
+    co_return wait_ec;
+  }
+  if (rc != SSH_OK) {
+    co_return make_error_code(have_banner ? Errc::kKexFailed : Errc::kDisconnected);
+  }
+
+  info.banner = Str(ssh_get_serverbanner(ssh_));
+  info.server_version = VersionFromBanner(info.banner);
+  info.kex = Str(ssh_get_kex_algo(ssh_));
+  info.cipher = Str(ssh_get_cipher_out(ssh_));
+  info.mac = Str(ssh_get_hmac_out(ssh_));
+
+  HostKey server_key;
+  {
+    ssh_key key = nullptr;
+    if (ssh_get_server_publickey(ssh_, &key) != SSH_OK) co_return make_error_code(Errc::kKexFailed);
+    char* b64 = nullptr;
+    const int export_rc = ssh_pki_export_pubkey_base64(key, &b64);
+    server_key.type = Str(ssh_key_type_to_char(ssh_key_type(key)));
+    ssh_key_free(key);
+    if (export_rc != SSH_OK) co_return make_error_code(Errc::kKexFailed);
+    server_key.base64 = b64;
+    ssh_string_free_char(b64);
+  }
+  info.hostkey_type = server_key.type;
+  auto fingerprint = Sha256Fingerprint(server_key);
+  if (!fingerprint) co_return make_error_code(Errc::kKexFailed);
+  info.hostkey_fingerprint = *fingerprint;
+  if (scan != nullptr) {
+    *scan = ScannedKey{server_key, *fingerprint, info.banner};
+    co_return error_code{};
+  }
+
+  // Host key first: nothing identifying the client is sent to an unverified server.
+  auto known_hosts = options.known_hosts;
+  if (!known_hosts && !spec.known_hosts.empty()) {
+    known_hosts = std::make_shared<KnownHostsFile>(spec.known_hosts);
+  }
+  KnownHostsMatch match = KnownHostsMatch::kUnknown;
+  if (known_hosts) {
+    auto checked = known_hosts->Check(host, spec.port, server_key);
+    if (!checked) co_return checked.error();
+    match = *checked;
+  }
+  if (match == KnownHostsMatch::kMismatch) co_return make_error_code(Errc::kHostkeyMismatch);
+  if (match == KnownHostsMatch::kUnknown) {
+    if (spec.host_key_policy != config::HostKeyPolicy::kAcceptNew || !known_hosts) {
+      co_return make_error_code(Errc::kHostkeyUnknown);
+    }
+    auto recorded = known_hosts->Record(host, spec.port, server_key);
+    if (!recorded) co_return recorded.error();
+    if (*recorded == KnownHostsFile::RecordOutcome::kRefused) {
+      co_return make_error_code(Errc::kHostkeyMismatch);
+    }
+  }
+
+  auto identity = options.identity;
+  if (!identity) {
+    auto loaded = Identity::Load(spec);
+    if (!loaded) co_return loaded.error();
+    identity = *loaded;
+  }
+  int auth = SSH_AUTH_DENIED;
+  if (identity->impl().key != nullptr) {
+    ssh_key key = identity->impl().key;
+    auto [auth_rc, ec] =
+        co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
+    if (ec) co_return ec;
+    auth = auth_rc;
+  }
+  if (auth != SSH_AUTH_SUCCESS && auth != SSH_AUTH_ERROR && identity->impl().use_agent) {
+    auto [auth_rc, ec] = co_await Retry(op, [this] { return ssh_userauth_agent(ssh_, nullptr); });
+    if (ec) co_return ec;
+    auth = auth_rc;
+  }
+  if (auth == SSH_AUTH_ERROR) {
+    co_return make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kAuthDenied);
+  }
+  if (auth != SSH_AUTH_SUCCESS) co_return make_error_code(Errc::kAuthDenied);
+  ready_ = true;
+  co_return error_code{};
+}
+
+asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
+    std::string_view script, const RunOptions& options, AsyncSemaphore& channels) {
+  auto self = shared_from_this();
+  Op op(*this);
+  op.deadline = options.deadline;
+  if (!Usable()) co_return make_error_code(Errc::kDisconnected);
+  const auto started = Clock::now();
+
+  // Any failure past this point except too_large leaves the session in an unknown state.
+  auto fail = [this](error_code ec) {
+    if (ec != Errc::kTooLarge && ec != Errc::kChannelFailed) poisoned_ = true;
+    return ec;
+  };
+
+  AsyncSemaphore::Permit permit;
+  if (auto ec = co_await channels.Acquire(permit, options.deadline)) {
+    if (ec != Errc::kTimeout) poisoned_ = true;
+    co_return ec;
+  }
+  if (!Usable()) co_return make_error_code(Errc::kDisconnected);
+
+  ExitState exit;
+  ssh_channel_callbacks_struct callbacks{};
+  ssh_callbacks_init(&callbacks);
+  callbacks.userdata = &exit;
+  callbacks.channel_exit_status_function = OnExitStatus;
+  callbacks.channel_exit_signal_function = OnExitSignal;
+
+  struct ChannelGuard {
+    Core& core;
+    ssh_channel ch;
+    ssh_channel_callbacks cb;
+    ~ChannelGuard() {
+      if (ch == nullptr || core.ssh_ == nullptr) return;
+      ssh_remove_channel_callbacks(ch, cb);
+      if (ssh_channel_is_open(ch) && !core.SessionBroken()) ssh_channel_close(ch);
+      ssh_channel_free(ch);
+    }
+  } guard{*this, ssh_channel_new(ssh_), &callbacks};
+  ssh_channel ch = guard.ch;
+  if (ch == nullptr) co_return fail(make_error_code(Errc::kInternal));
+  ssh_set_channel_callbacks(ch, &callbacks);
+
+  {
+    auto [rc, ec] = co_await Retry(op, [ch] { return ssh_channel_open_session(ch); });
+    if (ec) co_return fail(ec);
+    if (rc != SSH_OK) {
+      co_return fail(make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kChannelFailed));
+    }
+  }
+  {
+    const std::string& cmd = options.interpreter;
+    auto [rc, ec] = co_await Retry(op, [ch, &cmd] { return ssh_channel_request_exec(ch, cmd.c_str()); });
+    if (ec) co_return fail(ec);
+    if (rc != SSH_OK) {
+      co_return fail(make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kChannelFailed));
+    }
+  }
+  for (std::size_t sent = 0; sent < script.size();) {
+    const auto chunk = static_cast<std::uint32_t>(std::min<std::size_t>(script.size() - sent, 32768));
+    const int n = Call([&] { return ssh_channel_write(ch, script.data() + sent, chunk); });
+    if (n == SSH_ERROR) co_return fail(make_error_code(Errc::kDisconnected));
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (auto ec = co_await WaitIo(op)) co_return fail(ec);
+  }
+  if (Call([ch] { return ssh_channel_send_eof(ch); }) == SSH_ERROR) {
+    co_return fail(make_error_code(Errc::kDisconnected));
+  }
+
+  OutputCollector collector(options.output_limit);
+  bool eof[2] = {false, false};
+  char* buf = nullptr;
+  for (unsigned burst = 0;;) {
+    if (Clock::now() >= op.deadline) co_return fail(make_error_code(Errc::kTimeout));
+    bool progress = false;
+    for (int stream = 0; stream < 2; ++stream) {
+      if (eof[stream]) continue;
+      buf = scratch_.data();
+      const int n = Call([&] {
+        return ssh_channel_read_nonblocking(ch, buf, static_cast<std::uint32_t>(scratch_.size()),
+                                            stream);
+      });
+      if (n > 0) {
+        progress = true;
+        if (!collector.Append(stream == 1, std::string_view(buf, static_cast<std::size_t>(n)))) {
+          co_return fail(make_error_code(Errc::kTooLarge));
+        }
+      } else if (n == SSH_EOF) {
+        eof[stream] = true;
+        progress = true;
+      } else if (n == SSH_ERROR) {
+        co_return fail(make_error_code(Errc::kDisconnected));
+      }
+    }
+    if (eof[0] && eof[1]) break;
+    if (!progress) {
+      // Drain what libssh already holds before waiting on the socket (edge-triggered epoll).
+      const int p0 = eof[0] ? 0 : Call([ch] { return ssh_channel_poll(ch, 0); });
+      const int p1 = eof[1] ? 0 : Call([ch] { return ssh_channel_poll(ch, 1); });
+      if (p0 == SSH_ERROR || p1 == SSH_ERROR) co_return fail(make_error_code(Errc::kDisconnected));
+      progress = p0 != 0 || p1 != 0;
+    }
+    if (progress) {
+      if (++burst % 64 == 0) co_await asio::post(ex_, asio::use_awaitable);  // be fair to hosts
+      continue;
+    }
+    if (auto ec = co_await WaitIo(op)) co_return fail(ec);
+  }
+  // exit-status / exit-signal follow EOF; keep pumping until one arrives or the channel closes.
+  while (!exit.done && ssh_channel_is_closed(ch) == 0) {
+    Call([ch] { return ssh_channel_get_exit_status(ch); });
+    if (exit.done || ssh_channel_is_closed(ch) != 0) break;
+    if (SessionBroken()) co_return fail(make_error_code(Errc::kDisconnected));
+    if (auto ec = co_await WaitIo(op)) co_return fail(ec);
+  }
+  CommandOutput out = std::move(collector.Output());
+  out.exit_status = exit.status;
+  out.exit_signal = std::move(exit.signal);
+  out.duration = Clock::now() - started;
+  co_return out;
+}
+
+asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until) {
+  auto self = shared_from_this();
+  Op op(*this);
+  op.deadline = until;
+  if (!Usable()) co_return make_error_code(Errc::kDisconnected);
+  if (Call([this] { return ssh_send_ignore(ssh_, ""); }) != SSH_OK) {
+    poisoned_ = true;
+    co_return make_error_code(Errc::kDisconnected);
+  }
+  for (;;) {
+    // ssh_blocking_flush with timeout 0 polls once: it flushes output and handles input.
+    Call([this] { return ssh_blocking_flush(ssh_, 0); });
+    if (SessionBroken()) {
+      poisoned_ = true;
+      co_return make_error_code(Errc::kDisconnected);
+    }
+    auto ec = co_await WaitIo(op);
+    if (ec == Errc::kTimeout) co_return error_code{};
+    if (ec) co_return ec;
+  }
+}
+
+SshSession::SshSession(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+
+SshSession::~SshSession() { Close(); }
+
+void SshSession::Close() noexcept {
+  if (core_) {
+    core_->Close();
+    core_.reset();
+  }
+}
+
+bool SshSession::IsUsable() const noexcept { return core_ && core_->Usable(); }
+
+asio::awaitable<error_code> SshSession::Connect(const config::HostSpec& spec,
+                                                Clock::time_point deadline,
+                                                ConnectOptions options) {
+  Close();
+  auto core = std::make_shared<Core>(executor_);
+  core_ = core;
+  channels_ = std::make_unique<AsyncSemaphore>(std::max(1u, spec.max_channels_per_host));
+  info_ = ServerInfo{};
+  auto ec = co_await core->Connect(spec, deadline, options, info_, nullptr);
+  if (ec) {
+    core->Close();
+    if (core_ == core) core_.reset();
+    co_return ec;
+  }
+  ++epoch_;
+  co_return ec;
+}
+
+asio::awaitable<boost::system::result<CommandOutput>> SshSession::RunScript(std::string_view script,
+                                                                            RunOptions options) {
+  if (!core_) co_return make_error_code(Errc::kDisconnected);
+  auto core = core_;
+  co_return co_await core->Run(script, options, *channels_);
+}
+
+asio::awaitable<error_code> SshSession::WatchIdle(Clock::time_point until) {
+  if (!core_) co_return make_error_code(Errc::kDisconnected);
+  auto core = core_;
+  co_return co_await core->WatchIdle(until);
+}
+
+asio::awaitable<boost::system::result<ScannedKey>> KeyScan(const config::HostSpec& spec,
+                                                           Clock::time_point deadline) {
+  auto core = std::make_shared<SshSession::Core>(co_await asio::this_coro::executor);
+  ServerInfo info;
+  ScannedKey scanned;
+  auto ec = co_await core->Connect(spec, deadline, {}, info, &scanned);
+  core->Close();
+  if (ec) co_return ec;
+  co_return scanned;
+}
+
+asio::awaitable<boost::system::result<EnrollResult>> Enroll(const config::HostSpec& spec,
+                                                            Clock::time_point deadline) {
+  auto scanned = co_await KeyScan(spec, deadline);
+  if (!scanned) co_return scanned.error();
+  KnownHostsFile file(spec.known_hosts);
+  const std::string& host = spec.address.empty() ? spec.name : spec.address;
+  auto outcome = file.Record(host, spec.port, scanned->key);
+  if (!outcome) co_return outcome.error();
+  co_return EnrollResult{std::move(*scanned), *outcome};
+}
+
+}  // namespace fleetps::agent
