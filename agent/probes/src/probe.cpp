@@ -28,8 +28,10 @@ std::optional<std::int64_t> FirstInteger(const Section* section) {
 
 bool IsLinux(Dialect d) { return d == Dialect::kLinuxProcps || d == Dialect::kBusybox; }
 
-// procps and BusyBox print kernel threads as "[comm]"; they have no command line at all.
+// procps and BusyBox print kernel threads (and zombies) as "[comm]" / "[comm] <defunct>": they
+// have no command line at all.
 bool IsKernelThreadArgs(std::string_view args) {
+  if (args.ends_with(" <defunct>")) args.remove_suffix(10);
   return args.size() >= 2 && args.front() == '[' && args.back() == ']' &&
          args.find(' ') == std::string_view::npos;
 }
@@ -37,8 +39,16 @@ bool IsKernelThreadArgs(std::string_view args) {
 // Fills what a dialect leaves implicit: exe from argv[0], comm when no column gave it, and the
 // CPU total or split that can be derived exactly.
 void Finish(Dialect dialect, ProcessRow& row) {
+  if (dialect == Dialect::kBusybox && row.args.starts_with('{')) {
+    // BusyBox prints "{comm} argv..." when argv[0]'s base name differs from comm.
+    const std::size_t close = row.args.find("} ");
+    if (close != std::string::npos) {
+      if (row.comm.empty()) row.comm = row.args.substr(1, close - 1);
+      row.args.erase(0, close + 2);
+    }
+  }
   if (IsLinux(dialect) && IsKernelThreadArgs(row.args)) {
-    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.size() - 2);
+    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(']') - 1);
     row.args.clear();
   }
   if (!row.args.empty()) {
@@ -60,6 +70,7 @@ void Finish(Dialect dialect, ProcessRow& row) {
 // Copies the /proc-derived fields over a ps row (same pid).
 void Enrich(ProcessRow& row, ProcessRow&& proc) {
   if (!proc.comm.empty()) row.comm = std::move(proc.comm);
+  row.ppid = proc.ppid;  // /proc is authoritative (BusyBox plain ps has no PPID column)
   if (row.state.empty()) {
     row.state = std::move(proc.state);
     row.state_bucket = proc.state_bucket;

@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+#include "fleetps/probes/dialect.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+using testing::ReadFixture;
+
+TEST(ProbesDialect, NamesRoundTrip) {
+  for (Dialect d : kAllDialects) {
+    EXPECT_EQ(ParseDialectName(DialectName(d)), d);
+  }
+  EXPECT_EQ(DialectName(Dialect::kLinuxProcps), "linux-procps");
+  EXPECT_EQ(DialectName(Dialect::kHpux), "hpux");
+  EXPECT_FALSE(ParseDialectName("Linux").has_value());
+  EXPECT_FALSE(ParseDialectName("").has_value());
+}
+
+struct FingerprintCase {
+  const char* file;
+  const char* os;
+  Dialect dialect;
+};
+
+class ProbesFingerprint : public ::testing::TestWithParam<FingerprintCase> {};
+
+TEST_P(ProbesFingerprint, ChoosesDialect) {
+  const FingerprintResult r = ParseFingerprint(ReadFixture(GetParam().file));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.fingerprint.os, GetParam().os);
+  EXPECT_EQ(ChooseDialect(r.fingerprint), GetParam().dialect);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, ProbesFingerprint,
+    ::testing::Values(FingerprintCase{"fingerprint/linux-procps4.txt", "Linux", Dialect::kLinuxProcps},
+                      FingerprintCase{"fingerprint/linux-rhel6.txt", "Linux", Dialect::kLinuxProcps},
+                      FingerprintCase{"fingerprint/busybox.txt", "Linux", Dialect::kBusybox},
+                      FingerprintCase{"fingerprint/aix.txt", "AIX", Dialect::kAix},
+                      FingerprintCase{"fingerprint/solaris.txt", "SunOS", Dialect::kSolaris},
+                      FingerprintCase{"fingerprint/hpux.txt", "HP-UX", Dialect::kHpux},
+                      FingerprintCase{"fingerprint/freebsd.txt", "FreeBSD", Dialect::kFreebsd},
+                      FingerprintCase{"fingerprint/darwin.txt", "Darwin", Dialect::kDarwin}));
+
+TEST(ProbesFingerprintFields, LinuxDetails) {
+  const FingerprintResult r = ParseFingerprint(ReadFixture("fingerprint/linux-procps4.txt"));
+  ASSERT_TRUE(r.ok());
+  const Fingerprint& fp = r.fingerprint;
+  EXPECT_EQ(fp.os_release, "6.1.0-13-amd64");
+  EXPECT_EQ(fp.arch, "x86_64");
+  EXPECT_TRUE(fp.proc_readable);
+  EXPECT_EQ(fp.clk_tck, 100);
+  EXPECT_EQ(fp.page_size, 4096);
+  EXPECT_EQ(fp.uid, 1002);
+  EXPECT_EQ(fp.ps_flavour, "procps-ng 4.0.2");
+  EXPECT_TRUE(fp.ps_has_o);
+  EXPECT_TRUE(fp.has_ss);
+  EXPECT_TRUE(fp.has_lsof);
+  EXPECT_TRUE(fp.zonename.empty());
+}
+
+TEST(ProbesFingerprintFields, OldProcpsBusyboxSolaris) {
+  EXPECT_EQ(ParseFingerprint(ReadFixture("fingerprint/linux-rhel6.txt")).fingerprint.ps_flavour,
+            "procps 3.2.8");
+  const Fingerprint bb = ParseFingerprint(ReadFixture("fingerprint/busybox.txt")).fingerprint;
+  EXPECT_EQ(bb.ps_flavour, "busybox");
+  EXPECT_TRUE(bb.ps_has_o);
+  EXPECT_FALSE(bb.clk_tck.has_value());  // no getconf applet: absent, not zero
+  const Fingerprint sol = ParseFingerprint(ReadFixture("fingerprint/solaris.txt")).fingerprint;
+  EXPECT_EQ(sol.zonename, "appzone");
+  EXPECT_TRUE(sol.has_ucb_ps);
+  EXPECT_FALSE(sol.proc_readable);
+  EXPECT_EQ(sol.page_size, 8192);
+  const Fingerprint hp = ParseFingerprint(ReadFixture("fingerprint/hpux.txt")).fingerprint;
+  EXPECT_FALSE(hp.ps_has_o);
+}
+
+TEST(ProbesFingerprintFields, MissingUnameIsAnError) {
+  EXPECT_FALSE(ParseFingerprint("").ok());
+  EXPECT_FALSE(ParseFingerprint("Welcome\n@@FLEETPS fp0fingerprint BEGIN uid\n0\n").ok());
+}
+
+TEST(ProbesDialect, UnknownSystemsFallBack) {
+  Fingerprint fp;
+  fp.os = "Plan9";
+  fp.proc_readable = true;
+  EXPECT_EQ(ChooseDialect(fp), Dialect::kBusybox);
+  fp.proc_readable = false;
+  EXPECT_EQ(ChooseDialect(fp), Dialect::kFreebsd);
+  fp.os = "OpenBSD";
+  EXPECT_EQ(ChooseDialect(fp), Dialect::kFreebsd);
+}
+
+TEST(ProbesScript, FingerprintScriptIsPortable) {
+  const std::string_view s = FingerprintScript();
+  EXPECT_NE(s.find("LC_ALL=C; export LC_ALL"), std::string_view::npos);
+  EXPECT_EQ(s.find("$("), std::string_view::npos);
+  EXPECT_EQ(s.find("command -v"), std::string_view::npos);
+  EXPECT_EQ(s.find("local "), std::string_view::npos);
+  EXPECT_EQ(s.find("[["), std::string_view::npos);
+}
+
+TEST(ProbesScript, ProcessScriptsCarryNonceAndExcludeNothingRemotely) {
+  Fingerprint fp;
+  fp.zonename = "appzone";
+  for (Dialect d : kAllDialects) {
+    const std::string s = ProcessProbeScript(d, fp, "00ff00ff00ff00ff");
+    ASSERT_FALSE(s.empty()) << DialectName(d);
+    EXPECT_NE(s.find("fp_n=00ff00ff00ff00ff\n"), std::string::npos);
+    EXPECT_NE(s.find("fp_b self; echo $$"), std::string::npos);
+    EXPECT_NE(s.find("fp_b clock"), std::string::npos);
+    EXPECT_NE(s.find("perl -e 'print time'"), std::string::npos);
+    EXPECT_EQ(s.find("$("), std::string::npos) << DialectName(d);
+    EXPECT_EQ(s.find("[["), std::string::npos) << DialectName(d);
+  }
+  EXPECT_NE(ProcessProbeScript(Dialect::kHpux, fp, "00ff00ff00ff00ff").find("UNIX95=1 ps -e"),
+            std::string::npos);
+  EXPECT_NE(ProcessProbeScript(Dialect::kSolaris, fp, "00ff00ff00ff00ff").find("-z `zonename`"),
+            std::string::npos);
+  EXPECT_NE(ProcessProbeScript(Dialect::kLinuxProcps, fp, "00ff00ff00ff00ff")
+                .find("/proc/[0-9]*/stat"),
+            std::string::npos);
+}
+
+TEST(ProbesScript, RejectsBadNonces) {
+  EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "").empty());
+  EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "short").empty());
+  EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "0123456789abcdeg").empty());
+  EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "01234567; rm -rf /").empty());
+  EXPECT_TRUE(IsValidNonce("0123456789ABCDEF"));
+}
+
+TEST(ProbesStates, BucketsFollowProcessExporter) {
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "R+"), StateBucket::kRunning);
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "Ssl"), StateBucket::kSleeping);
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "D"), StateBucket::kWaiting);
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "Z"), StateBucket::kZombie);
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "I<"), StateBucket::kOther);
+  EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "T"), StateBucket::kOther);
+  EXPECT_EQ(BucketForState(Dialect::kSolaris, "O"), StateBucket::kRunning);
+  EXPECT_EQ(BucketForState(Dialect::kFreebsd, "Is"), StateBucket::kSleeping);
+  EXPECT_EQ(BucketForState(Dialect::kAix, "A"), StateBucket::kRunning);
+  EXPECT_EQ(BucketForState(Dialect::kAix, ""), StateBucket::kOther);
+  EXPECT_EQ(StateBucketName(StateBucket::kWaiting), "Waiting");
+}
+
+}  // namespace
+}  // namespace fleetps::probes

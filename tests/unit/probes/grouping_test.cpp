@@ -1,0 +1,233 @@
+// Grouping mirrors process-exporter: first match wins, named captures, child folding, and
+// counters built from per-process deltas keyed by (pid, start time).
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+#include "fleetps/probes/grouping.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+ProcessRow Row(std::int64_t pid, std::int64_t ppid, std::string comm, std::string args,
+               double start = 1000, double cpu_user = 0, double cpu_system = 0) {
+  ProcessRow row;
+  row.pid = pid;
+  row.ppid = ppid;
+  row.comm = std::move(comm);
+  row.args = std::move(args);
+  if (!row.args.empty()) row.exe = row.args.substr(0, row.args.find(' '));
+  row.user = "app";
+  row.start_time_unix = start;
+  row.cpu_user_seconds = cpu_user;
+  row.cpu_system_seconds = cpu_system;
+  row.state_bucket = StateBucket::kSleeping;
+  return row;
+}
+
+Grouper Compile(std::vector<MatcherSpec> specs, GroupOptions options = {}) {
+  GrouperResult r = Grouper::Compile(specs, options);
+  EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors.front());
+  return *r.grouper;
+}
+
+HostSnapshot Snapshot(std::vector<ProcessRow> rows) {
+  HostSnapshot snap;
+  snap.processes = std::move(rows);
+  return snap;
+}
+
+TEST(GroupMatch, FirstMatchWins) {
+  const Grouper g = Compile({{"db", {"postgres"}, {}, {}}, {"{{.Comm}}", {}, {}, {".+"}}});
+  const GroupSnapshot out = g.Group(Snapshot({Row(10, 1, "postgres", "/usr/bin/postgres -D x"),
+                                              Row(11, 1, "nginx", "nginx: master")}));
+  EXPECT_EQ(out.members.at(10), "db");
+  EXPECT_EQ(out.members.at(11), "nginx");
+  EXPECT_EQ(out.groups.at("db").num_procs, 1u);
+}
+
+TEST(GroupMatch, NamedCapturesAndTemplates) {
+  const Grouper g = Compile(
+      {{"java:{{.Matches.App}}@{{.Username}}", {}, {},
+        {"^(?P<Jvm>\\S*java) .*-Dapp\\.name=(?<App>[a-z]+)"}},
+       {"{{.ExeBase}}|{{.ExeFull}}|{{.PID}}", {}, {"sleep"}, {}}});
+  const GroupSnapshot out = g.Group(
+      Snapshot({Row(20, 1, "java", "/opt/jdk/bin/java -Xmx1g -Dapp.name=billing Main"),
+                Row(21, 1, "sleep", "/bin/sleep 10")}));
+  EXPECT_EQ(out.members.at(20), "java:billing@app");
+  EXPECT_EQ(out.members.at(21), "sleep|/bin/sleep|21");
+}
+
+TEST(GroupMatch, ExeFullPathNeedsExactArgv0) {
+  const Grouper g = Compile({{"x", {}, {"/usr/sbin/sshd"}, {}}});
+  EXPECT_TRUE(g.Name(Row(1, 0, "sshd", "/usr/sbin/sshd -D")).has_value());
+  EXPECT_FALSE(g.Name(Row(2, 0, "sshd", "/opt/sshd -D")).has_value());
+  EXPECT_FALSE(g.Name(Row(3, 0, "sshd", "")).has_value());  // no cmdline: exe never matches
+}
+
+TEST(GroupMatch, AllKindsMustMatch) {
+  const Grouper g = Compile({{"x", {"python3"}, {}, {"manage\\.py", "runserver"}}});
+  EXPECT_TRUE(g.Name(Row(1, 0, "python3", "python3 manage.py runserver")).has_value());
+  EXPECT_FALSE(g.Name(Row(2, 0, "python3", "python3 manage.py migrate")).has_value());
+  EXPECT_FALSE(g.Name(Row(3, 0, "python", "python3 manage.py runserver")).has_value());
+}
+
+TEST(GroupMatch, CaseInsensitiveFlag) {
+  const Grouper g = Compile({{"x", {}, {}, {"(?i)ORACLE"}}});
+  EXPECT_TRUE(g.Name(Row(1, 0, "ora", "ora_pmon_oracle")).has_value());
+}
+
+TEST(GroupCompile, ReportsEveryProblem) {
+  const GrouperResult r = Grouper::Compile({{"{{.Nope}}", {"a"}, {}, {}},
+                                            {"{{.Matches.X}}", {}, {}, {"(?P<Y>a)"}},
+                                            {"x", {}, {}, {"(unclosed"}},
+                                            {"x", {}, {}, {}},
+                                            {"{{.Comm", {"a"}, {}, {}},
+                                            {"x", {}, {}, {"(?s)a"}}});
+  EXPECT_FALSE(r.grouper.has_value());
+  ASSERT_EQ(r.errors.size(), 6u);
+  EXPECT_NE(r.errors[0].find("process_names[0]"), std::string::npos);
+  EXPECT_NE(r.errors[1].find(".Matches.X"), std::string::npos);
+}
+
+TEST(GroupFolding, ChildrenJoinNearestGroupedAncestor) {
+  const Grouper g = Compile({{"web", {"nginx"}, {}, {}}, {"php", {"php-fpm"}, {}, {}}});
+  const GroupSnapshot out = g.Group(Snapshot({
+      Row(1, 0, "init", "/sbin/init"),
+      Row(10, 1, "nginx", "nginx: master"),
+      Row(11, 10, "nginx", "nginx: worker"),
+      Row(12, 11, "sh", "sh -c logrotate"),   // grandchild folds into web
+      Row(13, 12, "php-fpm", "php-fpm: pool"),  // own match wins over ancestry
+      Row(14, 13, "cat", "cat"),                // nearest grouped ancestor is php
+      Row(15, 1, "cron", "cron"),               // ungrouped: ignored
+  }));
+  EXPECT_EQ(out.groups.at("web").num_procs, 3u);
+  EXPECT_EQ(out.groups.at("php").num_procs, 2u);
+  EXPECT_EQ(out.members.count(15), 0u);
+  EXPECT_EQ(out.members.count(1), 0u);
+}
+
+TEST(GroupFolding, CanBeTurnedOffAndSurvivesCycles) {
+  const Grouper g = Compile({{"web", {"nginx"}, {}, {}}}, GroupOptions{false});
+  const GroupSnapshot out = g.Group(Snapshot({Row(10, 1, "nginx", "nginx"), Row(11, 10, "sh", "sh"),
+                                              Row(20, 21, "a", "a"), Row(21, 20, "b", "b")}));
+  EXPECT_EQ(out.groups.at("web").num_procs, 1u);
+  const Grouper folding = Compile({{"web", {"nginx"}, {}, {}}});
+  EXPECT_EQ(folding.Group(Snapshot({Row(20, 21, "a", "a"), Row(21, 20, "b", "b")})).groups.size(),
+            0u);
+}
+
+TEST(GroupAggregates, SumsAndAbsentValues) {
+  const Grouper g = Compile({{"db", {"postgres"}, {}, {}}});
+  ProcessRow a = Row(10, 1, "postgres", "postgres", 500, 3, 1);
+  a.rss_bytes = 100;
+  a.fds = 50;
+  a.fd_limit = 100;
+  a.threads = 2;
+  a.state_bucket = StateBucket::kRunning;
+  ProcessRow b = Row(11, 1, "postgres", "postgres", 400, 2, 1);
+  b.rss_bytes = 50;
+  b.fds = 10;
+  b.fd_limit = 1000;
+  b.threads = 1;
+  HostSnapshot snap = Snapshot({a, b});
+  snap.listening.push_back({"tcp", "*", 5432, 10, "postgres"});
+  snap.listening.push_back({"tcp6", "::", 5432, 11, "postgres"});
+  snap.listening.push_back({"tcp", "*", 22, 99, "sshd"});
+  const GroupStats s = g.Group(snap).groups.at("db");
+  EXPECT_EQ(s.num_procs, 2u);
+  EXPECT_DOUBLE_EQ(s.cpu_user_seconds, 5);
+  EXPECT_DOUBLE_EQ(*s.cpu_system_seconds, 2);
+  EXPECT_EQ(s.memory_resident_bytes, 150u);
+  EXPECT_FALSE(s.memory_virtual_bytes.has_value());  // nobody had it: absent, not 0
+  EXPECT_FALSE(s.read_bytes.has_value());
+  EXPECT_EQ(s.open_filedesc, 60);
+  EXPECT_DOUBLE_EQ(*s.worst_fd_ratio, 0.5);
+  EXPECT_EQ(s.num_threads, 3);
+  EXPECT_EQ(s.states[static_cast<std::size_t>(StateBucket::kRunning)], 1u);
+  EXPECT_EQ(s.states[static_cast<std::size_t>(StateBucket::kSleeping)], 1u);
+  EXPECT_DOUBLE_EQ(*s.oldest_start_time_unix, 400);
+  EXPECT_EQ(s.listen_sockets.at("tcp"), 1u);
+  EXPECT_EQ(s.listen_sockets.at("tcp6"), 1u);
+}
+
+TEST(GroupAggregates, TotalOnlyDialectsCountAsUser) {
+  const Grouper g = Compile({{"x", {"ase"}, {}, {}}});
+  ProcessRow row = Row(1, 0, "ase", "ase");
+  row.cpu_user_seconds.reset();
+  row.cpu_system_seconds.reset();
+  row.cpu_total_seconds = 42;
+  const GroupStats s = g.Group(Snapshot({row})).groups.at("x");
+  EXPECT_DOUBLE_EQ(s.cpu_user_seconds, 42);
+  EXPECT_FALSE(s.cpu_system_seconds.has_value());
+}
+
+TEST(GroupTracker, CountersNeverGoBackwardsWhenAProcessExits) {
+  const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
+  GroupTracker tracker;
+  GroupSnapshot s1 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 10, 1),
+                                              Row(11, 1, "worker", "w", 100, 20, 2)}),
+                                    g);
+  EXPECT_DOUBLE_EQ(s1.groups.at("w").cpu_user_seconds, 30);
+  EXPECT_EQ(s1.groups.at("w").starts_total, 0u);  // the first snapshot is the baseline
+  GroupSnapshot s2 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 15, 1)}), g);
+  EXPECT_DOUBLE_EQ(s2.groups.at("w").cpu_user_seconds, 35);  // 11 exited: its 20 s stay
+  EXPECT_DOUBLE_EQ(*s2.groups.at("w").cpu_system_seconds, 3);
+  EXPECT_EQ(s2.groups.at("w").num_procs, 1u);
+  GroupSnapshot s3 = tracker.Update(Snapshot({}), g);
+  ASSERT_EQ(s3.groups.count("w"), 1u);  // group stays, empty
+  EXPECT_EQ(s3.groups.at("w").num_procs, 0u);
+  EXPECT_DOUBLE_EQ(s3.groups.at("w").cpu_user_seconds, 35);
+}
+
+TEST(GroupTracker, PidReuseWithNewStartTimeIsANewProcess) {
+  const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
+  GroupTracker tracker;
+  (void)tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 50)}), g);
+  // Same pid, later start, lower CPU: a restart, not a counter reset.
+  GroupSnapshot s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 900, 2)}), g);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 52);
+  EXPECT_EQ(s.groups.at("w").starts_total, 1u);
+  // etime-derived start times jitter by a second: still the same process.
+  s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 901, 3)}), g);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 53);
+  EXPECT_EQ(s.groups.at("w").starts_total, 1u);
+  // A brand-new pid is a start too.
+  s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 901, 3), Row(12, 1, "worker", "w", 950, 1)}), g);
+  EXPECT_EQ(s.groups.at("w").starts_total, 2u);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 54);
+}
+
+TEST(GroupTracker, ShrinkingValueContributesNothing) {
+  const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
+  GroupTracker tracker;
+  ProcessRow row = Row(10, 1, "worker", "w", 100, 5);
+  row.read_bytes = 1000;
+  (void)tracker.Update(Snapshot({row}), g);
+  row.cpu_user_seconds = 4;  // a sampling glitch must not lower the counter
+  row.read_bytes = 900;
+  const GroupSnapshot s = tracker.Update(Snapshot({row}), g);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 5);
+  EXPECT_EQ(s.groups.at("w").read_bytes, 1000u);
+}
+
+TEST(GroupGolden, LinuxFixtureGroups) {
+  Fingerprint fp;
+  fp.clk_tck = 100;
+  fp.page_size = 4096;
+  const ProbeParseResult r = ParseProcessProbe(
+      Dialect::kLinuxProcps, fp, testing::ReadFixture("linux-procps/probe.txt"), testing::kNonce);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const Grouper g = Compile({{"postgres", {"postgres"}, {}, {}},
+                             {"{{.Comm}}", {}, {}, {"kube-(?P<Part>\\w+)"}},
+                             {"sshd", {"sshd"}, {}, {}}});
+  const GroupSnapshot out = g.Group(r.snapshot);
+  const GroupStats& pg = out.groups.at("postgres");
+  EXPECT_EQ(pg.num_procs, 4u);  // 1500, 1501, 1502 and the zombie child 3000
+  EXPECT_EQ(pg.states[static_cast<std::size_t>(StateBucket::kZombie)], 1u);
+  EXPECT_EQ(pg.listen_sockets.at("tcp"), 1u);
+  EXPECT_EQ(out.groups.at("kube-controller").num_procs, 1u);
+  EXPECT_EQ(out.groups.at("sshd").num_procs, 3u);  // 812, 4190 and firefox 3100 (child of 812)
+}
+
+}  // namespace
+}  // namespace fleetps::probes

@@ -1,0 +1,67 @@
+#include <gtest/gtest.h>
+
+#include "fleetps/probes/parsers.hpp"
+
+namespace fleetps::probes {
+namespace {
+
+TEST(ProcBatch, CommWithParenthesesAndSpaces) {
+  ProcBatch batch;
+  batch.btime = "btime 1000\n";
+  batch.stat =
+      "/proc/7/stat:7 (a) b) c) R 1 7 7 0 -1 0 11 0 22 0 300 150 0 0 20 0 3 0 500 4096 10 "
+      "0 0 0\n"
+      "/proc/8/stat:8 (no-close S 1 2 3\n"
+      "/proc/x/stat:junk\n"
+      "not a proc line\n";
+  batch.status = "/proc/7/status:Uid:\t42\t42\t42\t42\n/proc/7/status:Threads:\t3\n"
+                 "/proc/99/status:Uid:\t0\t0\t0\t0\n";
+  batch.fd = "/proc/7/fd:\n.\n..\n0\n1\n\n/proc/99/fd:\n0\n";
+  std::optional<double> btime;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  ASSERT_EQ(rows.size(), 1u);
+  const ProcessRow& row = rows.at(7);
+  EXPECT_EQ(row.comm, "a) b) c");
+  EXPECT_EQ(row.state, "R");
+  EXPECT_EQ(row.ppid, 1);
+  EXPECT_EQ(row.minor_faults, 11u);
+  EXPECT_EQ(row.major_faults, 22u);
+  EXPECT_DOUBLE_EQ(*row.cpu_user_seconds, 3.0);
+  EXPECT_DOUBLE_EQ(*row.cpu_system_seconds, 1.5);
+  EXPECT_DOUBLE_EQ(*row.start_time_unix, 1005.0);
+  EXPECT_EQ(row.vsz_bytes, 4096u);
+  EXPECT_EQ(row.rss_bytes, 40960u);
+  EXPECT_EQ(row.user, "42");
+  EXPECT_EQ(row.threads, 3);
+  EXPECT_EQ(row.fds, 2);
+  EXPECT_EQ(btime, 1000.0);
+  EXPECT_EQ(stats.lines_skipped, 3u);
+}
+
+TEST(ProcBatch, NoBtimeMeansNoStartTime) {
+  ProcBatch batch;
+  batch.stat = "/proc/7/stat:7 (a) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0\n";
+  std::optional<double> btime;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 0, 0, btime, stats);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows.at(7).start_time_unix.has_value());
+  EXPECT_FALSE(rows.at(7).fds.has_value());
+}
+
+TEST(ProcBatch, LimitsUnlimitedIsAbsent) {
+  ProcBatch batch;
+  batch.stat = "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
+               "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+  batch.limits = "/proc/1/limits:Max open files            unlimited            unlimited            files\n"
+                 "/proc/2/limits:Max open files            65536                65536                files\n";
+  std::optional<double> btime;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  EXPECT_FALSE(rows.at(1).fd_limit.has_value());
+  EXPECT_EQ(rows.at(2).fd_limit, 65536);
+}
+
+}  // namespace
+}  // namespace fleetps::probes
