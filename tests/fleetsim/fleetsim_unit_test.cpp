@@ -1,0 +1,209 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "fault.hpp"
+#include "fleet.hpp"
+#include "fleetps/probes/dialect.hpp"
+#include "fleetps/probes/process.hpp"
+#include "host_set.hpp"
+#include "process_model.hpp"
+#include "responder.hpp"
+
+namespace fleetps::fleetsim {
+namespace {
+
+constexpr std::int64_t kSimEpoch = 1'700'000'000;
+
+TEST(FaultTest, ParsesEveryFaultAndFormatsItBack) {
+  for (std::string_view text :
+       {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip", "endless", "garbage",
+        "disconnect_after:3", "change_host_key", "reject_user_key", "delay:250",
+        "random_delay:1000"}) {
+    const auto fault = ParseFault(text);
+    ASSERT_TRUE(fault.has_value()) << text;
+    EXPECT_EQ(FormatFault(*fault), text);
+  }
+  EXPECT_EQ(ParseFault(" drip\n")->kind, FaultKind::kDrip);
+}
+
+TEST(FaultTest, RejectsMalformedFaults) {
+  for (std::string_view text : {"", "dripp", "delay", "delay:", "delay:x", "drip:3", "delay:-1"}) {
+    EXPECT_FALSE(ParseFault(text).has_value()) << text;
+  }
+}
+
+TEST(FaultTest, ConnectionLevelFaultsAreMarked) {
+  EXPECT_TRUE(ParseFault("refuse")->IsConnectionLevel());
+  EXPECT_TRUE(ParseFault("change_host_key")->IsConnectionLevel());
+  EXPECT_FALSE(ParseFault("drip")->IsConnectionLevel());
+}
+
+TEST(HostSetTest, ParsesNumbersRangesNamesAndLists) {
+  EXPECT_EQ(*ParseHostSet("3", 10), (std::vector<std::uint32_t>{3}));
+  EXPECT_EQ(*ParseHostSet("sim00004,2-3,3", 10), (std::vector<std::uint32_t>{2, 3, 4}));
+  EXPECT_EQ(ParseHostSet("all", 4)->size(), 4u);
+  EXPECT_FALSE(ParseHostSet("0", 10).has_value());
+  EXPECT_FALSE(ParseHostSet("11", 10).has_value());
+  EXPECT_FALSE(ParseHostSet("5-2", 10).has_value());
+  EXPECT_FALSE(ParseHostSet("web01", 10).has_value());
+  EXPECT_EQ(HostName(42), "sim00042");
+}
+
+TEST(DialectMixTest, SpreadsDialectsByWeight) {
+  DialectMix mix;
+  ASSERT_TRUE(ParseDialectMix("linux-procps=70,busybox=10,aix=10,solaris=10", mix));
+  std::map<SimDialect, int> count;
+  for (std::uint32_t n = 1; n <= 1000; ++n) {
+    ++count[DialectFor(n, mix)];
+  }
+  EXPECT_NEAR(count[SimDialect::kLinuxProcps], 700, 30);
+  EXPECT_NEAR(count[SimDialect::kAix], 100, 30);
+  EXPECT_FALSE(ParseDialectMix("hurd=1", mix));
+}
+
+TEST(ProcessModelTest, IsDeterministic) {
+  const auto a = SimulateHost(7, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch + 100);
+  const auto b = SimulateHost(7, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch + 100);
+  ASSERT_EQ(a.processes.size(), b.processes.size());
+  for (std::size_t i = 0; i < a.processes.size(); ++i) {
+    EXPECT_EQ(a.processes[i].pid, b.processes[i].pid);
+    EXPECT_EQ(a.processes[i].args, b.processes[i].args);
+    EXPECT_EQ(a.processes[i].utime_ticks, b.processes[i].utime_ticks);
+  }
+  EXPECT_GE(a.processes.size(), 30u);
+  EXPECT_LE(a.processes.size(), 320u);
+}
+
+TEST(ProcessModelTest, CountersOfAProcessNeverGoBackwards) {
+  const auto before = SimulateHost(3, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch + 60);
+  const auto after = SimulateHost(3, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch + 660);
+  int compared = 0;
+  for (const auto& p : before.processes) {
+    for (const auto& q : after.processes) {
+      if (p.pid == q.pid && p.start_ticks == q.start_ticks) {
+        EXPECT_GE(q.utime_ticks + q.stime_ticks, p.utime_ticks + p.stime_ticks) << p.args;
+        EXPECT_GE(q.rss_kib, p.rss_kib) << p.args;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 10);
+}
+
+TEST(ProcessModelTest, ProcessesStartAndExitOverTime) {
+  auto pids = [](const HostSnapshot& s) {
+    std::set<std::uint32_t> out;
+    for (const auto& p : s.processes) out.insert(p.pid);
+    return out;
+  };
+  const auto early = pids(SimulateHost(5, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch));
+  const auto late = pids(SimulateHost(5, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch + 3600));
+  std::vector<std::uint32_t> gone;
+  std::set_difference(early.begin(), early.end(), late.begin(), late.end(),
+                      std::back_inserter(gone));
+  std::vector<std::uint32_t> born;
+  std::set_difference(late.begin(), late.end(), early.begin(), early.end(),
+                      std::back_inserter(born));
+  EXPECT_FALSE(gone.empty());
+  EXPECT_FALSE(born.empty());
+  EXPECT_TRUE(late.contains(1));
+}
+
+TEST(ProcessModelTest, FleetHasTheProcessesGroupQueriesLookFor) {
+  std::set<std::string> seen;
+  for (std::uint32_t n = 1; n <= 30; ++n) {
+    for (const auto& p : SimulateHost(n, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch).processes) {
+      seen.insert(p.comm.starts_with("ora_pmon_") ? "ora_pmon" : p.comm);
+    }
+  }
+  for (const char* comm : {"sshd", "cron", "java", "nginx", "ora_pmon", "systemd"}) {
+    EXPECT_TRUE(seen.contains(comm)) << comm;
+  }
+}
+
+// The probes library's own parsers judge whether fleetsim speaks each dialect correctly.
+class ResponderDialectTest : public testing::TestWithParam<SimDialect> {};
+
+probes::Dialect ProbesDialect(SimDialect d) {
+  return *probes::ParseDialectName(SimDialectName(d));
+}
+
+TEST_P(ResponderDialectTest, FingerprintChoosesTheDialect) {
+  const auto host = SimulateHost(11, GetParam(), kSimEpoch, kSimEpoch + 5);
+  const Answer answer = RunScript(probes::FingerprintScript(), host, 4100001);
+  EXPECT_EQ(answer.exit_status, 0);
+  const auto fp = probes::ParseFingerprint(answer.output);
+  ASSERT_TRUE(fp.ok()) << fp.error << "\n" << answer.output;
+  EXPECT_EQ(probes::ChooseDialect(fp.fingerprint), ProbesDialect(GetParam())) << answer.output;
+}
+
+TEST_P(ResponderDialectTest, ProcessProbeParsesIntoTheSimulatedTable) {
+  const auto host = SimulateHost(12, GetParam(), kSimEpoch, kSimEpoch + 5);
+  const auto fp = probes::ParseFingerprint(
+      RunScript(probes::FingerprintScript(), host, 4100001).output);
+  ASSERT_TRUE(fp.ok());
+  const std::string nonce = "0123456789abcdef";
+  const auto dialect = ProbesDialect(GetParam());
+  const std::string script = probes::ProcessProbeScript(dialect, fp.fingerprint, nonce);
+  const Answer answer = RunScript(script, host, 4100002);
+  const auto parsed = probes::ParseProcessProbe(dialect, fp.fingerprint, answer.output, nonce);
+  ASSERT_TRUE(parsed.ok()) << parsed.error;
+  const auto& rows = parsed.snapshot.processes;
+  EXPECT_EQ(rows.size(), host.processes.size());
+  EXPECT_EQ(parsed.snapshot.stats.lines_skipped, 0u);
+  EXPECT_EQ(parsed.snapshot.stats.sections_unterminated, 0u);
+  EXPECT_EQ(parsed.snapshot.remote_clock_unix, host.now_epoch);
+  EXPECT_FALSE(parsed.snapshot.listening.empty());
+  // The biggest process must come through with its identity and size.
+  const auto biggest = std::max_element(
+      host.processes.begin(), host.processes.end(),
+      [](const SimProcess& a, const SimProcess& b) { return a.rss_kib < b.rss_kib; });
+  const auto row = std::find_if(rows.begin(), rows.end(),
+                                [&](const probes::ProcessRow& r) { return r.pid == biggest->pid; });
+  ASSERT_NE(row, rows.end());
+  EXPECT_EQ(row->ppid, biggest->ppid);
+  ASSERT_TRUE(row->rss_bytes.has_value());
+  EXPECT_NEAR(static_cast<double>(*row->rss_bytes), static_cast<double>(biggest->rss_kib) * 1024,
+              static_cast<double>(biggest->rss_kib) * 1024 * 0.02);
+  EXPECT_NE(row->args.find(biggest->args.substr(0, 20)), std::string::npos) << row->args;
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, ResponderDialectTest,
+                         testing::Values(SimDialect::kLinuxProcps, SimDialect::kBusybox,
+                                         SimDialect::kAix, SimDialect::kSolaris),
+                         [](const testing::TestParamInfo<SimDialect>& param) {
+                           std::string name(SimDialectName(param.param));
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name;
+                         });
+
+TEST(ResponderTest, FindsNonceAndSectionsOfAProbeScript) {
+  const auto sections = FindSections(probes::FingerprintScript());
+  EXPECT_EQ(sections.nonce, probes::kFingerprintNonce);
+  EXPECT_NE(std::find(sections.names.begin(), sections.names.end(), "uname-s"),
+            sections.names.end());
+}
+
+TEST(ResponderTest, AnswersPlainCommands) {
+  const auto host = SimulateHost(1, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch);
+  EXPECT_EQ(RunScript("echo hello", host, 1).output, "hello\n");
+  EXPECT_EQ(RunScript("exit 3", host, 1).exit_status, 3);
+  EXPECT_EQ(RunScript("frobnicate", host, 1).exit_status, 127);
+}
+
+TEST(ResponderTest, EndlessOutputNeverTerminatesTheTable) {
+  const auto host = SimulateHost(1, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch);
+  std::uint64_t counter = 0;
+  std::string out = EndlessPrefix("fp_n=0123456789abcdef\n", host);
+  for (int i = 0; i < 10; ++i) {
+    out += EndlessChunk(host, counter, 4096);
+  }
+  EXPECT_GE(out.size(), 40960u);
+  EXPECT_EQ(out.find("END ps"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fleetps::fleetsim

@@ -1,0 +1,45 @@
+// Answers the agent's scripts as a host of a given dialect would, from a simulated table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "process_model.hpp"
+
+namespace fleetps::fleetsim {
+
+/// What one exec produced.
+struct Answer {
+  std::string output;  ///< stdout.
+  int exit_status = 0;
+};
+
+/// The framing of a recognised script: the nonce of its `@@FLEETPS <nonce> ...` markers and the
+/// section names it asks for, in order.
+struct ScriptSections {
+  std::string nonce;
+  std::vector<std::string> names;
+};
+
+/// Finds the sections of a probe script: the nonce from `fp_n=<nonce>` (or a literal marker),
+/// names from `fp_b <name>` calls. Empty nonce when the text is not a fleetps script.
+[[nodiscard]] ScriptSections FindSections(std::string_view script);
+
+/// Runs `script` (stdin of `/bin/sh -s`, or an exec command line) against `host`. fleetps
+/// scripts get one framed section per requested name in the dialect's output format; sections
+/// for tools the dialect lacks are left out, as the script's `fp_have` guards would; unknown
+/// names get an empty body and rc=127. A few plain commands (`echo`, `true`, `exit N`,
+/// `uname`) are understood; anything else prints nothing and exits 127. `self_pid` is the
+/// simulated shell's $$ (never a pid of the table).
+[[nodiscard]] Answer RunScript(std::string_view script, const HostSnapshot& host,
+                               std::uint32_t self_pid);
+
+/// The start of an endless process table in the dialect's `ps` format: a BEGIN marker for the
+/// `ps` section followed by rows; ContinueEndless produces more rows forever.
+[[nodiscard]] std::string EndlessPrefix(std::string_view script, const HostSnapshot& host);
+[[nodiscard]] std::string EndlessChunk(const HostSnapshot& host, std::uint64_t& counter,
+                                       std::size_t bytes);
+
+}  // namespace fleetps::fleetsim
