@@ -188,6 +188,12 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
         auto it = proc.find(row.pid);
         if (it != proc.end()) Enrich(row, std::move(it->second));
       }
+      // BusyBox ps may lack PPID: a row /proc no longer knows exited meanwhile, and without
+      // its parent it could be the probe's own ps, so it goes.
+      const Section* stat = Find(sections, "proc-stat");
+      if (dialect == Dialect::kBusybox && !proc.empty() && stat != nullptr && stat->terminated) {
+        std::erase_if(rows, [&](const ProcessRow& row) { return !proc.contains(row.pid); });
+      }
     }
   } else {
     if (const Section* comm = Find(sections, "comm")) {
