@@ -1,0 +1,174 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "fleetps/agent/async_semaphore.hpp"
+#include "fleetps/agent/backoff.hpp"
+#include "fleetps/agent/errors.hpp"
+#include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/agent/ssh_session.hpp"
+#include "fleetps/config/inventory.hpp"
+#include "fleetps/probes/dialect.hpp"
+#include "fleetps/probes/process.hpp"
+
+namespace fleetps::agent {
+
+/// Lifecycle states of a host (published as `fleetps_host_state{state}`).
+enum class HostState {
+  kConnecting,     ///< TCP + SSH handshake + auth in progress.
+  kFingerprinting, ///< Connected; running the one-round-trip fingerprint script.
+  kReady,          ///< Probes run on schedule.
+  kBackoff,        ///< Connection failed or broke; retrying after a jittered delay.
+  kCircuitOpen,    ///< Auth or host-key failure; retrying only after a long cool-down.
+};
+
+/// "connecting", "fingerprinting", "ready", "backoff", "circuit_open".
+[[nodiscard]] std::string_view StateName(HostState state) noexcept;
+
+/// Published on every state change.
+struct HostStatus {
+  std::string host;
+  HostState state = HostState::kConnecting;
+  std::uint64_t epoch = 0;              ///< Successful connects so far (0 = never connected).
+  boost::system::error_code last_reason;  ///< Last failure (an `Errc`), empty if none yet.
+  std::optional<probes::Dialect> dialect;
+  std::optional<probes::Fingerprint> fingerprint;
+  ServerInfo server;
+  std::chrono::system_clock::time_point since;  ///< When this state was entered.
+  std::chrono::milliseconds retry_in{0};        ///< In backoff/circuit_open: the chosen delay.
+};
+
+/// Probe templates the agent can run. Only these fixed, allowlisted scripts ever run remotely.
+enum class ProbeKind {
+  kProcesses,  ///< probes::ProcessProbeScript for the host's dialect.
+};
+[[nodiscard]] std::string_view ProbeKindName(ProbeKind kind) noexcept;  ///< "processes"
+
+/// Outcome of one probe.
+enum class ProbeStatus { kOk, kError, kTimeout, kSkipped, kTooLarge, kParseError };
+/// "ok", "error", "timeout", "skipped", "too_large", "parse_error".
+[[nodiscard]] std::string_view ProbeStatusName(ProbeStatus status) noexcept;
+
+/// Exactly one per scheduled tick (and one per `RunAdhoc`). Per host, scheduled results carry a
+/// gap-free, duplicate-free `seq` starting at 0 for each `Run()`.
+struct ProbeResult {
+  std::string host;
+  ProbeKind kind = ProbeKind::kProcesses;
+  std::uint64_t session_epoch = 0;  ///< Epoch of the session the probe ran on (0 = none).
+  std::uint64_t seq = 0;            ///< Tick number; ad hoc results have `adhoc` set instead.
+  bool adhoc = false;
+  std::chrono::system_clock::time_point scheduled_at;
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point finished;
+  ProbeStatus status = ProbeStatus::kError;
+  boost::system::error_code reason;  ///< An `Errc` unless status is ok (skipped: empty).
+  std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Set when status is ok.
+  std::uint64_t raw_bytes = 0;  ///< Bytes of output received.
+};
+
+/// Where an agent publishes. Callbacks run on the agent's strand and must not block; the
+/// collector binds them to its bus (whose publish never blocks). Empty callbacks are skipped.
+struct AgentSink {
+  std::function<void(const HostStatus&)> on_status;
+  std::function<void(const ProbeResult&)> on_result;
+};
+
+/// Timings, all overridable for tests.
+struct AgentTimings {
+  std::chrono::milliseconds backoff_base{1'000};   ///< Full-jitter backoff after connect failures.
+  std::chrono::milliseconds backoff_cap{60'000};
+  std::chrono::milliseconds circuit_first{30'000};  ///< Cool-down after auth/host-key failures...
+  std::chrono::milliseconds circuit_cap{600'000};   ///< ...doubling up to this.
+  std::chrono::milliseconds healthy_reset{60'000};  ///< A session up this long resets backoff.
+};
+
+struct AgentOptions {
+  AgentTimings timings;
+  /// Caps concurrent handshakes across agents (collector's `max_concurrent_handshakes`).
+  std::shared_ptr<AsyncSemaphore> handshake_limiter;
+  /// Shared known_hosts cache; default: one per agent for `spec.known_hosts`.
+  std::shared_ptr<KnownHostsFile> known_hosts;
+  /// Uniform [0,1) source for jitter; default: a per-agent seeded engine.
+  std::function<double()> uniform;
+};
+
+/// One host's worker: keeps one supervised SSH session, fingerprints the host, runs the process
+/// probe on a phase-spread schedule and publishes `HostStatus` and `ProbeResult`.
+///
+/// Threading: construct it and call every member on `strand` (an Asio strand); all timers,
+/// socket waits and libssh calls of this host happen there. Not thread-safe otherwise.
+///
+/// Failures are values, never exceptions: connection failures go to `backoff` (full jitter),
+/// auth and host-key failures to `circuit_open`; a probe that times out poisons the session,
+/// which is closed and replaced (new epoch). An exception escaping `Run()` is a bug.
+///
+/// Usage (collector):
+/// ```
+///   auto agent = std::make_shared<HostAgent>(strand, spec, sink, options);
+///   co_spawn(strand, [agent] { return agent->Run(); }, bind_cancellation_slot(slot, detached));
+/// ```
+class HostAgent {
+ public:
+  HostAgent(boost::asio::any_io_executor strand, config::HostSpec spec, AgentSink sink,
+            AgentOptions options = {});
+  ~HostAgent();
+  HostAgent(const HostAgent&) = delete;
+  HostAgent& operator=(const HostAgent&) = delete;
+
+  /// Runs the lifecycle loop and the tick loop until cancelled (per-operation terminal
+  /// cancellation of the awaiting coroutine), then closes the session and returns normally.
+  [[nodiscard]] boost::asio::awaitable<void> Run();
+
+  /// Runs one fresh probe of `kind` now, over the warm session, with the host's probe deadline.
+  /// Does not consume a tick `seq`; may overlap a scheduled probe (within the channel bound).
+  /// When the host is not ready the result is `error` with the last failure reason.
+  [[nodiscard]] boost::asio::awaitable<ProbeResult> RunAdhoc(ProbeKind kind);
+
+  [[nodiscard]] HostState State() const noexcept { return status_.state; }
+  [[nodiscard]] const HostStatus& Status() const noexcept { return status_; }
+  [[nodiscard]] const config::HostSpec& Spec() const noexcept { return spec_; }
+
+ private:
+  boost::asio::awaitable<void> Lifecycle();
+  boost::asio::awaitable<void> Ticker();
+  boost::asio::awaitable<void> SkipTicks();
+  boost::asio::awaitable<boost::system::error_code> Fingerprint();
+  boost::asio::awaitable<boost::system::error_code> Watch();
+  boost::asio::awaitable<ProbeResult> Probe(ProbeKind kind);
+  boost::asio::awaitable<void> ScheduledProbe(std::uint64_t seq,
+                                              std::chrono::steady_clock::time_point at);
+  void SetState(HostState state, std::chrono::milliseconds retry_in = {});
+  void Publish(const ProbeResult& result);
+  [[nodiscard]] std::string Nonce();
+  [[nodiscard]] boost::system::error_code DownReason() const;
+
+  boost::asio::any_io_executor strand_;
+  config::HostSpec spec_;
+  AgentSink sink_;
+  AgentOptions options_;
+  SshSession session_;
+  std::shared_ptr<const Identity> identity_;
+  Backoff backoff_;
+  CircuitBreaker circuit_;
+  HostStatus status_;
+  std::optional<probes::Dialect> dialect_;
+  probes::Fingerprint fingerprint_;
+  boost::system::error_code session_failure_;  // why a probe gave up on the session
+  std::uint64_t next_seq_ = 0;
+  std::chrono::steady_clock::time_point next_tick_{};
+  bool probe_in_flight_ = false;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace fleetps::agent

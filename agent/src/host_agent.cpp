@@ -1,0 +1,299 @@
+#include "fleetps/agent/host_agent.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "fleetps/agent/schedule.hpp"
+#include "fleetps/probes/process.hpp"
+
+// GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (GCC PR 104578).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace fleetps::agent {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+
+namespace {
+
+SysClock::time_point ToSystem(Clock::time_point t) {
+  return SysClock::now() + std::chrono::duration_cast<SysClock::duration>(t - Clock::now());
+}
+
+asio::awaitable<void> SleepUntil(Clock::time_point t) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, t);
+  co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted when cancelled
+}
+
+[[noreturn]] void ThrowCancelled() {
+  throw boost::system::system_error(asio::error::operation_aborted);
+}
+
+}  // namespace
+
+std::string_view StateName(HostState state) noexcept {
+  switch (state) {
+    case HostState::kConnecting: return "connecting";
+    case HostState::kFingerprinting: return "fingerprinting";
+    case HostState::kReady: return "ready";
+    case HostState::kBackoff: return "backoff";
+    case HostState::kCircuitOpen: return "circuit_open";
+  }
+  return "connecting";
+}
+
+std::string_view ProbeKindName(ProbeKind) noexcept { return "processes"; }
+
+std::string_view ProbeStatusName(ProbeStatus status) noexcept {
+  switch (status) {
+    case ProbeStatus::kOk: return "ok";
+    case ProbeStatus::kError: return "error";
+    case ProbeStatus::kTimeout: return "timeout";
+    case ProbeStatus::kSkipped: return "skipped";
+    case ProbeStatus::kTooLarge: return "too_large";
+    case ProbeStatus::kParseError: return "parse_error";
+  }
+  return "error";
+}
+
+HostAgent::HostAgent(asio::any_io_executor strand, config::HostSpec spec, AgentSink sink,
+                     AgentOptions options)
+    : strand_(strand),
+      spec_(std::move(spec)),
+      sink_(std::move(sink)),
+      options_(std::move(options)),
+      session_(strand),
+      backoff_(options_.timings.backoff_base, options_.timings.backoff_cap),
+      circuit_(options_.timings.circuit_first, options_.timings.circuit_cap),
+      rng_(std::random_device{}()) {
+  status_.host = spec_.name;
+  if (!options_.known_hosts && !spec_.known_hosts.empty()) {
+    options_.known_hosts = std::make_shared<KnownHostsFile>(spec_.known_hosts);
+  }
+  if (!options_.uniform) {
+    options_.uniform = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
+  }
+}
+
+HostAgent::~HostAgent() = default;
+
+void HostAgent::SetState(HostState state, std::chrono::milliseconds retry_in) {
+  status_.state = state;
+  status_.epoch = session_.Epoch();
+  status_.since = SysClock::now();
+  status_.retry_in = retry_in;
+  status_.dialect = dialect_;
+  if (state == HostState::kReady) {
+    status_.fingerprint = fingerprint_;
+    status_.server = session_.Info();
+  }
+  if (sink_.on_status) sink_.on_status(status_);
+}
+
+void HostAgent::Publish(const ProbeResult& result) {
+  if (sink_.on_result) sink_.on_result(result);
+}
+
+std::string HostAgent::Nonce() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;  // not the jitter engine: a remote process must not predict markers
+  std::string nonce;
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t word = rd();
+    for (int shift = 28; shift >= 0; shift -= 4) nonce += kHex[(word >> shift) & 0xf];
+  }
+  return nonce;
+}
+
+error_code HostAgent::DownReason() const {
+  return status_.last_reason ? status_.last_reason : make_error_code(Errc::kDisconnected);
+}
+
+asio::awaitable<void> HostAgent::Run() {
+  next_seq_ = 0;
+  try {
+    co_await (Lifecycle() && Ticker());
+  } catch (const boost::system::system_error& e) {
+    session_.Close();
+    if (e.code() != asio::error::operation_aborted) throw;
+    co_return;
+  }
+  session_.Close();
+}
+
+asio::awaitable<void> HostAgent::Lifecycle() {
+  if (!identity_) {
+    if (auto loaded = Identity::Load(spec_)) identity_ = *loaded;
+  }
+  for (;;) {
+    dialect_.reset();
+    session_failure_ = {};
+    SetState(HostState::kConnecting);
+    error_code ec;
+    if (!identity_) {
+      ec = make_error_code(Errc::kInternal);  // unreadable key: retried, but with backoff
+      if (auto loaded = Identity::Load(spec_)) {
+        identity_ = *loaded;
+        ec = {};
+      }
+    }
+    if (!ec) {
+      AsyncSemaphore::Permit permit;
+      if (options_.handshake_limiter) {
+        ec = co_await options_.handshake_limiter->Acquire(permit, Clock::time_point::max());
+        if (ec == asio::error::operation_aborted) ThrowCancelled();
+      }
+      ConnectOptions connect_options;
+      connect_options.known_hosts = options_.known_hosts;
+      connect_options.identity = identity_;
+      ec = co_await session_.Connect(spec_, Clock::now() + spec_.connect_timeout,
+                                     std::move(connect_options));
+    }
+    Clock::time_point ready_at{};
+    if (!ec) {
+      SetState(HostState::kFingerprinting);
+      ec = co_await Fingerprint();
+    }
+    if (!ec) {
+      circuit_.Reset();
+      ready_at = Clock::now();
+      SetState(HostState::kReady);
+      ec = co_await Watch();
+    }
+    session_.Close();
+    if (ec == asio::error::operation_aborted) ThrowCancelled();
+    status_.last_reason = ec;
+    if (ready_at != Clock::time_point{} && Clock::now() - ready_at >= options_.timings.healthy_reset) {
+      backoff_.Reset();
+    }
+    const bool circuit = OpensCircuit(ec);
+    const auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
+    SetState(circuit ? HostState::kCircuitOpen : HostState::kBackoff, delay);
+    co_await SleepUntil(Clock::now() + delay);
+  }
+}
+
+asio::awaitable<error_code> HostAgent::Fingerprint() {
+  RunOptions options;
+  options.output_limit = spec_.output_limit;
+  options.deadline = Clock::now() + spec_.probe_timeout;
+  const std::string_view script = probes::FingerprintScript();
+  auto out = co_await session_.RunScript(script, options);
+  if (!out) co_return out.error();
+  auto parsed = probes::ParseFingerprint(out->out);
+  if (!parsed.ok()) co_return make_error_code(Errc::kParseError);
+  fingerprint_ = std::move(parsed.fingerprint);
+  std::optional<probes::Dialect> forced;
+  if (!spec_.dialect.empty()) forced = probes::ParseDialectName(spec_.dialect);
+  dialect_ = forced ? *forced : probes::ChooseDialect(fingerprint_);
+  co_return error_code{};
+}
+
+asio::awaitable<error_code> HostAgent::Watch() {
+  for (;;) {
+    if (session_failure_) co_return session_failure_;
+    auto ec = co_await session_.WatchIdle(Clock::now() + spec_.keepalive);
+    if (session_failure_) co_return session_failure_;
+    if (ec) co_return ec;
+  }
+}
+
+asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
+  ProbeResult r;
+  r.host = spec_.name;
+  r.kind = kind;
+  r.started = SysClock::now();
+  r.session_epoch = session_.Epoch();
+  if (status_.state != HostState::kReady || !session_.IsUsable() || !dialect_) {
+    r.status = ProbeStatus::kError;
+    r.reason = DownReason();
+    r.session_epoch = 0;
+    r.finished = r.started;
+    co_return r;
+  }
+  const std::string nonce = Nonce();
+  const std::string script = probes::ProcessProbeScript(*dialect_, fingerprint_, nonce);
+  RunOptions options;
+  options.output_limit = spec_.output_limit;
+  options.deadline = Clock::now() + spec_.probe_timeout;
+  auto out = co_await session_.RunScript(script, options);
+  r.finished = SysClock::now();
+  if (!out) {
+    const error_code ec = out.error();
+    if (ec == asio::error::operation_aborted) ThrowCancelled();
+    r.reason = ec;
+    r.status = ec == Errc::kTimeout    ? ProbeStatus::kTimeout
+               : ec == Errc::kTooLarge ? ProbeStatus::kTooLarge
+                                       : ProbeStatus::kError;
+    if (!session_.IsUsable() && !session_failure_) {
+      // Poisoned (timeout, cancellation, broken connection): replace it, never reuse it.
+      session_failure_ = ec;
+      session_.Close();
+    }
+    co_return r;
+  }
+  r.raw_bytes = out->bytes;
+  auto parsed = probes::ParseProcessProbe(*dialect_, fingerprint_, out->out, nonce);
+  if (!parsed.ok()) {
+    r.status = out->Succeeded() || !out->out.empty() ? ProbeStatus::kParseError : ProbeStatus::kError;
+    r.reason = make_error_code(r.status == ProbeStatus::kParseError ? Errc::kParseError
+                                                                    : Errc::kCommandFailed);
+    co_return r;
+  }
+  r.status = ProbeStatus::kOk;
+  r.snapshot = std::make_shared<const probes::HostSnapshot>(std::move(parsed.snapshot));
+  co_return r;
+}
+
+asio::awaitable<ProbeResult> HostAgent::RunAdhoc(ProbeKind kind) {
+  ProbeResult r = co_await Probe(kind);
+  r.adhoc = true;
+  r.scheduled_at = r.started;
+  co_return r;
+}
+
+asio::awaitable<void> HostAgent::Ticker() {
+  TickSchedule<Clock::time_point> schedule(Clock::now(), spec_.interval,
+                                           TickPhase(spec_.name, spec_.interval));
+  for (;;) {
+    co_await SleepUntil(schedule.Peek());
+    const auto tick = schedule.Next();
+    const std::uint64_t seq = next_seq_++;
+    next_tick_ = schedule.Peek();
+    // Ticks that fall due while this probe runs are published as `skipped` by SkipTicks; the
+    // `||` cancels that loop the moment the probe is done, so each tick gets exactly one result.
+    co_await (ScheduledProbe(seq, tick.at) || SkipTicks());
+    // SkipTicks advanced next_tick_ past the ticks it consumed; keep the schedule in step.
+    while (schedule.Peek() < next_tick_) (void)schedule.Next();
+  }
+}
+
+asio::awaitable<void> HostAgent::SkipTicks() {
+  for (;;) {
+    co_await SleepUntil(next_tick_);
+    ProbeResult r;
+    r.host = spec_.name;
+    r.seq = next_seq_++;
+    r.session_epoch = session_.Epoch();
+    r.scheduled_at = ToSystem(next_tick_);
+    r.started = r.finished = SysClock::now();
+    r.status = ProbeStatus::kSkipped;
+    next_tick_ += spec_.interval;
+    Publish(r);
+  }
+}
+
+asio::awaitable<void> HostAgent::ScheduledProbe(std::uint64_t seq, Clock::time_point at) {
+  ProbeResult r = co_await Probe(ProbeKind::kProcesses);
+  r.seq = seq;
+  r.scheduled_at = ToSystem(at);
+  Publish(r);
+}
+
+}  // namespace fleetps::agent
