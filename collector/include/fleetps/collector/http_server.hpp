@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/system/result.hpp>
+
+namespace fleetps::collector {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// Answers one request. Runs on the connection's coroutine; must not block. Exceptions escaping
+/// it become a 500 and are counted, never a dropped connection.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::size_t max_request_body = 64 * 1024;  ///< Larger bodies get 413.
+  std::chrono::seconds read_timeout{30};     ///< Per request, headers and body together.
+  std::chrono::seconds write_timeout{60};
+  std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
+};
+
+/// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection (the Beast awaitable
+/// example's shape). Thread-safe to construct; `Run` is a coroutine that returns when cancelled
+/// (the acceptor closes, open connections finish their current request).
+class HttpServer {
+ public:
+  /// Binds and listens; `listen` is "HOST:PORT" (port 0 picks a free one).
+  [[nodiscard]] static boost::system::result<HttpServer> Bind(boost::asio::any_io_executor executor,
+                                                              const std::string& listen,
+                                                              HttpHandler handler,
+                                                              HttpServerOptions options = {});
+
+  /// The bound endpoint, e.g. to learn the port picked for port 0.
+  boost::asio::ip::tcp::endpoint LocalEndpoint() const;
+
+  /// Accepts until cancelled or `Close()`.
+  boost::asio::awaitable<void> Run();
+
+  /// Stops accepting; safe from any thread.
+  void Close();
+
+  struct State;  ///< Implementation detail, shared with the connection coroutines.
+
+ private:
+  explicit HttpServer(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+/// A response with the common headers set (Server, Content-Type, keep-alive from the request).
+HttpResponse MakeResponse(const HttpRequest& request, boost::beast::http::status status,
+                          std::string body, std::string_view content_type = "text/plain; charset=utf-8");
+
+/// Splits "host:port" / "[v6]:port". Errors name the problem.
+[[nodiscard]] boost::system::result<boost::asio::ip::tcp::endpoint> ParseListenAddress(
+    const std::string& listen, std::string* problem);
+
+}  // namespace fleetps::collector

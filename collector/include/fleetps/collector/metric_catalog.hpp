@@ -1,0 +1,59 @@
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace fleetps::collector {
+
+enum class MetricType { kGauge, kCounter, kInfo };
+
+/// One metric family fleetps exposes (DESIGN.md section 7). The exposition emits only names from
+/// this list, and the dashboard lint checks every PromQL reference against it.
+struct MetricDescriptor {
+  std::string_view name;
+  MetricType type;
+  std::string_view help;
+};
+
+inline constexpr std::array kMetricCatalog = {
+    // Process groups, process-exporter's names verbatim.
+    MetricDescriptor{"namedprocess_namegroup_num_procs", MetricType::kGauge, "Number of processes in this group"},
+    MetricDescriptor{"namedprocess_namegroup_cpu_seconds_total", MetricType::kCounter, "CPU time consumed by the group, by mode"},
+    MetricDescriptor{"namedprocess_namegroup_memory_bytes", MetricType::kGauge, "Memory of the group, by memtype"},
+    MetricDescriptor{"namedprocess_namegroup_open_filedesc", MetricType::kGauge, "Open file descriptors of the group"},
+    MetricDescriptor{"namedprocess_namegroup_worst_fd_ratio", MetricType::kGauge, "Highest open-fds / fd-limit ratio in the group"},
+    MetricDescriptor{"namedprocess_namegroup_num_threads", MetricType::kGauge, "Threads in the group"},
+    MetricDescriptor{"namedprocess_namegroup_states", MetricType::kGauge, "Processes of the group by state"},
+    MetricDescriptor{"namedprocess_namegroup_oldest_start_time_seconds", MetricType::kGauge, "Start time of the oldest process of the group"},
+    MetricDescriptor{"namedprocess_namegroup_read_bytes_total", MetricType::kCounter, "Bytes read by the group"},
+    MetricDescriptor{"namedprocess_namegroup_write_bytes_total", MetricType::kCounter, "Bytes written by the group"},
+    MetricDescriptor{"namedprocess_namegroup_major_page_faults_total", MetricType::kCounter, "Major page faults of the group"},
+    MetricDescriptor{"namedprocess_namegroup_minor_page_faults_total", MetricType::kCounter, "Minor page faults of the group"},
+    MetricDescriptor{"namedprocess_namegroup_context_switches_total", MetricType::kCounter, "Context switches of the group, by ctxswitchtype"},
+    // Host totals, node_exporter's names.
+    MetricDescriptor{"node_processes_pids", MetricType::kGauge, "Number of processes on the host"},
+    MetricDescriptor{"node_processes_threads", MetricType::kGauge, "Number of threads on the host"},
+    MetricDescriptor{"node_processes_state", MetricType::kGauge, "Processes on the host by state"},
+    // fleetps' own.
+    MetricDescriptor{"fleetps_up", MetricType::kGauge, "1 when the last probe of the host succeeded"},
+    MetricDescriptor{"fleetps_probe_success", MetricType::kGauge, "1 when the last probe of this kind succeeded"},
+    MetricDescriptor{"fleetps_probe_duration_seconds", MetricType::kGauge, "Duration of the last probe"},
+    MetricDescriptor{"fleetps_probe_failure", MetricType::kGauge, "1 on the reason of the last failed probe, 0 on every other reason"},
+    MetricDescriptor{"fleetps_probe_last_success_timestamp_seconds", MetricType::kGauge, "Time of the last successful probe"},
+    MetricDescriptor{"fleetps_session_up", MetricType::kGauge, "1 when the SSH session to the host is established"},
+    MetricDescriptor{"fleetps_session_connects_total", MetricType::kCounter, "SSH sessions established to the host"},
+    MetricDescriptor{"fleetps_session_disconnects_total", MetricType::kCounter, "SSH sessions lost, by reason"},
+    MetricDescriptor{"fleetps_host_state", MetricType::kGauge, "1 on the host agent's current state"},
+    MetricDescriptor{"fleetps_host_info", MetricType::kInfo, "Operating system and dialect of the host"},
+    MetricDescriptor{"fleetps_ssh_session_info", MetricType::kInfo, "Negotiated SSH parameters"},
+    MetricDescriptor{"fleetps_ssh_hostkey_mismatch", MetricType::kGauge, "1 when the host presented a key different from the recorded one"},
+    MetricDescriptor{"fleetps_namegroup_starts_total", MetricType::kCounter, "Processes that started in the group"},
+    MetricDescriptor{"fleetps_namegroup_listen_sockets", MetricType::kGauge, "Listening sockets of the group, by protocol"},
+    MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter, "Ticks skipped because the previous probe was still running"},
+    MetricDescriptor{"fleetps_supervisor_restarts_total", MetricType::kCounter, "Host agents restarted after a crash"},
+    MetricDescriptor{"fleetps_bus_dropped_total", MetricType::kCounter, "Bus messages dropped because a subscriber's queue was full"},
+    MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge, "1 when the last configuration load succeeded"},
+    MetricDescriptor{"fleetps_build_info", MetricType::kInfo, "Version and revision of this build"},
+};
+
+}  // namespace fleetps::collector
