@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,7 +97,7 @@ class Mailbox {
   /// Stops accepting messages and fails pending receivers with `Errc::kClosed`. `discard` also
   /// drops what is queued (an unsubscribe); otherwise queued messages stay receivable.
   void Close(bool discard) {
-    std::vector<typename WaitQueue<Message>::Waiter> waiters;
+    std::list<typename WaitQueue<Message>::Waiter> waiters;
     {
       std::lock_guard lock(mu_);
       closed_ = true;

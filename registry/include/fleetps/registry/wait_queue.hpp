@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <list>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -65,6 +65,14 @@ class WaitQueue : public std::enable_shared_from_this<WaitQueue<T>> {
     Waiter(boost::asio::any_completion_handler<Signature> handler,
            boost::asio::any_io_executor work, std::uint64_t id, std::int64_t tag)
         : handler_(std::move(handler)), work_(std::move(work)), id_(id), tag_(tag) {}
+    // Boost 1.81's any_completion_handler recurses endlessly when copied or move-assigned (its
+    // converting constructor wraps itself), so a Waiter is only ever move-constructed, and the
+    // queue is a std::list whose erase and sort never move elements.
+    Waiter(Waiter&&) noexcept = default;
+    Waiter& operator=(Waiter&&) = delete;
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+    ~Waiter() = default;
 
     /// Posts the completion with `value`; the waiter is spent afterwards.
     void Complete(boost::system::result<T> value) && {
@@ -126,29 +134,30 @@ class WaitQueue : public std::enable_shared_from_this<WaitQueue<T>> {
     if (waiters_.empty()) {
       return std::nullopt;
     }
-    Waiter w = std::move(waiters_.front());
-    waiters_.erase(waiters_.begin());
+    std::optional<Waiter> w(std::move(waiters_.front()));
+    waiters_.pop_front();
     return w;
   }
 
   /// Removes and returns every waiter.
-  [[nodiscard]] std::vector<Waiter> TakeAll() {
+  [[nodiscard]] std::list<Waiter> TakeAll() {
+    std::list<Waiter> all;
     std::lock_guard lock(mu_);
-    return std::exchange(waiters_, {});
+    all.splice(all.end(), waiters_);
+    return all;
   }
 
   /// Removes and returns the waiters whose tag satisfies `pred` (called under the lock).
   template <class Pred>
-  [[nodiscard]] std::vector<Waiter> TakeIf(Pred pred) {
-    std::vector<Waiter> taken;
+  [[nodiscard]] std::list<Waiter> TakeIf(Pred pred) {
+    std::list<Waiter> taken;
     std::lock_guard lock(mu_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
+      auto next = std::next(it);
       if (pred(it->Tag())) {
-        taken.push_back(std::move(*it));
-        it = waiters_.erase(it);
-      } else {
-        ++it;
+        taken.splice(taken.end(), waiters_, it);
       }
+      it = next;
     }
     return taken;
   }
@@ -173,24 +182,23 @@ class WaitQueue : public std::enable_shared_from_this<WaitQueue<T>> {
 
  private:
   void Cancel(std::uint64_t id) {
-    std::optional<Waiter> victim;
+    std::list<Waiter> victim;
     {
       std::lock_guard lock(mu_);
       for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
         if (it->Id() == id) {
-          victim.emplace(std::move(*it));
-          waiters_.erase(it);
+          victim.splice(victim.end(), waiters_, it);
           break;
         }
       }
     }
-    if (victim) {
-      std::move(*victim).Complete(Aborted());
+    for (auto& w : victim) {
+      std::move(w).Complete(Aborted());
     }
   }
 
   mutable std::mutex mu_;
-  std::vector<Waiter> waiters_;  // guarded by mu_
+  std::list<Waiter> waiters_;    // guarded by mu_
   std::uint64_t next_id_ = 1;    // guarded by mu_
 };
 
