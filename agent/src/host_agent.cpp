@@ -1,6 +1,7 @@
 #include "fleetps/agent/host_agent.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -117,14 +118,21 @@ error_code HostAgent::DownReason() const {
 
 asio::awaitable<void> HostAgent::Run() {
   next_seq_ = 0;
+  std::exception_ptr failure;
   try {
     co_await (Lifecycle() && Ticker());
-  } catch (const boost::system::system_error& e) {
-    session_.Close();
-    if (e.code() != asio::error::operation_aborted) throw;
-    co_return;
+  } catch (const asio::multiple_exceptions& e) {
+    failure = e.first_exception();  // both loops were cancelled
+  } catch (...) {
+    failure = std::current_exception();
   }
   session_.Close();
+  if (!failure) co_return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const boost::system::system_error& e) {
+    if (e.code() != asio::error::operation_aborted) throw;
+  }
 }
 
 asio::awaitable<void> HostAgent::Lifecycle() {
