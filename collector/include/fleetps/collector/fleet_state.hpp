@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/agent/host_agent.hpp"
+#include "fleetps/config/inventory.hpp"
+#include "fleetps/probes/grouping.hpp"
+
+namespace fleetps::collector {
+
+/// Everything the exposition and the API know about one host, as of the last event. Immutable
+/// once published: readers hold a shared_ptr while they render, writers replace it.
+struct HostView {
+  config::HostSpec spec;
+  agent::HostStatus status;  ///< `status.host` is empty until the first status arrives.
+  std::uint64_t connects_total = 0;
+  std::map<std::string, std::uint64_t, std::less<>> disconnects_total;  ///< By reason name.
+  bool hostkey_mismatch = false;
+
+  std::uint64_t probes_total = 0;
+  std::uint64_t skipped_total = 0;
+  std::optional<agent::ProbeStatus> last_probe_status;  ///< Of the last probe that ran.
+  std::string last_probe_failure;                       ///< Reason name; empty after success.
+  std::chrono::system_clock::time_point last_probe_finished{};
+  double last_probe_duration_seconds = 0;
+  std::optional<double> last_success_unix;
+
+  std::shared_ptr<const probes::HostSnapshot> snapshot;           ///< Last good process table.
+  std::shared_ptr<const probes::HostSnapshot> previous_snapshot;  ///< The one before, for rates.
+  probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
+
+  /// The last probe succeeded and the session is up.
+  [[nodiscard]] bool Up() const noexcept;
+};
+
+/// The collector's view of the fleet: one HostView per configured host, updated from agent
+/// events and read at scrape and query time. Thread-safe; readers never block writers for
+/// longer than a map copy of pointers.
+class FleetState {
+ public:
+  /// `static_groups` are the group names that can be known before any probe (templates without
+  /// placeholders); they are emitted as 0 from the first scrape on.
+  FleetState(probes::Grouper grouper, std::vector<std::string> static_groups);
+
+  /// Makes the host set equal to `hosts`: adds new ones, drops removed ones (their series
+  /// vanish), replaces specs of changed ones. Also swaps the grouping rules.
+  void SetHosts(const std::vector<config::HostSpec>& hosts);
+  void SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups);
+
+  void OnStatus(const agent::HostStatus& status);
+  void OnResult(const agent::ProbeResult& result);
+
+  /// In inventory order.
+  [[nodiscard]] std::vector<std::shared_ptr<const HostView>> Hosts() const;
+  [[nodiscard]] std::shared_ptr<const HostView> Host(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> StaticGroups() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const HostView> view;
+    probes::GroupTracker tracker;
+  };
+  mutable std::mutex mu_;
+  probes::Grouper grouper_;                        // guarded by mu_
+  std::vector<std::string> static_groups_;         // guarded by mu_
+  std::vector<std::string> order_;                 // guarded by mu_
+  std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
+};
+
+/// Group names known before any probe: `name` templates without `{{`.
+[[nodiscard]] std::vector<std::string> StaticGroupNames(
+    const std::vector<config::ProcessNameMatcher>& matchers);
+
+/// config → probes conversion (probes must not depend on config).
+[[nodiscard]] std::vector<probes::MatcherSpec> ToMatcherSpecs(
+    const std::vector<config::ProcessNameMatcher>& matchers);
+
+}  // namespace fleetps::collector

@@ -1,0 +1,144 @@
+#include "fleetps/collector/fleet_state.hpp"
+
+#include <utility>
+
+namespace fleetps::collector {
+namespace {
+
+double UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+bool SessionUp(agent::HostState state) {
+  return state == agent::HostState::kReady || state == agent::HostState::kFingerprinting;
+}
+
+}  // namespace
+
+bool HostView::Up() const noexcept {
+  return status.state == agent::HostState::kReady && last_probe_status == agent::ProbeStatus::kOk;
+}
+
+FleetState::FleetState(probes::Grouper grouper, std::vector<std::string> static_groups)
+    : grouper_(std::move(grouper)), static_groups_(std::move(static_groups)) {}
+
+void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Entry, std::less<>> next;
+  order_.clear();
+  for (const config::HostSpec& spec : hosts) {
+    order_.push_back(spec.name);
+    auto it = hosts_.find(spec.name);
+    if (it != hosts_.end() && it->second.view->spec == spec) {
+      next.emplace(spec.name, std::move(it->second));
+      continue;
+    }
+    auto view = std::make_shared<HostView>();
+    view->spec = spec;
+    next.emplace(spec.name, Entry{std::move(view), probes::GroupTracker{}});
+  }
+  hosts_ = std::move(next);
+}
+
+void FleetState::SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups) {
+  std::lock_guard lock(mu_);
+  grouper_ = std::move(grouper);
+  static_groups_ = std::move(static_groups);
+  // Counters restart from the next probe: group membership changed meaning.
+  for (auto& [name, entry] : hosts_) {
+    entry.tracker = probes::GroupTracker{};
+    auto view = std::make_shared<HostView>(*entry.view);
+    view->groups = {};
+    entry.view = std::move(view);
+  }
+}
+
+void FleetState::OnStatus(const agent::HostStatus& status) {
+  std::lock_guard lock(mu_);
+  auto it = hosts_.find(status.host);
+  if (it == hosts_.end()) return;  // a removed host's last words
+  const HostView& before = *it->second.view;
+  auto view = std::make_shared<HostView>(before);
+  const bool was_up = !before.status.host.empty() && SessionUp(before.status.state);
+  if (status.epoch > before.status.epoch) view->connects_total += status.epoch - before.status.epoch;
+  if (was_up && !SessionUp(status.state)) {
+    const auto reason = agent::ReasonName(status.last_reason);
+    ++view->disconnects_total[std::string(reason.empty() ? "disconnected" : reason)];
+  }
+  if (status.state == agent::HostState::kReady) {
+    view->hostkey_mismatch = false;
+  } else if (status.last_reason == agent::Errc::kHostkeyMismatch) {
+    view->hostkey_mismatch = true;
+  }
+  view->status = status;
+  it->second.view = std::move(view);
+}
+
+void FleetState::OnResult(const agent::ProbeResult& result) {
+  std::lock_guard lock(mu_);
+  auto it = hosts_.find(result.host);
+  if (it == hosts_.end()) return;
+  Entry& entry = it->second;
+  auto view = std::make_shared<HostView>(*entry.view);
+  if (result.status == agent::ProbeStatus::kSkipped) {
+    ++view->skipped_total;
+    entry.view = std::move(view);
+    return;
+  }
+  ++view->probes_total;
+  view->last_probe_status = result.status;
+  view->last_probe_finished = result.finished;
+  view->last_probe_duration_seconds =
+      std::chrono::duration<double>(result.finished - result.started).count();
+  if (result.status == agent::ProbeStatus::kOk && result.snapshot) {
+    view->last_probe_failure.clear();
+    view->last_success_unix = UnixSeconds(result.finished);
+    view->previous_snapshot = std::move(view->snapshot);
+    view->snapshot = result.snapshot;
+    view->groups = entry.tracker.Update(*result.snapshot, grouper_);
+  } else {
+    const auto reason = agent::ReasonName(result.reason);
+    view->last_probe_failure = reason.empty() ? std::string(agent::ProbeStatusName(result.status))
+                                              : std::string(reason);
+  }
+  entry.view = std::move(view);
+}
+
+std::vector<std::shared_ptr<const HostView>> FleetState::Hosts() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const HostView>> out;
+  out.reserve(order_.size());
+  for (const std::string& name : order_) out.push_back(hosts_.find(name)->second.view);
+  return out;
+}
+
+std::shared_ptr<const HostView> FleetState::Host(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = hosts_.find(name);
+  return it == hosts_.end() ? nullptr : it->second.view;
+}
+
+std::vector<std::string> FleetState::StaticGroups() const {
+  std::lock_guard lock(mu_);
+  return static_groups_;
+}
+
+std::vector<std::string> StaticGroupNames(const std::vector<config::ProcessNameMatcher>& matchers) {
+  std::vector<std::string> names;
+  for (const auto& m : matchers) {
+    if (m.name_template.find("{{") == std::string::npos) names.push_back(m.name_template);
+  }
+  return names;
+}
+
+std::vector<probes::MatcherSpec> ToMatcherSpecs(
+    const std::vector<config::ProcessNameMatcher>& matchers) {
+  std::vector<probes::MatcherSpec> specs;
+  specs.reserve(matchers.size());
+  for (const auto& m : matchers) {
+    specs.push_back(probes::MatcherSpec{m.name_template, m.comm, m.exe, m.cmdline});
+  }
+  return specs;
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,26 @@
+// Private helpers shared by selector.cpp, query.cpp and table.cpp.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/selector.hpp"
+
+namespace fleetps::collector::detail {
+
+/// The value of a numeric field in base units (bytes, cores, seconds); nullopt when the row
+/// lacks it.
+[[nodiscard]] std::optional<double> NumericValue(const QueryRow& row, Field field) noexcept;
+
+/// The value of a string field; "" when the row lacks it.
+[[nodiscard]] std::string_view StringValue(const QueryRow& row, const FieldRef& field) noexcept;
+
+/// `text` with invalid UTF-8 sequences replaced by U+FFFD.
+[[nodiscard]] std::string ValidUtf8(std::string_view text);
+
+/// Quotes `text` the way selector string literals are written: `"a\"b"`.
+[[nodiscard]] std::string QuoteLiteral(std::string_view text);
+
+}  // namespace fleetps::collector::detail
