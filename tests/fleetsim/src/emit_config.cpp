@@ -43,7 +43,7 @@ bool EmitConfig(const std::filesystem::path& dir_arg, const FleetOptions& option
        << "hosts:\n";
   for (std::uint32_t number = 1; number <= options.hosts; ++number) {
     const auto port = options.base_port + number - 1;
-    const std::string dialect(SimDialectName(DialectFor(number, options.dialects)));
+    const std::string dialect(SimDialectName(DialectOf(number, options)));
     yaml << "  - name: " << HostName(number) << "\n"
          << "    address: " << options.address << "\n"
          << "    port: " << port << "\n"

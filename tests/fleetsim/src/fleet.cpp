@@ -56,6 +56,14 @@ SimDialect DialectFor(std::uint32_t number, const DialectMix& mix) {
   return mix.front().first;
 }
 
+SimDialect DialectOf(std::uint32_t number, const FleetOptions& options) {
+  if (const auto it = options.dialect_overrides.find(number);
+      it != options.dialect_overrides.end()) {
+    return it->second;
+  }
+  return DialectFor(number, options.dialects);
+}
+
 Fleet::Fleet(asio::io_context& io, const KeyStore& keys, FleetOptions options)
     : io_(io), keys_(keys), options_(std::move(options)) {
   sim_epoch_ = std::chrono::duration_cast<std::chrono::seconds>(
@@ -66,7 +74,7 @@ Fleet::Fleet(asio::io_context& io, const KeyStore& keys, FleetOptions options)
     Host& host = hosts_[i];
     host.number = i + 1;
     host.port = static_cast<std::uint16_t>(options_.base_port + i);
-    host.dialect = DialectFor(host.number, options_.dialects);
+    host.dialect = fleetsim::DialectOf(host.number, options_);
     if (const auto it = options_.faults.find(host.number); it != options_.faults.end()) {
       host.fault = it->second;
     }

@@ -35,12 +35,18 @@ using DialectMix = std::vector<std::pair<SimDialect, unsigned>>;
 /// The dialect host `number` gets from `mix`: deterministic and spread over the range.
 [[nodiscard]] SimDialect DialectFor(std::uint32_t number, const DialectMix& mix);
 
+struct FleetOptions;
+
+/// The dialect of host `number` under `options` (an override, else the mix).
+[[nodiscard]] SimDialect DialectOf(std::uint32_t number, const FleetOptions& options);
+
 struct FleetOptions {
   std::uint32_t hosts = 10;
   std::uint16_t base_port = 20000;
   std::string address = "127.0.0.1";
   DialectMix dialects{{SimDialect::kLinuxProcps, 1}};
   std::map<std::uint32_t, Fault> faults;  ///< Initial faults by host number.
+  std::map<std::uint32_t, SimDialect> dialect_overrides;  ///< --host-dialect, over the mix.
   int listen_backlog = 64;
 };
 

@@ -26,7 +26,8 @@ using namespace fleetps::fleetsim;
 constexpr std::string_view kUsage =
     "usage: fleetsim [--hosts N] [--base-port P] [--address A] [--state-dir DIR]\n"
     "                [--per-host-keys] [--authorized-key FILE]... [--dialects MIX]\n"
-    "                [--fault HOSTSPEC=FAULT[:ARG]]... [--control ADDR:PORT]\n"
+    "                [--host-dialect HOSTSPEC=DIALECT]... [--fault HOSTSPEC=FAULT[:ARG]]...\n"
+    "                [--control ADDR:PORT]\n"
     "                [--emit-config DIR [--serve]] [--user NAME]\n"
     "  MIX      e.g. linux-procps=70,busybox=10,aix=10,solaris=10\n"
     "  HOSTSPEC all | N | A-B | simNNNNN, comma-separated\n"
@@ -39,6 +40,7 @@ struct Options {
   bool per_host_keys = false;
   std::vector<std::string> authorized_keys;
   std::vector<std::string> fault_specs;
+  std::vector<std::string> dialect_specs;
   std::string control;
   std::string emit_dir;
   bool serve = false;
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
         if (!ParseDialectMix(value(), options.fleet.dialects)) {
           return UsageError("bad --dialects");
         }
+      } else if (arg == "--host-dialect") {
+        options.dialect_specs.push_back(value());
       } else if (arg == "--fault") {
         options.fault_specs.push_back(value());
       } else if (arg == "--control") {
@@ -135,6 +139,19 @@ int main(int argc, char** argv) {
     }
     for (const auto number : *numbers) {
       options.fleet.faults[number] = *fault;
+    }
+  }
+  for (const auto& spec : options.dialect_specs) {
+    const auto eq = spec.find('=');
+    const auto numbers = eq == std::string::npos
+                             ? std::nullopt
+                             : ParseHostSet(spec.substr(0, eq), options.fleet.hosts);
+    SimDialect dialect{};
+    if (!numbers || !ParseSimDialect(spec.substr(eq + 1), dialect)) {
+      return UsageError("bad --host-dialect " + spec);
+    }
+    for (const auto number : *numbers) {
+      options.fleet.dialect_overrides[number] = dialect;
     }
   }
   if (options.state_dir.empty()) {
