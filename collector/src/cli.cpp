@@ -3,6 +3,7 @@
 #include <ostream>
 #include <string>
 
+#include "fleetps/collector/app.hpp"
 #include "fleetps/config/load.hpp"
 
 namespace fleetps::collector {
@@ -44,6 +45,27 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
   return kExitOk;
 }
 
+int Run(std::span<const std::string_view> args, std::ostream& err) {
+  RunOptions options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    auto value = [&](std::string& into) {
+      if (i + 1 >= args.size()) return false;
+      into = std::string(args[++i]);
+      return true;
+    };
+    if (arg == "--config" || arg == "-c") {
+      if (!value(options.config_path)) return Usage(err, "--config needs a FILE");
+    } else if (arg == "--listen") {
+      if (!value(options.listen_override)) return Usage(err, "--listen needs an ADDR");
+    } else {
+      return Usage(err, "unknown flag \"" + std::string(arg) + "\" for run");
+    }
+  }
+  if (options.config_path.empty()) return Usage(err, "run needs --config FILE");
+  return RunCollector(options);
+}
+
 }  // namespace
 
 int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -51,6 +73,7 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   const std::string_view command = args.front();
   const auto rest = args.subspan(1);
   if (command == "check-config") return CheckConfig(rest, out, err);
+  if (command == "run") return Run(rest, err);
   if (command == "version" || command == "--version") {
     out << "fleetps " << FLEETPS_VERSION << '\n';
     return kExitOk;

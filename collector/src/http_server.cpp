@@ -54,12 +54,20 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
     }
     if (read_ec) break;  // closed, timed out or malformed: nothing useful to answer
     HttpRequest request = parser.release();
+    const unsigned version = request.version();
+    const bool wants_keep_alive = request.keep_alive();
     HttpResponse response;
+    std::string failure;
     try {
-      response = state->handler(request);
+      response = co_await state->handler(std::move(request));
     } catch (const std::exception& e) {
-      response = MakeResponse(request, http::status::internal_server_error,
-                              std::string("internal error: ") + e.what() + "\n");
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      response = HttpResponse(http::status::internal_server_error, version);
+      response.set(http::field::content_type, "text/plain; charset=utf-8");
+      response.keep_alive(wants_keep_alive);
+      response.body() = "internal error: " + failure + "\n";
     }
     response.prepare_payload();
     const bool keep_alive = response.keep_alive();

@@ -18,9 +18,9 @@ namespace fleetps::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-/// Answers one request. Runs on the connection's coroutine; must not block. Exceptions escaping
-/// it become a 500 and are counted, never a dropped connection.
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+/// Answers one request. Runs on the connection's coroutine; must not block (co_await instead).
+/// Exceptions escaping it become a 500, never a dropped connection.
+using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
 
 struct HttpServerOptions {
   std::size_t max_request_body = 64 * 1024;  ///< Larger bodies get 413.

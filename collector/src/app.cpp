@@ -1,0 +1,467 @@
+#include "fleetps/collector/app.hpp"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/collector/exposition.hpp"
+#include "fleetps/collector/http_server.hpp"
+#include "fleetps/collector/log.hpp"
+#include "fleetps/collector/status_page.hpp"
+#include "fleetps/collector/supervisor.hpp"
+#include "fleetps/config/diff.hpp"
+#include "fleetps/config/load.hpp"
+#include "fleetps/registry/bus.hpp"
+#include "fleetps/registry/registry.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+
+using Event = std::variant<agent::HostStatus, agent::ProbeResult>;
+
+/// What the registry maps a host name to while its agent runs.
+struct HostHandle {
+  std::shared_ptr<agent::HostAgent> agent;
+  asio::any_io_executor strand;
+};
+
+constexpr auto kHostShutdownDeadline = 8s;  // inside the top-level 10 s
+constexpr auto kReloadCoalesce = 250ms;
+constexpr std::size_t kEventQueue = 1 << 16;
+
+std::string Join(const std::vector<std::string>& items, std::size_t max = 10) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < max; ++i) {
+    if (i) out += ',';
+    out += items[i];
+  }
+  if (items.size() > max) out += ",...";
+  return out;
+}
+
+struct LoadedConfig {
+  config::Inventory inventory;
+  probes::Grouper grouper;
+};
+
+// Loads and validates everything `run` needs; on failure logs each problem as file:line:col.
+std::optional<LoadedConfig> LoadConfig(const std::string& path, std::string_view event) {
+  config::LoadResult loaded = config::LoadInventoryFile(path);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.diagnostics) {
+      Log(LogLevel::kError, event, {{"diagnostic", d.ToString()}});
+    }
+    return std::nullopt;
+  }
+  auto compiled = probes::Grouper::Compile(ToMatcherSpecs(loaded.inventory->process_names));
+  if (!compiled.grouper) {
+    for (const auto& e : compiled.errors) {
+      Log(LogLevel::kError, event, {{"diagnostic", path + ": " + e}});
+    }
+    return std::nullopt;
+  }
+  return LoadedConfig{std::move(*loaded.inventory), std::move(*compiled.grouper)};
+}
+
+class App {
+ public:
+  App(std::string config_path, LoadedConfig loaded, std::string listen)
+      : config_path_(std::move(config_path)),
+        inventory_(std::move(loaded.inventory)),
+        listen_(std::move(listen)),
+        io_(static_cast<int>(Threads())),
+        control_(asio::make_strand(io_)),
+        state_(std::move(loaded.grouper), StaticGroupNames(inventory_.process_names)),
+        events_(bus_.Subscribe("*", kEventQueue).value()),
+        handshakes_(std::make_shared<agent::AsyncSemaphore>(
+            inventory_.collector.max_concurrent_handshakes)),
+        hosts_(io_.get_executor(), HostSupervisorOptions(), clock_, random_, LogSupervisorEvent),
+        top_(io_.get_executor(), TopSupervisorOptions{}, clock_, random_, LogSupervisorEvent) {
+    state_.SetHosts(inventory_.hosts);
+  }
+
+  int Run() {
+    auto server = HttpServer::Bind(
+        io_.get_executor(), listen_, [this](HttpRequest request) { return Handle(std::move(request)); });
+    if (!server) {
+      Log(LogLevel::kError, "listen_failed", {{"listen", listen_}, {"error", server.error().message()}});
+      return 1;
+    }
+    http_.emplace(std::move(*server));
+    const std::string bound = http_->LocalEndpoint().address().to_string() + ":" +
+                              std::to_string(http_->LocalEndpoint().port());
+    Log(LogLevel::kInfo, "start",
+        {{"version", FLEETPS_VERSION}, {"config", config_path_}, {"listen", bound},
+         {"hosts", std::to_string(inventory_.hosts.size())},
+         {"threads", std::to_string(Threads())}});
+
+    for (auto [id, start] : std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
+             {"events", &App::EventsService},
+             {"hosts", &App::HostsService},
+             {"http", &App::HttpService},
+             {"reload", &App::ReloadService}}) {
+      (void)top_.StartService({id, [this, start] { return (this->*start)(); }, RestartType::kPermanent});
+    }
+    int exit_code = 1;
+    asio::co_spawn(io_, RunWithStopSignals(top_), [&](std::exception_ptr error, int code) {
+      exit_code = error ? 1 : code;
+      io_.stop();
+    });
+    std::vector<std::jthread> workers;
+    for (unsigned i = 1; i < Threads(); ++i) workers.emplace_back([this] { io_.run(); });
+    io_.run();
+    workers.clear();
+    const auto report = top_.LastShutdown();
+    Log(exit_code == 0 ? LogLevel::kInfo : LogLevel::kError, "stop",
+        {{"exit_code", std::to_string(exit_code)}, {"unfinished", Join(report.unfinished)}});
+    return exit_code;
+  }
+
+ private:
+  unsigned Threads() const {
+    const unsigned configured = inventory_.collector.threads;
+    return configured ? configured : std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  SupervisorOptions HostSupervisorOptions() const {
+    SupervisorOptions options;
+    options.max_restarts = inventory_.collector.max_restarts;
+    options.period = inventory_.collector.restart_period;
+    options.on_intensity = IntensityAction::kQuarantine;
+    return options;
+  }
+
+  static void LogSupervisorEvent(const SupervisorEvent& event) {
+    using Kind = SupervisorEvent::Kind;
+    switch (event.kind) {
+      case Kind::kCrashed:
+        Log(LogLevel::kError, "child_crashed", {{"child", event.id}, {"error", event.detail}});
+        break;
+      case Kind::kQuarantined:
+        Log(LogLevel::kError, "child_quarantined",
+            {{"child", event.id}, {"retry_in_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(event.delay).count())}});
+        break;
+      case Kind::kEscalated:
+        Log(LogLevel::kError, "supervisor_escalated", {{"child", event.id}});
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- services --------------------------------------------------------------------------
+
+  asio::awaitable<void> HostsService() {
+    co_await asio::co_spawn(control_, StartHosts(), asio::use_awaitable);
+    ready_ = true;
+    AsyncEvent never;
+    (void)co_await never.Wait();  // until cancelled by shutdown
+    co_await asio::this_coro::reset_cancellation_state();
+    ready_ = false;
+    const ShutdownReport report = co_await hosts_.Shutdown(kHostShutdownDeadline);
+    Log(report.Clean() ? LogLevel::kInfo : LogLevel::kWarn, "hosts_stopped",
+        {{"unfinished", Join(report.unfinished)}});
+  }
+
+  asio::awaitable<void> StartHosts() {
+    for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);
+    co_return;
+  }
+
+  void StartHost(const config::HostSpec& spec) {
+    auto started = hosts_.StartChild(
+        {spec.name, [this, spec] { return RunHost(spec); }, RestartType::kPermanent});
+    if (!started && started.error() != SupervisorErrc::kAlreadyStarted) {
+      Log(LogLevel::kError, "host_start_failed", {{"host", spec.name}, {"error", started.error().message()}});
+    }
+  }
+
+  // One host's child: runs on the strand the supervisor gave it.
+  asio::awaitable<void> RunHost(config::HostSpec spec) {
+    auto strand = co_await asio::this_coro::executor;
+    agent::AgentSink sink{
+        .on_status = [this](const agent::HostStatus& s) { bus_.Publish("host/" + s.host, Event{s}); },
+        .on_result = [this](const agent::ProbeResult& r) { bus_.Publish("host/" + r.host, Event{r}); }};
+    agent::AgentOptions options;
+    options.handshake_limiter = handshakes_;
+    options.known_hosts = KnownHostsFor(spec.known_hosts);
+    auto host = std::make_shared<agent::HostAgent>(strand, spec, std::move(sink), std::move(options));
+    auto registration = agents_.Register(spec.name, HostHandle{host, strand});
+    if (!registration) throw std::logic_error("host registered twice: " + spec.name);
+    co_await host->Run();
+  }
+
+  std::shared_ptr<agent::KnownHostsFile> KnownHostsFor(const std::string& path) {
+    std::lock_guard lock(known_hosts_mu_);
+    auto& file = known_hosts_[path];
+    if (!file) file = std::make_shared<agent::KnownHostsFile>(path);
+    return file;
+  }
+
+  asio::awaitable<void> EventsService() {
+    for (;;) {
+      auto event = co_await events_.Receive();
+      if (!event) co_return;  // bus closed or cancelled
+      if (const auto* status = std::get_if<agent::HostStatus>(&*event)) {
+        state_.OnStatus(*status);
+        LogStatus(*status);
+      } else {
+        const auto& result = std::get<agent::ProbeResult>(*event);
+        state_.OnResult(result);
+        if (result.status != agent::ProbeStatus::kOk) {
+          Log(LogLevel::kWarn, "probe_failed",
+              {{"host", result.host}, {"status", agent::ProbeStatusName(result.status)},
+               {"reason", agent::ReasonName(result.reason)}});
+        }
+      }
+    }
+  }
+
+  static void LogStatus(const agent::HostStatus& status) {
+    const bool failing = status.state == agent::HostState::kBackoff ||
+                         status.state == agent::HostState::kCircuitOpen;
+    Log(failing ? LogLevel::kWarn : LogLevel::kInfo, "host_state",
+        {{"host", status.host}, {"state", agent::StateName(status.state)},
+         {"epoch", std::to_string(status.epoch)},
+         {"reason", agent::ReasonName(status.last_reason)},
+         {"retry_in_ms", std::to_string(status.retry_in.count())},
+         {"dialect", status.dialect ? probes::DialectName(*status.dialect) : ""}});
+  }
+
+  asio::awaitable<void> HttpService() { co_await http_->Run(); }
+
+  // SIGHUP asks for a reload; signals arriving within kReloadCoalesce fold into one.
+  asio::awaitable<void> ReloadService() {
+    asio::signal_set hangup(co_await asio::this_coro::executor, SIGHUP);
+    asio::steady_timer settle(co_await asio::this_coro::executor);
+    for (;;) {
+      auto [ec, signal] = co_await hangup.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      settle.expires_after(kReloadCoalesce);
+      auto [settle_ec] = co_await settle.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (settle_ec) co_return;
+      (void)co_await asio::co_spawn(control_, Reload("sighup"), asio::use_awaitable);
+    }
+  }
+
+  // Applies a new inventory as a diff. Runs on control_. Returns a one-line summary, or the
+  // diagnostics when the file is invalid (the running config stays).
+  asio::awaitable<std::pair<bool, std::string>> Reload(std::string origin) {
+    auto loaded = LoadConfig(config_path_, "config_reload_failed");
+    if (!loaded) {
+      reload_ok_ = false;
+      auto diagnostics = config::LoadInventoryFile(config_path_).diagnostics;
+      std::string text;
+      for (const auto& d : diagnostics) text += d.ToString() + "\n";
+      co_return std::pair{false, text.empty() ? "invalid process_names\n" : text};
+    }
+    const config::InventoryDiff diff = config::DiffInventories(inventory_, loaded->inventory);
+    if (diff.collector_changed) {
+      Log(LogLevel::kWarn, "config_reload_partial",
+          {{"detail", "changes to the collector section take effect after a restart"}});
+    }
+    inventory_ = std::move(loaded->inventory);
+    state_.SetHosts(inventory_.hosts);
+    if (diff.process_names_changed) {
+      state_.SetGrouping(std::move(loaded->grouper), StaticGroupNames(inventory_.process_names));
+    }
+    for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
+    for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
+    for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);  // added + changed
+    reload_ok_ = true;
+    const std::string summary = "added=" + std::to_string(diff.added.size()) +
+                                " removed=" + std::to_string(diff.removed.size()) +
+                                " changed=" + std::to_string(diff.changed.size()) +
+                                " unchanged=" + std::to_string(diff.unchanged.size());
+    Log(LogLevel::kInfo, "config_reloaded",
+        {{"origin", origin}, {"added", Join(diff.added)}, {"removed", Join(diff.removed)},
+         {"changed", Join(diff.changed)}, {"unchanged", std::to_string(diff.unchanged.size())}});
+    co_return std::pair{true, summary + "\n"};
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------
+
+  SelfMetrics Self() {
+    SelfMetrics self;
+    self.supervisor_restarts = hosts_.RestartsTotal() + top_.Services().RestartsTotal();
+    self.bus_dropped = bus_.DroppedTotal();
+    self.config_last_reload_successful = reload_ok_;
+    for (const ChildInfo& child : hosts_.Children()) {
+      if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
+    }
+    return self;
+  }
+
+  asio::awaitable<HttpResponse> Handle(HttpRequest request) {
+    const auto target = boost::urls::parse_origin_form(request.target());
+    if (!target) {
+      co_return MakeResponse(request, http::status::bad_request, "malformed request target\n");
+    }
+    const std::string path(target->path());
+    const bool get = request.method() == http::verb::get || request.method() == http::verb::head;
+    auto param = [&](std::string_view name) -> std::optional<std::string> {
+      auto it = target->params().find(name);
+      if (it == target->params().end()) return std::nullopt;
+      return std::string((*it).value);
+    };
+    auto method_not_allowed = [&](std::string_view allow) {
+      HttpResponse r = MakeResponse(request, http::status::method_not_allowed, "method not allowed\n");
+      r.set(http::field::allow, allow);
+      return r;
+    };
+
+    if (path == "/metrics") {
+      if (!get) co_return method_not_allowed("GET");
+      co_return MakeResponse(request, http::status::ok, RenderMetrics(state_, Self()),
+                             "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (path == "/probe") {
+      if (!get) co_return method_not_allowed("GET");
+      const auto host = param("target");
+      if (!host || host->empty()) {
+        co_return MakeResponse(request, http::status::bad_request, "missing parameter \"target\"\n");
+      }
+      auto body = RenderHostMetrics(state_, *host, Self());
+      if (!body) {
+        co_return MakeResponse(request, http::status::not_found,
+                               "unknown target \"" + BoundedLabelValue(*host) + "\"\n");
+      }
+      co_return MakeResponse(request, http::status::ok, std::move(*body),
+                             "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (path == "/sd") {
+      if (!get) co_return method_not_allowed("GET");
+      co_return MakeResponse(request, http::status::ok, ServiceDiscoveryJson(), "application/json");
+    }
+    if (path == "/-/healthy") {
+      co_return MakeResponse(request, http::status::ok, "fleetps is healthy\n");
+    }
+    if (path == "/-/ready") {
+      co_return ready_ ? MakeResponse(request, http::status::ok, "fleetps is ready\n")
+                       : MakeResponse(request, http::status::service_unavailable, "fleetps is starting\n");
+    }
+    if (path == "/-/reload") {
+      if (request.method() != http::verb::post) co_return method_not_allowed("POST");
+      if (!ReloadEndpointEnabled()) {
+        co_return MakeResponse(request, http::status::forbidden,
+                               "reload endpoint disabled; set collector.enable_reload_endpoint: true\n");
+      }
+      auto [ok, text] = co_await asio::co_spawn(control_, Reload("http"), asio::use_awaitable);
+      co_return MakeResponse(request, ok ? http::status::ok : http::status::bad_request, text);
+    }
+    if (path == "/api/v1/hosts") {
+      if (!get) co_return method_not_allowed("GET");
+      co_return MakeResponse(request, http::status::ok, HostsJson(), "application/json");
+    }
+    if (path == "/" || path == "/index.html") {
+      if (!get) co_return method_not_allowed("GET");
+      co_return MakeResponse(request, http::status::ok,
+                             RenderStatusPage(state_.Hosts(), Self().quarantined_hosts),
+                             "text/html; charset=utf-8");
+    }
+    co_return MakeResponse(request, http::status::not_found, "not found\n");
+  }
+
+  bool ReloadEndpointEnabled() const { return inventory_.collector.enable_reload_endpoint; }
+
+  std::string ServiceDiscoveryJson() const {
+    boost::json::array groups;
+    for (const auto& view : state_.Hosts()) {
+      boost::json::object labels;
+      for (const auto& [name, value] : view->spec.labels) labels[name] = value;
+      labels["host"] = view->spec.name;
+      groups.push_back(boost::json::object{{"targets", boost::json::array{view->spec.name}},
+                                           {"labels", std::move(labels)}});
+    }
+    return boost::json::serialize(groups) + "\n";
+  }
+
+  std::string HostsJson() {
+    const auto now = std::chrono::system_clock::now();
+    const SelfMetrics self = Self();
+    boost::json::array hosts;
+    for (const auto& view : state_.Hosts()) {
+      boost::json::object host;
+      host["host"] = view->spec.name;
+      host["address"] = view->spec.address;
+      host["port"] = view->spec.port;
+      const bool has_status = !view->status.host.empty();
+      host["state"] = self.quarantined_hosts.contains(view->spec.name)
+                          ? "quarantined"
+                          : (has_status ? agent::StateName(view->status.state) : "connecting");
+      host["epoch"] = view->status.epoch;
+      if (view->status.dialect) host["dialect"] = probes::DialectName(*view->status.dialect);
+      if (view->status.last_reason) host["last_reason"] = agent::ReasonName(view->status.last_reason);
+      if (view->last_probe_status) {
+        host["last_probe"] = agent::ProbeStatusName(*view->last_probe_status);
+        host["last_probe_age_seconds"] =
+            std::chrono::duration<double>(now - view->last_probe_finished).count();
+      }
+      if (!view->last_probe_failure.empty()) host["last_probe_failure"] = view->last_probe_failure;
+      if (has_status && view->status.state == agent::HostState::kReady) {
+        host["session_age_seconds"] = std::chrono::duration<double>(now - view->status.since).count();
+      }
+      if (view->snapshot) host["processes"] = view->snapshot->processes.size();
+      boost::json::object labels;
+      for (const auto& [name, value] : view->spec.labels) labels[name] = value;
+      host["labels"] = std::move(labels);
+      hosts.push_back(std::move(host));
+    }
+    boost::json::object doc{{"status", "ok"},
+                            {"data", boost::json::object{{"hosts", std::move(hosts)}}}};
+    return boost::json::serialize(doc) + "\n";
+  }
+
+  std::string config_path_;
+  config::Inventory inventory_;  // read and replaced on control_ only (after start-up)
+  std::string listen_;
+  asio::io_context io_;
+  asio::strand<asio::io_context::executor_type> control_;
+  SteadyClock clock_;
+  DefaultRandomSource random_;
+  registry::Bus<Event> bus_;
+  registry::Registry<std::string, HostHandle> agents_{registry::Keys::kUnique};
+  FleetState state_;
+  registry::Subscription<Event> events_;
+  std::shared_ptr<agent::AsyncSemaphore> handshakes_;
+  std::mutex known_hosts_mu_;
+  std::map<std::string, std::shared_ptr<agent::KnownHostsFile>> known_hosts_;  // guarded
+  DynamicSupervisor hosts_;
+  TopSupervisor top_;
+  std::optional<HttpServer> http_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> reload_ok_{true};
+};
+
+}  // namespace
+
+int RunCollector(const RunOptions& options) {
+  auto loaded = LoadConfig(options.config_path, "config_invalid");
+  if (!loaded) return 1;
+  std::string listen =
+      options.listen_override.empty() ? loaded->inventory.collector.listen : options.listen_override;
+  App app(options.config_path, std::move(*loaded), std::move(listen));
+  return app.Run();
+}
+
+}  // namespace fleetps::collector
