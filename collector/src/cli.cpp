@@ -4,6 +4,7 @@
 #include <string>
 
 #include "fleetps/collector/app.hpp"
+#include "fleetps/collector/keyscan.hpp"
 #include "fleetps/config/load.hpp"
 
 namespace fleetps::collector {
@@ -45,6 +46,17 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
   return kExitOk;
 }
 
+int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 1) return Usage(err, "keyscan takes exactly one FILE");
+  const std::string path(args[0]);
+  const config::LoadResult loaded = config::LoadInventoryFile(path);
+  if (!loaded.ok()) {
+    for (const config::Diagnostic& diagnostic : loaded.diagnostics) err << diagnostic.ToString() << '\n';
+    return kExitInvalid;
+  }
+  return KeyScanInventory(*loaded.inventory, out, err);
+}
+
 int Run(std::span<const std::string_view> args, std::ostream& err) {
   RunOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -74,6 +86,7 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   const auto rest = args.subspan(1);
   if (command == "check-config") return CheckConfig(rest, out, err);
   if (command == "run") return Run(rest, err);
+  if (command == "keyscan") return KeyScan(rest, out, err);
   if (command == "version" || command == "--version") {
     out << "fleetps " << FLEETPS_VERSION << '\n';
     return kExitOk;
