@@ -1,0 +1,67 @@
+// `fleetsim --emit-config` writes an inventory fleetps' own loader accepts.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "fleetps/config/load.hpp"
+#include "test_support.hpp"
+
+namespace fleetps::fleetsim::testing {
+namespace {
+
+TEST(FleetsimEmitConfigTest, InventoryLoadsWithFleetpsConfig) {
+  const auto dir = MakeTempDir("fleetsim-emit-");
+  const auto r = RunProcess({FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "50",
+                             "--base-port", "21000", "--dialects",
+                             "linux-procps=70,busybox=10,aix=10,solaris=10"},
+                            {}, std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto loaded = config::LoadInventoryFile((dir / "fleet.yaml").string());
+  for (const auto& d : loaded.diagnostics) {
+    ADD_FAILURE() << d.file << ":" << d.line << ":" << d.column << ": " << d.message;
+  }
+  ASSERT_TRUE(loaded.ok());
+  const auto& hosts = loaded.inventory->hosts;
+  ASSERT_EQ(hosts.size(), 50u);
+  EXPECT_EQ(hosts[0].name, "sim00001");
+  EXPECT_EQ(hosts[0].address, "127.0.0.1");
+  EXPECT_EQ(hosts[0].port, 21000);
+  EXPECT_EQ(hosts[49].port, 21049);
+  EXPECT_EQ(hosts[0].host_key_policy, config::HostKeyPolicy::kStrict);
+  EXPECT_EQ(hosts[0].known_hosts, (dir / "known_hosts").string());
+  EXPECT_EQ(hosts[0].identity_file, (dir / "id_ed25519").string());
+  EXPECT_EQ(hosts[0].labels.at("sim"), "true");
+  EXPECT_EQ(hosts[0].labels.at("dialect"), hosts[0].dialect);
+  EXPECT_FALSE(loaded.inventory->process_names.empty());
+
+  std::ifstream known(dir / "known_hosts");
+  std::string line;
+  int lines = 0;
+  while (std::getline(known, line)) {
+    EXPECT_TRUE(line.starts_with("[127.0.0.1]:" + std::to_string(21000 + lines) + " ssh-ed25519 "))
+        << line;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 50);
+}
+
+TEST(FleetsimEmitConfigTest, PerHostKeysGiveEveryHostItsOwnKnownHostsKey) {
+  const auto dir = MakeTempDir("fleetsim-emit-");
+  const auto r = RunProcess({FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "3",
+                             "--per-host-keys"},
+                            {}, std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream known(dir / "known_hosts");
+  std::set<std::string> keys;
+  std::string host;
+  std::string type;
+  std::string key;
+  while (known >> host >> type >> key) {
+    keys.insert(key);
+  }
+  EXPECT_EQ(keys.size(), 3u);
+}
+
+}  // namespace
+}  // namespace fleetps::fleetsim::testing
