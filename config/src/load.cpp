@@ -1,6 +1,7 @@
 #include "fleetps/config/load.hpp"
 
 #include <yaml-cpp/yaml.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
@@ -103,6 +105,25 @@ const Setting<T>& Pick(const Setting<T>& host, const Setting<T>& defaults) {
   return host.value || host.invalid ? host : defaults;
 }
 
+// Records where each document starts; everything else is ignored.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 class Loader {
  public:
   Loader(std::string_view source, std::string file, std::filesystem::path base_dir)
@@ -110,14 +131,26 @@ class Loader {
 
   LoadResult Run() {
     try {
-      const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(source_));
-      if (documents.size() > 1) {
-        Report(PosOf(documents[1]), "expected one YAML document, found " +
-                                        std::to_string(documents.size()));
-      } else if (documents.empty() || documents[0].IsNull()) {
+      const YAML::Node root = YAML::Load(std::string(source_));
+      // yaml-cpp 0.7's LoadAll loops forever on some inputs (a "," where a document should
+      // start), so documents are counted with a bounded parser loop instead.
+      DocumentStarts starts;
+      std::istringstream stream{std::string(source_)};
+      YAML::Parser parser(stream);
+      for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+      }
+      if (starts.marks.size() == 2 && starts.marks[0].pos == starts.marks[1].pos) {
+        const auto at = static_cast<std::size_t>(std::max(starts.marks[0].pos, 0));
+        Report(MarkPos(starts.marks[0]),
+               "YAML syntax error: unexpected " +
+                   (at < source_.size() ? Quote(source_.substr(at, 1)) : std::string("text")) +
+                   " where a document should start");
+      } else if (starts.marks.size() == 2) {
+        Report(MarkPos(starts.marks[1]), "expected one YAML document, found another");
+      } else if (root.IsNull()) {
         Report({1, 1}, "the file is empty; expected a mapping with \"hosts\"");
       } else {
-        LoadRoot(documents[0]);
+        LoadRoot(root);
       }
     } catch (const YAML::Exception& error) {
       // Syntax errors (and yaml-cpp's depth guard) end parsing: nothing else can be trusted.
