@@ -11,6 +11,10 @@
 namespace fleetps::probes {
 namespace {
 
+// libstdc++'s regex executor recurses once per input character (a 100 kB command line with
+// ".+" overflows an 8 MiB stack), so regexes see a bounded prefix of the command line.
+constexpr std::size_t kMaxRegexSubject = 4096;
+
 enum class Field { kLiteral, kComm, kExeBase, kExeFull, kUsername, kPid, kStartTime, kMatch };
 
 struct TemplatePart {
@@ -189,9 +193,12 @@ struct Grouper::Impl {
       }
       captures.clear();
       bool ok = true;
+      const std::string_view subject =
+          std::string_view(row.args).substr(0, kMaxRegexSubject);
       for (const CompiledRegex& re : m.cmdline) {
-        std::smatch match;
-        if (!std::regex_search(row.args, match, re.regex)) {
+        std::cmatch match;
+        if (!std::regex_search(subject.data(), subject.data() + subject.size(), match,
+                               re.regex)) {
           ok = false;
           break;
         }

@@ -76,6 +76,15 @@ TEST(GroupMatch, CaseInsensitiveFlag) {
   EXPECT_TRUE(g.Name(Row(1, 0, "ora", "ora_pmon_oracle")).has_value());
 }
 
+TEST(GroupMatch, HugeCommandLineDoesNotExhaustTheStack) {
+  const Grouper g = Compile({{"big", {}, {}, {"^/opt/runner .+"}}, {"tail", {}, {}, {"needle$"}}});
+  const std::string args = "/opt/runner " + std::string(200000, 'x') + " needle";
+  EXPECT_EQ(g.Name(Row(1, 0, "runner", args)), "big");
+  // Matching stops after 4 KiB: a pattern that needs the tail does not match.
+  const Grouper tail_only = Compile({{"tail", {}, {}, {"needle$"}}});
+  EXPECT_FALSE(tail_only.Name(Row(1, 0, "runner", args)).has_value());
+}
+
 TEST(GroupCompile, ReportsEveryProblem) {
   const GrouperResult r = Grouper::Compile({{"{{.Nope}}", {"a"}, {}, {}},
                                             {"{{.Matches.X}}", {}, {}, {"(?P<Y>a)"}},

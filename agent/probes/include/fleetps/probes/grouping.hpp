@@ -27,7 +27,8 @@ struct MatcherSpec {
   std::vector<std::string> comm;
   std::vector<std::string> exe;
   /// RE2-style regexes: `(?P<name>...)` / `(?<name>...)` named groups and a leading `(?i)` are
-  /// accepted; otherwise ECMAScript syntax.
+  /// accepted; otherwise ECMAScript syntax. They see the first 4 KiB of the command line only
+  /// (std::regex recursion is linear in the input length).
   std::vector<std::string> cmdline;
 };
 
