@@ -34,7 +34,7 @@ TEST_P(ProbesFingerprint, ChoosesDialect) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Fixtures, ProbesFingerprint,
+    Probes, ProbesFingerprint,
     ::testing::Values(FingerprintCase{"fingerprint/linux-procps4.txt", "Linux", Dialect::kLinuxProcps},
                       FingerprintCase{"fingerprint/linux-rhel6.txt", "Linux", Dialect::kLinuxProcps},
                       FingerprintCase{"fingerprint/busybox.txt", "Linux", Dialect::kBusybox},
