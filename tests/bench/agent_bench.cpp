@@ -2,7 +2,7 @@
 // session, against a real sshd on loopback. Run through tests/bench/run_agent_bench.sh, which
 // starts the sshd (scripts/testhost) and passes its env file:
 //
-//   agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K]
+//   agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K] [...]
 //
 // Everything runs on ONE io_context thread (plus Asio's internal resolver thread, whose CPU is
 // included: it is collector cost). CPU is getrusage(RUSAGE_SELF) user+sys of this process only;
@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -57,9 +58,13 @@ using agent::SshSession;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
-// 51,200 bytes of 'x' on stdout; cheap on the server (two tiny processes, no disk).
-constexpr std::string_view kProbeScript = "head -c 51200 /dev/zero | tr '\\0' x\n";
-constexpr std::size_t kProbeBytes = 51200;
+// The probe prints `bytes` of 'x' on stdout; cheap on the server (two tiny processes, no disk).
+// 51,200 by default (issue 3); `--bytes 0` isolates the fixed per-channel cost.
+struct ProbeShape {
+  std::size_t bytes = 51200;
+  std::string script;
+};
+ProbeShape g_probe;
 constexpr double kProbeGoalUs = 250;
 constexpr double kHandshakeGoalUs = 1000;
 constexpr double kHostGoalKb = 96;
@@ -71,6 +76,12 @@ struct Params {
   int handshakes = 100;
   int sessions = 200;
   int connect_parallelism = 16;  // sessions connecting at once in the RSS phase
+  std::string only;              // "", "cpu" or "rss": run one part (e.g. under perf)
+  std::string cipher;            // pins spec.algorithms.ciphers
+  std::string mac;               // pins spec.algorithms.macs
+  std::string alt_identity;      // a second user key to compare handshakes with
+  std::string big_known_hosts;   // known_hosts with this host among many others
+  bool fork = true;              // --no-fork: RSS in this process (for heaptrack/massif)
 };
 
 double CpuSeconds() {
@@ -157,9 +168,9 @@ asio::awaitable<void> ConnectOrDie(SshSession& session, const config::HostSpec& 
 asio::awaitable<void> ProbeOrDie(SshSession& session, const config::HostSpec& spec) {
   RunOptions options;  // named: a braced temporary inside co_await double-frees with GCC 12
   options.deadline = Clock::now() + spec.probe_timeout;
-  auto out = co_await session.RunScript(kProbeScript, options);
+  auto out = co_await session.RunScript(g_probe.script, options);
   if (!out) Fail("probe failed: " + std::string(agent::ReasonName(out.error())));
-  if (out->out.size() != kProbeBytes || !out->Succeeded()) {
+  if (out->out.size() != g_probe.bytes || !out->Succeeded()) {
     Fail("probe returned " + std::to_string(out->out.size()) + " bytes, exit " +
          std::to_string(out->exit_status.value_or(-1)) + ", stderr: " + out->err);
   }
@@ -228,9 +239,15 @@ asio::awaitable<ProbeRep> Probes(SshSession& session, const config::HostSpec& sp
 
 // ---- RSS (runs in a forked child) -------------------------------------------------------------
 
+// Per session, in kB: resident set and live heap (mallinfo2 bytes in use), after the sessions
+// connected (idle) and after each ran one probe (used); `trim` after malloc_trim(0).
+// Also the client CPU per session of those concurrent connects and first probes.
 struct RssRep {
-  double idle_raw = 0, idle_trim = 0, used_raw = 0, used_trim = 0;  // kB per session
+  double idle_raw = 0, idle_trim = 0, used_raw = 0, used_trim = 0, heap_idle = 0, heap_used = 0;
+  double connect_cpu_us = 0, probe_cpu_us = 0;
 };
+
+double HeapInUseKb() { return static_cast<double>(::mallinfo2().uordblks) / 1024; }
 
 asio::awaitable<void> ConnectWorker(std::vector<std::unique_ptr<SshSession>>& sessions,
                                     std::size_t& next, const config::HostSpec& spec,
@@ -261,8 +278,12 @@ asio::awaitable<RssRep> Rss(const config::HostSpec& spec, const Params& p) {
   sessions.reserve(static_cast<std::size_t>(p.sessions));
   ::malloc_trim(0);
   const double base = RssKb();
+  const double heap_base = HeapInUseKb();
   for (int i = 0; i < p.sessions; ++i) sessions.push_back(std::make_unique<SshSession>(ex));
   const int workers = std::min(p.connect_parallelism, p.sessions);
+  RssRep r;
+  const double k = p.sessions;
+  double cpu0 = CpuSeconds();
   {
     std::size_t next = 0;
     Join join(ex, workers);
@@ -271,11 +292,12 @@ asio::awaitable<RssRep> Rss(const config::HostSpec& spec, const Params& p) {
     }
     co_await join.Wait();
   }
-  RssRep r;
-  const double k = p.sessions;
+  r.connect_cpu_us = (CpuSeconds() - cpu0) / k * 1e6;
   r.idle_raw = (RssKb() - base) / k;
+  r.heap_idle = (HeapInUseKb() - heap_base) / k;
   ::malloc_trim(0);
   r.idle_trim = (RssKb() - base) / k;
+  cpu0 = CpuSeconds();
   {
     std::size_t next = 0;
     Join join(ex, workers);
@@ -284,7 +306,9 @@ asio::awaitable<RssRep> Rss(const config::HostSpec& spec, const Params& p) {
     }
     co_await join.Wait();
   }
+  r.probe_cpu_us = (CpuSeconds() - cpu0) / k * 1e6;
   r.used_raw = (RssKb() - base) / k;
+  r.heap_used = (HeapInUseKb() - heap_base) / k;
   ::malloc_trim(0);
   r.used_trim = (RssKb() - base) / k;
   for (auto& s : sessions) {
@@ -302,7 +326,7 @@ T RunOnOneThread(asio::awaitable<T> aw) {
   return f.get();
 }
 
-// Forks a child that runs one RSS repetition and sends its four figures through a pipe.
+// Forks a child that runs one RSS repetition and sends its figures through a pipe.
 RssRep RssInChild(const config::HostSpec& spec, const Params& p) {
   int fds[2];
   if (::pipe(fds) != 0) Fail("pipe");
@@ -313,43 +337,71 @@ RssRep RssInChild(const config::HostSpec& spec, const Params& p) {
     ::close(fds[0]);
     const RssRep r = RunOnOneThread(Rss(spec, p));
     char line[256];
-    const int n = std::snprintf(line, sizeof line, "%.3f %.3f %.3f %.3f\n", r.idle_raw,
-                                r.idle_trim, r.used_raw, r.used_trim);
+    const int n = std::snprintf(line, sizeof line, "%.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f\n",
+                                r.idle_raw, r.idle_trim, r.used_raw, r.used_trim, r.heap_idle,
+                                r.heap_used, r.connect_cpu_us, r.probe_cpu_us);
     if (::write(fds[1], line, static_cast<std::size_t>(n)) != n) std::_Exit(1);
     std::_Exit(0);
   }
   ::close(fds[1]);
   std::string text;
   char buf[256];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+    text.append(buf, static_cast<std::size_t>(n));
+  }
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) Fail("RSS child failed");
   RssRep r;
   std::istringstream in(text);
-  in >> r.idle_raw >> r.idle_trim >> r.used_raw >> r.used_trim;
+  in >> r.idle_raw >> r.idle_trim >> r.used_raw >> r.used_trim >> r.heap_idle >> r.heap_used >>
+      r.connect_cpu_us >> r.probe_cpu_us;
   if (!in) Fail("RSS child sent no figures");
   return r;
 }
 
 // ---- driver -----------------------------------------------------------------------------------
 
-struct CpuFigures {
-  Figure hs{"handshake CPU (preloaded key + known_hosts)", "µs", kHandshakeGoalUs, {}};
-  Figure hs_wall{"handshake wall (preloaded)", "ms", 0, {}};
-  Figure hs_cold{"handshake CPU (key file + known_hosts loaded per connect)", "µs", 0, {}};
+struct Figures {
   Figure probe{"probe CPU, 1 channel sequential", "µs", kProbeGoalUs, {}};
   Figure probe_wall{"probe wall, 1 channel sequential", "ms", 0, {}};
   Figure probe2{"probe CPU, 2 channels concurrent", "µs", kProbeGoalUs, {}};
   Figure probe2_wall{"probe wall per probe, 2 channels concurrent", "ms", 0, {}};
+  Figure hs{"handshake CPU (ed25519 user key preloaded, known_hosts cached)", "µs",
+            kHandshakeGoalUs, {}};
+  Figure hs_wall{"handshake wall (same)", "ms", 0, {}};
+  Figure hs_cold{"handshake CPU (key file + known_hosts loaded per connect)", "µs", 0, {}};
+  Figure hs_alt{"handshake CPU (alternative user key, preloaded)", "µs", kHandshakeGoalUs, {}};
+  Figure hs_big{"handshake CPU (known_hosts of 10,001 lines, cached)", "µs", kHandshakeGoalUs, {}};
+  Figure hs_conc{"handshake CPU, K sessions connecting P at once (RSS phase)", "µs",
+                 kHandshakeGoalUs, {}};
+  Figure probe_conc{"probe CPU, first probe on each of K sessions, P at once (RSS phase)", "µs",
+                    kProbeGoalUs, {}};
+  Figure idle_raw{"RSS per idle session (raw)", "kB", kHostGoalKb, {}};
+  Figure idle_trim{"RSS per idle session (after malloc_trim)", "kB", kHostGoalKb, {}};
+  Figure heap_idle{"live heap per idle session (mallinfo2)", "kB", 0, {}};
+  Figure used_raw{"RSS per used session (raw)", "kB", kHostGoalKb, {}};
+  Figure used_trim{"RSS per used session (after malloc_trim)", "kB", kHostGoalKb, {}};
+  Figure heap_used{"live heap per used session (mallinfo2)", "kB", 0, {}};
   agent::ServerInfo info;
 };
 
-asio::awaitable<CpuFigures> CpuPhases(const config::HostSpec& spec, const Params& p) {
+asio::awaitable<void> CpuPhases(const config::HostSpec& spec, const Params& p, Figures& f) {
   auto ex = co_await asio::this_coro::executor;
-  CpuFigures f;
   const ConnectOptions options = Preloaded(spec);
+  std::optional<ConnectOptions> alt;
+  if (!p.alt_identity.empty()) {
+    config::HostSpec alt_spec = spec;
+    alt_spec.identity_file = p.alt_identity;
+    alt = Preloaded(alt_spec);
+  }
+  config::HostSpec big_spec = spec;
+  std::optional<ConnectOptions> big;
+  if (!p.big_known_hosts.empty()) {
+    big_spec.known_hosts = p.big_known_hosts;
+    big = Preloaded(big_spec);
+  }
   co_await Handshakes(spec, 3, options);  // warm-up
   for (int r = 0; r < p.reps; ++r) {
     auto hs = co_await Handshakes(spec, p.handshakes, options);
@@ -357,8 +409,19 @@ asio::awaitable<CpuFigures> CpuPhases(const config::HostSpec& spec, const Params
     f.hs_wall.samples.push_back(hs.wall_ms);
     auto cold = co_await Handshakes(spec, std::max(1, p.handshakes / 4), ConnectOptions{});
     f.hs_cold.samples.push_back(cold.cpu_us);
-    std::fprintf(stderr, "rep %d: handshake %.0f µs (%.1f ms wall), cold %.0f µs\n", r + 1,
+    std::fprintf(stderr, "rep %d: handshake %.0f µs (%.1f ms wall), cold %.0f µs", r + 1,
                  hs.cpu_us, hs.wall_ms, cold.cpu_us);
+    if (alt) {
+      auto other = co_await Handshakes(spec, p.handshakes, *alt);
+      f.hs_alt.samples.push_back(other.cpu_us);
+      std::fprintf(stderr, ", alternative key %.0f µs", other.cpu_us);
+    }
+    if (big) {
+      auto other = co_await Handshakes(big_spec, p.handshakes, *big);
+      f.hs_big.samples.push_back(other.cpu_us);
+      std::fprintf(stderr, ", big known_hosts %.0f µs", other.cpu_us);
+    }
+    std::fprintf(stderr, "\n");
   }
 
   SshSession session(ex);
@@ -375,10 +438,10 @@ asio::awaitable<CpuFigures> CpuPhases(const config::HostSpec& spec, const Params
     std::fprintf(stderr, "rep %d: probe %.0f µs (%.2f ms wall), 2ch %.0f µs (%.2f ms wall)\n",
                  r + 1, one.cpu_us, one.wall_ms, two.cpu_us, two.wall_ms);
   }
-  co_return f;
 }
 
 void PrintRow(const Figure& f) {
+  if (f.samples.empty()) return;
   const double med = Median(f.samples);
   const auto [lo, hi] = std::minmax_element(f.samples.begin(), f.samples.end());
   std::string verdict = "—";
@@ -395,55 +458,78 @@ void PrintRow(const Figure& f) {
               *hi, verdict.c_str());
 }
 
+constexpr const char* kUsage =
+    "usage: agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K]\n"
+    "       [--parallel P] [--only cpu|rss] [--bytes B] [--cipher C] [--mac M]\n"
+    "       [--alt-identity KEY_FILE] [--big-known-hosts FILE]\n"
+    "       [--no-fork]";
+
 int Main(int argc, char** argv) {
   Params p;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> int {
-      if (i + 1 >= argc) Fail("missing value for " + a);
-      return std::atoi(argv[++i]);
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Fail(kUsage);
+      return argv[++i];
     };
-    if (a == "--reps") p.reps = next();
-    else if (a == "--probes") p.probes = next();
-    else if (a == "--handshakes") p.handshakes = next();
-    else if (a == "--sessions") p.sessions = next();
-    else if (a == "--parallel") p.connect_parallelism = next();
+    if (a == "--reps") p.reps = std::stoi(value());
+    else if (a == "--probes") p.probes = std::stoi(value());
+    else if (a == "--handshakes") p.handshakes = std::stoi(value());
+    else if (a == "--sessions") p.sessions = std::stoi(value());
+    else if (a == "--parallel") p.connect_parallelism = std::stoi(value());
+    else if (a == "--bytes") g_probe.bytes = std::stoul(value());
+    else if (a == "--only") p.only = value();
+    else if (a == "--cipher") p.cipher = value();
+    else if (a == "--mac") p.mac = value();
+    else if (a == "--alt-identity") p.alt_identity = value();
+    else if (a == "--big-known-hosts") p.big_known_hosts = value();
+    else if (a == "--no-fork") p.fork = false;
     else if (!a.starts_with("--") && p.env_file.empty()) p.env_file = a;
-    else Fail("usage: agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K]");
+    else Fail(kUsage);
   }
-  if (p.env_file.empty() || p.reps < 1 || p.probes < 2 || p.handshakes < 1 || p.sessions < 1) {
-    Fail("usage: agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K]");
+  if (p.env_file.empty() || p.reps < 1 || p.probes < 2 || p.handshakes < 1 || p.sessions < 1 ||
+      p.connect_parallelism < 1) {
+    Fail(kUsage);
   }
-  const config::HostSpec spec = SpecFromEnv(LoadEnv(p.env_file));
+  g_probe.script = "head -c " + std::to_string(g_probe.bytes) + " /dev/zero | tr '\\0' x\n";
+  config::HostSpec spec = SpecFromEnv(LoadEnv(p.env_file));
+  if (!p.cipher.empty()) spec.algorithms.ciphers = {p.cipher};
+  if (!p.mac.empty()) spec.algorithms.macs = {p.mac};
 
+  Figures f;
   // RSS first, while this process has not allocated anything the children could reuse.
-  Figure idle_raw{"RSS per idle session (raw)", "kB", kHostGoalKb, {}};
-  Figure idle_trim{"RSS per idle session (after malloc_trim)", "kB", kHostGoalKb, {}};
-  Figure used_raw{"RSS per used session (raw)", "kB", kHostGoalKb, {}};
-  Figure used_trim{"RSS per used session (after malloc_trim)", "kB", kHostGoalKb, {}};
-  for (int r = 0; r < p.reps; ++r) {
-    const RssRep rep = RssInChild(spec, p);
-    idle_raw.samples.push_back(rep.idle_raw);
-    idle_trim.samples.push_back(rep.idle_trim);
-    used_raw.samples.push_back(rep.used_raw);
-    used_trim.samples.push_back(rep.used_trim);
-    std::fprintf(stderr, "rep %d: RSS/session idle %.1f (trim %.1f) used %.1f (trim %.1f) kB\n",
-                 r + 1, rep.idle_raw, rep.idle_trim, rep.used_raw, rep.used_trim);
+  for (int r = 0; r < p.reps && p.only != "cpu"; ++r) {
+    const RssRep rep = p.fork ? RssInChild(spec, p) : RunOnOneThread(Rss(spec, p));
+    f.idle_raw.samples.push_back(rep.idle_raw);
+    f.idle_trim.samples.push_back(rep.idle_trim);
+    f.heap_idle.samples.push_back(rep.heap_idle);
+    f.used_raw.samples.push_back(rep.used_raw);
+    f.used_trim.samples.push_back(rep.used_trim);
+    f.heap_used.samples.push_back(rep.heap_used);
+    f.hs_conc.samples.push_back(rep.connect_cpu_us);
+    f.probe_conc.samples.push_back(rep.probe_cpu_us);
+    std::fprintf(stderr,
+                 "rep %d: per session idle %.1f kB RSS (trim %.1f, heap %.1f), used %.1f kB RSS "
+                 "(trim %.1f, heap %.1f); CPU per connect %.0f µs, per first probe %.0f µs\n",
+                 r + 1, rep.idle_raw, rep.idle_trim, rep.heap_idle, rep.used_raw, rep.used_trim,
+                 rep.heap_used, rep.connect_cpu_us, rep.probe_cpu_us);
   }
+  if (p.only != "rss") RunOnOneThread(CpuPhases(spec, p, f));
 
-  const CpuFigures f = RunOnOneThread(CpuPhases(spec, p));
-
-  std::printf("\nlibssh %s; server %s; kex %s; host key %s; cipher %s; mac %s; user key ed25519\n",
-              ssh_version(0), f.info.server_version.c_str(), f.info.kex.c_str(),
-              f.info.hostkey_type.c_str(), f.info.cipher.c_str(),
-              f.info.mac.empty() ? "(AEAD)" : f.info.mac.c_str());
-  std::printf("1 io_context thread; %d repetitions; N=%d probes of %zu B, M=%d handshakes "
-              "(%d cold), K=%d sessions\n\n",
-              p.reps, p.probes, kProbeBytes, p.handshakes, std::max(1, p.handshakes / 4),
-              p.sessions);
+  if (p.only != "rss") {
+    std::printf("\nlibssh %s; server %s; kex %s; host key %s; cipher %s; mac %s\n",
+                ssh_version(0), f.info.server_version.c_str(), f.info.kex.c_str(),
+                f.info.hostkey_type.c_str(), f.info.cipher.c_str(), f.info.mac.c_str());
+  }
+  std::printf("1 io_context thread; %d repetitions; N=%d probes of %zu B; M=%d handshakes "
+              "(%d cold); K=%d sessions (%d connecting at once)\n\n",
+              p.reps, p.probes, g_probe.bytes, p.handshakes, std::max(1, p.handshakes / 4),
+              p.sessions, std::min(p.connect_parallelism, p.sessions));
   std::printf("| figure | median | spread (min – max) | goal |\n|---|---|---|---|\n");
-  for (const Figure* fig : std::initializer_list<const Figure*>{&f.probe, &f.probe_wall, &f.probe2, &f.probe2_wall, &f.hs, &f.hs_wall,
-                            &f.hs_cold, &idle_raw, &idle_trim, &used_raw, &used_trim}) {
+  for (const Figure* fig :
+       {&f.probe, &f.probe_wall, &f.probe2, &f.probe2_wall, &f.probe_conc, &f.hs, &f.hs_wall,
+        &f.hs_cold, &f.hs_alt, &f.hs_big, &f.hs_conc, &f.idle_raw, &f.idle_trim, &f.heap_idle, &f.used_raw, &f.used_trim,
+        &f.heap_used}) {
     PrintRow(*fig);
   }
   return 0;
