@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/value.hpp>
+
 #include "fleetps/collector/query.hpp"
 #include "fleetps/collector/selector.hpp"
 
@@ -22,5 +24,9 @@ namespace fleetps::collector::detail {
 
 /// Quotes `text` the way selector string literals are written: `"a\"b"`.
 [[nodiscard]] std::string QuoteLiteral(std::string_view text);
+
+/// Serializes `value` like boost::json::serialize, but doubles in the shortest round-trip
+/// decimal form (`0.5`, not `5E-1`). `indent` > 0 pretty-prints with that many spaces.
+void WriteJson(const boost::json::value& value, std::string& out, int indent = 0);
 
 }  // namespace fleetps::collector::detail

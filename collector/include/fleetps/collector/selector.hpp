@@ -60,6 +60,9 @@ struct FieldRef {
 /// A parse (or evaluation) error. `position` is a 0-based byte offset into the text that was
 /// parsed; `line` and `column` are the same place, 1-based, for humans.
 struct SelectorError {
+  // Not an aggregate: result<double, SelectorError> must not see SelectorError(double).
+  SelectorError() = default;
+
   std::size_t position = 0;
   std::size_t line = 1;
   std::size_t column = 1;

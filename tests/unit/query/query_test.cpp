@@ -1,0 +1,328 @@
+#include "fleetps/collector/query.hpp"
+
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "rows.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+using testing::Process;
+using testing::RowStore;
+
+std::vector<std::string> Hosts(const QueryResult& r) {
+  std::vector<std::string> out;
+  for (const QueryRow& row : r.rows) out.push_back(row.host + ":" + std::to_string(row.process->pid));
+  return out;
+}
+
+TEST(QuerySort, ParsesKeys) {
+  auto s = ParseSort("-rss");
+  ASSERT_TRUE(s.has_value());
+  ASSERT_EQ(s->size(), 1u);
+  EXPECT_EQ((*s)[0].field.field, Field::kRss);
+  EXPECT_TRUE((*s)[0].descending);
+
+  s = ParseSort("user,-cpu,+pid,label.env");
+  ASSERT_TRUE(s.has_value());
+  ASSERT_EQ(s->size(), 4u);
+  EXPECT_FALSE((*s)[0].descending);
+  EXPECT_EQ((*s)[1].field.field, Field::kCpu);
+  EXPECT_TRUE((*s)[1].descending);
+  EXPECT_FALSE((*s)[2].descending);
+  EXPECT_EQ((*s)[3].field.label, "env");
+
+  s = ParseSort("");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->empty());
+}
+
+TEST(QuerySort, Errors) {
+  auto s = ParseSort("-rsz");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().position, 1u);
+  EXPECT_EQ(s.error().message, R"(unknown field "rsz" (did you mean "rss"?))");
+  s = ParseSort("-");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().position, 1u);
+  EXPECT_EQ(s.error().message, "expected a field name");
+  s = ParseSort("rss,");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().position, 4u);
+  s = ParseSort("pid,pid,pid,pid,pid,pid,pid,pid,pid");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().position, 32u);
+  EXPECT_EQ(s.error().message, "too many sort keys (at most 8)");
+}
+
+TEST(QueryLimit, DefaultsAndBounds) {
+  EXPECT_EQ(ParseLimit("").value(), kDefaultLimit);
+  EXPECT_EQ(ParseLimit("1").value(), 1u);
+  EXPECT_EQ(ParseLimit("100000").value(), 100000u);
+  auto r = ParseLimit("0");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message, "limit must be between 1 and 100000");
+  EXPECT_FALSE(ParseLimit("100001").has_value());
+  EXPECT_FALSE(ParseLimit("99999999999999999999999").has_value());
+  r = ParseLimit("12x");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().position, 2u);
+  EXPECT_EQ(r.error().message, "expected a positive integer");
+  EXPECT_EQ(ParseLimit("-5").error().position, 0u);
+}
+
+class QueryRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_.Add("web02", Process(10, "www", "nginx", "nginx: worker", 100));
+    store_.Add("web01", Process(11, "www", "nginx", "nginx: worker", 100));
+    store_.Add("web01", Process(5, "www", "nginx", "nginx: master", 300));
+    store_.Add("db1", Process(7, "oracle", "ora_pmon", "ora_pmon_X", 200));
+    store_.Add("hpux", Process(3, "root", "init", "init", std::nullopt));
+  }
+
+  QueryResult Run(std::string_view selector, std::string_view sort, std::size_t limit = 50) {
+    auto s = ParseSelector(selector);
+    EXPECT_TRUE(s.has_value());
+    auto k = ParseSort(sort);
+    EXPECT_TRUE(k.has_value());
+    auto r = RunQuery(store_.rows(), *s, *k, limit);
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : QueryResult{};
+  }
+
+  RowStore store_;
+};
+
+TEST_F(QueryRun, DefaultOrderIsHostThenPid) {
+  const QueryResult r = Run("", "");
+  EXPECT_EQ(r.total, 5u);
+  EXPECT_EQ(Hosts(r), (std::vector<std::string>{"db1:7", "hpux:3", "web01:5", "web01:11", "web02:10"}));
+}
+
+TEST_F(QueryRun, DescendingWithMissingValuesLast) {
+  EXPECT_EQ(Hosts(Run("", "-rss")),
+            (std::vector<std::string>{"web01:5", "db1:7", "web01:11", "web02:10", "hpux:3"}));
+  EXPECT_EQ(Hosts(Run("", "rss")),
+            (std::vector<std::string>{"web01:11", "web02:10", "db1:7", "web01:5", "hpux:3"}));
+}
+
+TEST_F(QueryRun, SecondaryKeysAndTies) {
+  EXPECT_EQ(Hosts(Run("", "user,-pid")),
+            (std::vector<std::string>{"db1:7", "hpux:3", "web01:11", "web02:10", "web01:5"}));
+}
+
+TEST_F(QueryRun, FilterAndLimitKeepTheTotal) {
+  const QueryResult r = Run(R"({comm="nginx"})", "-rss", 2);
+  EXPECT_EQ(r.total, 3u);
+  EXPECT_EQ(Hosts(r), (std::vector<std::string>{"web01:5", "web01:11"}));
+  EXPECT_EQ(Run(R"({comm="nothing"})", "").total, 0u);
+}
+
+TEST_F(QueryRun, SortByLabelPutsUnlabelledHostsLast) {
+  store_.labels("web02")["env"] = "prod";
+  store_.labels("db1")["env"] = "dev";
+  const QueryResult r = Run("", "label.env", 3);
+  EXPECT_EQ(Hosts(r), (std::vector<std::string>{"db1:7", "web02:10", "hpux:3"}));
+}
+
+TEST_F(QueryRun, BacktrackingRegexFailsTheQuery) {
+  probes::ProcessRow p = Process(99, "x", "x", std::string(64, 'a'), 1);
+  store_.Add("web03", p);
+  auto s = ParseSelector(R"({args=~"(a*)*b"})");
+  ASSERT_TRUE(s.has_value());
+  auto r = RunQuery(store_.rows(), *s, {}, 10);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().position, 7u);
+}
+
+TEST(QueryParams, ValidParameters) {
+  auto q = ParseProcessQuery(R"({comm="java"})", "-rss", "10", "1");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->selector.matchers().size(), 1u);
+  EXPECT_EQ(q->sort.size(), 1u);
+  EXPECT_EQ(q->limit, 10u);
+  EXPECT_TRUE(q->fresh);
+  q = ParseProcessQuery("", "", "", "");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_TRUE(q->selector.empty());
+  EXPECT_EQ(q->limit, kDefaultLimit);
+  EXPECT_FALSE(q->fresh);
+  EXPECT_FALSE(ParseProcessQuery("", "", "", "false")->fresh);
+  EXPECT_TRUE(ParseProcessQuery("", "", "", "true")->fresh);
+}
+
+TEST(QueryParams, ErrorsNameTheParameter) {
+  auto q = ParseProcessQuery(R"({user="x", rsz>1})", "", "", "");
+  ASSERT_FALSE(q.has_value());
+  EXPECT_EQ(q.error().parameter, "q");
+  EXPECT_EQ(q.error().error.position, 11u);
+  EXPECT_EQ(q.error().ToString(), R"(q: 1:12: unknown field "rsz" (did you mean "rss"?))");
+  EXPECT_EQ(ParseProcessQuery("", "-mem", "", "").error().parameter, "sort");
+  EXPECT_EQ(ParseProcessQuery("", "", "0", "").error().parameter, "limit");
+  q = ParseProcessQuery("", "", "", "maybe");
+  ASSERT_FALSE(q.has_value());
+  EXPECT_EQ(q.error().parameter, "fresh");
+  EXPECT_EQ(q.error().error.message, "expected 1 or 0 (true/false)");
+}
+
+TEST(QueryParams, FromAnEncodedQueryString) {
+  auto q = ParseProcessQueryString("q=%7Bcomm%3D%22java%22%2C+rss%3E1GiB%7D&sort=-rss&limit=10&fresh=1");
+  ASSERT_TRUE(q.has_value()) << q.error().ToString();
+  EXPECT_EQ(q->selector.ToString(), R"({comm="java", rss>1GiB})");
+  EXPECT_EQ(q->limit, 10u);
+  EXPECT_TRUE(q->fresh);
+  EXPECT_TRUE(ParseProcessQueryString("").has_value());
+  EXPECT_TRUE(ParseProcessQueryString("&&q=&").has_value());
+
+  auto bad = ParseProcessQueryString("q=%7Brsz%3E1%7D");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().parameter, "q");
+  EXPECT_EQ(bad.error().error.position, 1u);  // in the decoded value
+
+  bad = ParseProcessQueryString("limit=5&color=red");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().parameter, "color");
+  EXPECT_EQ(bad.error().error.message, R"(unknown parameter "color" (known: q, sort, limit, fresh))");
+  EXPECT_EQ(bad.error().error.position, 8u);
+
+  bad = ParseProcessQueryString("limit=5&limit=6");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().error.message, R"(parameter "limit" given twice)");
+
+  bad = ParseProcessQueryString("q=%7");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().error.message, "bad percent-encoding");
+  EXPECT_EQ(bad.error().error.position, 2u);
+}
+
+TEST(QueryJson, RowsHostsAndOmittedValues) {
+  RowStore store;
+  QueryRow& full = store.Add("web01", Process(42, "www", "nginx", "nginx: master", 1536));
+  full.group = "nginx";
+  full.cpu_cores = 0.5;
+  full.age_seconds = 30;
+  store.Add("hpux\xff", Process(3, "root", "init", "init \x01", std::nullopt));
+  QueryResult result;
+  result.rows = store.rows();
+  result.total = 7;
+  const HostQueryStatus hosts[] = {{"web01", HostDataStatus::kOk, "", 4.5},
+                                   {"db1", HostDataStatus::kDown, "timeout", std::nullopt}};
+  const std::string json = RenderProcessesJson(result, hosts);
+
+  boost::system::error_code ec;
+  const boost::json::value doc = boost::json::parse(json, ec);
+  ASSERT_FALSE(ec) << json;
+  EXPECT_EQ(doc.at("status"), "ok");
+  const auto& data = doc.at("data").as_object();
+  EXPECT_EQ(data.at("total").to_number<int>(), 7);
+  const auto& rows = data.at("rows").as_array();
+  ASSERT_EQ(rows.size(), 2u);
+  const auto& r0 = rows[0].as_object();
+  EXPECT_EQ(r0.at("host"), "web01");
+  EXPECT_EQ(r0.at("pid").to_number<int>(), 42);
+  EXPECT_EQ(r0.at("ppid").to_number<int>(), 1);
+  EXPECT_EQ(r0.at("user"), "www");
+  EXPECT_EQ(r0.at("state"), "S");
+  EXPECT_EQ(r0.at("comm"), "nginx");
+  EXPECT_EQ(r0.at("exe"), "/usr/bin/nginx");
+  EXPECT_EQ(r0.at("args"), "nginx: master");
+  EXPECT_EQ(r0.at("group"), "nginx");
+  EXPECT_EQ(r0.at("rss_bytes").to_number<int>(), 1536);
+  EXPECT_EQ(r0.at("vsz_bytes").to_number<std::uint64_t>(), 4ull << 30);
+  EXPECT_EQ(r0.at("cpu_cores").to_number<double>(), 0.5);
+  EXPECT_EQ(r0.at("threads").to_number<int>(), 4);
+  EXPECT_EQ(r0.at("fds").to_number<int>(), 12);
+  EXPECT_EQ(r0.at("start_time").to_number<double>(), 1.7e9);
+  EXPECT_EQ(r0.at("age_seconds").to_number<double>(), 30);
+
+  const auto& r1 = rows[1].as_object();
+  EXPECT_EQ(r1.at("host"), "hpux\xef\xbf\xbd");  // invalid UTF-8 replaced
+  EXPECT_EQ(r1.at("args"), "init \x01");          // control characters escaped by JSON
+  for (const char* absent : {"rss_bytes", "group", "cpu_cores", "age_seconds"}) {
+    EXPECT_FALSE(r1.contains(absent)) << absent;
+  }
+
+  const auto& h = data.at("hosts").as_array();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0].at("status"), "ok");
+  EXPECT_FALSE(h[0].as_object().contains("reason"));
+  EXPECT_EQ(h[0].at("age_seconds").to_number<double>(), 4.5);
+  EXPECT_EQ(h[1].at("status"), "down");
+  EXPECT_EQ(h[1].at("reason"), "timeout");
+  EXPECT_FALSE(h[1].as_object().contains("age_seconds"));
+}
+
+TEST(QueryJson, NumbersArePlainDecimals) {
+  RowStore store;
+  QueryRow& row = store.Add("a", Process(1, "u", "c", "c", 2));
+  row.cpu_cores = 0.125;
+  QueryResult result;
+  result.rows = store.rows();
+  result.total = 1;
+  EXPECT_EQ(RenderProcessesJson(result, {}),
+            R"({"status":"ok","data":{"rows":[{"host":"a","pid":1,"ppid":1,"user":"u","state":"S",)"
+            R"("comm":"c","exe":"/usr/bin/c","args":"c","rss_bytes":2,"vsz_bytes":4294967296,)"
+            R"("cpu_cores":0.125,"threads":4,"fds":12,"start_time":1700000000}],"total":1,"hosts":[]}})");
+}
+
+TEST(QueryJson, Errors) {
+  EXPECT_EQ(RenderErrorJson("no such host"), R"({"status":"error","error":{"message":"no such host"}})");
+  auto q = ParseProcessQuery("{rss>1Gb}", "", "", "");
+  ASSERT_FALSE(q.has_value());
+  EXPECT_EQ(RenderErrorJson(q.error()),
+            R"js({"status":"error","error":{"message":"q: 1:7: unknown size unit \"Gb\" (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)","parameter":"q","position":6}})js");
+}
+
+TEST(QueryRows, CpuFromDeltasAgeAndGroups) {
+  probes::HostSnapshot before;
+  before.processes.push_back(Process(10, "a", "a", "a", 1));
+  before.processes.back().cpu_user_seconds = 100;
+  before.processes.back().cpu_system_seconds = 20;
+  before.processes.push_back(Process(20, "b", "b", "b", 1));  // pid reused below
+  before.processes.back().cpu_total_seconds = 50;
+  before.processes.push_back(Process(30, "c", "c", "c", 1));
+  before.processes.back().cpu_total_seconds = 50;
+
+  probes::HostSnapshot now = before;
+  now.processes[0].cpu_user_seconds = 110;
+  now.processes[0].cpu_system_seconds = 25;      // +15 s over 30 s
+  now.processes[1].start_time_unix = 1'700'000'500;  // another process with pid 20
+  now.processes[1].cpu_total_seconds = 60;
+  now.processes[2].cpu_total_seconds = 40;       // went backwards: no rate
+  now.processes.push_back(Process(40, "d", "d", "d", 1));  // new
+  now.processes.back().cpu_total_seconds = 1;
+
+  probes::GroupSnapshot groups;
+  groups.members[10] = "alpha";
+  HostLabels labels{{"env", "prod"}};
+  std::vector<QueryRow> rows;
+  AppendQueryRows({"h1", &labels, &now, &before, 30.0, &groups, 1'700'000'060.0}, rows);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].host, "h1");
+  EXPECT_EQ(rows[0].labels, &labels);
+  EXPECT_EQ(rows[0].process, &now.processes[0]);
+  EXPECT_EQ(rows[0].group, "alpha");
+  EXPECT_EQ(rows[0].cpu_cores, 0.5);
+  EXPECT_EQ(rows[0].age_seconds, 60);
+  EXPECT_FALSE(rows[1].group.has_value());
+  EXPECT_FALSE(rows[1].cpu_cores.has_value());
+  EXPECT_EQ(rows[1].age_seconds, 0);  // started after "now": clamped
+  EXPECT_FALSE(rows[2].cpu_cores.has_value());
+  EXPECT_FALSE(rows[3].cpu_cores.has_value());
+
+  rows.clear();
+  AppendQueryRows({"h1", nullptr, &now, nullptr, std::nullopt, nullptr, std::nullopt}, rows);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_FALSE(rows[0].cpu_cores.has_value());
+  EXPECT_FALSE(rows[0].age_seconds.has_value());
+  AppendQueryRows({"h2", nullptr, nullptr, nullptr, std::nullopt, nullptr, std::nullopt}, rows);
+  EXPECT_EQ(rows.size(), 4u);
+}
+
+}  // namespace
+}  // namespace fleetps::collector

@@ -1,0 +1,220 @@
+#include "fleetps/collector/table.hpp"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fleetps/collector/query.hpp"
+#include "rows.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+using testing::Process;
+using testing::RowStore;
+
+TEST(TableUnits, Bytes) {
+  EXPECT_EQ(FormatBytesHuman(0), "0B");
+  EXPECT_EQ(FormatBytesHuman(512), "512B");
+  EXPECT_EQ(FormatBytesHuman(1023), "1023B");
+  EXPECT_EQ(FormatBytesHuman(1024), "1.0KiB");
+  EXPECT_EQ(FormatBytesHuman(1536), "1.5KiB");
+  EXPECT_EQ(FormatBytesHuman(37.4 * 1048576), "37MiB");
+  EXPECT_EQ(FormatBytesHuman(1.2 * 1073741824), "1.2GiB");
+  EXPECT_EQ(FormatBytesHuman(1023.9 * 1024), "1.0MiB");
+  EXPECT_EQ(FormatBytesHuman(9.99 * 1024), "10KiB");
+  EXPECT_EQ(FormatBytesHuman(-1), "-");
+}
+
+TEST(TableUnits, CoresAndAges) {
+  EXPECT_EQ(FormatCores(0.351), "0.35");
+  EXPECT_EQ(FormatCores(12), "12.00");
+  EXPECT_EQ(FormatAgeHuman(42), "42s");
+  EXPECT_EQ(FormatAgeHuman(312), "5m12s");
+  EXPECT_EQ(FormatAgeHuman(300), "5m");
+  EXPECT_EQ(FormatAgeHuman(3 * 3600 + 4 * 60 + 5), "3h4m");
+  EXPECT_EQ(FormatAgeHuman(12 * 86400 + 3 * 3600), "12d3h");
+}
+
+TableOptions Wide() {
+  TableOptions options;
+  options.mode = TableMode::kWide;
+  return options;
+}
+
+// A /api/v1/processes answer, produced the way the server produces it.
+std::string Answer(RowStore& store, std::size_t total, std::span<const HostQueryStatus> hosts = {}) {
+  QueryResult result;
+  result.rows = store.rows();
+  result.total = total;
+  return RenderProcessesJson(result, hosts);
+}
+
+RowStore Fleet() {
+  RowStore store;
+  for (int i = 1; i <= 3; ++i) {
+    QueryRow& r = store.Add("web0" + std::to_string(i),
+                            Process(1000 + i, "tomcat", "java", "/usr/bin/java -Xmx2g -jar app.jar",
+                                    (1ull << 30) + static_cast<std::uint64_t>(i) * (100ull << 20)));
+    r.cpu_cores = 0.1 * i;
+  }
+  QueryRow& db = store.Add("db1", Process(4312, "oracle", "ora_pmon_ORCL", "ora_pmon_ORCL", 812ull << 20));
+  db.cpu_cores = 0.02;
+  store.Add("web07", Process(2001, "tomcat", "java", "/usr/bin/java -Xmx2g -jar app.jar", 1ull << 30));
+  store.Add("hpux1", Process(77, "root", "init", "init", std::nullopt));
+  return store;
+}
+
+TEST(TableProcesses, FoldsIdenticalRowsAcrossHosts) {
+  RowStore store = Fleet();
+  const Rendered r = RenderProcessesTable(Answer(store, 6), {});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.out,
+            "HOST           PROCS   PID  USER       RSS   CPU  COMM           ARGS\n"
+            "web[01-03,07]      4     *  tomcat  1.3GiB  0.30  java           /usr/bin/java -Xmx2g -jar app.jar\n"
+            "db1                1  4312  oracle  812MiB  0.02  ora_pmon_ORCL  ora_pmon_ORCL\n"
+            "hpux1              1    77  root         -     -  init           init\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(TableProcesses, WideListsEveryProcess) {
+  RowStore store;
+  QueryRow& row = store.Add("web01", Process(1001, "tomcat", "java", "/usr/bin/java -jar app.jar", 1536));
+  row.cpu_cores = 1.5;
+  row.age_seconds = 3700;
+  row.group = "tomcat";
+  store.Add("hpux1", Process(77, "root", "init", "init", std::nullopt));
+  const Rendered r = RenderProcessesTable(Answer(store, 2), Wide());
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.out,
+            "HOST    PID  PPID  USER    STATE     RSS     VSZ   CPU  THREADS  FDS   AGE  GROUP   COMM  ARGS\n"
+            "web01  1001     1  tomcat  S      1.5KiB  4.0GiB  1.50        4   12  1h1m  tomcat  java  /usr/bin/java -jar app.jar\n"
+            "hpux1    77     1  root    S           -  4.0GiB     -        4   12     -  -       init  init\n");
+}
+
+TEST(TableProcesses, TruncatesArgsAndNeutralisesControlCharacters) {
+  RowStore store;
+  store.Add("h\x1b[31m", Process(1, "u", "evil\x1b]0;x\x07", "a\x9b" "b " + std::string(100, 'x'), 1));
+  TableOptions options;
+  options.args_width = 20;
+  const Rendered r = RenderProcessesTable(Answer(store, 1), options);
+  EXPECT_EQ(r.out,
+            "HOST    PROCS  PID  USER  RSS  CPU  COMM        ARGS\n"
+            "h?[31m      1    1  u      1B    -  evil?]0;x?  a\xef\xbf\xbd" "b xxxxxxxxxxxxx...\n");
+}
+
+TEST(TableProcesses, NotesGoToStderr) {
+  RowStore store = Fleet();
+  const HostQueryStatus hosts[] = {
+      {"web01", HostDataStatus::kOk, "", 3},
+      {"web03", HostDataStatus::kDown, "timeout", std::nullopt},
+      {"web04", HostDataStatus::kDown, "timeout", std::nullopt},
+      {"db2", HostDataStatus::kStale, "probe failed", 95},
+      {"db3", HostDataStatus::kStale, "probe failed", 40},
+  };
+  const Rendered r = RenderProcessesTable(Answer(store, 1234, hosts), {});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.err,
+            "showing 6 of 1234 matching processes (raise --limit to see more)\n"
+            "warning: web[03-04]: down (timeout)\n"
+            "warning: db[2-3]: stale (probe failed), data up to 1m35s old\n");
+
+  RowStore empty;
+  const Rendered none = RenderProcessesTable(Answer(empty, 0), {});
+  EXPECT_TRUE(none.ok);
+  EXPECT_EQ(none.out, "");
+  EXPECT_EQ(none.err, "no matching processes\n");
+}
+
+TEST(TableProcesses, ErrorAnswerWithCaret) {
+  auto q = ParseProcessQuery(R"({user="x", rsz>1GiB})", "", "", "");
+  ASSERT_FALSE(q.has_value());
+  TableOptions options;
+  options.selector = R"({user="x", rsz>1GiB})";
+  const Rendered r = RenderProcessesTable(RenderErrorJson(q.error()), options);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: q: 1:12: unknown field \"rsz\" (did you mean \"rss\"?)\n"
+            "  {user=\"x\", rsz>1GiB}\n"
+            "             ^\n");
+}
+
+TEST(TableProcesses, UnreadableAnswers) {
+  Rendered r = RenderProcessesTable("<html>", {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err.rfind("invalid response from server: ", 0), 0u) << r.err;
+  r = RenderProcessesTable(R"({"status":"ok","data":{}})", {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err, "invalid response from server: no rows\n");
+  r = RenderProcessesTable(R"([1,2])", {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err, "invalid response from server: no status\n");
+}
+
+constexpr std::string_view kHosts = R"({"status":"ok","data":{"hosts":[
+  {"host":"web01","state":"ready","dialect":"linux-procps","epoch":3,"last_probe":"ok","session_age_seconds":3700,"labels":{"env":"prod","role":"web"}},
+  {"host":"web02","state":"ready","dialect":"linux-procps","epoch":1,"last_probe":"ok","session_age_seconds":60,"labels":{"env":"prod"}},
+  {"host":"db1","state":"backoff","dialect":"aix","epoch":7,"last_probe":"timeout","last_reason":"timeout","labels":{}},
+  {"host":"web03","state":"ready","dialect":"linux-procps","epoch":2,"last_probe":"ok","session_age_seconds":61},
+  {"host":"db2","state":"backoff","dialect":"aix","epoch":0,"last_probe":"timeout","last_reason":"timeout"}
+]}})";
+
+TEST(TableHosts, FoldsHostsInTheSameState) {
+  const Rendered r = RenderHostsTable(kHosts, {});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.out,
+            "HOST        COUNT  STATE    DIALECT       PROBE    REASON\n"
+            "web[01-03]      3  ready    linux-procps  ok       -\n"
+            "db[1-2]         2  backoff  aix           timeout  timeout\n");
+}
+
+TEST(TableHosts, WideListsEveryHost) {
+  const Rendered r = RenderHostsTable(kHosts, Wide());
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.out,
+            "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS\n"
+            "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web\n"
+            "web02  ready    linux-procps      1  ok            1m  -        env=prod\n"
+            "db1    backoff  aix               7  timeout        -  timeout  -\n"
+            "web03  ready    linux-procps      2  ok          1m1s  -        -\n"
+            "db2    backoff  aix               0  timeout        -  timeout  -\n");
+}
+
+TEST(TableHosts, ErrorAndEmpty) {
+  Rendered r = RenderHostsTable(RenderErrorJson("collector not ready"), {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err, "error: collector not ready\n");
+  r = RenderHostsTable(R"({"status":"ok","data":{"hosts":[]}})", {});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.err, "no hosts configured\n");
+}
+
+TEST(TableJson, IndentsAndKeepsErrors) {
+  Rendered r = RenderJson(R"({"status":"ok","data":{"rows":[{"pid":1,"cpu_cores":0.5}],"total":1,"hosts":[]}})");
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.out,
+            "{\n"
+            "  \"status\": \"ok\",\n"
+            "  \"data\": {\n"
+            "    \"rows\": [\n"
+            "      {\n"
+            "        \"pid\": 1,\n"
+            "        \"cpu_cores\": 0.5\n"
+            "      }\n"
+            "    ],\n"
+            "    \"total\": 1,\n"
+            "    \"hosts\": []\n"
+            "  }\n"
+            "}\n");
+  r = RenderJson(RenderErrorJson("boom"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err, "error: boom\n");
+  EXPECT_NE(r.out.find("\"boom\""), std::string::npos);
+  r = RenderJson("{");
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.out, "");
+}
+
+}  // namespace
+}  // namespace fleetps::collector
