@@ -1,0 +1,179 @@
+// 10,000 simulated hosts start in under 30 s and every one answers a probe over SSH.
+// The client is a small blocking libssh client on a few threads (an OpenSSH process per host
+// would cost minutes); it checks each host key against the emitted known_hosts.
+#include <gtest/gtest.h>
+#include <libssh/libssh.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "fleetps/probes/dialect.hpp"
+#include "fleetps/probes/process.hpp"
+#include "test_support.hpp"
+
+namespace fleetps::fleetsim::testing {
+namespace {
+
+// FLEETSIM_SCALE_HOSTS overrides the host count for local experiments.
+const std::uint32_t kHosts = [] {
+  const char* env = std::getenv("FLEETSIM_SCALE_HOSTS");
+  return env != nullptr ? static_cast<std::uint32_t>(std::stoul(env)) : 10'000u;
+}();
+constexpr int kThreads = 4;
+// Sessions kept open at the end. fleetsim needs a descriptor per listener and per session;
+// with a hard RLIMIT_NOFILE of 20,000 (this CI machine) 10,000 listeners leave room for ~9,700.
+constexpr std::uint32_t kHeld = 5'000;
+constexpr std::string_view kNonce = "0badc0ffee15900d";
+
+struct SessionDeleter {
+  void operator()(ssh_session s) const {
+    ssh_disconnect(s);
+    ssh_free(s);
+  }
+};
+using SessionPtr = std::unique_ptr<std::remove_pointer_t<ssh_session>, SessionDeleter>;
+
+// Runs `script` on stdin of /bin/sh -s over a new channel; empty on any failure.
+std::string Exec(ssh_session session, std::string_view script) {
+  ssh_channel channel = ssh_channel_new(session);
+  std::string out;
+  if (channel == nullptr) return out;
+  if (ssh_channel_open_session(channel) == SSH_OK &&
+      ssh_channel_request_exec(channel, "/bin/sh -s") == SSH_OK &&
+      ssh_channel_write(channel, script.data(), static_cast<std::uint32_t>(script.size())) ==
+          static_cast<int>(script.size()) &&
+      ssh_channel_send_eof(channel) == SSH_OK) {
+    char buf[65536];
+    for (;;) {
+      const int n = ssh_channel_read(channel, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ssh_channel_close(channel);
+  ssh_channel_free(channel);
+  return out;
+}
+
+// Connects, checks the host key (strict), authenticates. Null with `error` on failure.
+SessionPtr Connect(std::uint16_t port, const Fleetsim& fleet, ssh_key identity,
+                   std::string& error) {
+  SessionPtr session(ssh_new());
+  const std::string known_hosts = fleet.KnownHosts().string();
+  const unsigned int port_value = port;
+  const bool no_config = false;
+  const long timeout = 30;
+  ssh_options_set(session.get(), SSH_OPTIONS_HOST, "127.0.0.1");
+  ssh_options_set(session.get(), SSH_OPTIONS_PORT, &port_value);
+  ssh_options_set(session.get(), SSH_OPTIONS_USER, "monitor");
+  ssh_options_set(session.get(), SSH_OPTIONS_KNOWNHOSTS, known_hosts.c_str());
+  ssh_options_set(session.get(), SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+  ssh_options_set(session.get(), SSH_OPTIONS_PROCESS_CONFIG, &no_config);
+  ssh_options_set(session.get(), SSH_OPTIONS_TIMEOUT, &timeout);
+  if (ssh_connect(session.get()) != SSH_OK) {
+    error = std::string("connect: ") + ssh_get_error(session.get());
+    return nullptr;
+  }
+  if (ssh_session_is_known_server(session.get()) != SSH_KNOWN_HOSTS_OK) {
+    error = "host key not verified";
+    return nullptr;
+  }
+  if (ssh_userauth_publickey(session.get(), nullptr, identity) != SSH_AUTH_SUCCESS) {
+    error = "publickey auth failed";
+    return nullptr;
+  }
+  return session;
+}
+
+TEST(FleetsimScaleTest, TenThousandHostsStartQuicklyAndEveryOneAnswersAProbe) {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  ASSERT_GE(limit.rlim_cur, kHosts + 256) << "the client side needs one descriptor per session";
+
+  Fleetsim fleet;
+  std::string error;
+  ASSERT_TRUE(fleet.Start(kHosts, {"--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"},
+                          error))
+      << error;
+  std::cout << "fleetsim: " << kHosts << " hosts ready in " << fleet.StartupSeconds() << " s\n";
+  EXPECT_LT(fleet.StartupSeconds(), 30.0);
+
+  ssh_init();
+  ssh_key identity = nullptr;
+  ASSERT_EQ(ssh_pki_import_privkey_file(fleet.Identity().c_str(), nullptr, nullptr, nullptr,
+                                        &identity),
+            SSH_OK);
+
+  std::vector<SessionPtr> sessions(kHosts);
+  std::atomic<std::uint32_t> next{1};
+  std::atomic<int> probed{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  const auto started = std::chrono::steady_clock::now();
+  auto worker = [&] {
+    for (std::uint32_t n = next++; n <= kHosts; n = next++) {
+      std::string why;
+      SessionPtr session = Connect(fleet.Port(n), fleet, identity, why);
+      if (session) {
+        const auto fp = probes::ParseFingerprint(Exec(session.get(), probes::FingerprintScript()));
+        if (!fp.ok()) {
+          why = "fingerprint: " + fp.error;
+        } else {
+          // Every host answers the fingerprint probe; every 10th also the full process
+          // probe (~70 KB each), which keeps the client's share of two cores affordable.
+          const auto dialect = probes::ChooseDialect(fp.fingerprint);
+          if (n % 10 == 0) {
+            const auto out = Exec(session.get(),
+                                  probes::ProcessProbeScript(dialect, fp.fingerprint, kNonce));
+            const auto parsed = probes::ParseProcessProbe(dialect, fp.fingerprint, out, kNonce);
+            if (!parsed.ok() || parsed.snapshot.processes.size() < 10) {
+              why = "probe: " + parsed.error;
+            }
+          }
+          if (why.empty()) {
+            ++probed;
+          }
+        }
+      }
+      if (!why.empty()) {
+        std::lock_guard lock(failures_mutex);
+        failures.push_back("sim" + std::to_string(n) + ": " + why);
+      }
+      if (n <= kHeld) {
+        sessions[n - 1] = std::move(session);  // Kept open for the idle-session figures.
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "probed " << probed << " hosts (connect, fingerprint; process probe on 1 in 10) in "
+            << seconds << " s\n";
+  EXPECT_EQ(probed.load(), static_cast<int>(kHosts));
+  for (std::size_t i = 0; i < std::min<std::size_t>(failures.size(), 10); ++i) {
+    ADD_FAILURE() << failures[i];
+  }
+
+  // Closed sessions leave fleetsim as soon as it reads their EOF; give it a moment.
+  const std::string held = "\"sessions_open\":" + std::to_string(std::min(kHosts, kHeld)) + ",";
+  HttpResult stats;
+  for (int i = 0; i < 50; ++i) {
+    stats = Http(fleet.ControlPort(), "GET", "/stats");
+    if (stats.body.find(held) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cout << "fleetsim stats with every session open and idle: " << stats.body;
+  EXPECT_NE(stats.body.find(held), std::string::npos)
+      << stats.body;
+  ssh_key_free(identity);
+}
+
+}  // namespace
+}  // namespace fleetps::fleetsim::testing
