@@ -33,6 +33,7 @@ awk '{ for (i = 0; i < 10000; i++) printf "[10.%d.%d.%d]:22 %s %s\n", int(i / 65
 
 # sshd logs at DEBUG1 for the tests; that costs sshd (not client) CPU and disk only.
 start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 out=$("$bin" "$dir/env" --alt-identity "$dir/id_ecdsa" --big-known-hosts "$dir/known_hosts_big" "$@")
 elapsed=$(($(date +%s) - start))
 
@@ -43,7 +44,7 @@ cat <<EOF
 ### Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
 - Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2 " GiB"}'), kernel $(uname -r)
-- Load average at start of report: $(cut -d' ' -f1-3 /proc/loadavg) (sshd shares the same cores)
+- Load average (1/5/15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg) (other builds ran too; sshd shares the same 2 cores)
 - Commit $commit$dirty, build type ${build_type:-unknown}, $(c++ --version | head -1)
 - Server: $(/usr/sbin/sshd -V 2>&1 | head -1); client libssh $(dpkg-query -W -f '${Version}' libssh-4 2>/dev/null || echo '?')
 - Wall time of the run: ${elapsed} s
