@@ -40,15 +40,22 @@ class FleetsimSshTest : public ::testing::Test {
   static void SetUpTestSuite() {
     fleet_ = new Fleetsim;
     std::string error;
-    const bool started = fleet_->Start(
-        20,
-        {"--fault", "2=refuse", "--fault", "3=no_banner", "--fault", "4=kex_stall", "--fault",
-         "5=stall_output", "--fault", "6=drip", "--fault", "7=endless", "--fault", "8=garbage",
-         "--fault", "9=disconnect_after:2", "--fault", "10=change_host_key", "--fault",
-         "11=reject_user_key", "--fault", "12=delay:1500", "--fault", "13=random_delay:300",
-         "--host-dialect", "15=busybox", "--host-dialect", "16=aix", "--host-dialect",
-         "17=solaris"},
-        error);
+    const bool started = fleet_->Start(20, {"--fault",        "2=refuse",
+                                            "--fault",        "3=no_banner",
+                                            "--fault",        "4=kex_stall",
+                                            "--fault",        "5=stall_output",
+                                            "--fault",        "6=drip",
+                                            "--fault",        "7=endless",
+                                            "--fault",        "8=garbage",
+                                            "--fault",        "9=disconnect_after:2",
+                                            "--fault",        "10=change_host_key",
+                                            "--fault",        "11=reject_user_key",
+                                            "--fault",        "12=delay:1500",
+                                            "--fault",        "13=random_delay:300",
+                                            "--host-dialect", "15=busybox",
+                                            "--host-dialect", "16=aix",
+                                            "--host-dialect", "17=solaris"},
+                                       error);
     ASSERT_TRUE(started) << error;
   }
   static void TearDownTestSuite() {
@@ -90,8 +97,8 @@ TEST_F(FleetsimSshTest, HandshakeWithStrictHostKeyChecking) {
 TEST_F(FleetsimSshTest, UnknownHostKeyIsRefusedUnderStrictChecking) {
   const auto empty = fleet_->Dir() / "empty_known_hosts";
   { std::ofstream touch(empty); }
-  const auto r = Ssh(kHealthy, "echo hello", {}, seconds(20),
-                     {"-o", "UserKnownHostsFile=" + empty.string()});
+  const auto r =
+      Ssh(kHealthy, "echo hello", {}, seconds(20), {"-o", "UserKnownHostsFile=" + empty.string()});
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_NE(r.err.find("Host key verification failed"), std::string::npos) << r.err;
 }
@@ -121,8 +128,7 @@ TEST_P(DialectProbe, ProbeOverSshParsesInTheHostsDialect) {
 
 INSTANTIATE_TEST_SUITE_P(Fleetsim, DialectProbe,
                          ::testing::Values(std::pair{kHealthy, "linux-procps"},
-                                           std::pair{kBusybox, "busybox"},
-                                           std::pair{kAix, "aix"},
+                                           std::pair{kBusybox, "busybox"}, std::pair{kAix, "aix"},
                                            std::pair{kSolaris, "solaris"}),
                          [](const auto& param) {
                            std::string n = param.param.second;
@@ -210,8 +216,9 @@ TEST_F(FleetsimSshTest, GarbageFaultAnswersWithBinaryBytes) {
 TEST_F(FleetsimSshTest, DisconnectAfterFaultDropsTheSessionAfterNCommands) {
   // One multiplexed OpenSSH session (ControlMaster): every command is a channel on it.
   const auto socket = fleet_->Dir() / "mux.sock";
-  auto master_args = fleet_->SshArgs(kDisconnectAfter2, "", {"-N", "-o", "ControlMaster=yes",
-                                                             "-o", "ControlPath=" + socket.string()});
+  auto master_args =
+      fleet_->SshArgs(kDisconnectAfter2, "",
+                      {"-N", "-o", "ControlMaster=yes", "-o", "ControlPath=" + socket.string()});
   BackgroundProcess master;
   ASSERT_TRUE(master.Start(master_args, fleet_->Dir() / "master.log"));
   for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i) {
@@ -283,9 +290,10 @@ TEST_F(FleetsimSshTest, ControlApiChangesFaultsAtRunTime) {
 TEST_F(FleetsimSshTest, RestartDropsEverySession) {
   const auto socket = fleet_->Dir() / "restart.sock";
   BackgroundProcess master;
-  ASSERT_TRUE(master.Start(fleet_->SshArgs(kRestart, "", {"-N", "-o", "ControlMaster=yes", "-o",
-                                                          "ControlPath=" + socket.string()}),
-                           fleet_->Dir() / "restart.log"));
+  ASSERT_TRUE(master.Start(
+      fleet_->SshArgs(kRestart, "",
+                      {"-N", "-o", "ControlMaster=yes", "-o", "ControlPath=" + socket.string()}),
+      fleet_->Dir() / "restart.log"));
   for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i) {
     std::this_thread::sleep_for(milliseconds(50));
   }

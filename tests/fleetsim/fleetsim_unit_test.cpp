@@ -18,10 +18,9 @@ namespace {
 constexpr std::int64_t kSimEpoch = 1'700'000'000;
 
 TEST(FaultTest, ParsesEveryFaultAndFormatsItBack) {
-  for (std::string_view text :
-       {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip", "endless", "garbage",
-        "disconnect_after:3", "change_host_key", "reject_user_key", "delay:250",
-        "random_delay:1000"}) {
+  for (std::string_view text : {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip",
+                                "endless", "garbage", "disconnect_after:3", "change_host_key",
+                                "reject_user_key", "delay:250", "random_delay:1000"}) {
     const auto fault = ParseFault(text);
     ASSERT_TRUE(fault.has_value()) << text;
     EXPECT_EQ(FormatFault(*fault), text);
@@ -115,7 +114,8 @@ TEST(ProcessModelTest, ProcessesStartAndExitOverTime) {
 TEST(ProcessModelTest, FleetHasTheProcessesGroupQueriesLookFor) {
   std::set<std::string> seen;
   for (std::uint32_t n = 1; n <= 30; ++n) {
-    for (const auto& p : SimulateHost(n, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch).processes) {
+    for (const auto& p :
+         SimulateHost(n, SimDialect::kLinuxProcps, kSimEpoch, kSimEpoch).processes) {
       seen.insert(p.comm.starts_with("ora_pmon_") ? "ora_pmon" : p.comm);
     }
   }
@@ -127,9 +127,7 @@ TEST(ProcessModelTest, FleetHasTheProcessesGroupQueriesLookFor) {
 // The probes library's own parsers judge whether fleetsim speaks each dialect correctly.
 class ResponderDialectTest : public testing::TestWithParam<SimDialect> {};
 
-probes::Dialect ProbesDialect(SimDialect d) {
-  return *probes::ParseDialectName(SimDialectName(d));
-}
+probes::Dialect ProbesDialect(SimDialect d) { return *probes::ParseDialectName(SimDialectName(d)); }
 
 TEST_P(ResponderDialectTest, FingerprintChoosesTheDialect) {
   const auto host = SimulateHost(11, GetParam(), kSimEpoch, kSimEpoch + 5);
@@ -142,8 +140,8 @@ TEST_P(ResponderDialectTest, FingerprintChoosesTheDialect) {
 
 TEST_P(ResponderDialectTest, ProcessProbeParsesIntoTheSimulatedTable) {
   const auto host = SimulateHost(12, GetParam(), kSimEpoch, kSimEpoch + 5);
-  const auto fp = probes::ParseFingerprint(
-      RunScript(probes::FingerprintScript(), host, 4100001).output);
+  const auto fp =
+      probes::ParseFingerprint(RunScript(probes::FingerprintScript(), host, 4100001).output);
   ASSERT_TRUE(fp.ok());
   const std::string nonce = "0123456789abcdef";
   const auto dialect = ProbesDialect(GetParam());

@@ -1,10 +1,5 @@
 #include "test_support.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -40,8 +40,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, std::string_view 
   int in[2];
   int out[2];
   int err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     return result;
   }
   posix_spawn_file_actions_t actions;
@@ -75,8 +74,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, std::string_view 
   bool err_open = true;
   char buf[65536];
   while (out_open || err_open) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        started + deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(started + deadline - Clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       break;
@@ -165,9 +164,9 @@ void BackgroundProcess::Stop() {
 }
 
 std::filesystem::path MakeTempDir(std::string_view prefix) {
-  std::string pattern = (std::filesystem::path(FLEETPS_BINARY_DIR) / "Testing" /
-                         (std::string(prefix) + "XXXXXX"))
-                            .string();
+  std::string pattern =
+      (std::filesystem::path(FLEETPS_BINARY_DIR) / "Testing" / (std::string(prefix) + "XXXXXX"))
+          .string();
   std::filesystem::create_directories(std::filesystem::path(pattern).parent_path());
   char* made = ::mkdtemp(pattern.data());
   return made != nullptr ? std::filesystem::path(made) : std::filesystem::path{};
@@ -182,9 +181,15 @@ bool Fleetsim::Start(std::uint32_t hosts, const std::vector<std::string>& extra,
   const unsigned top = 32700 - hosts;
   for (int attempt = 0; attempt < 6; ++attempt) {
     base_port_ = static_cast<std::uint16_t>(20000 + rng() % (top - 20000));
-    std::vector<std::string> args = {FLEETSIM_BINARY, "--hosts", std::to_string(hosts),
-                                     "--base-port", std::to_string(base_port_), "--state-dir",
-                                     dir_.string(), "--control", "127.0.0.1:0"};
+    std::vector<std::string> args = {FLEETSIM_BINARY,
+                                     "--hosts",
+                                     std::to_string(hosts),
+                                     "--base-port",
+                                     std::to_string(base_port_),
+                                     "--state-dir",
+                                     dir_.string(),
+                                     "--control",
+                                     "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<std::string> emit = args;
     emit.push_back("--emit-config");
@@ -204,8 +209,7 @@ bool Fleetsim::Start(std::uint32_t hosts, const std::vector<std::string>& extra,
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
     const std::string log = (dir_ / "fleetsim.log").string();
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     auto argv = Argv(args);
     const auto started = Clock::now();
     pid_t pid = -1;
@@ -254,16 +258,19 @@ std::vector<std::string> Fleetsim::SshArgs(std::uint32_t number, std::string_vie
   // ssh keeps the first value it sees for an option: the caller's options go first.
   std::vector<std::string> args = {"ssh", "-F", "/dev/null"};
   args.insert(args.end(), options.begin(), options.end());
-  const std::vector<std::string> defaults = {
-      "BatchMode=yes",    "StrictHostKeyChecking=yes", "UserKnownHostsFile=" + KnownHosts().string(),
-      "GlobalKnownHostsFile=/dev/null", "IdentitiesOnly=yes", "ControlMaster=no",
-      "ControlPath=none"};
+  const std::vector<std::string> defaults = {"BatchMode=yes",
+                                             "StrictHostKeyChecking=yes",
+                                             "UserKnownHostsFile=" + KnownHosts().string(),
+                                             "GlobalKnownHostsFile=/dev/null",
+                                             "IdentitiesOnly=yes",
+                                             "ControlMaster=no",
+                                             "ControlPath=none"};
   for (const std::string& option : defaults) {
     args.push_back("-o");
     args.push_back(option);
   }
-  args.insert(args.end(), {"-i", Identity().string(), "-p", std::to_string(Port(number)),
-                           "monitor@127.0.0.1"});
+  args.insert(args.end(),
+              {"-i", Identity().string(), "-p", std::to_string(Port(number)), "monitor@127.0.0.1"});
   if (!command.empty()) {
     args.emplace_back(command);
   }

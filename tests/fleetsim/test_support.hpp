@@ -22,8 +22,8 @@ struct ProcessResult {
 
 /// Runs argv[0] (PATH lookup) with `input` on stdin (then EOF), collecting stdout and stderr
 /// until it exits, `deadline` passes or stdout exceeds `max_output` bytes.
-[[nodiscard]] ProcessResult RunProcess(const std::vector<std::string>& argv,
-                                       std::string_view input, std::chrono::milliseconds deadline,
+[[nodiscard]] ProcessResult RunProcess(const std::vector<std::string>& argv, std::string_view input,
+                                       std::chrono::milliseconds deadline,
                                        std::size_t max_output = 64u << 20);
 
 /// A running process started in the background (stdout and stderr to files).
@@ -67,8 +67,9 @@ class Fleetsim {
   [[nodiscard]] int Pid() const { return pid_; }
 
   /// OpenSSH argv for `command` on host `number`, strict host key checking, batch mode.
-  [[nodiscard]] std::vector<std::string> SshArgs(std::uint32_t number, std::string_view command,
-                                                 const std::vector<std::string>& options = {}) const;
+  [[nodiscard]] std::vector<std::string> SshArgs(
+      std::uint32_t number, std::string_view command,
+      const std::vector<std::string>& options = {}) const;
 
  private:
   std::filesystem::path dir_;

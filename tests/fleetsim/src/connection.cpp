@@ -1,9 +1,5 @@
 #include "connection.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
@@ -11,6 +7,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -311,7 +311,8 @@ class SshConnection final : public Connection {
     }
     if (delay_ms > 0) {
       c.phase = Phase::kDelaying;
-      StartTimer(c, std::chrono::milliseconds(delay_ms), [](Channel& ch) { ch.owner->Prepare(ch); });
+      StartTimer(c, std::chrono::milliseconds(delay_ms),
+                 [](Channel& ch) { ch.owner->Prepare(ch); });
       return;
     }
     Prepare(c);
@@ -380,8 +381,8 @@ class SshConnection final : public Connection {
       if (n == 0) {
         return;  // The client's window is full; its window adjust wakes us.
       }
-      const int written = ssh_channel_write(c.channel, c.output.data() + c.sent,
-                                            static_cast<std::uint32_t>(n));
+      const int written =
+          ssh_channel_write(c.channel, c.output.data() + c.sent, static_cast<std::uint32_t>(n));
       if (written < 0) {
         c.phase = Phase::kDone;
         return;
@@ -408,8 +409,17 @@ class SshConnection final : public Connection {
     ++commands_;
     ++fleet_.MutableStats().commands_served;
     const Fault fault = fleet_.FaultOf(host_);
-    if (fault.kind == FaultKind::kDisconnectAfter && commands_ >= fault.arg) {
-      disconnect_pending_ = true;
+    if (fault.kind == FaultKind::kDisconnectAfter && commands_ >= fault.arg && !disconnect_timer_) {
+      // A moment's grace so the client has the Nth answer in hand before the session goes
+      // (an OpenSSH ControlMaster would otherwise drop it on the way to its mux client).
+      disconnect_timer_ = std::make_unique<asio::steady_timer>(descriptor_.get_executor());
+      disconnect_timer_->expires_after(std::chrono::milliseconds(100));
+      disconnect_timer_->async_wait([self = Self()](const error_code& ec) {
+        if (!ec && !self->closed_) {
+          self->disconnect_pending_ = true;
+          self->Pump();
+        }
+      });
     }
   }
 
@@ -445,6 +455,9 @@ class SshConnection final : public Connection {
 
   // Frees libssh state. `graceful` sends SSH_MSG_DISCONNECT first.
   void Release(bool graceful = false) {
+    if (disconnect_timer_) {
+      disconnect_timer_->cancel();
+    }
     for (Channel& c : channels_) {
       if (c.timer) {
         c.timer->cancel();
@@ -479,6 +492,7 @@ class SshConnection final : public Connection {
   ssh_session session_ = nullptr;
   ssh_event event_ = nullptr;
   ssh_server_callbacks_struct server_callbacks_{};
+  std::unique_ptr<asio::steady_timer> disconnect_timer_;
   std::list<Channel> channels_;  // std::list: callbacks keep pointers to elements
   std::uint32_t commands_ = 0;
   std::uint64_t next_channel_id_ = 0;

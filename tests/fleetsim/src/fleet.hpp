@@ -7,10 +7,10 @@
 // the wait.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <libssh/server.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -45,7 +45,7 @@ struct FleetOptions {
   std::uint16_t base_port = 20000;
   std::string address = "127.0.0.1";
   DialectMix dialects{{SimDialect::kLinuxProcps, 1}};
-  std::map<std::uint32_t, Fault> faults;  ///< Initial faults by host number.
+  std::map<std::uint32_t, Fault> faults;                  ///< Initial faults by host number.
   std::map<std::uint32_t, SimDialect> dialect_overrides;  ///< --host-dialect, over the mix.
   int listen_backlog = 64;
 };
@@ -53,7 +53,7 @@ struct FleetOptions {
 /// Counters, all since start. Plain integers: only the fleet's thread touches them.
 struct FleetStats {
   std::uint64_t connections_accepted = 0;
-  std::uint64_t handshakes = 0;        ///< Completed key exchanges.
+  std::uint64_t handshakes = 0;  ///< Completed key exchanges.
   std::uint64_t auth_accepted = 0;
   std::uint64_t auth_denied = 0;
   std::uint64_t channels_opened = 0;
@@ -82,7 +82,9 @@ class Fleet {
   /// Closes listeners and drops every session.
   void Stop();
 
-  [[nodiscard]] std::uint32_t HostCount() const { return static_cast<std::uint32_t>(hosts_.size()); }
+  [[nodiscard]] std::uint32_t HostCount() const {
+    return static_cast<std::uint32_t>(hosts_.size());
+  }
   [[nodiscard]] std::uint16_t PortOf(std::uint32_t number) const;
   [[nodiscard]] SimDialect DialectOf(std::uint32_t number) const;
   [[nodiscard]] Fault FaultOf(std::uint32_t number) const;

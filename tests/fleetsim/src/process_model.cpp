@@ -48,12 +48,12 @@ struct Slot {
   std::string comm;
   std::string args;
   User user = kRoot;
-  int parent = -1;        ///< Index of the parent slot; -1 = init (pid 1), -2 = kthreadd/none.
-  double period = 0;      ///< Seconds between incarnations; 0 = alive since boot.
+  int parent = -1;    ///< Index of the parent slot; -1 = init (pid 1), -2 = kthreadd/none.
+  double period = 0;  ///< Seconds between incarnations; 0 = alive since boot.
   double alive_fraction = 1;
   double phase = 0;
   double start_after_boot = 0;
-  double cpu_rate = 0;    ///< Cores used on average.
+  double cpu_rate = 0;  ///< Cores used on average.
   double rss_base_kib = 0;
   double rss_growth_kib_per_hour = 0;
   double vsz_kib = 0;
@@ -133,8 +133,8 @@ std::string OracleSid(Rng& rng) {
 void AddOracle(SlotBuilder& b, Rng& rng, bool aix) {
   const std::string sid = OracleSid(rng);
   const std::string home = aix ? "/u01/app/oracle/product/19c" : "/opt/oracle/product/19c";
-  for (std::string_view bg : {"pmon", "psp0", "vktm", "dbw0", "lgwr", "ckpt", "smon", "reco",
-                              "mmon", "mmnl"}) {
+  for (std::string_view bg :
+       {"pmon", "psp0", "vktm", "dbw0", "lgwr", "ckpt", "smon", "reco", "mmon", "mmnl"}) {
     const std::string name = "ora_" + std::string(bg) + "_" + sid;
     const double rss = bg == "dbw0" ? 900 : (bg == "lgwr" ? 300 : 60);
     b.Daemon(name.substr(0, 15), name, kOracle, rss, bg == "dbw0" || bg == "lgwr" ? 0.02 : 0.002);
@@ -161,8 +161,8 @@ void AddJava(SlotBuilder& b, Rng& rng) {
 }
 
 void AddNginx(SlotBuilder& b, Rng& rng) {
-  const int master = b.Daemon("nginx", "nginx: master process /usr/sbin/nginx -g daemon on;",
-                              kRoot, 6, 0.0002);
+  const int master =
+      b.Daemon("nginx", "nginx: master process /usr/sbin/nginx -g daemon on;", kRoot, 6, 0.0002);
   b.Last().listen_port = 80;
   const auto workers = rng.Uniform(2, 8);
   for (std::uint64_t i = 0; i < workers; ++i) {
@@ -185,17 +185,17 @@ std::vector<Slot> BuildSlots(Rng& rng, SimDialect dialect, std::size_t target) {
       b.Last().fixed_pid = 1;
       b.Kernel("kthreadd");
       b.Last().fixed_pid = 2;
-      for (std::string_view k : {"rcu_gp", "rcu_par_gp", "kworker/0:0H-events_highpri",
-                                 "mm_percpu_wq", "ksoftirqd/0", "rcu_sched", "migration/0",
-                                 "cpuhp/0", "ksoftirqd/1", "kswapd0", "kworker/1:1-events",
-                                 "jbd2/sda1-8"}) {
+      for (std::string_view k :
+           {"rcu_gp", "rcu_par_gp", "kworker/0:0H-events_highpri", "mm_percpu_wq", "ksoftirqd/0",
+            "rcu_sched", "migration/0", "cpuhp/0", "ksoftirqd/1", "kswapd0", "kworker/1:1-events",
+            "jbd2/sda1-8"}) {
         b.Kernel(std::string(k));
       }
       b.Daemon("systemd-journal", "/lib/systemd/systemd-journald", kRoot, 30, 0.001);
       b.Daemon("systemd-udevd", "/lib/systemd/systemd-udevd", kRoot, 8);
       b.Daemon("dbus-daemon",
-               "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile",
-               kMessagebus, 5);
+               "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile", kMessagebus,
+               5);
       b.Daemon("rsyslogd", "/usr/sbin/rsyslogd -n -iNONE", kSyslog, 6);
       b.Last().threads = 4;
       cron = b.Daemon("cron", "/usr/sbin/cron -f", kRoot, 3);
@@ -291,7 +291,8 @@ std::vector<Slot> BuildSlots(Rng& rng, SimDialect dialect, std::size_t target) {
   std::uint32_t next_pid = dialect == SimDialect::kAix ? 65536 : 2;
   for (auto& slot : slots) {
     if (slot.period == 0 && slot.fixed_pid == 0) {
-      next_pid += static_cast<std::uint32_t>(rng.Uniform(1, dialect == SimDialect::kAix ? 4000 : 40));
+      next_pid +=
+          static_cast<std::uint32_t>(rng.Uniform(1, dialect == SimDialect::kAix ? 4000 : 40));
       slot.fixed_pid = next_pid;
     }
   }
@@ -319,8 +320,8 @@ std::string_view SimDialectName(SimDialect dialect) noexcept {
 }
 
 bool ParseSimDialect(std::string_view name, SimDialect& out) noexcept {
-  for (SimDialect d : {SimDialect::kLinuxProcps, SimDialect::kBusybox, SimDialect::kAix,
-                       SimDialect::kSolaris}) {
+  for (SimDialect d :
+       {SimDialect::kLinuxProcps, SimDialect::kBusybox, SimDialect::kAix, SimDialect::kSolaris}) {
     if (SimDialectName(d) == name) {
       out = d;
       return true;
@@ -377,10 +378,10 @@ HostSnapshot SimulateHost(std::uint32_t number, SimDialect dialect, std::int64_t
     const double cpu_ticks = slot.cpu_rate * age * kClockTicks;
     p.utime_ticks = Scaled(cpu_ticks, 0.75);
     p.stime_ticks = Scaled(cpu_ticks, 0.25);
-    const double rss = slot.zombie ? 0
-                                   : std::min(slot.rss_base_kib * 4,
-                                              slot.rss_base_kib +
-                                                  slot.rss_growth_kib_per_hour * age / 3600);
+    const double rss =
+        slot.zombie ? 0
+                    : std::min(slot.rss_base_kib * 4,
+                               slot.rss_base_kib + slot.rss_growth_kib_per_hour * age / 3600);
     p.rss_kib = static_cast<std::uint64_t>(rss);
     p.vsz_kib = slot.zombie ? 0 : static_cast<std::uint64_t>(std::max(slot.vsz_kib, rss * 1.3));
     p.threads = slot.threads;
