@@ -181,10 +181,8 @@ class Parser {
       return Error(pos_, (braced ? "expected \",\" or \"}\", got " : "expected \",\", got ") +
                              Describe(Peek()));
     }
-    if (braced) {
-      if (AtEnd()) return Error(pos_, "expected \"}\"");
-      ++pos_;  // '}'
-    }
+    if (braced) ++pos_;  // the loop only leaves a braced selector on its '}'
+
     SkipSpace();
     if (!AtEnd()) {
       return Error(pos_, "unexpected " + Describe(Peek()) + " after the end of the selector");
