@@ -48,6 +48,7 @@ std::string_view ReasonName(Errc e) noexcept {
 }
 
 std::string_view ReasonName(const boost::system::error_code& ec) noexcept {
+  if (!ec) return "";  // no failure
   if (ec.category() == AgentCategory()) return ReasonName(static_cast<Errc>(ec.value()));
   return "internal";
 }

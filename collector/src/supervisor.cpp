@@ -13,8 +13,8 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -139,13 +139,16 @@ class DynamicSupervisor::Impl {
     child->info.id = child->spec.id;
     child->info.restart = child->spec.restart;
     children_.emplace(child->spec.id, child);
-    // Spawned under the lock: the cancellation slot is wired before any TerminateChild can find
-    // the child and emit on it. co_spawn only posts here, it runs nothing inline.
-    asio::co_spawn(child->strand, Supervise(self, child),
-                   asio::bind_cancellation_slot(child->cancel.slot(),
-                                                [self, child](const std::exception_ptr&) {
-                                                  self->Finished(child);
-                                                }));
+    // co_spawn on a strand that is free may run the child inline, on this thread, under mu_;
+    // posting first keeps the child out of the lock. TerminateChild emits on the same strand,
+    // so the cancellation slot is wired before any emit can run.
+    asio::post(child->strand, [self, child] {
+      asio::co_spawn(child->strand, Supervise(self, child),
+                     asio::bind_cancellation_slot(child->cancel.slot(),
+                                                  [self, child](const std::exception_ptr&) {
+                                                    self->Finished(child);
+                                                  }));
+    });
     return {};
   }
 
@@ -203,9 +206,9 @@ class DynamicSupervisor::Impl {
     }
     child->stop_requested = true;
     child->info.state = ChildState::kStopping;
-    // cancellation_signal is not thread-safe: emit on the child's strand.
-    asio::dispatch(child->strand,
-                   [child] { child->cancel.emit(asio::cancellation_type::terminal); });
+    // cancellation_signal is not thread-safe: emit on the child's strand. Posted, not
+    // dispatched: we hold mu_, and it must come after the post that spawns the child.
+    asio::post(child->strand, [child] { child->cancel.emit(asio::cancellation_type::terminal); });
   }
 
   void Notify(SupervisorEvent::Kind kind, const ChildPtr& child, std::string detail = {},

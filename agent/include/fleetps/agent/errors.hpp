@@ -36,7 +36,7 @@ enum class Errc {
 [[nodiscard]] std::string_view ReasonName(Errc e) noexcept;
 
 /// The reason name for any error code: fleetps::agent codes map through `ReasonName(Errc)`,
-/// everything else is "internal".
+/// an empty code (no failure) is "", everything else is "internal".
 [[nodiscard]] std::string_view ReasonName(const boost::system::error_code& ec) noexcept;
 
 /// Every reason, in enum order, so metrics can emit the whole bounded set.
