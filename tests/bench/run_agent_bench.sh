@@ -39,7 +39,8 @@ elapsed=$(($(date +%s) - start))
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$src" status --porcelain -- agent tests/bench 2>/dev/null | grep -q . && echo " (+ local changes in agent/ or tests/bench/)" || true)
+dirty=$(git -C "$src" status --porcelain -- agent config tests/bench 2>/dev/null | awk '{print $2}' | paste -sd, -)
+[[ -z $dirty ]] || dirty=" + uncommitted changes in $dirty"
 cat <<EOF
 ### Run of $(date -u '+%Y-%m-%d %H:%M UTC')
 
