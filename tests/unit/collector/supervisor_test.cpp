@@ -14,6 +14,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -306,6 +307,26 @@ TEST_F(SupervisorTest, TerminateChildCancelsItAndWaitsForIt) {
   auto missing = Terminate("a");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->error(), make_error_code(SupervisorErrc::kNotFound));
+}
+
+asio::awaitable<void> Reconfigure(DynamicSupervisor& sup, Clock& clock, ProbePtr p,
+                                  std::optional<bool>& ok) {
+  const bool started = sup.StartChild({"added", [&clock, p] { return Park(clock, p); }}).has_value();
+  const auto stopped = co_await sup.TerminateChild("added");
+  ok = started && stopped.has_value();
+}
+
+// A config reload starts and stops children from a coroutine running on the same io_context:
+// the child must not start inline under the supervisor's lock.
+TEST_F(SupervisorTest, StartAndTerminateFromACoroutineOnTheSameContext) {
+  Make(TestOptions(), {0.5});
+  auto p = std::make_shared<Probe>();
+  std::optional<bool> ok;
+  asio::co_spawn(io_, Reconfigure(*sup_, clock_, p, ok), asio::detached);
+  Drain();
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(*ok);  // (terminated so soon, the child may never have begun running)
+  EXPECT_FALSE(sup_->Child("added"));
 }
 
 TEST_F(SupervisorTest, TerminateChildInBackoffPreventsTheRestart) {
