@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <fstream>
@@ -85,7 +87,45 @@ boost::system::result<std::string> ReadWholeFile(const std::string& path, bool& 
   return std::move(buf).str();
 }
 
+// libssh 0.10's DEFAULT_HOSTKEYS (src/kex.c), what it offers when SSH_OPTIONS_HOSTKEYS is not
+// set; libssh has no getter for it.
+constexpr std::array<std::string_view, 8> kLibsshDefaultHostKeyAlgorithms = {
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp521",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp256",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+};
+
+// Whether a host key of `type` can sign with `algorithm` (libssh's
+// ssh_known_host_sigs_from_hostkey_type: only RSA keys have several signature algorithms).
+bool SignsWith(std::string_view type, std::string_view algorithm) {
+  if (type == "ssh-rsa") {
+    return algorithm == "rsa-sha2-512" || algorithm == "rsa-sha2-256" || algorithm == "ssh-rsa";
+  }
+  return type == algorithm;
+}
+
 }  // namespace
+
+std::vector<std::string> PreferRecordedHostKeyTypes(const std::vector<std::string>& recorded_types,
+                                                    const std::vector<std::string>& allowed) {
+  std::vector<std::string> offer = allowed;
+  if (offer.empty()) {
+    offer.assign(kLibsshDefaultHostKeyAlgorithms.begin(), kLibsshDefaultHostKeyAlgorithms.end());
+  }
+  const auto recorded = [&](const std::string& algorithm) {
+    return std::any_of(recorded_types.begin(), recorded_types.end(),
+                       [&](const std::string& type) { return SignsWith(type, algorithm); });
+  };
+  // Same order as libssh's own known_hosts preference (ssh_client_select_hostkeys).
+  const auto rest = std::stable_partition(offer.begin(), offer.end(), recorded);
+  if (rest == offer.begin()) return {};
+  return offer;
+}
 
 struct KnownHostsFile::Entry {
   Marker marker = Marker::kNone;
@@ -144,6 +184,18 @@ struct KnownHostsFile::Snapshot {
     if (known) return KnownHostsMatch::kKnown;
     return any ? KnownHostsMatch::kMismatch : KnownHostsMatch::kUnknown;
   }
+
+  // The key types Check could answer kKnown for, in file order, without duplicates.
+  std::vector<std::string> KeyTypes(std::string_view target) const {
+    std::vector<std::string> types;
+    for (const Entry& e : entries) {
+      if (e.marker != Marker::kNone || !MatchHostList(e.hosts, target)) continue;
+      if (std::find(types.begin(), types.end(), e.key.type) == types.end()) {
+        types.push_back(e.key.type);
+      }
+    }
+    return types;
+  }
 };
 
 boost::system::result<std::string> Sha256Fingerprint(const HostKey& key) {
@@ -169,7 +221,16 @@ KnownHostsFile::KnownHostsFile(std::string path) : path_(std::move(path)) {}
 
 std::string KnownHostsFile::HostPattern(std::string_view host, std::uint16_t port) {
   if (port == 22) return std::string(host);
-  return "[" + std::string(host) + "]:" + std::to_string(port);
+  // Appending into one reserved string, not `"[" + std::string(host) + ...`: GCC 12 at -O2/-O3
+  // reports a false -Wrestrict inside operator+(const char*, string&&) (GCC PR 105329).
+  const std::string port_text = std::to_string(port);
+  std::string pattern;
+  pattern.reserve(host.size() + port_text.size() + 3);
+  pattern += '[';
+  pattern += host;
+  pattern += "]:";
+  pattern += port_text;
+  return pattern;
 }
 
 boost::system::result<std::shared_ptr<const KnownHostsFile::Snapshot>> KnownHostsFile::Load()
@@ -207,6 +268,13 @@ boost::system::result<KnownHostsMatch> KnownHostsFile::Check(std::string_view ho
   auto snap = Load();
   if (!snap) return snap.error();
   return (*snap)->Check(HostPattern(host, port), key);
+}
+
+boost::system::result<std::vector<std::string>> KnownHostsFile::KeyTypes(
+    std::string_view host, std::uint16_t port) const {
+  auto snap = Load();
+  if (!snap) return snap.error();
+  return (*snap)->KeyTypes(HostPattern(host, port));
 }
 
 boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std::string_view host,

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -90,6 +91,17 @@ std::string VersionFromBanner(std::string_view banner) {
     if (dash != std::string_view::npos) banner.remove_prefix(dash + 1);
   }
   return std::string(banner.substr(0, banner.find_first_of(" \r\n")));
+}
+
+// Channel reads go through one 64 KiB buffer per thread instead of one per session: a member
+// buffer made every session, idle or not, 64 KiB bigger (measured: RSS per idle session 87 ->
+// 23 kB). Sharing is safe because a reader never suspends between filling the buffer and copying
+// it out (see Core::Run), so no other coroutine on this thread can touch it meanwhile.
+// Out of line on purpose: a coroutine may resume on another thread, and a compiler could keep
+// an inlined thread_local address across the suspension; a call yields the current thread's.
+[[gnu::noinline]] std::span<char> ThreadReadBuffer() {
+  thread_local std::vector<char> buffer(64 * 1024);
+  return buffer;
 }
 
 struct ExitState {
@@ -255,7 +267,6 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   bool write_wait_ = false;
   int active_ops_ = 0;
   std::vector<Waiter*> waiters_;
-  std::vector<char> scratch_ = std::vector<char>(64 * 1024);
 };
 
 asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& spec,
@@ -318,9 +329,10 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   ssh_options_set(ssh_, SSH_OPTIONS_HOST, host.c_str());
   ssh_options_set(ssh_, SSH_OPTIONS_PORT, &port);
   ssh_options_set(ssh_, SSH_OPTIONS_NODELAY, &on);
-  // Only consulted by libssh to prefer host-key types it already knows; verification is ours.
-  const std::string known = spec.known_hosts.empty() ? "/dev/null" : spec.known_hosts;
-  ssh_options_set(ssh_, SSH_OPTIONS_KNOWNHOSTS, known.c_str());
+  // libssh would parse a known_hosts file on every connect only to put the host-key types it
+  // records first (2.9 ms instead of 1.2 ms per handshake with 10,000 lines); our cached
+  // KnownHostsFile gives the same order below, and verification is ours anyway.
+  ssh_options_set(ssh_, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
   ssh_options_set(ssh_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(ssh_, SSH_OPTIONS_SSH_DIR, "/nonexistent");
   if (!spec.user.empty()) ssh_options_set(ssh_, SSH_OPTIONS_USER, spec.user.c_str());
@@ -330,7 +342,19 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     if (!list.empty()) algo_ok = ssh_options_set(ssh_, opt, Join(list).c_str()) == SSH_OK && algo_ok;
   };
   set_list(SSH_OPTIONS_KEY_EXCHANGE, algos.kex);
-  set_list(SSH_OPTIONS_HOSTKEYS, algos.hostkeys);
+  // Prefer the recorded key types, so a server with several host keys presents the recorded
+  // one. Without a recorded key (accept-new, keyscan) the offer stays as configured. A file we
+  // cannot read orders nothing here; Check below reports it.
+  auto known_hosts = options.known_hosts;
+  if (!known_hosts && !spec.known_hosts.empty()) {
+    known_hosts = std::make_shared<KnownHostsFile>(spec.known_hosts);
+  }
+  std::vector<std::string> recorded_types;
+  if (known_hosts) {
+    if (auto types = known_hosts->KeyTypes(host, spec.port)) recorded_types = std::move(*types);
+  }
+  const auto preferred = PreferRecordedHostKeyTypes(recorded_types, algos.hostkeys);
+  set_list(SSH_OPTIONS_HOSTKEYS, preferred.empty() ? algos.hostkeys : preferred);
   set_list(SSH_OPTIONS_CIPHERS_C_S, algos.ciphers);
   set_list(SSH_OPTIONS_CIPHERS_S_C, algos.ciphers);
   set_list(SSH_OPTIONS_HMAC_C_S, algos.macs);
@@ -376,10 +400,6 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   }
 
   // Host key first: nothing identifying the client is sent to an unverified server.
-  auto known_hosts = options.known_hosts;
-  if (!known_hosts && !spec.known_hosts.empty()) {
-    known_hosts = std::make_shared<KnownHostsFile>(spec.known_hosts);
-  }
   KnownHostsMatch match = KnownHostsMatch::kUnknown;
   if (known_hosts) {
     auto checked = known_hosts->Check(host, spec.port, server_key);
@@ -499,20 +519,22 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
 
   OutputCollector collector(options.output_limit);
   bool eof[2] = {false, false};
-  char* buf = nullptr;
   for (unsigned burst = 0;;) {
     if (Clock::now() >= op.deadline) co_return fail(make_error_code(Errc::kTimeout));
     bool progress = false;
     for (int stream = 0; stream < 2; ++stream) {
       if (eof[stream]) continue;
-      buf = scratch_.data();
+      // The buffer is shared by every session on this thread: fetch it after the last
+      // suspension and copy out of it before the next one (no co_await from here to Append).
+      const std::span<char> buf = ThreadReadBuffer();
       const int n = Call([&] {
-        return ssh_channel_read_nonblocking(ch, buf, static_cast<std::uint32_t>(scratch_.size()),
+        return ssh_channel_read_nonblocking(ch, buf.data(), static_cast<std::uint32_t>(buf.size()),
                                             stream);
       });
       if (n > 0) {
         progress = true;
-        if (!collector.Append(stream == 1, std::string_view(buf, static_cast<std::size_t>(n)))) {
+        if (!collector.Append(stream == 1,
+                              std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
           co_return fail(make_error_code(Errc::kTooLarge));
         }
       } else if (n == SSH_EOF) {

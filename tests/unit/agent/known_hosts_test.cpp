@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -102,6 +105,75 @@ TEST_F(KnownHostsTest, RecordRejectsKeysThatWouldBreakTheLineFormat) {
   KnownHostsFile f(path_);
   EXPECT_FALSE(f.Record("web01", 22, HostKey{"ssh-ed25519", "AAAA\nevil * ssh-ed25519 BBBB"}));
   EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+TEST_F(KnownHostsTest, KeyTypesAreTheTypesCheckCanAccept) {
+  Write("web01,web02 " + kKeyA.type + " " + kKeyA.base64 + "\n" +
+        "web01 ssh-rsa AAAAB3NzaC1yc2E=\n" +
+        "web01 " + kKeyB.type + " " + kKeyB.base64 + "\n" +
+        "@revoked web01 ecdsa-sha2-nistp256 AAAAE2VjZHNh\n" +
+        "@cert-authority * ecdsa-sha2-nistp384 AAAAE2VjZHNh\n" +
+        "|1|c2FsdA==|aGFzaA== ecdsa-sha2-nistp521 AAAAE2VjZHNh\n" +
+        "[web01]:2222 ecdsa-sha2-nistp521 AAAAE2VjZHNh\n");
+  KnownHostsFile f(path_);
+  EXPECT_EQ(*f.KeyTypes("web01", 22), (std::vector<std::string>{"ssh-ed25519", "ssh-rsa"}));
+  EXPECT_EQ(*f.KeyTypes("web02", 22), std::vector<std::string>{"ssh-ed25519"});
+  EXPECT_EQ(*f.KeyTypes("web01", 2222), std::vector<std::string>{"ecdsa-sha2-nistp521"});
+  EXPECT_TRUE(f.KeyTypes("web03", 22)->empty());
+}
+
+TEST_F(KnownHostsTest, KeyTypesOfAMissingFileAreEmptyAndFollowRecords) {
+  KnownHostsFile f(path_);
+  EXPECT_TRUE(f.KeyTypes("web01", 22)->empty());
+  ASSERT_EQ(*f.Record("web01", 22, kKeyA), KnownHostsFile::RecordOutcome::kAdded);
+  EXPECT_EQ(*f.KeyTypes("web01", 22), std::vector<std::string>{"ssh-ed25519"});
+}
+
+// libssh 0.10's default host-key algorithms, in its order.
+const std::vector<std::string> kDefaults = {
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp521",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp256",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+};
+
+TEST(HostKeyPreferenceTest, WithoutARecordedKeyTheOfferIsLeftAlone) {
+  EXPECT_TRUE(PreferRecordedHostKeyTypes({}, {}).empty());
+  EXPECT_TRUE(PreferRecordedHostKeyTypes({}, {"ssh-ed25519", "rsa-sha2-256"}).empty());
+}
+
+TEST(HostKeyPreferenceTest, RecordedTypeComesFirstAndNothingIsRemoved) {
+  const auto offer = PreferRecordedHostKeyTypes({"ecdsa-sha2-nistp256"}, {});
+  ASSERT_EQ(offer.size(), kDefaults.size());
+  EXPECT_EQ(offer.front(), "ecdsa-sha2-nistp256");
+  EXPECT_EQ(offer[1], "ssh-ed25519");
+  EXPECT_TRUE(std::is_permutation(offer.begin(), offer.end(), kDefaults.begin()));
+  EXPECT_EQ(PreferRecordedHostKeyTypes({"ssh-ed25519"}, {}), kDefaults);
+}
+
+TEST(HostKeyPreferenceTest, RsaKeysPreferTheSha2AlgorithmsTheOfferAllows) {
+  const auto offer = PreferRecordedHostKeyTypes({"ssh-rsa"}, {});
+  ASSERT_GE(offer.size(), 3u);
+  EXPECT_EQ(offer[0], "rsa-sha2-512");
+  EXPECT_EQ(offer[1], "rsa-sha2-256");
+  EXPECT_EQ(offer[2], "ssh-ed25519");
+  EXPECT_EQ(std::count(offer.begin(), offer.end(), "ssh-rsa"), 0) << "never adds SHA-1 signatures";
+  EXPECT_EQ(PreferRecordedHostKeyTypes({"ssh-rsa"}, {"ssh-ed25519", "ssh-rsa"}),
+            (std::vector<std::string>{"ssh-rsa", "ssh-ed25519"}));
+}
+
+TEST(HostKeyPreferenceTest, SeveralRecordedTypesKeepTheConfiguredOrder) {
+  EXPECT_EQ(PreferRecordedHostKeyTypes({"ssh-ed25519", "ecdsa-sha2-nistp256"},
+                                       {"rsa-sha2-256", "ecdsa-sha2-nistp256", "ssh-ed25519"}),
+            (std::vector<std::string>{"ecdsa-sha2-nistp256", "ssh-ed25519", "rsa-sha2-256"}));
+}
+
+TEST(HostKeyPreferenceTest, RecordedTypeOutsideTheConfiguredListChangesNothing) {
+  EXPECT_TRUE(PreferRecordedHostKeyTypes({"ssh-ed25519"}, {"rsa-sha2-512"}).empty());
 }
 
 TEST(FingerprintTest, MatchesOpenSshFormat) {

@@ -167,7 +167,6 @@ class HostAgent {
   boost::system::error_code session_failure_;  // why a probe gave up on the session
   std::uint64_t next_seq_ = 0;
   std::chrono::steady_clock::time_point next_tick_{};
-  bool probe_in_flight_ = false;
   std::mt19937_64 rng_;
 };
 

@@ -60,6 +60,13 @@ class KnownHostsFile {
                                                              std::uint16_t port,
                                                              const HostKey& key) const;
 
+  /// The key types (e.g. "ssh-ed25519") of the keys recorded for `host`:`port`, in file order
+  /// and without duplicates: exactly the types `Check` can answer `kKnown` for (`@revoked` and
+  /// `@cert-authority` lines do not count). Empty when the host is unknown or the file is missing.
+  /// Errors: `Errc::kInternal` when the file exists but cannot be read.
+  [[nodiscard]] boost::system::result<std::vector<std::string>> KeyTypes(
+      std::string_view host, std::uint16_t port) const;
+
   /// Outcome of `Record`.
   enum class RecordOutcome {
     kAdded,         ///< The key was appended.
@@ -86,6 +93,19 @@ class KnownHostsFile {
   mutable std::mutex mu_;
   mutable std::shared_ptr<const Snapshot> cache_;  // guarded by mu_
 };
+
+/// The host-key algorithms to offer in the key exchange to a host whose known_hosts lines hold
+/// keys of `recorded_types` (see `KnownHostsFile::KeyTypes`): the algorithms of `allowed` that
+/// sign with a recorded type come first, then the rest of `allowed`, each part in `allowed`'s
+/// order ("ssh-rsa" keys sign as rsa-sha2-512, rsa-sha2-256 and ssh-rsa). Without this, a server
+/// that has several host keys would negotiate the client's first preference and fail the check
+/// against the key type actually recorded. Nothing is removed, so a server whose recorded key
+/// changed type still completes the key exchange and is refused as a mismatch.
+///
+/// `allowed` empty means libssh 0.10's default list. Returns an empty list when no recorded type
+/// is allowed (or none is recorded): then offer `allowed` unchanged.
+[[nodiscard]] std::vector<std::string> PreferRecordedHostKeyTypes(
+    const std::vector<std::string>& recorded_types, const std::vector<std::string>& allowed);
 
 /// What `KeyScan` learns about a server without authenticating.
 struct ScannedKey {
