@@ -10,6 +10,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +24,8 @@
 #include "fleetps/collector/exposition.hpp"
 #include "fleetps/collector/http_server.hpp"
 #include "fleetps/collector/log.hpp"
+#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/task_group.hpp"
 #include "fleetps/collector/status_page.hpp"
 #include "fleetps/collector/supervisor.hpp"
 #include "fleetps/config/diff.hpp"
@@ -48,6 +51,21 @@ struct HostHandle {
 constexpr auto kHostShutdownDeadline = 8s;  // inside the top-level 10 s
 constexpr auto kReloadCoalesce = 250ms;
 constexpr std::size_t kEventQueue = 1 << 16;
+constexpr auto kFreshSlack = 2s;        // on top of the slowest host's probe_timeout
+constexpr auto kFreshCap = 60s;         // no request waits longer than this
+
+// Results of one `fresh=1` request: each host's ad hoc probe fills its slot.
+struct FreshBatch {
+  explicit FreshBatch(std::size_t n) : results(n), pending(n) {}
+  std::mutex mu;
+  std::vector<std::optional<agent::ProbeResult>> results;  // guarded by mu
+  std::size_t pending;                                      // guarded by mu
+  AsyncEvent done;
+};
+
+double Seconds(std::chrono::system_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 std::string Join(const std::vector<std::string>& items, std::size_t max = 10) {
   std::string out;
@@ -369,6 +387,16 @@ class App {
       auto [ok, text] = co_await asio::co_spawn(control_, Reload("http"), asio::use_awaitable);
       co_return MakeResponse(request, ok ? http::status::ok : http::status::bad_request, text);
     }
+    if (path == "/api/v1/processes") {
+      if (!get) co_return method_not_allowed("GET");
+      auto query = ParseProcessQueryString(target->encoded_query());
+      if (!query) {
+        co_return MakeResponse(request, http::status::bad_request, RenderErrorJson(query.error()),
+                               "application/json");
+      }
+      co_return MakeResponse(request, http::status::ok, co_await Processes(*query),
+                             "application/json");
+    }
     if (path == "/api/v1/hosts") {
       if (!get) co_return method_not_allowed("GET");
       co_return MakeResponse(request, http::status::ok, HostsJson(), "application/json");
@@ -380,6 +408,101 @@ class App {
                              "text/html; charset=utf-8");
     }
     co_return MakeResponse(request, http::status::not_found, "not found\n");
+  }
+
+  // Answers a validated process query from the snapshots, or, with `fresh`, from one ad hoc
+  // probe per host over the warm sessions (only the fixed process-table template runs).
+  asio::awaitable<std::string> Processes(const ProcessQuery& query) {
+    const auto views = state_.Hosts();
+    std::vector<std::optional<agent::ProbeResult>> fresh(views.size());
+    if (query.fresh) fresh = co_await FreshProbes(views);
+
+    const auto now = std::chrono::system_clock::now();
+    std::vector<probes::GroupSnapshot> fresh_groups(views.size());
+    std::vector<QueryRow> rows;
+    std::vector<HostQueryStatus> statuses;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      const HostView& view = *views[i];
+      HostQueryStatus status;
+      status.host = view.spec.name;
+      HostRowsInput input;
+      input.host = view.spec.name;
+      input.labels = &view.spec.labels;
+      input.now_unix = Seconds(now.time_since_epoch());
+      const agent::ProbeResult* result = fresh[i] ? &*fresh[i] : nullptr;
+      if (result && result->status == agent::ProbeStatus::kOk && result->snapshot) {
+        fresh_groups[i] = state_.GroupOnce(*result->snapshot);
+        input.current = result->snapshot.get();
+        input.previous = view.snapshot.get();
+        input.elapsed_seconds = Seconds(result->finished - view.snapshot_time);
+        input.groups = &fresh_groups[i];
+        status.age_seconds = Seconds(now - result->finished);
+      } else if (view.snapshot) {
+        input.current = view.snapshot.get();
+        input.previous = view.previous_snapshot.get();
+        input.elapsed_seconds = Seconds(view.snapshot_time - view.previous_snapshot_time);
+        input.groups = &view.groups;
+        status.age_seconds = Seconds(now - view.snapshot_time);
+        if (query.fresh || !view.Up()) {
+          status.status = HostDataStatus::kStale;
+          status.reason = FailureReason(view, result);
+        }
+      } else {
+        status.status = HostDataStatus::kDown;
+        status.reason = FailureReason(view, result);
+      }
+      if (input.previous && !(input.elapsed_seconds > 0)) input.previous = nullptr;
+      AppendQueryRows(input, rows);
+      statuses.push_back(std::move(status));
+    }
+    auto answer = RunQuery(rows, query.selector, query.sort, query.limit);
+    if (!answer) co_return RenderErrorJson(answer.error().ToString(), answer.error().position, "q");
+    co_return RenderProcessesJson(*answer, statuses);
+  }
+
+  static std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh) {
+    if (fresh && fresh->status != agent::ProbeStatus::kOk) {
+      const auto reason = agent::ReasonName(fresh->reason);
+      return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);
+    }
+    if (!view.last_probe_failure.empty()) return view.last_probe_failure;
+    if (const auto reason = agent::ReasonName(view.status.last_reason); !reason.empty()) {
+      return std::string(reason);
+    }
+    return view.status.host.empty() ? "connecting" : std::string(agent::StateName(view.status.state));
+  }
+
+  // One ad hoc probe per host, all at once, each on its agent's strand. Hosts without a running
+  // agent, and probes still running at the deadline, come back empty.
+  asio::awaitable<std::vector<std::optional<agent::ProbeResult>>> FreshProbes(
+      const std::vector<std::shared_ptr<const HostView>>& views) {
+    auto batch = std::make_shared<FreshBatch>(views.size());
+    std::chrono::milliseconds slowest{0};
+    std::size_t launched = 0;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      auto handle = agents_.Lookup(views[i]->spec.name);
+      if (handle.empty()) continue;
+      slowest = std::max(slowest, views[i]->spec.probe_timeout);
+      ++launched;
+      auto agent = handle.front().agent;
+      asio::co_spawn(handle.front().strand, [agent] { return agent->RunAdhoc(agent::ProbeKind::kProcesses); },
+                     [batch, i](std::exception_ptr error, agent::ProbeResult result) {
+                       std::lock_guard lock(batch->mu);
+                       if (!error) batch->results[i] = std::move(result);
+                       if (--batch->pending == 0) batch->done.Set();
+                     });
+    }
+    {
+      std::lock_guard lock(batch->mu);
+      batch->pending -= views.size() - launched;
+      if (batch->pending == 0) batch->done.Set();
+    }
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(co_await asio::this_coro::executor);
+    deadline.expires_after(std::min<std::chrono::steady_clock::duration>(slowest + kFreshSlack, kFreshCap));
+    (void)co_await (batch->done.Wait() || deadline.async_wait(asio::use_awaitable));
+    std::lock_guard lock(batch->mu);
+    co_return batch->results;
   }
 
   bool ReloadEndpointEnabled() const { return inventory_.collector.enable_reload_endpoint; }

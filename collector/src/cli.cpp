@@ -5,6 +5,11 @@
 
 #include "fleetps/collector/app.hpp"
 #include "fleetps/collector/keyscan.hpp"
+#include "fleetps/collector/selector.hpp"
+#include "fleetps/collector/table.hpp"
+#include "http_client.hpp"
+
+#include <boost/url/url.hpp>
 #include "fleetps/config/load.hpp"
 
 namespace fleetps::collector {
@@ -18,7 +23,7 @@ constexpr std::string_view kUsage =
     "  check-config FILE                   validate an inventory; exit 0 when valid, 1 when not\n"
     "  keyscan FILE                        enroll the host keys of an inventory\n"
     "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
-    "  hosts [--server URL]                list hosts and their state\n"
+    "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
     "  version                             print the version\n";
 
 int Usage(std::ostream& err, std::string_view problem) {
@@ -44,6 +49,113 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
       << (inventory.hosts.size() == 1 ? " host, " : " hosts, ") << inventory.process_names.size()
       << (inventory.process_names.size() == 1 ? " process group rule\n" : " process group rules\n");
   return kExitOk;
+}
+
+constexpr std::string_view kDefaultServer = "http://127.0.0.1:9732";
+
+struct ClientFlags {
+  std::string server = std::string(kDefaultServer);
+  TableMode mode = TableMode::kTable;
+  bool json = false;
+};
+
+// Consumes a shared client flag at args[i]; returns false when args[i] is not one.
+bool ClientFlag(std::span<const std::string_view> args, std::size_t& i, ClientFlags& flags,
+                std::string& problem) {
+  const std::string_view arg = args[i];
+  if (arg == "--server" || arg == "-o" || arg == "--output") {
+    if (i + 1 >= args.size()) {
+      problem = std::string(arg) + " needs a value";
+      return true;
+    }
+    const std::string_view value = args[++i];
+    if (arg == "--server") {
+      flags.server = std::string(value);
+    } else if (value == "table") {
+      flags.mode = TableMode::kTable;
+    } else if (value == "wide") {
+      flags.mode = TableMode::kWide;
+    } else if (value == "json") {
+      flags.json = true;
+    } else {
+      problem = "-o takes table, wide or json, got \"" + std::string(value) + "\"";
+    }
+    return true;
+  }
+  return false;
+}
+
+int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
+          bool hosts_table, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
+  std::string problem;
+  auto reply = HttpGet(flags.server, target, timeout, &problem);
+  if (!reply) {
+    err << "fleetps: " << problem << '\n';
+    return kExitInvalid;
+  }
+  TableOptions options;
+  options.mode = flags.mode;
+  options.selector = selector;
+  const Rendered rendered = flags.json        ? RenderJson(reply->body)
+                            : hosts_table     ? RenderHostsTable(reply->body, options)
+                                              : RenderProcessesTable(reply->body, options);
+  out << rendered.out;
+  err << rendered.err;
+  if (!rendered.ok && rendered.err.empty() && rendered.out.empty()) {
+    err << "fleetps: unexpected answer from " << flags.server << " (HTTP " << reply->status << ")\n";
+  }
+  return rendered.ok && reply->status == 200 ? kExitOk : kExitInvalid;
+}
+
+// `fleetps query SELECTOR ...`: the selector is checked locally first, then sent as a
+// parameter; the server validates it again and runs only its fixed probe templates.
+int Query(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  std::optional<std::string> selector;
+  std::string sort, limit;
+  bool fresh = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i] == "--sort" || args[i] == "--limit") {
+      if (i + 1 >= args.size()) return Usage(err, std::string(args[i]) + " needs a value");
+      (args[i] == "--sort" ? sort : limit) = std::string(args[i + 1]);
+      ++i;
+    } else if (args[i] == "--fresh") {
+      fresh = true;
+    } else if (!selector && !(args[i].size() > 1 && args[i][0] == '-' && args[i][1] == '-')) {
+      selector = std::string(args[i]);
+    } else {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for query");
+    }
+  }
+  if (!selector) selector = "{}";
+  if (auto parsed = ParseSelector(*selector); !parsed) {
+    err << "fleetps: bad selector: " << parsed.error().ToString() << '\n'
+        << "  " << *selector << '\n'
+        << "  " << std::string(parsed.error().position, ' ') << "^\n";
+    return kExitUsage;
+  }
+  boost::urls::url url("/api/v1/processes");
+  url.params().append({"q", *selector});
+  if (!sort.empty()) url.params().append({"sort", sort});
+  if (!limit.empty()) url.params().append({"limit", limit});
+  if (fresh) url.params().append({"fresh", "1"});
+  const auto timeout = fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
+  return Fetch(flags, std::string(url.encoded_target()), *selector, false, timeout, out, err);
+}
+
+int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (!ClientFlag(args, i, flags, problem)) {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for hosts");
+    }
+    if (!problem.empty()) return Usage(err, problem);
+  }
+  return Fetch(flags, "/api/v1/hosts", {}, true, std::chrono::milliseconds(10'000), out, err);
 }
 
 int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -87,6 +199,8 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   if (command == "check-config") return CheckConfig(rest, out, err);
   if (command == "run") return Run(rest, err);
   if (command == "keyscan") return KeyScan(rest, out, err);
+  if (command == "query") return Query(rest, out, err);
+  if (command == "hosts") return Hosts(rest, out, err);
   if (command == "version" || command == "--version") {
     out << "fleetps " << FLEETPS_VERSION << '\n';
     return kExitOk;

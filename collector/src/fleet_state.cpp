@@ -94,7 +94,9 @@ void FleetState::OnResult(const agent::ProbeResult& result) {
     view->last_probe_failure.clear();
     view->last_success_unix = UnixSeconds(result.finished);
     view->previous_snapshot = std::move(view->snapshot);
+    view->previous_snapshot_time = view->snapshot_time;
     view->snapshot = result.snapshot;
+    view->snapshot_time = result.finished;
     view->groups = entry.tracker.Update(*result.snapshot, grouper_);
   } else {
     const auto reason = agent::ReasonName(result.reason);
@@ -121,6 +123,14 @@ std::shared_ptr<const HostView> FleetState::Host(std::string_view name) const {
 std::vector<std::string> FleetState::StaticGroups() const {
   std::lock_guard lock(mu_);
   return static_groups_;
+}
+
+probes::GroupSnapshot FleetState::GroupOnce(const probes::HostSnapshot& snapshot) const {
+  probes::Grouper grouper = [this] {
+    std::lock_guard lock(mu_);
+    return grouper_;
+  }();
+  return grouper.Group(snapshot);
 }
 
 std::vector<std::string> StaticGroupNames(const std::vector<config::ProcessNameMatcher>& matchers) {

@@ -35,6 +35,8 @@ struct HostView {
 
   std::shared_ptr<const probes::HostSnapshot> snapshot;           ///< Last good process table.
   std::shared_ptr<const probes::HostSnapshot> previous_snapshot;  ///< The one before, for rates.
+  std::chrono::system_clock::time_point snapshot_time{};           ///< When `snapshot` finished.
+  std::chrono::system_clock::time_point previous_snapshot_time{};
   probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
 
   /// The last probe succeeded and the session is up.
@@ -62,6 +64,9 @@ class FleetState {
   [[nodiscard]] std::vector<std::shared_ptr<const HostView>> Hosts() const;
   [[nodiscard]] std::shared_ptr<const HostView> Host(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> StaticGroups() const;
+
+  /// Groups a snapshot that did not come through OnResult (a fresh ad hoc probe).
+  [[nodiscard]] probes::GroupSnapshot GroupOnce(const probes::HostSnapshot& snapshot) const;
 
  private:
   struct Entry {

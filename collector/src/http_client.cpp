@@ -1,0 +1,79 @@
+#include "http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+
+namespace fleetps::collector {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxBody = 256u << 20;
+
+asio::awaitable<boost::system::error_code> Get(std::string host, std::string port,
+                                               std::string target,
+                                               std::chrono::milliseconds timeout,
+                                               HttpReply& reply) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(executor);
+  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, kTuple);
+  if (resolve_ec) co_return resolve_ec;
+  beast::tcp_stream stream(executor);
+  stream.expires_after(timeout);  // one deadline for the whole exchange
+  auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kTuple);
+  if (connect_ec) co_return connect_ec;
+  http::request<http::empty_body> request(http::verb::get, target, 11);
+  request.set(http::field::host, host);
+  request.set(http::field::user_agent, "fleetps-cli");
+  request.set(http::field::accept, "application/json");
+  auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
+  if (write_ec) co_return write_ec;
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxBody);
+  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
+  if (read_ec) co_return read_ec;
+  reply.status = parser.get().result_int();
+  reply.body = std::move(parser.get().body());
+  co_return boost::system::error_code{};
+}
+
+}  // namespace
+
+boost::system::result<HttpReply> HttpGet(const std::string& server,
+                                         const std::string& path_and_query,
+                                         std::chrono::milliseconds timeout, std::string* problem) {
+  const std::string with_scheme =
+      server.find("://") == std::string::npos ? "http://" + server : server;
+  auto url = boost::urls::parse_uri(with_scheme);
+  if (!url || url->scheme() != "http" || url->host().empty()) {
+    *problem = "--server must look like http://HOST:PORT, got \"" + server + "\"";
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
+  const std::string host(url->host());
+  const std::string port = url->has_port() ? std::string(url->port()) : "80";
+  asio::io_context io;
+  HttpReply reply;
+  boost::system::error_code result;
+  asio::co_spawn(io, Get(host, port, path_and_query, timeout, reply),
+                 [&result](std::exception_ptr e, boost::system::error_code ec) {
+                   result = e ? asio::error::fault : ec;
+                 });
+  io.run();
+  if (result) {
+    *problem = "cannot reach " + with_scheme + ": " + (result == beast::error::timeout ? "timed out" : result.message());
+    return result;
+  }
+  return reply;
+}
+
+}  // namespace fleetps::collector
