@@ -1,0 +1,663 @@
+// fleetps' HostAgent against fleetsim, one test per fault (issue 5): each ends with the outcome
+// the agent documents, within a bound of the deadline that produces it. Every test starts its
+// own fleetsim on 127.0.0.1 with two hosts (1 = under test, 2 = a healthy sibling where used),
+// builds the host specs from fleetsim's emitted fleet.yaml and shortens the timings.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "agent_test_support.hpp"
+#include "fleetps/agent/errors.hpp"
+
+namespace fleetps::fleetsim::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using agent::Errc;
+using agent::HostState;
+using agent::ProbeResult;
+using agent::ProbeStatus;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kConnectTimeout = 1s;
+constexpr milliseconds kProbeTimeout = 2s;
+constexpr milliseconds kInterval = 500ms;
+constexpr milliseconds kKeepalive = 1s;
+// How late an outcome may come after its deadline: generous, because the CI machine's two
+// cores are shared with other builds (load average near 10). Early is never allowed.
+constexpr milliseconds kLate = 900ms;
+// The clock reading and the deadline computation inside the agent are a few statements apart.
+constexpr milliseconds kEarly = 20ms;
+
+// Short timings; a fixed jitter source makes every delay predictable.
+constexpr milliseconds kBackoffBase = 100ms;
+constexpr milliseconds kBackoffCap = 800ms;
+constexpr milliseconds kCircuitFirst = 500ms;
+constexpr milliseconds kCircuitCap = 2s;
+constexpr double kUniform = 0.5;
+
+agent::AgentOptions FastOptions() {
+  agent::AgentOptions o;
+  o.timings.backoff_base = kBackoffBase;
+  o.timings.backoff_cap = kBackoffCap;
+  o.timings.circuit_first = kCircuitFirst;
+  o.timings.circuit_cap = kCircuitCap;
+  o.uniform = [] { return kUniform; };
+  return o;
+}
+
+// Backoff attempt n waits U * min(cap, base * 2^n) (full jitter, U fixed at 0.5).
+milliseconds ExpectedBackoff(std::size_t attempt) {
+  milliseconds ceiling = kBackoffBase;
+  for (std::size_t i = 0; i < attempt && ceiling < kBackoffCap; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, kBackoffCap);
+  return milliseconds(static_cast<std::int64_t>(static_cast<double>(ceiling.count()) * kUniform));
+}
+
+// Circuit attempt n waits min(cap, first * 2^n) * (1 + 0.2 * U).
+milliseconds ExpectedCircuit(std::size_t attempt) {
+  milliseconds nominal = kCircuitFirst;
+  for (std::size_t i = 0; i < attempt && nominal < kCircuitCap; ++i) nominal *= 2;
+  nominal = std::min(nominal, kCircuitCap);
+  return milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(nominal.count()) * (1.0 + 0.2 * kUniform)));
+}
+
+milliseconds Took(const ProbeResult& r) {
+  return std::chrono::duration_cast<milliseconds>(r.finished - r.started);
+}
+
+std::string Describe(const Recorder& rec) {
+  std::ostringstream s;
+  s << "statuses:";
+  const auto t0 = rec.status_times.empty() ? Clock::now() : rec.status_times.front();
+  for (std::size_t i = 0; i < rec.statuses.size(); ++i) {
+    const auto& st = rec.statuses[i];
+    s << "\n  +" << std::chrono::duration_cast<milliseconds>(rec.status_times[i] - t0).count()
+      << "ms " << agent::StateName(st.state) << " epoch=" << st.epoch
+      << " reason=" << agent::ReasonName(st.last_reason) << " retry_in=" << st.retry_in.count();
+  }
+  s << "\nresults:";
+  for (const auto& r : rec.results) {
+    s << "\n  seq=" << r.seq << " " << agent::ProbeStatusName(r.status) << " epoch=" << r.session_epoch
+      << " reason=" << agent::ReasonName(r.reason) << " took=" << Took(r).count() << "ms bytes=" << r.raw_bytes;
+  }
+  return s.str();
+}
+
+// The published seqs form 0..n-1, each once. Publication order is not seq order: ticks that
+// fall due while a probe overruns are published (`skipped`) before that probe's own result.
+void ExpectGapFree(const std::vector<ProbeResult>& results) {
+  std::vector<std::uint64_t> seqs;
+  for (const auto& r : results) {
+    ASSERT_FALSE(r.adhoc);
+    seqs.push_back(r.seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(seqs[i], i) << "seq must be gap-free and duplicate-free";
+  }
+}
+
+std::string ReadBytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return std::move(s).str();
+}
+
+class AgentFaultTest : public ::testing::Test {
+ protected:
+  // fleetsim with hosts 1 and 2; `extra` are more fleetsim arguments (initial faults).
+  void StartFleet(const std::vector<std::string>& extra) {
+    std::string error;
+    ASSERT_TRUE(fleet_.Start(2, extra, error)) << error;
+    auto hosts = EmittedHosts(fleet_, error);
+    ASSERT_EQ(hosts.size(), 2u) << error;
+    for (auto& h : hosts) {
+      h.connect_timeout = kConnectTimeout;
+      h.probe_timeout = kProbeTimeout;
+      h.interval = kInterval;
+      h.keepalive = kKeepalive;
+    }
+    spec_ = hosts[0];
+    sibling_ = hosts[1];
+    ASSERT_EQ(spec_.port, fleet_.Port(1));
+    ASSERT_EQ(spec_.address, "127.0.0.1");
+  }
+
+  // PUT /hosts/{host}/fault on the control API.
+  void SetFault(std::string_view fault, std::uint32_t host = 1) {
+    const auto r = Http(fleet_.ControlPort(), "PUT", "/hosts/" + std::to_string(host) + "/fault", fault);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  std::uint64_t Stat(std::string_view name) {
+    const auto r = Http(fleet_.ControlPort(), "GET", "/stats");
+    EXPECT_EQ(r.status, 200);
+    const auto v = boost::json::parse(r.body);
+    return v.as_object().at(name).to_number<std::uint64_t>();
+  }
+
+  void StartAgent() { runner_.Start(spec_, rec_.Sink(), FastOptions()); }
+
+  // Waits for `pred` on the recorder; on failure prints what the agent published.
+  template <class Pred>
+  void Await(Pred pred, milliseconds limit, std::string_view what) {
+    if (!rec_.WaitFor(pred, limit)) {
+      std::lock_guard lock(rec_.mu);
+      FAIL() << "gave up waiting for " << what << "\n" << Describe(rec_);
+    }
+  }
+
+  // Waits for the first ok probe on a ready session (epoch 1).
+  void AwaitHealthy() {
+    Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 1; }, 15s, "a first ok probe");
+  }
+
+  // Declaration order matters: the runner stops (and its agents end) before the recorders and
+  // fleetsim go away.
+  Fleetsim fleet_;
+  config::HostSpec spec_;
+  config::HostSpec sibling_;
+  Recorder rec_;
+  Recorder sibling_rec_;
+  AgentRunner runner_;
+};
+
+// refuse: ECONNREFUSED at once, state backoff with connect_refused, retries spaced by the
+// exponential full-jitter backoff; ticks while down yield `error` results. Clearing the fault
+// (the listener comes back) gives a ready session with epoch 1.
+TEST_F(AgentFaultTest, RefuseBacksOffWithConnectRefusedAndGrowingSpacing) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=refuse"}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 6; }, 15s, "6 backoffs"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  const std::size_t ready = rec_.FindState(HostState::kFingerprinting);
+  ASSERT_LT(ready + 1, rec_.statuses.size());
+  ASSERT_EQ(rec_.statuses[ready + 1].state, HostState::kReady);
+  std::size_t attempt = 0;
+  for (std::size_t i = 0; i < ready; ++i) {
+    const auto& s = rec_.statuses[i];
+    EXPECT_EQ(s.epoch, 0u);
+    if (s.state == HostState::kConnecting) {
+      if (i + 1 < ready) {
+        // Refused at once: no waiting for the connect deadline.
+        EXPECT_LT(rec_.status_times[i + 1] - rec_.status_times[i], 300ms);
+      }
+      continue;
+    }
+    ASSERT_EQ(s.state, HostState::kBackoff) << i;
+    EXPECT_EQ(s.last_reason, Errc::kConnectRefused) << agent::ReasonName(s.last_reason);
+    EXPECT_EQ(s.retry_in, ExpectedBackoff(attempt)) << "attempt " << attempt;
+    ASSERT_EQ(rec_.statuses[i + 1].state, HostState::kConnecting);
+    const auto gap = rec_.status_times[i + 1] - rec_.status_times[i];
+    EXPECT_GE(gap, s.retry_in - kEarly) << "attempt " << attempt;
+    EXPECT_LT(gap, s.retry_in + kLate) << "attempt " << attempt;
+    ++attempt;
+  }
+  EXPECT_GE(attempt, 6u);
+  EXPECT_EQ(rec_.statuses[ready + 1].epoch, 1u);
+  ExpectGapFree(rec_.results);
+  for (const auto& r : rec_.results) {
+    if (r.status == ProbeStatus::kOk) break;
+    EXPECT_EQ(r.status, ProbeStatus::kError);
+    EXPECT_EQ(r.session_epoch, 0u);
+    // The tick that raced the very first connect has no failure to report yet.
+    if (r.reason != Errc::kDisconnected) {
+      EXPECT_EQ(r.reason, Errc::kConnectRefused) << agent::ReasonName(r.reason);
+    }
+  }
+}
+
+// no_banner: TCP is accepted but nothing is ever written; the connect ends with banner_timeout
+// exactly at connect_timeout, then backoff.
+TEST_F(AgentFaultTest, NoBannerTimesOutAtTheConnectDeadlineWithBannerTimeout) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=no_banner"}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 10s, "2 backoffs"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  std::size_t backoffs = 0;
+  for (std::size_t i = 1; i < rec_.statuses.size(); ++i) {
+    const auto& s = rec_.statuses[i];
+    if (s.state != HostState::kBackoff) continue;
+    ++backoffs;
+    ASSERT_EQ(rec_.statuses[i - 1].state, HostState::kConnecting);
+    EXPECT_EQ(s.last_reason, Errc::kBannerTimeout) << agent::ReasonName(s.last_reason);
+    EXPECT_EQ(s.epoch, 0u);
+    const auto took = rec_.status_times[i] - rec_.status_times[i - 1];
+    EXPECT_GE(took, kConnectTimeout - kEarly);
+    EXPECT_LT(took, kConnectTimeout + kLate);
+  }
+  EXPECT_GE(backoffs, 2u);
+  EXPECT_EQ(rec_.CountStates(HostState::kFingerprinting), 0u);
+}
+
+// kex_stall: a banner, then silence; the key exchange misses the connect deadline. The agent
+// reports `timeout` (errors.hpp: "an operation after the banner (KEX, auth, command) missed its
+// deadline"), then backs off. A healthy sibling on the same io_context keeps probing.
+TEST_F(AgentFaultTest, KexStallTimesOutAtTheConnectDeadlineWhileTheSiblingKeepsProbing) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=kex_stall"}));
+  runner_.Start(sibling_, sibling_rec_.Sink(), FastOptions());
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 10s, "2 backoffs"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  std::size_t backoffs = 0;
+  for (std::size_t i = 1; i < rec_.statuses.size(); ++i) {
+    const auto& s = rec_.statuses[i];
+    if (s.state != HostState::kBackoff) continue;
+    ++backoffs;
+    ASSERT_EQ(rec_.statuses[i - 1].state, HostState::kConnecting);
+    EXPECT_EQ(s.last_reason, Errc::kTimeout) << agent::ReasonName(s.last_reason);
+    const auto took = rec_.status_times[i] - rec_.status_times[i - 1];
+    EXPECT_GE(took, kConnectTimeout - kEarly);
+    EXPECT_LT(took, kConnectTimeout + kLate);
+  }
+  EXPECT_GE(backoffs, 2u);
+  std::lock_guard sibling_lock(sibling_rec_.mu);
+  EXPECT_GE(sibling_rec_.CountResults(ProbeStatus::kOk), 2u) << Describe(sibling_rec_);
+}
+
+// stall_output (set at run time on a warm session): half an answer, then nothing. The probe
+// ends `timeout` at probe_timeout; the session is poisoned, so the agent closes it (backoff with
+// reason timeout) and reconnects with a new epoch. seq stays gap-free throughout.
+TEST_F(AgentFaultTest, StallOutputTimesOutAtTheProbeDeadlineAndReconnectsWithANewEpoch) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  ASSERT_NO_FATAL_FAILURE(SetFault("stall_output"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) {
+        return std::any_of(r.results.begin(), r.results.end(), [](const ProbeResult& p) {
+          return p.status == ProbeStatus::kOk && p.session_epoch >= 2;
+        });
+      },
+      15s, "an ok probe on a new session"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  ExpectGapFree(rec_.results);
+  const std::size_t t = rec_.FindResult(ProbeStatus::kTimeout);
+  const ProbeResult& timeout = rec_.results[t];
+  EXPECT_EQ(timeout.reason, Errc::kTimeout);
+  EXPECT_EQ(timeout.session_epoch, 1u);
+  EXPECT_GE(Took(timeout), kProbeTimeout - kEarly);
+  EXPECT_LT(Took(timeout), kProbeTimeout + kLate);
+  // The poisoned session is closed right away: the next status is backoff(timeout), epoch 1.
+  const std::size_t ready1 = rec_.FindState(HostState::kReady);
+  const std::size_t b = rec_.FindState(HostState::kBackoff, ready1);
+  ASSERT_LT(b, rec_.statuses.size());
+  EXPECT_EQ(b, ready1 + 1) << "nothing between ready and the backoff";
+  EXPECT_EQ(rec_.statuses[b].last_reason, Errc::kTimeout);
+  EXPECT_EQ(rec_.statuses[b].epoch, 1u);
+  EXPECT_LT(rec_.status_times[b] - rec_.result_times[t], 200ms);
+  const std::size_t ready2 = rec_.FindState(HostState::kReady, b);
+  ASSERT_LT(ready2, rec_.statuses.size());
+  EXPECT_GE(rec_.statuses[ready2].epoch, 2u);
+  // Ticks that fell due while the stalled probe ran are `skipped`, each with its own seq.
+  EXPECT_GE(rec_.CountResults(ProbeStatus::kSkipped), 2u);
+}
+
+// drip (set at run time): one byte per second keeps the channel busy, so only an overall
+// deadline can end the probe: `timeout` at probe_timeout, never later.
+TEST_F(AgentFaultTest, DripTimesOutAtTheOverallProbeDeadlineNotAnIdleTimeout) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  spec_.probe_timeout = 3s;  // three drips arrive inside the deadline: no idle gap reaches 1.1 s
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  const auto bytes_before = Stat("bytes_out");
+  ASSERT_NO_FATAL_FAILURE(SetFault("drip"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 12s, "a timeout"));
+  const auto bytes_during = Stat("bytes_out") - bytes_before;
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  const ProbeResult& timeout = rec_.results[rec_.FindResult(ProbeStatus::kTimeout)];
+  EXPECT_EQ(timeout.reason, Errc::kTimeout);
+  EXPECT_GE(Took(timeout), 3s - kEarly);
+  EXPECT_LT(Took(timeout), 3s + kLate);
+  // fleetsim did drip while the probe waited (bytes counted are SSH payload only).
+  EXPECT_GE(bytes_during, 2u);
+  ExpectGapFree(rec_.results);
+}
+
+// endless (set at run time): the answer never ends; the probe stops at output_limit with
+// `too_large`, long before its deadline, and fleetsim writes only about what the client's
+// channel window allowed beyond the limit. too_large closes the channel, not the session
+// (ssh_session.hpp): the same epoch serves the next ok probe once the fault is cleared.
+TEST_F(AgentFaultTest, EndlessStopsAtTheOutputLimitWithTooLargeAndKeepsTheSession) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  spec_.output_limit = 256 << 10;
+  spec_.interval = 1s;
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  const auto bytes_before = Stat("bytes_out");
+  ASSERT_NO_FATAL_FAILURE(SetFault("endless"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTooLarge) >= 1; }, 10s, "too_large"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  std::size_t too_large_count = 0;
+  {
+    std::lock_guard lock(rec_.mu);
+    too_large_count = rec_.CountResults(ProbeStatus::kTooLarge);
+  }
+  std::this_thread::sleep_for(300ms);  // let fleetsim see the client's channel close
+  const auto bytes_during = Stat("bytes_out") - bytes_before;
+  const std::size_t results_before_clear = [&] {
+    std::lock_guard lock(rec_.mu);
+    return rec_.results.size();
+  }();
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [&](Recorder& r) { return r.FindResult(ProbeStatus::kOk, results_before_clear) < r.results.size(); },
+      10s, "an ok probe after clearing"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  const ProbeResult& big = rec_.results[rec_.FindResult(ProbeStatus::kTooLarge)];
+  EXPECT_EQ(big.reason, Errc::kTooLarge);
+  EXPECT_EQ(big.session_epoch, 1u);
+  EXPECT_LT(Took(big), kProbeTimeout / 2) << "the cap, not the deadline, ends it";
+  // Bounded: per endless probe at most the limit plus a channel window or two (libssh's client
+  // window is far below 1 MiB); a healthy probe in the mix adds ~70 KB.
+  EXPECT_LT(bytes_during, too_large_count * (spec_.output_limit + (1u << 20)) + (256u << 10))
+      << bytes_during << " bytes for " << too_large_count << " too_large probes";
+  EXPECT_EQ(rec_.CountStates(HostState::kBackoff), 0u) << "too_large must not drop the session";
+  const ProbeResult& ok = rec_.results[rec_.FindResult(ProbeStatus::kOk, results_before_clear)];
+  EXPECT_EQ(ok.session_epoch, 1u);
+  ExpectGapFree(rec_.results);
+}
+
+// garbage (set at run time): 64 KiB of random bytes with exit 0 is a parse_error; the session
+// is sound, so it is kept and the next probe after clearing is ok on the same epoch.
+TEST_F(AgentFaultTest, GarbageIsAParseErrorAndTheNextProbeAfterClearingIsOk) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  ASSERT_NO_FATAL_FAILURE(SetFault("garbage"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountResults(ProbeStatus::kParseError) >= 2; },
+                                10s, "parse_error"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  std::size_t from = 0;
+  {
+    std::lock_guard lock(rec_.mu);
+    from = rec_.results.size();
+  }
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [&](Recorder& r) { return r.FindResult(ProbeStatus::kOk, from) < r.results.size(); }, 10s,
+      "an ok probe after clearing"));
+  runner_.Stop();
+  EXPECT_EQ(runner_.Crashes(), 0);
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  const ProbeResult& bad = rec_.results[rec_.FindResult(ProbeStatus::kParseError)];
+  EXPECT_EQ(bad.reason, Errc::kParseError);
+  EXPECT_EQ(bad.raw_bytes, 64u << 10);
+  EXPECT_EQ(bad.session_epoch, 1u);
+  EXPECT_FALSE(bad.snapshot);
+  EXPECT_EQ(rec_.CountStates(HostState::kBackoff), 0u) << "a parse error must not drop the session";
+  const ProbeResult& ok = rec_.results[rec_.FindResult(ProbeStatus::kOk, from)];
+  EXPECT_EQ(ok.session_epoch, 1u);
+  ASSERT_TRUE(ok.snapshot);
+  EXPECT_FALSE(ok.snapshot->processes.empty());
+  ExpectGapFree(rec_.results);
+}
+
+// disconnect_after:3: fingerprint + two probes per session, then fleetsim disconnects. The
+// agent notices at once (not at the next keepalive), backs off with `disconnected` and
+// reconnects with the next epoch; seq stays gap-free across sessions.
+TEST_F(AgentFaultTest, DisconnectAfterNReconnectsWithANewEpochAndGapFreeSeq) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=disconnect_after:3"}));
+  spec_.keepalive = 10s;  // the disconnect must be seen by watching the socket, not by a keepalive
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) {
+        return std::any_of(r.results.begin(), r.results.end(), [](const ProbeResult& p) {
+          return p.status == ProbeStatus::kOk && p.session_epoch == 3;
+        });
+      },
+      20s, "ok probes on epoch 3"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  ExpectGapFree(rec_.results);
+  std::uint64_t epoch = 0;
+  for (std::size_t i = 0; i < rec_.statuses.size(); ++i) {
+    const auto& s = rec_.statuses[i];
+    if (s.state == HostState::kReady) {
+      EXPECT_EQ(s.epoch, ++epoch) << "each reconnect is a new epoch";
+    } else if (s.state == HostState::kBackoff) {
+      EXPECT_EQ(s.last_reason, Errc::kDisconnected) << agent::ReasonName(s.last_reason);
+      EXPECT_EQ(s.epoch, epoch);
+      ASSERT_GT(i, 0u);
+      // fleetsim waits 100 ms after the third answer; the agent must not wait for a keepalive.
+      EXPECT_LT(rec_.status_times[i] - rec_.status_times[i - 1], 2 * kInterval + kLate);
+    }
+  }
+  EXPECT_GE(epoch, 3u);
+  for (std::uint64_t e = 1; e <= 2; ++e) {
+    const auto ok = std::count_if(rec_.results.begin(), rec_.results.end(), [e](const ProbeResult& p) {
+      return p.status == ProbeStatus::kOk && p.session_epoch == e;
+    });
+    EXPECT_GE(ok, 1) << "epoch " << e;
+    EXPECT_LE(ok, 2) << "epoch " << e << ": fingerprint + 2 probes, then the session is gone";
+  }
+  for (const auto& r : rec_.results) {
+    if (r.status == ProbeStatus::kError) {
+      EXPECT_EQ(r.reason, Errc::kDisconnected) << agent::ReasonName(r.reason);
+    }
+    EXPECT_NE(r.status, ProbeStatus::kTimeout);
+  }
+}
+
+// change_host_key at run time (a reinstalled host): the warm session is dropped, the reconnect
+// meets a different host key: circuit_open with hostkey_mismatch, no authentication attempted,
+// retries spaced by the circuit cool-down, and known_hosts byte-identical, whatever the policy
+// (accept-new never overwrites a recorded key).
+class AgentHostKeyTest : public AgentFaultTest,
+                         public ::testing::WithParamInterface<config::HostKeyPolicy> {};
+
+TEST_P(AgentHostKeyTest, ChangedHostKeyOpensTheCircuitAndLeavesKnownHostsUntouched) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  spec_.host_key_policy = GetParam();
+  const std::string known_before = ReadBytes(fleet_.KnownHosts());
+  ASSERT_FALSE(known_before.empty());
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  const auto auth_before = Stat("auth_accepted") + Stat("auth_denied");
+  ASSERT_NO_FATAL_FAILURE(SetFault("change_host_key"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; },
+                                15s, "3 circuit opens"));
+  const auto auth_after = Stat("auth_accepted") + Stat("auth_denied");
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  EXPECT_EQ(ReadBytes(fleet_.KnownHosts()), known_before);
+  EXPECT_EQ(auth_after, auth_before) << "no credential may be offered to an unverified host";
+  const std::size_t ready = rec_.FindState(HostState::kReady);
+  ASSERT_LT(ready + 1, rec_.statuses.size());
+  EXPECT_EQ(rec_.statuses[ready + 1].state, HostState::kBackoff) << "the dropped session";
+  EXPECT_EQ(rec_.statuses[ready + 1].last_reason, Errc::kDisconnected);
+  std::size_t attempt = 0;
+  for (std::size_t i = ready + 2; i < rec_.statuses.size(); ++i) {
+    const auto& s = rec_.statuses[i];
+    ASSERT_NE(s.state, HostState::kFingerprinting);
+    if (s.state != HostState::kCircuitOpen) continue;
+    EXPECT_EQ(s.last_reason, Errc::kHostkeyMismatch) << agent::ReasonName(s.last_reason);
+    EXPECT_EQ(s.retry_in, ExpectedCircuit(attempt)) << "attempt " << attempt;
+    if (i + 1 < rec_.statuses.size()) {
+      const auto gap = rec_.status_times[i + 1] - rec_.status_times[i];
+      EXPECT_GE(gap, s.retry_in - kEarly);
+      EXPECT_LT(gap, s.retry_in + kLate);
+    }
+    ++attempt;
+  }
+  EXPECT_GE(attempt, 3u);
+  // Ticks while the circuit is open report why.
+  const auto last = rec_.results.back();
+  EXPECT_EQ(last.status, ProbeStatus::kError);
+  EXPECT_EQ(last.reason, Errc::kHostkeyMismatch);
+  ExpectGapFree(rec_.results);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, AgentHostKeyTest,
+                         ::testing::Values(config::HostKeyPolicy::kStrict, config::HostKeyPolicy::kAcceptNew),
+                         [](const auto& p) {
+                           return p.param == config::HostKeyPolicy::kStrict ? "Strict" : "AcceptNew";
+                         });
+
+// reject_user_key: every key refused: circuit_open with auth_denied, no fingerprinting, the
+// cool-down grows per AgentTimings (first 500 ms, doubling, +20 % jitter at most), and each
+// attempt offers the key once (no MaxAuthTries hammering).
+TEST_F(AgentFaultTest, RejectedUserKeyOpensTheCircuitWithAuthDeniedAndSpacedRetries) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=reject_user_key"}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; },
+                                15s, "3 circuit opens"));
+  runner_.Stop();
+  const auto denied = Stat("auth_denied");
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  std::size_t attempt = 0;
+  for (std::size_t i = 0; i < rec_.statuses.size(); ++i) {
+    const auto& s = rec_.statuses[i];
+    ASSERT_NE(s.state, HostState::kFingerprinting);
+    ASSERT_NE(s.state, HostState::kBackoff);
+    if (s.state != HostState::kCircuitOpen) continue;
+    EXPECT_EQ(s.last_reason, Errc::kAuthDenied) << agent::ReasonName(s.last_reason);
+    EXPECT_EQ(s.epoch, 0u);
+    EXPECT_EQ(s.retry_in, ExpectedCircuit(attempt)) << "attempt " << attempt;
+    if (i + 1 < rec_.statuses.size()) {
+      ASSERT_EQ(rec_.statuses[i + 1].state, HostState::kConnecting);
+      const auto gap = rec_.status_times[i + 1] - rec_.status_times[i];
+      EXPECT_GE(gap, s.retry_in - kEarly);
+      EXPECT_LT(gap, s.retry_in + kLate);
+    }
+    ++attempt;
+  }
+  const auto attempts = rec_.CountStates(HostState::kConnecting);
+  EXPECT_GE(attempt, 3u);
+  EXPECT_GE(denied, attempt);
+  EXPECT_LE(denied, attempts) << "one key offered once per connection";
+}
+
+// delay:700 (below the 2 s deadline): ok, and each probe takes at least the delay.
+TEST_F(AgentFaultTest, DelayBelowTheDeadlineIsOkWithLatencyAtLeastTheDelay) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=delay:700"}));
+  spec_.interval = 1s;
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 3; }, 20s, "3 ok probes"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  for (std::size_t i = rec_.FindResult(ProbeStatus::kOk); i < rec_.results.size(); ++i) {
+    const auto& r = rec_.results[i];
+    ASSERT_EQ(r.status, ProbeStatus::kOk) << "seq " << r.seq;
+    EXPECT_GE(Took(r), 700ms);
+    EXPECT_LT(Took(r), kProbeTimeout);
+  }
+  ExpectGapFree(rec_.results);
+}
+
+// delay above the deadline (set at run time): the documented other half, `timeout`.
+TEST_F(AgentFaultTest, DelayAboveTheDeadlineTimesOutAtTheDeadline) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  ASSERT_NO_FATAL_FAILURE(SetFault("delay:5000"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  const ProbeResult& timeout = rec_.results[rec_.FindResult(ProbeStatus::kTimeout)];
+  EXPECT_EQ(timeout.reason, Errc::kTimeout);
+  EXPECT_GE(Took(timeout), kProbeTimeout - kEarly);
+  EXPECT_LT(Took(timeout), kProbeTimeout + kLate);
+  ExpectGapFree(rec_.results);
+}
+
+// random_delay:300: ok every time, with latencies that vary.
+TEST_F(AgentFaultTest, RandomDelayIsOk) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=random_delay:300"}));
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 6; }, 20s, "6 ok probes"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  milliseconds lo = kProbeTimeout;
+  milliseconds hi = 0ms;
+  for (std::size_t i = rec_.FindResult(ProbeStatus::kOk); i < rec_.results.size(); ++i) {
+    const auto& r = rec_.results[i];
+    ASSERT_EQ(r.status, ProbeStatus::kOk) << "seq " << r.seq;
+    lo = std::min(lo, Took(r));
+    hi = std::max(hi, Took(r));
+    EXPECT_LT(Took(r), 300ms + kLate);
+  }
+  EXPECT_GT(hi - lo, 20ms) << "jitter";
+  ExpectGapFree(rec_.results);
+}
+
+// The control API changes a running host's behaviour: healthy, then drip (timeout, session
+// replaced), then none (ok again on a new epoch). The sibling on the same io_context is never
+// affected.
+TEST_F(AgentFaultTest, RunTimeFaultChangeViaTheControlApiAndRecovery) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  runner_.Start(sibling_, sibling_rec_.Sink(), FastOptions());
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  const auto hosts = Http(fleet_.ControlPort(), "GET", "/hosts/1");
+  ASSERT_EQ(hosts.status, 200);
+  EXPECT_NE(hosts.body.find("\"sessions\":1"), std::string::npos) << hosts.body;
+  ASSERT_NO_FATAL_FAILURE(SetFault("drip"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) {
+        return !r.results.empty() && r.results.back().status == ProbeStatus::kOk &&
+               r.results.back().session_epoch >= 2;
+      },
+      15s, "ok again on a new epoch"));
+  runner_.Stop();
+  {
+    std::lock_guard lock(rec_.mu);
+    SCOPED_TRACE(Describe(rec_));
+    ExpectGapFree(rec_.results);
+    const std::size_t t = rec_.FindResult(ProbeStatus::kTimeout);
+    EXPECT_EQ(rec_.results[t].session_epoch, 1u);
+    EXPECT_GE(Took(rec_.results[t]), kProbeTimeout - kEarly);
+    EXPECT_LT(Took(rec_.results[t]), kProbeTimeout + kLate);
+    EXPECT_EQ(rec_.CountStates(HostState::kCircuitOpen), 0u);
+  }
+  std::lock_guard lock(sibling_rec_.mu);
+  SCOPED_TRACE(Describe(sibling_rec_));
+  ExpectGapFree(sibling_rec_.results);
+  EXPECT_EQ(sibling_rec_.CountStates(HostState::kReady), 1u);
+  EXPECT_EQ(sibling_rec_.CountStates(HostState::kBackoff), 0u);
+  for (std::size_t i = sibling_rec_.FindResult(ProbeStatus::kOk); i < sibling_rec_.results.size(); ++i) {
+    EXPECT_EQ(sibling_rec_.results[i].status, ProbeStatus::kOk) << "seq " << sibling_rec_.results[i].seq;
+  }
+}
+
+}  // namespace
+}  // namespace fleetps::fleetsim::testing
