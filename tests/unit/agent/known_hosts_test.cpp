@@ -122,6 +122,18 @@ TEST_F(KnownHostsTest, KeyTypesAreTheTypesCheckCanAccept) {
   EXPECT_TRUE(f.KeyTypes("web03", 22)->empty());
 }
 
+TEST_F(KnownHostsTest, LiteralAndPatternLinesForOneHostAreBothConsulted) {
+  Write("web0? " + kKeyA.type + " " + kKeyA.base64 + "\n" +
+        "web01,web01 ssh-rsa AAAAB3NzaC1yc2E=\n" +
+        "@revoked web01 " + kKeyB.type + " " + kKeyB.base64 + "\n");
+  KnownHostsFile f(path_);
+  EXPECT_EQ(*f.Check("web01", 22, kKeyA), KnownHostsMatch::kKnown);
+  EXPECT_EQ(*f.Check("web01", 22, kKeyB), KnownHostsMatch::kMismatch) << "revoked";
+  EXPECT_EQ(*f.Check("web02", 22, kKeyB), KnownHostsMatch::kMismatch);
+  EXPECT_EQ(*f.KeyTypes("web01", 22), (std::vector<std::string>{"ssh-ed25519", "ssh-rsa"}));
+  EXPECT_EQ(*f.KeyTypes("web02", 22), std::vector<std::string>{"ssh-ed25519"});
+}
+
 TEST_F(KnownHostsTest, KeyTypesOfAMissingFileAreEmptyAndFollowRecords) {
   KnownHostsFile f(path_);
   EXPECT_TRUE(f.KeyTypes("web01", 22)->empty());

@@ -41,7 +41,8 @@ enum class KnownHostsMatch {
 /// `!negations` in patterns are honoured.
 ///
 /// Reads are served from an in-memory copy that is reloaded when the file's size, mtime or inode
-/// changes (one `stat` per check), so a reconnect storm does not re-parse a large file per host.
+/// changes (one `stat` per check), so a reconnect storm does not re-parse a large file per host;
+/// lines that name hosts literally are found through a hash index, the others are matched in turn.
 /// Writes are atomic: the file is rewritten to a temporary in the same directory, flushed and
 /// renamed over the original, under an advisory lock on `<path>.lock` so concurrent writers
 /// (collector and `fleetps keyscan`) never lose a line.
