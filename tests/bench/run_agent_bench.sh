@@ -26,8 +26,8 @@ trap cleanup EXIT
 ssh-keygen -q -t ecdsa -b 256 -N '' -C fleetps-bench -f "$dir/id_ecdsa"
 cat "$dir/id_ecdsa.pub" >>"$dir/authorized_keys"
 
-# A fleet-sized known_hosts: 10,000 other hosts, then this one (libssh consults the file on
-# every connect to order its host-key algorithms).
+# A fleet-sized known_hosts: 10,000 other hosts, then this one (the agent used to let libssh
+# re-read the whole file on every connect to order its host-key algorithms).
 awk '{ for (i = 0; i < 10000; i++) printf "[10.%d.%d.%d]:22 %s %s\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256, $2, $3; print }' \
   "$dir/known_hosts" >"$dir/known_hosts_big"
 
