@@ -469,7 +469,9 @@ class App {
     if (const auto reason = agent::ReasonName(view.status.last_reason); !reason.empty()) {
       return std::string(reason);
     }
-    return view.status.host.empty() ? "connecting" : std::string(agent::StateName(view.status.state));
+    if (view.status.host.empty()) return "connecting";
+    if (view.status.state == agent::HostState::kReady) return "no probe yet";
+    return std::string(agent::StateName(view.status.state));
   }
 
   // One ad hoc probe per host, all at once, each on its agent's strand. Hosts without a running
