@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "agent_test_support.hpp"
 #include "fleetps/agent/errors.hpp"
 
@@ -657,6 +659,56 @@ TEST_F(AgentFaultTest, RunTimeFaultChangeViaTheControlApiAndRecovery) {
   for (std::size_t i = sibling_rec_.FindResult(ProbeStatus::kOk); i < sibling_rec_.results.size(); ++i) {
     EXPECT_EQ(sibling_rec_.results[i].status, ProbeStatus::kOk) << "seq " << sibling_rec_.results[i].seq;
   }
+}
+
+std::size_t OpenDescriptors() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                                std::filesystem::directory_iterator{}));
+}
+
+// fleetsim's count of open SSH sessions of host `number` (GET /hosts/{n}).
+std::uint64_t SessionsOf(const Fleetsim& fleet, std::uint32_t number) {
+  const auto r = Http(fleet.ControlPort(), "GET", "/hosts/" + std::to_string(number));
+  EXPECT_EQ(r.status, 200);
+  const auto v = boost::json::parse(r.body);
+  const auto& host = v.is_array() ? v.as_array().at(0) : v;
+  return host.as_object().at("sessions").to_number<std::uint64_t>();
+}
+
+// REPRODUCER FOR AN AGENT BUG (agent/src/ssh_session.cpp, Core::FreeNow): a closed session
+// must release its connection. The agent hands libssh a dup() of the socket and relies on
+// ssh_disconnect/ssh_free to close it, but libssh >= 0.10 never closes a descriptor given
+// through SSH_OPTIONS_FD on the normal path, so every closed session leaks one descriptor and
+// the TCP connection stays open: the server keeps the old session after a reconnect, and after
+// the agent stopped. This test fails until the agent closes that descriptor itself.
+TEST_F(AgentFaultTest, AgentBugClosedSessionsReleaseTheirConnection) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  boost::asio::steady_timer reactor(runner_.io());  // the reactor's own descriptors, before counting
+  const std::size_t fds_before = OpenDescriptors();
+  StartAgent();
+  ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
+  // Poison the session (stall, timeout), then let the agent reconnect on a healthy host.
+  ASSERT_NO_FATAL_FAILURE(SetFault("stall_output"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) {
+        return !r.results.empty() && r.results.back().status == ProbeStatus::kOk &&
+               r.results.back().session_epoch >= 2;
+      },
+      15s, "ok on a new epoch"));
+  std::uint64_t sessions = 0;
+  for (auto until = Clock::now() + 2s; Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    if ((sessions = SessionsOf(fleet_, 1)) == 1) break;
+  }
+  EXPECT_EQ(sessions, 1u) << "the poisoned session's connection is still open after the reconnect";
+  runner_.Stop();
+  for (auto until = Clock::now() + 2s; Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    if ((sessions = SessionsOf(fleet_, 1)) == 0) break;
+  }
+  EXPECT_EQ(sessions, 0u) << "connections still open after the agent stopped";
+  EXPECT_EQ(OpenDescriptors(), fds_before) << "descriptors leaked by closed sessions";
 }
 
 }  // namespace

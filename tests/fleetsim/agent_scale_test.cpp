@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <boost/json/parse.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -39,6 +40,8 @@ const std::uint32_t kWindow = EnvOr("FLEETSIM_AGENT_SCALE_WINDOW", 5'000);
 constexpr std::size_t kHandshakes = 64;
 // Whole test budget (ctest TIMEOUT is 300 s): startup, then every host ready and probed.
 constexpr auto kBudget = 240s;
+// Give up early when no host made progress for this long (connect_timeout is 20 s).
+constexpr auto kStall = 45s;
 
 // Per-host progress, written on the agents' strands, read by the test thread.
 struct Progress {
@@ -100,6 +103,11 @@ struct HostSink {
   }
 };
 
+std::size_t OpenDescriptors() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                                std::filesystem::directory_iterator{}));
+}
+
 double Seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
@@ -137,6 +145,8 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
     AgentRunner runner(2);
     std::uint32_t launched = 0;
     auto last_log = Clock::now();
+    auto last_progress = Clock::now();
+    std::uint32_t last_done = 0;
     while (Clock::now() < give_up) {
       while (launched < kHosts && launched - progress->exited.load() < kWindow) {
         config::HostSpec spec = hosts[launched];
@@ -161,6 +171,17 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
       }
       peak_live = std::max(peak_live, launched - progress->exited.load());
       if (progress->exited.load() == kHosts) break;
+      if (const auto done = progress->ready.load() + progress->ok.load(); done != last_done) {
+        last_done = done;
+        last_progress = Clock::now();
+      } else if (Clock::now() - last_progress > kStall) {
+        const auto stats = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
+        ADD_FAILURE() << "no progress for " << std::chrono::duration_cast<std::chrono::seconds>(kStall).count()
+                      << " s with " << launched - progress->exited.load() << " agents live; fleetsim /stats "
+                      << (stats.status == 200 ? stats.body : "did not answer (out of descriptors?)")
+                      << "; this process has " << OpenDescriptors() << " descriptors open";
+        break;
+      }
       if (Clock::now() - last_log >= 10s) {
         last_log = Clock::now();
         std::printf("+%.0f s: launched %u ready %u ok %u stopped %u failed connects %u\n",
@@ -186,7 +207,18 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
     std::lock_guard lock(progress->mu);
     for (const auto& [reason, n] : progress->reasons) std::printf("  %s: %u\n", reason.c_str(), n);
   }
-  const auto http = Http(fleet.ControlPort(), "GET", "/stats");
+  // Stopped agents closed their sessions: fleetsim sees them go, this process holds no sockets.
+  std::uint64_t sessions_open = ~0ull;
+  for (auto until = Clock::now() + 10s; Clock::now() < until; std::this_thread::sleep_for(100ms)) {
+    const auto stats = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
+    if (stats.status != 200) continue;
+    sessions_open = boost::json::parse(stats.body).as_object().at("sessions_open").to_number<std::uint64_t>();
+    if (sessions_open == 0) break;
+  }
+  EXPECT_EQ(sessions_open, 0u) << "sessions left open by stopped agents";
+  const auto own_fds = OpenDescriptors();
+  EXPECT_LT(own_fds, 64u) << "descriptors left open by stopped agents";
+  const auto http = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
   std::printf("fleetsim /stats: %s\n(total %.1f s)\n", http.body.c_str(), total);
   ::testing::Test::RecordProperty("startup_seconds", std::to_string(fleet.StartupSeconds()));
   ::testing::Test::RecordProperty("all_ready_seconds", std::to_string(Seconds(progress->last_ready_ns.load())));

@@ -16,6 +16,10 @@
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -44,6 +48,33 @@ inline std::vector<config::HostSpec> EmittedHosts(const Fleetsim& fleet, std::st
     return {};
   }
   return loaded.inventory->hosts;
+}
+
+/// `Http` with a deadline: fleetsim out of descriptors accepts no control connection, and the
+/// kernel's backlog would leave a blocking client waiting forever. Status 0 on any failure.
+inline HttpResult HttpWithin(std::uint16_t port, std::string_view method, std::string_view target,
+                             std::chrono::milliseconds limit, std::string_view body = {}) {
+  namespace http = boost::beast::http;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  request.body() = std::string(body);
+  request.prepare_payload();
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  HttpResult result;
+  socket.async_connect({boost::asio::ip::make_address("127.0.0.1"), port}, [&](const boost::system::error_code& ec) {
+    if (ec) return;
+    http::async_write(socket, request, [&](const boost::system::error_code& wec, std::size_t) {
+      if (wec) return;
+      http::async_read(socket, buffer, response, [&](const boost::system::error_code& rec, std::size_t) {
+        if (!rec) result = {static_cast<int>(response.result_int()), response.body()};
+      });
+    });
+  });
+  io.run_for(limit);
+  return result;
 }
 
 /// Everything one agent published, with the steady time each callback ran (on the strand, so
