@@ -9,6 +9,11 @@
 // agent starts in its place. Every one of the 10,000 hosts is still connected, fingerprinted
 // and probed by its own agent; only "all 10,000 sessions open at the same instant" is not
 // exercised (fleetsim_scale_tests holds 5,000 idle sessions for that side).
+//
+// Stopped agents must release their connections, or fleetsim runs out of descriptors near host
+// 9,990 and the test stops at the stall limit (see AgentBugClosedSessionsReleaseTheirConnection).
+// Measured 2026-11-21, 2 loaded vCPUs, with that leak fixed locally: fleetsim ready in 0.22 s,
+// all 10,000 ready after 55.8 s, all probed ok after 58.6 s, 0 failed connects.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
