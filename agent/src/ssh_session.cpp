@@ -170,9 +170,13 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
  private:
   void FreeNow() noexcept {
     if (ssh_ != nullptr) {
-      ssh_disconnect(ssh_);  // closes libssh's dup of the fd, never Asio's
+      // libssh >= 0.10 leaves an SSH_OPTIONS_FD descriptor open on disconnect and free, but
+      // closes (and forgets) it on some connect error paths: close it while libssh holds it.
+      const socket_t held = fd_adopted_ ? ssh_get_fd(ssh_) : libssh_fd_;
+      ssh_disconnect(ssh_);
       ssh_free(ssh_);
       ssh_ = nullptr;
+      if (held != SSH_INVALID_SOCKET) ::close(held);
     }
     error_code ignored;
     socket_.close(ignored);
@@ -266,6 +270,8 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   bool read_wait_ = false;
   bool write_wait_ = false;
   int active_ops_ = 0;
+  int libssh_fd_ = -1;
+  bool fd_adopted_ = false;
   std::vector<Waiter*> waiters_;
 };
 
@@ -309,8 +315,8 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 
-  // libssh gets its own descriptor for the same socket: it closes it on error paths and in
-  // ssh_free, while Asio keeps (and alone closes) the registered one.
+  // libssh gets its own descriptor for the same socket: it closes it on some connect error
+  // paths, FreeNow closes it otherwise, and Asio keeps (and alone closes) the registered one.
   const int libssh_fd = ::dup(socket_.native_handle());
   if (libssh_fd < 0) co_return make_error_code(Errc::kInternal);
   ssh_ = ssh_new();
@@ -320,6 +326,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   }
   socket_t fd = libssh_fd;
   ssh_options_set(ssh_, SSH_OPTIONS_FD, &fd);
+  libssh_fd_ = libssh_fd;
   bool off = false;
   int on = 1;
   int verbosity = SSH_LOG_NOLOG;
@@ -362,6 +369,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   if (!algo_ok) co_return make_error_code(Errc::kKexFailed);
   ssh_set_blocking(ssh_, 0);
 
+  fd_adopted_ = true;
   auto [rc, wait_ec] = co_await Retry(op, [this] { return ssh_connect(ssh_); });
   const bool have_banner = ssh_get_serverbanner(ssh_) != nullptr;
   if (wait_ec) {

@@ -40,7 +40,11 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 
-using Event = std::variant<agent::HostStatus, agent::ProbeResult>;
+/// What agents publish on the bus, tagged with the generation of the agent that sent it.
+struct Event {
+  std::uint64_t generation = 0;
+  std::variant<agent::HostStatus, agent::ProbeResult> payload;
+};
 
 /// What the registry maps a host name to while its agent runs.
 struct HostHandle {
@@ -217,9 +221,14 @@ class App {
   // One host's child: runs on the strand the supervisor gave it.
   asio::awaitable<void> RunHost(config::HostSpec spec) {
     auto strand = co_await asio::this_coro::executor;
+    const std::uint64_t generation = ++agent_generations_;
     agent::AgentSink sink{
-        .on_status = [this](const agent::HostStatus& s) { bus_.Publish("host/" + s.host, Event{s}); },
-        .on_result = [this](const agent::ProbeResult& r) { bus_.Publish("host/" + r.host, Event{r}); }};
+        .on_status = [this, generation](const agent::HostStatus& s) {
+          bus_.Publish("host/" + s.host, Event{generation, s});
+        },
+        .on_result = [this, generation](const agent::ProbeResult& r) {
+          bus_.Publish("host/" + r.host, Event{generation, r});
+        }};
     agent::AgentOptions options;
     options.handshake_limiter = handshakes_;
     options.known_hosts = KnownHostsFor(spec.known_hosts);
@@ -240,12 +249,12 @@ class App {
     for (;;) {
       auto event = co_await events_.Receive();
       if (!event) co_return;  // bus closed or cancelled
-      if (const auto* status = std::get_if<agent::HostStatus>(&*event)) {
-        state_.OnStatus(*status);
+      if (const auto* status = std::get_if<agent::HostStatus>(&event->payload)) {
+        state_.OnStatus(*status, event->generation);
         LogStatus(*status);
       } else {
-        const auto& result = std::get<agent::ProbeResult>(*event);
-        state_.OnResult(result);
+        const auto& result = std::get<agent::ProbeResult>(event->payload);
+        state_.OnResult(result, event->generation);
         if (result.status != agent::ProbeStatus::kOk) {
           Log(LogLevel::kWarn, "probe_failed",
               {{"host", result.host}, {"status", agent::ProbeStatusName(result.status)},
@@ -299,12 +308,12 @@ class App {
           {{"detail", "changes to the collector section take effect after a restart"}});
     }
     inventory_ = std::move(loaded->inventory);
+    for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
+    for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     state_.SetHosts(inventory_.hosts);
     if (diff.process_names_changed) {
       state_.SetGrouping(std::move(loaded->grouper), StaticGroupNames(inventory_.process_names));
     }
-    for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
-    for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);  // added + changed
     reload_ok_ = true;
     const std::string summary = "added=" + std::to_string(diff.added.size()) +
@@ -534,7 +543,7 @@ class App {
       host["state"] = self.quarantined_hosts.contains(view->spec.name)
                           ? "quarantined"
                           : (has_status ? agent::StateName(view->status.state) : "connecting");
-      host["epoch"] = view->status.epoch;
+      host["epoch"] = view->connects_total;
       if (view->status.dialect) host["dialect"] = probes::DialectName(*view->status.dialect);
       if (view->status.last_reason) host["last_reason"] = agent::ReasonName(view->status.last_reason);
       if (view->last_probe_status) {
@@ -575,6 +584,7 @@ class App {
   TopSupervisor top_;
   std::optional<HttpServer> http_;
   std::atomic<bool> ready_{false};
+  std::atomic<std::uint64_t> agent_generations_{0};
   std::atomic<bool> reload_ok_{true};
 };
 

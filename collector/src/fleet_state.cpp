@@ -35,6 +35,13 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
     }
     auto view = std::make_shared<HostView>();
     view->spec = spec;
+    if (it != hosts_.end()) {
+      // A changed host gets a new agent; its counters carry on so they never go backwards.
+      view->connects_total = it->second.view->connects_total;
+      view->disconnects_total = it->second.view->disconnects_total;
+      view->probes_total = it->second.view->probes_total;
+      view->skipped_total = it->second.view->skipped_total;
+    }
     next.emplace(spec.name, Entry{std::move(view), probes::GroupTracker{}});
   }
   hosts_ = std::move(next);
@@ -53,14 +60,20 @@ void FleetState::SetGrouping(probes::Grouper grouper, std::vector<std::string> s
   }
 }
 
-void FleetState::OnStatus(const agent::HostStatus& status) {
+void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation) {
   std::lock_guard lock(mu_);
   auto it = hosts_.find(status.host);
   if (it == hosts_.end()) return;  // a removed host's last words
   const HostView& before = *it->second.view;
+  if (agent_generation < before.agent_generation) return;  // a replaced agent's last words
   auto view = std::make_shared<HostView>(before);
+  const std::uint64_t previous_epoch =
+      agent_generation > before.agent_generation ? 0 : before.status.epoch;
+  view->agent_generation = agent_generation;
   const bool was_up = !before.status.host.empty() && SessionUp(before.status.state);
-  if (status.epoch > before.status.epoch) view->connects_total += status.epoch - before.status.epoch;
+  // Agent epochs restart at 0 when an agent is replaced (reload, crash restart); the host's
+  // session count keeps growing across agents.
+  if (status.epoch > previous_epoch) view->connects_total += status.epoch - previous_epoch;
   if (was_up && !SessionUp(status.state)) {
     const auto reason = agent::ReasonName(status.last_reason);
     ++view->disconnects_total[std::string(reason.empty() ? "disconnected" : reason)];
@@ -74,11 +87,12 @@ void FleetState::OnStatus(const agent::HostStatus& status) {
   it->second.view = std::move(view);
 }
 
-void FleetState::OnResult(const agent::ProbeResult& result) {
+void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_generation) {
   std::lock_guard lock(mu_);
   auto it = hosts_.find(result.host);
   if (it == hosts_.end()) return;
   Entry& entry = it->second;
+  if (agent_generation < entry.view->agent_generation) return;
   auto view = std::make_shared<HostView>(*entry.view);
   if (result.status == agent::ProbeStatus::kSkipped) {
     ++view->skipped_total;

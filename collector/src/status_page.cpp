@@ -85,7 +85,7 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
             std::to_string(view->spec.port) + "</td><td class=\"state " + state + "\">" + state +
             "</td><td>" +
             HtmlEscape(view->status.dialect ? probes::DialectName(*view->status.dialect) : "") +
-            "</td><td>" + std::to_string(view->status.epoch) + "</td><td>" +
+            "</td><td>" + std::to_string(view->connects_total) + "</td><td>" +
             HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
             HtmlEscape(reason) + "</td><td>" +

@@ -21,9 +21,12 @@ namespace fleetps::collector {
 struct HostView {
   config::HostSpec spec;
   agent::HostStatus status;  ///< `status.host` is empty until the first status arrives.
+  /// Sessions established to this host since the collector started, across agent restarts and
+  /// reloads: the host's session epoch as users see it (API, status page, metrics).
   std::uint64_t connects_total = 0;
   std::map<std::string, std::uint64_t, std::less<>> disconnects_total;  ///< By reason name.
   bool hostkey_mismatch = false;
+  std::uint64_t agent_generation = 0;  ///< Of the agent whose events this view reflects.
 
   std::uint64_t probes_total = 0;
   std::uint64_t skipped_total = 0;
@@ -57,8 +60,11 @@ class FleetState {
   void SetHosts(const std::vector<config::HostSpec>& hosts);
   void SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups);
 
-  void OnStatus(const agent::HostStatus& status);
-  void OnResult(const agent::ProbeResult& result);
+  /// Applies an agent event. `agent_generation` grows with every agent the collector starts
+  /// (a reload or a crash restart replaces the agent): events of an older agent than the last
+  /// one seen for the host are ignored, and a newer agent's epoch counts from 0.
+  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0);
+  void OnResult(const agent::ProbeResult& result, std::uint64_t agent_generation = 0);
 
   /// In inventory order.
   [[nodiscard]] std::vector<std::shared_ptr<const HostView>> Hosts() const;

@@ -1,0 +1,162 @@
+#include "fleetps/collector/fleet_state.hpp"
+
+#include <gtest/gtest.h>
+
+namespace fleetps::collector {
+namespace {
+
+using agent::HostState;
+
+config::HostSpec Spec(std::string name) {
+  config::HostSpec spec;
+  spec.name = name;
+  spec.address = "127.0.0.1";
+  spec.user = "monitor";
+  return spec;
+}
+
+agent::HostStatus Status(std::string host, HostState state, std::uint64_t epoch,
+                         agent::Errc reason = {}) {
+  agent::HostStatus status;
+  status.host = std::move(host);
+  status.state = state;
+  status.epoch = epoch;
+  if (reason != agent::Errc{}) status.last_reason = reason;
+  return status;
+}
+
+probes::ProcessRow Row(std::int64_t pid, std::string comm, double start, double cpu) {
+  probes::ProcessRow row;
+  row.pid = pid;
+  row.ppid = 1;
+  row.user = "root";
+  row.comm = comm;
+  row.exe = comm;
+  row.args = comm;
+  row.start_time_unix = start;
+  row.cpu_user_seconds = cpu;
+  row.cpu_system_seconds = 0;
+  row.rss_bytes = 1024;
+  return row;
+}
+
+agent::ProbeResult Ok(std::string host, std::vector<probes::ProcessRow> rows) {
+  agent::ProbeResult result;
+  result.host = std::move(host);
+  result.status = agent::ProbeStatus::kOk;
+  result.started = std::chrono::system_clock::now();
+  result.finished = result.started + std::chrono::milliseconds(20);
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  snapshot->processes = std::move(rows);
+  result.snapshot = std::move(snapshot);
+  return result;
+}
+
+std::unique_ptr<FleetState> MakeStatePtr(const std::vector<config::HostSpec>& hosts) {
+  auto compiled = probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}});
+  auto state = std::make_unique<FleetState>(*compiled.grouper, std::vector<std::string>{"db"});
+  state->SetHosts(hosts);
+  return state;
+}
+
+TEST(FleetStateTest, KeepsInventoryOrderAndDropsRemovedHosts) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("b"), Spec("a"), Spec("c")});
+  FleetState& state = *owned;
+  ASSERT_EQ(state.Hosts().size(), 3u);
+  EXPECT_EQ(state.Hosts()[0]->spec.name, "b");
+  state.SetHosts({Spec("c"), Spec("a")});
+  ASSERT_EQ(state.Hosts().size(), 2u);
+  EXPECT_EQ(state.Host("b"), nullptr);
+  state.OnStatus(Status("b", HostState::kReady, 1));  // a removed host's late event
+  EXPECT_EQ(state.Host("b"), nullptr);
+}
+
+TEST(FleetStateTest, CountsConnectsAndDisconnectsByReason) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kConnecting, 0));
+  state.OnStatus(Status("h", HostState::kReady, 1));
+  state.OnStatus(Status("h", HostState::kBackoff, 1, agent::Errc::kDisconnected));
+  state.OnStatus(Status("h", HostState::kReady, 2));
+  const auto view = state.Host("h");
+  EXPECT_EQ(view->connects_total, 2u);
+  EXPECT_EQ(view->disconnects_total.at("disconnected"), 1u);
+}
+
+TEST(FleetStateTest, ANewAgentGenerationKeepsTheSessionCountGrowing) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kReady, 3), /*agent_generation=*/1);
+  state.OnStatus(Status("h", HostState::kReady, 1), /*agent_generation=*/2);
+  EXPECT_EQ(state.Host("h")->connects_total, 4u);
+  // The replaced agent's last words change nothing.
+  state.OnStatus(Status("h", HostState::kBackoff, 3, agent::Errc::kDisconnected), 1);
+  EXPECT_EQ(state.Host("h")->status.state, HostState::kReady);
+  EXPECT_EQ(state.Host("h")->connects_total, 4u);
+}
+
+TEST(FleetStateTest, AChangedHostKeepsItsCountersAndLosesItsSnapshot) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kReady, 2));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 1)}));
+  config::HostSpec changed = Spec("h");
+  changed.labels["env"] = "prod";
+  state.SetHosts({changed});
+  const auto view = state.Host("h");
+  EXPECT_EQ(view->connects_total, 2u);
+  EXPECT_EQ(view->probes_total, 1u);
+  EXPECT_EQ(view->snapshot, nullptr);
+  EXPECT_EQ(view->spec.labels.at("env"), "prod");
+}
+
+TEST(FleetStateTest, GroupCountersNeverGoBackwardsWhenAProcessExits) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kReady, 1));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 5), Row(11, "oracle", 100, 7)}));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 6), Row(11, "oracle", 100, 9)}));
+  const double before = state.Host("h")->groups.groups.at("db").cpu_user_seconds;
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 6.5)}));  // pid 11 exited
+  const double after = state.Host("h")->groups.groups.at("db").cpu_user_seconds;
+  EXPECT_GE(after, before);
+  EXPECT_EQ(state.Host("h")->groups.groups.at("db").num_procs, 1u);
+}
+
+TEST(FleetStateTest, FailedProbeKeepsTheLastSnapshotAndRecordsTheReason) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kReady, 1));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 1)}));
+  agent::ProbeResult failed;
+  failed.host = "h";
+  failed.status = agent::ProbeStatus::kTimeout;
+  failed.reason = agent::Errc::kTimeout;
+  state.OnResult(failed);
+  const auto view = state.Host("h");
+  EXPECT_NE(view->snapshot, nullptr);
+  EXPECT_EQ(view->last_probe_failure, "timeout");
+  EXPECT_FALSE(view->Up());
+}
+
+TEST(FleetStateTest, SkippedTicksAreCountedNotTreatedAsProbes) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  agent::ProbeResult skipped;
+  skipped.host = "h";
+  skipped.status = agent::ProbeStatus::kSkipped;
+  state.OnResult(skipped);
+  EXPECT_EQ(state.Host("h")->skipped_total, 1u);
+  EXPECT_EQ(state.Host("h")->probes_total, 0u);
+}
+
+TEST(FleetStateTest, StaticGroupNamesAreTemplatesWithoutPlaceholders) {
+  config::ProcessNameMatcher fixed;
+  fixed.name_template = "oracle";
+  config::ProcessNameMatcher templated;
+  templated.name_template = "{{.Comm}}";
+  EXPECT_EQ(StaticGroupNames({fixed, templated}), std::vector<std::string>{"oracle"});
+}
+
+}  // namespace
+}  // namespace fleetps::collector
