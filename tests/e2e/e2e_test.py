@@ -7,10 +7,11 @@ Starts fleetsim (200 simulated hosts of four dialects, 20 spare ones for the rel
 one-host fleetsim that only the ad hoc query tests touch, three real servers through
 scripts/testhost (OpenSSH with /bin/sh, dropbear, OpenSSH whose user logs in with csh), points
 the collector at them plus one closed port, and checks what a user sees: host states, /metrics
-(and promtool's lint), /probe, /sd, fleetps query, bad selectors, reloads (SIGHUP, POST, invalid
-files) and SIGTERM. Every check is reported as PASS/FAIL; the exit status is 1 when any failed.
-Everything started is stopped on exit. Standard library only. Must run as root (testhost creates
-users and starts sshd). FLEETPS_E2E_KEEP=1 keeps the work directory.
+(and promtool's lint), /probe, /sd, steady-state CPU, fleetps query, bad selectors, reloads
+(SIGHUP, POST, invalid files), SIGTERM, and a second collector with `keepalive: 0`. Every check
+is reported as PASS/FAIL; the exit status is 1 when any failed. Everything started is stopped on
+exit; the work directory (logs) is kept when a check failed or FLEETPS_E2E_KEEP=1. Standard
+library only. Must run as root (testhost creates users and starts sshd).
 """
 
 import collections
@@ -35,7 +36,7 @@ DIALECTS = "linux-procps=40,busybox=20,aix=20,solaris=20"
 INTERVAL = "5s"
 STATIC_GROUPS = ["ssh-daemon", "oracle", "never-running"]
 PORT_BLOCKS = [12000, 12400, 13000, 13400, 14000, 15000, 16000]
-BLOCK_SPAN = 320          # sim ports B..B+219; quiet host, closed port, control, listen at B+300..
+BLOCK_SPAN = 320          # sim ports B..B+219; quiet host, closed port, controls, listens at B+300..305
 REAL_HOSTS = [            # name, testhost options
     ("real-openssh", ["--server", "sshd", "--user", "fleetps-e2e-sh", "--shell", "/bin/sh"]),
     ("real-dropbear", ["--server", "dropbear", "--user", "fleetps-e2e-db", "--shell", "/bin/sh"]),
@@ -147,6 +148,13 @@ def block_is_free(base, span):
     out = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span}"],
                          capture_output=True, text=True, check=True).stdout
     return not out.strip()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate, deadline_s, step=0.25):
@@ -558,18 +566,12 @@ class E2E:
     def scenario_steady_cpu(self):
         """Collector CPU in steady state: 200 hosts probed every 5 s is ~40 probes/s."""
         r = self.report
-        ticks = os.sysconf("SC_CLK_TCK")
-
-        def cpu(pid):
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / ticks
         sim = [p for n, p in self.procs if n == "fleetsim"][0]
-        t, c, s = time.monotonic(), cpu(self.collector.pid), cpu(sim.pid)
+        t, c, s = time.monotonic(), cpu_seconds(self.collector.pid), cpu_seconds(sim.pid)
         time.sleep(5)
         wall = time.monotonic() - t
-        collector_cores = (cpu(self.collector.pid) - c) / wall
-        sim_cores = (cpu(sim.pid) - s) / wall
+        collector_cores = (cpu_seconds(self.collector.pid) - c) / wall
+        sim_cores = (cpu_seconds(sim.pid) - s) / wall
         r.note(f"steady state over {wall:.1f} s: collector {collector_cores:.2f} cores, "
                f"fleetsim {sim_cores:.2f} cores ({len(self.names)} hosts, interval {INTERVAL})")
         # fleetsim answers the same probes for ~0.7 ms each; the collector parses them. Half a
@@ -931,6 +933,55 @@ class E2E:
         stop = [line for line in log.splitlines() if " event=stop " in line]
         r.check("collector logged a clean stop", stop and "exit_code=0" in stop[-1], stop[-1:] and stop[-1])
 
+    def scenario_keepalive_off(self):
+        """7. `keepalive: 0` ("turns keepalives off"): an idle session stays quiet, SIGTERM works."""
+        r = self.report
+        port = self.base + 305
+        host = self.sim_hosts[self.sim_name(1)]
+        path = os.path.join(self.work, "keepalive0.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join([
+                "defaults:", "  user: fleetsim",
+                f"  identity_file: {os.path.join(self.work, 'sim', 'id_ed25519')}",
+                f"  known_hosts: {self.known_hosts}",
+                "  interval: 5s", "  probe_timeout: 4s", "  keepalive: 0",
+                "collector:", f"  listen: 127.0.0.1:{port}",
+                "hosts:", f"  - name: {host['name']}", "    address: 127.0.0.1", f"    port: {host['port']}",
+            ]) + "\n")
+        log = os.path.join(self.work, "collector-keepalive0.log")
+        proc = self.start("collector-keepalive0", [self.fleetps, "run", "--config", path], log)
+        url = f"http://127.0.0.1:{port}"
+
+        def ready():
+            try:
+                hosts = get_json(url + "/api/v1/hosts", timeout=2)["data"]["hosts"]
+                return hosts[0]["state"] == "ready"
+            except (OSError, Fatal, KeyError, IndexError):
+                return proc.poll() is not None
+        if not r.check("keepalive: 0: the host reaches ready", wait_until(ready, 20) and proc.poll() is None):
+            return
+        sim = [p for n, p in self.procs if n == "fleetsim"][0]
+        t, c, cs = time.monotonic(), cpu_seconds(proc.pid), cpu_seconds(sim.pid)
+        time.sleep(3)
+        wall = time.monotonic() - t
+        cores = (cpu_seconds(proc.pid) - c) / wall
+        sim_cores = (cpu_seconds(sim.pid) - cs) / wall
+        r.check("keepalive: 0: one idle host costs the collector under 0.1 core", cores < 0.1,
+                f"{cores:.2f} cores")
+        r.check("keepalive: 0: the idle session costs fleetsim under 0.05 core (no message flood)",
+                sim_cores < 0.05, f"fleetsim {sim_cores:.2f} cores")
+        t = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=12)
+        except subprocess.TimeoutExpired:
+            code = None
+            proc.kill()
+            proc.wait()
+        took = time.monotonic() - t
+        r.check("keepalive: 0: SIGTERM exits with status 0 within 10 s", code == 0 and took <= 10,
+                f"exit {code} after {took:.1f} s" + ("" if code is not None else " (killed)"))
+
     # ---- driver -----------------------------------------------------------------------------
 
     def cleanup(self):
@@ -958,6 +1009,7 @@ class E2E:
             self.scenario_query()
             self.scenario_reload()
             self.scenario_sigterm()
+            self.scenario_keepalive_off()
         except Fatal as error:
             self.report.check("prerequisite", False, str(error))
         except Exception as error:  # a bug in this script or an unexpected answer: still clean up
