@@ -475,6 +475,8 @@ class E2E:
         """Problems with one host's series (samples already restricted to that host)."""
         problems = []
         names = {n for n, _, _ in samples}
+        if kind == "idle" and find(samples, "fleetps_up") == [1.0]:
+            kind = "up"  # the quiet host's hourly tick happened to fall within the test
         if label_host and any(l.get("host") != host for _, l, _ in samples):
             problems.append("series with another host label")
         up = find(samples, "fleetps_up")
@@ -680,9 +682,9 @@ class E2E:
                 code == 0 and hosts_seen == {n for n, _ in REAL_HOSTS}, f"exit {code} {hosts_seen} {err[-300:]}")
         code, answer, err = self.query_cli('{comm=~"(.*/)?(sshd|dropbear)"}', "--limit", "100000")
         hosts_seen = {row["host"] for row in (answer or {}).get("data", {}).get("rows", [])}
-        probed = set(reachable) - {QUIET}  # the quiet host has no snapshot yet
+        probed = set(reachable) - {QUIET}  # the quiet host has no snapshot (unless its hourly tick ran)
         r.check("snapshot query {comm=~\"(.*/)?(sshd|dropbear)\"} finds an SSH daemon on every "
-                "probed host, all four dialects", code == 0 and hosts_seen == probed,
+                "probed host, all four dialects", code == 0 and hosts_seen - {QUIET} == probed,
                 f"exit {code}, missing {sorted(probed - hosts_seen)[:10]}, extra "
                 f"{sorted(hosts_seen - probed)[:10]}, {err[-300:]}")
 
@@ -757,9 +759,10 @@ class E2E:
         t0, before, connects_before = self.session_snapshot()
         self.write_config(current, changed_label=set(changed))
         sent = time.monotonic()
-        for _ in range(3):  # three signals within ~40 ms fold into one reload
-            self.collector.send_signal(signal.SIGHUP)
+        for _ in range(3):  # three signals within ~40 ms fold into one reload; the gaps keep the
+            self.collector.send_signal(signal.SIGHUP)  # kernel from merging them while pending
             time.sleep(0.02)
+        spread = time.monotonic() - sent
 
         def applied():
             return set(self.hosts()) == set(new_names)
@@ -774,8 +777,12 @@ class E2E:
                 "" if ok else self.describe_not_ready(new_names))
         time.sleep(0.5)
         reloads = self.log_events("config_reloaded")[reloads_before:]
-        r.check("three SIGHUPs within 60 ms coalesce into one reload", len(reloads) == 1,
-                f"{len(reloads)} config_reloaded events: {reloads[:3]}")
+        if spread < 0.2:
+            r.check(f"three SIGHUPs within {spread * 1000:.0f} ms coalesce into one reload", len(reloads) == 1,
+                    f"{len(reloads)} config_reloaded events: {reloads[:3]}")
+        else:
+            r.note(f"SIGHUP coalescing not checked: this script took {spread * 1000:.0f} ms to send "
+                   f"three signals (loaded machine); {len(reloads)} reloads")
 
         t1, after, connects_after = self.session_snapshot()
         since_reload = t1 - sent
