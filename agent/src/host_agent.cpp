@@ -206,7 +206,11 @@ asio::awaitable<error_code> HostAgent::Fingerprint() {
 asio::awaitable<error_code> HostAgent::Watch() {
   for (;;) {
     if (session_failure_) co_return session_failure_;
-    auto ec = co_await session_.WatchIdle(Clock::now() + spec_.keepalive);
+    // keepalive 0 turns keepalives off: only watch for the server closing the connection.
+    const bool keepalive = spec_.keepalive.count() > 0;
+    const auto period = keepalive ? std::chrono::steady_clock::duration(spec_.keepalive)
+                                  : std::chrono::steady_clock::duration(std::chrono::hours(24));
+    auto ec = co_await session_.WatchIdle(Clock::now() + period, keepalive);
     if (session_failure_) co_return session_failure_;
     if (ec) co_return ec;
   }

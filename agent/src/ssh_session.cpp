@@ -154,7 +154,7 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   asio::awaitable<boost::system::result<CommandOutput>> Run(std::string_view script,
                                                             const RunOptions& options,
                                                             AsyncSemaphore& channels);
-  asio::awaitable<error_code> WatchIdle(Clock::time_point until);
+  asio::awaitable<error_code> WatchIdle(Clock::time_point until, bool send_keepalive);
 
   void Close() noexcept {
     if (closed_) return;
@@ -220,11 +220,16 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   asio::awaitable<error_code> WaitIo(Op& op) {
     if (closed_ || ssh_ == nullptr) co_return make_error_code(Errc::kDisconnected);
     if (Clock::now() >= op.deadline) co_return make_error_code(Errc::kTimeout);
-    const int flags = ssh_get_poll_flags(ssh_);
+    // libssh clears the POLLOUT interest behind SSH_WRITE_PENDING only from its own poll loop,
+    // which we do not run, so the flag stays set after the output drained and a writable socket
+    // would spin us. Ask the output buffer instead: a zero-timeout flush says whether bytes
+    // are really waiting (and clears the stale interest when they are not).
+    const bool write_pending = (ssh_get_poll_flags(ssh_) & SSH_WRITE_PENDING) != 0 &&
+                               Call([this] { return ssh_blocking_flush(ssh_, 0); }) == SSH_AGAIN;
     ArmSocketWait(tcp::socket::wait_read);
-    if (flags & SSH_WRITE_PENDING) ArmSocketWait(tcp::socket::wait_write);
-    pollfd p{socket_.native_handle(),
-             static_cast<short>(POLLIN | ((flags & SSH_WRITE_PENDING) ? POLLOUT : 0)), 0};
+    if (write_pending) ArmSocketWait(tcp::socket::wait_write);
+    pollfd p{socket_.native_handle(), static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)),
+             0};
     // Readiness already there: retry at once, but bounded so a libssh state that ignores a
     // readable socket cannot spin us until the deadline.
     if (::poll(&p, 1, 0) > 0 && ++op.spins < 64) {
@@ -307,7 +312,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
 
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
-  socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  socket_.set_option(asio::socket_base::keep_alive(spec.keepalive.count() > 0), ignored);
   const int idle = static_cast<int>(
       std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(spec.keepalive).count()));
   const int count = 3;
@@ -580,12 +585,13 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
   co_return out;
 }
 
-asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until) {
+asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
+                                                      bool send_keepalive) {
   auto self = shared_from_this();
   Op op(*this);
   op.deadline = until;
   if (!Usable()) co_return make_error_code(Errc::kDisconnected);
-  if (Call([this] { return ssh_send_ignore(ssh_, ""); }) != SSH_OK) {
+  if (send_keepalive && Call([this] { return ssh_send_ignore(ssh_, ""); }) != SSH_OK) {
     poisoned_ = true;
     co_return make_error_code(Errc::kDisconnected);
   }
@@ -640,10 +646,10 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::RunScript(std:
   co_return co_await core->Run(script, options, *channels_);
 }
 
-asio::awaitable<error_code> SshSession::WatchIdle(Clock::time_point until) {
+asio::awaitable<error_code> SshSession::WatchIdle(Clock::time_point until, bool send_keepalive) {
   if (!core_) co_return make_error_code(Errc::kDisconnected);
   auto core = core_;
-  co_return co_await core->WatchIdle(until);
+  co_return co_await core->WatchIdle(until, send_keepalive);
 }
 
 asio::awaitable<boost::system::result<ScannedKey>> KeyScan(const config::HostSpec& spec,

@@ -277,16 +277,25 @@ class App {
 
   asio::awaitable<void> HttpService() { co_await http_->Run(); }
 
-  // SIGHUP asks for a reload; signals arriving within kReloadCoalesce fold into one.
+  // SIGHUP asks for a reload. A burst folds into one: after a signal, every further signal
+  // restarts a kReloadCoalesce quiet period, and the reload runs when the period passes.
   asio::awaitable<void> ReloadService() {
+    using namespace asio::experimental::awaitable_operators;
     asio::signal_set hangup(co_await asio::this_coro::executor, SIGHUP);
     asio::steady_timer settle(co_await asio::this_coro::executor);
     for (;;) {
       auto [ec, signal] = co_await hangup.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
-      settle.expires_after(kReloadCoalesce);
-      auto [settle_ec] = co_await settle.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (settle_ec) co_return;
+      std::size_t folded = 1;
+      for (;;) {
+        settle.expires_after(kReloadCoalesce);
+        auto first = co_await (hangup.async_wait(asio::use_awaitable) ||
+                               settle.async_wait(asio::use_awaitable));
+        if (first.index() == 1) break;  // quiet period passed
+        ++folded;
+      }
+      Log(LogLevel::kInfo, "config_reload_requested",
+          {{"origin", "sighup"}, {"signals", std::to_string(folded)}});
       (void)co_await asio::co_spawn(control_, Reload("sighup"), asio::use_awaitable);
     }
   }

@@ -112,10 +112,10 @@ class SshSession {
       std::string_view script, RunOptions options);
 
   /// Waits while the session is idle until `until`, watching the socket: returns an empty code
-  /// at `until`, or `Errc::kDisconnected` as soon as the server closes the connection. Sends an
-  /// SSH_MSG_IGNORE first so a dead peer surfaces as a write error (the keepalive).
+  /// at `until`, or `Errc::kDisconnected` as soon as the server closes the connection. With
+  /// `send_keepalive` it sends an SSH_MSG_IGNORE first so a dead peer surfaces as a write error.
   [[nodiscard]] boost::asio::awaitable<boost::system::error_code> WatchIdle(
-      std::chrono::steady_clock::time_point until);
+      std::chrono::steady_clock::time_point until, bool send_keepalive = true);
 
   /// Drops the connection: sends SSH_MSG_DISCONNECT when possible, wakes every in-flight
   /// operation (they fail with `disconnected`) and frees libssh state once they have returned.
