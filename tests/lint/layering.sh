@@ -21,7 +21,7 @@ check() {
 
 check registry 'fleetps/(config|probes|agent|collector)/' 'fleetps::registry must not use another fleetps component'
 check config 'fleetps/(registry|probes|agent|collector)/' 'fleetps::config must not use another fleetps component'
-check agent/probes 'fleetps/|boost/|libssh/' 'fleetps::probes is std-only'
+check agent/probes 'fleetps/(registry|config|agent|collector)/|boost/|libssh/|yaml-cpp/|prometheus/' 'fleetps::probes is std-only'
 check agent/include 'fleetps/(collector|registry)/|prometheus/|libssh/' 'fleetps::agent public headers expose neither collector, registry, prometheus-cpp nor libssh'
 check agent/src 'fleetps/(collector|registry)/|prometheus/' 'fleetps::agent must not use collector, registry or prometheus-cpp'
 check config/include 'yaml-cpp/' 'yaml-cpp is private to fleetps::config'
