@@ -264,6 +264,20 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
     }
   }
 
+  // Processes whatever input libssh can read now, without waiting: a one-shot ssh_event poll of
+  // this session (the public way to run libssh's packet loop once). Returns SSH_OK or SSH_ERROR.
+  int DrainInput() {
+    ssh_event event = ssh_event_new();
+    if (event == nullptr) return SSH_ERROR;
+    int rc = ssh_event_add_session(event, ssh_);
+    if (rc == SSH_OK) {
+      rc = ssh_event_dopoll(event, 0) == SSH_ERROR ? SSH_ERROR : SSH_OK;
+      ssh_event_remove_session(event, ssh_);
+    }
+    ssh_event_free(event);
+    return rc;
+  }
+
   bool SessionBroken() const { return ssh_ == nullptr || ssh_is_connected(ssh_) == 0; }
 
   asio::any_io_executor ex_;
@@ -596,8 +610,11 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
     co_return make_error_code(Errc::kDisconnected);
   }
   for (;;) {
-    // ssh_blocking_flush with timeout 0 polls once: it flushes output and handles input.
+    // Flush our keepalive, then read what the server sent meanwhile (late channel closes,
+    // window adjusts, its own keepalives): ssh_blocking_flush reads input only while output is
+    // pending, and unread input keeps the socket readable, which would spin WaitIo.
     Call([this] { return ssh_blocking_flush(ssh_, 0); });
+    Call([this] { return DrainInput(); });
     if (SessionBroken()) {
       poisoned_ = true;
       co_return make_error_code(Errc::kDisconnected);
