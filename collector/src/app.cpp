@@ -86,23 +86,31 @@ struct LoadedConfig {
   probes::Grouper grouper;
 };
 
-// Loads and validates everything `run` needs; on failure logs each problem as file:line:col.
-std::optional<LoadedConfig> LoadConfig(const std::string& path, std::string_view event) {
+// Loads and validates everything `run` needs. On failure `config` is empty and `problems` holds
+// one `file:line:col: message` line per problem, each also logged under `event`.
+struct ConfigLoad {
+  std::optional<LoadedConfig> config;
+  std::string problems;
+};
+
+ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
+  ConfigLoad out;
+  auto fail = [&](const std::string& line) {
+    Log(LogLevel::kError, event, {{"diagnostic", line}});
+    out.problems += line + "\n";
+  };
   config::LoadResult loaded = config::LoadInventoryFile(path);
   if (!loaded.ok()) {
-    for (const auto& d : loaded.diagnostics) {
-      Log(LogLevel::kError, event, {{"diagnostic", d.ToString()}});
-    }
-    return std::nullopt;
+    for (const auto& d : loaded.diagnostics) fail(d.ToString());
+    return out;
   }
   auto compiled = probes::Grouper::Compile(ToMatcherSpecs(loaded.inventory->process_names));
   if (!compiled.grouper) {
-    for (const auto& e : compiled.errors) {
-      Log(LogLevel::kError, event, {{"diagnostic", path + ": " + e}});
-    }
-    return std::nullopt;
+    for (const auto& e : compiled.errors) fail(path + ": " + e);
+    return out;
   }
-  return LoadedConfig{std::move(*loaded.inventory), std::move(*compiled.grouper)};
+  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*compiled.grouper)};
+  return out;
 }
 
 class App {
@@ -303,13 +311,10 @@ class App {
   // Applies a new inventory as a diff. Runs on control_. Returns a one-line summary, or the
   // diagnostics when the file is invalid (the running config stays).
   asio::awaitable<std::pair<bool, std::string>> Reload(std::string origin) {
-    auto loaded = LoadConfig(config_path_, "config_reload_failed");
+    auto [loaded, problems] = LoadConfig(config_path_, "config_reload_failed");
     if (!loaded) {
       reload_ok_ = false;
-      auto diagnostics = config::LoadInventoryFile(config_path_).diagnostics;
-      std::string text;
-      for (const auto& d : diagnostics) text += d.ToString() + "\n";
-      co_return std::pair{false, text.empty() ? "invalid process_names\n" : text};
+      co_return std::pair{false, problems};
     }
     const config::InventoryDiff diff = config::DiffInventories(inventory_, loaded->inventory);
     if (diff.collector_changed) {
@@ -600,7 +605,7 @@ class App {
 }  // namespace
 
 int RunCollector(const RunOptions& options) {
-  auto loaded = LoadConfig(options.config_path, "config_invalid");
+  auto [loaded, problems] = LoadConfig(options.config_path, "config_invalid");
   if (!loaded) return 1;
   std::string listen =
       options.listen_override.empty() ? loaded->inventory.collector.listen : options.listen_override;
