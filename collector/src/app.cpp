@@ -10,6 +10,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -285,27 +286,42 @@ class App {
 
   asio::awaitable<void> HttpService() { co_await http_->Run(); }
 
-  // SIGHUP asks for a reload. A burst folds into one: after a signal, every further signal
-  // restarts a kReloadCoalesce quiet period, and the reload runs when the period passes.
+  // SIGHUP asks for a reload. A burst folds into one: the reload runs once no signal has
+  // arrived for kReloadCoalesce. (A signal wait cannot be raced with `||`: signal_set waits do
+  // not support per-operation cancellation, so the race would wait for the next signal.)
   asio::awaitable<void> ReloadService() {
-    using namespace asio::experimental::awaitable_operators;
-    asio::signal_set hangup(co_await asio::this_coro::executor, SIGHUP);
-    asio::steady_timer settle(co_await asio::this_coro::executor);
+    auto executor = co_await asio::this_coro::executor;
+    asio::signal_set hangup(executor, SIGHUP);
+    auto burst = std::make_shared<HangupBurst>(executor);
     for (;;) {
       auto [ec, signal] = co_await hangup.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
-      std::size_t folded = 1;
-      for (;;) {
-        settle.expires_after(kReloadCoalesce);
-        auto first = co_await (hangup.async_wait(asio::use_awaitable) ||
-                               settle.async_wait(asio::use_awaitable));
-        if (first.index() == 1) break;  // quiet period passed
-        ++folded;
+      burst->last = std::chrono::steady_clock::now();
+      if (burst->signals++ == 0) {
+        asio::co_spawn(executor, [this, burst] { return ReloadAfterQuiet(burst); },
+                       asio::detached);
       }
-      Log(LogLevel::kInfo, "config_reload_requested",
-          {{"origin", "sighup"}, {"signals", std::to_string(folded)}});
-      (void)co_await asio::co_spawn(control_, Reload("sighup"), asio::use_awaitable);
     }
+  }
+
+  struct HangupBurst {
+    explicit HangupBurst(asio::any_io_executor executor) : settle(std::move(executor)) {}
+    asio::steady_timer settle;
+    std::chrono::steady_clock::time_point last;
+    std::size_t signals = 0;
+  };
+
+  // Runs on the reload service's strand, like the signal loop that shares `burst`.
+  asio::awaitable<void> ReloadAfterQuiet(std::shared_ptr<HangupBurst> burst) {
+    while (std::chrono::steady_clock::now() < burst->last + kReloadCoalesce) {
+      burst->settle.expires_at(burst->last + kReloadCoalesce);
+      auto [ec] = co_await burst->settle.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+    const std::size_t folded = std::exchange(burst->signals, 0);
+    Log(LogLevel::kInfo, "config_reload_requested",
+        {{"origin", "sighup"}, {"signals", std::to_string(folded)}});
+    (void)co_await asio::co_spawn(control_, Reload("sighup"), asio::use_awaitable);
   }
 
   // Applies a new inventory as a diff. Runs on control_. Returns a one-line summary, or the
