@@ -1,11 +1,12 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <string_view>
 
 namespace fleetps::collector {
 
-enum class MetricType { kGauge, kCounter, kInfo };
+enum class MetricType { kGauge, kCounter, kInfo, kHistogram };
 
 /// One metric family fleetps exposes (DESIGN.md section 7). The exposition emits only names from
 /// this list, and the dashboard lint checks every PromQL reference against it.
@@ -54,6 +55,27 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_bus_dropped_total", MetricType::kCounter, "Bus messages dropped because a subscriber's queue was full"},
     MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge, "1 when the last configuration load succeeded"},
     MetricDescriptor{"fleetps_build_info", MetricType::kInfo, "Version and revision of this build"},
+    MetricDescriptor{"fleetps_hosts", MetricType::kGauge, "Hosts in the loaded inventory"},
+    MetricDescriptor{"fleetps_handshakes_in_flight", MetricType::kGauge, "SSH handshakes holding a slot of the collector-wide limit"},
+    MetricDescriptor{"fleetps_handshake_limit", MetricType::kGauge, "Collector-wide limit on concurrent SSH handshakes (max_concurrent_handshakes)"},
+    MetricDescriptor{"fleetps_event_loop_lag_seconds", MetricType::kHistogram, "How late a 100 ms timer on the collector's event loop fired"},
+    MetricDescriptor{"fleetps_probe_schedule_delay_seconds", MetricType::kHistogram, "Actual minus planned start of scheduled probes"},
+    MetricDescriptor{"fleetps_scrape_duration_seconds", MetricType::kGauge, "Time spent rendering the previous /metrics response"},
+    // The collector process, the standard Prometheus process collector's names (/proc/self).
+    MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter, "Total user and system CPU time spent in seconds"},
+    MetricDescriptor{"process_resident_memory_bytes", MetricType::kGauge, "Resident memory size in bytes"},
+    MetricDescriptor{"process_virtual_memory_bytes", MetricType::kGauge, "Virtual memory size in bytes"},
+    MetricDescriptor{"process_open_fds", MetricType::kGauge, "Number of open file descriptors"},
+    MetricDescriptor{"process_max_fds", MetricType::kGauge, "Maximum number of open file descriptors"},
+    MetricDescriptor{"process_start_time_seconds", MetricType::kGauge, "Start time of the process since unix epoch in seconds"},
 };
+
+/// Index of `name` in kMetricCatalog; a compile error for a name not in it.
+consteval std::size_t CatalogIndex(std::string_view name) {
+  for (std::size_t i = 0; i < kMetricCatalog.size(); ++i) {
+    if (kMetricCatalog[i].name == name) return i;
+  }
+  throw "metric not in kMetricCatalog";
+}
 
 }  // namespace fleetps::collector
