@@ -1,0 +1,659 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark (issue 8, items 1 and 5): fleetps against the usual fan-out tools.
+
+  side_by_side.py sweep     --build DIR --out DIR [--hosts 50] [--reps 5] [--tools LIST]
+  side_by_side.py footprint --build DIR --out DIR [--seconds 60] [--interval 5]
+
+sweep: N real OpenSSH sshd listeners on 127.0.0.1 (one per port, one shared host key, one
+dedicated user with /bin/sh), then the full process table of every host, once per run, with
+  fleetps       `fleetps query '{}' --fresh` over the warm sessions of a running `fleetps run`
+  pssh          parallel-ssh, one ssh per host
+  clush         ClusterShell, one ssh per host
+  ansible       `ansible all -m raw`, one ssh per host (ControlPersist off: see RESULTS.md)
+  controlmaster OpenSSH masters started beforehand, then `ssh -S sock host ps` per host
+Every peer runs the ps command line of fleetps' linux-procps probe. Per run: wall time, client
+CPU (fleetps: the collector's CPU delta from /proc plus the CLI's; controlmaster: the masters'
+delta plus the clients'; others: the whole client process tree via wait4) and server CPU (every
+sshd listener's tree, utime+stime+cutime+cstime, so reaped session processes count too).
+
+footprint: one sshd host probed by `fleetps run` at a fixed interval, against
+prometheus-process-exporter scraped at the same interval with the same process_names.
+
+Writes <name>.json (every run), <name>.csv (one line per tool or row) and <name>.md (a Markdown
+section) into --out. Every server, collector, master and exporter it starts is stopped on exit,
+Ctrl-C and SIGTERM included, by pid; the user is removed if this run created it.
+"""
+import argparse
+import json
+import os
+import pwd
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+USER = "fleetps-bench"
+# The ps line of fleetps' linux-procps probe (agent/probes/src/dialect.cpp).
+PS = "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args="
+TOOLS = ["fleetps", "pssh", "clush", "ansible", "controlmaster"]
+SETTLE = 1.0  # seconds after a run before the "after" snapshot: session teardown finishes
+
+_started = []  # (Popen) everything we started, stopped in reverse order
+_created_user = False
+
+
+def log(*args):
+    print("side_by_side:", *args, file=sys.stderr, flush=True)
+
+
+# ---- /proc accounting ------------------------------------------------------------------------
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+
+def _ppid_map():
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(name)[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    return children
+
+
+def descendants(pid, children=None):
+    children = _ppid_map() if children is None else children
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def proc_cpu(pid, with_children=True):
+    """utime+stime(+cutime+cstime) of one process in seconds; 0 when it is gone."""
+    try:
+        f = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    ticks = int(f[11]) + int(f[12])  # utime, stime (fields 14, 15)
+    if with_children:
+        ticks += int(f[13]) + int(f[14])  # cutime, cstime: reaped children
+    return ticks / CLK_TCK
+
+
+def tree_cpu(roots):
+    children = _ppid_map()
+    total = 0.0
+    for root in roots:
+        for pid in [root] + descendants(root, children):
+            total += proc_cpu(pid)
+    return total
+
+
+# ---- process lifetime -------------------------------------------------------------------------
+
+def start(argv, **kw):
+    p = subprocess.Popen(argv, start_new_session=True, **kw)
+    _started.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is not None:
+        return
+    tree = [p.pid] + descendants(p.pid)
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def cleanup():
+    while _started:
+        stop(_started.pop())
+    global _created_user
+    if _created_user:
+        subprocess.run(["userdel", "-r", USER], stderr=subprocess.DEVNULL, check=False)
+        _created_user = False
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_measured(argv, stdout_path, env=None, cwd=None, timeout=600):
+    """Runs argv to completion; returns (wall s, CPU s of its whole waited-for tree, exit code)."""
+    with open(stdout_path, "wb") as out:
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                             start_new_session=True)
+        _started.append(p)
+        deadline = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                stop(p)
+                raise RuntimeError(f"{argv[0]} took longer than {timeout} s")
+            time.sleep(0.002)
+        wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    _started.remove(p)
+    return wall, ru.ru_utime + ru.ru_stime, p.returncode
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+def http_get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+# ---- the fleet: N sshd on loopback ---------------------------------------------------------------
+
+def ensure_user():
+    global _created_user
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        _created_user = True
+    subprocess.run(["usermod", "--shell", "/bin/sh", "-p", "*", USER], check=True)
+
+
+class Fleet:
+    def __init__(self, work, n, prefix="bench"):
+        self.work, self.names, self.ports, self.procs = work, [], [], []
+        os.makedirs(work, exist_ok=True)
+        os.chmod(work, 0o755)  # sshd reads authorized_keys here as the user
+        ensure_user()
+        self.identity = os.path.join(work, "id_ed25519")
+        hostkey = os.path.join(work, "ssh_host_ed25519_key")
+        for path, comment in ((self.identity, "fleetps-bench"), (hostkey, "host")):
+            if not os.path.exists(path):
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                                "-f", path], check=True)
+        auth = os.path.join(work, "authorized_keys")
+        with open(self.identity + ".pub") as src, open(auth, "w") as dst:
+            dst.write(src.read())
+        os.chmod(auth, 0o644)
+        cfg = os.path.join(work, "sshd_config")
+        lines = ["ListenAddress 127.0.0.1", f"HostKey {hostkey}", "PidFile none",
+                 f"AuthorizedKeysFile {auth}", "StrictModes no", "UsePAM no", "UseDNS no",
+                 "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+                 "PubkeyAuthentication yes", "PermitRootLogin no", f"AllowUsers {USER}",
+                 "PrintMotd no", "PrintLastLog no", "MaxSessions 10",
+                 # VERBOSE logs one "Starting session" line per channel: the probe count.
+                 "LogLevel VERBOSE"]
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.makedirs("/run/sshd", exist_ok=True)
+        with open(hostkey + ".pub") as f:
+            host_pub = " ".join(f.read().split()[:2])
+        self.known_hosts = os.path.join(work, "known_hosts")
+        self.ssh_config = os.path.join(work, "ssh_config")
+        self.logs = []
+        for i in range(n):
+            name, port = f"{prefix}{i + 1:02d}", free_port()
+            log_path = os.path.join(work, f"sshd-{name}.log")
+            p = start(["/usr/sbin/sshd", "-D", "-f", cfg, "-p", str(port), "-E", log_path],
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+            self.names.append(name)
+            self.ports.append(port)
+            self.procs.append(p)
+            self.logs.append(log_path)
+        for name, port, p in zip(self.names, self.ports, self.procs):
+            wait_port(port, p, f"sshd {name}")
+        with open(self.known_hosts, "w") as f:
+            for port in self.ports:
+                f.write(f"[127.0.0.1]:{port} {host_pub}\n")
+        # One ssh_config for every OpenSSH-based peer. curve25519 as libssh negotiates it: the
+        # 9.2 client default (sntrup761x25519) costs ~10x more client CPU per connection.
+        with open(self.ssh_config, "w") as f:
+            for name, port in zip(self.names, self.ports):
+                f.write(f"Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {USER}\n"
+                        f"  IdentityFile {self.identity}\n  IdentitiesOnly yes\n"
+                        f"  UserKnownHostsFile {self.known_hosts}\n"
+                        "  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n"
+                        "  CheckHostIP no\n  BatchMode yes\n  KexAlgorithms curve25519-sha256\n"
+                        "  LogLevel ERROR\n")
+        log(f"{n} sshd listening on 127.0.0.1 ports {min(self.ports)}..{max(self.ports)}")
+
+    def server_cpu(self):
+        return tree_cpu([p.pid for p in self.procs])
+
+    def sessions_started(self):
+        n = 0
+        for path in self.logs:
+            with open(path, errors="replace") as f:
+                n += sum(1 for line in f if "Starting session:" in line)
+        return n
+
+
+# ---- fleetps ---------------------------------------------------------------------------------
+
+class Collector:
+    def __init__(self, build, work, fleet, interval, process_names):
+        self.bin = os.path.join(build, "collector", "fleetps")
+        if not os.access(self.bin, os.X_OK):
+            raise RuntimeError(f"no fleetps binary at {self.bin}")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = os.path.join(work, "fleetps.yaml")
+        lines = ["defaults:", f"  user: {USER}", f"  identity_file: {fleet.identity}",
+                 f"  known_hosts: {fleet.known_hosts}", "  host_key_policy: strict",
+                 f"  interval: {interval}", "  probe_timeout: 30s", "collector:",
+                 f"  listen: 127.0.0.1:{self.port}", "hosts:"]
+        for name, port in zip(fleet.names, fleet.ports):
+            lines += [f"  - name: {name}", "    address: 127.0.0.1", f"    port: {port}"]
+        lines += process_names
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = open(os.path.join(work, "fleetps.log"), "wb")
+        self.proc = start([self.bin, "run", "--config", cfg], stdin=subprocess.DEVNULL,
+                          stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "fleetps run")
+        deadline = time.monotonic() + 120
+        while True:
+            hosts = json.loads(http_get(self.url + "/api/v1/hosts"))["data"]["hosts"]
+            ready = sum(1 for h in hosts if h.get("state") == "ready")
+            if ready == len(fleet.names):
+                break
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"fleetps: only {ready} of {len(fleet.names)} hosts ready")
+            time.sleep(0.2)
+        log(f"fleetps run: {ready} hosts ready ({self.url})")
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid, with_children=False)
+
+
+PROCESS_NAMES_ALL = ["process_names:", '  - name: "{{.Comm}}"', "    cmdline: ['.+']"]
+
+
+# ---- sweep -----------------------------------------------------------------------------------
+
+def check_fleetps(path, n):
+    with open(path) as f:
+        data = json.load(f)
+    data = data.get("data", data)
+    ok = sum(1 for h in data.get("hosts", []) if h.get("status") == "ok")
+    return ok, len(data.get("rows", []))
+
+
+def count_prefixed(path, names, sep):
+    seen = set()
+    with open(path, errors="replace") as f:
+        for line in f:
+            head = line.split(sep, 1)[0].strip()
+            if head in names:
+                seen.add(head)
+    return len(seen)
+
+
+def count_files(directory, names):
+    return sum(1 for n in names
+               if os.path.exists(os.path.join(directory, n))
+               and os.path.getsize(os.path.join(directory, n)) > 0)
+
+
+def summarize(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def sweep(args):
+    work = os.path.join(args.out, "sweep-work")
+    fleet = Fleet(os.path.join(work, "fleet"), args.hosts)
+    names, n = fleet.names, args.hosts
+    tools = args.tools.split(",")
+    runs = {t: [] for t in tools}
+    cfg = fleet.ssh_config
+    env = dict(os.environ)
+
+    for tool in tools:
+        tdir = os.path.join(work, tool)
+        os.makedirs(tdir, exist_ok=True)
+        extra_cpu = lambda: 0.0  # noqa: E731  (long-lived client processes outside the run)
+        owned = []
+        tenv = env
+        if tool == "fleetps":
+            coll = Collector(args.build, tdir, fleet, "24h", PROCESS_NAMES_ALL)
+            owned.append(coll.proc)
+            extra_cpu = coll.cpu
+            argv = [coll.bin, "query", "{}", "--fresh", "--limit", "100000", "-o", "json",
+                    "--server", coll.url]
+            check = lambda out: check_fleetps(out, n)  # noqa: E731
+        elif tool == "pssh":
+            hosts_file = os.path.join(tdir, "hosts")
+            with open(hosts_file, "w") as f:
+                f.write("\n".join(names) + "\n")
+            outdir = os.path.join(tdir, "out")
+            argv = ["parallel-ssh", "-h", hosts_file, "-p", str(n), "-t", "120", "-o", outdir,
+                    "-x", f"-F {cfg}", PS]
+            check = lambda out, d=outdir: (count_files(d, names), None)  # noqa: E731
+        elif tool == "clush":
+            argv = ["clush", "-w", ",".join(names), "-f", str(max(64, n)), "-o", f"-F {cfg}", PS]
+            check = lambda out: (count_prefixed(out, set(names), ":"), None)  # noqa: E731
+        elif tool == "ansible":
+            inv = os.path.join(tdir, "inventory")
+            with open(inv, "w") as f:
+                f.write("[bench]\n" + "\n".join(names) + "\n")
+            home = os.path.join(tdir, "home")
+            ansible_cfg = os.path.join(tdir, "ansible.cfg")  # none of the machine's settings
+            with open(ansible_cfg, "w") as f:
+                f.write("[defaults]\n")
+            tenv = dict(env, ANSIBLE_HOME=home, ANSIBLE_LOCAL_TEMP=os.path.join(home, "tmp"),
+                        ANSIBLE_SSH_ARGS=f"-F {cfg} -o ControlMaster=no",
+                        ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_NOCOLOR="1",
+                        ANSIBLE_CONFIG=ansible_cfg)
+            argv = ["ansible", "all", "-i", inv, "-m", "raw", "-a", PS, "-f", str(n)]
+            check = lambda out: (count_prefixed(out, set(names), " | "), None)  # noqa: E731
+        elif tool == "controlmaster":
+            socks = os.path.join(tdir, "sock")
+            outdir = os.path.join(tdir, "out")
+            os.makedirs(socks, exist_ok=True)
+            os.makedirs(outdir, exist_ok=True)
+            masters = []
+            for name in names:
+                masters.append(start(["ssh", "-F", cfg, "-M", "-N", "-o", "ControlPersist=no",
+                                      "-S", os.path.join(socks, name), name],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+            owned += masters
+            deadline = time.monotonic() + 60
+            for name in names:
+                while subprocess.run(["ssh", "-F", cfg, "-S", os.path.join(socks, name), "-O",
+                                      "check", name], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL).returncode != 0:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"controlmaster {name} did not come up")
+                    time.sleep(0.1)
+            extra_cpu = lambda ms=masters: sum(proc_cpu(m.pid) for m in ms)  # noqa: E731
+            script = ('cfg=$1 socks=$2 out=$3 ps=$4; shift 4; for h; do '
+                      'ssh -F "$cfg" -S "$socks/$h" "$h" "$ps" >"$out/$h" & done; wait')
+            argv = ["bash", "-c", script, "cm", cfg, socks, outdir, PS] + names
+            check = lambda out, d=outdir: (count_files(d, names), None)  # noqa: E731
+        else:
+            raise SystemExit(f"unknown tool {tool}")
+
+        for rep in range(args.reps + 1):  # rep 0 warms up (caches, .pyc, session buffers)
+            out = os.path.join(tdir, f"stdout-{rep}")
+            server0, client0 = fleet.server_cpu(), extra_cpu()
+            wall, cpu, rc = run_measured(argv, out, env=tenv, cwd=tdir)
+            time.sleep(SETTLE)
+            server1, client1 = fleet.server_cpu(), extra_cpu()
+            ok, rows = check(out)
+            run = {"rep": rep, "wall_s": wall, "client_cpu_s": cpu + client1 - client0,
+                   "cli_cpu_s": cpu, "server_cpu_s": server1 - server0, "rc": rc,
+                   "hosts_ok": ok, "load1": os.getloadavg()[0]}
+            if rows is not None:
+                run["rows"] = rows
+            if rep:
+                runs[tool].append(run)
+            log(f"{tool} run {rep}{' (warm-up)' if not rep else ''}: wall {wall:.3f} s, "
+                f"client {run['client_cpu_s']:.3f} s, server {run['server_cpu_s']:.3f} s, "
+                f"{ok}/{n} hosts, rc {rc}")
+            if ok != n:
+                log(f"{tool}: only {ok} of {n} hosts answered; see {out}")
+        for p in owned:
+            stop(p)
+            if p in _started:
+                _started.remove(p)
+
+    out_bytes = ps_output_bytes(args.build)
+    summary = {}
+    for tool in tools:
+        rs = runs[tool]
+        summary[tool] = {k: summarize([r[k] for r in rs])
+                         for k in ("wall_s", "client_cpu_s", "server_cpu_s")}
+        summary[tool]["hosts_ok_min"] = min(r["hosts_ok"] for r in rs)
+    base = summary.get("fleetps")
+    result = {"hosts": n, "reps": args.reps, "ps": PS, "output_bytes": out_bytes,
+              "runs": runs, "summary": summary}
+    with open(os.path.join(args.out, "sweep.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    with open(os.path.join(args.out, "sweep.csv"), "w") as f:
+        f.write("tool,wall_median_s,wall_min_s,wall_max_s,client_cpu_median_s,client_cpu_min_s,"
+                "client_cpu_max_s,server_cpu_median_s,server_cpu_min_s,server_cpu_max_s,"
+                "client_ratio,server_ratio,hosts_ok_min\n")
+        for tool in tools:
+            s = summary[tool]
+            cr = s["client_cpu_s"]["median"] / base["client_cpu_s"]["median"] if base else 0
+            sr = s["server_cpu_s"]["median"] / base["server_cpu_s"]["median"] if base else 0
+            f.write(",".join([tool] + [f"{s[k][q]:.4f}" for k in ("wall_s", "client_cpu_s",
+                                                                 "server_cpu_s")
+                                       for q in ("median", "min", "max")]
+                             + [f"{cr:.2f}", f"{sr:.2f}", str(s["hosts_ok_min"])]) + "\n")
+    with open(os.path.join(args.out, "sweep.md"), "w") as f:
+        f.write(sweep_markdown(result))
+    short = [t for t in tools if summary[t]["hosts_ok_min"] < n]
+    if short:
+        raise SystemExit(f"side_by_side: not every host answered in some run of {','.join(short)}")
+
+
+def ps_output_bytes(build):
+    """Bytes one host returns: the peers' ps line and fleetps' whole probe, run locally."""
+    out = {"ps": len(subprocess.run(["sh", "-c", PS], capture_output=True).stdout)}
+    dump = os.path.join(build, "tests", "bench", "probe_script")
+    if os.access(dump, os.X_OK):
+        script = subprocess.run([dump], capture_output=True, check=True).stdout
+        out["fleetps_probe"] = len(subprocess.run(["sh", "-s"], input=script,
+                                                  capture_output=True).stdout)
+    return out
+
+
+def fmt_ms(s):
+    return f"{s * 1000:.0f}" if s >= 0.1 else f"{s * 1000:.1f}"
+
+
+def sweep_markdown(r):
+    s, n = r["summary"], r["hosts"]
+    base = s.get("fleetps")
+    lines = [f"#### Full process table from {n} sshd hosts, median of {r['reps']} runs "
+             "(min – max)", "",
+             "| tool | wall ms | client CPU ms | server CPU ms | client CPU vs fleetps | "
+             "server CPU vs fleetps | hosts answered |",
+             "|---|---|---|---|---|---|---|"]
+    for tool, t in s.items():
+        cells = []
+        for k in ("wall_s", "client_cpu_s", "server_cpu_s"):
+            cells.append(f"{fmt_ms(t[k]['median'])} ({fmt_ms(t[k]['min'])} – "
+                         f"{fmt_ms(t[k]['max'])})")
+        if base and tool != "fleetps":
+            cr = t["client_cpu_s"]["median"] / max(base["client_cpu_s"]["median"], 1e-9)
+            sr = t["server_cpu_s"]["median"] / max(base["server_cpu_s"]["median"], 1e-9)
+            ratios = [f"{cr:.1f}×", f"{sr:.1f}×"]
+        else:
+            ratios = ["1×", "1×"] if tool == "fleetps" else ["—", "—"]
+        lines.append(f"| {tool} | " + " | ".join(cells + ratios)
+                     + f" | {t['hosts_ok_min']}/{n} |")
+    ob = r["output_bytes"]
+    lines += ["", f"Output per host (measured locally): peers' `ps` {ob['ps'] / 1024:.0f} KiB"
+              + (f", fleetps' whole probe (ps + /proc batch + ss) "
+                 f"{ob['fleetps_probe'] / 1024:.0f} KiB" if "fleetps_probe" in ob else "")
+              + "."]
+    if base:
+        goals = []
+        for tool, factor in (("pssh", 10), ("ansible", 100)):
+            if tool in s:
+                ratio = s[tool]["client_cpu_s"]["median"] / max(base["client_cpu_s"]["median"],
+                                                               1e-9)
+                verdict = "PASS" if ratio >= factor else f"MISS (needs {factor / ratio:.1f}× more)"
+                goals.append(f"client CPU ≥ {factor}× less than {tool}: {ratio:.1f}× → **{verdict}**")
+        if goals:
+            lines += [""] + [f"- {g}" for g in goals]
+    return "\n".join(lines) + "\n"
+
+
+# ---- footprint -------------------------------------------------------------------------------
+
+def footprint(args):
+    work = os.path.join(args.out, "footprint-work")
+    fleet = Fleet(os.path.join(work, "fleet"), 1, prefix="target")
+    interval = args.interval
+    result = {"seconds": args.seconds, "interval_s": interval}
+
+    # The command alone, run locally K times: what any probe of this host must pay.
+    dump = os.path.join(args.build, "tests", "bench", "probe_script")
+    script = subprocess.run([dump], capture_output=True, check=True).stdout
+    k = 10
+    cpu = wall = 0.0
+    for _ in range(k):
+        path = os.path.join(work, "local.out")
+        with open(path + ".in", "wb") as f:
+            f.write(script)
+        w, c, _rc = run_measured(["sh", "-c", f"sh -s <{path}.in"], path)
+        cpu, wall = cpu + c, wall + w
+    result["command_cpu_s"] = cpu / k
+    w_ps = c_ps = 0.0
+    for _ in range(k):
+        w, c, _rc = run_measured(["sh", "-c", PS], os.path.join(work, "ps.out"))
+        c_ps += c
+    result["ps_cpu_s"] = c_ps / k
+
+    # fleetps probing the host every `interval` seconds.
+    coll = Collector(args.build, os.path.join(work, "fleetps"), fleet, f"{interval}s",
+                     PROCESS_NAMES_ALL)
+    time.sleep(interval + 1)  # past the first scheduled probe
+    s0, c0, n0, t0 = fleet.server_cpu(), coll.cpu(), fleet.sessions_started(), time.monotonic()
+    time.sleep(args.seconds)
+    s1, c1, n1, t1 = fleet.server_cpu(), coll.cpu(), fleet.sessions_started(), time.monotonic()
+    probes = max(n1 - n0, 1)
+    result["fleetps"] = {"probes": n1 - n0, "window_s": t1 - t0, "target_cpu_s": s1 - s0,
+                         "target_cpu_per_probe_s": (s1 - s0) / probes,
+                         "collector_cpu_per_probe_s": (c1 - c0) / probes}
+    stop(coll.proc)
+    _started.remove(coll.proc)
+    log(f"fleetps: {n1 - n0} probes in {t1 - t0:.0f} s, target CPU {s1 - s0:.2f} s")
+
+    # process-exporter on the host, scraped at the same interval, same process_names.
+    pe_cfg = os.path.join(work, "process-exporter.yml")
+    with open(pe_cfg, "w") as f:
+        f.write("\n".join(PROCESS_NAMES_ALL) + "\n")
+    port = free_port()
+    pe = start(["prometheus-process-exporter", "-web.listen-address", f"127.0.0.1:{port}",
+                "-config.path", pe_cfg], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL)
+    wait_port(port, pe, "process-exporter")
+    url = f"http://127.0.0.1:{port}/metrics"
+    body = http_get(url)  # first scrape builds its tables: not counted
+    time.sleep(interval)
+    e0, t0 = proc_cpu(pe.pid), time.monotonic()
+    scrapes = 0
+    next_at = t0
+    while time.monotonic() - t0 < args.seconds:
+        body = http_get(url)
+        scrapes += 1
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    e1, t1 = proc_cpu(pe.pid), time.monotonic()
+    result["process_exporter"] = {"scrapes": scrapes, "window_s": t1 - t0,
+                                  "cpu_s": e1 - e0, "cpu_per_scrape_s": (e1 - e0) / scrapes,
+                                  "body_bytes": len(body)}
+    log(f"process-exporter: {scrapes} scrapes, CPU {e1 - e0:.2f} s")
+    stop(pe)
+    _started.remove(pe)
+    result["processes"] = sum(1 for d in os.listdir("/proc") if d.isdigit())
+
+    with open(os.path.join(args.out, "footprint.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    fp, pe_r = result["fleetps"], result["process_exporter"]
+    overhead = fp["target_cpu_per_probe_s"] - result["command_cpu_s"]
+    with open(os.path.join(args.out, "footprint.csv"), "w") as f:
+        f.write("what,cpu_ms_per_probe\n")
+        f.write(f"fleetps (sshd tree + probe),{fp['target_cpu_per_probe_s'] * 1000:.2f}\n")
+        f.write(f"probe command alone,{result['command_cpu_s'] * 1000:.2f}\n")
+        f.write(f"process-exporter,{pe_r['cpu_per_scrape_s'] * 1000:.2f}\n")
+    md = [f"#### Target footprint: one host, probe or scrape every {interval} s for "
+          f"{args.seconds} s ({result['processes']} processes on the host)", "",
+          "| on the monitored host | CPU per probe / scrape | count |", "|---|---|---|",
+          f"| fleetps: sshd tree + probe script (one exec channel) | "
+          f"{fp['target_cpu_per_probe_s'] * 1000:.1f} ms | {fp['probes']} probes |",
+          f"| the same probe script run locally with `sh -s` (no sshd) | "
+          f"{result['command_cpu_s'] * 1000:.1f} ms | mean of {k} |",
+          f"| → SSH transport overhead per probe (difference) | {overhead * 1000:.1f} ms | |",
+          f"| the peers' `ps` line alone | {result['ps_cpu_s'] * 1000:.1f} ms | mean of {k} |",
+          f"| prometheus-process-exporter (its own CPU, same process_names) | "
+          f"{pe_r['cpu_per_scrape_s'] * 1000:.1f} ms | {scrapes} scrapes |",
+          "",
+          f"Collector CPU per probe in the same window: "
+          f"{fp['collector_cpu_per_probe_s'] * 1000:.2f} ms. "
+          f"Goal P17 (transport overhead ≤ 4 ms per exec probe): "
+          f"**{'PASS' if overhead <= 0.004 else 'MISS'}**."]
+    with open(os.path.join(args.out, "footprint.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["sweep", "footprint"])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--hosts", type=int, default=50)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--interval", type=int, default=5)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("side_by_side: needs root (creates a user, starts sshd)")
+    os.makedirs(args.out, exist_ok=True)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    try:
+        (sweep if args.what == "sweep" else footprint)(args)
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything this run started")
+        return 130
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
