@@ -51,6 +51,9 @@ class TestHost {
     std::string user = "fleetps-test";
     std::string shell = "/bin/sh";
     std::string max_startups = {};
+    /// A tests/emulators/<dialect> directory: the server starts through tests/emulators/isolate
+    /// with this directory first on PATH (a dialect host; see tests/emulators/README.md).
+    std::string emulator = {};
   };
 
   explicit TestHost(Options o) : options_(std::move(o)) {
@@ -74,6 +77,10 @@ class TestHost {
                       " --server " + options_.server + " --user " + options_.user + " --shell " +
                       options_.shell;
     if (!options_.max_startups.empty()) cmd += " --max-startups " + options_.max_startups;
+    if (!options_.emulator.empty()) {
+      cmd = std::string(FLEETPS_SOURCE_DIR) + "/tests/emulators/isolate " + options_.emulator +
+            " " + dir_.string() + " " + cmd + " --path-prefix " + options_.emulator;
+    }
     if (Shell(cmd + " >/dev/null") != 0) throw std::runtime_error("testhost start failed: " + cmd);
     LoadEnv();
   }

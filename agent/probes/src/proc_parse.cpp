@@ -170,14 +170,18 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
 
   {
     // `ls -a dir...`: "dir:" header, entries, blank line. Only numeric names are descriptors.
+    // A readable directory always lists "."; BusyBox ls prints the header of a directory it
+    // then cannot open (another user's fd/), which must stay absent rather than count 0.
     detail::LineReader reader(batch.fd);
     std::string_view line;
     ProcessRow* current = nullptr;
     std::int64_t count = 0;
+    bool listed = false;
     auto flush = [&] {
-      if (current != nullptr) current->fds = count;
+      if (current != nullptr && listed) current->fds = count;
       current = nullptr;
       count = 0;
+      listed = false;
     };
     while (reader.Next(line)) {
       if (line.empty()) continue;
@@ -190,6 +194,7 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
         if (SplitProcLine(line, "fd", pid, content)) current = find(pid);
         continue;
       }
+      if (line == ".") listed = true;
       if (current != nullptr && detail::IsDigit(line.front())) ++count;
     }
     flush();

@@ -63,5 +63,19 @@ TEST(ProcBatch, LimitsUnlimitedIsAbsent) {
   EXPECT_EQ(rows.at(2).fd_limit, 65536);
 }
 
+// BusyBox ls prints the header of another user's fd/ before failing to open it: without "."
+// the directory was not listed, so the count is unknown (absent), not 0.
+TEST(ProcBatch, UnlistedFdDirectoryIsAbsent) {
+  ProcBatch batch;
+  batch.stat = "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
+               "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+  batch.fd = "/proc/1/fd:\n\n/proc/2/fd:\n.\n..\n\n";
+  std::optional<double> btime;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  EXPECT_FALSE(rows.at(1).fds.has_value());
+  EXPECT_EQ(rows.at(2).fds, 0);
+}
+
 }  // namespace
 }  // namespace fleetps::probes
