@@ -29,6 +29,11 @@ emu_rc() {
 emu_fixture_self=`emu_section "$emu_probe" self`
 
 emu_rewrite_self() {
+  if [ "$PPID" != "$emu_fixture_self" ] &&
+    emu_section "$emu_probe" ps | grep -q "^ *$PPID "; then
+    echo "$emu_tool emulator ($emu_dialect): the probe shell's pid $PPID is also a fixture pid" >&2
+    exit 98
+  fi
   sed -e "s/\([^0-9]\)$emu_fixture_self\([^0-9]\)/\1$PPID\2/g" \
       -e "s/^$emu_fixture_self\([^0-9]\)/$PPID\1/" \
       -e "s/\([^0-9]\)$emu_fixture_self\$/\1$PPID/" \
