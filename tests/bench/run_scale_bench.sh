@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 8 part B and issue 5's open measurements): fleetps run against fleetsim.
+# Steady state at 1,000 / 5,000 / 10,000 hosts (interval 15 s): CPU per probe, RSS per host,
+# event-loop lag, schedule delay; a reconnect storm of 1,000 sessions; fleetsim's own cost with
+# 10,000 idle sessions and at 1,000 probes/s. See tests/bench/scale/scale_bench.py.
+#
+#   tests/bench/run_scale_bench.sh BUILD_DIR OUTDIR [scale_bench.py options, e.g. --window 60]
+#
+# BUILD_DIR: a Release build; the fleetps and fleetsim targets are built when missing or stale.
+# OUTDIR receives scale.json, scale_steady.csv, scale_storm.csv, scale.md, plots/scale_storm.png
+# and work/ (configs and logs). The Markdown fragment also goes to stdout. About 8-10 minutes on
+# 2 cores. Uses 127.0.0.1 ports below 32768 only; stops everything it started.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+(($# >= 2)) || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+build=$(cd "$1" && pwd)
+mkdir -p "$2"
+out=$(cd "$2" && pwd)
+shift 2
+
+cmake --build "$build" --target fleetps fleetsim -j2 >&2
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+t0=$SECONDS
+python3 "$src/tests/bench/scale/scale_bench.py" --build "$build" --out "$out" "$@" >/dev/null
+
+mkdir -p "$out/plots"
+if command -v gnuplot >/dev/null && [[ -s $out/scale_storm.csv ]]; then
+  # ready_new is sampled every few rows; the in-flight estimate on every row.
+  awk -F, 'NR > 1 && $1 == "kill" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/work/storm_kill.dat"
+  awk -F, 'NR > 1 && $1 == "restart" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/work/storm_restart.dat"
+  gnuplot <<EOF || echo "run_scale_bench: gnuplot failed" >&2
+set terminal pngcairo size 900,500
+set output "$out/plots/scale_storm.png"
+set title "Reconnect storm: 1,000 sessions dropped at t = 0"
+set xlabel "seconds"
+set ylabel "hosts ready on a new session"
+set y2label "handshakes in flight (fleetsim side)"
+set y2tics
+set key left top
+set datafile missing "NaN"
+plot "$out/work/storm_kill.dat" using 1:3 with linespoints title "ready (SIGKILL + restart)", \
+     "$out/work/storm_restart.dat" using 1:3 with linespoints title "ready (POST /restart)", \
+     "$out/work/storm_kill.dat" using 1:2 axes x1y2 with lines title "in flight (SIGKILL + restart)", \
+     "$out/work/storm_restart.dat" using 1:2 axes x1y2 with lines title "in flight (POST /restart)"
+EOF
+fi
+
+commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$src" status --porcelain -- agent collector tests/fleetsim 2>/dev/null | wc -l)
+fragment=$(
+  cat "$out/scale_report.md"
+  echo
+  echo "- Run of $started: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2 " GiB"}'), kernel $(uname -r)"
+  echo "- Commit $commit$( ((dirty)) && echo " + $dirty uncommitted files in agent/, collector/, tests/fleetsim/"), build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")"
+  echo "- Load average (1/5/15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); wall time $((SECONDS - t0)) s"
+  [[ -s $out/plots/scale_storm.png ]] && echo "- Plot: \`plots/scale_storm.png\`"
+)
+# tests/bench/run sends stdout to OUTDIR/scale.md itself; write it here only when it does not.
+if [[ ! /dev/stdout -ef $out/scale.md ]]; then
+  printf '%s\n' "$fragment" >"$out/scale.md"
+fi
+printf '%s\n' "$fragment"
