@@ -372,7 +372,7 @@ class DashboardsE2E:
         }
         broken = {sim_name(n) for n in list(INJECTED_FAULTS) + list(INITIAL_FAULTS)}
         for mode in self.prom:
-            fired = wait_until(lambda: expected <= self.firing(mode) and self.firing(mode), 60, 1)
+            wait_until(lambda: expected <= self.firing(mode), 60, 1)
             fired = self.firing(mode)
             missing = expected - fired
             r.check(f"{mode} mode: each injected fault fires its alert", not missing,
@@ -382,7 +382,6 @@ class DashboardsE2E:
             r.check(f"{mode} mode: no host alert for a healthy host, no HostDown for a changed key "
                     "or a failing probe", not wrong, f"{sorted(wrong, key=str)}")
         r.timing(f"{len(expected)} alerts firing on both servers", time.monotonic() - t)
-        self.alerts_tested = len(expected)
 
     def run(self):
         ok = False
