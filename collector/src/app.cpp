@@ -25,6 +25,7 @@
 #include "fleetps/collector/exposition.hpp"
 #include "fleetps/collector/http_server.hpp"
 #include "fleetps/collector/log.hpp"
+#include "fleetps/collector/loop_monitor.hpp"
 #include "fleetps/collector/query.hpp"
 #include "fleetps/collector/task_group.hpp"
 #include "fleetps/collector/status_page.hpp"
@@ -150,6 +151,7 @@ class App {
              {"events", &App::EventsService},
              {"hosts", &App::HostsService},
              {"http", &App::HttpService},
+             {"loop", &App::LoopService},
              {"reload", &App::ReloadService}}) {
       (void)top_.StartService({id, [this, start] { return (this->*start)(); }, RestartType::kPermanent});
     }
@@ -286,6 +288,9 @@ class App {
 
   asio::awaitable<void> HttpService() { co_await http_->Run(); }
 
+  // fleetps_event_loop_lag_seconds: how late a 100 ms timer fires on the shared io_context.
+  asio::awaitable<void> LoopService() { co_await MonitorLoopLag(loop_lag_, 100ms); }
+
   // SIGHUP asks for a reload. A burst folds into one: the reload runs once no signal has
   // arrived for kReloadCoalesce. (A signal wait cannot be raced with `||`: signal_set waits do
   // not support per-operation cancellation, so the race would wait for the next signal.)
@@ -363,6 +368,13 @@ class App {
     self.supervisor_restarts = hosts_.RestartsTotal() + top_.Services().RestartsTotal();
     self.bus_dropped = bus_.DroppedTotal();
     self.config_last_reload_successful = reload_ok_;
+    self.handshake_limit = handshake_limit_;
+    self.handshakes_in_flight = handshake_limit_ - std::min(handshake_limit_, handshakes_->Available());
+    self.event_loop_lag = loop_lag_.Snapshot();
+    if (const double last = last_scrape_seconds_.load(); last >= 0) {
+      self.last_scrape_duration_seconds = last;
+    }
+    self.process = ReadProcessStats();
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }
@@ -389,8 +401,7 @@ class App {
 
     if (path == "/metrics") {
       if (!get) co_return method_not_allowed("GET");
-      co_return MakeResponse(request, http::status::ok, RenderMetrics(state_, Self()),
-                             "text/plain; version=0.0.4; charset=utf-8");
+      co_return MetricsResponse(request);
     }
     if (path == "/probe") {
       if (!get) co_return method_not_allowed("GET");
@@ -447,6 +458,22 @@ class App {
                              "text/html; charset=utf-8");
     }
     co_return MakeResponse(request, http::status::not_found, "not found\n");
+  }
+
+  // /metrics, gzip-compressed (level 1) when the scraper accepts it. The render time feeds the
+  // next scrape's fleetps_scrape_duration_seconds.
+  HttpResponse MetricsResponse(const HttpRequest& request) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string body = RenderMetrics(state_, Self());
+    last_scrape_seconds_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const bool gzip = AcceptsGzip(request[http::field::accept_encoding]);
+    if (gzip) body = Gzip(body);
+    HttpResponse response = MakeResponse(request, http::status::ok, std::move(body),
+                                         "text/plain; version=0.0.4; charset=utf-8");
+    if (gzip) response.set(http::field::content_encoding, "gzip");
+    response.set(http::field::vary, "Accept-Encoding");
+    return response;
   }
 
   // Answers a validated process query from the snapshots, or, with `fresh`, from one ad hoc
@@ -608,6 +635,9 @@ class App {
   FleetState state_;
   registry::Subscription<Event> events_;
   std::shared_ptr<agent::AsyncSemaphore> handshakes_;
+  const std::size_t handshake_limit_ = inventory_.collector.max_concurrent_handshakes;
+  Histogram loop_lag_{LoopLagBuckets()};
+  std::atomic<double> last_scrape_seconds_{-1};  // < 0: no scrape yet
   std::mutex known_hosts_mu_;
   std::map<std::string, std::shared_ptr<agent::KnownHostsFile>> known_hosts_;  // guarded
   DynamicSupervisor hosts_;

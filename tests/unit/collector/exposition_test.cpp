@@ -3,7 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <map>
+#include <set>
 #include <sstream>
+
+#include <prometheus/text_serializer.h>
 
 #include "fleetps/collector/metric_catalog.hpp"
 #include "fleetps/collector/status_page.hpp"
@@ -20,6 +25,50 @@ config::HostSpec Spec(std::string name) {
   spec.address = "127.0.0.1";
   spec.user = "monitor";
   return spec;
+}
+
+// Sample lines as "name{labels}" -> value; headers collected separately.
+struct Parsed {
+  std::map<std::string, double> samples;
+  std::vector<std::string> sample_families;  // family of each sample line, in order
+  std::vector<std::string> help_families;
+  std::vector<std::string> type_families;
+};
+
+std::string FamilyOf(std::string name) {
+  for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+    const std::string_view s(suffix);
+    if (name.size() > s.size() && name.ends_with(s)) {
+      const std::string base = name.substr(0, name.size() - s.size());
+      for (const auto& d : kMetricCatalog) {
+        if (d.name == base && d.type == MetricType::kHistogram) return base;
+      }
+    }
+  }
+  return name;
+}
+
+Parsed Parse(const std::string& text) {
+  Parsed out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("# HELP ")) {
+      out.help_families.push_back(line.substr(7, line.find(' ', 7) - 7));
+      continue;
+    }
+    if (line.starts_with("# TYPE ")) {
+      out.type_families.push_back(line.substr(7, line.find(' ', 7) - 7));
+      continue;
+    }
+    if (line.empty()) continue;
+    const std::size_t space = line.rfind(' ');
+    const std::string key = line.substr(0, space);
+    const std::string value = line.substr(space + 1);
+    out.samples[key] = value == "+Inf" ? HUGE_VAL : std::strtod(value.c_str(), nullptr);
+    out.sample_families.push_back(FamilyOf(key.substr(0, key.find('{'))));
+  }
+  return out;
 }
 
 class ExpositionTest : public ::testing::Test {
@@ -109,15 +158,131 @@ TEST_F(ExpositionTest, QuarantineShowsAsTheHostState) {
 }
 
 TEST_F(ExpositionTest, OnlyCatalogueNamesAreEmitted) {
-  std::istringstream lines(RenderMetrics(state_, {}));
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const std::string name = line.substr(0, line.find_first_of("{ "));
+  const Parsed parsed = Parse(RenderMetrics(state_, {}));
+  for (const std::string& name : parsed.sample_families) {
     bool known = false;
     for (const auto& d : kMetricCatalog) known = known || d.name == name;
     EXPECT_TRUE(known) << name;
   }
+}
+
+SelfMetrics FullSelf() {
+  SelfMetrics self;
+  self.supervisor_restarts = 3;
+  self.bus_dropped = 7;
+  self.config_last_reload_successful = false;
+  self.handshakes_in_flight = 2;
+  self.handshake_limit = 64;
+  Histogram lag(LoopLagBuckets());
+  lag.Observe(0.0003);
+  lag.Observe(2);
+  self.event_loop_lag = lag.Snapshot();
+  self.last_scrape_duration_seconds = 0.0125;
+  self.process = ProcessStats{1.5, 4096, 8192, 12, 1024, 1.7e9};
+  return self;
+}
+
+// prometheus-cpp's Collect + TextSerializer (FleetCollectable) is the reference: the fast
+// renderer must expose exactly the same series with the same values.
+TEST_F(ExpositionTest, FastRendererMatchesThePrometheusCppReference) {
+  SelfMetrics self = FullSelf();
+  self.quarantined_hosts.insert("down1");
+  FleetCollectable reference(state_, [&self] { return self; });
+  const Parsed want = Parse(prometheus::TextSerializer().Serialize(reference.Collect()));
+  const Parsed got = Parse(RenderMetrics(state_, self));
+  EXPECT_EQ(got.samples, want.samples);
+  EXPECT_GT(got.samples.size(), 60u);
+
+  FleetCollectable probe_reference(state_, [&self] { return self; }, "down1");
+  const Parsed want_probe = Parse(prometheus::TextSerializer().Serialize(probe_reference.Collect()));
+  const auto probe = RenderHostMetrics(state_, "down1", self);
+  ASSERT_TRUE(probe.has_value());
+  EXPECT_EQ(Parse(*probe).samples, want_probe.samples);
+}
+
+TEST_F(ExpositionTest, FamiliesAreGroupedWithOneHelpAndTypeEach) {
+  const Parsed parsed = Parse(RenderMetrics(state_, FullSelf()));
+  std::vector<std::string> runs;  // family of each run of consecutive samples
+  for (const std::string& family : parsed.sample_families) {
+    if (runs.empty() || runs.back() != family) runs.push_back(family);
+  }
+  EXPECT_EQ(runs, parsed.help_families);
+  EXPECT_EQ(runs, parsed.type_families);
+  std::set<std::string> unique(runs.begin(), runs.end());
+  EXPECT_EQ(unique.size(), runs.size()) << "a family appears in two places";
+}
+
+TEST_F(ExpositionTest, SeriesFollowTheCurrentSnapshot) {
+  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));
+  agent::ProbeResult skipped;
+  skipped.host = "up1";
+  skipped.status = agent::ProbeStatus::kSkipped;
+  state_.OnResult(skipped);
+  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 1\n"));
+}
+
+TEST_F(ExpositionTest, LabelValuesAreEscapedAndBounded) {
+  config::HostSpec odd = Spec("we\"ird\\host\nname");
+  state_.SetHosts({odd});
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"we\\\"ird\\\\host\\nname\"} 0\n"));
+  state_.SetHosts({Spec(std::string(300, 'h'))});
+  EXPECT_THAT(RenderMetrics(state_, {}),
+              HasSubstr("fleetps_up{host=\"" + std::string(256, 'h') + "\"} 0\n"));
+}
+
+TEST_F(ExpositionTest, CollectorSelfMetrics) {
+  const std::string text = RenderMetrics(state_, FullSelf());
+  EXPECT_THAT(text, HasSubstr("\nfleetps_hosts 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_handshakes_in_flight 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_handshake_limit 64\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_scrape_duration_seconds 0.0125\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE fleetps_event_loop_lag_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_bucket{le=\"0.0001\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_bucket{le=\"0.0005\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_bucket{le=\"1\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_event_loop_lag_seconds_sum 2.0003\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_probe_schedule_delay_seconds_count 1\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_cpu_seconds_total 1.5\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_resident_memory_bytes 4096\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_virtual_memory_bytes 8192\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_open_fds 12\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_max_fds 1024\n"));
+  EXPECT_THAT(text, HasSubstr("\nprocess_start_time_seconds 1700000000\n"));
+  // Unset values are left out rather than shown as 0.
+  const std::string bare = RenderMetrics(state_, {});
+  EXPECT_THAT(bare, Not(HasSubstr("fleetps_handshake_limit")));
+  EXPECT_THAT(bare, Not(HasSubstr("process_cpu_seconds_total")));
+  EXPECT_THAT(bare, Not(HasSubstr("fleetps_event_loop_lag_seconds")));
+  // Never on /probe.
+  EXPECT_THAT(*RenderHostMetrics(state_, "up1", FullSelf()), Not(HasSubstr("\nprocess_")));
+  EXPECT_THAT(*RenderHostMetrics(state_, "up1", FullSelf()), Not(HasSubstr("fleetps_hosts")));
+}
+
+TEST_F(ExpositionTest, ScheduleDelayCountsScheduledProbesOnly) {
+  const auto planned = std::chrono::system_clock::time_point(std::chrono::seconds(1'000'000));
+  agent::ProbeResult late;
+  late.host = "up1";
+  late.status = agent::ProbeStatus::kError;
+  late.scheduled_at = planned;
+  late.started = planned + std::chrono::milliseconds(30);
+  late.finished = late.started;
+  state_.OnResult(late);
+  agent::ProbeResult adhoc = late;
+  adhoc.adhoc = true;
+  adhoc.started = planned + std::chrono::seconds(30);
+  state_.OnResult(adhoc);
+  agent::ProbeResult skipped = late;
+  skipped.status = agent::ProbeStatus::kSkipped;
+  state_.OnResult(skipped);
+  const HistogramSnapshot delay = state_.ScheduleDelay().Snapshot();
+  EXPECT_EQ(delay.Count(), 2u);  // the fixture's probe (planned = started) and `late`
+  EXPECT_NEAR(delay.sum, 0.030, 1e-9);
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_schedule_delay_seconds_bucket{le=\"0.025\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_schedule_delay_seconds_bucket{le=\"0.05\"} 2\n"));
 }
 
 TEST(ExpositionLabelTest, LongLabelValuesAreCutAtAUtf8Boundary) {
@@ -125,6 +290,17 @@ TEST(ExpositionLabelTest, LongLabelValuesAreCutAtAUtf8Boundary) {
   value += "\xc3\xa9";  // a two-byte character straddling byte 256
   const std::string bounded = BoundedLabelValue(value);
   EXPECT_EQ(bounded.size(), 255u);
+}
+
+TEST(ExpositionGzipTest, AcceptEncodingParsing) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=0.5"));
+  EXPECT_TRUE(AcceptsGzip("*"));
+  EXPECT_TRUE(AcceptsGzip(" identity , x-gzip "));
+  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("gzipped"));
 }
 
 TEST(StatusPageTest, EscapesHostText) {

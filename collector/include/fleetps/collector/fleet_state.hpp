@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -11,10 +12,25 @@
 #include <vector>
 
 #include "fleetps/agent/host_agent.hpp"
+#include "fleetps/collector/histogram.hpp"
+#include "fleetps/collector/metric_catalog.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/grouping.hpp"
 
 namespace fleetps::collector {
+
+/// One host's series in the text exposition format with its `host` label, rendered once per
+/// published HostView (RenderHostText in exposition.cpp) so a scrape only concatenates.
+struct HostText {
+  std::string body;  ///< Every line, family after family in kMetricCatalog order.
+  /// Family i is body[offsets[i], offsets[i + 1]); collector families are empty.
+  std::array<std::uint32_t, kMetricCatalog.size() + 1> offsets{};
+  std::string quarantined_host_state;  ///< Replaces the fleetps_host_state slice while quarantined.
+
+  [[nodiscard]] std::string_view Family(std::size_t i) const noexcept {
+    return std::string_view(body).substr(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+};
 
 /// Everything the exposition and the API know about one host, as of the last event. Immutable
 /// once published: readers hold a shared_ptr while they render, writers replace it.
@@ -41,6 +57,10 @@ struct HostView {
   std::chrono::system_clock::time_point snapshot_time{};           ///< When `snapshot` finished.
   std::chrono::system_clock::time_point previous_snapshot_time{};
   probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
+
+  /// This view's series, rendered by FleetState before it publishes the view (null only for
+  /// views built elsewhere, e.g. in tests; the exposition renders those on the fly).
+  std::shared_ptr<const HostText> text;
 
   /// The last probe succeeded and the session is up.
   [[nodiscard]] bool Up() const noexcept;
@@ -74,6 +94,10 @@ class FleetState {
   /// Groups a snapshot that did not come through OnResult (a fresh ad hoc probe).
   [[nodiscard]] probes::GroupSnapshot GroupOnce(const probes::HostSnapshot& snapshot) const;
 
+  /// Actual minus planned start of every scheduled probe result applied (ad hoc results and
+  /// skipped ticks excluded): fleetps_probe_schedule_delay_seconds. Thread-safe.
+  [[nodiscard]] const Histogram& ScheduleDelay() const noexcept { return schedule_delay_; }
+
  private:
   struct Entry {
     std::shared_ptr<const HostView> view;
@@ -84,6 +108,10 @@ class FleetState {
   std::vector<std::string> static_groups_;         // guarded by mu_
   std::vector<std::string> order_;                 // guarded by mu_
   std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
+  Histogram schedule_delay_{ScheduleDelayBuckets()};
+
+  // Renders the view's text and makes it the host's current view. Caller holds mu_.
+  void Publish(Entry& entry, std::shared_ptr<HostView> view);
 };
 
 /// Group names known before any probe: `name` templates without `{{`.

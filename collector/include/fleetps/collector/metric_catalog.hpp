@@ -51,6 +51,7 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_namegroup_starts_total", MetricType::kCounter, "Processes that started in the group"},
     MetricDescriptor{"fleetps_namegroup_listen_sockets", MetricType::kGauge, "Listening sockets of the group, by protocol"},
     MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter, "Ticks skipped because the previous probe was still running"},
+    // The collector itself (/metrics only): everything from here to the end.
     MetricDescriptor{"fleetps_supervisor_restarts_total", MetricType::kCounter, "Host agents restarted after a crash"},
     MetricDescriptor{"fleetps_bus_dropped_total", MetricType::kCounter, "Bus messages dropped because a subscriber's queue was full"},
     MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge, "1 when the last configuration load succeeded"},
@@ -77,5 +78,9 @@ consteval std::size_t CatalogIndex(std::string_view name) {
   }
   throw "metric not in kMetricCatalog";
 }
+
+/// Families before this index are per host (they carry `host` on /metrics and make up
+/// /probe); from it on they describe the collector itself.
+inline constexpr std::size_t kFirstCollectorFamily = CatalogIndex("fleetps_supervisor_restarts_total");
 
 }  // namespace fleetps::collector
