@@ -11,10 +11,12 @@ dedicated user with /bin/sh), then the full process table of every host, once pe
   clush         ClusterShell, one ssh per host
   ansible       `ansible all -m raw`, one ssh per host (ControlPersist off: see RESULTS.md)
   controlmaster OpenSSH masters started beforehand, then `ssh -S sock host ps` per host
-Every peer runs the ps command line of fleetps' linux-procps probe. Per run: wall time, client
-CPU (fleetps: the collector's CPU delta from /proc plus the CLI's; controlmaster: the masters'
-delta plus the clients'; others: the whole client process tree via wait4) and server CPU (every
-sshd listener's tree, utime+stime+cutime+cstime, so reaped session processes count too).
+Every peer runs fleetps' own linux-procps probe script as its remote command (same remote
+work, same output), or with --peer-command ps only its ps line. Per run: wall time, client
+CPU and server CPU, each from a cgroup-v1 cpuacct group holding every client-side (collector,
+CLI, masters, tool and its forks) or server-side (sshd listeners and all they fork) process:
+that counts processes that exited unwaited-for too. The /proc view is recorded next to it
+(collector delta + CLI/tool tree via wait4; each sshd tree's utime+stime+cutime+cstime).
 
 footprint: one sshd host probed by `fleetps run` at a fixed interval, against
 prometheus-process-exporter scraped at the same interval with the same process_names.
@@ -102,10 +104,49 @@ def tree_cpu(roots):
     return total
 
 
+class CpuGroup:
+    """A cgroup-v1 cpuacct group: the CPU of every task ever in it, exited ones included.
+
+    /proc trees lose the time of processes whose parent never waits for them (part of every
+    OpenSSH connection that ends during a run), so this is the primary measure; None when the
+    cpuacct hierarchy is not there (then the /proc figures stand alone)."""
+    ROOT = "/sys/fs/cgroup/cpuacct"
+
+    def __init__(self, name):
+        self.path = None
+        if os.path.isdir(self.ROOT) and os.access(self.ROOT, os.W_OK):
+            path = os.path.join(self.ROOT, f"fleetps-bench-{os.getpid()}-{name}")
+            os.makedirs(path, exist_ok=True)
+            self.path = path
+            _groups.append(self)
+
+    def join(self):  # runs in the child between fork and exec
+        if self.path:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+    def cpu(self):
+        if not self.path:
+            return None
+        with open(os.path.join(self.path, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+
+    def remove(self):
+        if self.path:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+
+
+_groups = []
+
+
 # ---- process lifetime -------------------------------------------------------------------------
 
-def start(argv, **kw):
-    p = subprocess.Popen(argv, start_new_session=True, **kw)
+def start(argv, group=None, **kw):
+    p = subprocess.Popen(argv, start_new_session=True,
+                         preexec_fn=group.join if group else None, **kw)
     _started.append(p)
     return p
 
@@ -138,6 +179,9 @@ def cleanup():
     while _started:
         stop(_started.pop())
     global _created_user
+    time.sleep(0.2)
+    while _groups:
+        _groups.pop().remove()
     if _created_user:
         subprocess.run(["userdel", "-r", USER], stderr=subprocess.DEVNULL, check=False)
         _created_user = False
@@ -147,12 +191,12 @@ def _on_signal(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_measured(argv, stdout_path, env=None, cwd=None, timeout=600):
+def run_measured(argv, stdout_path, env=None, cwd=None, timeout=600, group=None):
     """Runs argv to completion; returns (wall s, CPU s of its whole waited-for tree, exit code)."""
     with open(stdout_path, "wb") as out:
         t0 = time.monotonic()
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=group.join if group else None)
         _started.append(p)
         deadline = t0 + timeout
         while True:
@@ -208,6 +252,7 @@ def ensure_user():
 class Fleet:
     def __init__(self, work, n, prefix="bench"):
         self.work, self.names, self.ports, self.procs = work, [], [], []
+        self.group = CpuGroup(f"{prefix}-servers")
         os.makedirs(work, exist_ok=True)
         os.chmod(work, 0o755)  # sshd reads authorized_keys here as the user
         ensure_user()
@@ -241,7 +286,7 @@ class Fleet:
             name, port = f"{prefix}{i + 1:02d}", free_port()
             log_path = os.path.join(work, f"sshd-{name}.log")
             p = start(["/usr/sbin/sshd", "-D", "-f", cfg, "-p", str(port), "-E", log_path],
-                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      group=self.group, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL)
             self.names.append(name)
             self.ports.append(port)
@@ -278,12 +323,13 @@ class Fleet:
 # ---- fleetps ---------------------------------------------------------------------------------
 
 class Collector:
-    def __init__(self, build, work, fleet, interval, process_names):
+    def __init__(self, build, work, fleet, interval, process_names, group=None):
         self.bin = os.path.join(build, "collector", "fleetps")
         if not os.access(self.bin, os.X_OK):
             raise RuntimeError(f"no fleetps binary at {self.bin}")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        os.makedirs(work, exist_ok=True)
         cfg = os.path.join(work, "fleetps.yaml")
         lines = ["defaults:", f"  user: {USER}", f"  identity_file: {fleet.identity}",
                  f"  known_hosts: {fleet.known_hosts}", "  host_key_policy: strict",
@@ -295,7 +341,7 @@ class Collector:
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.log = open(os.path.join(work, "fleetps.log"), "wb")
-        self.proc = start([self.bin, "run", "--config", cfg], stdin=subprocess.DEVNULL,
+        self.proc = start([self.bin, "run", "--config", cfg], group=group, stdin=subprocess.DEVNULL,
                           stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, "fleetps run")
         deadline = time.monotonic() + 120
@@ -354,6 +400,7 @@ def sweep(args):
     runs = {t: [] for t in tools}
     cfg = fleet.ssh_config
     env = dict(os.environ)
+    cmd = PS if args.peer_command == "ps" else probe_script(args.build).decode()
 
     for tool in tools:
         tdir = os.path.join(work, tool)
@@ -361,8 +408,9 @@ def sweep(args):
         extra_cpu = lambda: 0.0  # noqa: E731  (long-lived client processes outside the run)
         owned = []
         tenv = env
+        clients = CpuGroup(f"{tool}-client")  # everything client-side of this tool
         if tool == "fleetps":
-            coll = Collector(args.build, tdir, fleet, "24h", PROCESS_NAMES_ALL)
+            coll = Collector(args.build, tdir, fleet, "24h", PROCESS_NAMES_ALL, clients)
             owned.append(coll.proc)
             extra_cpu = coll.cpu
             argv = [coll.bin, "query", "{}", "--fresh", "--limit", "100000", "-o", "json",
@@ -374,10 +422,10 @@ def sweep(args):
                 f.write("\n".join(names) + "\n")
             outdir = os.path.join(tdir, "out")
             argv = ["parallel-ssh", "-h", hosts_file, "-p", str(n), "-t", "120", "-o", outdir,
-                    "-x", f"-F {cfg}", PS]
+                    "-x", f"-F {cfg}", cmd]
             check = lambda out, d=outdir: (count_files(d, names), None)  # noqa: E731
         elif tool == "clush":
-            argv = ["clush", "-w", ",".join(names), "-f", str(max(64, n)), "-o", f"-F {cfg}", PS]
+            argv = ["clush", "-w", ",".join(names), "-f", str(max(64, n)), "-o", f"-F {cfg}", cmd]
             check = lambda out: (count_prefixed(out, set(names), ":"), None)  # noqa: E731
         elif tool == "ansible":
             inv = os.path.join(tdir, "inventory")
@@ -391,7 +439,7 @@ def sweep(args):
                         ANSIBLE_SSH_ARGS=f"-F {cfg} -o ControlMaster=no",
                         ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_NOCOLOR="1",
                         ANSIBLE_CONFIG=ansible_cfg)
-            argv = ["ansible", "all", "-i", inv, "-m", "raw", "-a", PS, "-f", str(n)]
+            argv = ["ansible", "all", "-i", inv, "-m", "raw", "-a", cmd, "-f", str(n)]
             check = lambda out: (count_prefixed(out, set(names), " | "), None)  # noqa: E731
         elif tool == "controlmaster":
             socks = os.path.join(tdir, "sock")
@@ -402,7 +450,7 @@ def sweep(args):
             for name in names:
                 masters.append(start(["ssh", "-F", cfg, "-M", "-N", "-o", "ControlPersist=no",
                                       "-S", os.path.join(socks, name), name],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+                                     group=clients, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
             owned += masters
             deadline = time.monotonic() + 60
             for name in names:
@@ -415,7 +463,7 @@ def sweep(args):
             extra_cpu = lambda ms=masters: sum(proc_cpu(m.pid) for m in ms)  # noqa: E731
             script = ('cfg=$1 socks=$2 out=$3 ps=$4; shift 4; for h; do '
                       'ssh -F "$cfg" -S "$socks/$h" "$h" "$ps" >"$out/$h" & done; wait')
-            argv = ["bash", "-c", script, "cm", cfg, socks, outdir, PS] + names
+            argv = ["bash", "-c", script, "cm", cfg, socks, outdir, cmd] + names
             check = lambda out, d=outdir: (count_files(d, names), None)  # noqa: E731
         else:
             raise SystemExit(f"unknown tool {tool}")
@@ -423,19 +471,26 @@ def sweep(args):
         for rep in range(args.reps + 1):  # rep 0 warms up (caches, .pyc, session buffers)
             out = os.path.join(tdir, f"stdout-{rep}")
             server0, client0 = fleet.server_cpu(), extra_cpu()
-            wall, cpu, rc = run_measured(argv, out, env=tenv, cwd=tdir)
+            gs0, gc0 = fleet.group.cpu(), clients.cpu()
+            wall, cpu, rc = run_measured(argv, out, env=tenv, cwd=tdir, group=clients)
             time.sleep(SETTLE)
             server1, client1 = fleet.server_cpu(), extra_cpu()
+            gs1, gc1 = fleet.group.cpu(), clients.cpu()
             ok, rows = check(out)
-            run = {"rep": rep, "wall_s": wall, "client_cpu_s": cpu + client1 - client0,
-                   "cli_cpu_s": cpu, "server_cpu_s": server1 - server0, "rc": rc,
-                   "hosts_ok": ok, "load1": os.getloadavg()[0]}
+            proc_client, proc_server = cpu + client1 - client0, server1 - server0
+            run = {"rep": rep, "wall_s": wall,
+                   "client_cpu_s": gc1 - gc0 if gc0 is not None else proc_client,
+                   "server_cpu_s": gs1 - gs0 if gs0 is not None else proc_server,
+                   "client_cpu_proc_s": proc_client, "server_cpu_proc_s": proc_server,
+                   "cli_cpu_s": cpu, "rc": rc, "hosts_ok": ok, "load1": os.getloadavg()[0],
+                   "accounting": "cgroup cpuacct" if gs0 is not None else "/proc"}
             if rows is not None:
                 run["rows"] = rows
             if rep:
                 runs[tool].append(run)
             log(f"{tool} run {rep}{' (warm-up)' if not rep else ''}: wall {wall:.3f} s, "
-                f"client {run['client_cpu_s']:.3f} s, server {run['server_cpu_s']:.3f} s, "
+                f"client {run['client_cpu_s']:.3f} s (/proc {proc_client:.3f}), "
+                f"server {run['server_cpu_s']:.3f} s (/proc {proc_server:.3f}), "
                 f"{ok}/{n} hosts, rc {rc}")
             if ok != n:
                 log(f"{tool}: only {ok} of {n} hosts answered; see {out}")
@@ -449,10 +504,12 @@ def sweep(args):
     for tool in tools:
         rs = runs[tool]
         summary[tool] = {k: summarize([r[k] for r in rs])
-                         for k in ("wall_s", "client_cpu_s", "server_cpu_s")}
+                         for k in ("wall_s", "client_cpu_s", "server_cpu_s",
+                                   "client_cpu_proc_s", "server_cpu_proc_s")}
         summary[tool]["hosts_ok_min"] = min(r["hosts_ok"] for r in rs)
     base = summary.get("fleetps")
-    result = {"hosts": n, "reps": args.reps, "ps": PS, "output_bytes": out_bytes,
+    result = {"hosts": n, "reps": args.reps, "peer_command": args.peer_command,
+              "output_bytes": out_bytes,
               "runs": runs, "summary": summary}
     with open(os.path.join(args.out, "sweep.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -475,14 +532,19 @@ def sweep(args):
         raise SystemExit(f"side_by_side: not every host answered in some run of {','.join(short)}")
 
 
-def ps_output_bytes(build):
-    """Bytes one host returns: the peers' ps line and fleetps' whole probe, run locally."""
-    out = {"ps": len(subprocess.run(["sh", "-c", PS], capture_output=True).stdout)}
+def probe_script(build):
+    """fleetps' linux-procps probe script (the probe_script target prints it)."""
     dump = os.path.join(build, "tests", "bench", "probe_script")
-    if os.access(dump, os.X_OK):
-        script = subprocess.run([dump], capture_output=True, check=True).stdout
-        out["fleetps_probe"] = len(subprocess.run(["sh", "-s"], input=script,
-                                                  capture_output=True).stdout)
+    if not os.access(dump, os.X_OK):
+        raise RuntimeError(f"build the probe_script target in {build} first")
+    return subprocess.run([dump], capture_output=True, check=True).stdout
+
+
+def ps_output_bytes(build):
+    """Bytes one host returns: the bare ps line and fleetps' whole probe, run locally."""
+    out = {"ps": len(subprocess.run(["sh", "-c", PS], capture_output=True).stdout)}
+    out["fleetps_probe"] = len(subprocess.run(["sh", "-s"], input=probe_script(build),
+                                              capture_output=True).stdout)
     return out
 
 
@@ -496,8 +558,8 @@ def sweep_markdown(r):
     lines = [f"#### Full process table from {n} sshd hosts, median of {r['reps']} runs "
              "(min – max)", "",
              "| tool | wall ms | client CPU ms | server CPU ms | client CPU vs fleetps | "
-             "server CPU vs fleetps | hosts answered |",
-             "|---|---|---|---|---|---|---|"]
+             "server CPU vs fleetps | hosts answered | /proc view: client / server ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for tool, t in s.items():
         cells = []
         for k in ("wall_s", "client_cpu_s", "server_cpu_s"):
@@ -510,12 +572,14 @@ def sweep_markdown(r):
         else:
             ratios = ["1×", "1×"] if tool == "fleetps" else ["—", "—"]
         lines.append(f"| {tool} | " + " | ".join(cells + ratios)
-                     + f" | {t['hosts_ok_min']}/{n} |")
+                     + f" | {t['hosts_ok_min']}/{n} | "
+                     f"{fmt_ms(t['client_cpu_proc_s']['median'])} / "
+                     f"{fmt_ms(t['server_cpu_proc_s']['median'])} |")
     ob = r["output_bytes"]
-    lines += ["", f"Output per host (measured locally): peers' `ps` {ob['ps'] / 1024:.0f} KiB"
-              + (f", fleetps' whole probe (ps + /proc batch + ss) "
-                 f"{ob['fleetps_probe'] / 1024:.0f} KiB" if "fleetps_probe" in ob else "")
-              + "."]
+    what = ("fleetps' own probe script (ps + /proc batch + ss), sent as the remote command"
+            if r["peer_command"] == "probe" else "the ps line of fleetps' probe only")
+    lines += ["", f"The peers ran {what}. Output per host (measured locally): whole probe "
+              f"{ob['fleetps_probe'] / 1024:.0f} KiB, ps line alone {ob['ps'] / 1024:.0f} KiB."]
     if base:
         goals = []
         for tool, factor in (("pssh", 10), ("ansible", 100)):
@@ -559,30 +623,36 @@ def footprint(args):
     coll = Collector(args.build, os.path.join(work, "fleetps"), fleet, f"{interval}s",
                      PROCESS_NAMES_ALL)
     time.sleep(interval + 1)  # past the first scheduled probe
+    g0 = fleet.group.cpu()
     s0, c0, n0, t0 = fleet.server_cpu(), coll.cpu(), fleet.sessions_started(), time.monotonic()
     time.sleep(args.seconds)
     s1, c1, n1, t1 = fleet.server_cpu(), coll.cpu(), fleet.sessions_started(), time.monotonic()
+    g1 = fleet.group.cpu()
     probes = max(n1 - n0, 1)
-    result["fleetps"] = {"probes": n1 - n0, "window_s": t1 - t0, "target_cpu_s": s1 - s0,
-                         "target_cpu_per_probe_s": (s1 - s0) / probes,
+    target = g1 - g0 if g0 is not None else s1 - s0
+    result["fleetps"] = {"probes": n1 - n0, "window_s": t1 - t0, "target_cpu_s": target,
+                         "target_cpu_proc_s": s1 - s0,
+                         "target_cpu_per_probe_s": target / probes,
                          "collector_cpu_per_probe_s": (c1 - c0) / probes}
     stop(coll.proc)
     _started.remove(coll.proc)
-    log(f"fleetps: {n1 - n0} probes in {t1 - t0:.0f} s, target CPU {s1 - s0:.2f} s")
+    log(f"fleetps: {n1 - n0} probes in {t1 - t0:.0f} s, target CPU {target:.2f} s "
+        f"(/proc {s1 - s0:.2f} s)")
 
     # process-exporter on the host, scraped at the same interval, same process_names.
     pe_cfg = os.path.join(work, "process-exporter.yml")
     with open(pe_cfg, "w") as f:
         f.write("\n".join(PROCESS_NAMES_ALL) + "\n")
     port = free_port()
+    pe_group = CpuGroup("process-exporter")
     pe = start(["prometheus-process-exporter", "-web.listen-address", f"127.0.0.1:{port}",
                 "-config.path", pe_cfg], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-               stderr=subprocess.DEVNULL)
+               stderr=subprocess.DEVNULL, group=pe_group)
     wait_port(port, pe, "process-exporter")
     url = f"http://127.0.0.1:{port}/metrics"
     body = http_get(url)  # first scrape builds its tables: not counted
     time.sleep(interval)
-    e0, t0 = proc_cpu(pe.pid), time.monotonic()
+    e0, t0, ge0 = proc_cpu(pe.pid), time.monotonic(), pe_group.cpu()
     scrapes = 0
     next_at = t0
     while time.monotonic() - t0 < args.seconds:
@@ -590,11 +660,13 @@ def footprint(args):
         scrapes += 1
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
-    e1, t1 = proc_cpu(pe.pid), time.monotonic()
+    e1, t1, ge1 = proc_cpu(pe.pid), time.monotonic(), pe_group.cpu()
+    pe_cpu = ge1 - ge0 if ge0 is not None else e1 - e0
     result["process_exporter"] = {"scrapes": scrapes, "window_s": t1 - t0,
-                                  "cpu_s": e1 - e0, "cpu_per_scrape_s": (e1 - e0) / scrapes,
+                                  "cpu_s": pe_cpu, "cpu_proc_s": e1 - e0,
+                                  "cpu_per_scrape_s": pe_cpu / scrapes,
                                   "body_bytes": len(body)}
-    log(f"process-exporter: {scrapes} scrapes, CPU {e1 - e0:.2f} s")
+    log(f"process-exporter: {scrapes} scrapes, CPU {pe_cpu:.2f} s")
     stop(pe)
     _started.remove(pe)
     result["processes"] = sum(1 for d in os.listdir("/proc") if d.isdigit())
@@ -636,11 +708,15 @@ def main():
     ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--peer-command", choices=["probe", "ps"], default="probe",
+                    help="what the peers run: fleetps' whole probe script (same remote work "
+                         "and output as fleetps) or only its ps line")
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--interval", type=int, default=5)
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("side_by_side: needs root (creates a user, starts sshd)")
+    args.build, args.out = os.path.abspath(args.build), os.path.abspath(args.out)
     os.makedirs(args.out, exist_ok=True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
