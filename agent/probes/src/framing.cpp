@@ -4,7 +4,24 @@
 #include "text.hpp"
 
 namespace fleetps::probes {
+namespace {
 
+// Blank or not, lines outside sections are counted (banners, MOTD). Only called for the gaps
+// between sections, which are short.
+void CountOutside(std::string_view gap, ParseStats& stats) {
+  detail::LineReader reader(gap);
+  std::string_view line;
+  while (reader.Next(line)) {
+    if (!detail::Trim(line).empty()) ++stats.lines_outside;
+  }
+}
+
+}  // namespace
+
+// Jumps from marker to marker instead of reading every line: the bodies (ps tables, /proc
+// batches) are most of the output and only their bounds matter here. A marker counts only at
+// the start of a line, so a process argument that contains one mid-line is body text, as it was
+// when every line was read.
 std::vector<Section> SplitSections(std::string_view output, std::string_view nonce,
                                    ParseStats& stats) {
   std::vector<Section> sections;
@@ -25,39 +42,55 @@ std::vector<Section> SplitSections(std::string_view output, std::string_view non
     sections.push_back(s);
   };
 
-  detail::LineReader reader(output);
-  std::string_view line;
-  bool complete = true;
-  while (reader.Next(line, &complete)) {
-    const auto line_begin = static_cast<std::size_t>(line.data() - output.data());
-    if (!detail::StartsWith(line, prefix)) {
-      if (!open.has_value() && !detail::Trim(line).empty()) ++stats.lines_outside;
-      if (open.has_value() && !complete) {
-        // Output cut mid-line: the partial line is unusable.
+  // A prefix with a newline could only match across lines, never as a marker line.
+  const bool prefix_can_match = prefix.find('\n') == std::string::npos;
+  const bool ends_with_newline = !output.empty() && output.back() == '\n';
+  std::size_t pos = 0;  // always the start of a line
+  while (pos < output.size()) {
+    // The next marker at the start of a line, or the end.
+    std::size_t marker = prefix_can_match ? pos : std::string_view::npos;
+    while (marker != std::string_view::npos) {
+      marker = output.find(prefix, marker);
+      if (marker == std::string_view::npos || marker == 0 || output[marker - 1] == '\n') break;
+      ++marker;
+    }
+    const std::size_t gap_end = marker == std::string_view::npos ? output.size() : marker;
+    if (!open.has_value()) {
+      CountOutside(output.substr(pos, gap_end - pos), stats);
+    } else if (marker == std::string_view::npos && !ends_with_newline) {
+      // Output cut mid-line inside a section: the partial last line is unusable.
+      const std::size_t last_nl = output.rfind('\n');
+      const std::size_t line_begin = last_nl == std::string_view::npos ? 0 : last_nl + 1;
+      if (line_begin >= pos) {
         stats.truncated_last_line = true;
         open->body = output.substr(body_begin, line_begin - body_begin);
         add(*open);
         open.reset();
       }
-      continue;
     }
+    if (marker == std::string_view::npos) break;
+
+    // The marker line itself.
+    const std::size_t newline = output.find('\n', marker);
+    const bool complete = newline != std::string_view::npos;
+    const std::size_t line_end = complete ? newline : output.size();
+    std::string_view line = output.substr(marker, line_end - marker);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = complete ? newline + 1 : output.size();
+
     std::string_view rest = line.substr(prefix.size());
     const std::string_view verb = detail::NextToken(rest);
     const std::string_view name = detail::NextToken(rest);
     if (name.empty()) continue;
     if (verb == "BEGIN") {
       if (open.has_value()) {
-        open->body = output.substr(body_begin, line_begin - body_begin);
+        open->body = output.substr(body_begin, marker - body_begin);
         add(*open);
       }
       open = Section{name, {}, std::nullopt, false};
-      body_begin = complete ? static_cast<std::size_t>(line.data() - output.data()) + line.size()
-                            : output.size();
-      // Skip the CR (if any) and the newline that ended the BEGIN line.
-      while (body_begin < output.size() && output[body_begin] != '\n') ++body_begin;
-      if (body_begin < output.size()) ++body_begin;
+      body_begin = pos;
     } else if (verb == "END" && open.has_value() && open->name == name) {
-      open->body = output.substr(body_begin, line_begin - body_begin);
+      open->body = output.substr(body_begin, marker - body_begin);
       open->terminated = true;
       const std::string_view rc_token = detail::NextToken(rest);
       if (detail::StartsWith(rc_token, "rc=")) {
