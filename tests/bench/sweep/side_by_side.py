@@ -42,6 +42,8 @@ USER = "fleetps-bench"
 # The ps line of fleetps' linux-procps probe (agent/probes/src/dialect.cpp).
 PS = "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args="
 TOOLS = ["fleetps", "pssh", "clush", "ansible", "controlmaster"]
+# Local runs of the probe go through the probe user: root would also list every /proc/*/fd.
+AS_USER = ["runuser", "-u", USER, "--"]
 SETTLE = 1.0  # seconds after a run before the "after" snapshot: session teardown finishes
 
 _started = []  # (Popen) everything we started, stopped in reverse order
@@ -323,7 +325,8 @@ class Fleet:
 # ---- fleetps ---------------------------------------------------------------------------------
 
 class Collector:
-    def __init__(self, build, work, fleet, interval, process_names, group=None):
+    def __init__(self, build, work, fleet, interval, process_names, group=None,
+                 probe_timeout="30s"):
         self.bin = os.path.join(build, "collector", "fleetps")
         if not os.access(self.bin, os.X_OK):
             raise RuntimeError(f"no fleetps binary at {self.bin}")
@@ -333,7 +336,7 @@ class Collector:
         cfg = os.path.join(work, "fleetps.yaml")
         lines = ["defaults:", f"  user: {USER}", f"  identity_file: {fleet.identity}",
                  f"  known_hosts: {fleet.known_hosts}", "  host_key_policy: strict",
-                 f"  interval: {interval}", "  probe_timeout: 30s", "collector:",
+                 f"  interval: {interval}", f"  probe_timeout: {probe_timeout}", "collector:",
                  f"  listen: 127.0.0.1:{self.port}", "hosts:"]
         for name, port in zip(fleet.names, fleet.ports):
             lines += [f"  - name: {name}", "    address: 127.0.0.1", f"    port: {port}"]
@@ -409,11 +412,14 @@ def sweep(args):
         owned = []
         tenv = env
         clients = CpuGroup(f"{tool}-client")  # everything client-side of this tool
-        if tool == "fleetps":
+        if tool in ("fleetps", "fleetps-limit1"):
+            # fleetps-limit1 (not in the default list): the same fresh probe of every host, but
+            # only one row comes back, which separates probing from rendering the answer.
             coll = Collector(args.build, tdir, fleet, "24h", PROCESS_NAMES_ALL, clients)
             owned.append(coll.proc)
             extra_cpu = coll.cpu
-            argv = [coll.bin, "query", "{}", "--fresh", "--limit", "100000", "-o", "json",
+            limit = "1" if tool == "fleetps-limit1" else "100000"
+            argv = [coll.bin, "query", "{}", "--fresh", "--limit", limit, "-o", "json",
                     "--server", coll.url]
             check = lambda out: check_fleetps(out, n)  # noqa: E731
         elif tool == "pssh":
@@ -542,8 +548,8 @@ def probe_script(build):
 
 def ps_output_bytes(build):
     """Bytes one host returns: the bare ps line and fleetps' whole probe, run locally."""
-    out = {"ps": len(subprocess.run(["sh", "-c", PS], capture_output=True).stdout)}
-    out["fleetps_probe"] = len(subprocess.run(["sh", "-s"], input=probe_script(build),
+    out = {"ps": len(subprocess.run(AS_USER + ["sh", "-c", PS], capture_output=True).stdout)}
+    out["fleetps_probe"] = len(subprocess.run(AS_USER + ["sh", "-s"], input=probe_script(build),
                                               capture_output=True).stdout)
     return out
 
@@ -606,22 +612,23 @@ def footprint(args):
     script = subprocess.run([dump], capture_output=True, check=True).stdout
     k = 10
     cpu = wall = 0.0
+    path = os.path.join(work, "local.out")
+    with open(path + ".in", "wb") as f:
+        f.write(script)
+    os.chmod(path + ".in", 0o644)
     for _ in range(k):
-        path = os.path.join(work, "local.out")
-        with open(path + ".in", "wb") as f:
-            f.write(script)
-        w, c, _rc = run_measured(["sh", "-c", f"sh -s <{path}.in"], path)
+        w, c, _rc = run_measured(AS_USER + ["sh", "-c", f"sh -s <{path}.in"], path)
         cpu, wall = cpu + c, wall + w
     result["command_cpu_s"] = cpu / k
     w_ps = c_ps = 0.0
     for _ in range(k):
-        w, c, _rc = run_measured(["sh", "-c", PS], os.path.join(work, "ps.out"))
+        w, c, _rc = run_measured(AS_USER + ["sh", "-c", PS], os.path.join(work, "ps.out"))
         c_ps += c
     result["ps_cpu_s"] = c_ps / k
 
     # fleetps probing the host every `interval` seconds.
     coll = Collector(args.build, os.path.join(work, "fleetps"), fleet, f"{interval}s",
-                     PROCESS_NAMES_ALL)
+                     PROCESS_NAMES_ALL, probe_timeout=f"{max(interval - 1, 1)}s")
     time.sleep(interval + 1)  # past the first scheduled probe
     g0 = fleet.group.cpu()
     s0, c0, n0, t0 = fleet.server_cpu(), coll.cpu(), fleet.sessions_started(), time.monotonic()
@@ -685,7 +692,7 @@ def footprint(args):
           "| on the monitored host | CPU per probe / scrape | count |", "|---|---|---|",
           f"| fleetps: sshd tree + probe script (one exec channel) | "
           f"{fp['target_cpu_per_probe_s'] * 1000:.1f} ms | {fp['probes']} probes |",
-          f"| the same probe script run locally with `sh -s` (no sshd) | "
+          f"| the same probe script run locally as the same user with `sh -s` (no sshd) | "
           f"{result['command_cpu_s'] * 1000:.1f} ms | mean of {k} |",
           f"| → SSH transport overhead per probe (difference) | {overhead * 1000:.1f} ms | |",
           f"| the peers' `ps` line alone | {result['ps_cpu_s'] * 1000:.1f} ms | mean of {k} |",
