@@ -208,6 +208,8 @@ class Collector:
                 continue
             if line.startswith("  interval:"):
                 line = f"  interval: {interval}"
+            if line.startswith("  probe_timeout:") and interval.endswith("s") and int(interval[:-1]) <= 10:
+                line = f"  probe_timeout: {int(interval[:-1]) - 1}s"  # must stay below the interval
             if line.startswith("  known_hosts:"):
                 line = f"  known_hosts: {known_hosts}"
             lines.append(line)
@@ -257,9 +259,11 @@ class Collector:
         m["scrape_bytes"] = len(body)
         return m
 
-    def wait_ready(self, want, timeout, stall=30, poll=1.0):
-        """Polls /api/v1/hosts until `want` hosts are ready; returns (seconds, ready, by state)."""
-        best, best_t = -1, time.monotonic()
+    def wait_ready(self, want, timeout, poll=1.0):
+        """Polls /api/v1/hosts until `want` hosts are ready or `timeout` passes; returns (seconds,
+        ready, count by state). The ready count need not grow steadily: under overload, ready
+        sessions time out and reconnect, so it is sampled into self.ready_trace."""
+        self.ready_trace = []
         while True:
             hosts = self.hosts()
             states = {}
@@ -267,9 +271,8 @@ class Collector:
                 states[h["state"]] = states.get(h["state"], 0) + 1
             ready = states.get("ready", 0)
             now = time.monotonic()
-            if ready > best:
-                best, best_t = ready, now
-            if ready >= want or now - self.started > timeout or now - best_t > stall:
+            self.ready_trace.append((round(now - self.started, 1), ready))
+            if ready >= want or now - self.started > timeout:
                 return now - self.started, ready, states
             time.sleep(poll)
 
@@ -438,6 +441,7 @@ class Bench:
         rounds = (time.monotonic() - t_all_ready) / interval_s
         load1 = open("/proc/loadavg").read().split()[:3]
         m1 = c.metrics()
+        procs = [h.get("processes", 0) for h in c.hosts() if "processes" in h]
         window = w1 - w0
         cpu = p1 - p0
         probes_sim = sum(b["commands_served"] - x["commands_served"] for x, b in zip(s0, s1))
@@ -456,7 +460,7 @@ class Bench:
         sim_cpu = [x1 - x0 for x0, x1 in zip(ps0, ps1)]
         r = {
             "hosts_asked": n, "hosts": capped, "interval_s": interval_s, "ready": ready,
-            "ready_states": states, "ready_seconds": t_ready,
+            "ready_states": states, "ready_seconds": t_ready, "ready_trace": c.ready_trace,
             "connect_cpu_seconds": cpu_connect,
             "connect_cpu_per_host_ms": 1000 * cpu_connect / max(ready, 1),
             "fleetsim_connect_cpu_seconds": cpu_sims_connect,
@@ -466,7 +470,8 @@ class Bench:
             "cpu_per_probe_us": 1e6 * cpu / probes if probes else None,
             "rss_bytes": rss, "rss_before_scrape_bytes": rss_before,
             "rss_per_host_bytes": (rss - self.baseline_rss) / capped if hasattr(self, "baseline_rss") else None,
-            "rounds_before_rss": rounds, "collector_fds": fds,
+            "rounds_before_rss": rounds,
+            "processes_per_host_mean": sum(procs) / len(procs) if procs else None, "collector_fds": fds,
             "loop_lag_p99_s": lag99, "loop_lag_p999_s": lag999, "loop_lag_note": lag999_note,
             "loop_lag_buckets": lag, "schedule_delay_p99_s": delay99, "schedule_delay_note": delay99_note,
             "schedule_delay_buckets": delay,
@@ -654,7 +659,8 @@ def report(results, args):
           f"(baseline with 1 host: {ph['baseline']['rss_bytes'] / 1e6:.1f} MB)")
     for k, r in steady:
         p(f"- {k}: /metrics scrape {r['scrape_seconds'][0]:.2f} s / {r['scrape_bytes'] / 1e6:.0f} MB "
-          f"(outside the window); collector fds {r['collector_fds']:,}; load {' '.join(r['loadavg_before'])} → "
+          f"(outside the window); {fmt(r.get('processes_per_host_mean'), '.0f')} processes per host on average; "
+          f"RSS measured {r['rounds_before_rss']:.1f} rounds after all were ready; collector fds {r['collector_fds']:,}; load {' '.join(r['loadavg_before'])} → "
           f"{' '.join(r['loadavg_after'])}; lag note: {r['loop_lag_note'] or '-'}; delay note: {r['schedule_delay_note'] or '-'}")
     p("")
     storms = [(k, v) for k, v in ph.items() if k.startswith("storm-")]
@@ -736,7 +742,7 @@ def main():
     ap.add_argument("--settle", type=float, default=15, help="seconds after all ready before the window")
     ap.add_argument("--window", type=float, default=30, help="steady-state measurement window (s)")
     ap.add_argument("--handshakes", type=int, default=64, help="collector max_concurrent_handshakes")
-    ap.add_argument("--ready-timeout", type=float, default=150)
+    ap.add_argument("--ready-timeout", type=float, default=180)
     ap.add_argument("--storm-hosts", type=int, default=1000)
     ap.add_argument("--storm-timeout", type=float, default=60)
     ap.add_argument("--storm-poll", type=float, default=0.25, help="/api/v1/hosts poll period in the storm")
