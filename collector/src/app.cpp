@@ -27,6 +27,7 @@
 #include "fleetps/collector/log.hpp"
 #include "fleetps/collector/loop_monitor.hpp"
 #include "fleetps/collector/query.hpp"
+#include "fleetps/collector/query_api.hpp"
 #include "fleetps/collector/task_group.hpp"
 #include "fleetps/collector/status_page.hpp"
 #include "fleetps/collector/supervisor.hpp"
@@ -42,10 +43,11 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 
-/// What agents publish on the bus, tagged with the generation of the agent that sent it.
+/// What agents publish on the bus, tagged with the generation of the agent that sent it, and
+/// the collector's own reload notices (topic "config", generation 0).
 struct Event {
   std::uint64_t generation = 0;
-  std::variant<agent::HostStatus, agent::ProbeResult> payload;
+  std::variant<agent::HostStatus, agent::ProbeResult, ConfigReloadEvent> payload;
 };
 
 /// What the registry maps a host name to while its agent runs.
@@ -59,6 +61,28 @@ constexpr auto kReloadCoalesce = 250ms;
 constexpr std::size_t kEventQueue = 1 << 16;
 constexpr auto kFreshSlack = 2s;        // on top of the slowest host's probe_timeout
 constexpr auto kFreshCap = 60s;         // no request waits longer than this
+constexpr std::size_t kMaxEventStreams = 32;
+constexpr std::size_t kEventStreamQueue = 1024;  // per client; overflow drops and counts
+constexpr auto kEventHeartbeatPeriod = 15s;
+
+// Result of one open-files request, filled on the agent's strand.
+struct OpenFilesCall {
+  std::mutex mu;
+  std::optional<agent::OpenFilesOutcome> outcome;  // guarded by mu
+  AsyncEvent done;
+};
+
+// Counts a live event stream; the count drops when the stream (or its unused answer) goes.
+class StreamSlot {
+ public:
+  explicit StreamSlot(std::atomic<std::size_t>& count) : count_(count) {}
+  ~StreamSlot() { count_.fetch_sub(1); }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+
+ private:
+  std::atomic<std::size_t>& count_;
+};
 
 // Results of one `fresh=1` request: each host's ad hoc probe fills its slot.
 struct FreshBatch {
@@ -263,8 +287,8 @@ class App {
       if (const auto* status = std::get_if<agent::HostStatus>(&event->payload)) {
         state_.OnStatus(*status, event->generation);
         LogStatus(*status);
-      } else {
-        const auto& result = std::get<agent::ProbeResult>(event->payload);
+      } else if (const auto* probe = std::get_if<agent::ProbeResult>(&event->payload)) {
+        const auto& result = *probe;
         state_.OnResult(result, event->generation);
         if (result.status != agent::ProbeStatus::kOk) {
           Log(LogLevel::kWarn, "probe_failed",
@@ -286,7 +310,11 @@ class App {
          {"dialect", status.dialect ? probes::DialectName(*status.dialect) : ""}});
   }
 
-  asio::awaitable<void> HttpService() { co_await http_->Run(); }
+  // Event streams end when the HTTP service stops, so shutdown never waits on a client.
+  asio::awaitable<void> HttpService() {
+    co_await http_->Run();
+    streams_stop_.Set();
+  }
 
   // fleetps_event_loop_lag_seconds: how late a 100 ms timer fires on the shared io_context.
   asio::awaitable<void> LoopService() { co_await MonitorLoopLag(loop_lag_, 100ms); }
@@ -335,6 +363,7 @@ class App {
     auto [loaded, problems] = LoadConfig(config_path_, "config_reload_failed");
     if (!loaded) {
       reload_ok_ = false;
+      bus_.Publish("config", Event{0, ConfigReloadEvent{false, origin, "invalid config"}});
       co_return std::pair{false, problems};
     }
     const config::InventoryDiff diff = config::DiffInventories(inventory_, loaded->inventory);
@@ -358,6 +387,7 @@ class App {
     Log(LogLevel::kInfo, "config_reloaded",
         {{"origin", origin}, {"added", Join(diff.added)}, {"removed", Join(diff.removed)},
          {"changed", Join(diff.changed)}, {"unchanged", std::to_string(diff.unchanged.size())}});
+    bus_.Publish("config", Event{0, ConfigReloadEvent{true, origin, summary}});
     co_return std::pair{true, summary + "\n"};
   }
 
@@ -381,7 +411,7 @@ class App {
     return self;
   }
 
-  asio::awaitable<HttpResponse> Handle(HttpRequest request) {
+  asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
     const auto target = boost::urls::parse_origin_form(request.target());
     if (!target) {
       co_return MakeResponse(request, http::status::bad_request, "malformed request target\n");
@@ -447,6 +477,33 @@ class App {
       co_return MakeResponse(request, http::status::ok, co_await Processes(*query),
                              "application/json");
     }
+    if (path == "/api/v1/listening") {
+      if (!get) co_return method_not_allowed("GET");
+      auto query = ParseProcessQueryString(target->encoded_query());
+      if (!query) {
+        co_return MakeResponse(request, http::status::bad_request, RenderErrorJson(query.error()),
+                               "application/json");
+      }
+      co_return MakeResponse(request, http::status::ok, co_await Listening(*query),
+                             "application/json");
+    }
+    if (auto open_files = MatchOpenFilesPath(path, target->encoded_query())) {
+      if (!get) co_return method_not_allowed("GET");
+      if (!*open_files) {
+        co_return MakeResponse(request, http::status::bad_request,
+                               RenderErrorJson(open_files->error()), "application/json");
+      }
+      co_return co_await OpenFiles(request, **open_files);
+    }
+    if (path == "/api/v1/events") {
+      if (!get) co_return method_not_allowed("GET");
+      auto filter = ParseEventsQueryString(target->encoded_query());
+      if (!filter) {
+        co_return MakeResponse(request, http::status::bad_request, RenderErrorJson(filter.error()),
+                               "application/json");
+      }
+      co_return Events(request, std::move(*filter));
+    }
     if (path == "/api/v1/hosts") {
       if (!get) co_return method_not_allowed("GET");
       co_return MakeResponse(request, http::status::ok, HostsJson(), "application/json");
@@ -479,6 +536,15 @@ class App {
   // Answers a validated process query from the snapshots, or, with `fresh`, from one ad hoc
   // probe per host over the warm sessions (only the fixed process-table template runs).
   asio::awaitable<std::string> Processes(const ProcessQuery& query) {
+    co_return co_await Answer(query, false);
+  }
+
+  // Listening sockets of the same snapshots (or fresh probes), one row per socket.
+  asio::awaitable<std::string> Listening(const ProcessQuery& query) {
+    co_return co_await Answer(query, true);
+  }
+
+  asio::awaitable<std::string> Answer(const ProcessQuery& query, bool listening) {
     const auto views = state_.Hosts();
     std::vector<std::optional<agent::ProbeResult>> fresh(views.size());
     if (query.fresh) fresh = co_await FreshProbes(views);
@@ -518,12 +584,165 @@ class App {
         status.reason = FailureReason(view, result);
       }
       if (input.previous && !(input.elapsed_seconds > 0)) input.previous = nullptr;
-      AppendQueryRows(input, rows);
+      if (listening) {
+        AppendListeningRows(input, rows);
+      } else {
+        AppendQueryRows(input, rows);
+      }
       statuses.push_back(std::move(status));
     }
     auto answer = RunQuery(rows, query.selector, query.sort, query.limit);
     if (!answer) co_return RenderErrorJson(answer.error().ToString(), answer.error().position, "q");
-    co_return RenderProcessesJson(*answer, statuses);
+    co_return listening ? RenderListeningJson(*answer, statuses)
+                        : RenderProcessesJson(*answer, statuses);
+  }
+
+  HttpResponse JsonError(const HttpRequest& request, http::status status, std::string_view message) {
+    return MakeResponse(request, status, RenderErrorJson(message), "application/json");
+  }
+
+  // Runs the fixed open-files template for one validated pid on one host's warm session.
+  asio::awaitable<HttpAnswer> OpenFiles(const HttpRequest& request, const OpenFilesRequest& req) {
+    std::shared_ptr<const HostView> view;
+    for (const auto& v : state_.Hosts()) {
+      if (v->spec.name == req.host) view = v;
+    }
+    if (!view) {
+      co_return JsonError(request, http::status::not_found,
+                          "unknown host \"" + req.host + "\"");
+    }
+    auto handle = agents_.Lookup(req.host);
+    const bool ready = !view->status.host.empty() && view->status.state == agent::HostState::kReady;
+    if (handle.empty() || !ready) {
+      co_return JsonError(request, http::status::service_unavailable,
+                          "host " + req.host + " is down: " + FailureReason(*view, nullptr));
+    }
+    auto call = std::make_shared<OpenFilesCall>();
+    auto host = handle.front().agent;
+    const std::int64_t pid = req.pid;
+    asio::co_spawn(handle.front().strand, [host, pid] { return host->RunOpenFiles(pid); },
+                   [call](std::exception_ptr error, agent::OpenFilesOutcome outcome) {
+                     {
+                       std::lock_guard lock(call->mu);
+                       if (!error) call->outcome = std::move(outcome);
+                     }
+                     call->done.Set();
+                   });
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(co_await asio::this_coro::executor);
+    deadline.expires_after(std::min<std::chrono::steady_clock::duration>(
+        view->spec.probe_timeout + kFreshSlack, kFreshCap));
+    (void)co_await (call->done.Wait() || deadline.async_wait(asio::use_awaitable));
+    std::optional<agent::OpenFilesOutcome> outcome;
+    {
+      std::lock_guard lock(call->mu);
+      outcome = std::move(call->outcome);
+    }
+    if (!outcome) {
+      co_return JsonError(request, http::status::gateway_timeout,
+                          "open-files on " + req.host + " did not finish in time");
+    }
+    const std::string where = "process " + std::to_string(pid) + " on " + req.host;
+    if (outcome->status != agent::ProbeStatus::kOk) {
+      const auto reason = agent::ReasonName(outcome->reason);
+      const std::string why(reason.empty() ? agent::ProbeStatusName(outcome->status) : reason);
+      if (outcome->status == agent::ProbeStatus::kTimeout) {
+        co_return JsonError(request, http::status::gateway_timeout, "open-files of " + where + ": " + why);
+      }
+      if (outcome->status == agent::ProbeStatus::kError && outcome->session_epoch == 0) {
+        co_return JsonError(request, http::status::service_unavailable,
+                            "host " + req.host + " is down: " + why);
+      }
+      co_return JsonError(request, http::status::bad_gateway, "open-files of " + where + ": " + why);
+    }
+    switch (outcome->result.state) {
+      case probes::OpenFilesState::kOk:
+        co_return MakeResponse(request, http::status::ok,
+                               RenderOpenFilesJson(req.host, pid, outcome->result), "application/json");
+      case probes::OpenFilesState::kNoSuchProcess:
+        co_return JsonError(request, http::status::not_found, "no " + where);
+      case probes::OpenFilesState::kPermissionDenied:
+        co_return JsonError(request, http::status::forbidden,
+                            "permission denied: the monitoring user cannot list the descriptors of " + where);
+      case probes::OpenFilesState::kUnsupported:
+        co_return JsonError(request, http::status::not_implemented,
+                            "open-files is unsupported on this dialect (" +
+                                std::string(view->status.dialect ? probes::DialectName(*view->status.dialect) : "unknown") +
+                                "): no Linux-style /proc and no lsof on " + req.host);
+      case probes::OpenFilesState::kBadOutput:
+        break;
+    }
+    co_return JsonError(request, http::status::bad_gateway, "open-files of " + where + ": parse_error");
+  }
+
+  // GET /api/v1/events: a stream of bus events, or 503 when too many streams are open.
+  HttpAnswer Events(const HttpRequest& request, HostFilter filter) {
+    if (event_streams_.fetch_add(1) >= kMaxEventStreams) {
+      event_streams_.fetch_sub(1);
+      return JsonError(request, http::status::service_unavailable,
+                       "too many event streams (at most " + std::to_string(kMaxEventStreams) + ")");
+    }
+    auto slot = std::make_shared<StreamSlot>(event_streams_);
+    const std::string exact(filter.ExactHost());
+    auto subscription = bus_.Subscribe(exact.empty() ? "*" : "host/" + exact, kEventStreamQueue);
+    if (!subscription) {
+      return JsonError(request, http::status::service_unavailable, "shutting down");
+    }
+    HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream; charset=utf-8"));
+    answer.response.set(http::field::cache_control, "no-cache");
+    auto shared = std::make_shared<registry::Subscription<Event>>(std::move(*subscription));
+    answer.stream = [this, slot, shared, filter = std::move(filter)](HttpStreamWriter& out) {
+      return EventStream(out, slot, shared, filter);
+    };
+    return answer;
+  }
+
+  asio::awaitable<void> EventStream(HttpStreamWriter& out, std::shared_ptr<StreamSlot> slot,
+                                    std::shared_ptr<registry::Subscription<Event>> events,
+                                    HostFilter filter) {
+    (void)slot;  // held for the stream's lifetime
+    using namespace asio::experimental::awaitable_operators;
+    // Never `if (co_await ...)`: GCC 12 miscompiles a co_await inside a condition.
+    const boost::system::error_code hello = co_await out.Write(": fleetps events\nretry: 5000\n\n");
+    if (hello) co_return;
+    asio::steady_timer heartbeat(co_await asio::this_coro::executor);
+    auto next_heartbeat = std::chrono::steady_clock::now() + kEventHeartbeatPeriod;
+    std::uint64_t reported_drops = 0;
+    while (!streams_stop_.IsSet()) {
+      heartbeat.expires_at(next_heartbeat);
+      auto woke = co_await (events->Receive() ||
+                            heartbeat.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                            streams_stop_.Wait());
+      std::string text;
+      if (woke.index() == 2) break;
+      if (woke.index() == 1) {
+        text = kEventHeartbeat;
+        next_heartbeat = std::chrono::steady_clock::now() + kEventHeartbeatPeriod;
+      } else {
+        auto& received = std::get<0>(woke);
+        if (!received) break;  // bus closed
+        if (const std::uint64_t dropped = events->Dropped(); dropped > reported_drops) {
+          text = RenderDroppedEvent(dropped - reported_drops, dropped);
+          reported_drops = dropped;
+        }
+        text += RenderStreamEvent(*received, filter);
+      }
+      if (text.empty()) continue;
+      const boost::system::error_code written = co_await out.Write(text);
+      if (written) break;
+    }
+  }
+
+  static std::string RenderStreamEvent(const Event& event, const HostFilter& filter) {
+    if (const auto* status = std::get_if<agent::HostStatus>(&event.payload)) {
+      return filter.Matches(status->host) ? RenderHostStateEvent(*status) : std::string();
+    }
+    if (const auto* result = std::get_if<agent::ProbeResult>(&event.payload)) {
+      return filter.Matches(result->host) ? RenderProbeEvent(*result) : std::string();
+    }
+    // Reloads concern the whole fleet: only unfiltered streams carry them.
+    const auto& reload = std::get<ConfigReloadEvent>(event.payload);
+    return filter.empty() ? RenderConfigReloadEvent(reload) : std::string();
   }
 
   static std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh) {
@@ -646,6 +865,8 @@ class App {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> agent_generations_{0};
   std::atomic<bool> reload_ok_{true};
+  std::atomic<std::size_t> event_streams_{0};
+  AsyncEvent streams_stop_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "fleetps/collector/app.hpp"
 #include "fleetps/collector/keyscan.hpp"
+#include "fleetps/collector/query_api.hpp"
 #include "fleetps/collector/selector.hpp"
 #include "fleetps/collector/table.hpp"
 #include "http_client.hpp"
@@ -24,6 +25,10 @@ constexpr std::string_view kUsage =
     "  keyscan FILE                        enroll the host keys of an inventory\n"
     "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
     "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
+    "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
+    "                                      listening sockets and their processes\n"
+    "  open-files HOST PID [-o table|json] [--server URL]   a process's open files\n"
+    "  events [--host H] [--server URL]    follow host state changes, probes and reloads\n"
     "  version                             print the version\n";
 
 int Usage(std::ostream& err, std::string_view problem) {
@@ -85,8 +90,10 @@ bool ClientFlag(std::span<const std::string_view> args, std::size_t& i, ClientFl
   return false;
 }
 
+enum class Answer { kProcesses, kHosts, kListening, kOpenFiles };
+
 int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
-          bool hosts_table, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
+          Answer answer, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
   std::string problem;
   auto reply = HttpGet(flags.server, target, timeout, &problem);
   if (!reply) {
@@ -96,9 +103,25 @@ int Fetch(const ClientFlags& flags, const std::string& target, std::string_view 
   TableOptions options;
   options.mode = flags.mode;
   options.selector = selector;
-  const Rendered rendered = flags.json        ? RenderJson(reply->body)
-                            : hosts_table     ? RenderHostsTable(reply->body, options)
-                                              : RenderProcessesTable(reply->body, options);
+  Rendered rendered;
+  if (flags.json) {
+    rendered = RenderJson(reply->body);
+  } else {
+    switch (answer) {
+      case Answer::kProcesses:
+        rendered = RenderProcessesTable(reply->body, options);
+        break;
+      case Answer::kHosts:
+        rendered = RenderHostsTable(reply->body, options);
+        break;
+      case Answer::kListening:
+        rendered = RenderListeningTable(reply->body, options);
+        break;
+      case Answer::kOpenFiles:
+        rendered = RenderOpenFilesTable(reply->body);
+        break;
+    }
+  }
   out << rendered.out;
   err << rendered.err;
   if (!rendered.ok && rendered.err.empty() && rendered.out.empty()) {
@@ -109,7 +132,9 @@ int Fetch(const ClientFlags& flags, const std::string& target, std::string_view 
 
 // `fleetps query SELECTOR ...`: the selector is checked locally first, then sent as a
 // parameter; the server validates it again and runs only its fixed probe templates.
-int Query(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+int Query(std::span<const std::string_view> args, std::ostream& out, std::ostream& err,
+          bool listening = false) {
+  const std::string_view command = listening ? "listening" : "query";
   ClientFlags flags;
   std::optional<std::string> selector;
   std::string sort, limit;
@@ -127,7 +152,7 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
     } else if (!selector && !(args[i].size() > 1 && args[i][0] == '-' && args[i][1] == '-')) {
       selector = std::string(args[i]);
     } else {
-      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for query");
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for " + std::string(command));
     }
   }
   if (!selector) selector = "{}";
@@ -137,13 +162,14 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
         << "  " << std::string(parsed.error().position, ' ') << "^\n";
     return kExitUsage;
   }
-  boost::urls::url url("/api/v1/processes");
+  boost::urls::url url(listening ? "/api/v1/listening" : "/api/v1/processes");
   url.params().append({"q", *selector});
   if (!sort.empty()) url.params().append({"sort", sort});
   if (!limit.empty()) url.params().append({"limit", limit});
   if (fresh) url.params().append({"fresh", "1"});
   const auto timeout = fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
-  return Fetch(flags, std::string(url.encoded_target()), *selector, false, timeout, out, err);
+  return Fetch(flags, std::string(url.encoded_target()), *selector,
+               listening ? Answer::kListening : Answer::kProcesses, timeout, out, err);
 }
 
 int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -155,7 +181,92 @@ int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostrea
     }
     if (!problem.empty()) return Usage(err, problem);
   }
-  return Fetch(flags, "/api/v1/hosts", {}, true, std::chrono::milliseconds(10'000), out, err);
+  return Fetch(flags, "/api/v1/hosts", {}, Answer::kHosts, std::chrono::milliseconds(10'000), out, err);
+}
+
+// `fleetps open-files HOST PID`: both are checked here and again by the server, which formats
+// the pid itself before it reaches the fixed template.
+int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  std::vector<std::string_view> positional;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i].starts_with("--")) {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for open-files");
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  if (positional.size() != 2) return Usage(err, "open-files takes HOST and PID");
+  if (auto pid = ParsePid(positional[1]); !pid) {
+    return Usage(err, "bad PID \"" + std::string(positional[1]) + "\": " + pid.error().message);
+  }
+  boost::urls::url url;
+  url.set_path("/api/v1/hosts/" + std::string(positional[0]) + "/processes/" +
+               std::string(positional[1]) + "/open-files");
+  return Fetch(flags, std::string(url.encoded_target()), {}, Answer::kOpenFiles,
+               std::chrono::milliseconds(70'000), out, err);
+}
+
+// `fleetps events`: one line per server-sent event until the server closes the stream.
+int Events(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  std::string host;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i] == "--host") {
+      if (i + 1 >= args.size()) return Usage(err, "--host needs a value");
+      host = std::string(args[++i]);
+    } else {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for events");
+    }
+  }
+  if (auto filter = HostFilter::Parse(host); !filter) {
+    return Usage(err, "bad --host: " + filter.error().ToString());
+  }
+  boost::urls::url url("/api/v1/events");
+  if (!host.empty()) url.params().append({"host", host});
+  std::string pending, event, data;
+  const auto on_data = [&](std::string_view piece) {
+    pending.append(piece);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(pending.data() + start, nl - start);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      if (line.empty()) {
+        if (!data.empty()) {
+          const std::string text = FormatEventLine(event.empty() ? "message" : event, data);
+          if (!text.empty()) out << text << std::endl;
+        }
+        event.clear();
+        data.clear();
+      } else if (line.starts_with("event:")) {
+        event = std::string(line.substr(line.starts_with("event: ") ? 7 : 6));
+      } else if (line.starts_with("data:")) {
+        if (!data.empty()) data += '\n';
+        data += line.substr(line.starts_with("data: ") ? 6 : 5);
+      }
+    }
+    pending.erase(0, start);
+    return static_cast<bool>(out);
+  };
+  std::string problem;
+  auto reply = HttpGetStream(flags.server, std::string(url.encoded_target()),
+                             std::chrono::milliseconds(60'000), on_data, &problem);
+  if (!reply) {
+    err << "fleetps: " << problem << '\n';
+    return kExitInvalid;
+  }
+  if (reply->status != 200) {
+    const Rendered rendered = RenderJson(reply->body);
+    err << (rendered.err.empty() ? "fleetps: HTTP " + std::to_string(reply->status) + "\n" : rendered.err);
+    return kExitInvalid;
+  }
+  return kExitOk;
 }
 
 int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -201,6 +312,9 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   if (command == "keyscan") return KeyScan(rest, out, err);
   if (command == "query") return Query(rest, out, err);
   if (command == "hosts") return Hosts(rest, out, err);
+  if (command == "listening") return Query(rest, out, err, true);
+  if (command == "open-files") return OpenFiles(rest, out, err);
+  if (command == "events") return Events(rest, out, err);
   if (command == "version" || command == "--version") {
     out << "fleetps " << FLEETPS_VERSION << '\n';
     return kExitOk;

@@ -14,6 +14,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/asio/write.hpp>
 
 namespace fleetps::collector {
 namespace asio = boost::asio;
@@ -33,6 +35,25 @@ struct HttpServer::State {
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Sends the head without a length, then lets the stream function write until it returns.
+asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_stream& stream,
+                                  HttpAnswer answer) {
+  http::response<http::empty_body> head(std::move(answer.response.base()));
+  head.erase(http::field::content_length);
+  head.erase(http::field::transfer_encoding);
+  head.keep_alive(false);
+  http::response_serializer<http::empty_body> serializer(head);
+  stream.expires_after(state.options.write_timeout);
+  auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  if (ec) co_return;
+  HttpStreamWriter writer(stream, state.options.write_timeout);
+  try {
+    co_await answer.stream(writer);
+  } catch (const std::exception&) {
+    // The response is under way: closing the connection is the only report left.
+  }
+}
 
 asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
@@ -56,13 +77,18 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
     HttpRequest request = parser.release();
     const unsigned version = request.version();
     const bool wants_keep_alive = request.keep_alive();
-    HttpResponse response;
+    HttpAnswer answer;
     std::string failure;
     try {
-      response = co_await state->handler(std::move(request));
+      answer = co_await state->handler(std::move(request));
     } catch (const std::exception& e) {
       failure = e.what();
     }
+    if (failure.empty() && answer.stream) {
+      co_await ServeStream(*state, stream, std::move(answer));
+      break;
+    }
+    HttpResponse response = std::move(answer.response);
     if (!failure.empty()) {
       response = HttpResponse(http::status::internal_server_error, version);
       response.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -80,6 +106,12 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
 }
 
 }  // namespace
+
+asio::awaitable<boost::system::error_code> HttpStreamWriter::Write(std::string_view data) {
+  stream_.expires_after(timeout_);
+  auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(data), kUseTuple);
+  co_return ec;
+}
 
 HttpServer::HttpServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
 

@@ -16,6 +16,22 @@ namespace fleetps::collector {
 namespace detail {
 
 std::optional<double> NumericValue(const QueryRow& row, Field field) noexcept {
+  if (field == Field::kPort) {
+    if (row.socket == nullptr) return std::nullopt;
+    return static_cast<double>(row.socket->port);
+  }
+  if (field == Field::kCpu || field == Field::kAge) {
+    const std::optional<double> derived = field == Field::kCpu ? row.cpu_cores : row.age_seconds;
+    if (derived && !std::isfinite(*derived)) return std::nullopt;
+    return derived;
+  }
+  if (row.process == nullptr) {
+    // A socket whose owner is not in the table may still carry the pid the tool printed.
+    if (field == Field::kPid && row.socket != nullptr && row.socket->pid) {
+      return static_cast<double>(*row.socket->pid);
+    }
+    return std::nullopt;
+  }
   const probes::ProcessRow& p = *row.process;
   std::optional<double> value;
   switch (field) {
@@ -55,10 +71,32 @@ namespace {
 
 // String value, or nullopt for a label the host lacks or a process in no group.
 std::optional<std::string_view> OptionalString(const QueryRow& row, const FieldRef& field) noexcept {
-  const probes::ProcessRow& p = *row.process;
   switch (field.field) {
     case Field::kHost:
       return row.host;
+    case Field::kProto:
+      if (row.socket != nullptr) return row.socket->proto;
+      return std::nullopt;
+    case Field::kGroup:
+      if (row.group) return *row.group;
+      return std::nullopt;
+    case Field::kLabel:
+      if (row.labels != nullptr) {
+        if (auto it = row.labels->find(field.label); it != row.labels->end()) return it->second;
+      }
+      return std::nullopt;
+    default:
+      break;
+  }
+  if (row.process == nullptr) {
+    // A socket whose owner is not in the table: the tool may still have named the command.
+    if (field.field == Field::kComm && row.socket != nullptr && !row.socket->process.empty()) {
+      return row.socket->process;
+    }
+    return std::nullopt;
+  }
+  const probes::ProcessRow& p = *row.process;
+  switch (field.field) {
     case Field::kUser:
       return p.user;
     case Field::kComm:
@@ -69,14 +107,6 @@ std::optional<std::string_view> OptionalString(const QueryRow& row, const FieldR
       return p.args;
     case Field::kState:
       return p.state;
-    case Field::kGroup:
-      if (row.group) return *row.group;
-      return std::nullopt;
-    case Field::kLabel:
-      if (row.labels != nullptr) {
-        if (auto it = row.labels->find(field.label); it != row.labels->end()) return it->second;
-      }
-      return std::nullopt;
     default:
       return std::nullopt;
   }
@@ -341,6 +371,20 @@ boost::json::object RowJson(const QueryRow& row) {
   return o;
 }
 
+boost::json::array HostsJson(std::span<const HostQueryStatus> hosts) {
+  boost::json::array host_array;
+  host_array.reserve(hosts.size());
+  for (const HostQueryStatus& h : hosts) {
+    boost::json::object o;
+    o["host"] = detail::ValidUtf8(h.host);
+    o["status"] = HostDataStatusName(h.status);
+    if (!h.reason.empty()) o["reason"] = detail::ValidUtf8(h.reason);
+    if (h.age_seconds && std::isfinite(*h.age_seconds)) o["age_seconds"] = *h.age_seconds;
+    host_array.emplace_back(std::move(o));
+  }
+  return host_array;
+}
+
 std::string Serialize(const boost::json::value& value) {
   std::string out;
   detail::WriteJson(value, out);
@@ -349,31 +393,67 @@ std::string Serialize(const boost::json::value& value) {
 
 }  // namespace
 
+namespace {
+
+// Fills the process-derived values of `row` (group, cpu_cores, age_seconds) from `input`.
+void DeriveFromProcess(const HostRowsInput& input, bool rates, QueryRow& row) {
+  const probes::ProcessRow& process = *row.process;
+  if (input.groups != nullptr) {
+    if (auto it = input.groups->members.find(process.pid); it != input.groups->members.end()) {
+      row.group = it->second;
+    }
+  }
+  if (rates) {
+    const probes::ProcessRow* before = Predecessor(*input.previous, process);
+    const auto now_cpu = CpuSeconds(process);
+    const auto before_cpu = before != nullptr ? CpuSeconds(*before) : std::nullopt;
+    if (now_cpu && before_cpu && *now_cpu >= *before_cpu) {
+      row.cpu_cores = (*now_cpu - *before_cpu) / *input.elapsed_seconds;
+    }
+  }
+  if (input.now_unix && process.start_time_unix) {
+    row.age_seconds = std::max(0.0, *input.now_unix - *process.start_time_unix);
+  }
+}
+
+bool HasRates(const HostRowsInput& input) {
+  return input.previous != nullptr && input.elapsed_seconds && *input.elapsed_seconds > 0;
+}
+
+const probes::ProcessRow* FindProcess(const probes::HostSnapshot& snapshot, std::int64_t pid) {
+  const auto& rows = snapshot.processes;
+  const auto it = std::lower_bound(rows.begin(), rows.end(), pid,
+                                   [](const probes::ProcessRow& r, std::int64_t p) { return r.pid < p; });
+  return it != rows.end() && it->pid == pid ? &*it : nullptr;
+}
+
+}  // namespace
+
 void AppendQueryRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
   if (input.current == nullptr) return;
-  const bool rates = input.previous != nullptr && input.elapsed_seconds && *input.elapsed_seconds > 0;
+  const bool rates = HasRates(input);
   out.reserve(out.size() + input.current->processes.size());
   for (const probes::ProcessRow& process : input.current->processes) {
     QueryRow row;
     row.host = std::string(input.host);
     row.labels = input.labels;
     row.process = &process;
-    if (input.groups != nullptr) {
-      if (auto it = input.groups->members.find(process.pid); it != input.groups->members.end()) {
-        row.group = it->second;
-      }
-    }
-    if (rates) {
-      const probes::ProcessRow* before = Predecessor(*input.previous, process);
-      const auto now_cpu = CpuSeconds(process);
-      const auto before_cpu = before != nullptr ? CpuSeconds(*before) : std::nullopt;
-      if (now_cpu && before_cpu && *now_cpu >= *before_cpu) {
-        row.cpu_cores = (*now_cpu - *before_cpu) / *input.elapsed_seconds;
-      }
-    }
-    if (input.now_unix && process.start_time_unix) {
-      row.age_seconds = std::max(0.0, *input.now_unix - *process.start_time_unix);
-    }
+    DeriveFromProcess(input, rates, row);
+    out.push_back(std::move(row));
+  }
+}
+
+void AppendListeningRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
+  if (input.current == nullptr) return;
+  const bool rates = HasRates(input);
+  out.reserve(out.size() + input.current->listening.size());
+  for (const probes::ListenSocket& socket : input.current->listening) {
+    QueryRow row;
+    row.host = std::string(input.host);
+    row.labels = input.labels;
+    row.socket = &socket;
+    if (socket.pid) row.process = FindProcess(*input.current, *socket.pid);
+    if (row.process != nullptr) DeriveFromProcess(input, rates, row);
     out.push_back(std::move(row));
   }
 }
@@ -436,7 +516,15 @@ boost::system::result<QueryResult, SelectorError> RunQuery(std::span<const Query
       if (const int c = CompareKey(ra, rb, key); c != 0) return c < 0;
     }
     if (const int c = ra.host.compare(rb.host); c != 0) return c < 0;
-    if (ra.process->pid != rb.process->pid) return ra.process->pid < rb.process->pid;
+    if (ra.socket != nullptr && rb.socket != nullptr) {
+      if (ra.socket->port != rb.socket->port) return ra.socket->port < rb.socket->port;
+      if (const int c = ra.socket->proto.compare(rb.socket->proto); c != 0) return c < 0;
+      if (const int c = ra.socket->address.compare(rb.socket->address); c != 0) return c < 0;
+    }
+    if ((ra.process == nullptr) != (rb.process == nullptr)) return rb.process == nullptr;
+    if (ra.process != nullptr && ra.process->pid != rb.process->pid) {
+      return ra.process->pid < rb.process->pid;
+    }
     return a < b;
   };
   const std::size_t keep = std::min(limit, matched.size());
@@ -530,20 +618,41 @@ std::string RenderProcessesJson(const QueryResult& result, std::span<const HostQ
   boost::json::array rows;
   rows.reserve(result.rows.size());
   for (const QueryRow& row : result.rows) rows.emplace_back(RowJson(row));
-  boost::json::array host_array;
-  host_array.reserve(hosts.size());
-  for (const HostQueryStatus& h : hosts) {
+  boost::json::object data;
+  data["rows"] = std::move(rows);
+  data["total"] = result.total;
+  data["hosts"] = HostsJson(hosts);
+  boost::json::object document;
+  document["status"] = "ok";
+  document["data"] = std::move(data);
+  return Serialize(document);
+}
+
+std::string RenderListeningJson(const QueryResult& result, std::span<const HostQueryStatus> hosts) {
+  boost::json::array rows;
+  rows.reserve(result.rows.size());
+  for (const QueryRow& row : result.rows) {
+    if (row.socket == nullptr) continue;
     boost::json::object o;
-    o["host"] = detail::ValidUtf8(h.host);
-    o["status"] = HostDataStatusName(h.status);
-    if (!h.reason.empty()) o["reason"] = detail::ValidUtf8(h.reason);
-    if (h.age_seconds && std::isfinite(*h.age_seconds)) o["age_seconds"] = *h.age_seconds;
-    host_array.emplace_back(std::move(o));
+    o["host"] = detail::ValidUtf8(row.host);
+    o["proto"] = detail::ValidUtf8(row.socket->proto);
+    o["address"] = detail::ValidUtf8(row.socket->address);
+    o["port"] = row.socket->port;
+    if (row.process != nullptr) {
+      o["pid"] = row.process->pid;
+    } else if (row.socket->pid) {
+      o["pid"] = *row.socket->pid;
+    }
+    const std::string_view comm = detail::StringValue(row, FieldRef{Field::kComm, {}});
+    if (!comm.empty()) o["comm"] = detail::ValidUtf8(comm);
+    if (row.process != nullptr) o["user"] = detail::ValidUtf8(row.process->user);
+    if (row.group) o["group"] = detail::ValidUtf8(*row.group);
+    rows.emplace_back(std::move(o));
   }
   boost::json::object data;
   data["rows"] = std::move(rows);
   data["total"] = result.total;
-  data["hosts"] = std::move(host_array);
+  data["hosts"] = HostsJson(hosts);
   boost::json::object document;
   document["status"] = "ok";
   document["data"] = std::move(data);

@@ -30,12 +30,13 @@ struct FieldInfo {
   Field field;
 };
 
-constexpr std::array<FieldInfo, 15> kFields{{
+constexpr std::array<FieldInfo, 17> kFields{{
     {"host", Field::kHost},       {"user", Field::kUser},   {"comm", Field::kComm},
     {"exe", Field::kExe},         {"args", Field::kArgs},   {"group", Field::kGroup},
     {"state", Field::kState},     {"pid", Field::kPid},     {"ppid", Field::kPpid},
     {"rss", Field::kRss},         {"vsz", Field::kVsz},     {"cpu", Field::kCpu},
     {"threads", Field::kThreads}, {"fds", Field::kFds},     {"age", Field::kAge},
+    {"port", Field::kPort},       {"proto", Field::kProto},
 }};
 
 // Names people reach for from ps, top or process-exporter; suggested, never accepted.
@@ -401,6 +402,7 @@ class Parser {
         case Field::kPpid:
         case Field::kThreads:
         case Field::kFds:
+        case Field::kPort:
           if (fraction) return Error(start, Quoted(name) + " takes an integer");
           if (!unit.empty()) {
             return Error(unit_pos, Quoted(name) + " takes a plain integer, not a unit (" +
@@ -493,6 +495,7 @@ bool IsNumericField(Field field) noexcept {
     case Field::kThreads:
     case Field::kFds:
     case Field::kAge:
+    case Field::kPort:
       return true;
     default:
       return false;

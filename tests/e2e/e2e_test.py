@@ -18,6 +18,7 @@ import collections
 import ctypes
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -165,6 +167,56 @@ def wait_until(predicate, deadline_s, step=0.25):
         if value or time.monotonic() >= end:
             return value
         time.sleep(step)
+
+
+class EventStream:
+    """Reads a server-sent event stream on a thread: events as (name, data dict)."""
+
+    def __init__(self, url):
+        self.events = []
+        self.ended = False
+        self.error = None
+        self.cond = threading.Condition()
+        self.reply = urllib.request.urlopen(url, timeout=60)
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        name, data = None, []
+        try:
+            for raw in self.reply:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    with self.cond:
+                        self.events.append((name, json.loads("\n".join(data))))
+                        self.cond.notify_all()
+                    name, data = None, []
+        except Exception as error:  # the collector went away mid-read
+            self.error = repr(error)
+        with self.cond:
+            self.ended = True
+            self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                left = end - time.monotonic()
+                if left <= 0 or self.ended:
+                    return None
+                self.cond.wait(left)
+
+    def close(self):
+        try:
+            self.reply.close()
+        except Exception:
+            pass
 
 
 class E2E:
@@ -907,6 +959,118 @@ class E2E:
         ok, detail = self.promtool(text)
         r.check("promtool check metrics after the reloads: clean", ok, detail)
 
+    def scenario_api(self):
+        """4b. /api/v1/listening, open-files and the event stream, against the real servers."""
+        r = self.report
+        t = time.monotonic()
+        real = self.real["real-openssh"]
+        port = int(real["FLEETPS_TEST_PORT"])
+
+        # Listening sockets from the snapshots: the real sshd's port on the real host.
+        q = urllib.parse.quote(f'{{host="real-openssh", port={port}}}')
+        status, body = http(f"{self.url}/api/v1/listening?q={q}")
+        rows = json.loads(body)["data"]["rows"] if status == 200 else []
+        r.check(f"GET /api/v1/listening shows the real sshd's port {port} on real-openssh",
+                any(row["port"] == port and row["proto"].startswith("tcp") for row in rows),
+                f"HTTP {status}: {body[:300]}")
+        status, body = http(f"{self.url}/api/v1/listening?q=" + urllib.parse.quote("{prot=\"tcp\"}"))
+        r.check("GET /api/v1/listening with a bad selector is 400 with a position",
+                status == 400 and json.loads(body)["error"].get("position") == 1, f"HTTP {status} {body[:200]}")
+        down = {h["host"]: h for h in json.loads(http(f"{self.url}/api/v1/listening")[1])["data"]["hosts"]}
+        r.check("GET /api/v1/listening lists the unreachable host as down",
+                down.get(UNREACHABLE, {}).get("status") == "down", json.dumps(down.get(UNREACHABLE)))
+        cli = subprocess.run([self.fleetps, "listening", f"port={port}", "--server", self.url],
+                             capture_output=True, text=True, timeout=30)
+        r.check("fleetps listening port=PORT prints a table with the real host",
+                cli.returncode == 0 and "real-openssh" in cli.stdout and str(port) in cli.stdout,
+                f"exit {cli.returncode}: {cli.stdout[:300]} {cli.stderr[:300]}")
+
+        # Open files of a process of the monitoring user, holding /etc/hostname on fd 7.
+        user = pwd.getpwnam(real["FLEETPS_TEST_USER"])
+        holder = subprocess.Popen(["sh", "-c", "exec 7</etc/hostname; exec sleep 30"],
+                                  user=user.pw_uid, group=user.pw_gid, cwd="/",
+                                  preexec_fn=die_with_parent)
+        try:
+            url = f"{self.url}/api/v1/hosts/real-openssh/processes/{holder.pid}/open-files"
+            status, body = http(url)
+            files = json.loads(body)["data"]["files"] if status == 200 else []
+            r.check("open-files of a real process lists its descriptors (fd 7 -> /etc/hostname)",
+                    any(f["fd"] == "7" and f["name"] == "/etc/hostname" for f in files),
+                    f"HTTP {status}: {body[:300]}")
+            cli = subprocess.run([self.fleetps, "open-files", "real-openssh", str(holder.pid),
+                                  "--server", self.url], capture_output=True, text=True, timeout=30)
+            r.check("fleetps open-files HOST PID prints the table",
+                    cli.returncode == 0 and "/etc/hostname" in cli.stdout,
+                    f"exit {cli.returncode}: {cli.stdout[:300]} {cli.stderr[:300]}")
+        finally:
+            holder.kill()
+            holder.wait()
+        status, body = http(f"{self.url}/api/v1/hosts/real-openssh/processes/2147483647/open-files")
+        r.check("open-files of a pid that does not exist is 404", status == 404, f"HTTP {status} {body[:200]}")
+        before = self.sim_stats(self.quiet_url)["channels_opened"]
+        bad = {"0": 400, "abc": 400, "12%3Bid": 400, "2147483648": 400, "-1": 400}
+        answers = {pid: http(f"{self.url}/api/v1/hosts/{QUIET}/processes/{pid}/open-files")[0] for pid in bad}
+        r.check("open-files with a bad pid is 400 (0, abc, 12;id, 2^31, -1)", answers == bad, str(answers))
+        r.check("a bad pid opens no channel (quiet host)",
+                self.sim_stats(self.quiet_url)["channels_opened"] == before)
+        status, _ = http(f"{self.url}/api/v1/hosts/nosuchhost/processes/1/open-files")
+        r.check("open-files on an unknown host is 404", status == 404, f"HTTP {status}")
+        status, body = http(f"{self.url}/api/v1/hosts/{UNREACHABLE}/processes/1/open-files")
+        r.check("open-files on a down host is 503 with the reason",
+                status == 503 and "connect_refused" in body, f"HTTP {status} {body[:200]}")
+
+        # Events: a filtered stream sees the state change a fleetsim fault causes.
+        target = self.sim_name(5)
+        stream = EventStream(f"{self.url}/api/v1/events?host={target}")
+        fault_url = f"{self.sim_url}/hosts/{target}/fault"
+        http(fault_url, method="PUT", data=b"refuse")
+        try:
+            saw = stream.wait_for(lambda e: e[0] == "host_state" and e[1].get("state") == "backoff", 10)
+            r.check("GET /api/v1/events?host=H: a fleetsim fault shows up as a host_state event",
+                    saw is not None, str(stream.events[-5:]))
+        finally:
+            http(fault_url, method="PUT", data=b"none")
+        back = stream.wait_for(lambda e: e[0] == "host_state" and e[1].get("state") == "ready", 15)
+        r.check("the stream then sees the host ready again", back is not None, str(stream.events[-5:]))
+        others = [e for e in stream.events if e[1].get("host") not in (None, target)]
+        r.check("a filtered stream carries only its host's events", not others, str(others[:3]))
+        stream.close()
+
+        # A long-lived unfiltered stream: sees the reloads, and is closed by SIGTERM.
+        self.fleet_stream = EventStream(f"{self.url}/api/v1/events")
+        extra = []
+        statuses = []
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", self.listen_port), timeout=10)
+            sock.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            line = sock.recv(64).decode("ascii", "replace")
+            extra.append(sock)
+            statuses.append(line.split(" ")[1] if " " in line else line)
+            if statuses[-1] == "503":
+                break
+        for sock in extra:
+            sock.close()
+        # 32 at most: ours, up to 31 more (30 when the closed filtered stream has not noticed yet).
+        r.check("event streams are capped at 32 (the next one gets 503)",
+                statuses.count("200") in (30, 31) and statuses[-1] == "503",
+                str(collections.Counter(statuses)))
+        r.timing("API checks (listening, open-files, events)", time.monotonic() - t)
+
+    def scenario_events_closed(self):
+        """6b. The unfiltered event stream saw the reloads and ended when the collector stopped."""
+        r = self.report
+        stream = getattr(self, "fleet_stream", None)
+        if stream is None:
+            return
+        ended = wait_until(lambda: stream.ended, 3, 0.1)
+        r.check("an open event stream is closed cleanly by SIGTERM", ended, str(stream.error))
+        reloads = [e for e in stream.events if e[0] == "config_reload"]
+        r.check("the event stream carried the config reloads (ok and failed)",
+                any(e[1]["ok"] for e in reloads) and any(not e[1]["ok"] for e in reloads),
+                str(reloads[:4]))
+        r.check("the event stream carried probe summaries without tables",
+                any(e[0] == "probe" and "processes" in e[1] and "rows" not in e[1] for e in stream.events))
+
     def scenario_sigterm(self):
         """6. SIGTERM: exit 0 within 10 s, every SSH session closed."""
         r = self.report
@@ -1016,8 +1180,10 @@ class E2E:
             self.scenario_steady_cpu()
             self.scenario_probe_sd()
             self.scenario_query()
+            self.scenario_api()
             self.scenario_reload()
             self.scenario_sigterm()
+            self.scenario_events_closed()
             self.scenario_keepalive_off()
         except Fatal as error:
             self.report.check("prerequisite", False, str(error))

@@ -202,7 +202,7 @@ TEST(SelectorErrors, UnknownFieldWithoutSuggestionListsTheFields) {
   EXPECT_EQ(e.position, 1u);
   EXPECT_EQ(e.message,
             "unknown field \"env\" (fields: host, user, comm, exe, args, group, state, label.NAME, "
-            "pid, ppid, rss, vsz, cpu, threads, fds, age)");
+            "pid, ppid, rss, vsz, cpu, threads, fds, age, port, proto)");
 }
 
 TEST(SelectorErrors, LineAndColumn) {

@@ -20,6 +20,7 @@
 #include "fleetps/agent/ssh_session.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/dialect.hpp"
+#include "fleetps/probes/open_files.hpp"
 #include "fleetps/probes/process.hpp"
 
 namespace fleetps::agent {
@@ -75,6 +76,22 @@ struct ProbeResult {
   boost::system::error_code reason;  ///< An `Errc` unless status is ok (skipped: empty).
   std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Set when status is ok.
   std::uint64_t raw_bytes = 0;  ///< Bytes of output received.
+};
+
+/// Output cap of the open-files template (below any sane `output_limit`).
+inline constexpr std::uint64_t kOpenFilesOutputLimit = 1u << 20;
+
+/// Outcome of `HostAgent::RunOpenFiles`.
+struct OpenFilesOutcome {
+  /// `ok` when the template ran (or was not needed: an unsupported dialect) and its output
+  /// parsed; otherwise error/timeout/too_large/parse_error with `reason`.
+  ProbeStatus status = ProbeStatus::kError;
+  boost::system::error_code reason;
+  probes::OpenFilesResult result;  ///< Meaningful when status is ok.
+  std::uint64_t session_epoch = 0;
+  std::uint64_t raw_bytes = 0;
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point finished;
 };
 
 /// Where an agent publishes. Callbacks run on the agent's strand and must not block; the
@@ -134,6 +151,13 @@ class HostAgent {
   /// Does not consume a tick `seq`; may overlap a scheduled probe (within the channel bound).
   /// When the host is not ready the result is `error` with the last failure reason.
   [[nodiscard]] boost::asio::awaitable<ProbeResult> RunAdhoc(ProbeKind kind);
+
+  /// Lists the open files of process `pid` (1..probes::kMaxOpenFilesPid) with the fixed
+  /// open-files template (probes::OpenFilesScript), over the warm session, within the host's
+  /// probe deadline and kOpenFilesOutputLimit. Publishes nothing. Same channel bound and
+  /// poisoning rules as a probe; a host that is not ready gives `error` with the last failure
+  /// reason; a pid out of range gives `error`/`internal` without any remote work.
+  [[nodiscard]] boost::asio::awaitable<OpenFilesOutcome> RunOpenFiles(std::int64_t pid);
 
   [[nodiscard]] HostState State() const noexcept { return status_.state; }
   [[nodiscard]] const HostStatus& Status() const noexcept { return status_; }

@@ -9,6 +9,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/result.hpp>
@@ -18,9 +19,38 @@ namespace fleetps::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
+/// Writes the body of a streaming answer (server-sent events). Lives as long as the stream
+/// function's call; used on the connection's coroutine only.
+class HttpStreamWriter {
+ public:
+  HttpStreamWriter(boost::beast::tcp_stream& stream, std::chrono::seconds timeout)
+      : stream_(stream), timeout_(timeout) {}
+
+  /// Writes `data` as is, within the server's write timeout. Fails when the client went away
+  /// or stopped reading for that long; the stream function should then return.
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> Write(std::string_view data);
+
+ private:
+  boost::beast::tcp_stream& stream_;
+  std::chrono::seconds timeout_;
+};
+
+/// Produces a streaming body; returns when the stream is over (the connection then closes).
+using HttpStreamBody = std::function<boost::asio::awaitable<void>(HttpStreamWriter&)>;
+
+/// What a handler answers: a complete response, or with `stream` set, a response head sent
+/// without a length (close-delimited, `Connection: close`) followed by whatever `stream`
+/// writes. Implicitly made from an HttpResponse.
+struct HttpAnswer {
+  HttpAnswer() = default;
+  HttpAnswer(HttpResponse r) : response(std::move(r)) {}  // NOLINT(google-explicit-constructor)
+  HttpResponse response;
+  HttpStreamBody stream;
+};
+
 /// Answers one request. Runs on the connection's coroutine; must not block (co_await instead).
 /// Exceptions escaping it become a 500, never a dropped connection.
-using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
+using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)>;
 
 struct HttpServerOptions {
   std::size_t max_request_body = 64 * 1024;  ///< Larger bodies get 413.
@@ -31,7 +61,8 @@ struct HttpServerOptions {
 
 /// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection (the Beast awaitable
 /// example's shape). Thread-safe to construct; `Run` is a coroutine that returns when cancelled
-/// (the acceptor closes, open connections finish their current request).
+/// (the acceptor closes, open connections finish their current request; streaming answers end
+/// when their stream function returns).
 class HttpServer {
  public:
   /// Binds and listens; `listen` is "HOST:PORT" (port 0 picks a free one).

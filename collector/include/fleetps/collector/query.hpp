@@ -20,13 +20,17 @@ namespace fleetps::collector {
 
 using HostLabels = std::map<std::string, std::string>;
 
-/// One process of one host as the query language sees it. A view: `process` and `labels`
-/// point into snapshots and specs the caller keeps alive (e.g. the shared_ptrs of
-/// FleetState::Hosts()) for as long as the row, and any QueryResult holding it, is used.
+/// One process (or one listening socket) of one host as the query language sees it. A view:
+/// `process`, `socket` and `labels` point into snapshots and specs the caller keeps alive (e.g.
+/// the shared_ptrs of FleetState::Hosts()) for as long as the row, and any QueryResult holding
+/// it, is used.
 struct QueryRow {
   std::string host;
   const HostLabels* labels = nullptr;             ///< Null means no labels.
-  const probes::ProcessRow* process = nullptr;    ///< Never null in a row given to RunQuery.
+  /// The process. In a process row never null; in a socket row null when the owner is unknown
+  /// (then every process field is absent, except `comm`, which falls back to the socket's).
+  const probes::ProcessRow* process = nullptr;
+  const probes::ListenSocket* socket = nullptr;  ///< Set in rows of /api/v1/listening only.
   std::optional<std::string> group;               ///< process_names group, when grouped.
   std::optional<double> cpu_cores;    ///< From CPU time deltas between two snapshots.
   std::optional<double> age_seconds;  ///< Now minus start time.
@@ -49,6 +53,11 @@ struct HostRowsInput {
 /// 2 s) divided by elapsed_seconds; a process without a predecessor, or whose counter went
 /// backwards, has none. age_seconds is now_unix minus the start time, never negative.
 void AppendQueryRows(const HostRowsInput& input, std::vector<QueryRow>& out);
+
+/// Appends one QueryRow per listening socket of `input.current`, joined by pid with the
+/// process of the same snapshot when the socket's owner is known (group, age and cpu_cores as
+/// in AppendQueryRows).
+void AppendListeningRows(const HostRowsInput& input, std::vector<QueryRow>& out);
 
 /// One sort key: `-rss` is {rss, descending}.
 struct SortKey {
@@ -75,7 +84,8 @@ struct QueryResult {
   std::size_t total = 0;
 };
 
-/// Filters `rows` with `selector`, orders them by `sort` then host, then pid (a total, stable
+/// Filters `rows` with `selector`, orders them by `sort` then host, then (socket rows) port,
+/// proto and address, then pid, rows without a process last (a total, stable
 /// order: rows lacking a sort value come last in either direction), and keeps the first
 /// `limit`. Costs O(n log limit). Fails only when a regex exceeds its backtracking bound.
 /// Thread-compatible; the result points at what `rows` points at.
@@ -130,6 +140,11 @@ struct HostQueryStatus {
 /// `{"status":"ok","data":{"rows":[...],"total":N,"hosts":[...]}}`; absent values are omitted,
 /// strings are made valid UTF-8 (invalid bytes become U+FFFD).
 [[nodiscard]] std::string RenderProcessesJson(const QueryResult& result,
+                                              std::span<const HostQueryStatus> hosts);
+
+/// The /api/v1/listening answer: `{"status":"ok","data":{"rows":[...],"total":N,"hosts":[...]}}`
+/// with one row per socket: host, proto, address, port, and when known pid, comm, user, group.
+[[nodiscard]] std::string RenderListeningJson(const QueryResult& result,
                                               std::span<const HostQueryStatus> hosts);
 
 /// `{"status":"error","error":{"message":...,"parameter":...,"position":N}}` (parameter and

@@ -39,12 +39,14 @@ enum class Field {
   kThreads,
   kFds,
   kAge,
+  kPort,   ///< Listening sockets only (/api/v1/listening); absent on process rows.
+  kProto,  ///< Listening sockets only: "tcp", "tcp6", "udp", "udp6".
 };
 
 /// The spelling of a field in selectors ("rss"); "label" for kLabel.
 [[nodiscard]] std::string_view FieldName(Field field) noexcept;
 
-/// True for pid, ppid, rss, vsz, cpu, threads, fds and age.
+/// True for pid, ppid, rss, vsz, cpu, threads, fds, age and port.
 [[nodiscard]] bool IsNumericField(Field field) noexcept;
 
 /// A field as written: `label` carries NAME for kLabel and is empty otherwise.
