@@ -118,9 +118,24 @@ def listening_ports():
     return ports
 
 
+def free_port():
+    """A free port in 30000-32767 (fleetsim blocks start lower), checked by binding it."""
+    import random
+    import socket
+    for _ in range(100):
+        port = random.randint(30000, 32767)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise SystemExit("scale: no free port in 30000-32767")
+
+
 def free_block(size, used, taken):
     """A base port with [base, base+size) free, below 32768 (the ephemeral range)."""
-    for base in range(12000, 32768 - size, 500):
+    for base in range(12000, 30000 - size, 500):
         block = range(base, base + size)
         if not any(p in used or p in taken for p in block):
             taken.update(block)
@@ -359,7 +374,8 @@ class Bench:
     def setup(self):
         used, taken = listening_ports(), set()
         state = os.path.join(self.work, "state")
-        total = max(max(self.args.sizes), 2 * PER_SIM if self.args.idle else 0)
+        total = max(max(self.args.sizes, default=0), 2 * PER_SIM if self.args.idle else 0,
+                    self.args.busy_hosts if self.args.busy else 0, 1)
         nsims = (total + PER_SIM - 1) // PER_SIM
         self.sims = []
         for i in range(nsims):
@@ -367,7 +383,6 @@ class Bench:
             base = free_block(hosts, used, taken)
             control = free_block(1, used, taken)
             self.sims.append(Sim(self.fleetsim, self.work, "ab"[i] if i < 2 else str(i), hosts, base, control, state))
-        self.collector_ports = [free_block(1, used, taken) for _ in range(2)]
         known = os.path.join(self.work, "known_hosts")
         self.entries = []
         with open(known, "w") as kh:
@@ -388,10 +403,18 @@ class Bench:
         self.results["fleetsim"] = [{"tag": s.tag, "hosts": s.hosts, "base_port": s.base_port} for s in self.sims]
 
     def collector(self, tag, hosts, interval, port_index=0):
-        c = Collector(self.fleetps, self.work, tag, self.collector_ports[port_index])
-        c.write_config(self.head, hosts, self.tail, self.known_hosts, interval, self.args.handshakes)
-        c.start()
-        return c
+        # The machine is shared: a port free at setup may be taken by now, so pick one per start.
+        for attempt in range(5):
+            port = free_port()
+            c = Collector(self.fleetps, self.work, f"{tag}" if attempt == 0 else f"{tag}-{attempt}", port)
+            c.write_config(self.head, hosts, self.tail, self.known_hosts, interval, self.args.handshakes)
+            try:
+                c.start()
+                return c
+            except SystemExit:
+                if "Address already in use" not in open(c.logfile).read():
+                    raise
+        raise SystemExit("scale: no free port for the collector")
 
     def sims_stats(self):
         return [s.stats() for s in self.sims]
@@ -761,7 +784,7 @@ def main():
     results = bench.results
     results["started_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results["nofile"] = bench.nofile
-    if max(args.sizes) > bench.max_collector_hosts:
+    if max(args.sizes, default=0) > bench.max_collector_hosts:
         results["capped"] = bench.max_collector_hosts
     results["args"] = {k: v for k, v in vars(args).items()}
     t = time.monotonic()
