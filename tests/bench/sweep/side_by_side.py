@@ -29,11 +29,13 @@ import argparse
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -142,6 +144,7 @@ class CpuGroup:
 
 
 _groups = []
+_temp_dirs = []
 
 
 # ---- process lifetime -------------------------------------------------------------------------
@@ -181,6 +184,8 @@ def cleanup():
     while _started:
         stop(_started.pop())
     global _created_user
+    while _temp_dirs:
+        shutil.rmtree(_temp_dirs.pop(), ignore_errors=True)
     time.sleep(0.2)
     while _groups:
         _groups.pop().remove()
@@ -448,9 +453,10 @@ def sweep(args):
             argv = ["ansible", "all", "-i", inv, "-m", "raw", "-a", cmd, "-f", str(n)]
             check = lambda out: (count_prefixed(out, set(names), " | "), None)  # noqa: E731
         elif tool == "controlmaster":
-            socks = os.path.join(tdir, "sock")
+            # A short directory: a socket path under a deep build tree exceeds sun_path.
+            socks = tempfile.mkdtemp(prefix="fleetps-cm-")
+            _temp_dirs.append(socks)
             outdir = os.path.join(tdir, "out")
-            os.makedirs(socks, exist_ok=True)
             os.makedirs(outdir, exist_ok=True)
             masters = []
             for name in names:
@@ -459,11 +465,11 @@ def sweep(args):
                                      group=clients, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
             owned += masters
             deadline = time.monotonic() + 60
-            for name in names:
+            for name, master in zip(names, masters):
                 while subprocess.run(["ssh", "-F", cfg, "-S", os.path.join(socks, name), "-O",
                                       "check", name], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL).returncode != 0:
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > deadline or master.poll() is not None:
                         raise RuntimeError(f"controlmaster {name} did not come up")
                     time.sleep(0.1)
             extra_cpu = lambda ms=masters: sum(proc_cpu(m.pid) for m in ms)  # noqa: E731
