@@ -36,7 +36,12 @@ t0=$SECONDS
 # The kernel groups tasks by session (sched_autogroup) and shares the CPU between groups before
 # nice counts: run in a session of our own and set that group's nice, not just the tasks'.
 setsid -w sh -c 'echo "$1" >/proc/self/autogroup 2>/dev/null || true; shift; exec nice -n "$0" "$@"' \
-  "$nice_level" "$nice_level" python3 "$src/tests/bench/scale/scale_bench.py" --build "$build" --out "$out" "$@" >/dev/null
+  "$nice_level" "$nice_level" python3 "$src/tests/bench/scale/scale_bench.py" --build "$build" --out "$out" "$@" >/dev/null &
+# Its own session gets no terminal signals: pass SIGINT/SIGTERM on (it stops what it started).
+bench=$!
+trap 'kill -TERM "$bench" 2>/dev/null; wait "$bench"; exit 130' INT TERM
+wait "$bench"
+trap - INT TERM
 
 mkdir -p "$out/plots"
 if command -v gnuplot >/dev/null && [[ -s $out/scale_storm.csv ]]; then
