@@ -41,7 +41,9 @@ asio::awaitable<void> ScanOne(const config::HostSpec& spec, agent::AsyncSemaphor
                               ScanLine& line) {
   agent::AsyncSemaphore::Permit permit;
   const auto deadline = std::chrono::steady_clock::time_point::max();
-  if (co_await limit.Acquire(permit, deadline)) co_return;
+  // Not `if (co_await ...)`: GCC 12 miscompiles a co_await in an if condition.
+  const auto acquire_ec = co_await limit.Acquire(permit, deadline);
+  if (acquire_ec) co_return;
   const auto scan_deadline = std::chrono::steady_clock::now() + spec.connect_timeout * 2;
   const std::string where = spec.address + ":" + std::to_string(spec.port);
   auto enrolled = co_await agent::Enroll(spec, scan_deadline);

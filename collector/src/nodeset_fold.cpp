@@ -119,7 +119,10 @@ std::string Ranges(std::vector<std::string_view> numbers, bool& single) {
   for (const Run& r : runs) {
     if (!out.empty()) out.push_back(',');
     out += Pad(r.first, r.width);
-    if (r.last != r.first) out += "-" + Pad(r.last, r.width);
+    if (r.last != r.first) {
+      out.push_back('-');  // not `"-" + Pad(...)`: GCC 12 -O3 reports a false -Wrestrict there
+      out += Pad(r.last, r.width);
+    }
   }
   return out;
 }

@@ -232,8 +232,12 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     return result;
   }
   for (ProcessRow& row : rows) Finish(dialect, row);
-  std::sort(rows.begin(), rows.end(),
-            [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; });
+  auto by_pid = [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; };
+  // ps lists processes in pid order almost everywhere: checking is one read pass, while sorting
+  // already-sorted 470-byte rows still moves them.
+  if (!std::is_sorted(rows.begin(), rows.end(), by_pid)) {
+    std::stable_sort(rows.begin(), rows.end(), by_pid);  // duplicates: the first listed wins
+  }
   rows.erase(std::unique(rows.begin(), rows.end(),
                          [](const ProcessRow& a, const ProcessRow& b) { return a.pid == b.pid; }),
              rows.end());
