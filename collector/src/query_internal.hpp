@@ -25,6 +25,10 @@ namespace fleetps::collector::detail {
 /// Quotes `text` the way selector string literals are written: `"a\"b"`.
 [[nodiscard]] std::string QuoteLiteral(std::string_view text);
 
+/// Printable text for a terminal cell: valid UTF-8 with C0/C1 control characters replaced by
+/// `?`, so a remote command line cannot move the cursor or recolour the operator's terminal.
+[[nodiscard]] std::string TerminalSafe(std::string_view text);
+
 /// Serializes `value` like boost::json::serialize, but doubles in the shortest round-trip
 /// decimal form (`0.5`, not `5E-1`). `indent` > 0 pretty-prints with that many spaces.
 void WriteJson(const boost::json::value& value, std::string& out, int indent = 0);

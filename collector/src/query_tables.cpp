@@ -11,26 +11,7 @@
 namespace fleetps::collector {
 namespace {
 
-// Terminal-safe text: valid UTF-8 without control characters (C0, DEL, C1).
-std::string Cell(std::string_view text) {
-  const std::string valid = detail::ValidUtf8(text);
-  std::string out;
-  out.reserve(valid.size());
-  for (std::size_t i = 0; i < valid.size(); ++i) {
-    const auto c = static_cast<unsigned char>(valid[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out.push_back('?');
-    } else if (c == 0xc2 && i + 1 < valid.size() &&
-               static_cast<unsigned char>(valid[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(valid[i + 1]) <= 0x9f) {
-      out.push_back('?');
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
+std::string Cell(std::string_view text) { return detail::TerminalSafe(text); }
 
 std::size_t Width(std::string_view text) {
   return static_cast<std::size_t>(std::count_if(

@@ -15,11 +15,8 @@
 #include "query_internal.hpp"
 
 namespace fleetps::collector {
-namespace {
 
-// Printable text: valid UTF-8 with C0/C1 control characters replaced, so a remote command
-// line cannot move the cursor or recolour the operator's terminal.
-std::string Cell(std::string_view text) {
+std::string detail::TerminalSafe(std::string_view text) {
   const std::string valid = detail::ValidUtf8(text);
   std::string out;
   out.reserve(valid.size());
@@ -38,6 +35,10 @@ std::string Cell(std::string_view text) {
   }
   return out;
 }
+
+namespace {
+
+std::string Cell(std::string_view text) { return detail::TerminalSafe(text); }
 
 // Display width in code points (cells are valid UTF-8).
 std::size_t Width(std::string_view text) {
