@@ -78,7 +78,9 @@ asio::awaitable<boost::system::error_code> GetStream(
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     stream.expires_after(idle);
-    auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
+    // read_some, not read: async_read returns only once the 16 KiB chunk is full, which holds
+    // back a trickle of small events indefinitely.
+    auto [read_ec, read] = co_await http::async_read_some(stream, buffer, parser, kTuple);
     if (read_ec && read_ec != http::error::need_buffer) co_return read_ec;
     const std::string_view piece(chunk.data(), chunk.size() - parser.get().body().size);
     if (reply.status != 200) {

@@ -36,6 +36,7 @@ SIM_HOSTS = 200           # configured at start
 SIM_SPARE = 20            # served by fleetsim, added by the reload
 DIALECTS = "linux-procps=40,busybox=20,aix=20,solaris=20"
 INTERVAL = "5s"
+INTERVAL_S = 5
 STATIC_GROUPS = ["ssh-daemon", "oracle", "never-running"]
 PORT_BLOCKS = [12000, 12400, 13000, 13400, 14000, 15000, 16000]
 BLOCK_SPAN = 320          # sim ports B..B+219; quiet host, closed port, controls, listens at B+300..305
@@ -1063,6 +1064,32 @@ class E2E:
                 str(collections.Counter(statuses)))
         r.timing("API checks (listening, open-files, events)", time.monotonic() - t)
 
+    def scenario_events_live(self):
+        """6a. The CLI prints each event as it comes, not when its read buffer happens to fill:
+        one host's stream carries one small event per interval, far less than a buffer."""
+        r = self.report
+        # A simulated host on the fleet's interval (QUIET probes once an hour).
+        ready = sorted(n for n, h in self.hosts().items()
+                       if h.get("state") == "ready" and n.startswith("sim") and n != QUIET)
+        if not ready:
+            r.check("fleetps events --host H: a ready host to follow", False, "none ready")
+            return
+        host = ready[0]
+        out_path = os.path.join(self.work, "fleetps-events-one-host.out")
+        with open(out_path, "w") as out:
+            cli = subprocess.Popen([self.fleetps, "events", "--host", host,
+                                    "--server", self.url],
+                                   stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+        def printed():
+            with open(out_path) as f:
+                return [line for line in f if line.startswith(f"probe {host} ")]
+        lines = wait_until(printed, 3 * INTERVAL_S + 2, 0.2)
+        cli.kill()
+        cli.wait()
+        r.check("fleetps events --host H prints each probe of H while the stream is open",
+                bool(lines), f"{host}: {len(lines or [])} lines within {3 * INTERVAL_S + 2} s")
+
     def scenario_events_closed(self):
         """6b. The unfiltered event stream saw the reloads and ended when the collector stopped."""
         r = self.report
@@ -1200,6 +1227,7 @@ class E2E:
             self.scenario_query()
             self.scenario_api()
             self.scenario_reload()
+            self.scenario_events_live()
             self.scenario_sigterm()
             self.scenario_events_closed()
             self.scenario_keepalive_off()
