@@ -9,7 +9,7 @@
 # BUILD_DIR: a Release build; the fleetps and fleetsim targets are built when missing (an existing
 # binary is used as it is: rebuild it yourself after changing the code).
 # OUTDIR receives scale.json, scale_steady.csv, scale_storm.csv, scale.md, plots/scale_storm.png
-# and work/ (configs and logs). The Markdown fragment also goes to stdout. About 8-10 minutes on
+# and run/ (configs and logs). The Markdown fragment also goes to stdout. About 8-10 minutes on
 # 2 cores. Uses 127.0.0.1 ports below 32768 only; stops everything it started.
 # As root it runs at nice -10, in its own scheduler autogroup with that nice too
 # (FLEETPS_BENCH_NICE overrides, 0 = off): on a machine shared with
@@ -46,8 +46,8 @@ trap - INT TERM
 mkdir -p "$out/plots"
 if command -v gnuplot >/dev/null && [[ -s $out/scale_storm.csv ]]; then
   # ready_new is sampled every few rows; the in-flight estimate on every row.
-  awk -F, 'NR > 1 && $1 == "kill" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/work/storm_kill.dat"
-  awk -F, 'NR > 1 && $1 == "restart" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/work/storm_restart.dat"
+  awk -F, 'NR > 1 && $1 == "kill" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_kill.dat"
+  awk -F, 'NR > 1 && $1 == "restart" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_restart.dat"
   gnuplot <<EOF || echo "run_scale_bench: gnuplot failed" >&2
 set terminal pngcairo size 900,500
 set output "$out/plots/scale_storm.png"
@@ -58,10 +58,10 @@ set y2label "handshakes in flight (fleetsim side)"
 set y2tics
 set key left top
 set datafile missing "NaN"
-plot "$out/work/storm_kill.dat" using 1:3 with linespoints title "ready (SIGKILL + restart)", \
-     "$out/work/storm_restart.dat" using 1:3 with linespoints title "ready (POST /restart)", \
-     "$out/work/storm_kill.dat" using 1:2 axes x1y2 with lines title "in flight (SIGKILL + restart)", \
-     "$out/work/storm_restart.dat" using 1:2 axes x1y2 with lines title "in flight (POST /restart)"
+plot "$out/run/storm_kill.dat" using 1:3 with linespoints title "ready (SIGKILL + restart)", \
+     "$out/run/storm_restart.dat" using 1:3 with linespoints title "ready (POST /restart)", \
+     "$out/run/storm_kill.dat" using 1:2 axes x1y2 with lines title "in flight (SIGKILL + restart)", \
+     "$out/run/storm_restart.dat" using 1:2 axes x1y2 with lines title "in flight (POST /restart)"
 EOF
 fi
 

@@ -23,7 +23,7 @@ holds two per session (the Asio socket and libssh's dup of it), so one collector
 (limit - margin) / 2 hosts: the largest size is capped to that and the report says so.
 
 Output: OUT/scale.json (everything), OUT/scale_steady.csv, OUT/scale_storm.csv (samples),
-OUT/work/ (configs, logs). Markdown on stdout. Progress on stderr.
+OUT/run/ (configs, logs). Markdown on stdout. Progress on stderr.
 """
 import argparse
 import csv
@@ -362,7 +362,7 @@ class Bench:
         self.build = args.build
         self.fleetps = os.path.join(args.build, "collector", "fleetps")
         self.fleetsim = os.path.join(args.build, "tests", "fleetsim", "fleetsim")
-        self.work = os.path.join(args.out, "work")
+        self.work = os.path.join(args.out, "run")
         os.makedirs(self.work, exist_ok=True)
         self.results = {"phases": {}}
         self.storm_rows = []
