@@ -237,17 +237,8 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
   auto out = co_await session_.RunScript(script, options);
   r.finished = SysClock::now();
   if (!out) {
-    const error_code ec = out.error();
-    if (ec == asio::error::operation_aborted) ThrowCancelled();
-    r.reason = ec;
-    r.status = ec == Errc::kTimeout    ? ProbeStatus::kTimeout
-               : ec == Errc::kTooLarge ? ProbeStatus::kTooLarge
-                                       : ProbeStatus::kError;
-    if (!session_.IsUsable() && !session_failure_) {
-      // Poisoned (timeout, cancellation, broken connection): replace it, never reuse it.
-      session_failure_ = ec;
-      session_.Close();
-    }
+    r.reason = out.error();
+    r.status = OnRunFailed(out.error());
     co_return r;
   }
   r.raw_bytes = out->bytes;
@@ -261,6 +252,18 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
   r.status = ProbeStatus::kOk;
   r.snapshot = std::make_shared<const probes::HostSnapshot>(std::move(parsed.snapshot));
   co_return r;
+}
+
+ProbeStatus HostAgent::OnRunFailed(const error_code& ec) {
+  if (ec == asio::error::operation_aborted) ThrowCancelled();
+  if (!session_.IsUsable() && !session_failure_) {
+    // Poisoned (timeout, cancellation, broken connection): replace it, never reuse it.
+    session_failure_ = ec;
+    session_.Close();
+  }
+  return ec == Errc::kTimeout    ? ProbeStatus::kTimeout
+         : ec == Errc::kTooLarge ? ProbeStatus::kTooLarge
+                                 : ProbeStatus::kError;
 }
 
 asio::awaitable<ProbeResult> HostAgent::RunAdhoc(ProbeKind kind) {

@@ -36,19 +36,8 @@ boost::asio::awaitable<OpenFilesOutcome> HostAgent::RunOpenFiles(std::int64_t pi
   auto out = co_await session_.RunScript(script, options);
   r.finished = std::chrono::system_clock::now();
   if (!out) {
-    const boost::system::error_code ec = out.error();
-    if (ec == boost::asio::error::operation_aborted) {
-      throw boost::system::system_error(boost::asio::error::operation_aborted);
-    }
-    r.reason = ec;
-    r.status = ec == Errc::kTimeout    ? ProbeStatus::kTimeout
-               : ec == Errc::kTooLarge ? ProbeStatus::kTooLarge
-                                       : ProbeStatus::kError;
-    if (!session_.IsUsable() && !session_failure_) {
-      // Poisoned: the lifecycle loop replaces the session, exactly as after a failed probe.
-      session_failure_ = ec;
-      session_.Close();
-    }
+    r.reason = out.error();
+    r.status = OnRunFailed(out.error());
     co_return r;
   }
   r.raw_bytes = out->bytes;

@@ -326,9 +326,11 @@ int HexValue(char c) {
   return -1;
 }
 
-// application/x-www-form-urlencoded decoding; `base` is the offset of `text` in the query.
-boost::system::result<std::string, SelectorError> Decode(std::string_view query, std::size_t base,
-                                                         std::string_view text) {
+}  // namespace
+
+boost::system::result<std::string, SelectorError> detail::FormDecode(std::string_view query,
+                                                                     std::size_t base,
+                                                                     std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -348,6 +350,8 @@ boost::system::result<std::string, SelectorError> Decode(std::string_view query,
   }
   return out;
 }
+
+namespace {
 
 boost::json::object RowJson(const QueryRow& row) {
   const probes::ProcessRow& p = *row.process;
@@ -575,10 +579,10 @@ boost::system::result<ProcessQuery, QueryParamError> ParseProcessQueryString(
       const std::size_t eq = pair.find('=');
       const std::string_view raw_key = pair.substr(0, eq);
       const std::string_view raw_value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-      auto key = Decode(encoded_query, pos, raw_key);
+      auto key = detail::FormDecode(encoded_query, pos, raw_key);
       if (!key) return ParamError("", key.error());
       const std::size_t value_base = pos + (eq == std::string_view::npos ? pair.size() : eq + 1);
-      auto value = Decode(encoded_query, value_base, raw_value);
+      auto value = detail::FormDecode(encoded_query, value_base, raw_value);
       if (!value) return ParamError(*key, value.error());
       const auto it = std::find(kNames.begin(), kNames.end(), *key);
       if (it == kNames.end()) {

@@ -29,33 +29,6 @@ double UnixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded; `base` is the offset of `text` in `query`.
-boost::system::result<std::string, SelectorError> Decode(std::string_view query, std::size_t base,
-                                                         std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%') {
-      const int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
-      const int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return MakeSelectorError(query, base + i, "bad percent-encoding");
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 bool GlobMatch(std::string_view pattern, std::string_view text) {
   // Iterative wildcard match with one backtrack point: linear in practice, never recursive.
   std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
@@ -219,7 +192,7 @@ boost::system::result<HostFilter, QueryParamError> ParseEventsQueryString(
     const std::string_view pair = encoded_query.substr(pos, end - pos);
     if (!pair.empty()) {
       const std::size_t eq = pair.find('=');
-      auto key = Decode(encoded_query, pos, pair.substr(0, eq));
+      auto key = detail::FormDecode(encoded_query, pos, pair.substr(0, eq));
       if (!key) return QueryParamError{"", key.error()};
       if (*key != "host") {
         return QueryParamError{detail::ValidUtf8(*key),
@@ -232,7 +205,7 @@ boost::system::result<HostFilter, QueryParamError> ParseEventsQueryString(
                                                          "parameter \"host\" given twice")};
       }
       const std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-      auto value = Decode(encoded_query, pos + eq + 1, raw);
+      auto value = detail::FormDecode(encoded_query, pos + eq + 1, raw);
       if (!value) return QueryParamError{"host", value.error()};
       host = std::move(*value);
     }

@@ -1,4 +1,4 @@
-// Private helpers shared by selector.cpp, query.cpp and table.cpp.
+// Private helpers shared by selector.cpp, query.cpp, query_api.cpp, table.cpp and query_tables.cpp.
 #pragma once
 
 #include <optional>
@@ -24,6 +24,12 @@ namespace fleetps::collector::detail {
 
 /// Quotes `text` the way selector string literals are written: `"a\"b"`.
 [[nodiscard]] std::string QuoteLiteral(std::string_view text);
+
+/// Decodes one application/x-www-form-urlencoded component (`+` and `%XX`). `text` lies at
+/// offset `base` of `query`, so an error names its position in the whole query string.
+[[nodiscard]] boost::system::result<std::string, SelectorError> FormDecode(std::string_view query,
+                                                                           std::size_t base,
+                                                                           std::string_view text);
 
 /// Printable text for a terminal cell: valid UTF-8 with C0/C1 control characters replaced by
 /// `?`, so a remote command line cannot move the cursor or recolour the operator's terminal.

@@ -176,6 +176,9 @@ class HostAgent {
   void Publish(const ProbeResult& result);
   [[nodiscard]] std::string Nonce();
   [[nodiscard]] boost::system::error_code DownReason() const;
+  /// Status of a script run that failed with `ec`; replaces a poisoned session (the lifecycle
+  /// loop reconnects) and throws operation_aborted when the run was cancelled.
+  ProbeStatus OnRunFailed(const boost::system::error_code& ec);
 
   boost::asio::any_io_executor strand_;
   config::HostSpec spec_;
