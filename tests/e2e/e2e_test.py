@@ -16,6 +16,7 @@ library only. Must run as root (testhost creates users and starts sshd).
 
 import collections
 import ctypes
+import gzip
 import json
 import os
 import pwd
@@ -619,6 +620,15 @@ class E2E:
         r.check("real-csh has fleetps_host_info", info == [1.0])
         ok, detail = self.promtool(text)
         r.check("promtool check metrics on /metrics: clean", ok, detail)
+        request = urllib.request.Request(self.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            encoding = reply.headers.get("Content-Encoding", "")
+            raw = reply.read()
+        unzipped = gzip.decompress(raw).decode("utf-8") if encoding == "gzip" else ""
+        names = lambda body: {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
+        r.check("/metrics with Accept-Encoding: gzip answers gzip with the same families",
+                encoding == "gzip" and names(unzipped) == names(text),
+                f"Content-Encoding {encoding!r}, {len(raw)} bytes compressed, {len(text)} plain")
 
     def scenario_steady_cpu(self):
         """Collector CPU in steady state: 200 hosts probed every 5 s is ~40 probes/s."""
@@ -1045,6 +1055,13 @@ class E2E:
             self.events_cli = subprocess.Popen([self.fleetps, "events", "--server", self.url],
                                                stdout=out, stderr=subprocess.STDOUT,
                                                preexec_fn=die_with_parent)
+
+        def cli_printed():
+            with open(self.events_out) as f:
+                return f.read().strip() != ""
+        # The CLI must hold its stream before the cap is filled below, or it races for a slot.
+        r.check("fleetps events is streaming before the stream cap is tested",
+                wait_until(cli_printed, 10, 0.1))
         extra = []
         statuses = []
         for _ in range(40):
