@@ -180,7 +180,7 @@ class App {
       (void)top_.StartService({id, [this, start] { return (this->*start)(); }, RestartType::kPermanent});
     }
     int exit_code = 1;
-    asio::co_spawn(io_, RunWithStopSignals(top_), [&](std::exception_ptr error, int code) {
+    asio::co_spawn(io_, RunWithStopSignals(top_, stop_signals_), [&](std::exception_ptr error, int code) {
       exit_code = error ? 1 : code;
       io_.stop();
     });
@@ -322,12 +322,12 @@ class App {
   // SIGHUP asks for a reload. A burst folds into one: the reload runs once no signal has
   // arrived for kReloadCoalesce. (A signal wait cannot be raced with `||`: signal_set waits do
   // not support per-operation cancellation, so the race would wait for the next signal.)
+  // Only this service waits on hangup_, one wait at a time, also across restarts.
   asio::awaitable<void> ReloadService() {
     auto executor = co_await asio::this_coro::executor;
-    asio::signal_set hangup(executor, SIGHUP);
     auto burst = std::make_shared<HangupBurst>(executor);
     for (;;) {
-      auto [ec, signal] = co_await hangup.async_wait(asio::as_tuple(asio::use_awaitable));
+      auto [ec, signal] = co_await hangup_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       burst->last = std::chrono::steady_clock::now();
       if (burst->signals++ == 0) {
@@ -846,6 +846,13 @@ class App {
   config::Inventory inventory_;  // read and replaced on control_ only (after start-up)
   std::string listen_;
   asio::io_context io_;
+  // Created with the App, before any io thread runs: Boost 1.81 lets two threads that create an
+  // io_context's first signal_set at the same moment both build its signal service, and the one
+  // it discards unregisters the process-wide signal pipe from the reactor, so no signal is ever
+  // delivered again (SIGTERM was lost about 1 run in 20 when the stop and reload services
+  // started on different threads).
+  asio::signal_set stop_signals_{io_, SIGINT, SIGTERM};
+  asio::signal_set hangup_{io_, SIGHUP};
   asio::strand<asio::io_context::executor_type> control_;
   SteadyClock clock_;
   DefaultRandomSource random_;

@@ -473,8 +473,7 @@ ShutdownReport TopSupervisor::LastShutdown() const {
   return last_shutdown_;
 }
 
-asio::awaitable<int> RunWithStopSignals(TopSupervisor& top) {
-  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM);
+asio::awaitable<int> RunWithStopSignals(TopSupervisor& top, asio::signal_set& signals) {
   TopSupervisor* target = &top;
   signals.async_wait([target](const boost::system::error_code& ec, int) {
     if (!ec) {

@@ -13,6 +13,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
@@ -239,9 +240,12 @@ class TopSupervisor {
   ShutdownReport last_shutdown_;  // guarded by mu_
 };
 
-/// Runs `top` until SIGINT or SIGTERM (an orderly stop) or an escalation; returns its exit code.
-/// Installs a `boost::asio::signal_set` on the awaiting coroutine's executor for the duration.
-[[nodiscard]] boost::asio::awaitable<int> RunWithStopSignals(TopSupervisor& top);
+/// Runs `top` until a signal of `stop_signals` arrives (an orderly stop) or an escalation;
+/// returns its exit code. Create the set before the io_context runs on several threads: with
+/// Boost 1.81, two threads creating an io_context's first signal_set at once can leave the
+/// process's signal pipe unwatched, and then no signal is ever delivered.
+[[nodiscard]] boost::asio::awaitable<int> RunWithStopSignals(TopSupervisor& top,
+                                                             boost::asio::signal_set& stop_signals);
 
 }  // namespace fleetps::collector
 
