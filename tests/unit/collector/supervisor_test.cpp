@@ -574,7 +574,8 @@ TEST_F(SupervisorTopLevelTest, SigtermTriggersOrderlyShutdown) {
   auto http = std::make_shared<Probe>();
   ASSERT_TRUE(top.StartService({"http", [&, http] { return Park(clock_, http); }}));
   std::optional<int> exit_code;
-  asio::co_spawn(io_, RunWithStopSignals(top),
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  asio::co_spawn(io_, RunWithStopSignals(top, signals),
                  [&](std::exception_ptr, int code) { exit_code = code; });
   Drain();
   ASSERT_FALSE(exit_code);
