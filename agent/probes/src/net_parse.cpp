@@ -39,9 +39,13 @@ bool LooksIpv6(std::string_view address) {
 
 }  // namespace
 
-std::map<std::int64_t, std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats) {
-  std::map<std::int64_t, std::int64_t> counts;
-  std::int64_t* current = nullptr;
+namespace {
+void AddUp(std::int64_t& kept, std::int64_t&& later) { kept += later; }
+}  // namespace
+
+PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::int64_t>::value_type> counts;
+  bool counting = false;  // the last p line was valid: f lines count for counts.back()
   detail::LineReader reader(text);
   std::string_view line;
   while (reader.Next(line)) {
@@ -51,22 +55,21 @@ std::map<std::int64_t, std::int64_t> ParseLsofFdCounts(std::string_view text, Pa
     const std::string_view value = line.substr(1);
     if (tag == 'p') {
       auto pid = detail::ParseI64(value);
+      counting = pid.has_value();
       if (!pid) {
-        current = nullptr;
         ++stats.lines_skipped;
         continue;
       }
-      current = &counts[*pid];
+      counts.emplace_back(*pid, 0);
     } else if (tag == 'f') {
-      if (current != nullptr && !value.empty() && detail::IsDigit(value.front())) ++*current;
+      if (counting && !value.empty() && detail::IsDigit(value.front())) ++counts.back().second;
     }
   }
-  return counts;
+  return {std::move(counts), AddUp};
 }
 
-std::map<std::int64_t, std::int64_t> ParseProcstatFdCounts(std::string_view text,
-                                                           ParseStats& stats) {
-  std::map<std::int64_t, std::int64_t> counts;
+PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::int64_t>::value_type> counts;
   detail::LineReader reader(text);
   std::string_view line;
   while (reader.Next(line)) {
@@ -81,10 +84,11 @@ std::map<std::int64_t, std::int64_t> ParseProcstatFdCounts(std::string_view text
       ++stats.lines_skipped;
       continue;
     }
-    std::int64_t& count = counts[*pid];
-    if (detail::ParseI64(fd)) ++count;
+    // One line per descriptor: consecutive lines of one pid share an entry.
+    if (counts.empty() || counts.back().first != *pid) counts.emplace_back(*pid, 0);
+    if (detail::ParseI64(fd)) ++counts.back().second;
   }
-  return counts;
+  return {std::move(counts), AddUp};
 }
 
 std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& stats) {

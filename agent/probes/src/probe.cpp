@@ -97,36 +97,68 @@ void Enrich(ProcessRow& row, ProcessRow&& proc) {
   if (row.user.empty()) row.user = std::move(proc.user);
 }
 
+// Orders rows by pid and drops repeated pids (the first listed wins). ps lists processes in pid
+// order almost everywhere: checking is one read pass, while sorting sorted 470-byte rows still
+// moves them.
+void SortByPid(std::vector<ProcessRow>& rows) {
+  auto by_pid = [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; };
+  if (!std::is_sorted(rows.begin(), rows.end(), by_pid)) {
+    std::stable_sort(rows.begin(), rows.end(), by_pid);
+  }
+  rows.erase(std::unique(rows.begin(), rows.end(),
+                         [](const ProcessRow& a, const ProcessRow& b) { return a.pid == b.pid; }),
+             rows.end());
+}
+
+// Calls `apply(row, value)` for every row whose pid `table` holds, walking both once: rows and
+// table (std::map or PidMap) ascend by pid.
+template <class Table, class Apply>
+void JoinByPid(std::vector<ProcessRow>& rows, Table& table, Apply apply) {
+  auto it = table.begin();
+  for (ProcessRow& row : rows) {
+    while (it != table.end() && it->first < row.pid) ++it;
+    if (it == table.end()) return;
+    if (it->first == row.pid) apply(row, it->second);
+  }
+}
+
 // Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
+// Rows ascend by pid. The children index is one sorted vector of (ppid, pid): no allocation per
+// process, and a bounded cost whatever the tree looks like.
 void ExcludeSelf(HostSnapshot& snap) {
   if (!snap.self_pid) return;
   const std::int64_t self = *snap.self_pid;
-  std::unordered_map<std::int64_t, std::vector<std::int64_t>> children;
+  std::vector<std::pair<std::int64_t, std::int64_t>> children;  // (ppid, pid)
+  children.reserve(snap.processes.size());
   std::optional<std::int64_t> parent;
   for (const ProcessRow& row : snap.processes) {
-    children[row.ppid].push_back(row.pid);
+    children.emplace_back(row.ppid, row.pid);
     if (row.pid == self) parent = row.ppid;
   }
-  std::unordered_set<std::int64_t> excluded{self};
-  std::vector<std::int64_t> todo{self};
-  while (!todo.empty()) {
-    const std::int64_t pid = todo.back();
-    todo.pop_back();
-    auto it = children.find(pid);
-    if (it == children.end()) continue;
-    for (std::int64_t child : it->second) {
-      if (excluded.insert(child).second) todo.push_back(child);
+  std::sort(children.begin(), children.end());
+  std::vector<std::int64_t> excluded{self};
+  for (std::size_t next = 0; next < excluded.size(); ++next) {
+    const std::int64_t pid = excluded[next];
+    auto first = std::lower_bound(children.begin(), children.end(), std::pair{pid, INT64_MIN});
+    // Pids are unique, so each row is someone's child once: only a cycle back to `self`
+    // could add a pid twice.
+    for (auto it = first; it != children.end() && it->first == pid; ++it) {
+      if (it->second != self) excluded.push_back(it->second);
     }
   }
   if (parent) {
-    for (const ProcessRow& row : snap.processes) {
-      if (row.pid == *parent && row.args.find("sh -s") != std::string::npos) {
-        excluded.insert(row.pid);
-      }
+    auto it = std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
+                               [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });
+    if (it != snap.processes.end() && it->pid == *parent &&
+        it->args.find("sh -s") != std::string::npos) {
+      excluded.push_back(it->pid);
     }
   }
+  std::sort(excluded.begin(), excluded.end());
   const std::size_t before = snap.processes.size();
-  std::erase_if(snap.processes, [&](const ProcessRow& row) { return excluded.contains(row.pid); });
+  std::erase_if(snap.processes, [&](const ProcessRow& row) {
+    return std::binary_search(excluded.begin(), excluded.end(), row.pid);
+  });
   snap.stats.self_excluded = before - snap.processes.size();
 }
 
@@ -157,6 +189,7 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     rows = dialect == Dialect::kBusybox
                ? ParsePsWithHeader(dialect, ps->body, clock, stats)
                : ParsePsTable(dialect, PsColumnsFor(dialect), ps->body, clock, stats);
+    SortByPid(rows);
   }
 
   if (IsLinux(dialect)) {
@@ -184,10 +217,9 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
       rows.reserve(proc.size());
       for (auto& [pid, row] : proc) rows.push_back(std::move(row));
     } else {
-      for (ProcessRow& row : rows) {
-        auto it = proc.find(row.pid);
-        if (it != proc.end()) Enrich(row, std::move(it->second));
-      }
+      JoinByPid(rows, proc, [](ProcessRow& row, ProcessRow& from_proc) {
+        Enrich(row, std::move(from_proc));
+      });
       // BusyBox ps may lack PPID: a row /proc no longer knows exited meanwhile, and without
       // its parent it could be the probe's own ps, so it goes.
       const Section* stat = Find(sections, "proc-stat");
@@ -197,32 +229,29 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     }
   } else {
     if (const Section* comm = Find(sections, "comm")) {
-      const auto names = ParsePidText(comm->body, stats);
-      for (ProcessRow& row : rows) {
-        auto it = names.find(row.pid);
-        if (it == names.end()) continue;
+      auto names = ParsePidText(comm->body, stats);
+      JoinByPid(rows, names, [dialect](ProcessRow& row, std::string& name) {
         // Darwin's comm is the executable path; the short name is its last component.
-        row.comm = dialect == Dialect::kDarwin ? std::string(detail::BaseName(it->second))
-                                               : it->second;
-      }
+        if (dialect == Dialect::kDarwin) {
+          row.comm.assign(detail::BaseName(name));
+        } else {
+          row.comm = std::move(name);
+        }
+      });
     }
     if (const Section* ucb = Find(sections, "ucb-ps")) {
-      const auto full = ParseUcbPs(ucb->body, stats);
-      for (ProcessRow& row : rows) {
-        auto it = full.find(row.pid);
-        if (it != full.end() && it->second.size() > row.args.size()) row.args = it->second;
-      }
+      auto full = ParseUcbPs(ucb->body, stats);
+      JoinByPid(rows, full, [](ProcessRow& row, std::string& args) {
+        if (args.size() > row.args.size()) row.args = std::move(args);
+      });
     }
-    std::map<std::int64_t, std::int64_t> fds;
+    PidMap<std::int64_t> fds;
     if (const Section* s = Find(sections, "lsof-fd"); s != nullptr && s->terminated) {
       fds = ParseLsofFdCounts(s->body, stats);
     } else if (const Section* p = Find(sections, "procstat-fd"); p != nullptr && p->terminated) {
       fds = ParseProcstatFdCounts(p->body, stats);
     }
-    for (ProcessRow& row : rows) {
-      auto it = fds.find(row.pid);
-      if (it != fds.end()) row.fds = it->second;
-    }
+    JoinByPid(rows, fds, [](ProcessRow& row, std::int64_t count) { row.fds = count; });
   }
 
   if (rows.empty()) {
@@ -232,15 +261,6 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     return result;
   }
   for (ProcessRow& row : rows) Finish(dialect, row);
-  auto by_pid = [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; };
-  // ps lists processes in pid order almost everywhere: checking is one read pass, while sorting
-  // already-sorted 470-byte rows still moves them.
-  if (!std::is_sorted(rows.begin(), rows.end(), by_pid)) {
-    std::stable_sort(rows.begin(), rows.end(), by_pid);  // duplicates: the first listed wins
-  }
-  rows.erase(std::unique(rows.begin(), rows.end(),
-                         [](const ProcessRow& a, const ProcessRow& b) { return a.pid == b.pid; }),
-             rows.end());
   snap.processes = std::move(rows);
   ExcludeSelf(snap);
 

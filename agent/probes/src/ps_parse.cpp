@@ -296,8 +296,13 @@ std::vector<ProcessRow> ParsePsWithHeader(Dialect dialect, std::string_view text
   return ParseRows(dialect, slots, text, reader, clock, stats);
 }
 
-std::map<std::int64_t, std::string> ParsePidText(std::string_view text, ParseStats& stats) {
-  std::map<std::int64_t, std::string> out;
+namespace {
+void KeepFirst(std::string& /*kept*/, std::string&& /*later*/) {}
+}  // namespace
+
+PidMap<std::string> ParsePidText(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::string>::value_type> out;
+  out.reserve(detail::CountNewlines(text) + 1);
   detail::LineReader reader(text);
   std::string_view line;
   while (reader.Next(line)) {
@@ -310,14 +315,14 @@ std::map<std::int64_t, std::string> ParsePidText(std::string_view text, ParseSta
       ++stats.lines_skipped;
       continue;
     }
-    // ps prints pids in ascending order: the end is the right hint, and costs no search.
-    out.emplace_hint(out.end(), *pid, std::string(value));
+    out.emplace_back(*pid, std::string(value));
   }
-  return out;
+  return {std::move(out), KeepFirst};
 }
 
-std::map<std::int64_t, std::string> ParseUcbPs(std::string_view text, ParseStats& stats) {
-  std::map<std::int64_t, std::string> out;
+PidMap<std::string> ParseUcbPs(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::string>::value_type> out;
+  out.reserve(detail::CountNewlines(text) + 1);
   detail::LineReader reader(text);
   std::string_view line;
   while (reader.Next(line)) {
@@ -334,9 +339,9 @@ std::map<std::int64_t, std::string> ParseUcbPs(std::string_view text, ParseStats
       ++stats.lines_skipped;
       continue;
     }
-    out.emplace_hint(out.end(), *pid, std::string(detail::Trim(rest)));
+    out.emplace_back(*pid, std::string(detail::Trim(rest)));
   }
-  return out;
+  return {std::move(out), KeepFirst};
 }
 
 }  // namespace fleetps::probes

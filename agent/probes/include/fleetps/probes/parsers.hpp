@@ -3,16 +3,77 @@
 // bad input, and skip (and count in `stats`) lines they cannot read.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fleetps/probes/dialect.hpp"
 #include "fleetps/probes/process.hpp"
 
 namespace fleetps::probes {
+
+/// Values keyed by pid, in ascending pid order: one sorted vector rather than a tree node per
+/// process, because tools list pids in order and a probe merges its sections by pid.
+template <class T>
+class PidMap {
+ public:
+  using value_type = std::pair<std::int64_t, T>;
+  using const_iterator = typename std::vector<value_type>::const_iterator;
+
+  PidMap() = default;
+  /// Takes entries in any order; for a repeated pid, `merge(kept, later)` folds the later value
+  /// into the first one. Already-sorted input (the usual case) costs one pass.
+  template <class Merge>
+  PidMap(std::vector<value_type> entries, Merge merge) : entries_(std::move(entries)) {
+    auto by_pid = [](const value_type& a, const value_type& b) { return a.first < b.first; };
+    if (!std::is_sorted(entries_.begin(), entries_.end(), by_pid)) {
+      std::stable_sort(entries_.begin(), entries_.end(), by_pid);
+    }
+    auto kept = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it == kept) continue;
+      if (it->first == kept->first) {
+        merge(kept->second, std::move(it->second));
+      } else if (++kept != it) {
+        *kept = std::move(*it);
+      }
+    }
+    if (!entries_.empty()) entries_.erase(std::next(kept), entries_.end());
+  }
+
+  /// The value for `pid`, or null.
+  [[nodiscard]] const T* Find(std::int64_t pid) const {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), pid,
+                               [](const value_type& e, std::int64_t p) { return e.first < p; });
+    return it != entries_.end() && it->first == pid ? &it->second : nullptr;
+  }
+  [[nodiscard]] T* Find(std::int64_t pid) {
+    return const_cast<T*>(static_cast<const PidMap&>(*this).Find(pid));
+  }
+  [[nodiscard]] bool contains(std::int64_t pid) const { return Find(pid) != nullptr; }
+  /// Throws std::out_of_range when absent (tests; product code uses Find).
+  [[nodiscard]] const T& at(std::int64_t pid) const {
+    const T* value = Find(pid);
+    if (value == nullptr) throw std::out_of_range("pid not in PidMap");
+    return *value;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+  [[nodiscard]] const_iterator begin() const noexcept { return entries_.begin(); }
+  [[nodiscard]] const_iterator end() const noexcept { return entries_.end(); }
+  /// Mutable walks may change values, never pids.
+  [[nodiscard]] auto begin() noexcept { return entries_.begin(); }
+  [[nodiscard]] auto end() noexcept { return entries_.end(); }
+
+ private:
+  std::vector<value_type> entries_;
+};
 
 // ---- framing ---------------------------------------------------------------------------------
 
@@ -66,13 +127,13 @@ enum class PsColumn {
                                                         std::optional<std::int64_t> clock,
                                                         ParseStats& stats);
 
-/// `pid comm` pairs (comm is the rest of the line, spaces allowed).
-[[nodiscard]] std::map<std::int64_t, std::string> ParsePidText(std::string_view text,
-                                                               ParseStats& stats);
+/// `pid comm` pairs (comm is the rest of the line, spaces allowed); a repeated pid keeps its
+/// first line.
+[[nodiscard]] PidMap<std::string> ParsePidText(std::string_view text, ParseStats& stats);
 
-/// Solaris `/usr/ucb/ps -agwwwx` (PID TT S TIME COMMAND): pid → full argument list.
-[[nodiscard]] std::map<std::int64_t, std::string> ParseUcbPs(std::string_view text,
-                                                             ParseStats& stats);
+/// Solaris `/usr/ucb/ps -agwwwx` (PID TT S TIME COMMAND): pid → full argument list; a repeated
+/// pid keeps its first line.
+[[nodiscard]] PidMap<std::string> ParseUcbPs(std::string_view text, ParseStats& stats);
 
 // ---- Linux /proc batches ---------------------------------------------------------------------
 
@@ -96,13 +157,14 @@ struct ProcBatch {
 
 // ---- descriptors and sockets -----------------------------------------------------------------
 
-/// `lsof -F f` (or any -F set including f): pid → count of numeric descriptors.
-[[nodiscard]] std::map<std::int64_t, std::int64_t> ParseLsofFdCounts(std::string_view text,
-                                                                     ParseStats& stats);
+/// `lsof -F f` (or any -F set including f): pid → count of numeric descriptors (a pid listed
+/// twice adds up).
+[[nodiscard]] PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats);
 
-/// FreeBSD `procstat -fa` (PID COMM FD ...): pid → count of numeric descriptors.
-[[nodiscard]] std::map<std::int64_t, std::int64_t> ParseProcstatFdCounts(std::string_view text,
-                                                                         ParseStats& stats);
+/// FreeBSD `procstat -fa` (PID COMM FD ...): pid → count of numeric descriptors (one line per
+/// descriptor; lines of one pid add up wherever they are).
+[[nodiscard]] PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text,
+                                                         ParseStats& stats);
 
 /// `lsof -F pcPtn -iTCP -sTCP:LISTEN -iUDP`: one socket per n field.
 [[nodiscard]] std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& stats);
