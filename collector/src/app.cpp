@@ -320,9 +320,8 @@ class App {
   asio::awaitable<void> LoopService() { co_await MonitorLoopLag(loop_lag_, 100ms); }
 
   // SIGHUP asks for a reload. A burst folds into one: the reload runs once no signal has
-  // arrived for kReloadCoalesce. (A signal wait cannot be raced with `||`: signal_set waits do
-  // not support per-operation cancellation, so the race would wait for the next signal.)
-  // Only this service waits on hangup_, one wait at a time, also across restarts.
+  // arrived for kReloadCoalesce, while this loop keeps taking signals. Only this service waits
+  // on hangup_, one wait at a time, also across restarts.
   asio::awaitable<void> ReloadService() {
     auto executor = co_await asio::this_coro::executor;
     auto burst = std::make_shared<HangupBurst>(executor);
