@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -141,6 +142,16 @@ const GroupStats* Group(const DialectRun& run, const std::string& name) {
                               << ((run).failures.empty() ? "none" : (run).failures[0]); \
   } while (false)
 
+// The listening socket with this proto and port (the first listed), or null.
+const probes::ListenSocket* Listener(const probes::HostSnapshot& snap, std::string_view proto,
+                                     std::uint32_t port) {
+  for (const probes::ListenSocket& s : snap.listening) {
+    if (s.proto == proto && s.port == port) return &s;
+  }
+  ADD_FAILURE() << "no " << proto << " listener on port " << port;
+  return nullptr;
+}
+
 // No probe process (the shell running the script, its tools, the `sh -c` parent) may be
 // grouped: self-exclusion works with the real $$ the emulators substitute for the fixture's.
 MatcherSpec ProbeSelf() { return ByComm("probe-self", {"sh", "ps", "lsof"}); }
@@ -193,6 +204,19 @@ TEST(DialectEmulatorTest, Aix) {
   EXPECT_EQ(listener->open_filedesc, 4);
   EXPECT_EQ(listener->listen_sockets, (std::map<std::string, std::uint64_t>{{"tcp", 1}}));
 
+  // The monitor user's lsof sees only its own tnslsnr; netstat adds root's sshd and xntpd.
+  EXPECT_EQ(snap.listening.size(), 3u);
+  if (const auto* sshd = Listener(snap, "tcp", 22)) {
+    EXPECT_FALSE(sshd->pid) << "another user's listener: from netstat, owner unknown";
+  }
+  if (const auto* ntp = Listener(snap, "udp", 123)) {
+    EXPECT_FALSE(ntp->pid);
+  }
+  if (const auto* tns = Listener(snap, "tcp", 1521)) {
+    EXPECT_EQ(tns->pid, 4456001);
+    EXPECT_EQ(tns->process, "tnslsnr");
+  }
+
   // init with the children of pid 1 no other rule claims: syncd and the session's sshd.
   const GroupStats* init = Group(run, "init");
   ASSERT_NE(init, nullptr);
@@ -215,12 +239,13 @@ TEST(DialectEmulatorTest, Solaris) {
   EXPECT_EQ(fp.uid, 1005) << "id without -u: the sed fallback";
   EXPECT_EQ(fp.page_size, 8192);
   EXPECT_TRUE(fp.has_ucb_ps);
-  EXPECT_FALSE(fp.has_lsof) << "the Linux lsof must not leak";
+  EXPECT_TRUE(fp.has_lsof) << "the emulator's lsof (a non-root view)";
+  EXPECT_TRUE(fp.has_netstat);
   EXPECT_FALSE(fp.proc_readable);
 
   const probes::HostSnapshot& snap = *run.result->snapshot;
   EXPECT_EQ(snap.remote_clock_unix, 1700000000) << "date +%s fails: the perl fallback";
-  EXPECT_EQ(snap.processes.size(), 5u);  // 7 rows minus the probe shell and `-sh -c /bin/sh -s`
+  EXPECT_EQ(snap.processes.size(), 6u);  // 8 rows minus the probe shell and `-sh -c /bin/sh -s`
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);
 
   // The cmdline regex needs the full argument list: ps -o args stops at 80 characters, so this
@@ -232,10 +257,10 @@ TEST(DialectEmulatorTest, Solaris) {
   EXPECT_EQ(billing->memory_resident_bytes, (524288u + 1000u) * 1024u);
   EXPECT_EQ(billing->memory_virtual_bytes, (2200000u + 3000u) * 1024u);
   EXPECT_EQ(billing->num_threads, 57 + 1);
-  EXPECT_FALSE(billing->open_filedesc) << "no lsof: descriptors unknown, not 0";
+  EXPECT_FALSE(billing->open_filedesc) << "non-root lsof: billing's descriptors unknown, not 0";
   EXPECT_EQ(State(*billing, StateBucket::kRunning), 1u);  // O = on a processor
   EXPECT_EQ(State(*billing, StateBucket::kSleeping), 1u);
-  EXPECT_TRUE(billing->listen_sockets.empty()) << "netstat gives no owning pids";
+  EXPECT_TRUE(billing->listen_sockets.empty()) << "only netstat sees billing's socket: no pid";
 
   const GroupStats* sshd = Group(run, "sshd");
   ASSERT_NE(sshd, nullptr);
@@ -243,7 +268,16 @@ TEST(DialectEmulatorTest, Solaris) {
 
   std::size_t tcp_listen = 0;
   for (const auto& s : snap.listening) tcp_listen += s.proto.starts_with("tcp") ? 1 : 0;
-  EXPECT_EQ(tcp_listen, 3u);  // *.22, *.8080, IPv6 *.22; ESTABLISHED skipped
+  EXPECT_EQ(tcp_listen, 4u);  // *.22, *.8080, IPv6 *.22 and *.9100; ESTABLISHED skipped
+  if (const auto* java = Listener(snap, "tcp", 8080)) {
+    EXPECT_FALSE(java->pid) << "billing's listener: from netstat, owner unknown";
+  }
+  // The monitor user's own listener: netstat's IPv6 "*.9100" with lsof's pid.
+  if (const auto* exporter = Listener(snap, "tcp6", 9100)) {
+    EXPECT_EQ(exporter->pid, 7100);
+    EXPECT_EQ(exporter->process, "node_exporter");
+    EXPECT_EQ(exporter->address, "*");
+  }
 }
 
 TEST(DialectEmulatorTest, Hpux) {
@@ -320,8 +354,11 @@ TEST(DialectEmulatorTest, Darwin) {
   EXPECT_EQ(fp.arch, "arm64");
   EXPECT_EQ(fp.page_size, 16384);
   EXPECT_TRUE(fp.has_lsof);
+  EXPECT_TRUE(fp.has_netstat);
 
   EXPECT_EQ(run.result->snapshot->processes.size(), 3u);
+  // netstat and lsof list the same three listeners: merged, not doubled.
+  EXPECT_EQ(run.result->snapshot->listening.size(), 3u);
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);
   const GroupStats* chrome = Group(run, "chrome");
   ASSERT_NE(chrome, nullptr);

@@ -83,12 +83,16 @@ constexpr std::string_view kLsofFd =
     "if fp_have lsof; then fp_b lsof-fd; lsof -n -P -l -w -b -F f 2>/dev/null; "
     "fp_e lsof-fd $?; fi\n";
 
-constexpr std::string_view kLsofListen =
-    "fp_b listen-lsof; lsof -n -P -l -w -b -iTCP -sTCP:LISTEN -iUDP -F pctPn 2>/dev/null; "
-    "fp_e listen-lsof $?\n";
-
 constexpr std::string_view kNetstatListen =
     "fp_b listen-netstat; netstat -an 2>/dev/null; fp_e listen-netstat $?\n";
+
+// netstat lists every socket but no owners; lsof names owners but, run by a non-root probe user,
+// only that user's own sockets. Both run where lsof exists; ParseProcessProbe merges the two
+// (MergeListenSockets).
+constexpr std::string_view kLsofListen =
+    "if fp_have lsof; then fp_b listen-lsof; "
+    "lsof -n -P -l -w -b -iTCP -sTCP:LISTEN -iUDP -F pctPn 2>/dev/null; fp_e listen-lsof $?; "
+    "fi\n";
 
 // Headerless -o columns per dialect. POSIX: `name=` makes the rest of the option-argument the
 // header, so each column gets its own -o (procps alone also accepts the comma form).
@@ -328,8 +332,7 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       AddSection(s, "ps", std::string(kAixPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -e -o pid= -o comm= 2>/dev/null");
       s.append(kLsofFd);
-      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
-      s.append(kNetstatListen).append("fi\n");
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     case Dialect::kSolaris: {
       // Scope to the probe's own zone: a global zone's ps -e shows every zone.
@@ -341,16 +344,14 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       s.append("if [ -x /usr/ucb/ps ]; then fp_b ucb-ps; /usr/ucb/ps -agwwwx 2>/dev/null; "
                "fp_e ucb-ps $?; fi\n");
       s.append(kLsofFd);
-      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
-      s.append(kNetstatListen).append("fi\n");
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     }
     case Dialect::kHpux:
       AddSection(s, "ps", std::string(kHpuxPs) + " 2>/dev/null");
       AddSection(s, "comm", "UNIX95=1 ps -e -o pid= -o comm= 2>/dev/null");
       s.append(kLsofFd);
-      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
-      s.append(kNetstatListen).append("fi\n");
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     case Dialect::kFreebsd:
       AddSection(s, "ps", std::string(kFreebsdPs) + " 2>/dev/null");
@@ -368,8 +369,7 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       AddSection(s, "ps", std::string(kDarwinPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
       s.append(kLsofFd);
-      s.append("if fp_have lsof; then\n").append(kLsofListen).append("else\n");
-      s.append(kNetstatListen).append("fi\n");
+      s.append(kNetstatListen).append(kLsofListen);
       break;
   }
   return s;

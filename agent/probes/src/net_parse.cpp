@@ -1,3 +1,5 @@
+#include <compare>
+
 #include "fleetps/probes/parsers.hpp"
 #include "text.hpp"
 
@@ -295,6 +297,71 @@ std::vector<ListenSocket> ParseSockstat(std::string_view text, ParseStats& stats
     out.push_back(std::move(socket));
   }
   return out;
+}
+
+namespace {
+
+// What MergeListenSockets pairs on: each tool's own spelling of "any address" becomes "*".
+struct SocketKey {
+  std::string_view proto;
+  std::string_view address;
+  std::uint32_t port = 0;
+
+  explicit SocketKey(const ListenSocket& s) : proto(s.proto), address(s.address), port(s.port) {
+    if (address == "0.0.0.0" || address == "::" || address == "[::]" || address.empty()) {
+      address = "*";
+    }
+  }
+  auto operator<=>(const SocketKey&) const = default;
+};
+
+// Indices into `keys` in key order; equal keys keep list order.
+std::vector<std::size_t> OrderByKey(const std::vector<SocketKey>& keys) {
+  std::vector<std::size_t> order(keys.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+  return order;
+}
+
+std::vector<SocketKey> KeysOf(const std::vector<ListenSocket>& sockets) {
+  std::vector<SocketKey> keys;
+  keys.reserve(sockets.size());
+  for (const ListenSocket& s : sockets) keys.emplace_back(s);
+  return keys;
+}
+
+}  // namespace
+
+std::vector<ListenSocket> MergeListenSockets(std::vector<ListenSocket> all,
+                                             std::vector<ListenSocket> owned) {
+  const std::vector<SocketKey> all_keys = KeysOf(all);
+  const std::vector<SocketKey> owned_keys = KeysOf(owned);
+  const std::vector<std::size_t> a = OrderByKey(all_keys);
+  const std::vector<std::size_t> o = OrderByKey(owned_keys);
+  std::vector<bool> paired(owned.size(), false);
+  // One walk over both sorted orders: within a key, the i-th socket of `all` takes the i-th of
+  // `owned`.
+  for (std::size_t i = 0, j = 0; i < a.size() && j < o.size();) {
+    const SocketKey& x = all_keys[a[i]];
+    const SocketKey& y = owned_keys[o[j]];
+    if (x < y) {
+      ++i;
+    } else if (y < x) {
+      ++j;
+    } else {
+      ListenSocket& socket = all[a[i++]];
+      ListenSocket& owner = owned[o[j]];
+      socket.pid = owner.pid;
+      socket.process = std::move(owner.process);
+      paired[o[j++]] = true;
+    }
+  }
+  // all_keys views strings of `all`: no longer used once `all` grows.
+  for (std::size_t j = 0; j < owned.size(); ++j) {
+    if (!paired[j]) all.push_back(std::move(owned[j]));
+  }
+  return all;
 }
 
 }  // namespace fleetps::probes

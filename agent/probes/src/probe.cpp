@@ -264,12 +264,18 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   snap.processes = std::move(rows);
   ExcludeSelf(snap);
 
+  const Section* netstat = Find(sections, "listen-netstat");
+  const Section* lsof = Find(sections, "listen-lsof");
   if (const Section* s = Find(sections, "listen-ss")) {
     snap.listening = ParseSs(s->body, stats);
-  } else if (const Section* n = Find(sections, "listen-netstat")) {
-    snap.listening = ParseNetstat(dialect, n->body, stats);
-  } else if (const Section* l = Find(sections, "listen-lsof")) {
-    snap.listening = ParseLsofListen(l->body, stats);
+  } else if (netstat != nullptr && lsof != nullptr) {
+    // netstat sees every socket, a non-root lsof only the probe user's, but with owners.
+    snap.listening = MergeListenSockets(ParseNetstat(dialect, netstat->body, stats),
+                                        ParseLsofListen(lsof->body, stats));
+  } else if (netstat != nullptr) {
+    snap.listening = ParseNetstat(dialect, netstat->body, stats);
+  } else if (lsof != nullptr) {
+    snap.listening = ParseLsofListen(lsof->body, stats);
   } else if (const Section* k = Find(sections, "listen-sockstat")) {
     snap.listening = ParseSockstat(k->body, stats);
   }

@@ -6,7 +6,6 @@
 
 emu_data=$emu_home/../data/probes
 emu_probe=$emu_data/$emu_dialect/probe.txt
-emu_extra=$emu_data/$emu_dialect/emulator.txt
 emu_fingerprint=$emu_data/fingerprint/$emu_dialect.txt
 emu_tool=${0##*/}
 

@@ -124,6 +124,20 @@ TEST(ProbesScript, ProcessScriptsCarryNonceAndExcludeNothingRemotely) {
             std::string::npos);
 }
 
+// A non-root lsof sees only the probe user's sockets: netstat always runs for the complete list,
+// lsof besides it where present (never instead of it).
+TEST(ProbesScript, ListenersFromNetstatAndLsof) {
+  for (Dialect d : {Dialect::kAix, Dialect::kSolaris, Dialect::kHpux, Dialect::kDarwin}) {
+    const std::string s = ProcessProbeScript(d, {}, "00ff00ff00ff00ff");
+    EXPECT_NE(s.find("\nfp_b listen-netstat; netstat -an 2>/dev/null; fp_e listen-netstat $?\n"
+                     "if fp_have lsof; then fp_b listen-lsof; lsof -n -P -l -w -b -iTCP "
+                     "-sTCP:LISTEN -iUDP -F pctPn 2>/dev/null; fp_e listen-lsof $?; fi\n"),
+              std::string::npos)
+        << DialectName(d) << ":\n"
+        << s;
+  }
+}
+
 TEST(ProbesScript, RejectsBadNonces) {
   EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "").empty());
   EXPECT_TRUE(ProcessProbeScript(Dialect::kLinuxProcps, {}, "short").empty());

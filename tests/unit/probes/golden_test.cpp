@@ -218,9 +218,11 @@ TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   EXPECT_EQ(pmon->state_bucket, StateBucket::kRunning);
   EXPECT_EQ(FindPid(snap, 4456001)->user, "205");
   EXPECT_FALSE(FindPid(snap, 3932302)->fds.has_value());
+  // netstat lists every socket; the non-root lsof only the monitor user's listener, whose pid
+  // the merge attaches.
   EXPECT_EQ(snap.listening.size(), 3u);
   EXPECT_TRUE(HasSocket(snap, "tcp", 22, std::nullopt));
-  EXPECT_TRUE(HasSocket(snap, "tcp", 1521, std::nullopt));
+  EXPECT_TRUE(HasSocket(snap, "tcp", 1521, 4456001));
   EXPECT_TRUE(HasSocket(snap, "udp", 123, std::nullopt));
 }
 
@@ -231,7 +233,7 @@ TEST(ProbesGoldenSolaris, ZoneAndFullArguments) {
   const ProbeParseResult r = Parse(Dialect::kSolaris, "solaris/probe.txt", fp);
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
-  EXPECT_EQ(snap.processes.size(), 5u);  // 28001 and its `-sh -c /bin/sh -s` parent excluded
+  EXPECT_EQ(snap.processes.size(), 6u);  // 28001 and its `-sh -c /bin/sh -s` parent excluded
   const ProcessRow* java = FindPid(snap, 7001);
   ASSERT_NE(java, nullptr);
   EXPECT_EQ(java->zone, "appzone");
@@ -242,10 +244,15 @@ TEST(ProbesGoldenSolaris, ZoneAndFullArguments) {
   EXPECT_DOUBLE_EQ(*java->cpu_total_seconds, 12 * 3600 + 34 * 60 + 56);
   EXPECT_EQ(java->threads, 57);
   EXPECT_EQ(FindPid(snap, 7002)->args, "/usr/bin/sleep 3600");
-  EXPECT_EQ(snap.listening.size(), 4u);
+  // lsof run by monitor: its own processes only; other users' descriptors stay unknown.
+  EXPECT_FALSE(java->fds.has_value());
+  EXPECT_EQ(FindPid(snap, 7100)->fds, 5);
+  EXPECT_EQ(snap.listening.size(), 5u);
   EXPECT_TRUE(HasSocket(snap, "udp", 111, std::nullopt));
   EXPECT_TRUE(HasSocket(snap, "tcp", 8080, std::nullopt));
+  EXPECT_TRUE(HasSocket(snap, "tcp", 22, std::nullopt));
   EXPECT_TRUE(HasSocket(snap, "tcp6", 22, std::nullopt));
+  EXPECT_TRUE(HasSocket(snap, "tcp6", 9100, 7100));  // netstat's "*.9100", lsof's "*:9100"
 }
 
 TEST(ProbesGoldenHpux, NoResidentSizeAndCutOutput) {

@@ -181,4 +181,16 @@ struct ProcBatch {
 /// FreeBSD `sockstat -46l` (USER COMMAND PID FD PROTO LOCAL FOREIGN).
 [[nodiscard]] std::vector<ListenSocket> ParseSockstat(std::string_view text, ParseStats& stats);
 
+/// Joins `all`, a complete socket list without owners (`netstat -an` lists every user's sockets),
+/// with `owned`, a list with owners that may be partial (a non-root lsof sees only the probe
+/// user's own sockets). The result is `all` in its order, each socket taking `pid` and
+/// `process` from an `owned` socket with the same proto, port and address; the any-addresses
+/// "*", "0.0.0.0", "::", "[::]" and "" are one address (proto carries the family). Sockets pair
+/// one to one, in list order, so a socket one tool lists once shows once; `owned` sockets left
+/// unpaired (a socket shared by several processes, one netstat missed or printed differently)
+/// follow in their order. Like the parsers, it drops no entry: n equal sockets in `all` and m in
+/// `owned` give max(n, m). O((n + m) log(n + m)).
+[[nodiscard]] std::vector<ListenSocket> MergeListenSockets(std::vector<ListenSocket> all,
+                                                           std::vector<ListenSocket> owned);
+
 }  // namespace fleetps::probes
