@@ -64,6 +64,7 @@ constexpr auto kFreshCap = 60s;         // no request waits longer than this
 constexpr std::size_t kMaxEventStreams = 32;
 constexpr std::size_t kEventStreamQueue = 1024;  // per client; overflow drops and counts
 constexpr auto kEventHeartbeatPeriod = 15s;
+constexpr auto kEventClientCheckPeriod = 1s;  // a departed client frees its slot this soon
 
 // Result of one open-files request, filled on the agent's strand.
 struct OpenFilesCall {
@@ -704,17 +705,21 @@ class App {
     // Never `if (co_await ...)`: GCC 12 miscompiles a co_await inside a condition.
     const boost::system::error_code hello = co_await out.Write(": fleetps events\nretry: 5000\n\n");
     if (hello) co_return;
-    asio::steady_timer heartbeat(co_await asio::this_coro::executor);
+    asio::steady_timer tick(co_await asio::this_coro::executor);
     auto next_heartbeat = std::chrono::steady_clock::now() + kEventHeartbeatPeriod;
     std::uint64_t reported_drops = 0;
     while (!streams_stop_.IsSet()) {
-      heartbeat.expires_at(next_heartbeat);
+      // A quiet stream would only learn at its next write that the client left.
+      tick.expires_at(
+          std::min(next_heartbeat, std::chrono::steady_clock::now() + kEventClientCheckPeriod));
       auto woke = co_await (events->Receive() ||
-                            heartbeat.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                            tick.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                             streams_stop_.Wait());
       std::string text;
       if (woke.index() == 2) break;
       if (woke.index() == 1) {
+        if (out.PeerClosed()) break;
+        if (std::chrono::steady_clock::now() < next_heartbeat) continue;
         text = kEventHeartbeat;
         next_heartbeat = std::chrono::steady_clock::now() + kEventHeartbeatPeriod;
       } else {

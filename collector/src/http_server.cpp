@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include <poll.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -111,6 +113,11 @@ asio::awaitable<boost::system::error_code> HttpStreamWriter::Write(std::string_v
   stream_.expires_after(timeout_);
   auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(data), kUseTuple);
   co_return ec;
+}
+
+bool HttpStreamWriter::PeerClosed() const {
+  pollfd p{stream_.socket().native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 HttpServer::HttpServer(std::shared_ptr<State> state) : state_(std::move(state)) {}

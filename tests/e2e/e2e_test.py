@@ -1079,6 +1079,29 @@ class E2E:
         r.check("event streams are capped at 32 (the next one gets 503)",
                 statuses.count("200") in (29, 30) and statuses[-1] == "503",
                 str(collections.Counter(statuses)))
+        # A departed client frees its slot within about a second, not at its stream's next write
+        # (a stream for a quiet host writes only a heartbeat every 15 s): 20 quiet streams are
+        # opened and closed twice, 3 s apart, and the second 20 must all fit under the cap.
+        time.sleep(3)
+
+        def open_and_close_quiet_streams():
+            codes, socks = [], []
+            for _ in range(20):
+                sock = socket.create_connection(("127.0.0.1", self.listen_port), timeout=10)
+                sock.sendall(f"GET /api/v1/events?host={QUIET} HTTP/1.1\r\nHost: x\r\n\r\n"
+                             .encode())
+                line = sock.recv(64).decode("ascii", "replace")
+                codes.append(line.split(" ")[1] if " " in line else line)
+                socks.append(sock)
+            for sock in socks:
+                sock.close()
+            return codes
+        first = open_and_close_quiet_streams()
+        time.sleep(3)
+        again = open_and_close_quiet_streams()
+        r.check("closed event-stream clients free their slots within 3 s",
+                first.count("200") == 20 and again.count("200") == 20,
+                f"first {collections.Counter(first)}, 3 s after closing: {collections.Counter(again)}")
         r.timing("API checks (listening, open-files, events)", time.monotonic() - t)
 
     def scenario_events_live(self):

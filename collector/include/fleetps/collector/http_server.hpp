@@ -30,6 +30,10 @@ class HttpStreamWriter {
   /// or stopped reading for that long; the stream function should then return.
   [[nodiscard]] boost::asio::awaitable<boost::system::error_code> Write(std::string_view data);
 
+  /// True once the client has closed or reset its side (a non-blocking check, no read): lets a
+  /// stream that has nothing to write notice a departed client before its next write.
+  [[nodiscard]] bool PeerClosed() const;
+
  private:
   boost::beast::tcp_stream& stream_;
   std::chrono::seconds timeout_;
