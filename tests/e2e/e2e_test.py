@@ -1159,6 +1159,8 @@ class E2E:
     def scenario_sigterm(self):
         """6. SIGTERM: exit 0 within 10 s, every SSH session closed."""
         r = self.report
+        # A host reconnecting after a failed probe holds no session for a moment: wait for all.
+        wait_until(lambda: self.sim_stats(self.sim_url)["sessions_open"] == SIM_HOSTS, 5, 0.1)
         main_before = self.sim_stats(self.sim_url)["sessions_open"]
         r.check("fleetsim holds one session per configured simulated host before SIGTERM",
                 main_before == SIM_HOSTS, f"sessions_open {main_before}")
