@@ -41,9 +41,9 @@ for ((i = 1; i <= runs; i++)); do
   : > "$work/run.log"
   "$fleetps" run --config "$work/fleet.yaml" > "$work/run.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do grep -q 'event=start ' "$work/run.log" && break; sleep 0.02; done
+  for _ in $(seq 1 250); do grep -q 'event=start ' "$work/run.log" && break; sleep 0.02; done
   if ! grep -q 'event=start ' "$work/run.log"; then
-    echo "FAIL start $i: no start line within 2 s"; cat "$work/run.log"; exit 1
+    echo "FAIL start $i: no start line within 5 s"; cat "$work/run.log"; exit 1
   fi
   sleep "0.$((RANDOM % 4))"
   kill -TERM "$pid"
