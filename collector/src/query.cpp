@@ -567,41 +567,52 @@ boost::system::result<ProcessQuery, QueryParamError> ParseProcessQuery(std::stri
   return query;
 }
 
-boost::system::result<ProcessQuery, QueryParamError> ParseProcessQueryString(
-    std::string_view encoded_query) {
-  static constexpr std::array<std::string_view, 4> kNames{"q", "sort", "limit", "fresh"};
-  std::array<std::optional<std::string>, 4> values;
+boost::system::result<std::vector<std::optional<std::string>>, QueryParamError>
+detail::DecodeQueryParams(std::string_view query, std::span<const std::string_view> names) {
+  std::vector<std::optional<std::string>> values(names.size());
   std::size_t pos = 0;
-  while (pos < encoded_query.size()) {
-    const std::size_t end = std::min(encoded_query.find('&', pos), encoded_query.size());
-    const std::string_view pair = encoded_query.substr(pos, end - pos);
+  while (pos < query.size()) {
+    const std::size_t end = std::min(query.find('&', pos), query.size());
+    const std::string_view pair = query.substr(pos, end - pos);
     if (!pair.empty()) {
       const std::size_t eq = pair.find('=');
       const std::string_view raw_key = pair.substr(0, eq);
       const std::string_view raw_value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-      auto key = detail::FormDecode(encoded_query, pos, raw_key);
+      auto key = FormDecode(query, pos, raw_key);
       if (!key) return ParamError("", key.error());
       const std::size_t value_base = pos + (eq == std::string_view::npos ? pair.size() : eq + 1);
-      auto value = detail::FormDecode(encoded_query, value_base, raw_value);
+      auto value = FormDecode(query, value_base, raw_value);
       if (!value) return ParamError(*key, value.error());
-      const auto it = std::find(kNames.begin(), kNames.end(), *key);
-      if (it == kNames.end()) {
-        return ParamError(detail::ValidUtf8(*key),
-                          MakeSelectorError(encoded_query, pos,
-                                            "unknown parameter " + Quoted(detail::ValidUtf8(*key)) +
-                                                " (known: q, sort, limit, fresh)"));
+      const auto it = std::find(names.begin(), names.end(), *key);
+      if (it == names.end()) {
+        std::string known;
+        for (const std::string_view name : names) {
+          known += (known.empty() ? "" : ", ") + std::string(name);
+        }
+        return ParamError(ValidUtf8(*key),
+                          MakeSelectorError(query, pos,
+                                            "unknown parameter " + Quoted(ValidUtf8(*key)) +
+                                                " (known: " + known + ")"));
       }
-      auto& slot = values[static_cast<std::size_t>(it - kNames.begin())];
+      auto& slot = values[static_cast<std::size_t>(it - names.begin())];
       if (slot) {
-        return ParamError(*key, MakeSelectorError(encoded_query, pos,
+        return ParamError(*key, MakeSelectorError(query, pos,
                                                   "parameter " + Quoted(*key) + " given twice"));
       }
       slot = std::move(*value);
     }
     pos = end + 1;
   }
+  return values;
+}
+
+boost::system::result<ProcessQuery, QueryParamError> ParseProcessQueryString(
+    std::string_view encoded_query) {
+  static constexpr std::array<std::string_view, 4> kNames{"q", "sort", "limit", "fresh"};
+  auto values = detail::DecodeQueryParams(encoded_query, kNames);
+  if (!values) return values.error();
   const auto get = [&](std::size_t i) {
-    return values[i] ? std::string_view(*values[i]) : std::string_view();
+    return (*values)[i] ? std::string_view(*(*values)[i]) : std::string_view();
   };
   return ParseProcessQuery(get(0), get(1), get(2), get(3));
 }

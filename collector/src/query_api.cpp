@@ -1,5 +1,7 @@
 #include "fleetps/collector/query_api.hpp"
 
+#include <array>
+
 #include <boost/json.hpp>
 
 #include "fleetps/config/nodeset.hpp"
@@ -185,33 +187,10 @@ std::string_view HostFilter::ExactHost() const noexcept {
 
 boost::system::result<HostFilter, QueryParamError> ParseEventsQueryString(
     std::string_view encoded_query) {
-  std::optional<std::string> host;
-  std::size_t pos = 0;
-  while (pos < encoded_query.size()) {
-    const std::size_t end = std::min(encoded_query.find('&', pos), encoded_query.size());
-    const std::string_view pair = encoded_query.substr(pos, end - pos);
-    if (!pair.empty()) {
-      const std::size_t eq = pair.find('=');
-      auto key = detail::FormDecode(encoded_query, pos, pair.substr(0, eq));
-      if (!key) return QueryParamError{"", key.error()};
-      if (*key != "host") {
-        return QueryParamError{detail::ValidUtf8(*key),
-                               MakeSelectorError(encoded_query, pos,
-                                                 "unknown parameter \"" + detail::ValidUtf8(*key) +
-                                                     "\" (known: host)")};
-      }
-      if (host) {
-        return QueryParamError{"host", MakeSelectorError(encoded_query, pos,
-                                                         "parameter \"host\" given twice")};
-      }
-      const std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-      auto value = detail::FormDecode(encoded_query, pos + eq + 1, raw);
-      if (!value) return QueryParamError{"host", value.error()};
-      host = std::move(*value);
-    }
-    pos = end + 1;
-  }
-  auto filter = HostFilter::Parse(host.value_or(""));
+  static constexpr std::array<std::string_view, 1> kNames{"host"};
+  auto values = detail::DecodeQueryParams(encoded_query, kNames);
+  if (!values) return values.error();
+  auto filter = HostFilter::Parse((*values)[0].value_or(""));
   if (!filter) return QueryParamError{"host", filter.error()};
   return std::move(*filter);
 }

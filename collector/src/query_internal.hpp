@@ -2,8 +2,10 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/value.hpp>
 
@@ -30,6 +32,12 @@ namespace fleetps::collector::detail {
 [[nodiscard]] boost::system::result<std::string, SelectorError> FormDecode(std::string_view query,
                                                                            std::size_t base,
                                                                            std::string_view text);
+
+/// Decodes an application/x-www-form-urlencoded query string whose parameters must be among
+/// `names`, each at most once: the values by index of `names` (nullopt when absent), or the first
+/// unknown, repeated or badly encoded parameter with its position in `query`.
+[[nodiscard]] boost::system::result<std::vector<std::optional<std::string>>, QueryParamError>
+DecodeQueryParams(std::string_view query, std::span<const std::string_view> names);
 
 /// Printable text for a terminal cell: valid UTF-8 with C0/C1 control characters replaced by
 /// `?`, so a remote command line cannot move the cursor or recolour the operator's terminal.
