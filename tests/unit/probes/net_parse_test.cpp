@@ -15,6 +15,24 @@ TEST(LsofFields, CountsNumericDescriptorsOnly) {
   EXPECT_EQ(stats.lines_skipped, 1u);
 }
 
+TEST(LsofFields, PidsOutOfOrderAndRepeatedAddUpInPidOrder) {
+  ParseStats stats;
+  const auto counts = ParseLsofFdCounts("p9\nf0\nf1\np2\nf0\np9\nf7\n", stats);
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts.begin()->first, 2);  // ascending pids, whatever the input order
+  EXPECT_EQ(counts.at(9), 3);           // both p9 blocks
+  EXPECT_EQ(counts.at(2), 1);
+  EXPECT_EQ(counts.Find(5), nullptr);
+}
+
+TEST(PidText, OutOfOrderAndRepeatedPidsKeepTheFirstLine) {
+  ParseStats stats;
+  const auto names = ParsePidText("30 java\n4 sshd\n30 other\n", stats);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names.begin()->first, 4);
+  EXPECT_EQ(names.at(30), "java");
+}
+
 TEST(LsofFields, ListenSockets) {
   ParseStats stats;
   const auto sockets = ParseLsofListen(
