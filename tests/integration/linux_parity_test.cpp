@@ -353,7 +353,11 @@ TEST(LinuxParityTest, AgreesWithProcessExporterOnAKnownGroup) {
   const double e_user = burnt->exporter.cpu_user - idle->exporter.cpu_user;
   const double f_system = burnt->fleetps.cpu_system - idle->fleetps.cpu_system;
   const double e_system = burnt->exporter.cpu_system - idle->exporter.cpu_system;
-  EXPECT_GE(f_user, 0.25) << log;
+  // The burn is 0.45 s of process CPU; how the kernel splits it between user and system moves
+  // with machine load (a loaded CI run saw user 0.24, system 0.21, on both exporters alike), so
+  // the total is what must show, and each part only has to be there.
+  EXPECT_GE(f_user + f_system, 0.40) << log;
+  EXPECT_GE(f_user, 0.10) << log;
   EXPECT_GE(f_system, 0.05) << log;
   EXPECT_NEAR(f_user, e_user, kCpuTolerance) << log;
   EXPECT_NEAR(f_system, e_system, kCpuTolerance) << log;
