@@ -163,8 +163,8 @@ std::string FormatStartTime(std::optional<double> start) {
   return std::string(buf, n);
 }
 
-template <class T>
-void AddOpt(std::optional<T>& sum, const std::optional<T>& value) {
+template <class T, class Value>
+void AddOpt(std::optional<T>& sum, const Value& value) {
   if (value.has_value()) sum = sum.value_or(T{}) + *value;
 }
 
@@ -397,7 +397,7 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
         (prev->second.start_time.has_value() == row.start_time_unix.has_value()) &&
         (!row.start_time_unix ||
          std::fabs(*prev->second.start_time - *row.start_time_unix) <= tolerance_);
-    next[row.pid] = Identity{same ? prev->second.start_time : row.start_time_unix, now};
+    next[row.pid] = Identity{same ? prev->second.start_time : std::optional<double>(row.start_time_unix), now};
     if (member == out.members.end()) continue;
 
     Accum& acc = accum_[member->second];

@@ -122,30 +122,57 @@ void JoinByPid(std::vector<ProcessRow>& rows, Table& table, Apply apply) {
   }
 }
 
+// Pids descending from `root` (root included, in discovery order) over (ppid, pid) links.
+// The probe's own tree is a handful of processes whose children mostly follow their parents
+// in pid order, so a few linear passes with a small found-set find it without sorting 100,000
+// links. A tree still growing after kMaxPasses (pid wrap-around) or larger than kMaxLinearSet
+// (a hostile table) is walked again through the sorted links: a bounded cost whatever the
+// tree looks like.
+std::vector<std::int64_t> Descendants(std::vector<std::pair<std::int64_t, std::int64_t>>& links,
+                                      std::int64_t root) {
+  constexpr int kMaxPasses = 4;
+  constexpr std::size_t kMaxLinearSet = 64;
+  std::vector<std::int64_t> found{root};
+  auto known = [&](std::int64_t pid) { return std::find(found.begin(), found.end(), pid) != found.end(); };
+  bool grew = true;
+  for (int pass = 0; grew && pass < kMaxPasses && found.size() <= kMaxLinearSet; ++pass) {
+    grew = false;
+    for (const auto& [ppid, pid] : links) {
+      if (known(ppid) && !known(pid)) {
+        found.push_back(pid);
+        grew = true;
+        if (found.size() > kMaxLinearSet) break;
+      }
+    }
+  }
+  if (!grew) return found;
+  std::sort(links.begin(), links.end());
+  found.assign(1, root);
+  for (std::size_t next = 0; next < found.size(); ++next) {
+    const std::int64_t pid = found[next];
+    auto first = std::lower_bound(links.begin(), links.end(), std::pair{pid, INT64_MIN});
+    // Pids are unique, so each link is someone's child once: only a cycle back to `root`
+    // could add a pid twice.
+    for (auto it = first; it != links.end() && it->first == pid; ++it) {
+      if (it->second != root) found.push_back(it->second);
+    }
+  }
+  return found;
+}
+
 // Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
-// Rows ascend by pid. The children index is one sorted vector of (ppid, pid): no allocation per
-// process, and a bounded cost whatever the tree looks like.
+// Rows ascend by pid.
 void ExcludeSelf(HostSnapshot& snap) {
   if (!snap.self_pid) return;
   const std::int64_t self = *snap.self_pid;
-  std::vector<std::pair<std::int64_t, std::int64_t>> children;  // (ppid, pid)
-  children.reserve(snap.processes.size());
+  std::vector<std::pair<std::int64_t, std::int64_t>> links;  // (ppid, pid)
+  links.reserve(snap.processes.size());
   std::optional<std::int64_t> parent;
   for (const ProcessRow& row : snap.processes) {
-    children.emplace_back(row.ppid, row.pid);
+    links.emplace_back(row.ppid, row.pid);
     if (row.pid == self) parent = row.ppid;
   }
-  std::sort(children.begin(), children.end());
-  std::vector<std::int64_t> excluded{self};
-  for (std::size_t next = 0; next < excluded.size(); ++next) {
-    const std::int64_t pid = excluded[next];
-    auto first = std::lower_bound(children.begin(), children.end(), std::pair{pid, INT64_MIN});
-    // Pids are unique, so each row is someone's child once: only a cycle back to `self`
-    // could add a pid twice.
-    for (auto it = first; it != children.end() && it->first == pid; ++it) {
-      if (it->second != self) excluded.push_back(it->second);
-    }
-  }
+  std::vector<std::int64_t> excluded = Descendants(links, self);
   if (parent) {
     auto it = std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
                                [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fleetps/probes/compact_optional.hpp"
 #include "fleetps/probes/dialect.hpp"
 
 namespace fleetps::probes {
@@ -23,7 +24,8 @@ enum class StateBucket { kRunning, kSleeping, kWaiting, kZombie, kOther };
 [[nodiscard]] StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept;
 
 /// One process. An absent optional means the dialect (or the probe user's permissions) cannot
-/// give the value; it is never replaced by zero.
+/// give the value; it is never replaced by zero. The optional numbers are CompactOptional (8
+/// bytes, no flag), because a host's table is one ProcessRow per process.
 struct ProcessRow {
   std::int64_t pid = 0;
   std::int64_t ppid = 0;
@@ -32,22 +34,22 @@ struct ProcessRow {
   StateBucket state_bucket = StateBucket::kOther;
   /// Start time, Unix seconds: from /proc (boot time + start ticks) or from etime and the
   /// remote clock (then it may jitter by a second between probes).
-  std::optional<double> start_time_unix;
-  std::optional<double> cpu_user_seconds;    ///< Cumulative user CPU.
-  std::optional<double> cpu_system_seconds;  ///< Cumulative system CPU.
-  std::optional<double> cpu_total_seconds;   ///< User + system (all some dialects give).
-  std::optional<std::uint64_t> rss_bytes;
-  std::optional<std::uint64_t> vsz_bytes;
-  std::optional<std::uint64_t> swap_bytes;  ///< Linux VmSwap.
-  std::optional<std::int64_t> threads;
-  std::optional<std::int64_t> fds;       ///< Open descriptors.
-  std::optional<std::int64_t> fd_limit;  ///< Soft RLIMIT_NOFILE; absent when unlimited.
-  std::optional<std::uint64_t> read_bytes;
-  std::optional<std::uint64_t> write_bytes;
-  std::optional<std::uint64_t> major_faults;
-  std::optional<std::uint64_t> minor_faults;
-  std::optional<std::uint64_t> ctx_voluntary;
-  std::optional<std::uint64_t> ctx_involuntary;
+  CompactOptional<double> start_time_unix;
+  CompactOptional<double> cpu_user_seconds;    ///< Cumulative user CPU.
+  CompactOptional<double> cpu_system_seconds;  ///< Cumulative system CPU.
+  CompactOptional<double> cpu_total_seconds;   ///< User + system (all some dialects give).
+  CompactOptional<std::uint64_t> rss_bytes;
+  CompactOptional<std::uint64_t> vsz_bytes;
+  CompactOptional<std::uint64_t> swap_bytes;  ///< Linux VmSwap.
+  CompactOptional<std::int64_t> threads;
+  CompactOptional<std::int64_t> fds;       ///< Open descriptors.
+  CompactOptional<std::int64_t> fd_limit;  ///< Soft RLIMIT_NOFILE; absent when unlimited.
+  CompactOptional<std::uint64_t> read_bytes;
+  CompactOptional<std::uint64_t> write_bytes;
+  CompactOptional<std::uint64_t> major_faults;
+  CompactOptional<std::uint64_t> minor_faults;
+  CompactOptional<std::uint64_t> ctx_voluntary;
+  CompactOptional<std::uint64_t> ctx_involuntary;
   std::string comm;  ///< Short command name (Linux: 15 characters at most).
   std::string exe;   ///< argv[0] (process-exporter's ExeFull); empty for kernel threads.
   std::string args;  ///< Space-joined argument list; may be truncated by the platform.
