@@ -291,7 +291,9 @@ class App {
       } else if (const auto* probe = std::get_if<agent::ProbeResult>(&event->payload)) {
         const auto& result = *probe;
         state_.OnResult(result, event->generation);
-        if (result.status != agent::ProbeStatus::kOk) {
+        // A tick on a host that is not ready is not a probe (epoch 0): its host_state line
+        // already told why, and one line per interval per down host would flood the log.
+        if (result.status != agent::ProbeStatus::kOk && result.session_epoch != 0) {
           Log(LogLevel::kWarn, "probe_failed",
               {{"host", result.host}, {"status", agent::ProbeStatusName(result.status)},
                {"reason", agent::ReasonName(result.reason)}});
@@ -750,7 +752,11 @@ class App {
   }
 
   static std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh) {
-    if (fresh && fresh->status != agent::ProbeStatus::kOk) {
+    // An agent that is not ready does not probe; it answers at once with its last failure, or
+    // with `disconnected` before its first one. The host's state says more than that then.
+    const bool unprobed_without_failure =
+        fresh && fresh->session_epoch == 0 && !view.status.last_reason && view.last_probe_failure.empty();
+    if (fresh && fresh->status != agent::ProbeStatus::kOk && !unprobed_without_failure) {
       const auto reason = agent::ReasonName(fresh->reason);
       return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);
     }
