@@ -553,6 +553,7 @@ class App {
 
     const auto now = std::chrono::system_clock::now();
     std::vector<probes::GroupSnapshot> fresh_groups(views.size());
+    std::vector<CpuSamples> fresh_previous(views.size());
     std::vector<QueryRow> rows;
     std::vector<HostQueryStatus> statuses;
     for (std::size_t i = 0; i < views.size(); ++i) {
@@ -567,13 +568,16 @@ class App {
       if (result && result->status == agent::ProbeStatus::kOk && result->snapshot) {
         fresh_groups[i] = state_.GroupOnce(*result->snapshot);
         input.current = result->snapshot.get();
-        input.previous = view.snapshot.get();
+        if (view.snapshot) {
+          fresh_previous[i] = SampleCpu(*view.snapshot);
+          input.previous = &fresh_previous[i];
+        }
         input.elapsed_seconds = Seconds(result->finished - view.snapshot_time);
         input.groups = &fresh_groups[i];
         status.age_seconds = Seconds(now - result->finished);
       } else if (view.snapshot) {
         input.current = view.snapshot.get();
-        input.previous = view.previous_snapshot.get();
+        input.previous = view.previous_cpu.get();
         input.elapsed_seconds = Seconds(view.snapshot_time - view.previous_snapshot_time);
         input.groups = &view.groups;
         status.age_seconds = Seconds(now - view.snapshot_time);

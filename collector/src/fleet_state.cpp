@@ -113,7 +113,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
   if (result.status == agent::ProbeStatus::kOk && result.snapshot) {
     view->last_probe_failure.clear();
     view->last_success_unix = UnixSeconds(result.finished);
-    view->previous_snapshot = std::move(view->snapshot);
+    if (view->snapshot) view->previous_cpu = std::make_shared<const CpuSamples>(SampleCpu(*view->snapshot));
     view->previous_snapshot_time = view->snapshot_time;
     view->snapshot = result.snapshot;
     view->snapshot_time = result.finished;

@@ -275,12 +275,11 @@ std::optional<double> CpuSeconds(const probes::ProcessRow& p) {
   return p.cpu_total_seconds;
 }
 
-const probes::ProcessRow* Predecessor(const probes::HostSnapshot& previous,
-                                      const probes::ProcessRow& row) {
-  const auto& rows = previous.processes;
-  const auto it = std::lower_bound(rows.begin(), rows.end(), row.pid,
-                                   [](const probes::ProcessRow& r, std::int64_t pid) { return r.pid < pid; });
-  if (it == rows.end() || it->pid != row.pid) return nullptr;
+// The sample of the same process identity in `previous`, or null.
+const CpuSample* Predecessor(const CpuSamples& previous, const probes::ProcessRow& row) {
+  const auto it = std::lower_bound(previous.begin(), previous.end(), row.pid,
+                                   [](const CpuSample& s, std::int64_t pid) { return s.pid < pid; });
+  if (it == previous.end() || it->pid != row.pid) return nullptr;
   // A reused pid is another process: its counter must not be subtracted from this one's.
   if (it->start_time_unix.has_value() != row.start_time_unix.has_value()) return nullptr;
   if (row.start_time_unix && std::abs(*it->start_time_unix - *row.start_time_unix) > kStartJitterSeconds) {
@@ -408,9 +407,10 @@ void DeriveFromProcess(const HostRowsInput& input, bool rates, QueryRow& row) {
     }
   }
   if (rates) {
-    const probes::ProcessRow* before = Predecessor(*input.previous, process);
+    const CpuSample* before = Predecessor(*input.previous, process);
     const auto now_cpu = CpuSeconds(process);
-    const auto before_cpu = before != nullptr ? CpuSeconds(*before) : std::nullopt;
+    const std::optional<double> before_cpu =
+        before != nullptr ? std::optional<double>(before->cpu_seconds) : std::nullopt;
     if (now_cpu && before_cpu && *now_cpu >= *before_cpu) {
       row.cpu_cores = (*now_cpu - *before_cpu) / *input.elapsed_seconds;
     }
@@ -432,6 +432,15 @@ const probes::ProcessRow* FindProcess(const probes::HostSnapshot& snapshot, std:
 }
 
 }  // namespace
+
+CpuSamples SampleCpu(const probes::HostSnapshot& snapshot) {
+  CpuSamples samples;
+  samples.reserve(snapshot.processes.size());
+  for (const probes::ProcessRow& p : snapshot.processes) {
+    samples.push_back({p.pid, p.start_time_unix, CpuSeconds(p)});
+  }
+  return samples;
+}
 
 void AppendQueryRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
   if (input.current == nullptr) return;

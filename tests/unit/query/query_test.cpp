@@ -301,7 +301,11 @@ TEST(QueryRows, CpuFromDeltasAgeAndGroups) {
   groups.members[10] = "alpha";
   HostLabels labels{{"env", "prod"}};
   std::vector<QueryRow> rows;
-  AppendQueryRows({"h1", &labels, &now, &before, 30.0, &groups, 1'700'000'060.0}, rows);
+  const CpuSamples before_cpu = SampleCpu(before);
+  ASSERT_EQ(before_cpu.size(), 3u);
+  EXPECT_EQ(before_cpu[0].cpu_seconds, 120.0);  // user + system
+  EXPECT_EQ(before_cpu[1].cpu_seconds, 50.0);   // the total where that is all there is
+  AppendQueryRows({"h1", &labels, &now, &before_cpu, 30.0, &groups, 1'700'000'060.0}, rows);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].host, "h1");
   EXPECT_EQ(rows[0].labels, &labels);

@@ -14,6 +14,7 @@
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/collector/histogram.hpp"
 #include "fleetps/collector/metric_catalog.hpp"
+#include "fleetps/collector/query.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/grouping.hpp"
 
@@ -52,9 +53,10 @@ struct HostView {
   double last_probe_duration_seconds = 0;
   std::optional<double> last_success_unix;
 
-  std::shared_ptr<const probes::HostSnapshot> snapshot;           ///< Last good process table.
-  std::shared_ptr<const probes::HostSnapshot> previous_snapshot;  ///< The one before, for rates.
-  std::chrono::system_clock::time_point snapshot_time{};           ///< When `snapshot` finished.
+  std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Last good process table.
+  std::chrono::system_clock::time_point snapshot_time{};  ///< When `snapshot` finished.
+  /// The CPU of each process of the good table before `snapshot`, for rates (not the table).
+  std::shared_ptr<const CpuSamples> previous_cpu;
   std::chrono::system_clock::time_point previous_snapshot_time{};
   probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
 
