@@ -102,7 +102,7 @@ std::optional<std::string_view> OptionalString(const QueryRow& row, const FieldR
     case Field::kComm:
       return p.comm;
     case Field::kExe:
-      return p.exe;
+      return p.exe();
     case Field::kArgs:
       return p.args;
     case Field::kState:
@@ -361,7 +361,7 @@ boost::json::object RowJson(const QueryRow& row) {
   o["user"] = detail::ValidUtf8(p.user);
   o["state"] = detail::ValidUtf8(p.state);
   o["comm"] = detail::ValidUtf8(p.comm);
-  o["exe"] = detail::ValidUtf8(p.exe);
+  o["exe"] = detail::ValidUtf8(p.exe());
   o["args"] = detail::ValidUtf8(p.args);
   if (row.group) o["group"] = detail::ValidUtf8(*row.group);
   if (p.rss_bytes) o["rss_bytes"] = *p.rss_bytes;

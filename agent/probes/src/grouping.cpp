@@ -183,11 +183,12 @@ struct Grouper::Impl {
         continue;
       }
       if (!m.exe.empty()) {
-        if (row.exe.empty()) continue;
-        const std::string_view base = detail::BaseName(row.exe);
+        const std::string_view exe = row.exe();
+        if (exe.empty()) continue;
+        const std::string_view base = detail::BaseName(exe);
         bool ok = false;
         for (const auto& [b, full] : m.exe) {
-          if (b == base && (full.empty() || full == row.exe)) ok = true;
+          if (b == base && (full.empty() || full == exe)) ok = true;
         }
         if (!ok) continue;
       }
@@ -222,9 +223,9 @@ struct Grouper::Impl {
         case Field::kLiteral: out += part.text; break;
         case Field::kComm: out += row.comm; break;
         case Field::kExeBase:
-          out += row.exe.empty() ? std::string_view(row.comm) : detail::BaseName(row.exe);
+          out += row.exe().empty() ? std::string_view(row.comm) : detail::BaseName(row.exe());
           break;
-        case Field::kExeFull: out += row.exe.empty() ? row.comm : row.exe; break;
+        case Field::kExeFull: out += row.exe().empty() ? std::string_view(row.comm) : row.exe(); break;
         case Field::kUsername: out += row.user; break;
         case Field::kPid: out += std::to_string(row.pid); break;
         case Field::kStartTime: out += FormatStartTime(row.start_time_unix); break;

@@ -36,7 +36,7 @@ bool IsKernelThreadArgs(std::string_view args) {
          args.find(' ') == std::string_view::npos;
 }
 
-// Fills what a dialect leaves implicit: exe from argv[0], comm when no column gave it, and the
+// Fills what a dialect leaves implicit: comm from argv[0] when no column gave it, and the
 // CPU total or split that can be derived exactly.
 void Finish(Dialect dialect, ProcessRow& row) {
   if (dialect == Dialect::kBusybox && row.args.starts_with('{')) {
@@ -51,12 +51,8 @@ void Finish(Dialect dialect, ProcessRow& row) {
     if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(']') - 1);
     row.args.clear();
   }
-  if (!row.args.empty()) {
-    std::string_view rest = row.args;
-    row.exe.assign(detail::NextToken(rest));
-  }
   if (row.comm.empty()) {
-    row.comm.assign(detail::BaseName(row.exe));
+    row.comm.assign(detail::BaseName(row.exe()));
     if (IsLinux(dialect) && row.comm.size() > 15) row.comm.resize(15);
   }
   if (!row.cpu_total_seconds && row.cpu_user_seconds && row.cpu_system_seconds) {
@@ -191,6 +187,11 @@ void ExcludeSelf(HostSnapshot& snap) {
 
 }  // namespace
 
+std::string_view ProcessRow::exe() const noexcept {
+  std::string_view rest = args;
+  return detail::NextToken(rest);
+}
+
 ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerprint,
                                    std::string_view output, std::string_view nonce) {
   ProbeParseResult result;
@@ -257,19 +258,15 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   } else {
     if (const Section* comm = Find(sections, "comm")) {
       auto names = ParsePidText(comm->body, stats);
-      JoinByPid(rows, names, [dialect](ProcessRow& row, std::string& name) {
+      JoinByPid(rows, names, [dialect](ProcessRow& row, std::string_view name) {
         // Darwin's comm is the executable path; the short name is its last component.
-        if (dialect == Dialect::kDarwin) {
-          row.comm.assign(detail::BaseName(name));
-        } else {
-          row.comm = std::move(name);
-        }
+        row.comm.assign(dialect == Dialect::kDarwin ? detail::BaseName(name) : name);
       });
     }
     if (const Section* ucb = Find(sections, "ucb-ps")) {
       auto full = ParseUcbPs(ucb->body, stats);
-      JoinByPid(rows, full, [](ProcessRow& row, std::string& args) {
-        if (args.size() > row.args.size()) row.args = std::move(args);
+      JoinByPid(rows, full, [](ProcessRow& row, std::string_view args) {
+        if (args.size() > row.args.size()) row.args.assign(args);
       });
     }
     PidMap<std::int64_t> fds;

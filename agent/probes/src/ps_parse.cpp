@@ -297,11 +297,11 @@ std::vector<ProcessRow> ParsePsWithHeader(Dialect dialect, std::string_view text
 }
 
 namespace {
-void KeepFirst(std::string& /*kept*/, std::string&& /*later*/) {}
+void KeepFirst(std::string_view& /*kept*/, std::string_view&& /*later*/) {}
 }  // namespace
 
-PidMap<std::string> ParsePidText(std::string_view text, ParseStats& stats) {
-  std::vector<PidMap<std::string>::value_type> out;
+PidMap<std::string_view> ParsePidText(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::string_view>::value_type> out;
   out.reserve(detail::CountNewlines(text) + 1);
   detail::LineReader reader(text);
   std::string_view line;
@@ -315,13 +315,13 @@ PidMap<std::string> ParsePidText(std::string_view text, ParseStats& stats) {
       ++stats.lines_skipped;
       continue;
     }
-    out.emplace_back(*pid, std::string(value));
+    out.emplace_back(*pid, value);
   }
   return {std::move(out), KeepFirst};
 }
 
-PidMap<std::string> ParseUcbPs(std::string_view text, ParseStats& stats) {
-  std::vector<PidMap<std::string>::value_type> out;
+PidMap<std::string_view> ParseUcbPs(std::string_view text, ParseStats& stats) {
+  std::vector<PidMap<std::string_view>::value_type> out;
   out.reserve(detail::CountNewlines(text) + 1);
   detail::LineReader reader(text);
   std::string_view line;
@@ -339,7 +339,7 @@ PidMap<std::string> ParseUcbPs(std::string_view text, ParseStats& stats) {
       ++stats.lines_skipped;
       continue;
     }
-    out.emplace_back(*pid, std::string(detail::Trim(rest)));
+    out.emplace_back(*pid, detail::Trim(rest));
   }
   return {std::move(out), KeepFirst};
 }

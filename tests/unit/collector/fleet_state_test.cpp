@@ -31,7 +31,6 @@ probes::ProcessRow Row(std::int64_t pid, std::string comm, double start, double 
   row.ppid = 1;
   row.user = "root";
   row.comm = comm;
-  row.exe = comm;
   row.args = comm;
   row.start_time_unix = start;
   row.cpu_user_seconds = cpu;

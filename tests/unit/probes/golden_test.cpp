@@ -57,7 +57,7 @@ TEST(ProbesGoldenLinux, ParsesWholeProbe) {
   ASSERT_NE(pg, nullptr);
   EXPECT_EQ(pg->user, "postgres");
   EXPECT_EQ(pg->comm, "postgres");
-  EXPECT_EQ(pg->exe, "/usr/lib/postgresql/15/bin/postgres");
+  EXPECT_EQ(pg->exe(), "/usr/lib/postgresql/15/bin/postgres");
   EXPECT_EQ(pg->state, "Ss");
   EXPECT_EQ(pg->state_bucket, StateBucket::kSleeping);
   EXPECT_DOUBLE_EQ(*pg->cpu_user_seconds, 50.0);
@@ -84,14 +84,14 @@ TEST(ProbesGoldenLinux, ParsesWholeProbe) {
   EXPECT_EQ(kube->threads, 42);
   EXPECT_FALSE(kube->fd_limit.has_value());
   EXPECT_FALSE(kube->read_bytes.has_value());
-  EXPECT_EQ(kube->exe, "/usr/local/bin/kube-controller-manager");
+  EXPECT_EQ(kube->exe(), "/usr/local/bin/kube-controller-manager");
 
   // Kernel threads and zombies have no command line; comm with parentheses and spaces.
   const ProcessRow* kthreadd = FindPid(snap, 2);
   ASSERT_NE(kthreadd, nullptr);
   EXPECT_EQ(kthreadd->comm, "kthreadd");
   EXPECT_TRUE(kthreadd->args.empty());
-  EXPECT_TRUE(kthreadd->exe.empty());
+  EXPECT_TRUE(kthreadd->exe().empty());
   const ProcessRow* zombie = FindPid(snap, 3000);
   ASSERT_NE(zombie, nullptr);
   EXPECT_EQ(zombie->state_bucket, StateBucket::kZombie);
@@ -137,7 +137,7 @@ TEST(ProbesGoldenLinux, HugeArgumentList) {
   const ProcessRow* runner = FindPid(r.snapshot, 5000);
   ASSERT_NE(runner, nullptr);
   EXPECT_GT(runner->args.size(), 100000u);
-  EXPECT_EQ(runner->exe, "/opt/batch/bin/runner");
+  EXPECT_EQ(runner->exe(), "/opt/batch/bin/runner");
   EXPECT_TRUE(runner->args.ends_with("part-004199.csv"));
 }
 
@@ -168,7 +168,7 @@ TEST(ProbesGoldenBusybox, HeaderDrivenPsWithScaledSizes) {
   EXPECT_EQ(httpd->user, "www-data");
   EXPECT_EQ(httpd->comm, "httpd");  // from /proc stat; "{httpd}" prefix stripped from args
   EXPECT_EQ(httpd->args, "/usr/sbin/lighttpd -D -f /etc/lighttpd/lighttpd.conf");
-  EXPECT_EQ(httpd->exe, "/usr/sbin/lighttpd");
+  EXPECT_EQ(httpd->exe(), "/usr/sbin/lighttpd");
   EXPECT_EQ(httpd->fds, 8);
   EXPECT_EQ(httpd->fd_limit, 1024);
   EXPECT_EQ(httpd->rss_bytes, 150u * 4096u);

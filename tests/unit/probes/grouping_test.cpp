@@ -15,7 +15,6 @@ ProcessRow Row(std::int64_t pid, std::int64_t ppid, std::string comm, std::strin
   row.ppid = ppid;
   row.comm = std::move(comm);
   row.args = std::move(args);
-  if (!row.args.empty()) row.exe = row.args.substr(0, row.args.find(' '));
   row.user = "app";
   row.start_time_unix = start;
   row.cpu_user_seconds = cpu_user;

@@ -10,10 +10,8 @@ probes::ProcessRow Process(std::int64_t pid, std::string user, std::string comm,
   p.pid = pid;
   p.ppid = 1;
   p.user = std::move(user);
-  p.state = "S";
+  p.state.push_back('S');  // not = "S": GCC 12 reports a false -Wrestrict on that here
   p.comm = std::move(comm);
-  p.exe = "/usr/bin/";
-  p.exe += p.comm;
   p.args = std::move(args);
   p.rss_bytes = rss_bytes;
   p.vsz_bytes = 4ull << 30;

@@ -278,7 +278,7 @@ TEST_F(SelectorMatch, StringEquality) {
   EXPECT_TRUE(Holds(R"({user="oracle"})"));
   EXPECT_FALSE(Holds(R"({user="Oracle"})"));
   EXPECT_TRUE(Holds(R"({user!="root"})"));
-  EXPECT_TRUE(Holds(R"({host="web01", state="S", exe="/usr/bin/ora_pmon_orcl"})"));
+  EXPECT_TRUE(Holds(R"({host="web01", state="S", exe="ora_pmon_ORCL"})"));
 }
 
 TEST_F(SelectorMatch, RegexesAreFullyAnchored) {

@@ -128,12 +128,13 @@ enum class PsColumn {
                                                         ParseStats& stats);
 
 /// `pid comm` pairs (comm is the rest of the line, spaces allowed); a repeated pid keeps its
-/// first line.
-[[nodiscard]] PidMap<std::string> ParsePidText(std::string_view text, ParseStats& stats);
+/// first line. The values are views into `text`: no copy per process (most are joined into
+/// rows that already hold the same text), valid as long as `text` is.
+[[nodiscard]] PidMap<std::string_view> ParsePidText(std::string_view text, ParseStats& stats);
 
 /// Solaris `/usr/ucb/ps -agwwwx` (PID TT S TIME COMMAND): pid → full argument list; a repeated
-/// pid keeps its first line.
-[[nodiscard]] PidMap<std::string> ParseUcbPs(std::string_view text, ParseStats& stats);
+/// pid keeps its first line. Views into `text`, as ParsePidText.
+[[nodiscard]] PidMap<std::string_view> ParseUcbPs(std::string_view text, ParseStats& stats);
 
 // ---- Linux /proc batches ---------------------------------------------------------------------
 

@@ -51,9 +51,12 @@ struct ProcessRow {
   CompactOptional<std::uint64_t> ctx_voluntary;
   CompactOptional<std::uint64_t> ctx_involuntary;
   std::string comm;  ///< Short command name (Linux: 15 characters at most).
-  std::string exe;   ///< argv[0] (process-exporter's ExeFull); empty for kernel threads.
   std::string args;  ///< Space-joined argument list; may be truncated by the platform.
   std::string zone;  ///< Solaris zone, empty elsewhere.
+
+  /// argv[0] (process-exporter's ExeFull): the first word of `args`, so empty for kernel threads.
+  /// Derived, not stored: a copy per process was a heap allocation per process per parse.
+  [[nodiscard]] std::string_view exe() const noexcept;
 };
 
 /// A listening TCP socket or a bound UDP socket.
