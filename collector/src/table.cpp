@@ -398,13 +398,15 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
       if (it == folds.end()) it = folds.insert(folds.end(), Fold{std::move(key), {}});
       it->hosts.push_back(String(*h, "host"));
     }
+    // The folded host list goes last: it has no bound (web[01-40],db7,...), and in front it
+    // pushed every other column off the screen.
     static constexpr Column kColumns[] = {
-        {"HOST"}, {"COUNT", true}, {"STATE"}, {"DIALECT"}, {"PROBE"}, {"REASON"},
+        {"COUNT", true}, {"STATE"}, {"DIALECT"}, {"PROBE"}, {"REASON"}, {"HOSTS"},
     };
     for (Fold& f : folds) {
       const std::size_t count = f.hosts.size();
-      cells.push_back({Cell(FoldHostNames(std::move(f.hosts))), std::to_string(count), f.cells[0],
-                       f.cells[1], f.cells[2], f.cells[3]});
+      cells.push_back({std::to_string(count), f.cells[0], f.cells[1], f.cells[2], f.cells[3],
+                       Cell(FoldHostNames(std::move(f.hosts)))});
     }
     if (!cells.empty()) r.out = Layout(kColumns, cells);
   }

@@ -94,7 +94,7 @@ void Enrich(ProcessRow& row, ProcessRow&& proc) {
 }
 
 // Orders rows by pid and drops repeated pids (the first listed wins). ps lists processes in pid
-// order almost everywhere: checking is one read pass, while sorting sorted 470-byte rows still
+// order almost everywhere: checking is one read pass, while sorting sorted 300-byte rows still
 // moves them.
 void SortByPid(std::vector<ProcessRow>& rows) {
   auto by_pid = [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; };

@@ -164,9 +164,9 @@ TEST(TableHosts, FoldsHostsInTheSameState) {
   const Rendered r = RenderHostsTable(kHosts, {});
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
-            "HOST        COUNT  STATE    DIALECT       PROBE    REASON\n"
-            "web[01-03]      3  ready    linux-procps  ok       -\n"
-            "db[1-2]         2  backoff  aix           timeout  timeout\n");
+            "COUNT  STATE    DIALECT       PROBE    REASON   HOSTS\n"
+            "    3  ready    linux-procps  ok       -        web[01-03]\n"
+            "    2  backoff  aix           timeout  timeout  db[1-2]\n");
 }
 
 TEST(TableHosts, WideListsEveryHost) {
