@@ -306,7 +306,7 @@ int CompareKey(const QueryRow& a, const QueryRow& b, const SortKey& key) {
   return key.descending ? -cmp : cmp;
 }
 
-std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+using detail::Quoted;
 
 QueryParamError ParamError(std::string parameter, SelectorError error) {
   return QueryParamError{std::move(parameter), std::move(error)};

@@ -115,7 +115,7 @@ std::string Describe(char c) {
   return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 0xf];
 }
 
-std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+using detail::Quoted;
 
 bool IsRegexOp(MatchOp op) { return op == MatchOp::kRegexMatch || op == MatchOp::kRegexNoMatch; }
 bool IsOrderOp(MatchOp op) {
