@@ -974,6 +974,16 @@ class E2E:
         """4b. /api/v1/listening, open-files and the event stream, against the real servers."""
         r = self.report
         t = time.monotonic()
+
+        # A host that never got a session has ticks but no probes: its host_state lines say
+        # why, and a probe_failed line per interval would only repeat it.
+        elapsed = time.monotonic() - self.collector_started
+        states = [l for l in self.log_events("host_state") if f" host={UNREACHABLE} " in l]
+        failed = [l for l in self.log_events("probe_failed") if f" host={UNREACHABLE} " in l]
+        r.check(f"the unreachable host logs host_state, and no probe_failed in {elapsed:.0f} s "
+                f"({elapsed / INTERVAL_S:.0f} intervals)",
+                states and not failed and elapsed > 2 * INTERVAL_S,
+                f"{len(states)} host_state, {len(failed)} probe_failed: {''.join(failed[:2])}")
         real = self.real["real-openssh"]
         port = int(real["FLEETPS_TEST_PORT"])
 
