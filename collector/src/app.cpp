@@ -757,9 +757,9 @@ class App {
 
   static std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh) {
     // An agent that is not ready does not probe; it answers at once with its last failure, or
-    // with `disconnected` before its first one. The host's state says more than that then.
-    const bool unprobed_without_failure =
-        fresh && fresh->session_epoch == 0 && !view.status.last_reason && view.last_probe_failure.empty();
+    // with `disconnected` before its first one. The host's state says more than that then
+    // (FleetState keeps no failure for such ticks either).
+    const bool unprobed_without_failure = fresh && fresh->session_epoch == 0 && !view.status.last_reason;
     if (fresh && fresh->status != agent::ProbeStatus::kOk && !unprobed_without_failure) {
       const auto reason = agent::ReasonName(fresh->reason);
       return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);

@@ -118,6 +118,10 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     view->snapshot = result.snapshot;
     view->snapshot_time = result.finished;
     view->groups = entry.tracker.Update(*result.snapshot, grouper_);
+  } else if (result.session_epoch == 0 && !view->status.last_reason) {
+    // A tick on a host that has been neither ready nor failed yet (connecting, fingerprinting):
+    // the agent's `disconnected` is a placeholder there, and the host's state says more.
+    view->last_probe_failure.clear();
   } else {
     const auto reason = agent::ReasonName(result.reason);
     view->last_probe_failure = reason.empty() ? std::string(agent::ProbeStatusName(result.status))

@@ -129,6 +129,7 @@ TEST(FleetStateTest, FailedProbeKeepsTheLastSnapshotAndRecordsTheReason) {
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 1)}));
   agent::ProbeResult failed;
   failed.host = "h";
+  failed.session_epoch = 1;
   failed.status = agent::ProbeStatus::kTimeout;
   failed.reason = agent::Errc::kTimeout;
   state.OnResult(failed);
@@ -136,6 +137,26 @@ TEST(FleetStateTest, FailedProbeKeepsTheLastSnapshotAndRecordsTheReason) {
   EXPECT_NE(view->snapshot, nullptr);
   EXPECT_EQ(view->last_probe_failure, "timeout");
   EXPECT_FALSE(view->Up());
+}
+
+// Ticks on a host that is not ready carry no session (epoch 0) and the agent's last failure,
+// or `disconnected` when there was none yet: only a real failure is kept as the reason.
+TEST(FleetStateTest, TicksBeforeTheFirstSessionOrFailureRecordNoFailure) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kFingerprinting, 1));
+  agent::ProbeResult tick;
+  tick.host = "h";
+  tick.status = agent::ProbeStatus::kError;
+  tick.reason = agent::Errc::kDisconnected;
+  state.OnResult(tick);
+  EXPECT_EQ(state.Host("h")->last_probe_status, agent::ProbeStatus::kError);
+  EXPECT_EQ(state.Host("h")->last_probe_failure, "");
+
+  state.OnStatus(Status("h", HostState::kBackoff, 1, agent::Errc::kTimeout));
+  tick.reason = agent::Errc::kTimeout;  // the agent now answers with its failure
+  state.OnResult(tick);
+  EXPECT_EQ(state.Host("h")->last_probe_failure, "timeout");
 }
 
 TEST(FleetStateTest, SkippedTicksAreCountedNotTreatedAsProbes) {
