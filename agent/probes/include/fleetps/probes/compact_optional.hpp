@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cmath>
-#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <ostream>
+#include <type_traits>
 
 namespace fleetps::probes {
 
