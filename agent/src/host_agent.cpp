@@ -93,6 +93,8 @@ void HostAgent::SetState(HostState state, std::chrono::milliseconds retry_in) {
   if (state == HostState::kReady) {
     status_.fingerprint = fingerprint_;
     status_.server = session_.Info();
+    status_.weak_algorithms = status_.server.weak;
+    status_.detail.clear();
   }
   if (sink_.on_status) sink_.on_status(status_);
 }
@@ -174,13 +176,17 @@ asio::awaitable<void> HostAgent::Lifecycle() {
       SetState(HostState::kReady);
       ec = co_await Watch();
     }
+    const FailureDetail failure = session_.LastFailure();
     session_.Close();
     if (ec == asio::error::operation_aborted) ThrowCancelled();
     status_.last_reason = ec;
+    status_.detail = failure.text;
+    if (!failure.needs.empty()) status_.weak_algorithms = failure.needs;
     if (ready_at != Clock::time_point{} && Clock::now() - ready_at >= options_.timings.healthy_reset) {
       backoff_.Reset();
     }
-    const bool circuit = OpensCircuit(ec);
+    // A negotiation failure is as deterministic as a refused key: retrying soon cannot help.
+    const bool circuit = OpensCircuit(ec) || failure.deterministic;
     const auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
     SetState(circuit ? HostState::kCircuitOpen : HostState::kBackoff, delay);
     co_await SleepUntil(Clock::now() + delay);
@@ -207,10 +213,7 @@ asio::awaitable<error_code> HostAgent::Watch() {
   for (;;) {
     if (session_failure_) co_return session_failure_;
     // keepalive 0 turns keepalives off: only watch for the server closing the connection.
-    const bool keepalive = spec_.keepalive.count() > 0;
-    const auto period = keepalive ? std::chrono::steady_clock::duration(spec_.keepalive)
-                                  : std::chrono::steady_clock::duration(std::chrono::hours(24));
-    auto ec = co_await session_.WatchIdle(Clock::now() + period, keepalive);
+    auto ec = co_await session_.WatchIdle(Clock::now() + std::chrono::hours(1), spec_.keepalive);
     if (session_failure_) co_return session_failure_;
     if (ec) co_return ec;
   }

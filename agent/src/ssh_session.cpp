@@ -24,6 +24,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
+#include <libssh/server.h>  // ssh_send_keepalive, which clients may use too
+
+#include "tcp_stats.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (awaitable_frame's own
 // operator new/delete pair), see GCC PR 104578.
@@ -82,6 +85,83 @@ std::string Join(const std::vector<std::string>& items) {
     out += item;
   }
   return out;
+}
+
+// libssh's error text for a detail: printable ASCII only (it can quote what the server sent),
+// and bounded.
+std::string CleanMessage(const char* message) {
+  std::string out;
+  for (const char* p = message; p != nullptr && *p != '\0' && out.size() < 400; ++p) {
+    out.push_back(*p >= 0x20 && *p < 0x7f ? *p : '?');
+  }
+  return out;
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+// Weak algorithms a connected session needs. The host-key signature algorithm is not exposed
+// by libssh: an RSA host key counts as `ssh-rsa` when the banner names a server without
+// rsa-sha2 (OpenSSH < 7.2, dropbear < 2020.79) or when ssh-rsa was the only RSA algorithm
+// offered; the same rule applies to an RSA user key.
+std::vector<WeakAlgorithm> WeakInUse(const ServerInfo& info, const HostKey& server_key,
+                                     const config::Algorithms& algorithms) {
+  std::vector<WeakAlgorithm> weak;
+  auto add = [&weak](AlgorithmKind kind, std::string name, std::string_view reason) {
+    if (!reason.empty()) weak.push_back({kind, std::move(name), std::string(reason)});
+  };
+  add(AlgorithmKind::kKex, info.kex, WeakReason(AlgorithmKind::kKex, info.kex));
+  add(AlgorithmKind::kCipher, info.cipher, WeakReason(AlgorithmKind::kCipher, info.cipher));
+  add(AlgorithmKind::kMac, info.mac, WeakReason(AlgorithmKind::kMac, info.mac));
+  const auto rsa_sha2 = BannerKnowsRsaSha2(info.banner);
+  auto rsa_sha1 = [&](AlgorithmKind kind) {
+    const auto offered = EffectiveAlgorithms(algorithms, kind);
+    const bool only_sha1 = Contains(offered, "ssh-rsa") && !Contains(offered, "rsa-sha2-256") &&
+                           !Contains(offered, "rsa-sha2-512");
+    return (rsa_sha2 && !*rsa_sha2) || only_sha1;
+  };
+  if (server_key.type == "ssh-dss") {
+    add(AlgorithmKind::kHostkey, "ssh-dss", WeakReason(AlgorithmKind::kHostkey, "ssh-dss"));
+  } else if (server_key.type == "ssh-rsa") {
+    if (rsa_sha1(AlgorithmKind::kHostkey)) {
+      add(AlgorithmKind::kHostkey, "ssh-rsa", WeakReason(AlgorithmKind::kHostkey, "ssh-rsa"));
+    }
+    if (const auto bits = RsaKeyBits(server_key.base64); bits && *bits < 2048) {
+      add(AlgorithmKind::kHostkey, "rsa-" + std::to_string(*bits),
+          "RSA host key shorter than 2048 bits");
+    }
+  }
+  if (info.pubkey_type == "ssh-dss") {
+    add(AlgorithmKind::kPubkey, "ssh-dss", WeakReason(AlgorithmKind::kPubkey, "ssh-dss"));
+  } else if (info.pubkey_type == "ssh-rsa" && (info.pubkey_sha1 || rsa_sha1(AlgorithmKind::kPubkey))) {
+    add(AlgorithmKind::kPubkey, "ssh-rsa", WeakReason(AlgorithmKind::kPubkey, "ssh-rsa"));
+  }
+  return weak;
+}
+
+// Why the login key was refused, with the setting that may help. libssh refuses locally to sign
+// with ssh-rsa (SHA-1) unless `pubkeys` allows it, and an old server knows nothing else.
+std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo& info,
+                             const std::vector<std::string>& pubkeys) {
+  if (libssh_message.find("PUBLICKEY_ACCEPTED_TYPES") != std::string::npos) {
+    const auto quote = libssh_message.find('\'');
+    const auto end = quote == std::string::npos ? quote : libssh_message.find('\'', quote + 1);
+    const std::string algorithm = end == std::string::npos
+                                      ? info.pubkey_type
+                                      : libssh_message.substr(quote + 1, end - quote - 1);
+    return "the server accepts only " + algorithm + " signatures for this key (" +
+           std::string(WeakReason(AlgorithmKind::kPubkey, algorithm)) +
+           "), which are off by default; set algorithms: {pubkeys: [" + algorithm +
+           "]} for this host, or algorithms: legacy";
+  }
+  std::string detail = "the server refused the key";
+  if (info.pubkey_type == "ssh-rsa" && !Contains(pubkeys, "ssh-rsa") &&
+      BannerKnowsRsaSha2(info.banner) != std::optional<bool>(true)) {
+    detail += "; an old server may accept RSA keys only with SHA-1 signatures: try "
+              "algorithms: {pubkeys: [ssh-rsa]}";
+  }
+  return detail;
 }
 
 std::string VersionFromBanner(std::string_view banner) {
@@ -155,11 +235,13 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
 
   asio::awaitable<error_code> Connect(const config::HostSpec& spec, Clock::time_point deadline,
                                       const ConnectOptions& options, ServerInfo& info,
-                                      ScannedKey* scan);
+                                      FailureDetail& failure, ScannedKey* scan);
   asio::awaitable<boost::system::result<CommandOutput>> Run(std::string_view script,
                                                             const RunOptions& options,
                                                             AsyncSemaphore& channels);
-  asio::awaitable<error_code> WatchIdle(Clock::time_point until, bool send_keepalive);
+  asio::awaitable<error_code> WatchIdle(Clock::time_point until,
+                                        std::chrono::milliseconds keepalive,
+                                        FailureDetail& failure);
 
   void Close() noexcept {
     if (closed_) return;
@@ -288,6 +370,19 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
 
   bool SessionBroken() const { return ssh_ == nullptr || ssh_is_connected(ssh_) == 0; }
 
+  // Moves last_heard_ to now when the kernel received bytes from the server since the last look.
+  void NoteServerTraffic() {
+    const auto received = detail::TcpBytesReceived(socket_.native_handle());
+    if (!received) {
+      last_heard_ = Clock::now();  // no counter on this platform: only errors end the session
+      return;
+    }
+    if (*received != bytes_received_) {
+      bytes_received_ = *received;
+      last_heard_ = Clock::now();
+    }
+  }
+
   asio::any_io_executor ex_;
   tcp::socket socket_;
   ssh_session ssh_ = nullptr;
@@ -300,12 +395,17 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   int libssh_fd_ = -1;
   bool fd_adopted_ = false;
   std::vector<Waiter*> waiters_;
+  // Liveness (WatchIdle): when the server last sent anything, and the next keepalive.
+  Clock::time_point last_heard_{};
+  Clock::time_point next_keepalive_{};
+  std::uint64_t bytes_received_ = 0;
 };
 
 asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& spec,
                                                       Clock::time_point deadline,
                                                       const ConnectOptions& options,
-                                                      ServerInfo& info, ScannedKey* scan) {
+                                                      ServerInfo& info, FailureDetail& failure,
+                                                      ScannedKey* scan) {
   Op op(*this);
   op.deadline = deadline;
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
@@ -370,12 +470,17 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   ssh_options_set(ssh_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(ssh_, SSH_OPTIONS_SSH_DIR, "/nonexistent");
   if (!spec.user.empty()) ssh_options_set(ssh_, SSH_OPTIONS_USER, spec.user.c_str());
-  const auto& algos = spec.algorithms;
-  bool algo_ok = true;
-  auto set_list = [&](ssh_options_e opt, const std::vector<std::string>& list) {
-    if (!list.empty()) algo_ok = ssh_options_set(ssh_, opt, Join(list).c_str()) == SSH_OK && algo_ok;
+  const auto list_of = [&spec](AlgorithmKind kind) {
+    return EffectiveAlgorithms(spec.algorithms, kind);
   };
-  set_list(SSH_OPTIONS_KEY_EXCHANGE, algos.kex);
+  std::string rejected;
+  auto set_list = [&](ssh_options_e opt, const std::vector<std::string>& list) {
+    if (!list.empty() && ssh_options_set(ssh_, opt, Join(list).c_str()) != SSH_OK) {
+      if (!rejected.empty()) rejected += "; ";
+      rejected += Join(list);
+    }
+  };
+  set_list(SSH_OPTIONS_KEY_EXCHANGE, list_of(AlgorithmKind::kKex));
   // Prefer the recorded key types, so a server with several host keys presents the recorded
   // one. Without a recorded key (accept-new, keyscan) the offer stays as configured. A file we
   // cannot read orders nothing here; Check below reports it.
@@ -387,13 +492,22 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   if (known_hosts) {
     if (auto types = known_hosts->KeyTypes(host, spec.port)) recorded_types = std::move(*types);
   }
-  const auto preferred = PreferRecordedHostKeyTypes(recorded_types, algos.hostkeys);
-  set_list(SSH_OPTIONS_HOSTKEYS, preferred.empty() ? algos.hostkeys : preferred);
-  set_list(SSH_OPTIONS_CIPHERS_C_S, algos.ciphers);
-  set_list(SSH_OPTIONS_CIPHERS_S_C, algos.ciphers);
-  set_list(SSH_OPTIONS_HMAC_C_S, algos.macs);
-  set_list(SSH_OPTIONS_HMAC_S_C, algos.macs);
-  if (!algo_ok) co_return make_error_code(Errc::kKexFailed);
+  const auto hostkeys = list_of(AlgorithmKind::kHostkey);
+  const auto preferred = PreferRecordedHostKeyTypes(recorded_types, hostkeys);
+  set_list(SSH_OPTIONS_HOSTKEYS, preferred.empty() ? hostkeys : preferred);
+  set_list(SSH_OPTIONS_CIPHERS_C_S, list_of(AlgorithmKind::kCipher));
+  set_list(SSH_OPTIONS_CIPHERS_S_C, list_of(AlgorithmKind::kCipher));
+  set_list(SSH_OPTIONS_HMAC_C_S, list_of(AlgorithmKind::kMac));
+  set_list(SSH_OPTIONS_HMAC_S_C, list_of(AlgorithmKind::kMac));
+  const auto pubkeys = list_of(AlgorithmKind::kPubkey);
+  set_list(SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, pubkeys);
+  if (!rejected.empty()) {
+    // check-config rejects unknown names, so this is a libssh that changed under a loaded config.
+    failure = {"libssh " + std::string(LibsshVersion()) + " supports none of [" + rejected +
+                   "]; fix the host's algorithms setting",
+               true, {}};
+    co_return make_error_code(Errc::kKexFailed);
+  }
   ssh_set_blocking(ssh_, 0);
 
   fd_adopted_ = true;
@@ -404,7 +518,19 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     co_return wait_ec;
   }
   if (rc != SSH_OK) {
-    co_return make_error_code(have_banner ? Errc::kKexFailed : Errc::kDisconnected);
+    if (!have_banner) co_return make_error_code(Errc::kDisconnected);
+    const std::string message = CleanMessage(ssh_get_error(ssh_));
+    if (auto negotiation = ParseNegotiationError(message)) {
+      failure = {NegotiationDetail(*negotiation), true, {}};
+      if (auto pick = StrongestMatch(*negotiation)) {
+        if (const auto weak = WeakReason(negotiation->kind, *pick); !weak.empty()) {
+          failure.needs.push_back({negotiation->kind, *pick, std::string(weak)});
+        }
+      }
+    } else {
+      failure = {message, false, {}};
+    }
+    co_return make_error_code(Errc::kKexFailed);
   }
 
   info.banner = Str(ssh_get_serverbanner(ssh_));
@@ -430,7 +556,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   if (!fingerprint) co_return make_error_code(Errc::kKexFailed);
   info.hostkey_fingerprint = *fingerprint;
   if (scan != nullptr) {
-    *scan = ScannedKey{server_key, *fingerprint, info.banner};
+    *scan = ScannedKey{server_key, *fingerprint, info.banner, info.kex, info.cipher, info.mac};
     co_return error_code{};
   }
 
@@ -461,11 +587,24 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   }
   int auth = SSH_AUTH_DENIED;
   if (identity->impl().key != nullptr) {
+    info.pubkey_type = Str(ssh_key_type_to_char(ssh_key_type(identity->impl().key)));
     ssh_key key = identity->impl().key;
     auto [auth_rc, ec] =
         co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
     if (ec) co_return ec;
     auth = auth_rc;
+    // libssh signs an RSA key with rsa-sha2-* whenever the server's server-sig-algs lists it,
+    // and some servers list it yet accept only ssh-rsa. When ssh-rsa is allowed too, try once
+    // more with it alone (one more of the server's MaxAuthTries).
+    const bool rsa_sha2_allowed = Contains(pubkeys, "rsa-sha2-512") || Contains(pubkeys, "rsa-sha2-256");
+    if (auth == SSH_AUTH_DENIED && info.pubkey_type == "ssh-rsa" && Contains(pubkeys, "ssh-rsa") &&
+        rsa_sha2_allowed && ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, "ssh-rsa") == SSH_OK) {
+      auto [sha1_rc, sha1_ec] =
+          co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
+      if (sha1_ec) co_return sha1_ec;
+      auth = sha1_rc;
+      info.pubkey_sha1 = auth == SSH_AUTH_SUCCESS;
+    }
   }
   if (auth != SSH_AUTH_SUCCESS && auth != SSH_AUTH_ERROR && identity->impl().use_agent) {
     auto [auth_rc, ec] = co_await Retry(op, [this] { return ssh_userauth_agent(ssh_, nullptr); });
@@ -475,8 +614,17 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   if (auth == SSH_AUTH_ERROR) {
     co_return make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kAuthDenied);
   }
-  if (auth != SSH_AUTH_SUCCESS) co_return make_error_code(Errc::kAuthDenied);
+  if (auth != SSH_AUTH_SUCCESS) {
+    failure = {AuthDeniedDetail(CleanMessage(ssh_get_error(ssh_)), info, pubkeys), false, {}};
+    co_return make_error_code(Errc::kAuthDenied);
+  }
+  info.weak = WeakInUse(info, server_key, spec.algorithms);
   ready_ = true;
+  last_heard_ = Clock::now();
+  next_keepalive_ = last_heard_;
+  if (const auto received = detail::TcpBytesReceived(socket_.native_handle())) {
+    bytes_received_ = *received;
+  }
   co_return error_code{};
 }
 
@@ -608,19 +756,15 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
 }
 
 asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
-                                                      bool send_keepalive) {
+                                                      std::chrono::milliseconds keepalive,
+                                                      FailureDetail& failure) {
   auto self = shared_from_this();
   Op op(*this);
-  op.deadline = until;
-  op.max_park = until - Clock::now();  // idle: only socket input or a wakeup matters
   if (!Usable()) co_return make_error_code(Errc::kDisconnected);
-  if (send_keepalive && Call([this] { return ssh_send_ignore(ssh_, ""); }) != SSH_OK) {
-    poisoned_ = true;
-    co_return make_error_code(Errc::kDisconnected);
-  }
+  const bool keepalives = keepalive.count() > 0;
   for (;;) {
-    // Flush our keepalive, then read what the server sent meanwhile (late channel closes,
-    // window adjusts, its own keepalives): ssh_blocking_flush reads input only while output is
+    // Flush our keepalive, then read what the server sent meanwhile (keepalive replies, late
+    // channel closes, window adjusts): ssh_blocking_flush reads input only while output is
     // pending, and unread input keeps the socket readable, which would spin WaitIo.
     Call([this] { return ssh_blocking_flush(ssh_, 0); });
     Call([this] { return DrainInput(); });
@@ -628,9 +772,34 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
       poisoned_ = true;
       co_return make_error_code(Errc::kDisconnected);
     }
+    const auto now = Clock::now();
+    if (keepalives) {
+      NoteServerTraffic();
+      if (now - last_heard_ >= 3 * keepalive) {
+        poisoned_ = true;
+        failure = {"the server sent nothing for " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                          now - last_heard_).count()) +
+                       " s and did not answer 3 keepalives",
+                   false, {}};
+        co_return make_error_code(Errc::kTimeout);
+      }
+      if (now >= next_keepalive_) {
+        // With want-reply: a live server answers, and the answer is traffic. libssh tracks one
+        // request at a time: the first call collects the previous reply, the second sends a
+        // new request when none is pending (neither call blocks on a non-blocking session).
+        Call([this] { return ssh_send_keepalive(ssh_); });
+        Call([this] { return ssh_send_keepalive(ssh_); });
+        next_keepalive_ = now + keepalive;
+        continue;  // flush it
+      }
+    }
+    if (now >= until) co_return error_code{};
+    op.deadline = keepalives ? std::min({until, next_keepalive_, last_heard_ + 3 * keepalive})
+                             : until;
+    op.max_park = op.deadline - now;  // only socket input, a wakeup or the deadline matter
     auto ec = co_await WaitIo(op);
-    if (ec == Errc::kTimeout) co_return error_code{};
-    if (ec) co_return ec;
+    if (ec && ec != Errc::kTimeout) co_return ec;
   }
 }
 
@@ -655,7 +824,8 @@ asio::awaitable<error_code> SshSession::Connect(const config::HostSpec& spec,
   core_ = core;
   channels_ = std::make_unique<AsyncSemaphore>(std::max(1u, spec.max_channels_per_host));
   info_ = ServerInfo{};
-  auto ec = co_await core->Connect(spec, deadline, options, info_, nullptr);
+  failure_ = FailureDetail{};
+  auto ec = co_await core->Connect(spec, deadline, options, info_, failure_, nullptr);
   if (ec) {
     core->Close();
     if (core_ == core) core_.reset();
@@ -672,26 +842,31 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::RunScript(std:
   co_return co_await core->Run(script, options, *channels_);
 }
 
-asio::awaitable<error_code> SshSession::WatchIdle(Clock::time_point until, bool send_keepalive) {
+asio::awaitable<error_code> SshSession::WatchIdle(Clock::time_point until,
+                                                  std::chrono::milliseconds keepalive) {
   if (!core_) co_return make_error_code(Errc::kDisconnected);
   auto core = core_;
-  co_return co_await core->WatchIdle(until, send_keepalive);
+  co_return co_await core->WatchIdle(until, keepalive, failure_);
 }
 
 asio::awaitable<boost::system::result<ScannedKey>> KeyScan(const config::HostSpec& spec,
-                                                           Clock::time_point deadline) {
+                                                           Clock::time_point deadline,
+                                                           FailureDetail* failure) {
   auto core = std::make_shared<SshSession::Core>(co_await asio::this_coro::executor);
   ServerInfo info;
+  FailureDetail detail;
   ScannedKey scanned;
-  auto ec = co_await core->Connect(spec, deadline, {}, info, &scanned);
+  auto ec = co_await core->Connect(spec, deadline, {}, info, detail, &scanned);
   core->Close();
+  if (failure != nullptr) *failure = std::move(detail);
   if (ec) co_return ec;
   co_return scanned;
 }
 
 asio::awaitable<boost::system::result<EnrollResult>> Enroll(const config::HostSpec& spec,
-                                                            Clock::time_point deadline) {
-  auto scanned = co_await KeyScan(spec, deadline);
+                                                            Clock::time_point deadline,
+                                                            FailureDetail* failure) {
+  auto scanned = co_await KeyScan(spec, deadline, failure);
   if (!scanned) co_return scanned.error();
   KnownHostsFile file(spec.known_hosts);
   const std::string& host = spec.address.empty() ? spec.name : spec.address;

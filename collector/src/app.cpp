@@ -1,3 +1,6 @@
+#include "fleetps/collector/algorithm_check.hpp"
+#include "fleetps/agent/algorithms.hpp"
+#include "query_internal.hpp"
 #include "fleetps/collector/app.hpp"
 
 #include <atomic>
@@ -126,7 +129,7 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
     Log(LogLevel::kError, event, {{"diagnostic", line}});
     out.problems += line + "\n";
   };
-  config::LoadResult loaded = config::LoadInventoryFile(path);
+  config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics) fail(d.ToString());
     return out;
@@ -305,12 +308,21 @@ class App {
   static void LogStatus(const agent::HostStatus& status) {
     const bool failing = status.state == agent::HostState::kBackoff ||
                          status.state == agent::HostState::kCircuitOpen;
-    Log(failing ? LogLevel::kWarn : LogLevel::kInfo, "host_state",
-        {{"host", status.host}, {"state", agent::StateName(status.state)},
-         {"epoch", std::to_string(status.epoch)},
-         {"reason", agent::ReasonName(status.last_reason)},
-         {"retry_in_ms", std::to_string(status.retry_in.count())},
-         {"dialect", status.dialect ? probes::DialectName(*status.dialect) : ""}});
+    const std::string epoch = std::to_string(status.epoch);
+    const std::string retry_in = std::to_string(status.retry_in.count());
+    std::vector<LogField> fields = {
+        {"host", status.host},
+        {"state", agent::StateName(status.state)},
+        {"epoch", epoch},
+        {"reason", agent::ReasonName(status.last_reason)},
+        {"retry_in_ms", retry_in},
+        {"dialect", status.dialect ? probes::DialectName(*status.dialect) : ""}};
+    // The detail says what to change (e.g. the server's algorithm offer); weak names what an
+    // upgrade of the host would remove. Both only when there is something to say.
+    if (failing && !status.detail.empty()) fields.emplace_back("detail", status.detail);
+    const std::string weak = agent::FormatWeakAlgorithms(status.weak_algorithms);
+    if (status.state == agent::HostState::kReady && !weak.empty()) fields.emplace_back("weak", weak);
+    Log(failing ? LogLevel::kWarn : LogLevel::kInfo, "host_state", fields);
   }
 
   // Event streams end when the HTTP service stops, so shutdown never waits on a client.
@@ -836,6 +848,19 @@ class App {
       host["epoch"] = view->connects_total;
       if (view->status.dialect) host["dialect"] = probes::DialectName(*view->status.dialect);
       if (view->status.last_reason) host["last_reason"] = agent::ReasonName(view->status.last_reason);
+      if (!view->status.detail.empty()) host["last_detail"] = detail::ValidUtf8(view->status.detail);
+      if (!view->status.server.banner.empty()) {
+        host["server_banner"] = detail::ValidUtf8(view->status.server.banner);
+      }
+      if (!view->status.weak_algorithms.empty()) {
+        boost::json::array weak;
+        for (const auto& w : view->status.weak_algorithms) {
+          weak.push_back(boost::json::object{{"list", agent::AlgorithmKindKey(w.kind)},
+                                             {"algorithm", w.name},
+                                             {"why", w.reason}});
+        }
+        host["weak_algorithms"] = std::move(weak);
+      }
       if (view->last_probe_status) {
         host["last_probe"] = agent::ProbeStatusName(*view->last_probe_status);
         host["last_probe_age_seconds"] =

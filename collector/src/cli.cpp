@@ -1,5 +1,7 @@
+#include "fleetps/collector/algorithm_check.hpp"
 #include "fleetps/collector/cli.hpp"
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 
@@ -40,13 +42,16 @@ int Usage(std::ostream& err, std::string_view problem) {
 int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   if (args.size() != 1) return Usage(err, "check-config takes exactly one FILE");
   const std::string path(args[0]);
-  const config::LoadResult loaded = config::LoadInventoryFile(path);
+  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
   for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
     err << diagnostic.ToString() << '\n';
   }
   if (!loaded.ok()) {
-    err << path << ": " << loaded.diagnostics.size()
-        << (loaded.diagnostics.size() == 1 ? " problem" : " problems") << '\n';
+    // Warnings (weak algorithms...) are printed above but do not make the file invalid.
+    const auto errors = std::count_if(
+        loaded.diagnostics.begin(), loaded.diagnostics.end(),
+        [](const config::Diagnostic& d) { return d.severity == config::Severity::kError; });
+    err << path << ": " << errors << (errors == 1 ? " problem" : " problems") << '\n';
     return kExitInvalid;
   }
   const config::Inventory& inventory = *loaded.inventory;
@@ -272,7 +277,7 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
 int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   if (args.size() != 1) return Usage(err, "keyscan takes exactly one FILE");
   const std::string path(args[0]);
-  const config::LoadResult loaded = config::LoadInventoryFile(path);
+  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
   if (!loaded.ok()) {
     for (const config::Diagnostic& diagnostic : loaded.diagnostics) err << diagnostic.ToString() << '\n';
     return kExitInvalid;

@@ -8,10 +8,23 @@
 
 #include <zlib.h>
 
+#include "fleetps/agent/algorithms.hpp"
 #include "fleetps/collector/metric_catalog.hpp"
 
 namespace fleetps::collector {
 namespace {
+
+// How many hosts need each weak algorithm: the plan for a fleet's crypto upgrade.
+std::map<std::pair<std::string, std::string>, std::size_t> WeakAlgorithmHosts(
+    const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  std::map<std::pair<std::string, std::string>, std::size_t> counts;
+  for (const auto& view : hosts) {
+    for (const auto& weak : view->status.weak_algorithms) {
+      ++counts[{std::string(agent::AlgorithmKindKey(weak.kind)), weak.name}];
+    }
+  }
+  return counts;
+}
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -238,6 +251,10 @@ std::vector<MetricFamily> FleetCollectable::Collect() const {
   out.Add("fleetps_config_last_reload_successful", {}, self.config_last_reload_successful ? 1 : 0);
   const auto hosts = state_.Hosts();
   out.Add("fleetps_hosts", {}, static_cast<double>(hosts.size()));
+  for (const auto& [key, count] : WeakAlgorithmHosts(hosts)) {
+    out.Add("fleetps_ssh_weak_algorithm_hosts", {{"list", key.first}, {"algorithm", key.second}},
+            static_cast<double>(count));
+  }
   if (self.handshakes_in_flight) {
     out.Add("fleetps_handshakes_in_flight", {}, static_cast<double>(*self.handshakes_in_flight));
   }
@@ -634,6 +651,11 @@ void AppendCollectorFamily(std::string& out, std::size_t family, const SelfMetri
       break;
     case CatalogIndex("fleetps_hosts"):
       lines.Add(name, static_cast<double>(hosts));
+      break;
+    case CatalogIndex("fleetps_ssh_weak_algorithm_hosts"):
+      for (const auto& [key, count] : WeakAlgorithmHosts(state.Hosts())) {
+        lines.Add(name, {{"list", key.first}, {"algorithm", key.second}}, static_cast<double>(count));
+      }
       break;
     case CatalogIndex("fleetps_handshakes_in_flight"):
       if (self.handshakes_in_flight) lines.Add(name, static_cast<double>(*self.handshakes_in_flight));

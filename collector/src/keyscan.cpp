@@ -11,9 +11,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "fleetps/agent/algorithms.hpp"
 #include "fleetps/agent/async_semaphore.hpp"
 #include "fleetps/agent/errors.hpp"
 #include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/agent/ssh_session.hpp"
+#include "query_internal.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -37,6 +40,60 @@ std::string_view OutcomeName(agent::KnownHostsFile::RecordOutcome outcome) {
   return "";
 }
 
+std::string WeakList(const std::vector<agent::WeakAlgorithm>& weak) {
+  std::string out;
+  for (const auto& w : weak) {
+    if (!out.empty()) out += ", ";
+    out.append(agent::AlgorithmKindKey(w.kind)).append(" ").append(w.name);
+    out.append(" (").append(w.reason).append(")");
+  }
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ",") + name;
+  return out;
+}
+
+// The crypto inventory of one host: its banner, what it offers (from its clear-text KEXINIT)
+// with the weak algorithms flagged, and what fleetps negotiated with the host's settings.
+std::string Inventory(const std::optional<agent::ServerOffer>& offer,
+                      const agent::ScannedKey* scanned, const agent::FailureDetail& failure) {
+  std::string out;
+  if (offer) {
+    out += "\n  banner: " + detail::TerminalSafe(offer->banner);
+    out += "\n  offers: kex " + detail::TerminalSafe(Joined(offer->kex)) + "; hostkeys " +
+           detail::TerminalSafe(Joined(offer->hostkeys)) + "; ciphers " +
+           detail::TerminalSafe(Joined(offer->ciphers)) + "; macs " +
+           detail::TerminalSafe(Joined(offer->macs));
+    const auto weak = agent::WeakInOffer(*offer);
+    out += "\n  weak offered: " + (weak.empty() ? std::string("none") : detail::TerminalSafe(WeakList(weak)));
+  }
+  if (scanned != nullptr) {
+    std::vector<agent::WeakAlgorithm> used;
+    auto check = [&used](agent::AlgorithmKind kind, const std::string& name) {
+      if (const auto why = agent::WeakReason(kind, name); !why.empty()) {
+        used.push_back({kind, name, std::string(why)});
+      }
+    };
+    check(agent::AlgorithmKind::kKex, scanned->kex);
+    check(agent::AlgorithmKind::kHostkey, scanned->key.type);
+    check(agent::AlgorithmKind::kCipher, scanned->cipher);
+    check(agent::AlgorithmKind::kMac, scanned->mac);
+    if (const auto bits = agent::RsaKeyBits(scanned->key.base64); bits && *bits < 2048) {
+      used.push_back({agent::AlgorithmKind::kHostkey, "rsa-" + std::to_string(*bits),
+                      "RSA host key shorter than 2048 bits"});
+    }
+    out += "\n  negotiated: kex " + scanned->kex + ", hostkey " + scanned->key.type + ", cipher " +
+           scanned->cipher + ", mac " + (scanned->mac.empty() ? "(aead)" : scanned->mac);
+    if (!used.empty()) out += "\n  weak in use: " + WeakList(used);
+  } else if (!failure.text.empty()) {
+    out += "\n  detail: " + detail::TerminalSafe(failure.text);
+  }
+  return out;
+}
+
 asio::awaitable<void> ScanOne(const config::HostSpec& spec, agent::AsyncSemaphore& limit,
                               ScanLine& line) {
   agent::AsyncSemaphore::Permit permit;
@@ -44,16 +101,23 @@ asio::awaitable<void> ScanOne(const config::HostSpec& spec, agent::AsyncSemaphor
   // Not `if (co_await ...)`: GCC 12 miscompiles a co_await in an if condition.
   const auto acquire_ec = co_await limit.Acquire(permit, deadline);
   if (acquire_ec) co_return;
-  const auto scan_deadline = std::chrono::steady_clock::now() + spec.connect_timeout * 2;
   const std::string where = spec.address + ":" + std::to_string(spec.port);
-  auto enrolled = co_await agent::Enroll(spec, scan_deadline);
+  auto offered = co_await agent::ScanServerOffer(
+      spec, std::chrono::steady_clock::now() + spec.connect_timeout * 2);
+  std::optional<agent::ServerOffer> offer;
+  if (offered) offer = std::move(*offered);
+  agent::FailureDetail failure;
+  auto enrolled = co_await agent::Enroll(
+      spec, std::chrono::steady_clock::now() + spec.connect_timeout * 2, &failure);
   if (!enrolled) {
-    line.text = spec.name + "  " + where + "  error: " + std::string(agent::ReasonName(enrolled.error()));
+    line.text = spec.name + "  " + where + "  error: " +
+                std::string(agent::ReasonName(enrolled.error())) + Inventory(offer, nullptr, failure);
     co_return;
   }
   line.ok = enrolled->outcome != agent::KnownHostsFile::RecordOutcome::kRefused;
   line.text = spec.name + "  " + where + "  " + enrolled->scanned.key.type + "  " +
-              enrolled->scanned.fingerprint + "  " + std::string(OutcomeName(enrolled->outcome));
+              enrolled->scanned.fingerprint + "  " + std::string(OutcomeName(enrolled->outcome)) +
+              Inventory(offer, &enrolled->scanned, failure);
 }
 
 }  // namespace

@@ -51,6 +51,10 @@ void AppendValue(std::string& line, std::string_view value) {
 void SetLogLevel(LogLevel level) { g_min_level.store(level); }
 
 void Log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
+  Log(level, event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void Log(LogLevel level, std::string_view event, std::span<const LogField> fields) {
   if (level < g_min_level.load(std::memory_order_relaxed)) return;
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);

@@ -201,6 +201,7 @@ std::string RenderHostStateEvent(const agent::HostStatus& status) {
   o["state"] = agent::StateName(status.state);
   o["epoch"] = status.epoch;
   if (const auto reason = agent::ReasonName(status.last_reason); !reason.empty()) o["reason"] = reason;
+  if (!status.detail.empty()) o["detail"] = detail::ValidUtf8(status.detail);
   if (status.dialect) o["dialect"] = probes::DialectName(*status.dialect);
   if (status.retry_in.count() > 0) o["retry_in_seconds"] = static_cast<double>(status.retry_in.count()) / 1000;
   o["time"] = UnixSeconds(status.since);

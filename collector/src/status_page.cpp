@@ -1,5 +1,7 @@
 #include "fleetps/collector/status_page.hpp"
 
+#include "fleetps/agent/algorithms.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -33,6 +35,7 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.25rem .6rem;border-bottom:1px solid #e1e4e8;white-space:nowrap}
 th{background:#f6f8fa;position:sticky;top:0}
 td.state{font-weight:600}
+.detail{font-size:85%;color:#555;max-width:60em}
 .ready{color:#1a7f37}.connecting,.fingerprinting{color:#9a6700}
 .backoff,.circuit_open,.quarantined{color:#cf222e}
 a{color:#0969da}
@@ -54,6 +57,21 @@ std::string HtmlEscape(std::string_view text) {
       case '\'': out += "&#39;"; break;
       default: out += c;
     }
+  }
+  return out;
+}
+
+// The failure's detail (e.g. what the server offered and the setting that would match) under
+// the reason, and the weak algorithms a connected host needs.
+std::string FailureDetail(const HostView& view, bool has_status) {
+  if (!has_status) return {};
+  std::string out;
+  if (!view.status.detail.empty()) {
+    out += "<div class=\"detail\">" + HtmlEscape(view.status.detail) + "</div>";
+  }
+  if (view.status.state == agent::HostState::kReady && !view.status.weak_algorithms.empty()) {
+    out += "<div class=\"detail\">weak: " +
+           HtmlEscape(agent::FormatWeakAlgorithms(view.status.weak_algorithms)) + "</div>";
   }
   return out;
 }
@@ -88,7 +106,7 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
             "</td><td>" + std::to_string(view->connects_total) + "</td><td>" +
             HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
-            HtmlEscape(reason) + "</td><td>" +
+            HtmlEscape(reason) + FailureDetail(*view, has_status) + "</td><td>" +
             (session_up ? Age(now - view->status.since) : std::string()) + "</td></tr>\n";
   }
   std::string page(kHead);

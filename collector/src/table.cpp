@@ -363,7 +363,7 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
         {"HOST"},         {"STATE"},  {"DIALECT"}, {"EPOCH", true},
-        {"PROBE"},        {"SESSION", true}, {"REASON"}, {"LABELS"},
+        {"PROBE"},        {"SESSION", true}, {"REASON"}, {"LABELS"}, {"WEAK"}, {"DETAIL"},
     };
     for (const boost::json::value& v : *hosts) {
       const boost::json::object* h = v.if_object();
@@ -376,11 +376,21 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
                     (member.value().is_string() ? std::string(member.value().get_string()) : "");
         }
       }
+      // What a host needs that an upgrade would remove: "kex:diffie-hellman-group1-sha1,...".
+      std::string weak;
+      if (const boost::json::value* w = h->if_contains("weak_algorithms"); w && w->is_array()) {
+        for (const boost::json::value& item : w->get_array()) {
+          const boost::json::object* o = item.if_object();
+          if (o == nullptr) continue;
+          if (!weak.empty()) weak.push_back(',');
+          weak += String(*o, "list") + ":" + String(*o, "algorithm");
+        }
+      }
       const auto session = Number(*h, "session_age_seconds");
       cells.push_back({Cell(String(*h, "host")), Scalar(*h, "state"), Scalar(*h, "dialect"),
                        Scalar(*h, "epoch"), Scalar(*h, "last_probe"),
                        session ? FormatAgeHuman(*session) : "-", Scalar(*h, "last_reason"),
-                       Or(Cell(labels))});
+                       Or(Cell(labels)), Or(Cell(weak)), Scalar(*h, "last_detail")});
     }
     if (!cells.empty()) r.out = Layout(kColumns, cells);
   } else {

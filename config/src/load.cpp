@@ -38,7 +38,7 @@ const KeyList kSettingKeys{"user",           "port",         "identity_file",
 const KeyList kHostOnlyKeys{"name", "address"};
 const KeyList kCollectorKeys{"listen",       "max_concurrent_handshakes", "threads",
                              "enable_reload_endpoint", "max_restarts", "restart_period"};
-const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs"};
+const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline"};
 const KeyList kDialects{"auto", "linux-procps", "busybox", "aix", "solaris", "hpux", "freebsd",
                         "darwin"};
@@ -86,7 +86,8 @@ struct Settings {
   Setting<milliseconds> interval, connect_timeout, probe_timeout, keepalive;
   Setting<std::uint64_t> output_limit;
   Setting<unsigned> max_channels_per_host;
-  Setting<std::vector<std::string>> kex, hostkeys, ciphers, macs;
+  Setting<std::vector<std::string>> kex, hostkeys, ciphers, macs, pubkeys;
+  Setting<bool> algorithms_legacy;
   std::vector<std::pair<std::string, std::string>> labels;
 };
 
@@ -126,8 +127,9 @@ class DocumentStarts : public YAML::EventHandler {
 
 class Loader {
  public:
-  Loader(std::string_view source, std::string file, std::filesystem::path base_dir)
-      : source_(source), file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+  Loader(std::string_view source, std::string file, std::filesystem::path base_dir,
+         const LoadOptions& options)
+      : source_(source), file_(std::move(file)), base_dir_(std::move(base_dir)), options_(options) {}
 
   LoadResult Run() {
     try {
@@ -564,9 +566,25 @@ class Loader {
     }
   }
 
+  // `algorithms: legacy` / `algorithms: default` set all five lists (replacing inherited ones);
+  // the mapping form sets the lists it names and inherits the rest, `legacy` included.
   void ParseAlgorithms(const YAML::Node& value, Pos pos, Settings& s) {
+    Setting<std::vector<std::string>>* lists[] = {&s.kex, &s.hostkeys, &s.ciphers, &s.macs,
+                                                  &s.pubkeys};
+    if (value.IsScalar() && (value.Scalar() == "legacy" || value.Scalar() == "default")) {
+      const bool legacy = value.Scalar() == "legacy";
+      Set(s.algorithms_legacy, pos, [&] { return std::optional<bool>(legacy); });
+      for (auto* list : lists) Set(*list, pos, [] { return std::optional<std::vector<std::string>>(std::vector<std::string>{}); });
+      if (legacy && options_.legacy_warning) {
+        if (std::string warning = options_.legacy_warning(); !warning.empty()) {
+          Report(pos, std::move(warning), Severity::kWarning);
+        }
+      }
+      return;
+    }
     if (!value.IsMap()) {
-      Report(pos, "expected a mapping with kex, hostkeys, ciphers or macs, got " + Describe(value));
+      Report(pos, "expected \"legacy\", \"default\" or a mapping with kex, hostkeys, ciphers, macs "
+                  "or pubkeys, got " + Describe(value));
       return;
     }
     ForEachKey(value, "in algorithms", &kAlgorithmKeys,
@@ -575,13 +593,23 @@ class Loader {
                  Setting<std::vector<std::string>>& target = key == "kex"        ? s.kex
                                                              : key == "hostkeys" ? s.hostkeys
                                                              : key == "ciphers"  ? s.ciphers
-                                                                                 : s.macs;
+                                                             : key == "macs"     ? s.macs
+                                                                                 : s.pubkeys;
                  Set(target, list_pos, [&] {
                    return List(list, list_pos, "algorithm names", true,
                                [&](const std::string& name, const YAML::Node& node) {
                                  if (auto problem = detail::CheckAlgorithmName(name)) {
                                    Report(PosOf(node), std::move(*problem));
                                    return false;
+                                 }
+                                 if (!options_.check_algorithm) return true;
+                                 auto [error, warning] = options_.check_algorithm(key, name);
+                                 if (!error.empty()) {
+                                   Report(PosOf(node), std::move(error));
+                                   return false;
+                                 }
+                                 if (!warning.empty()) {
+                                   Report(PosOf(node), std::move(warning), Severity::kWarning);
                                  }
                                  return true;
                                });
@@ -857,6 +885,8 @@ class Loader {
     take(spec.algorithms.hostkeys, h.hostkeys, d.hostkeys);
     take(spec.algorithms.ciphers, h.ciphers, d.ciphers);
     take(spec.algorithms.macs, h.macs, d.macs);
+    take(spec.algorithms.pubkeys, h.pubkeys, d.pubkeys);
+    take(spec.algorithms.legacy, h.algorithms_legacy, d.algorithms_legacy);
     for (const auto& [name, value] : d.labels) spec.labels[name] = value;
     for (const auto& [name, value] : h.labels) spec.labels[name] = value;
     // An empty value removes the label, as in Prometheus.
@@ -894,17 +924,19 @@ class Loader {
   std::vector<Diagnostic> diagnostics_;
   std::set<std::tuple<int, int, std::string>> seen_;
   Settings defaults_;
+  const LoadOptions& options_;
   std::vector<HostEntry> entries_;
   Inventory inventory_;
 };
 
 }  // namespace
 
-LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name) {
-  return Loader(yaml, std::move(file_name), {}).Run();
+LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name,
+                                   const LoadOptions& options) {
+  return Loader(yaml, std::move(file_name), {}, options).Run();
 }
 
-LoadResult LoadInventoryFile(const std::string& path) {
+LoadResult LoadInventoryFile(const std::string& path, const LoadOptions& options) {
   auto fail = [&path](std::string message) {
     LoadResult result;
     result.diagnostics.push_back(Diagnostic{path, 0, 0, std::move(message), Severity::kError});
@@ -929,7 +961,7 @@ LoadResult LoadInventoryFile(const std::string& path) {
   std::error_code error;
   std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
   if (error) base.clear();
-  return Loader(text, path, std::move(base)).Run();
+  return Loader(text, path, std::move(base), options).Run();
 }
 
 }  // namespace fleetps::config

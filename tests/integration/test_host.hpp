@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -54,6 +55,12 @@ class TestHost {
     /// A tests/emulators/<dialect> directory: the server starts through tests/emulators/isolate
     /// with this directory first on PATH (a dialect host; see tests/emulators/README.md).
     std::string emulator = {};
+    /// Legacy servers (scripts/testhost): key types, a profile such as "rhel5", extra
+    /// sshd_config lines.
+    std::string hostkey_type = {};
+    std::string user_key_type = {};
+    std::string legacy = {};
+    std::vector<std::string> sshd_options = {};
   };
 
   explicit TestHost(Options o) : options_(std::move(o)) {
@@ -77,6 +84,10 @@ class TestHost {
                       " --server " + options_.server + " --user " + options_.user + " --shell " +
                       options_.shell;
     if (!options_.max_startups.empty()) cmd += " --max-startups " + options_.max_startups;
+    if (!options_.hostkey_type.empty()) cmd += " --hostkey-type " + options_.hostkey_type;
+    if (!options_.user_key_type.empty()) cmd += " --user-key-type " + options_.user_key_type;
+    if (!options_.legacy.empty()) cmd += " --legacy " + options_.legacy;
+    for (const auto& option : options_.sshd_options) cmd += " --sshd-option '" + option + "'";
     if (!options_.emulator.empty()) {
       cmd = std::string(FLEETPS_SOURCE_DIR) + "/tests/emulators/isolate " + options_.emulator +
             " " + dir_.string() + " " + cmd + " --path-prefix " + options_.emulator;

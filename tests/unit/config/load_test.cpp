@@ -124,6 +124,70 @@ hosts:
   EXPECT_THAT(inventory.hosts[1].algorithms.kex, IsEmpty());
 }
 
+TEST(ConfigLoadTest, LegacyReplacesEveryListAndMappingsInheritIt) {
+  const Inventory inventory = LoadOk(R"(
+defaults:
+  user: mon
+  use_ssh_agent: true
+  algorithms: {kex: [curve25519-sha256]}
+hosts:
+  - name: old
+    algorithms: legacy
+  - name: inherits
+  - name: reset
+    algorithms: default
+)");
+  ASSERT_EQ(inventory.hosts.size(), 3u);
+  EXPECT_TRUE(inventory.hosts[0].algorithms.legacy);
+  EXPECT_THAT(inventory.hosts[0].algorithms.kex, IsEmpty());  // legacy, not the default's list
+  EXPECT_FALSE(inventory.hosts[1].algorithms.legacy);
+  EXPECT_THAT(inventory.hosts[1].algorithms.kex, ElementsAre("curve25519-sha256"));
+  EXPECT_FALSE(inventory.hosts[2].algorithms.legacy);
+  EXPECT_THAT(inventory.hosts[2].algorithms.kex, IsEmpty());
+
+  const Inventory legacy_default = LoadOk(R"(
+defaults: {user: mon, use_ssh_agent: true, algorithms: legacy}
+hosts:
+  - name: pinned
+    algorithms: {pubkeys: [ssh-rsa]}
+)");
+  const Algorithms& pinned = legacy_default.hosts[0].algorithms;
+  EXPECT_TRUE(pinned.legacy);
+  EXPECT_THAT(pinned.pubkeys, ElementsAre("ssh-rsa"));
+}
+
+TEST(ConfigLoadTest, AlgorithmsRejectOtherWords) {
+  EXPECT_THAT(Messages(LoadInventoryFromString(
+                  "defaults: {user: u, use_ssh_agent: true, algorithms: legacyy}\nhosts: [{name: a}]\n",
+                  "f.yaml")),
+              ElementsAre(testing::HasSubstr("f.yaml:1:54: expected \"legacy\", \"default\" or a mapping")));
+}
+
+TEST(ConfigLoadTest, AlgorithmCheckHookReportsErrorsAndWarningsAtTheName) {
+  LoadOptions options;
+  std::vector<std::string> seen;
+  options.check_algorithm = [&seen](std::string_view list, std::string_view name) {
+    seen.push_back(std::string(list) + "=" + std::string(name));
+    std::pair<std::string, std::string> verdict;
+    if (name == "hmac-md5") verdict.first = "not supported";
+    if (name == "ssh-rsa") verdict.second = "weak";
+    return verdict;
+  };
+  options.legacy_warning = [] { return std::string("legacy is weak"); };
+  const LoadResult result = LoadInventoryFromString(R"(defaults: {user: u, use_ssh_agent: true}
+hosts:
+  - name: a
+    algorithms: {macs: [hmac-sha1, hmac-md5], pubkeys: [ssh-rsa]}
+  - name: b
+    algorithms: legacy
+)", "f.yaml", options);
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(seen, ElementsAre("macs=hmac-sha1", "macs=hmac-md5", "pubkeys=ssh-rsa"));
+  EXPECT_THAT(Messages(result), ElementsAre("f.yaml:4:36: not supported",
+                                            "f.yaml:4:57: warning: weak",
+                                            "f.yaml:6:17: warning: legacy is weak"));
+}
+
 TEST(ConfigLoadTest, HostPassphraseSourceReplacesTheDefaults) {
   const Inventory inventory = LoadOk(R"(
 defaults: {user: mon, identity_file: /k, passphrase_file: /p}
@@ -307,13 +371,15 @@ TEST(ConfigLoadTest, ExampleConfigLoads) {
   EXPECT_THAT(Messages(result), IsEmpty());
   ASSERT_TRUE(result.ok());
   const Inventory& inventory = *result.inventory;
-  // localhost, web01, db01..db12.dc1, r1n01..r2n02, legacy-switch.
-  ASSERT_EQ(inventory.hosts.size(), 19u);
+  // localhost, web01, db01..db12.dc1, r1n01..r2n02, legacy-switch, rhel5-batch.
+  ASSERT_EQ(inventory.hosts.size(), 20u);
   EXPECT_EQ(inventory.hosts[2].name, "db01.dc1");
   EXPECT_EQ(inventory.hosts[13].name, "db12.dc1");
   EXPECT_EQ(inventory.hosts[13].dialect, "aix");
   EXPECT_EQ(inventory.hosts[1].labels.at("env"), "staging");
   EXPECT_FALSE(inventory.hosts[18].algorithms.kex.empty());
+  EXPECT_THAT(inventory.hosts[18].algorithms.pubkeys, ElementsAre("ssh-rsa"));
+  EXPECT_TRUE(inventory.hosts[19].algorithms.legacy);
   EXPECT_EQ(inventory.process_names.size(), 4u);
   for (const HostSpec& host : inventory.hosts) {
     const bool safe = host.address == "localhost" || host.address.starts_with("127.") ||

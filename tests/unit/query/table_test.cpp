@@ -173,12 +173,12 @@ TEST(TableHosts, WideListsEveryHost) {
   const Rendered r = RenderHostsTable(kHosts, Wide());
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
-            "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS\n"
-            "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web\n"
-            "web02  ready    linux-procps      1  ok            1m  -        env=prod\n"
-            "db1    backoff  aix               7  timeout        -  timeout  -\n"
-            "web03  ready    linux-procps      2  ok          1m1s  -        -\n"
-            "db2    backoff  aix               0  timeout        -  timeout  -\n");
+            "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS             WEAK  DETAIL\n"
+            "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web  -     -\n"
+            "web02  ready    linux-procps      1  ok            1m  -        env=prod           -     -\n"
+            "db1    backoff  aix               7  timeout        -  timeout  -                  -     -\n"
+            "web03  ready    linux-procps      2  ok          1m1s  -        -                  -     -\n"
+            "db2    backoff  aix               0  timeout        -  timeout  -                  -     -\n");
 }
 
 TEST(TableHosts, ErrorAndEmpty) {

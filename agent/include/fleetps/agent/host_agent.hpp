@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -43,6 +44,12 @@ struct HostStatus {
   HostState state = HostState::kConnecting;
   std::uint64_t epoch = 0;              ///< Successful connects so far (0 = never connected).
   boost::system::error_code last_reason;  ///< Last failure (an `Errc`), empty if none yet.
+  /// Human detail of `last_reason` (what the server offered, the setting that would match),
+  /// "" when there is none. Free text: never a metric label.
+  std::string detail;
+  /// Weak algorithms the host needs: those its session uses when connected, or the match a
+  /// negotiation failure names.
+  std::vector<WeakAlgorithm> weak_algorithms;
   std::optional<probes::Dialect> dialect;
   std::optional<probes::Fingerprint> fingerprint;
   ServerInfo server;

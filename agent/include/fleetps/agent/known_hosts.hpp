@@ -113,14 +113,22 @@ struct ScannedKey {
   HostKey key;
   std::string fingerprint;    ///< SHA256:...
   std::string server_banner;  ///< e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".
+  std::string kex;            ///< Negotiated key exchange, e.g. "curve25519-sha256".
+  std::string cipher;         ///< Negotiated client-to-server cipher.
+  std::string mac;            ///< Negotiated client-to-server MAC ("" for AEAD ciphers).
 };
+
+struct FailureDetail;
 
 /// Connects to `spec` (address, port, algorithms; no credentials are used), completes the key
 /// exchange and returns the server's host key, then disconnects. Runs on the calling coroutine's
 /// executor. Errors: the connection reasons of `Errc` (dns, connect_refused, connect_timeout,
 /// banner_timeout, kex_failed, timeout).
+/// When `failure` is given, a failed scan leaves its detail there (e.g. what the server offered
+/// when no algorithm matched).
 [[nodiscard]] boost::asio::awaitable<boost::system::result<ScannedKey>> KeyScan(
-    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline);
+    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
+    FailureDetail* failure = nullptr);
 
 /// Result of `Enroll` for one host.
 struct EnrollResult {
@@ -132,6 +140,7 @@ struct EnrollResult {
 /// different stored key: the outcome is then `kRefused`). Errors: as `KeyScan`, plus
 /// `Errc::kInternal` when the file cannot be written.
 [[nodiscard]] boost::asio::awaitable<boost::system::result<EnrollResult>> Enroll(
-    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline);
+    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
+    FailureDetail* failure = nullptr);
 
 }  // namespace fleetps::agent

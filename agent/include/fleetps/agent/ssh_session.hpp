@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include "fleetps/agent/algorithms.hpp"
 #include "fleetps/agent/async_semaphore.hpp"
 #include "fleetps/agent/command.hpp"
 #include "fleetps/agent/errors.hpp"
@@ -28,6 +29,19 @@ struct ServerInfo {
   std::string mac;             ///< Client-to-server MAC ("" for AEAD ciphers).
   std::string hostkey_type;    ///< e.g. "ssh-ed25519".
   std::string hostkey_fingerprint;  ///< "SHA256:...".
+  std::string pubkey_type;          ///< Type of the user key that logged in, e.g. "ssh-rsa".
+  bool pubkey_sha1 = false;         ///< The RSA user key logged in with an ssh-rsa (SHA-1) signature.
+  /// Weak algorithms this session needs (negotiated kex, cipher, MAC; DSA or short RSA host
+  /// key; SHA-1 RSA signatures where the server's banner says it knows no rsa-sha2).
+  std::vector<WeakAlgorithm> weak;
+};
+
+/// Why the last `Connect` failed, beyond its reason code. Never contains secrets.
+struct FailureDetail {
+  std::string text;            ///< e.g. "no common key exchange: the server offers [...]; set ...".
+  bool deterministic = false;  ///< Retrying cannot help (no common algorithm): open the circuit.
+  /// Weak algorithms the host would need to connect (the match a negotiation failure names).
+  std::vector<WeakAlgorithm> needs;
 };
 
 /// A loaded client private key (plus whether the ssh-agent may be used). Loading reads the key
@@ -53,6 +67,14 @@ class Identity {
   explicit Identity(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Reads what a server offers without logging in: connects, exchanges banners and parses the
+/// server's SSH_MSG_KEXINIT, then closes (a separate connection from any session; the server
+/// logs it as a client that disconnected before key exchange). Errors: dns, connect_refused,
+/// connect_timeout, banner_timeout, timeout, disconnected (not an SSH-2 server, or a malformed
+/// packet); `operation_aborted` when cancelled.
+[[nodiscard]] boost::asio::awaitable<boost::system::result<ServerOffer>> ScanServerOffer(
+    const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline);
 
 /// Optional collaborators for `SshSession::Connect`.
 struct ConnectOptions {
@@ -111,11 +133,17 @@ class SshSession {
   [[nodiscard]] boost::asio::awaitable<boost::system::result<CommandOutput>> RunScript(
       std::string_view script, RunOptions options);
 
-  /// Waits while the session is idle until `until`, watching the socket: returns an empty code
-  /// at `until`, or `Errc::kDisconnected` as soon as the server closes the connection. With
-  /// `send_keepalive` it sends an SSH_MSG_IGNORE first so a dead peer surfaces as a write error.
+  /// Watches the session until `until`: returns an empty code at `until`, `Errc::kDisconnected`
+  /// as soon as the server closes the connection, or `Errc::kTimeout` when the server has sent
+  /// nothing for `keepalive` x 3 (then `LastFailure()` says so). With a non-zero `keepalive` it
+  /// sends `keepalive@openssh.com` with want-reply every `keepalive`, so a live server always
+  /// answers; probes running meanwhile count as answers too. Call it in a loop while the
+  /// session is up; the silence clock runs across calls.
   [[nodiscard]] boost::asio::awaitable<boost::system::error_code> WatchIdle(
-      std::chrono::steady_clock::time_point until, bool send_keepalive = true);
+      std::chrono::steady_clock::time_point until, std::chrono::milliseconds keepalive);
+
+  /// Detail of the last failed `Connect` or `WatchIdle` (empty text when there is none).
+  [[nodiscard]] const FailureDetail& LastFailure() const noexcept { return failure_; }
 
   /// Drops the connection: sends SSH_MSG_DISCONNECT when possible, wakes every in-flight
   /// operation (they fail with `disconnected`) and frees libssh state once they have returned.
@@ -137,9 +165,10 @@ class SshSession {
   std::shared_ptr<Core> core_;
   std::unique_ptr<AsyncSemaphore> channels_;
   ServerInfo info_;
+  FailureDetail failure_;
   std::uint64_t epoch_ = 0;
   friend boost::asio::awaitable<boost::system::result<ScannedKey>> KeyScan(
-      const config::HostSpec&, std::chrono::steady_clock::time_point);
+      const config::HostSpec&, std::chrono::steady_clock::time_point, FailureDetail*);
 };
 
 }  // namespace fleetps::agent

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -15,6 +16,9 @@ using LogField = std::pair<std::string_view, std::string_view>;
 /// Values with spaces, quotes or `=` are quoted. Thread-safe: each line is one write.
 /// Callers never pass secrets or raw host output here.
 void Log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields = {});
+
+/// Same, for fields assembled at run time (some present only when they have a value).
+void Log(LogLevel level, std::string_view event, std::span<const LogField> fields);
 
 /// Lines below this level are dropped (default info; FLEETPS_LOG_LEVEL=debug|info|warn|error).
 void SetLogLevel(LogLevel level);

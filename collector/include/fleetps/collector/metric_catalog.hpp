@@ -57,6 +57,7 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge, "1 when the last configuration load succeeded"},
     MetricDescriptor{"fleetps_build_info", MetricType::kInfo, "Version and revision of this build"},
     MetricDescriptor{"fleetps_hosts", MetricType::kGauge, "Hosts in the loaded inventory"},
+    MetricDescriptor{"fleetps_ssh_weak_algorithm_hosts", MetricType::kGauge, "Hosts that need a weak SSH algorithm (in use, or the only match a failed negotiation found), by list and algorithm"},
     MetricDescriptor{"fleetps_handshakes_in_flight", MetricType::kGauge, "SSH handshakes holding a slot of the collector-wide limit"},
     MetricDescriptor{"fleetps_handshake_limit", MetricType::kGauge, "Collector-wide limit on concurrent SSH handshakes (max_concurrent_handshakes)"},
     MetricDescriptor{"fleetps_event_loop_lag_seconds", MetricType::kHistogram, "How late a 100 ms timer on the collector's event loop fired"},

@@ -16,12 +16,15 @@ enum class HostKeyPolicy {
   kAcceptNew,  ///< The first key seen is recorded in known_hosts, then strict.
 };
 
-/// Per-host legacy algorithm lists, in libssh's comma-free list form. Empty = libssh defaults.
+/// Per-host algorithm lists (`algorithms:`), one name per entry, strongest first. An empty list
+/// means libssh's default for that list, or every algorithm libssh supports when `legacy` is set.
 struct Algorithms {
   std::vector<std::string> kex;
   std::vector<std::string> hostkeys;
   std::vector<std::string> ciphers;
   std::vector<std::string> macs;
+  std::vector<std::string> pubkeys;  ///< User-key signature algorithms (e.g. "ssh-rsa").
+  bool legacy = false;               ///< `algorithms: legacy`.
   bool operator==(const Algorithms&) const = default;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,18 @@ struct LoadResult {
   [[nodiscard]] bool ok() const { return inventory.has_value(); }
 };
 
+/// What a caller that knows the SSH library adds to validation (fleetps::config itself does not
+/// link it). Every member is optional.
+struct LoadOptions {
+  /// Checks one name of an `algorithms` list (`list` is "kex", "hostkeys", "ciphers", "macs" or
+  /// "pubkeys"). Returns {error, warning}: a non-empty error rejects the name, a non-empty
+  /// warning is reported at its position (e.g. a weak algorithm).
+  std::function<std::pair<std::string, std::string>(std::string_view list, std::string_view name)>
+      check_algorithm;
+  /// A warning reported at each `algorithms: legacy` (what it enables that is weak), or "".
+  std::function<std::string()> legacy_warning;
+};
+
 /// Reads, parses and validates the YAML inventory at `path` (schema: config/README.md).
 ///
 /// Every problem is reported at once, each as `path:line:col: message`. An unreadable file gives
@@ -30,10 +43,11 @@ struct LoadResult {
 ///
 /// Pure function of the file's contents: no network access, no check that key files exist
 /// (they may live on the collector host only). Thread-safe; never throws for bad input.
-[[nodiscard]] LoadResult LoadInventoryFile(const std::string& path);
+[[nodiscard]] LoadResult LoadInventoryFile(const std::string& path, const LoadOptions& options = {});
 
 /// Same as LoadInventoryFile, from text. `file_name` only labels the diagnostics; relative
 /// paths in the inventory are kept as written.
-[[nodiscard]] LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name);
+[[nodiscard]] LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name,
+                                                 const LoadOptions& options = {});
 
 }  // namespace fleetps::config

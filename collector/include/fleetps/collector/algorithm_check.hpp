@@ -1,0 +1,13 @@
+#pragma once
+
+#include "fleetps/config/load.hpp"
+
+namespace fleetps::collector {
+
+/// Load options that check `algorithms` names against the linked libssh: a name it does not
+/// support is an error (listing what it supports), a weak one a warning, and each
+/// `algorithms: legacy` a warning naming the weak algorithms it enables. Used by `run`,
+/// reloads and `check-config`, so all three accept the same files.
+[[nodiscard]] config::LoadOptions AlgorithmCheckingLoadOptions();
+
+}  // namespace fleetps::collector

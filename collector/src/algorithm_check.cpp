@@ -1,0 +1,58 @@
+#include "fleetps/collector/algorithm_check.hpp"
+
+#include <string>
+
+#include "fleetps/agent/algorithms.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+std::optional<agent::AlgorithmKind> KindOfKey(std::string_view key) {
+  for (agent::AlgorithmKind kind : agent::kAlgorithmKinds) {
+    if (agent::AlgorithmKindKey(kind) == key) return kind;
+  }
+  return std::nullopt;
+}
+
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+config::LoadOptions AlgorithmCheckingLoadOptions() {
+  config::LoadOptions options;
+  options.check_algorithm = [](std::string_view list, std::string_view name) {
+    std::pair<std::string, std::string> verdict;
+    const auto kind = KindOfKey(list);
+    if (!kind) return verdict;
+    if (!agent::IsSupportedAlgorithm(*kind, name)) {
+      verdict.first = "\"" + std::string(name) + "\" is not a " + std::string(list) +
+                      " algorithm libssh " + std::string(agent::LibsshVersion()) +
+                      " supports; it supports: " + Joined(agent::SupportedAlgorithms(*kind));
+    } else if (const auto weak = agent::WeakReason(*kind, name); !weak.empty()) {
+      verdict.second = "\"" + std::string(name) + "\" is weak (" + std::string(weak) + ")";
+    }
+    return verdict;
+  };
+  options.legacy_warning = [] {
+    std::string weak;
+    for (agent::AlgorithmKind kind : agent::kAlgorithmKinds) {
+      for (const auto& name : agent::SupportedAlgorithms(kind)) {
+        if (agent::WeakReason(kind, name).empty()) continue;
+        if (kind == agent::AlgorithmKind::kPubkey &&
+            !agent::WeakReason(agent::AlgorithmKind::kHostkey, name).empty()) {
+          continue;  // the same names as hostkeys: listed once
+        }
+        weak += (weak.empty() ? "" : ", ") + name;
+      }
+    }
+    return "legacy enables weak algorithms (used only when a server offers nothing stronger): " +
+           weak;
+  };
+  return options;
+}
+
+}  // namespace fleetps::collector
