@@ -140,6 +140,20 @@ std::vector<WeakAlgorithm> WeakInUse(const ServerInfo& info, const HostKey& serv
   return weak;
 }
 
+// libssh 0.10's ssh_get_kex_algo knows every key exchange but group exchange (it returns NULL
+// for both), so a NULL after a successful exchange is one of the two: the one offered, or
+// libssh's default (sha256) when the list is libssh's; unknown when both were offered.
+std::string NegotiatedKex(const char* reported, const std::vector<std::string>& offered) {
+  if (reported != nullptr) return reported;
+  constexpr std::string_view kGexSha1 = "diffie-hellman-group-exchange-sha1";
+  constexpr std::string_view kGexSha256 = "diffie-hellman-group-exchange-sha256";
+  const bool sha1 = offered.empty() ? false : Contains(offered, kGexSha1);
+  const bool sha256 = offered.empty() ? true : Contains(offered, kGexSha256);
+  if (sha1 && !sha256) return std::string(kGexSha1);
+  if (sha256 && !sha1) return std::string(kGexSha256);
+  return "diffie-hellman-group-exchange";
+}
+
 // Why the login key was refused, with the setting that may help. libssh refuses locally to sign
 // with ssh-rsa (SHA-1) unless `pubkeys` allows it, and an old server knows nothing else.
 std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo& info,
@@ -156,10 +170,10 @@ std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo
            "]} for this host, or algorithms: legacy";
   }
   std::string detail = "the server refused the key";
-  if (info.pubkey_type == "ssh-rsa" && !Contains(pubkeys, "ssh-rsa") &&
-      BannerKnowsRsaSha2(info.banner) != std::optional<bool>(true)) {
-    detail += "; an old server may accept RSA keys only with SHA-1 signatures: try "
-              "algorithms: {pubkeys: [ssh-rsa]}";
+  if (info.pubkey_type == "ssh-rsa" && !Contains(pubkeys, "ssh-rsa")) {
+    // OpenSSH < 7.2 and servers restricted to PubkeyAcceptedAlgorithms ssh-rsa refuse rsa-sha2.
+    detail += " (signed with rsa-sha2); if the server accepts RSA keys only with SHA-1 "
+              "signatures, set algorithms: {pubkeys: [ssh-rsa]} for this host";
   }
   return detail;
 }
@@ -535,7 +549,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
 
   info.banner = Str(ssh_get_serverbanner(ssh_));
   info.server_version = VersionFromBanner(info.banner);
-  info.kex = Str(ssh_get_kex_algo(ssh_));
+  info.kex = NegotiatedKex(ssh_get_kex_algo(ssh_), list_of(AlgorithmKind::kKex));
   info.cipher = Str(ssh_get_cipher_out(ssh_));
   info.mac = Str(ssh_get_hmac_out(ssh_));
 
