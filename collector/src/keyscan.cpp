@@ -1,5 +1,6 @@
 #include "fleetps/collector/keyscan.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -78,7 +79,13 @@ std::string Inventory(const std::optional<agent::ServerOffer>& offer,
       }
     };
     check(agent::AlgorithmKind::kKex, scanned->kex);
-    check(agent::AlgorithmKind::kHostkey, scanned->key.type);
+    // An RSA key signs with SHA-1 only when the server offers no rsa-sha2 (libssh prefers it).
+    const bool rsa_sha2_offered =
+        offer && std::any_of(offer->hostkeys.begin(), offer->hostkeys.end(),
+                             [](const std::string& a) { return a.starts_with("rsa-sha2-"); });
+    if (scanned->key.type != "ssh-rsa" || !rsa_sha2_offered) {
+      check(agent::AlgorithmKind::kHostkey, scanned->key.type);
+    }
     check(agent::AlgorithmKind::kCipher, scanned->cipher);
     check(agent::AlgorithmKind::kMac, scanned->mac);
     if (const auto bits = agent::RsaKeyBits(scanned->key.base64); bits && *bits < 2048) {
