@@ -218,19 +218,27 @@ std::string_view WeakReason(AlgorithmKind kind, std::string_view name) noexcept 
       return "";
     case AlgorithmKind::kHostkey:
     case AlgorithmKind::kPubkey:
-      if (name == "ssh-rsa") return "SHA-1 signatures";
-      if (name == "ssh-dss") return "DSA: 1024-bit key, SHA-1 signatures";
+      if (name == "ssh-rsa" || name == "ssh-rsa-cert-v01@openssh.com") return "SHA-1 signatures";
+      if (name == "ssh-dss" || name == "ssh-dss-cert-v01@openssh.com") {
+        return "DSA: 1024-bit key, SHA-1 signatures";
+      }
       return "";
     case AlgorithmKind::kCipher:
       if (name == "3des-cbc") return "3DES: 64-bit blocks, CBC mode";
       if (name == "blowfish-cbc") return "Blowfish: 64-bit blocks, CBC mode";
+      if (name == "cast128-cbc") return "CAST-128: 64-bit blocks, CBC mode";
+      if (name.starts_with("3des") || name.starts_with("blowfish") || name.starts_with("cast128")) {
+        return "64-bit blocks";
+      }
       if (name.starts_with("arcfour")) return "RC4";
       if (name.ends_with("-cbc") || name.ends_with("-cbc@lysator.liu.se")) return "CBC mode";
       if (name == "none") return "no encryption";
       return "";
     case AlgorithmKind::kMac:
       if (name.starts_with("hmac-md5")) return "MD5";
-      if (name.ends_with("-96")) return "truncated to 96 bits";
+      if (name.ends_with("-96") || name.find("-96-etm@") != std::string_view::npos) {
+        return "truncated to 96 bits";
+      }
       if (name == "none") return "no integrity";
       return "";
   }
@@ -345,6 +353,9 @@ std::optional<ServerOffer> ParseKexInit(std::span<const std::uint8_t> payload) {
   offer.ciphers = SplitList(reader.String());
   (void)reader.String();  // ciphers server to client
   offer.macs = SplitList(reader.String());
+  for (int rest = 0; rest < 5; ++rest) (void)reader.String();  // macs s2c, compression, languages
+  (void)reader.Bytes(1);  // first_kex_packet_follows
+  (void)reader.U32();     // reserved
   if (!reader.ok) return std::nullopt;
   return offer;
 }

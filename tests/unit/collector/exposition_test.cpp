@@ -87,6 +87,8 @@ class ExpositionTest : public ::testing::Test {
     ready.fingerprint = probes::Fingerprint{};
     ready.fingerprint->os = "AIX";
     ready.server.server_version = "OpenSSH_9.2p1";
+    ready.weak_algorithms = {{agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"},
+                             {agent::AlgorithmKind::kCipher, "aes128-cbc", "CBC mode"}};
     state_.OnStatus(ready);
     agent::ProbeResult ok;
     ok.host = "up1";
@@ -103,7 +105,9 @@ class ExpositionTest : public ::testing::Test {
     agent::HostStatus refused;
     refused.host = "down1";
     refused.state = agent::HostState::kBackoff;
-    refused.last_reason = agent::Errc::kConnectRefused;
+    refused.last_reason = agent::Errc::kKexFailed;
+    refused.detail = "no common key exchange: the server offers [<group1>]";
+    refused.weak_algorithms = {{agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"}};
     state_.OnStatus(refused);
   }
   FleetState state_;
@@ -124,7 +128,7 @@ TEST_F(ExpositionTest, DownHostIsDistinctFromAbsentProcesses) {
   EXPECT_THAT(text, Not(HasSubstr("namedprocess_namegroup_num_procs{host=\"down1\"")));
   EXPECT_THAT(text, HasSubstr("fleetps_host_state{host=\"down1\",state=\"backoff\"} 1"));
   EXPECT_THAT(text, HasSubstr(
-      "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"connect_refused\"} 1"));
+      "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"kex_failed\"} 1"));
   EXPECT_THAT(text, HasSubstr(
       "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"timeout\"} 0"));
 }
@@ -134,6 +138,23 @@ TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
   for (agent::Errc reason : agent::AllReasons()) {
     EXPECT_THAT(text, HasSubstr("reason=\"" + std::string(agent::ReasonName(reason)) + "\""));
   }
+}
+
+TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\",algorithm=\"diffie-hellman-group14-sha1\"} 2"));
+  EXPECT_THAT(text, HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"ciphers\",algorithm=\"aes128-cbc\"} 1"));
+  EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}), Not(HasSubstr("weak_algorithm")))
+      << "a collector family, not per host";
+  state_.SetHosts({Spec("up1")});
+  EXPECT_THAT(RenderMetrics(state_, {}),
+              HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\",algorithm=\"diffie-hellman-group14-sha1\"} 1"));
+}
+
+TEST_F(ExpositionTest, StatusPageShowsTheFailureDetailEscaped) {
+  const std::string page = RenderStatusPage(state_.Hosts(), {});
+  EXPECT_THAT(page, HasSubstr("the server offers [&lt;group1&gt;]"));
+  EXPECT_THAT(page, HasSubstr("weak: kex:diffie-hellman-group14-sha1,ciphers:aes128-cbc"));
 }
 
 TEST_F(ExpositionTest, RemovedHostLeavesNoSeries) {
