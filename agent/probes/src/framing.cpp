@@ -18,6 +18,17 @@ void CountOutside(std::string_view gap, ParseStats& stats) {
 
 }  // namespace
 
+std::string_view SkipReasonName(SkipReason reason) noexcept {
+  switch (reason) {
+    case SkipReason::kShortLine: return "short_line";
+    case SkipReason::kBadNumber: return "bad_number";
+    case SkipReason::kNoPid: return "no_pid";
+    case SkipReason::kNoHeader: return "no_header";
+    case SkipReason::kUnknownLine: return "unknown_line";
+  }
+  return "unknown_line";
+}
+
 // Jumps from marker to marker instead of reading every line: the bodies (ps tables, /proc
 // batches) are most of the output and only their bounds matter here. A marker counts only at
 // the start of a line, so a process argument that contains one mid-line is body text, as it was

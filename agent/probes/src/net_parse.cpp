@@ -59,7 +59,7 @@ PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats)
       auto pid = detail::ParseI64(value);
       counting = pid.has_value();
       if (!pid) {
-        ++stats.lines_skipped;
+        stats.Skip(SkipReason::kBadNumber);
         continue;
       }
       counts.emplace_back(*pid, 0);
@@ -83,7 +83,7 @@ PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text, ParseStats& st
     detail::NextToken(rest);  // COMM
     const std::string_view fd = detail::NextToken(rest);
     if (!pid || fd.empty()) {
-      ++stats.lines_skipped;
+      stats.Skip(pid ? SkipReason::kShortLine : SkipReason::kBadNumber);
       continue;
     }
     // One line per descriptor: consecutive lines of one pid share an entry.
@@ -109,7 +109,7 @@ std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& sta
       case 'p':
         pid = detail::ParseI64(value);
         command.clear();
-        if (!pid) ++stats.lines_skipped;
+        if (!pid) stats.Skip(SkipReason::kBadNumber);
         break;
       case 'c': command.assign(value); break;
       case 'f':
@@ -122,12 +122,12 @@ std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& sta
         if (value.find("->") != std::string_view::npos) break;  // connected UDP
         ListenSocket socket;
         if (!SplitEndpoint(value, ':', socket.address, socket.port)) {
-          ++stats.lines_skipped;
+          stats.Skip(SkipReason::kUnknownLine);
           break;
         }
         socket.proto = NormalizeProto(proto, type == "IPv6" || LooksIpv6(socket.address));
         if (socket.proto.empty()) {
-          ++stats.lines_skipped;
+          stats.Skip(SkipReason::kUnknownLine);
           break;
         }
         socket.pid = pid;
@@ -162,7 +162,7 @@ std::vector<ListenSocket> ParseSs(std::string_view text, ParseStats& stats) {
     const std::string_view peer = detail::NextToken(rest);
     ListenSocket socket;
     if (peer.empty() || !SplitEndpoint(local, ':', socket.address, socket.port)) {
-      ++stats.lines_skipped;
+      stats.Skip(peer.empty() ? SkipReason::kShortLine : SkipReason::kUnknownLine);
       continue;
     }
     if (netid.empty()) netid = state == "LISTEN" ? "tcp" : "udp";
@@ -219,7 +219,7 @@ std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text,
       if (!wanted) continue;
       ListenSocket socket;
       if (!SplitEndpoint(first, '.', socket.address, socket.port)) {
-        ++stats.lines_skipped;
+        stats.Skip(SkipReason::kUnknownLine);
         continue;
       }
       socket.proto = block + (v6 ? "6" : "");
@@ -239,7 +239,7 @@ std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text,
     const std::string_view local = detail::NextToken(rest);
     const std::string_view foreign = detail::NextToken(rest);
     if (foreign.empty()) {
-      ++stats.lines_skipped;
+      stats.Skip(SkipReason::kShortLine);
       continue;
     }
     const bool tcp = detail::StartsWith(proto, "tcp");
@@ -253,7 +253,7 @@ std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text,
     ListenSocket socket;
     if (!SplitEndpoint(local, linux_format ? ':' : '.', socket.address, socket.port)) {
       if (local.ends_with(".*") || local.ends_with(":*")) continue;  // unbound
-      ++stats.lines_skipped;
+      stats.Skip(SkipReason::kUnknownLine);
       continue;
     }
     socket.proto = NormalizeProto(proto, linux_format && LooksIpv6(socket.address));
@@ -287,7 +287,7 @@ std::vector<ListenSocket> ParseSockstat(std::string_view text, ParseStats& stats
     const std::string_view local = detail::NextToken(rest);
     ListenSocket socket;
     if (local.empty() || !SplitEndpoint(local, ':', socket.address, socket.port)) {
-      ++stats.lines_skipped;
+      stats.Skip(local.empty() ? SkipReason::kShortLine : SkipReason::kUnknownLine);
       continue;
     }
     socket.proto = NormalizeProto(proto, false);

@@ -83,14 +83,14 @@ void ParseProcFd(std::string_view body, std::string_view failed_marker, OpenFile
     ++result.stats.lines_seen;
     const std::size_t arrow = line.find(" -> ");
     if (arrow == std::string_view::npos) {
-      ++result.stats.lines_skipped;
+      result.stats.Skip(SkipReason::kUnknownLine);
       continue;
     }
     const std::string_view left = detail::TrimRight(line.substr(0, arrow));
     const std::size_t space = left.find_last_of(" \t");
     const std::string_view fd = space == std::string_view::npos ? left : left.substr(space + 1);
     if (!AllDigits(fd) || fd.size() > 10) {
-      ++result.stats.lines_skipped;
+      result.stats.Skip(SkipReason::kBadNumber);
       continue;
     }
     const std::string_view target = line.substr(arrow + 4);
@@ -111,7 +111,7 @@ void ParseFdinfo(std::string_view body, OpenFilesResult& result) {
     const std::size_t slash = line.find("/fdinfo/");
     const std::size_t colon = slash == std::string_view::npos ? slash : line.find(':', slash);
     if (colon == std::string_view::npos) {
-      ++result.stats.lines_skipped;
+      result.stats.Skip(SkipReason::kUnknownLine);
       continue;
     }
     const std::string_view fd = line.substr(slash + 8, colon - slash - 8);
@@ -119,7 +119,7 @@ void ParseFdinfo(std::string_view body, OpenFilesResult& result) {
     const std::size_t key_end = rest.find(':');
     const auto it = index.find(fd);
     if (key_end == std::string_view::npos || it == index.end()) {
-      ++result.stats.lines_skipped;
+      result.stats.Skip(SkipReason::kUnknownLine);
       continue;
     }
     const std::string_view key = rest.substr(0, key_end);
@@ -167,7 +167,7 @@ void ParseLsof(std::string_view body, OpenFilesResult& result, bool& saw_process
         if (open) current.name = std::string(value);
         break;
       default:
-        ++result.stats.lines_skipped;
+        result.stats.Skip(SkipReason::kUnknownLine);
         break;
     }
   }

@@ -32,7 +32,9 @@ void ForEachProcLine(std::string_view text, std::string_view file, ParseStats& s
     ++stats.lines_seen;
     std::int64_t pid = 0;
     std::string_view content;
-    if (!SplitProcLine(line, file, pid, content) || !fn(pid, content)) ++stats.lines_skipped;
+    if (!SplitProcLine(line, file, pid, content) || !fn(pid, content)) {
+      stats.Skip(SkipReason::kUnknownLine);
+    }
   }
 }
 

@@ -1,5 +1,8 @@
 #include <algorithm>
 
+#include <span>
+
+#include "columns.hpp"
 #include "fleetps/probes/parsers.hpp"
 #include "text.hpp"
 
@@ -10,78 +13,176 @@ using ColumnSlot = std::optional<PsColumn>;  // nullopt: a header we do not use
 
 bool IsAbsentMarker(std::string_view s) noexcept { return s.empty() || s == "-" || s == "?"; }
 
-// Fills one row from `line`; false when a required numeric column does not parse.
-bool ParseRow(Dialect dialect, const std::vector<ColumnSlot>& columns, std::string_view line,
-              std::optional<std::int64_t> clock, ProcessRow& row) {
-  std::string_view rest = line;
+// Right-aligned numbers in every ps: where a value of such a column ends is its column's end.
+bool IsNumericColumn(ColumnSlot column) noexcept {
+  if (!column) return false;
+  switch (*column) {
+    case PsColumn::kPid: case PsColumn::kPpid: case PsColumn::kEtime: case PsColumn::kTime:
+    case PsColumn::kUserTime: case PsColumn::kSysTime: case PsColumn::kRssKib:
+    case PsColumn::kVszKib: case PsColumn::kThreads:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Fills one row from its column texts; false (with the reason) when the pid is missing or a
+// pid does not parse. Blank columns (AIX zombies) and "-" leave the value absent. `clean` ends
+// false when another number does not parse or a state looks like a number: a sign that the
+// fields are not where the row was read to have them.
+bool ParseFields(Dialect dialect, std::span<const ColumnSlot> columns,
+                 std::span<const std::string_view> fields, std::optional<std::int64_t> clock,
+                 ProcessRow& row, SkipReason& why, bool& clean) {
   bool have_pid = false;
+  clean = true;
+  auto check = [&clean](bool parsed) { clean = clean && parsed; };
   for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (columns[i] == PsColumn::kArgs) {
-      row.args.assign(detail::Trim(rest));
-      rest = {};
-      break;
-    }
-    const std::string_view token = detail::NextToken(rest);
-    if (token.empty()) return false;  // a short line (only args may be empty)
     if (!columns[i].has_value()) continue;
+    const std::string_view value = detail::Trim(fields[i]);
+    if (*columns[i] == PsColumn::kArgs) {
+      row.args.assign(value);
+      continue;
+    }
+    if (IsAbsentMarker(value)) continue;
     switch (*columns[i]) {
       case PsColumn::kPid: {
-        auto v = detail::ParseI64(token);
-        if (!v || *v < 0) return false;
+        auto v = detail::ParseI64(value);
+        if (!v || *v < 0) {
+          why = SkipReason::kBadNumber;
+          return false;
+        }
         row.pid = *v;
         have_pid = true;
         break;
       }
       case PsColumn::kPpid: {
-        auto v = detail::ParseI64(token);
-        if (!v || *v < 0) return false;
+        auto v = detail::ParseI64(value);
+        if (!v || *v < 0) {
+          why = SkipReason::kBadNumber;
+          return false;
+        }
         row.ppid = *v;
         break;
       }
-      case PsColumn::kUser: row.user.assign(token); break;
+      case PsColumn::kUser: row.user.assign(value); break;
       case PsColumn::kState:
-        row.state.assign(token);
-        row.state_bucket = BucketForState(dialect, token);
+        row.state.assign(value);
+        row.state_bucket = BucketForState(dialect, value);
+        check(!detail::IsDigit(value.front()));
         break;
-      case PsColumn::kEtime:
-        if (auto v = ParseDuration(token); v && clock) {
-          row.start_time_unix = static_cast<double>(*clock) - *v;
-        }
+      case PsColumn::kEtime: {
+        const auto v = ParseDuration(value);
+        check(v.has_value());
+        if (v && clock) row.start_time_unix = static_cast<double>(*clock) - *v;
         break;
-      case PsColumn::kTime: row.cpu_total_seconds = ParseDuration(token); break;
-      case PsColumn::kUserTime: row.cpu_user_seconds = ParseDuration(token); break;
-      case PsColumn::kSysTime: row.cpu_system_seconds = ParseDuration(token); break;
+      }
+      case PsColumn::kTime:
+        row.cpu_total_seconds = ParseDuration(value);
+        check(row.cpu_total_seconds.has_value());
+        break;
+      case PsColumn::kUserTime:
+        row.cpu_user_seconds = ParseDuration(value);
+        check(row.cpu_user_seconds.has_value());
+        break;
+      case PsColumn::kSysTime:
+        row.cpu_system_seconds = ParseDuration(value);
+        check(row.cpu_system_seconds.has_value());
+        break;
       case PsColumn::kRssKib:
-        if (!IsAbsentMarker(token)) row.rss_bytes = ParseKibibytes(token);
+        row.rss_bytes = ParseKibibytes(value);
+        check(row.rss_bytes.has_value());
         break;
       case PsColumn::kVszKib:
-        if (!IsAbsentMarker(token)) row.vsz_bytes = ParseKibibytes(token);
+        row.vsz_bytes = ParseKibibytes(value);
+        check(row.vsz_bytes.has_value());
         break;
       case PsColumn::kThreads:
-        if (auto v = detail::ParseI64(token); v && *v >= 0) row.threads = *v;
+        if (auto v = detail::ParseI64(value); v && *v >= 0) {
+          row.threads = *v;
+        } else {
+          clean = false;
+        }
         break;
-      case PsColumn::kZone: row.zone.assign(token); break;
-      case PsColumn::kComm: row.comm.assign(token); break;
+      case PsColumn::kZone: row.zone.assign(value); break;
+      case PsColumn::kComm: row.comm.assign(value); break;
       case PsColumn::kArgs: break;
     }
   }
+  if (!have_pid) why = SkipReason::kNoPid;
   return have_pid;
 }
 
-std::vector<ProcessRow> ParseRows(Dialect dialect, const std::vector<ColumnSlot>& columns,
-                                  std::string_view text, detail::LineReader& reader,
-                                  std::optional<std::int64_t> clock, ParseStats& stats) {
+// A table's columns: what each means and, when known, where it lies on a line.
+struct Layout {
+  std::vector<ColumnSlot> slots;
+  std::vector<detail::ColumnSpan> spans;  // empty: split on blanks only
+  bool rest_last = false;                 // the last column is the command line
+  bool from_header = false;               // spans are the header's, not inferred from rows
+};
+
+// Token i as column i, the command line from its first token on. False when the row cannot be
+// read that way: too few tokens, or the command starting left of its header (a value with a
+// blank inside, BusyBox "S <", pushed a word into it). Values wider than their column shift
+// the rest of a procps row to the right, which this reading tolerates and a positional one
+// would not.
+bool FieldsFromTokens(const Layout& layout, std::string_view line,
+                      std::span<const detail::TokenPos> tokens,
+                      std::span<std::string_view> fields) {
+  const std::size_t n = layout.slots.size();
+  if (layout.rest_last ? tokens.size() + 1 < n : tokens.size() != n) return false;
+  if (layout.rest_last && layout.from_header && tokens.size() >= n &&
+      tokens[n - 1].begin < layout.spans[n - 1].begin) {
+    return false;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i >= tokens.size()) {
+      fields[i] = {};
+    } else if (layout.rest_last && i == n - 1) {
+      fields[i] = detail::TrimRight(line.substr(tokens[i].begin));
+    } else {
+      fields[i] = line.substr(tokens[i].begin, tokens[i].end - tokens[i].begin);
+    }
+  }
+  return true;
+}
+
+std::vector<ProcessRow> ParseRows(Dialect dialect, const Layout& layout, std::string_view text,
+                                  detail::LineReader& reader, std::optional<std::int64_t> clock,
+                                  ParseStats& stats) {
   std::vector<ProcessRow> rows;
   rows.reserve(detail::CountNewlines(text) + 1);
+  const std::size_t n = layout.slots.size();
+  const std::size_t fixed = layout.rest_last ? n - 1 : n;
+  std::vector<detail::TokenPos> tokens;
+  std::vector<std::string_view> fields(n);
   std::string_view line;
   while (reader.Next(line)) {
     if (detail::Trim(line).empty()) continue;
     ++stats.lines_seen;
+    detail::Tokenize(line, tokens);
     // Parse in place: a ProcessRow is large, moving it per line is measurable.
-    ProcessRow& row = rows.emplace_back();
-    if (!ParseRow(dialect, columns, line, clock, row)) {
+    ProcessRow* row = &rows.emplace_back();
+    SkipReason why = SkipReason::kShortLine;
+    bool clean = false;
+    const bool parsed = FieldsFromTokens(layout, line, tokens, fields) &&
+                        ParseFields(dialect, layout.slots, fields, clock, *row, why, clean);
+    bool ok = parsed && clean;
+    // The row is not laid out token by token (blank columns, values with blanks, values run
+    // together): read it by position, if the table says where its columns are. A row must
+    // still reach its last fixed column; one that stops short was cut, not left blank.
+    if (!ok && !layout.spans.empty() && fixed > 0 && !tokens.empty() &&
+        tokens.back().end > layout.spans[fixed - 1].begin) {
+      *row = ProcessRow{};
+      stats.values_split +=
+          detail::SplitByColumns(line, tokens, layout.spans, layout.rest_last, fields);
+      why = SkipReason::kShortLine;
+      ok = ParseFields(dialect, layout.slots, fields, clock, *row, why, clean);
+    } else if (!ok && parsed) {
+      ok = true;  // no layout to read it by instead: keep what parsed, odd values absent
+    }
+    if (!ok) {
       rows.pop_back();
-      ++stats.lines_skipped;
+      stats.Skip(why);
     }
   }
   return rows;
@@ -100,7 +201,8 @@ ColumnSlot ColumnForHeader(std::string_view header) noexcept {
       {"TIME", PsColumn::kTime},     {"RSS", PsColumn::kRssKib},    {"RSZ", PsColumn::kRssKib},
       {"VSZ", PsColumn::kVszKib},    {"VSIZE", PsColumn::kVszKib},  {"NLWP", PsColumn::kThreads},
       {"THCNT", PsColumn::kThreads}, {"ZONE", PsColumn::kZone},     {"COMMAND", PsColumn::kArgs},
-      {"CMD", PsColumn::kArgs},      {"ARGS", PsColumn::kArgs},
+      {"CMD", PsColumn::kArgs},      {"ARGS", PsColumn::kArgs},     {"UCOMM", PsColumn::kComm},
+      {"COMM", PsColumn::kComm},     {"COMD", PsColumn::kArgs},     {"USERNAME", PsColumn::kUser},
   };
   for (const Entry& e : kHeaders) {
     if (e.name == header) return e.column;
@@ -267,33 +369,62 @@ std::vector<PsColumn> PsColumnsFor(Dialect dialect) {
 std::vector<ProcessRow> ParsePsTable(Dialect dialect, const std::vector<PsColumn>& columns,
                                      std::string_view text, std::optional<std::int64_t> clock,
                                      ParseStats& stats) {
-  const std::vector<ColumnSlot> slots(columns.begin(), columns.end());
-  if (slots.empty()) return {};
+  Layout layout;
+  layout.slots.assign(columns.begin(), columns.end());
+  if (layout.slots.empty()) return {};
+  layout.rest_last = layout.slots.back() == PsColumn::kArgs;
+  // No header: where the columns lie is read off the first rows that have every column.
+  constexpr std::size_t kSampleRows = 64;
+  std::vector<std::vector<detail::TokenPos>> sample;
+  detail::LineReader sampler(text);
+  std::string_view line;
+  while (sample.size() < kSampleRows && sampler.Next(line)) {
+    if (detail::Trim(line).empty()) continue;
+    detail::Tokenize(line, sample.emplace_back());
+  }
+  std::vector<bool> numeric;
+  for (const ColumnSlot& slot : layout.slots) numeric.push_back(IsNumericColumn(slot));
+  layout.spans = detail::InferColumns(sample, numeric, layout.rest_last);
   detail::LineReader reader(text);
-  return ParseRows(dialect, slots, text, reader, clock, stats);
+  return ParseRows(dialect, layout, text, reader, clock, stats);
 }
 
 std::vector<ProcessRow> ParsePsWithHeader(Dialect dialect, std::string_view text,
                                           std::optional<std::int64_t> clock, ParseStats& stats) {
   detail::LineReader reader(text);
   std::string_view line;
-  std::vector<ColumnSlot> slots;
+  Layout layout;
+  std::vector<detail::TokenPos> header;
   while (reader.Next(line)) {
-    std::string_view rest = line;
-    if (detail::Trim(rest).empty()) continue;
+    if (detail::Trim(line).empty()) continue;
     ++stats.lines_seen;
-    for (std::string_view h = detail::NextToken(rest); !h.empty(); h = detail::NextToken(rest)) {
-      slots.push_back(ColumnForHeader(h));
-      if (slots.back() == PsColumn::kArgs) break;  // COMMAND takes the rest of each line
+    detail::Tokenize(line, header);
+    // `-o comm,args` labels both COMMAND: all but the last such column are the short name.
+    std::size_t commands = 0;
+    for (const detail::TokenPos& h : header) {
+      commands += ColumnForHeader(line.substr(h.begin, h.end - h.begin)) == PsColumn::kArgs;
+    }
+    for (const detail::TokenPos& h : header) {
+      ColumnSlot slot = ColumnForHeader(line.substr(h.begin, h.end - h.begin));
+      if (slot == PsColumn::kArgs && --commands > 0) slot = PsColumn::kComm;
+      layout.slots.push_back(slot);
+      layout.spans.push_back({h.begin, h.end, IsNumericColumn(slot)});
+      if (slot == PsColumn::kArgs) break;  // COMMAND takes the rest of each line
     }
     break;
   }
-  const bool has_pid = std::find(slots.begin(), slots.end(), PsColumn::kPid) != slots.end();
+  const bool has_pid =
+      std::find(layout.slots.begin(), layout.slots.end(), PsColumn::kPid) != layout.slots.end();
   if (!has_pid) {
-    if (!slots.empty()) ++stats.lines_skipped;
+    if (!layout.slots.empty()) {
+      stats.Skip(SkipReason::kNoHeader);
+    }
     return {};
   }
-  return ParseRows(dialect, slots, text, reader, clock, stats);
+  layout.rest_last = layout.slots.back() == PsColumn::kArgs;
+  layout.from_header = true;
+  if (layout.rest_last) layout.spans.back().end = UINT32_MAX;
+  return ParseRows(dialect, layout, text, reader, clock, stats);
 }
 
 namespace {
@@ -312,7 +443,7 @@ PidMap<std::string_view> ParsePidText(std::string_view text, ParseStats& stats) 
     auto pid = detail::ParseI64(detail::NextToken(rest));
     const std::string_view value = detail::Trim(rest);
     if (!pid || value.empty()) {
-      ++stats.lines_skipped;
+      stats.Skip(pid ? SkipReason::kShortLine : SkipReason::kBadNumber);
       continue;
     }
     out.emplace_back(*pid, value);
@@ -336,7 +467,7 @@ PidMap<std::string_view> ParseUcbPs(std::string_view text, ParseStats& stats) {
     const bool ok = !detail::NextToken(rest).empty() && !detail::NextToken(rest).empty() &&
                     !detail::NextToken(rest).empty();
     if (!pid || !ok) {
-      ++stats.lines_skipped;
+      stats.Skip(pid ? SkipReason::kShortLine : SkipReason::kBadNumber);
       continue;
     }
     out.emplace_back(*pid, detail::Trim(rest));

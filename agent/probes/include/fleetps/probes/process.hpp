@@ -1,6 +1,7 @@
 // The uniform process row every dialect is parsed into, and the whole-probe parser.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -68,10 +69,32 @@ struct ListenSocket {
   std::string process;              ///< Owning command name, when given.
 };
 
+/// Why a line inside a section did not become a row, a socket or a count (a bounded set: the
+/// names are a metric label, `fleetps_probe_lines_skipped_total{reason}`).
+enum class SkipReason {
+  kShortLine,    ///< Fewer fields than the table has columns.
+  kBadNumber,    ///< A numeric field (pid, port, count) did not parse.
+  kNoPid,        ///< A process row without a pid.
+  kNoHeader,     ///< A table whose header the parser does not know (no PID column).
+  kUnknownLine,  ///< A line of a shape the parser does not know.
+};
+inline constexpr std::size_t kSkipReasonCount = 5;
+
+/// "short_line", "bad_number", "no_pid", "no_header", "unknown_line".
+[[nodiscard]] std::string_view SkipReasonName(SkipReason reason) noexcept;
+
 /// Counters describing how clean an output was. Never affects success on its own.
 struct ParseStats {
   std::uint64_t lines_seen = 0;      ///< Lines inside sections.
-  std::uint64_t lines_skipped = 0;   ///< Malformed lines ignored.
+  std::uint64_t lines_skipped = 0;   ///< Lines ignored: the sum of `skipped`.
+  std::array<std::uint64_t, kSkipReasonCount> skipped{};  ///< By SkipReason.
+  std::uint64_t values_split = 0;  ///< Tokens split where two columns ran together.
+
+  /// Counts one line ignored for `reason`.
+  void Skip(SkipReason reason) noexcept {
+    ++lines_skipped;
+    ++skipped[static_cast<std::size_t>(reason)];
+  }
   std::uint64_t lines_outside = 0;   ///< Banner/MOTD lines outside any section.
   std::uint64_t sections_seen = 0;
   std::uint64_t sections_failed = 0;     ///< Sections ending with rc != 0.
