@@ -178,21 +178,28 @@ TEST(DialectEmulatorTest, Aix) {
 
   const probes::HostSnapshot& snap = *run.result->snapshot;
   EXPECT_EQ(snap.remote_clock_unix, 1700000000);
-  EXPECT_EQ(snap.processes.size(), 6u);  // 8 rows minus the probe shell and its ps
+  // 10 rows minus the probe shell and its ps; the zombie and the <exiting> row, whose
+  // columns AIX leaves blank, are processes too.
+  EXPECT_EQ(snap.processes.size(), 8u);
   EXPECT_EQ(snap.stats.self_excluded, 2u);
   EXPECT_EQ(snap.stats.lines_skipped, 1u);  // "bad line with words"
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);
 
   const GroupStats* oracle = Group(run, "oracle");
   ASSERT_NE(oracle, nullptr);
-  EXPECT_EQ(oracle->num_procs, 2u);
+  // pmon, smon and pmon's zombie child (children join their parent's group, as in
+  // process-exporter).
+  EXPECT_EQ(oracle->num_procs, 3u);
+  EXPECT_EQ(State(*oracle, StateBucket::kZombie), 1u);
   EXPECT_DOUBLE_EQ(oracle->cpu_user_seconds, 3600 + 600);  // AIX time is user+system
   EXPECT_FALSE(oracle->cpu_system_seconds);
   EXPECT_EQ(oracle->memory_resident_bytes, (812345u + 612345u) * 1024u);
   EXPECT_EQ(oracle->memory_virtual_bytes, (900000u + 700000u) * 1024u);
   EXPECT_EQ(oracle->num_threads, 53 + 12);
   EXPECT_EQ(oracle->open_filedesc, 25);  // lsof saw only ora_pmon's descriptors
-  EXPECT_EQ(State(*oracle, StateBucket::kRunning), 2u);  // A = active
+  // Both are A (active); the wait channel says pmon sleeps ("*") and smon runs (blank).
+  EXPECT_EQ(State(*oracle, StateBucket::kRunning), 1u);
+  EXPECT_EQ(State(*oracle, StateBucket::kSleeping), 1u);
   EXPECT_DOUBLE_EQ(oracle->oldest_start_time_unix.value(),
                    kFixtureClock - (2 * 86400 + 3 * 3600 + 4 * 60 + 5));
 

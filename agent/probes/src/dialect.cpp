@@ -96,9 +96,10 @@ constexpr std::string_view kLsofListen =
 
 // Headerless -o columns per dialect. POSIX: `name=` makes the rest of the option-argument the
 // header, so each column gets its own -o (procps alone also accepts the comma form).
+// wchan tells a running process (blank) from a sleeping one: AIX's state A covers both.
 constexpr std::string_view kAixPs =
     "ps -e -o pid= -o ppid= -o user= -o stat= -o etime= -o time= -o rssize= -o vsz= "
-    "-o thcount= -o args=";
+    "-o thcount= -o wchan= -o args=";
 constexpr std::string_view kSolarisPsColumns =
     "-o pid= -o ppid= -o user= -o s= -o etime= -o time= -o rss= -o vsz= -o nlwp= -o zone= "
     "-o args=";
@@ -143,34 +144,48 @@ std::string_view StateBucketName(StateBucket bucket) noexcept {
   return "Other";
 }
 
+// The first letter of a state as each platform's ps(1) documents it; later letters are flags
+// (BSD "Ss+", BusyBox "SW<"), and BusyBox may print a flag as a second word ("S <").
 StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept {
   state = detail::Trim(state);
   if (state.empty()) return StateBucket::kOther;
   const char c = state.front();
-  switch (c) {
-    case 'R': return StateBucket::kRunning;
-    case 'S': return StateBucket::kSleeping;
-    case 'D': return StateBucket::kWaiting;
-    case 'Z': return StateBucket::kZombie;
-    default: break;
-  }
+  if (c == 'Z') return StateBucket::kZombie;
   switch (dialect) {
-    case Dialect::kSolaris:
-      if (c == 'O') return StateBucket::kRunning;  // on a processor
+    case Dialect::kLinuxProcps:
+    case Dialect::kBusybox:
+      // R running, S sleeping, D uninterruptible; T/t stopped, I idle kernel thread, X dead
+      // and W (2.4 paging) are Other, as in process-exporter.
+      if (c == 'R') return StateBucket::kRunning;
+      if (c == 'S') return StateBucket::kSleeping;
+      if (c == 'D') return StateBucket::kWaiting;
       break;
     case Dialect::kFreebsd:
     case Dialect::kDarwin:
-      if (c == 'I') return StateBucket::kSleeping;  // idle: asleep for more than ~20 s
-      if (c == 'L' || c == 'U') return StateBucket::kWaiting;  // lock / uninterruptible
+      // R runnable, S asleep < 20 s, I idle (asleep longer), D disk wait, L lock wait,
+      // U uninterruptible (macOS), W idle interrupt thread (FreeBSD), T stopped.
+      if (c == 'R') return StateBucket::kRunning;
+      if (c == 'S' || c == 'I' || c == 'W') return StateBucket::kSleeping;
+      if (c == 'D' || c == 'L' || c == 'U') return StateBucket::kWaiting;
+      break;
+    case Dialect::kSolaris:
+      // O on a processor, R runnable, S sleeping, T stopped, W waiting for CPU cap.
+      if (c == 'O' || c == 'R') return StateBucket::kRunning;
+      if (c == 'S') return StateBucket::kSleeping;
+      if (c == 'W') return StateBucket::kWaiting;
       break;
     case Dialect::kAix:
-      if (c == 'A') return StateBucket::kRunning;  // active
+      // A active (running or asleep: the wait channel decides, see ParsePsTable), W swapped,
+      // I intermediate (being created), T stopped, O nonexistent.
+      if (c == 'R') return StateBucket::kRunning;  // thread views
+      if (c == 'S') return StateBucket::kSleeping;
+      if (c == 'W') return StateBucket::kWaiting;
       break;
     case Dialect::kHpux:
-      if (c == 'W') return StateBucket::kWaiting;  // waiting
-      break;
-    case Dialect::kLinuxProcps:
-    case Dialect::kBusybox:
+      // R runnable, S sleeping, W waiting, I intermediate, T stopped, X growing.
+      if (c == 'R') return StateBucket::kRunning;
+      if (c == 'S') return StateBucket::kSleeping;
+      if (c == 'W') return StateBucket::kWaiting;
       break;
   }
   return StateBucket::kOther;

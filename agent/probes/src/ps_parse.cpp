@@ -36,11 +36,16 @@ bool ParseFields(Dialect dialect, std::span<const ColumnSlot> columns,
   bool have_pid = false;
   clean = true;
   auto check = [&clean](bool parsed) { clean = clean && parsed; };
+  std::optional<std::string_view> wchan;
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (!columns[i].has_value()) continue;
     const std::string_view value = detail::Trim(fields[i]);
     if (*columns[i] == PsColumn::kArgs) {
       row.args.assign(value);
+      continue;
+    }
+    if (*columns[i] == PsColumn::kWchan) {
+      wchan = value;
       continue;
     }
     if (IsAbsentMarker(value)) continue;
@@ -105,8 +110,15 @@ bool ParseFields(Dialect dialect, std::span<const ColumnSlot> columns,
         break;
       case PsColumn::kZone: row.zone.assign(value); break;
       case PsColumn::kComm: row.comm.assign(value); break;
-      case PsColumn::kArgs: break;
+      case PsColumn::kArgs:
+      case PsColumn::kWchan: break;
     }
+  }
+  // AIX's process state A is "active": on a CPU or asleep alike. Its wait channel tells them
+  // apart: blank (or "-") while running, an address (or "*" for several sleeping threads)
+  // while asleep.
+  if (wchan && dialect == Dialect::kAix && row.state == "A") {
+    row.state_bucket = IsAbsentMarker(*wchan) ? StateBucket::kRunning : StateBucket::kSleeping;
   }
   if (!have_pid) why = SkipReason::kNoPid;
   return have_pid;
@@ -132,6 +144,12 @@ bool FieldsFromTokens(const Layout& layout, std::string_view line,
   if (layout.rest_last ? tokens.size() + 1 < n : tokens.size() != n) return false;
   if (layout.rest_last && layout.from_header && tokens.size() >= n &&
       tokens[n - 1].begin < layout.spans[n - 1].begin) {
+    return false;
+  }
+  // No command at all is a kernel process, unless the last word sits in the command's column
+  // and a blank column before it (AIX's wait channel of a running process) is what is missing.
+  if (layout.rest_last && tokens.size() + 1 == n && n >= 2 && !layout.spans.empty() &&
+      tokens[n - 2].begin >= layout.spans[n - 2].end) {
     return false;
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -203,6 +221,7 @@ ColumnSlot ColumnForHeader(std::string_view header) noexcept {
       {"THCNT", PsColumn::kThreads}, {"ZONE", PsColumn::kZone},     {"COMMAND", PsColumn::kArgs},
       {"CMD", PsColumn::kArgs},      {"ARGS", PsColumn::kArgs},     {"UCOMM", PsColumn::kComm},
       {"COMM", PsColumn::kComm},     {"COMD", PsColumn::kArgs},     {"USERNAME", PsColumn::kUser},
+      {"WCHAN", PsColumn::kWchan},
   };
   for (const Entry& e : kHeaders) {
     if (e.name == header) return e.column;
@@ -350,7 +369,7 @@ std::vector<PsColumn> PsColumnsFor(Dialect dialect) {
     case Dialect::kBusybox: return {};
     case Dialect::kAix:
       return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
-              C::kRssKib, C::kVszKib, C::kThreads, C::kArgs};
+              C::kRssKib, C::kVszKib, C::kThreads, C::kWchan, C::kArgs};
     case Dialect::kSolaris:
       return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
               C::kRssKib, C::kVszKib, C::kThreads, C::kZone, C::kArgs};

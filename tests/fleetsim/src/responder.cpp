@@ -194,13 +194,20 @@ void BusyboxPsRow(std::string& out, const SimProcess& p) {
           args.empty() ? p.comm.c_str() : args.c_str());
 }
 
+// AIX prints every process as A (active) with its wait channel, blank while it runs; zombies
+// leave user, elapsed time, sizes, threads and wait channel blank (tests/data/real/aix).
 void AixPsRow(std::string& out, const SimProcess& p, std::int64_t now) {
-  const char state = p.state == 'Z' ? 'Z' : 'A';
-  Appendf(out, "%8u %8u %8.*s %c %14s %10s %6llu %6llu %5u %s\n", p.pid, p.ppid,
-          static_cast<int>(p.user.size()), p.user.data(), state,
+  if (p.state == 'Z') {
+    Appendf(out, "%8u %8u %8s %c %14s %10s %6s %6s %5s %16s %s\n", p.pid, p.ppid, "", 'Z', "",
+            CpuTime(p.utime_ticks + p.stime_ticks).c_str(), "", "", "", "", "<defunct>");
+    return;
+  }
+  const char* wchan = p.state == 'R' ? "" : p.threads > 1 ? "*" : "f1000f0a00013c40";
+  Appendf(out, "%8u %8u %8.*s %c %14s %10s %6llu %6llu %5u %16s %s\n", p.pid, p.ppid,
+          static_cast<int>(p.user.size()), p.user.data(), 'A',
           Etime(now - p.start_epoch).c_str(), CpuTime(p.utime_ticks + p.stime_ticks).c_str(),
           static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
-          p.threads, p.state == 'Z' ? "<defunct>" : p.args.c_str());
+          p.threads, wchan, p.args.c_str());
 }
 
 void SolarisPsRow(std::string& out, const SimProcess& p, std::int64_t now) {

@@ -155,7 +155,15 @@ TEST(ProbesStates, BucketsFollowProcessExporter) {
   EXPECT_EQ(BucketForState(Dialect::kLinuxProcps, "T"), StateBucket::kOther);
   EXPECT_EQ(BucketForState(Dialect::kSolaris, "O"), StateBucket::kRunning);
   EXPECT_EQ(BucketForState(Dialect::kFreebsd, "Is"), StateBucket::kSleeping);
-  EXPECT_EQ(BucketForState(Dialect::kAix, "A"), StateBucket::kRunning);
+  // AIX "A" is active, running or not: only the wait channel decides (ParsePsTable).
+  EXPECT_EQ(BucketForState(Dialect::kAix, "A"), StateBucket::kOther);
+  EXPECT_EQ(BucketForState(Dialect::kAix, "W"), StateBucket::kWaiting);
+  EXPECT_EQ(BucketForState(Dialect::kFreebsd, "DL"), StateBucket::kWaiting);
+  EXPECT_EQ(BucketForState(Dialect::kFreebsd, "WL"), StateBucket::kSleeping);
+  EXPECT_EQ(BucketForState(Dialect::kBusybox, "S <"), StateBucket::kSleeping);
+  EXPECT_EQ(BucketForState(Dialect::kDarwin, "U"), StateBucket::kWaiting);
+  EXPECT_EQ(BucketForState(Dialect::kSolaris, "W"), StateBucket::kWaiting);
+  EXPECT_EQ(BucketForState(Dialect::kHpux, "I"), StateBucket::kOther);
   EXPECT_EQ(BucketForState(Dialect::kAix, ""), StateBucket::kOther);
   EXPECT_EQ(StateBucketName(StateBucket::kWaiting), "Waiting");
 }

@@ -201,7 +201,7 @@ TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
   EXPECT_EQ(snap.stats.lines_skipped, 1u);  // " bad line with words"
-  EXPECT_EQ(snap.processes.size(), 6u);
+  EXPECT_EQ(snap.processes.size(), 8u);
   const ProcessRow* init = FindPid(snap, 1);
   ASSERT_NE(init, nullptr);
   EXPECT_DOUBLE_EQ(*init->cpu_total_seconds, 12 * 60 + 34.5);
@@ -215,7 +215,23 @@ TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   EXPECT_EQ(pmon->threads, 53);
   EXPECT_EQ(pmon->rss_bytes, 812345u * 1024u);
   EXPECT_EQ(pmon->fds, 25);
-  EXPECT_EQ(pmon->state_bucket, StateBucket::kRunning);
+  // State A is "active": the wait channel tells asleep ("*": several sleeping threads, or an
+  // address) from running (blank).
+  EXPECT_EQ(pmon->state_bucket, StateBucket::kSleeping);
+  EXPECT_EQ(FindPid(snap, 4325560)->state_bucket, StateBucket::kRunning);
+  EXPECT_EQ(init->state_bucket, StateBucket::kSleeping);
+  // Zombie and <exiting> rows leave columns blank; they are processes all the same.
+  const ProcessRow* zombie = FindPid(snap, 6095244);
+  ASSERT_NE(zombie, nullptr);
+  EXPECT_EQ(zombie->state_bucket, StateBucket::kZombie);
+  EXPECT_EQ(zombie->ppid, 4325554);
+  EXPECT_TRUE(zombie->user.empty());
+  EXPECT_FALSE(zombie->rss_bytes.has_value());
+  EXPECT_EQ(zombie->args, "<defunct>");
+  const ProcessRow* exiting = FindPid(snap, 7733720);
+  ASSERT_NE(exiting, nullptr);
+  EXPECT_EQ(exiting->ppid, 0);
+  EXPECT_EQ(exiting->args, "<exiting>");
   EXPECT_EQ(FindPid(snap, 4456001)->user, "205");
   EXPECT_FALSE(FindPid(snap, 3932302)->fds.has_value());
   // netstat lists every socket; the non-root lsof only the monitor user's listener, whose pid

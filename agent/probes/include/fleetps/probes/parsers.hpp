@@ -106,6 +106,7 @@ struct Section {
 enum class PsColumn {
   kPid, kPpid, kUser, kState, kEtime, kTime, kUserTime, kSysTime, kRssKib, kVszKib, kThreads,
   kZone, kComm, kArgs,
+  kWchan,  ///< What the process waits on; AIX tells running from sleeping by it (blank: running).
 };
 
 /// The headerless `-o` column list the dialect's probe script asks ps for (empty for BusyBox,
