@@ -33,16 +33,23 @@ std::uint32_t Mode(std::vector<std::uint32_t> values) {
 
 }  // namespace
 
-void Tokenize(std::string_view line, std::vector<TokenPos>& out) {
+void Tokenize(std::string_view line, std::vector<TokenPos>& out, std::size_t limit) {
   out.clear();
-  const auto n = static_cast<std::uint32_t>(line.size());
-  std::uint32_t i = 0;
-  while (i < n) {
-    while (i < n && IsSpace(line[i])) ++i;
-    if (i == n) break;
-    const std::uint32_t begin = i;
-    while (i < n && !IsSpace(line[i])) ++i;
-    out.push_back({begin, i});
+  const char* const base = line.data();
+  std::string_view rest = line;
+  while (true) {
+    rest = TrimLeft(rest);
+    if (rest.empty()) break;
+    if (out.size() + 1 == limit) {
+      // The rest of the line as one token: a command line needs no more splitting.
+      const std::string_view tail = TrimRight(rest);
+      const auto begin = static_cast<std::uint32_t>(tail.data() - base);
+      out.push_back({begin, static_cast<std::uint32_t>(begin + tail.size())});
+      break;
+    }
+    const std::string_view token = NextToken(rest);
+    const auto begin = static_cast<std::uint32_t>(token.data() - base);
+    out.push_back({begin, static_cast<std::uint32_t>(begin + token.size())});
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,9 @@ struct TokenPos {
   std::uint32_t end = 0;
 };
 
-/// Appends the tokens of `line` to `out` (cleared first).
-void Tokenize(std::string_view line, std::vector<TokenPos>& out);
+/// Fills `out` with the tokens of `line`; at most `limit` of them, the last one then spanning
+/// the rest of the line (a command line needs no splitting, and may be 100 kB long).
+void Tokenize(std::string_view line, std::vector<TokenPos>& out, std::size_t limit = SIZE_MAX);
 
 /// Assigns `tokens` of `line` to the columns of `spans` by position and writes each column's
 /// text to `fields` (same size as `spans`; empty for a blank column). A value of several words

@@ -280,11 +280,31 @@ std::vector<ListenSocket> ParseSockstat(std::string_view text, ParseStats& stats
     const std::string_view user = detail::NextToken(rest);
     if (user.empty() || user == "USER") continue;
     ++stats.lines_seen;
-    const std::string_view command = detail::NextToken(rest);
-    const std::string_view pid = detail::NextToken(rest);
-    detail::NextToken(rest);  // FD
-    const std::string_view proto = detail::NextToken(rest);
-    const std::string_view local = detail::NextToken(rest);
+    std::string_view command = detail::NextToken(rest);
+    std::string_view pid = detail::NextToken(rest);
+    std::string_view fd = detail::NextToken(rest);
+    std::string_view proto = detail::NextToken(rest);
+    std::string_view local = detail::NextToken(rest);
+    const std::string_view foreign = detail::NextToken(rest);
+    if (foreign.empty() && !local.empty()) {
+      // sockstat pads each column to a fixed position and adds no blank when a long user or
+      // command passes it, so COMMAND and PID can run together ("python2.781106"). One token
+      // short: the trailing digits of the command token, at most a FreeBSD pid's five, are
+      // the pid.
+      std::size_t digits = 0;
+      while (digits < command.size() && digits < 5 &&
+             detail::IsDigit(command[command.size() - 1 - digits])) {
+        ++digits;
+      }
+      if (digits > 0 && digits < command.size()) {
+        local = proto;
+        proto = fd;
+        fd = pid;
+        pid = command.substr(command.size() - digits);
+        command.remove_suffix(digits);
+        ++stats.values_split;
+      }
+    }
     ListenSocket socket;
     if (local.empty() || !SplitEndpoint(local, ':', socket.address, socket.port)) {
       stats.Skip(local.empty() ? SkipReason::kShortLine : SkipReason::kUnknownLine);

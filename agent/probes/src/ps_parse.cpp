@@ -171,13 +171,16 @@ std::vector<ProcessRow> ParseRows(Dialect dialect, const Layout& layout, std::st
   rows.reserve(detail::CountNewlines(text) + 1);
   const std::size_t n = layout.slots.size();
   const std::size_t fixed = layout.rest_last ? n - 1 : n;
+  // Enough tokens for a few values with blanks inside; the rest is the command line.
+  const std::size_t limit = layout.rest_last ? n + 4 : SIZE_MAX;
   std::vector<detail::TokenPos> tokens;
+  tokens.reserve(n + 5);
   std::vector<std::string_view> fields(n);
   std::string_view line;
   while (reader.Next(line)) {
     if (detail::Trim(line).empty()) continue;
     ++stats.lines_seen;
-    detail::Tokenize(line, tokens);
+    detail::Tokenize(line, tokens, limit);
     // Parse in place: a ProcessRow is large, moving it per line is measurable.
     ProcessRow* row = &rows.emplace_back();
     SkipReason why = SkipReason::kShortLine;
@@ -399,7 +402,7 @@ std::vector<ProcessRow> ParsePsTable(Dialect dialect, const std::vector<PsColumn
   std::string_view line;
   while (sample.size() < kSampleRows && sampler.Next(line)) {
     if (detail::Trim(line).empty()) continue;
-    detail::Tokenize(line, sample.emplace_back());
+    detail::Tokenize(line, sample.emplace_back(), layout.slots.size() + 4);
   }
   std::vector<bool> numeric;
   for (const ColumnSlot& slot : layout.slots) numeric.push_back(IsNumericColumn(slot));

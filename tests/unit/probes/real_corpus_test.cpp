@@ -197,6 +197,50 @@ TEST_P(RealPsCapture, RowsMatchWhatAPersonReads) {
 
 INSTANTIATE_TEST_SUITE_P(Corpus, RealPsCapture, ::testing::ValuesIn(PsCaptures()), TestName);
 
+// Listening-socket tables the probe reads: FreeBSD sockstat, BusyBox netstat -lnp.
+std::vector<std::string> SocketCaptures() {
+  std::vector<std::string> out;
+  for (std::string id : {"freebsd/sockstat-4c-long-user-merged-command-pid.txt",
+                         "freebsd/sockstat-4l-mosh-command-truncated.txt",
+                         "busybox/netstat-lnp-tapo-c110.txt"}) {
+    if (fs::exists(kRoot / id)) out.push_back(id);
+  }
+  return out;
+}
+
+class RealSocketCapture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RealSocketCapture, SocketsMatchWhatAPersonReads) {
+  const fs::path capture = kRoot / GetParam();
+  fs::path expect_path = capture;
+  expect_path.replace_extension(".expect");
+  const std::string text = Read(capture);
+  ParseStats stats;
+  const bool sockstat = GetParam().find("sockstat") != std::string::npos;
+  const std::vector<ListenSocket> sockets =
+      sockstat ? ParseSockstat(text, stats) : ParseNetstat(Dialect::kBusybox, text, stats);
+  EXPECT_EQ(stats.lines_skipped, 0u);
+  for (const ExpectRow& want : ReadExpect(expect_path)) {
+    std::map<std::string, std::string> w(want.begin(), want.end());
+    const std::string local = w["LOCAL ADDRESS"];
+    const std::uint32_t port = static_cast<std::uint32_t>(std::stoul(local.substr(local.rfind(':') + 1)));
+    const std::string address = local.substr(0, local.rfind(':'));
+    std::string pid_text = sockstat ? w["PID"] : w["PID/PROGRAM NAME"];
+    std::string process = sockstat ? w["COMMAND"] : pid_text.substr(pid_text.find('/') + 1);
+    pid_text = pid_text.substr(0, pid_text.find('/'));
+    const auto it = std::find_if(sockets.begin(), sockets.end(), [&](const ListenSocket& s) {
+      return s.port == port && s.address == address;
+    });
+    ASSERT_NE(it, sockets.end()) << local << " not parsed";
+    EXPECT_EQ(it->pid, std::stoll(pid_text)) << local;
+    EXPECT_EQ(it->process, process) << local;
+    EXPECT_EQ(it->proto.substr(0, 3), (sockstat ? w["PROTO"] : w["PROTO"]).substr(0, 3)) << local;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, RealSocketCapture, ::testing::ValuesIn(SocketCaptures()),
+                         TestName);
+
 TEST(RealCorpus, HasCapturesFromSixDialectsWithProvenance) {
   std::size_t captures = 0;
   std::size_t dialects = 0;
