@@ -363,6 +363,7 @@ boost::json::object RowJson(const QueryRow& row) {
   o["comm"] = detail::ValidUtf8(p.comm);
   o["exe"] = detail::ValidUtf8(p.exe());
   o["args"] = detail::ValidUtf8(p.args);
+  if (p.kernel) o["kernel"] = true;
   if (row.group) o["group"] = detail::ValidUtf8(*row.group);
   if (p.rss_bytes) o["rss_bytes"] = *p.rss_bytes;
   if (p.vsz_bytes) o["vsz_bytes"] = *p.vsz_bytes;

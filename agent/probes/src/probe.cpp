@@ -27,12 +27,15 @@ std::optional<std::int64_t> FirstInteger(const Section* section) {
 }
 
 bool IsLinux(Dialect d) { return d == Dialect::kLinuxProcps || d == Dialect::kBusybox; }
+bool IsBsd(Dialect d) { return d == Dialect::kFreebsd || d == Dialect::kDarwin; }
 
-// procps and BusyBox print kernel threads (and zombies) as "[comm]" / "[comm] <defunct>": they
-// have no command line at all.
-bool IsKernelThreadArgs(std::string_view args) {
+// A name in brackets or parentheses standing for a command line ps could not read: procps and
+// BusyBox print kernel threads (and zombies) as "[comm]" / "[comm] <defunct>"; BSD ps prints
+// kernel processes as "[idle]" and, when it cannot read the arguments of a process (swapped
+// out, exiting), its name in parentheses, "(postgres)".
+bool IsWrappedName(std::string_view args, char open, char close) {
   if (args.ends_with(" <defunct>")) args.remove_suffix(10);
-  return args.size() >= 2 && args.front() == '[' && args.back() == ']' &&
+  return args.size() >= 2 && args.front() == open && args.back() == close &&
          args.find(' ') == std::string_view::npos;
 }
 
@@ -47,13 +50,21 @@ void Finish(Dialect dialect, ProcessRow& row) {
       row.args.erase(0, close + 2);
     }
   }
-  if (IsLinux(dialect) && IsKernelThreadArgs(row.args)) {
+  if ((IsLinux(dialect) || IsBsd(dialect)) && IsWrappedName(row.args, '[', ']')) {
     if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(']') - 1);
+    row.args.clear();
+    row.kernel = true;
+  } else if (IsBsd(dialect) && IsWrappedName(row.args, '(', ')')) {
+    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(')') - 1);
     row.args.clear();
   }
   if (row.comm.empty()) {
     row.comm.assign(detail::BaseName(row.exe()));
     if (IsLinux(dialect) && row.comm.size() > 15) row.comm.resize(15);
+  } else if (!IsLinux(dialect) && row.comm.starts_with('/')) {
+    // Solaris and macOS print the executed path as comm; the name is its last part, as
+    // Linux's comm is, so that {{.Comm}} groups and comm= selectors see one fleet.
+    row.comm.assign(detail::BaseName(row.comm));
   }
   if (!row.cpu_total_seconds && row.cpu_user_seconds && row.cpu_system_seconds) {
     row.cpu_total_seconds = *row.cpu_user_seconds + *row.cpu_system_seconds;

@@ -104,3 +104,32 @@ TEST(ProbesSelfExclusion, CycleBackToTheProbeShellEnds) {
 
 }  // namespace
 }  // namespace fleetps::probes
+
+namespace fleetps::probes {
+namespace {
+
+// BSD ps prints what it cannot read as a name in brackets (kernel processes) or parentheses
+// (arguments unreadable: swapped out, exiting); real rows in tests/data/real/freebsd.
+TEST(ProbesBsdNames, KernelBracketsAndSwappedOutParentheses) {
+  const ProbeParseResult r = ParseTable({{0, 0, "[kernel]"}, {11, 0, "[idle]"},
+                                         {812, 1, "(postgres)"}, {900, 1, "/usr/sbin/cron -s"}},
+                                        99999);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const ProcessRow* idle = FindPid(r.snapshot, 11);
+  ASSERT_NE(idle, nullptr);
+  EXPECT_EQ(idle->comm, "idle");
+  EXPECT_TRUE(idle->args.empty());
+  EXPECT_TRUE(idle->exe().empty());
+  EXPECT_TRUE(idle->kernel);
+  const ProcessRow* postgres = FindPid(r.snapshot, 812);
+  ASSERT_NE(postgres, nullptr);
+  EXPECT_EQ(postgres->comm, "postgres");
+  EXPECT_TRUE(postgres->exe().empty());
+  EXPECT_FALSE(postgres->kernel);
+  const ProcessRow* cron = FindPid(r.snapshot, 900);
+  EXPECT_EQ(cron->comm, "cron");
+  EXPECT_FALSE(cron->kernel);
+}
+
+}  // namespace
+}  // namespace fleetps::probes

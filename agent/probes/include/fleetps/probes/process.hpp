@@ -33,6 +33,8 @@ struct ProcessRow {
   std::string user;   ///< Login name, or the numeric uid when the tool printed one.
   std::string state;  ///< Raw state as the tool printed it ("Ss", "O", "R").
   StateBucket state_bucket = StateBucket::kOther;
+  /// A kernel process or thread (Linux `[kthreadd]`, BSD `[idle]`): no command line, no exe.
+  bool kernel = false;
   /// Start time, Unix seconds: from /proc (boot time + start ticks) or from etime and the
   /// remote clock (then it may jitter by a second between probes).
   CompactOptional<double> start_time_unix;
@@ -51,7 +53,9 @@ struct ProcessRow {
   CompactOptional<std::uint64_t> minor_faults;
   CompactOptional<std::uint64_t> ctx_voluntary;
   CompactOptional<std::uint64_t> ctx_involuntary;
-  std::string comm;  ///< Short command name (Linux: 15 characters at most).
+  /// Short command name: the base name of the executable, as the platform truncates it (Linux
+  /// 15 characters, HP-UX 14); never a path, so one process has one comm on every dialect.
+  std::string comm;
   std::string args;  ///< Space-joined argument list; may be truncated by the platform.
   std::string zone;  ///< Solaris zone, empty elsewhere.
 
