@@ -398,11 +398,13 @@ std::string Aix(const std::vector<Proc>& procs) {
     // Some AIX locales print the CPU time with a decimal comma.
     std::string time = Clock(static_cast<std::int64_t>((p.utime + p.stime) / 100), true);
     if (p.pid % 10 == 0) time += ",50";
-    Appendf(o.text, "%8lld %7lld %8s A %18s %12s %6llu %6llu %6d %s\n",
+    // The wait channel: an address, "*" for several sleeping threads, blank while running.
+    const char* wchan = p.pid % 10 == 3 ? "" : p.threads > 1 ? "*" : "f1000f0a00013c40";
+    Appendf(o.text, "%8lld %7lld %8s A %18s %12s %6llu %6llu %6d %16s %s\n",
             static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
             Clock(p.etime, false).c_str(), time.c_str(),
             static_cast<unsigned long long>(p.rss_kib),
-            static_cast<unsigned long long>(p.vsz_kib), p.threads, p.args.c_str());
+            static_cast<unsigned long long>(p.vsz_kib), p.threads, wchan, p.args.c_str());
   }
   o.End("ps");
   o.Comm(procs, 8, false);

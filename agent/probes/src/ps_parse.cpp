@@ -26,102 +26,116 @@ bool IsNumericColumn(ColumnSlot column) noexcept {
   }
 }
 
-// Fills one row from its column texts; false (with the reason) when the pid is missing or a
-// pid does not parse. Blank columns (AIX zombies) and "-" leave the value absent. `clean` ends
-// false when another number does not parse or a state looks like a number: a sign that the
-// fields are not where the row was read to have them.
-bool ParseFields(Dialect dialect, std::span<const ColumnSlot> columns,
-                 std::span<const std::string_view> fields, std::optional<std::int64_t> clock,
-                 ProcessRow& row, SkipReason& why, bool& clean) {
+// What reading one row's fields found beyond the row itself.
+struct FieldState {
   bool have_pid = false;
-  clean = true;
-  auto check = [&clean](bool parsed) { clean = clean && parsed; };
+  bool bad_pid = false;
+  bool clean = true;  // false: a number did not parse or a state looks like a number
   std::optional<std::string_view> wchan;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (!columns[i].has_value()) continue;
-    const std::string_view value = detail::Trim(fields[i]);
-    if (*columns[i] == PsColumn::kArgs) {
-      row.args.assign(value);
-      continue;
-    }
-    if (*columns[i] == PsColumn::kWchan) {
-      wchan = value;
-      continue;
-    }
-    if (IsAbsentMarker(value)) continue;
-    switch (*columns[i]) {
-      case PsColumn::kPid: {
-        auto v = detail::ParseI64(value);
-        if (!v || *v < 0) {
-          why = SkipReason::kBadNumber;
-          return false;
-        }
-        row.pid = *v;
-        have_pid = true;
-        break;
-      }
-      case PsColumn::kPpid: {
-        auto v = detail::ParseI64(value);
-        if (!v || *v < 0) {
-          why = SkipReason::kBadNumber;
-          return false;
-        }
-        row.ppid = *v;
-        break;
-      }
-      case PsColumn::kUser: row.user.assign(value); break;
-      case PsColumn::kState:
-        row.state.assign(value);
-        row.state_bucket = BucketForState(dialect, value);
-        check(!detail::IsDigit(value.front()));
-        break;
-      case PsColumn::kEtime: {
-        const auto v = ParseDuration(value);
-        check(v.has_value());
-        if (v && clock) row.start_time_unix = static_cast<double>(*clock) - *v;
-        break;
-      }
-      case PsColumn::kTime:
-        row.cpu_total_seconds = ParseDuration(value);
-        check(row.cpu_total_seconds.has_value());
-        break;
-      case PsColumn::kUserTime:
-        row.cpu_user_seconds = ParseDuration(value);
-        check(row.cpu_user_seconds.has_value());
-        break;
-      case PsColumn::kSysTime:
-        row.cpu_system_seconds = ParseDuration(value);
-        check(row.cpu_system_seconds.has_value());
-        break;
-      case PsColumn::kRssKib:
-        row.rss_bytes = ParseKibibytes(value);
-        check(row.rss_bytes.has_value());
-        break;
-      case PsColumn::kVszKib:
-        row.vsz_bytes = ParseKibibytes(value);
-        check(row.vsz_bytes.has_value());
-        break;
-      case PsColumn::kThreads:
-        if (auto v = detail::ParseI64(value); v && *v >= 0) {
-          row.threads = *v;
-        } else {
-          clean = false;
-        }
-        break;
-      case PsColumn::kZone: row.zone.assign(value); break;
-      case PsColumn::kComm: row.comm.assign(value); break;
-      case PsColumn::kArgs:
-      case PsColumn::kWchan: break;
-    }
+};
+
+// Reads one column's text (already trimmed) into the row. Blank and "-" leave values absent.
+inline void ParseField(Dialect dialect, PsColumn column, std::string_view value,
+                       std::optional<std::int64_t> clock, ProcessRow& row, FieldState& st) {
+  switch (column) {
+    case PsColumn::kArgs: row.args.assign(value); return;
+    case PsColumn::kWchan: st.wchan = value; return;
+    case PsColumn::kUser: row.user.assign(value); return;
+    case PsColumn::kZone: row.zone.assign(value); return;
+    case PsColumn::kComm: row.comm.assign(value); return;
+    default: break;
   }
+  if (IsAbsentMarker(value)) return;
+  switch (column) {
+    case PsColumn::kPid: {
+      auto v = detail::ParseI64(value);
+      if (!v || *v < 0) {
+        st.bad_pid = true;
+        return;
+      }
+      row.pid = *v;
+      st.have_pid = true;
+      return;
+    }
+    case PsColumn::kPpid: {
+      auto v = detail::ParseI64(value);
+      if (!v || *v < 0) {
+        st.bad_pid = true;
+        return;
+      }
+      row.ppid = *v;
+      return;
+    }
+    case PsColumn::kState:
+      row.state.assign(value);
+      row.state_bucket = BucketForState(dialect, value);
+      st.clean = st.clean && !detail::IsDigit(value.front());
+      return;
+    case PsColumn::kEtime: {
+      const auto v = ParseDuration(value);
+      st.clean = st.clean && v.has_value();
+      if (v && clock) row.start_time_unix = static_cast<double>(*clock) - *v;
+      return;
+    }
+    case PsColumn::kTime:
+      row.cpu_total_seconds = ParseDuration(value);
+      st.clean = st.clean && row.cpu_total_seconds.has_value();
+      return;
+    case PsColumn::kUserTime:
+      row.cpu_user_seconds = ParseDuration(value);
+      st.clean = st.clean && row.cpu_user_seconds.has_value();
+      return;
+    case PsColumn::kSysTime:
+      row.cpu_system_seconds = ParseDuration(value);
+      st.clean = st.clean && row.cpu_system_seconds.has_value();
+      return;
+    case PsColumn::kRssKib:
+      row.rss_bytes = ParseKibibytes(value);
+      st.clean = st.clean && row.rss_bytes.has_value();
+      return;
+    case PsColumn::kVszKib:
+      row.vsz_bytes = ParseKibibytes(value);
+      st.clean = st.clean && row.vsz_bytes.has_value();
+      return;
+    case PsColumn::kThreads:
+      if (auto v = detail::ParseI64(value); v && *v >= 0) {
+        row.threads = *v;
+      } else {
+        st.clean = false;
+      }
+      return;
+    default: return;
+  }
+}
+
+// After the fields: what the row as a whole says. False (with the reason) without a pid.
+bool FinishFields(Dialect dialect, ProcessRow& row, const FieldState& st, SkipReason& why) {
   // AIX's process state A is "active": on a CPU or asleep alike. Its wait channel tells them
   // apart: blank (or "-") while running, an address (or "*" for several sleeping threads)
   // while asleep.
-  if (wchan && dialect == Dialect::kAix && row.state == "A") {
-    row.state_bucket = IsAbsentMarker(*wchan) ? StateBucket::kRunning : StateBucket::kSleeping;
+  if (st.wchan && dialect == Dialect::kAix && row.state == "A") {
+    row.state_bucket = IsAbsentMarker(*st.wchan) ? StateBucket::kRunning : StateBucket::kSleeping;
   }
-  if (!have_pid) why = SkipReason::kNoPid;
-  return have_pid;
+  if (st.bad_pid) {
+    why = SkipReason::kBadNumber;
+    return false;
+  }
+  if (!st.have_pid) {
+    why = SkipReason::kNoPid;
+    return false;
+  }
+  return true;
+}
+
+// Fills one row from its column texts (positional reading).
+bool ParseFields(Dialect dialect, std::span<const ColumnSlot> columns,
+                 std::span<const std::string_view> fields, std::optional<std::int64_t> clock,
+                 ProcessRow& row, SkipReason& why) {
+  FieldState st;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i]) ParseField(dialect, *columns[i], detail::Trim(fields[i]), clock, row, st);
+  }
+  return FinishFields(dialect, row, st, why);
 }
 
 // A table's columns: what each means and, when known, where it lies on a line.
@@ -132,34 +146,46 @@ struct Layout {
   bool from_header = false;               // spans are the header's, not inferred from rows
 };
 
-// Token i as column i, the command line from its first token on. False when the row cannot be
-// read that way: too few tokens, or the command starting left of its header (a value with a
-// blank inside, BusyBox "S <", pushed a word into it). Values wider than their column shift
-// the rest of a procps row to the right, which this reading tolerates and a positional one
-// would not.
-bool FieldsFromTokens(const Layout& layout, std::string_view line,
-                      std::span<const detail::TokenPos> tokens,
-                      std::span<std::string_view> fields) {
+// Reads the row token by token, token i as column i and the command line from its first token
+// on, straight into `row` (the path of nearly every row: no token list, one pass). False when
+// the row cannot be read that way: too few tokens, a number that does not parse, the command
+// starting left of its header (a value with a blank inside, BusyBox "S <", pushed a word into
+// it), or, one token short, the last word sitting in the command's column (a blank column
+// before it, AIX's wait channel of a running process, is what is missing). Values wider than
+// their column shift the rest of a procps row to the right, which this reading tolerates and
+// a positional one would not.
+bool ParseByTokens(Dialect dialect, const Layout& layout, std::string_view line,
+                   std::optional<std::int64_t> clock, ProcessRow& row, FieldState& st) {
   const std::size_t n = layout.slots.size();
-  if (layout.rest_last ? tokens.size() + 1 < n : tokens.size() != n) return false;
-  if (layout.rest_last && layout.from_header && tokens.size() >= n &&
-      tokens[n - 1].begin < layout.spans[n - 1].begin) {
-    return false;
-  }
-  // No command at all is a kernel process, unless the last word sits in the command's column
-  // and a blank column before it (AIX's wait channel of a running process) is what is missing.
-  if (layout.rest_last && tokens.size() + 1 == n && n >= 2 && !layout.spans.empty() &&
-      tokens[n - 2].begin >= layout.spans[n - 2].end) {
-    return false;
-  }
+  std::string_view rest = line;
+  std::size_t count = 0;
+  std::uint32_t last_fixed_begin = 0;
+  std::uint32_t command_begin = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (i >= tokens.size()) {
-      fields[i] = {};
-    } else if (layout.rest_last && i == n - 1) {
-      fields[i] = detail::TrimRight(line.substr(tokens[i].begin));
+    const bool command = layout.rest_last && i == n - 1;
+    const std::string_view value =
+        command ? detail::TrimRight(detail::TrimLeft(rest)) : detail::NextToken(rest);
+    if (value.empty()) continue;
+    ++count;
+    const auto begin = static_cast<std::uint32_t>(value.data() - line.data());
+    if (command) {
+      command_begin = begin;
     } else {
-      fields[i] = line.substr(tokens[i].begin, tokens[i].end - tokens[i].begin);
+      last_fixed_begin = begin;
     }
+    if (layout.slots[i]) ParseField(dialect, *layout.slots[i], value, clock, row, st);
+  }
+  if (!layout.rest_last && !detail::TrimLeft(rest).empty()) return false;  // extra words
+  if (layout.rest_last ? count + 1 < n : count != n) return false;
+  if (!st.clean || st.bad_pid) return false;
+  if (layout.spans.empty()) return true;
+  if (layout.rest_last && count == n && layout.from_header &&
+      command_begin < layout.spans[n - 1].begin) {
+    return false;
+  }
+  if (layout.rest_last && count + 1 == n && n >= 2 &&
+      last_fixed_begin >= layout.spans[n - 2].end) {
+    return false;
   }
   return true;
 }
@@ -171,35 +197,39 @@ std::vector<ProcessRow> ParseRows(Dialect dialect, const Layout& layout, std::st
   rows.reserve(detail::CountNewlines(text) + 1);
   const std::size_t n = layout.slots.size();
   const std::size_t fixed = layout.rest_last ? n - 1 : n;
-  // Enough tokens for a few values with blanks inside; the rest is the command line.
-  const std::size_t limit = layout.rest_last ? n + 4 : SIZE_MAX;
+  // A few values with blanks inside, then the command line as one token.
+  const std::size_t limit = layout.rest_last ? n + 8 : SIZE_MAX;
   std::vector<detail::TokenPos> tokens;
-  tokens.reserve(n + 5);
   std::vector<std::string_view> fields(n);
   std::string_view line;
   while (reader.Next(line)) {
     if (detail::Trim(line).empty()) continue;
     ++stats.lines_seen;
-    detail::Tokenize(line, tokens, limit);
     // Parse in place: a ProcessRow is large, moving it per line is measurable.
     ProcessRow* row = &rows.emplace_back();
     SkipReason why = SkipReason::kShortLine;
-    bool clean = false;
-    const bool parsed = FieldsFromTokens(layout, line, tokens, fields) &&
-                        ParseFields(dialect, layout.slots, fields, clock, *row, why, clean);
-    bool ok = parsed && clean;
-    // The row is not laid out token by token (blank columns, values with blanks, values run
-    // together): read it by position, if the table says where its columns are. A row must
-    // still reach its last fixed column; one that stops short was cut, not left blank.
-    if (!ok && !layout.spans.empty() && fixed > 0 && !tokens.empty() &&
-        tokens.back().end > layout.spans[fixed - 1].begin) {
-      *row = ProcessRow{};
-      stats.values_split +=
-          detail::SplitByColumns(line, tokens, layout.spans, layout.rest_last, fields);
-      why = SkipReason::kShortLine;
-      ok = ParseFields(dialect, layout.slots, fields, clock, *row, why, clean);
-    } else if (!ok && parsed) {
-      ok = true;  // no layout to read it by instead: keep what parsed, odd values absent
+    FieldState st;
+    bool ok = ParseByTokens(dialect, layout, line, clock, *row, st);
+    if (ok) {
+      ok = FinishFields(dialect, *row, st, why);
+    } else if (!layout.spans.empty() && fixed > 0) {
+      // Not laid out token by token (blank columns, values with blanks, values run together):
+      // read it by position. A row must still reach its last fixed column; one that stops
+      // short was cut, not left blank.
+      detail::Tokenize(line, tokens, limit);
+      if (!tokens.empty() && tokens.back().end > layout.spans[fixed - 1].begin) {
+        *row = ProcessRow{};
+        stats.values_split +=
+            detail::SplitByColumns(line, tokens, layout.spans, layout.rest_last, fields);
+        ok = ParseFields(dialect, layout.slots, fields, clock, *row, why);
+      }
+    } else if (!st.bad_pid) {
+      // No layout to read it by instead: keep what parsed, odd values absent, if the row had
+      // every column and a pid.
+      std::string_view rest = line;
+      std::size_t count = 0;
+      while (!detail::NextToken(rest).empty()) ++count;
+      if (layout.rest_last ? count + 1 >= n : count == n) ok = FinishFields(dialect, *row, st, why);
     }
     if (!ok) {
       rows.pop_back();
@@ -396,13 +426,13 @@ std::vector<ProcessRow> ParsePsTable(Dialect dialect, const std::vector<PsColumn
   if (layout.slots.empty()) return {};
   layout.rest_last = layout.slots.back() == PsColumn::kArgs;
   // No header: where the columns lie is read off the first rows that have every column.
-  constexpr std::size_t kSampleRows = 64;
+  constexpr std::size_t kSampleRows = 16;
   std::vector<std::vector<detail::TokenPos>> sample;
   detail::LineReader sampler(text);
   std::string_view line;
   while (sample.size() < kSampleRows && sampler.Next(line)) {
     if (detail::Trim(line).empty()) continue;
-    detail::Tokenize(line, sample.emplace_back(), layout.slots.size() + 4);
+    detail::Tokenize(line, sample.emplace_back(), layout.slots.size());  // only positions
   }
   std::vector<bool> numeric;
   for (const ColumnSlot& slot : layout.slots) numeric.push_back(IsNumericColumn(slot));
