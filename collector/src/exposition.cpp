@@ -159,6 +159,12 @@ void AddHost(Families& out, const HostView& view, const Labels& base,
     out.Add("fleetps_probe_last_success_timestamp_seconds", probe, *view.last_success_unix);
   }
   out.Add("fleetps_probe_skipped_total", base, static_cast<double>(view.skipped_total));
+  for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
+    out.Add("fleetps_probe_lines_skipped_total",
+            with({{"probe", kProbeName},
+                  {"reason", probes::SkipReasonName(static_cast<probes::SkipReason>(i))}}),
+            static_cast<double>(view.lines_skipped_total[i]));
+  }
 
   // Process data only while the host answers: down is not the same as "no processes".
   if (!up || !view.snapshot) return;
@@ -615,6 +621,14 @@ void RenderHostFamilies(std::string& out, std::array<std::uint32_t, kMetricCatal
         break;
       case CatalogIndex("fleetps_probe_skipped_total"):
         lines.Add(kMetricCatalog[family].name, static_cast<double>(view.skipped_total));
+        break;
+      case CatalogIndex("fleetps_probe_lines_skipped_total"):
+        for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
+          lines.Add(kMetricCatalog[family].name,
+                    {{"probe", kProbeName},
+                     {"reason", probes::SkipReasonName(static_cast<probes::SkipReason>(i))}},
+                    static_cast<double>(view.lines_skipped_total[i]));
+        }
         break;
       default:
         break;  // a per-host family without a renderer would show up in the reference test

@@ -43,6 +43,7 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->disconnects_total = it->second.view->disconnects_total;
       view->probes_total = it->second.view->probes_total;
       view->skipped_total = it->second.view->skipped_total;
+      view->lines_skipped_total = it->second.view->lines_skipped_total;
     }
     Entry& entry = next.emplace(spec.name, Entry{nullptr, probes::GroupTracker{}}).first->second;
     Publish(entry, std::move(view));
@@ -118,6 +119,9 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     view->snapshot = result.snapshot;
     view->snapshot_time = result.finished;
     view->groups = entry.tracker.Update(*result.snapshot, grouper_);
+    for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
+      view->lines_skipped_total[i] += result.snapshot->stats.skipped[i];
+    }
   } else if (result.session_epoch == 0 && !view->status.last_reason) {
     // A tick on a host that has been neither ready nor failed yet (connecting, fingerprinting):
     // the agent's `disconnected` is a placeholder there, and the host's state says more.

@@ -225,6 +225,17 @@ std::string RenderProbeEvent(const agent::ProbeResult& result) {
   if (result.snapshot) {
     o["processes"] = result.snapshot->processes.size();
     o["listening"] = result.snapshot->listening.size();
+    // Lines that became nothing, by reason: a format the parsers do not know shows here.
+    const probes::ParseStats& stats = result.snapshot->stats;
+    if (stats.lines_skipped > 0) {
+      boost::json::object skipped;
+      for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
+        if (stats.skipped[i] > 0) {
+          skipped[probes::SkipReasonName(static_cast<probes::SkipReason>(i))] = stats.skipped[i];
+        }
+      }
+      o["lines_skipped"] = std::move(skipped);
+    }
   }
   o["time"] = UnixSeconds(result.finished);
   return Event("probe", o);

@@ -100,6 +100,8 @@ class ExpositionTest : public ::testing::Test {
     row.cpu_user_seconds = 3;
     row.rss_bytes = 4096;
     snapshot->processes.push_back(row);
+    snapshot->stats.Skip(probes::SkipReason::kBadNumber);
+    snapshot->stats.Skip(probes::SkipReason::kBadNumber);
     ok.snapshot = snapshot;
     state_.OnResult(ok);
     agent::HostStatus refused;
@@ -138,6 +140,12 @@ TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
   for (agent::Errc reason : agent::AllReasons()) {
     EXPECT_THAT(text, HasSubstr("reason=\"" + std::string(agent::ReasonName(reason)) + "\""));
   }
+}
+
+TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\",reason=\"bad_number\"} 2"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\",reason=\"no_header\"} 0"));
 }
 
 TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {

@@ -47,6 +47,8 @@ struct HostView {
 
   std::uint64_t probes_total = 0;
   std::uint64_t skipped_total = 0;
+  /// Output lines of good probes that became no row or socket, by probes::SkipReason.
+  std::array<std::uint64_t, probes::kSkipReasonCount> lines_skipped_total{};
   std::optional<agent::ProbeStatus> last_probe_status;  ///< Of the last probe that ran.
   std::string last_probe_failure;                       ///< Reason name; empty after success.
   std::chrono::system_clock::time_point last_probe_finished{};

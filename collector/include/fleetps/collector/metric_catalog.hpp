@@ -51,6 +51,7 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_namegroup_starts_total", MetricType::kCounter, "Processes that started in the group"},
     MetricDescriptor{"fleetps_namegroup_listen_sockets", MetricType::kGauge, "Listening sockets of the group, by protocol"},
     MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter, "Ticks skipped because the previous probe was still running"},
+    MetricDescriptor{"fleetps_probe_lines_skipped_total", MetricType::kCounter, "Lines of probe output that became no process or socket, by reason (a format the parsers do not know)"},
     // The collector itself (/metrics only): everything from here to the end.
     MetricDescriptor{"fleetps_supervisor_restarts_total", MetricType::kCounter, "Host agents restarted after a crash"},
     MetricDescriptor{"fleetps_bus_dropped_total", MetricType::kCounter, "Bus messages dropped because a subscriber's queue was full"},
