@@ -165,8 +165,9 @@ TEST(DialectEmulatorTest, Aix) {
   const probes::Fingerprint& fp = run.ready->fingerprint.value();
   EXPECT_EQ(probes::DialectName(run.ready->dialect.value()), "aix");
   EXPECT_EQ(fp.os, "AIX");
-  EXPECT_EQ(fp.os_release, "2");
-  EXPECT_EQ(fp.arch, "00F9C1964C00");
+  // AIX prints the minor release for -r and a machine serial for -m: labels from -v and -p.
+  EXPECT_EQ(fp.os_release, "7.2");
+  EXPECT_EQ(fp.arch, "powerpc");
   EXPECT_EQ(fp.ps_flavour, "posix");
   EXPECT_TRUE(fp.ps_has_o);
   EXPECT_FALSE(fp.proc_readable) << "the Linux /proc must not leak";

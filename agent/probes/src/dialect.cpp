@@ -33,6 +33,10 @@ constexpr std::string_view kFingerprintBody =
     "fp_b uname-s; uname -s; fp_e uname-s $?\n"
     "fp_b uname-r; uname -r; fp_e uname-r $?\n"
     "fp_b uname-m; uname -m; fp_e uname-m $?\n"
+    // AIX: -r is the minor release ("2"), -v the version ("7"), -m a machine serial, -p the
+    // processor ("powerpc"): the labels are built from -v, -r and -p there.
+    "fp_b uname-v; uname -v 2>/dev/null; fp_e uname-v $?\n"
+    "fp_b uname-p; uname -p 2>/dev/null; fp_e uname-p $?\n"
     "fp_b self; echo $$; fp_e self 0\n"
     "fp_b ps-version; ps --version 2>&1 | head -n 5; fp_e ps-version $?\n"
     "fp_b ps-o; ps -o pid= -p $$ 2>/dev/null || ps -o pid 2>/dev/null | head -n 2; "
@@ -257,6 +261,15 @@ FingerprintResult ParseFingerprint(std::string_view output) {
   }
   fp.os_release = first_line("uname-r");
   fp.arch = first_line("uname-m");
+  if (fp.os == "AIX") {
+    // "7" and "2" make AIX 7.2; the machine serial says nothing about the architecture.
+    const std::string version = first_line("uname-v");
+    if (detail::ParseI64(version) && detail::ParseI64(fp.os_release)) {
+      fp.os_release = version + "." + fp.os_release;
+    }
+    const std::string processor = first_line("uname-p");
+    fp.arch = processor.empty() || processor == "unknown" ? "powerpc" : processor;
+  }
   fp.proc_readable = first_line("proc") == "yes";
   fp.clk_tck = number("clk-tck");
   if (fp.clk_tck && *fp.clk_tck == 0) fp.clk_tck.reset();

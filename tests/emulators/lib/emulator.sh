@@ -83,7 +83,7 @@ emu_uname() {
       *) echo "uname: illegal option -- $emu_c" >&2; echo "usage: uname [-$emu_letters]" >&2; exit 1 ;;
     esac
   done
-  for emu_c in s n r v m; do
+  for emu_c in s n r v m p; do
     case $emu_want in
       *a*|*"$emu_c"*) ;;
       *) continue ;;
@@ -92,7 +92,8 @@ emu_uname() {
       s) emu_v=`emu_fp uname-s` ;;
       n) emu_v=fixture-host ;;
       r) emu_v=`emu_fp uname-r` ;;
-      v) emu_v=1 ;;
+      v) emu_v=`emu_fp uname-v`; [ -n "$emu_v" ] || emu_v=1 ;;
+      p) emu_v=`emu_fp uname-p` ;;
       m) emu_v=`emu_fp uname-m` ;;
     esac
     emu_out="${emu_out:+$emu_out }$emu_v"

@@ -112,6 +112,13 @@ std::string FingerprintSection(std::string_view name, const HostSnapshot& host,
           : d == SimDialect::kSolaris ? "sun4v"
           : d == SimDialect::kBusybox ? "armv7l"
                                       : "x86_64";
+  } else if (name == "uname-v") {
+    out = d == SimDialect::kAix ? "7" : d == SimDialect::kSolaris ? "11.4.0.15.0" : "#1 SMP";
+  } else if (name == "uname-p") {
+    out = d == SimDialect::kAix       ? "powerpc"
+          : d == SimDialect::kSolaris ? "sparc"
+          : d == SimDialect::kBusybox ? "unknown"
+                                      : "x86_64";
   } else if (name == "ps-version") {
     switch (d) {
       case SimDialect::kLinuxProcps:

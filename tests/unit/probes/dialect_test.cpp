@@ -170,3 +170,18 @@ TEST(ProbesStates, BucketsFollowProcessExporter) {
 
 }  // namespace
 }  // namespace fleetps::probes
+
+namespace fleetps::probes {
+namespace {
+
+// AIX's uname -r is the minor release and -m a machine serial (tests/data/real/aix): the labels
+// come from -v.-r and -p.
+TEST(ProbesFingerprint, AixLabelsFromVersionAndProcessor) {
+  const FingerprintResult r = ParseFingerprint(testing::ReadFixture("fingerprint/aix.txt"));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.fingerprint.os_release, "7.2");
+  EXPECT_EQ(r.fingerprint.arch, "powerpc");
+}
+
+}  // namespace
+}  // namespace fleetps::probes
