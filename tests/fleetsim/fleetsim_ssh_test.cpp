@@ -1,4 +1,5 @@
 // fleetsim against a real OpenSSH client: handshake, dialect answers, every fault, control API.
+#include <cctype>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -124,6 +125,12 @@ TEST_P(DialectProbe, ProbeOverSshParsesInTheHostsDialect) {
   EXPECT_GE(parsed.snapshot.processes.size(), 10u);
   EXPECT_EQ(parsed.snapshot.stats.lines_skipped, 0u);
   EXPECT_FALSE(parsed.snapshot.listening.empty());
+  for (const auto& p : parsed.snapshot.processes) {
+    // BusyBox's two-word states ("S <", "S N") stay states, never the start of a command.
+    EXPECT_FALSE(p.args.starts_with("< ") || p.args.starts_with("N ")) << p.pid << " " << p.args;
+    ASSERT_FALSE(p.state.empty()) << p.pid;
+    EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(p.state.front()))) << p.pid << " " << p.state;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fleetsim, DialectProbe,

@@ -194,10 +194,21 @@ std::string BusyboxSize(std::uint64_t kib) {
   return std::to_string(kib);
 }
 
+// BusyBox's STAT: the state letter, W for a process without resident pages (kernel threads),
+// then < (high priority) or N (niced), in a column of four where a flag can follow a blank
+// ("S <", "S N", as real devices print: tests/data/real/busybox).
+std::string BusyboxStat(const SimProcess& p) {
+  std::string stat(1, p.state);
+  if (p.kernel_thread) stat += 'W';
+  if (p.pid % 17 == 5) stat += stat.size() == 1 ? " <" : "<";
+  else if (p.pid % 13 == 7) stat += stat.size() == 1 ? " N" : "N";
+  return stat;
+}
+
 void BusyboxPsRow(std::string& out, const SimProcess& p) {
   const std::string args = p.kernel_thread ? "[" + p.comm + "]" : p.args;
-  Appendf(out, "%5u %5u %-8.8s %-4c %5s %5s %s\n", p.pid, p.ppid, std::string(p.user).c_str(),
-          p.state, BusyboxSize(p.rss_kib).c_str(), BusyboxSize(p.vsz_kib).c_str(),
+  Appendf(out, "%5u %5u %-8.8s %-4s %5s %5s %s\n", p.pid, p.ppid, std::string(p.user).c_str(),
+          BusyboxStat(p).c_str(), BusyboxSize(p.rss_kib).c_str(), BusyboxSize(p.vsz_kib).c_str(),
           args.empty() ? p.comm.c_str() : args.c_str());
 }
 
