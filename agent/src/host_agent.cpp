@@ -197,7 +197,7 @@ asio::awaitable<error_code> HostAgent::Fingerprint() {
   RunOptions options;
   options.output_limit = spec_.output_limit;
   options.deadline = Clock::now() + spec_.probe_timeout;
-  const std::string_view script = probes::FingerprintScript();
+  const std::string script = probes::WithWatchdog(probes::FingerprintScript(), spec_.probe_timeout);
   auto out = co_await session_.RunScript(script, options);
   if (!out) co_return out.error();
   auto parsed = probes::ParseFingerprint(out->out);
@@ -233,7 +233,8 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
     co_return r;
   }
   const std::string nonce = Nonce();
-  const std::string script = probes::ProcessProbeScript(*dialect_, fingerprint_, nonce);
+  const std::string script = probes::WithWatchdog(
+      probes::ProcessProbeScript(*dialect_, fingerprint_, nonce), spec_.probe_timeout);
   RunOptions options;
   options.output_limit = spec_.output_limit;
   options.deadline = Clock::now() + spec_.probe_timeout;

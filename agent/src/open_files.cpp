@@ -29,7 +29,8 @@ boost::asio::awaitable<OpenFilesOutcome> HostAgent::RunOpenFiles(std::int64_t pi
     co_return r;
   }
   const std::string nonce = Nonce();
-  const std::string script = probes::OpenFilesScript(method, pid, nonce);
+  const std::string script =
+      probes::WithWatchdog(probes::OpenFilesScript(method, pid, nonce), spec_.probe_timeout);
   RunOptions options;
   options.output_limit = std::min<std::uint64_t>(spec_.output_limit, kOpenFilesOutputLimit);
   options.deadline = Clock::now() + spec_.probe_timeout;

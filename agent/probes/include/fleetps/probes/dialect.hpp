@@ -2,6 +2,8 @@
 // probe scripts sent to it. Everything here is pure: no I/O, no global state.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,5 +96,40 @@ inline constexpr std::string_view kFingerprintNonce = "fp0fingerprint";
 /// it is not. Uses the fingerprint for zone scoping, ps `-o` support and tool availability.
 [[nodiscard]] std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fingerprint,
                                              std::string_view nonce);
+
+/// The largest host-side deadline WithWatchdog arms (2^31 - 1 s: fits a 32-bit `sleep` argument).
+inline constexpr std::int64_t kMaxWatchdogSeconds = 2'147'483'647;
+
+/// `deadline` in whole seconds for the host: rounded up, at least 1, at most kMaxWatchdogSeconds.
+[[nodiscard]] std::int64_t WatchdogSeconds(std::chrono::milliseconds deadline) noexcept;
+
+/// Wraps a probe script (FingerprintScript, ProcessProbeScript, OpenFilesScript) so that nothing
+/// it starts on the host outlives `deadline` (DESIGN.md section 3): the host kills the script's
+/// own process group (`kill -9 0`) when WatchdogSeconds(deadline) have passed, and the script
+/// leaves no process behind when it finishes first. Pure; the deadline is the only thing added
+/// and it is a number, so the result is as injection-safe as `script`.
+///
+/// Contract:
+///  - The first line of `script` stays the first line (the nonce assignment `fp_n=...`, where
+///    tests/fleetsim looks for it); it must be a plain assignment. The watchdog is armed on the
+///    second line, before anything else runs; the rest of `script` follows unchanged, then one
+///    line disarms the watchdog and returns the script's own exit status. Standard output,
+///    standard error and the framing are those of `script`: the watchdog's processes read and
+///    write /dev/null only (they never hold the SSH channel open) and the wrapper contains no
+///    `fp_b` and no section marker.
+///  - `script` must end by running to its last line (no `exit`), must not use `$!`, `wait`, or
+///    the variables `fp_wh`, `fp_wd`, `fp_wr` and the function `fp_wx`.
+///  - `kill -9 0` stops the whole process group of the shell running it. Under OpenSSH's sshd
+///    that is exactly the probe: sshd calls setsid for each channel, so the group is the login
+///    shell's (with csh or tcsh, which run `/bin/sh -s` as a child, the login shell dies too).
+///    dropbear (2022.83) calls no setsid for a command without a pty: all channels of one
+///    connection share the group of dropbear's per-connection process, so the kill also ends
+///    the connection's other channels (and that process itself when the probe user is root).
+///    The host's deadline passes after the agent's, which by then has given that connection up
+///    (unless the probe ended as too_large, which keeps it).
+///  - Portable Bourne/POSIX sh: `&`, `$!`, `wait PID`, `trap ... 15`, `kill`, `sleep`; no
+///    `timeout(1)`, no `$(...)`, no `local`.
+/// An empty `script` stays empty (the builders return "" for invalid input).
+[[nodiscard]] std::string WithWatchdog(std::string_view script, std::chrono::milliseconds deadline);
 
 }  // namespace fleetps::probes
