@@ -179,9 +179,9 @@ TEST(DialectEmulatorTest, Aix) {
 
   const probes::HostSnapshot& snap = *run.result->snapshot;
   EXPECT_EQ(snap.remote_clock_unix, 1700000000);
-  // 10 rows minus the probe shell and its ps; the zombie and the <exiting> row, whose
+  // 11 rows minus the probe shell and its ps; the zombie and the <exiting> row, whose
   // columns AIX leaves blank, are processes too.
-  EXPECT_EQ(snap.processes.size(), 8u);
+  EXPECT_EQ(snap.processes.size(), 9u);
   EXPECT_EQ(snap.stats.self_excluded, 2u);
   EXPECT_EQ(snap.stats.lines_skipped, 1u);  // "bad line with words"
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);

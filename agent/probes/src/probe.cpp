@@ -35,8 +35,8 @@ bool IsBsd(Dialect d) { return d == Dialect::kFreebsd || d == Dialect::kDarwin; 
 // out, exiting), its name in parentheses, "(postgres)".
 bool IsWrappedName(std::string_view args, char open, char close) {
   if (args.ends_with(" <defunct>")) args.remove_suffix(10);
-  return args.size() >= 2 && args.front() == open && args.back() == close &&
-         args.find(' ') == std::string_view::npos;
+  // The name may hold blanks: BusyBox "[RGN BUF WQ]", macOS "(Meeting Manager)".
+  return args.size() >= 2 && args.front() == open && args.back() == close;
 }
 
 // Fills what a dialect leaves implicit: comm from argv[0] when no column gave it, and the
@@ -51,11 +51,12 @@ void Finish(Dialect dialect, ProcessRow& row) {
     }
   }
   if ((IsLinux(dialect) || IsBsd(dialect)) && IsWrappedName(row.args, '[', ']')) {
-    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(']') - 1);
+    // "[sh] <defunct>" is a zombie, not a kernel thread: it has no command line either.
+    row.kernel = !row.args.ends_with(" <defunct>");
+    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.rfind(']') - 1);
     row.args.clear();
-    row.kernel = true;
   } else if (IsBsd(dialect) && IsWrappedName(row.args, '(', ')')) {
-    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.find(')') - 1);
+    if (row.comm.empty()) row.comm = row.args.substr(1, row.args.rfind(')') - 1);
     row.args.clear();
   }
   if (row.comm.empty()) {

@@ -115,6 +115,7 @@ bool FinishFields(Dialect dialect, ProcessRow& row, const FieldState& st, SkipRe
   // while asleep.
   if (st.wchan && dialect == Dialect::kAix && row.state == "A") {
     row.state_bucket = IsAbsentMarker(*st.wchan) ? StateBucket::kRunning : StateBucket::kSleeping;
+    if (row.args == "<exiting>") row.state_bucket = StateBucket::kOther;  // being torn down
   }
   if (st.bad_pid) {
     why = SkipReason::kBadNumber;
@@ -185,6 +186,14 @@ bool ParseByTokens(Dialect dialect, const Layout& layout, std::string_view line,
   }
   if (layout.rest_last && count + 1 == n && n >= 2 &&
       last_fixed_begin >= layout.spans[n - 2].end) {
+    return false;
+  }
+  // A text column right before the command whose word starts where commands start is the
+  // command's first word: that column was blank (AIX's wait channel of a running process).
+  // Numbers are exempt: procps shifts a row right after a wide value, and the last number of
+  // such a row may start there.
+  if (layout.rest_last && n >= 2 && !layout.spans[n - 2].numeric &&
+      last_fixed_begin >= layout.spans[n - 1].begin) {
     return false;
   }
   return true;

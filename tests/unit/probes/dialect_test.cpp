@@ -174,8 +174,8 @@ TEST(ProbesStates, BucketsFollowProcessExporter) {
 namespace fleetps::probes {
 namespace {
 
-// AIX's uname -r is the minor release and -m a machine serial (tests/data/real/aix): the labels
-// come from -v.-r and -p.
+// AIX's uname -r is the minor release and -m a machine serial (IBM's uname documentation; the
+// synthetic fixture follows it): the labels come from -v.-r and -p.
 TEST(ProbesFingerprint, AixLabelsFromVersionAndProcessor) {
   const FingerprintResult r = ParseFingerprint(testing::ReadFixture("fingerprint/aix.txt"));
   ASSERT_TRUE(r.ok()) << r.error;

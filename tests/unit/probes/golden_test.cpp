@@ -92,10 +92,12 @@ TEST(ProbesGoldenLinux, ParsesWholeProbe) {
   EXPECT_EQ(kthreadd->comm, "kthreadd");
   EXPECT_TRUE(kthreadd->args.empty());
   EXPECT_TRUE(kthreadd->exe().empty());
+  EXPECT_TRUE(kthreadd->kernel);
   const ProcessRow* zombie = FindPid(snap, 3000);
   ASSERT_NE(zombie, nullptr);
   EXPECT_EQ(zombie->state_bucket, StateBucket::kZombie);
   EXPECT_TRUE(zombie->args.empty());
+  EXPECT_FALSE(zombie->kernel) << "[sh] <defunct> is a zombie, not a kernel thread";
   EXPECT_EQ(FindPid(snap, 2100)->comm, "(sd-pam)");
   EXPECT_EQ(FindPid(snap, 3100)->comm, "Web Content");
   EXPECT_EQ(FindPid(snap, 3100)->state_bucket, StateBucket::kRunning);
@@ -201,7 +203,13 @@ TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
   EXPECT_EQ(snap.stats.lines_skipped, 1u);  // " bad line with words"
-  EXPECT_EQ(snap.processes.size(), 8u);
+  EXPECT_EQ(snap.processes.size(), 9u);
+  // Running (blank wait channel) with a command of several words: the first word is the
+  // command's, not the wait channel's.
+  const ProcessRow* rmcd = FindPid(snap, 4456100);
+  ASSERT_NE(rmcd, nullptr);
+  EXPECT_EQ(rmcd->args, "/usr/sbin/rsct/bin/rmcd -a IBM.LPCommands -r");
+  EXPECT_EQ(rmcd->state_bucket, StateBucket::kRunning);
   const ProcessRow* init = FindPid(snap, 1);
   ASSERT_NE(init, nullptr);
   EXPECT_DOUBLE_EQ(*init->cpu_total_seconds, 12 * 60 + 34.5);
@@ -232,6 +240,7 @@ TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   ASSERT_NE(exiting, nullptr);
   EXPECT_EQ(exiting->ppid, 0);
   EXPECT_EQ(exiting->args, "<exiting>");
+  EXPECT_EQ(exiting->state_bucket, StateBucket::kOther);
   EXPECT_EQ(FindPid(snap, 4456001)->user, "205");
   EXPECT_FALSE(FindPid(snap, 3932302)->fds.has_value());
   // netstat lists every socket; the non-root lsof only the monitor user's listener, whose pid

@@ -108,11 +108,13 @@ TEST(ProbesSelfExclusion, CycleBackToTheProbeShellEnds) {
 namespace fleetps::probes {
 namespace {
 
-// BSD ps prints what it cannot read as a name in brackets (kernel processes) or parentheses
-// (arguments unreadable: swapped out, exiting); real rows in tests/data/real/freebsd.
+// BSD ps prints what it cannot read as a name in brackets (kernel processes, as in
+// tests/data/real/freebsd) or parentheses (arguments unreadable: swapped out, exiting; the
+// macOS zombie "(Meeting Manager)" in tests/data/real/darwin).
 TEST(ProbesBsdNames, KernelBracketsAndSwappedOutParentheses) {
   const ProbeParseResult r = ParseTable({{0, 0, "[kernel]"}, {11, 0, "[idle]"},
-                                         {812, 1, "(postgres)"}, {900, 1, "/usr/sbin/cron -s"}},
+                                         {812, 1, "(postgres)"}, {900, 1, "/usr/sbin/cron -s"},
+                                         {950, 1, "(Meeting Manager)"}},
                                         99999);
   ASSERT_TRUE(r.ok()) << r.error;
   const ProcessRow* idle = FindPid(r.snapshot, 11);
@@ -126,6 +128,10 @@ TEST(ProbesBsdNames, KernelBracketsAndSwappedOutParentheses) {
   EXPECT_EQ(postgres->comm, "postgres");
   EXPECT_TRUE(postgres->exe().empty());
   EXPECT_FALSE(postgres->kernel);
+  const ProcessRow* meeting = FindPid(r.snapshot, 950);
+  ASSERT_NE(meeting, nullptr);
+  EXPECT_EQ(meeting->comm, "Meeting Manager");
+  EXPECT_TRUE(meeting->exe().empty());
   const ProcessRow* cron = FindPid(r.snapshot, 900);
   EXPECT_EQ(cron->comm, "cron");
   EXPECT_FALSE(cron->kernel);
