@@ -241,6 +241,18 @@ TEST_P(RealSocketCapture, SocketsMatchWhatAPersonReads) {
 INSTANTIATE_TEST_SUITE_P(Corpus, RealSocketCapture, ::testing::ValuesIn(SocketCaptures()),
                          TestName);
 
+// procstat's descriptor table: numbered descriptors count, text/ctty/cwd/root do not. Read off
+// the capture: bash 46620 has descriptors 0, 1, 2 and 255.
+TEST(RealCorpus, ProcstatCountsNumberedDescriptors) {
+  const fs::path capture = kRoot / "freebsd/procstat-files-bash-fd-text-ctty-cwd.txt";
+  ASSERT_TRUE(fs::exists(capture));
+  ParseStats stats;
+  const PidMap<std::int64_t> counts = ParseProcstatFdCounts(Read(capture), stats);
+  ASSERT_NE(counts.Find(46620), nullptr);
+  EXPECT_EQ(*counts.Find(46620), 4);
+  EXPECT_EQ(counts.size(), 1u);
+}
+
 TEST(RealCorpus, HasCapturesFromSixDialectsWithProvenance) {
   std::size_t captures = 0;
   std::size_t dialects = 0;
