@@ -3,7 +3,6 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -13,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "fleetps/agent/ssh_session.hpp"
+#include "tcp_connect.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (GCC PR 104578).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -37,25 +37,8 @@ asio::awaitable<boost::system::result<ServerOffer>> ScanServerOffer(const config
   auto ex = co_await asio::this_coro::executor;
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
   asio::steady_timer timer(ex, deadline);
-  tcp::resolver resolver(ex);
-  auto resolved = co_await (
-      resolver.async_resolve(host, std::to_string(spec.port), tcp::resolver::numeric_service,
-                             asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (resolved.index() == 1) co_return make_error_code(Errc::kDns);
-  auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
-  if (resolve_ec == asio::error::operation_aborted) co_return resolve_ec;
-  if (resolve_ec || endpoints.empty()) co_return make_error_code(Errc::kDns);
-
   tcp::socket socket(ex);
-  auto connected = co_await (
-      asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
-  if (auto ec = std::get<0>(std::get<0>(connected))) {
-    if (ec == asio::error::operation_aborted) co_return ec;
-    co_return make_error_code(Errc::kConnectRefused);
-  }
+  if (auto ec = co_await detail::ConnectTcp(socket, timer, host, spec.port)) co_return ec;
 
   // Reads exactly n more bytes into `buffer`, within the deadline.
   std::vector<std::uint8_t> buffer;

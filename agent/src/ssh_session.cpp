@@ -26,6 +26,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>  // ssh_send_keepalive, which clients may use too
 
+#include "tcp_connect.hpp"
 #include "tcp_stats.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (awaitable_frame's own
@@ -424,26 +425,8 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   op.deadline = deadline;
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
 
-  // Asio resolves and connects so nothing blocks the thread (libssh would call getaddrinfo).
   asio::steady_timer timer(ex_, deadline);
-  tcp::resolver resolver(ex_);
-  auto resolved = co_await (
-      resolver.async_resolve(host, std::to_string(spec.port), tcp::resolver::numeric_service,
-                             asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (resolved.index() == 1) co_return make_error_code(Errc::kDns);
-  auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
-  if (resolve_ec == asio::error::operation_aborted) co_return resolve_ec;
-  if (resolve_ec || endpoints.empty()) co_return make_error_code(Errc::kDns);
-
-  auto connected = co_await (
-      asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable)) ||
-      timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
-  if (auto ec = std::get<0>(std::get<0>(connected))) {
-    if (ec == asio::error::operation_aborted) co_return ec;
-    co_return make_error_code(Errc::kConnectRefused);
-  }
+  if (auto ec = co_await detail::ConnectTcp(socket_, timer, host, spec.port)) co_return ec;
   if (closed_) co_return make_error_code(Errc::kDisconnected);
 
   error_code ignored;

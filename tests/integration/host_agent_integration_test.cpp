@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "fleetps/agent/host_agent.hpp"
+#include "agent_runner.hpp"
 #include "test_host.hpp"
 
 namespace fleetps::agent {
@@ -26,87 +27,10 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using testing::TestHost;
 
-// Records everything an agent publishes; safe to read from the test thread.
-struct Recorder {
-  std::mutex mu;
-  std::vector<HostStatus> statuses;
-  std::vector<ProbeResult> results;
-  std::vector<Clock::time_point> status_times;
+using testing::AgentRunner;
+using testing::Recorder;
 
-  AgentSink Sink() {
-    return AgentSink{[this](const HostStatus& s) {
-                       std::lock_guard lock(mu);
-                       statuses.push_back(s);
-                       status_times.push_back(Clock::now());
-                     },
-                     [this](const ProbeResult& r) {
-                       std::lock_guard lock(mu);
-                       results.push_back(r);
-                     }};
-  }
-  template <class Pred>
-  bool WaitFor(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = Clock::now() + limit;
-    while (Clock::now() < end) {
-      {
-        std::lock_guard lock(mu);
-        if (pred(*this)) return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    std::lock_guard lock(mu);
-    return pred(*this);
-  }
-};
-
-// Runs agents on an io_context with two threads (like the collector) until stopped.
-class AgentRunner {
- public:
-  AgentRunner() : work_(asio::make_work_guard(io_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~AgentRunner() { Stop(); }
-
-  std::shared_ptr<HostAgent> Start(config::HostSpec spec, AgentSink sink, AgentOptions options) {
-    auto strand = asio::make_strand(io_);
-    auto agent = std::make_shared<HostAgent>(strand, std::move(spec), std::move(sink), options);
-    auto signal = std::make_shared<asio::cancellation_signal>();
-    signals_.push_back({strand, signal});
-    asio::co_spawn(strand, [agent] { return agent->Run(); },
-                   asio::bind_cancellation_slot(signal->slot(), [agent](std::exception_ptr e) {
-                     if (e) std::rethrow_exception(e);
-                   }));
-    return agent;
-  }
-  void Stop() {
-    for (auto& [strand, signal] : signals_) {
-      asio::post(strand, [signal] { signal->emit(asio::cancellation_type::terminal); });
-    }
-    work_.reset();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-    signals_.clear();  // only now: a running coroutine's slot points into its signal
-  }
-  asio::io_context& io() { return io_; }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::vector<std::thread> threads_;
-  std::vector<std::pair<asio::strand<asio::io_context::executor_type>,
-                        std::shared_ptr<asio::cancellation_signal>>>
-      signals_;
-};
-
-AgentOptions FastOptions() {
-  AgentOptions o;
-  o.timings.backoff_base = 200ms;
-  o.timings.backoff_cap = 1s;
-  o.timings.circuit_first = 1s;
-  o.timings.circuit_cap = 4s;
-  o.uniform = [] { return 0.5; };
-  return o;
-}
+AgentOptions FastOptions() { return testing::FastAgentOptions(); }
 
 void ExpectGapFree(const std::vector<ProbeResult>& results) {
   for (std::size_t i = 0; i < results.size(); ++i) {

@@ -74,6 +74,18 @@ HostStatus ReadyAndProbed(const config::HostSpec& spec) {
   return rec.statuses[ready];
 }
 
+// Runs an agent for `spec` until its circuit opens; returns that status (empty when it never did).
+HostStatus CircuitOpened(const config::HostSpec& spec) {
+  Recorder rec;
+  AgentRunner runner;
+  runner.Start(spec, rec.Sink(), FastAgentOptions());
+  const bool open = rec.WaitFor(
+      [](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); }, 10s);
+  runner.Stop();
+  EXPECT_TRUE(open) << "the circuit never opened";
+  return open ? rec.statuses[rec.Find(HostState::kCircuitOpen)] : HostStatus{};
+}
+
 TEST(LegacySshdTest, Rhel5DefaultsNameTheServerOfferAndOpenTheCircuit) {
   TestHost host(Rhel5());
   auto spec = host.Spec("rhel5-defaults");
@@ -140,13 +152,7 @@ TEST(LegacySshdTest, Rhel5WithoutPubkeysSaysWhatToSet) {
   spec.algorithms.hostkeys = {"ssh-rsa"};
   spec.algorithms.ciphers = {"aes128-cbc"};
   spec.algorithms.macs = {"hmac-sha1"};
-  Recorder rec;
-  AgentRunner runner;
-  runner.Start(spec, rec.Sink(), FastAgentOptions());
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); },
-                          10s));
-  runner.Stop();
-  const HostStatus& open = rec.statuses[rec.Find(HostState::kCircuitOpen)];
+  const HostStatus open = CircuitOpened(spec);
   EXPECT_EQ(ReasonName(open.last_reason), "auth_denied");
   EXPECT_THAT(open.detail, HasSubstr("pubkeys: [ssh-rsa]"));
 }
@@ -167,13 +173,7 @@ TEST(LegacySshdTest, DsaOnlyHostKeyIsNamedInTheDetail) {
   }
   // Debian's libssh 0.10 is built without DSA: no setting can reach this server, and the
   // detail says so instead of suggesting one.
-  Recorder rec;
-  AgentRunner runner;
-  runner.Start(spec, rec.Sink(), FastAgentOptions());
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); },
-                          10s));
-  runner.Stop();
-  const HostStatus& open = rec.statuses[rec.Find(HostState::kCircuitOpen)];
+  const HostStatus open = CircuitOpened(spec);
   EXPECT_EQ(ReasonName(open.last_reason), "kex_failed");
   EXPECT_THAT(open.detail, HasSubstr("no common host key algorithm: the server offers [ssh-dss]"));
   EXPECT_THAT(open.detail, HasSubstr("supports none of them"));
@@ -186,16 +186,8 @@ TEST(LegacySshdTest, GroupExchangeSha1OnlyServer) {
   auto spec = host.Spec("gex-sha1");
   spec.interval = 1s;
   spec.probe_timeout = 900ms;
-  {
-    Recorder rec;
-    AgentRunner runner;
-    runner.Start(spec, rec.Sink(), FastAgentOptions());
-    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); },
-                            10s));
-    runner.Stop();
-    EXPECT_THAT(rec.statuses[rec.Find(HostState::kCircuitOpen)].detail,
-                HasSubstr("set algorithms: {kex: [diffie-hellman-group-exchange-sha1]}"));
-  }
+  EXPECT_THAT(CircuitOpened(spec).detail,
+              HasSubstr("set algorithms: {kex: [diffie-hellman-group-exchange-sha1]}"));
   spec.algorithms.kex = {"diffie-hellman-group-exchange-sha1"};
   const HostStatus ready = ReadyAndProbed(spec);
   EXPECT_EQ(ready.server.kex, "diffie-hellman-group-exchange-sha1");

@@ -43,6 +43,7 @@
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/agent/ssh_session.hpp"
 #include "fleetps/probes/dialect.hpp"
+#include "agent_runner.hpp"
 #include "test_host.hpp"
 
 namespace fleetps::agent {
@@ -154,38 +155,7 @@ class HungPsEmulator {
   fs::path root_;
 };
 
-// Runs one agent on two threads (like the collector) until stopped.
-class AgentRunner {
- public:
-  AgentRunner() : work_(asio::make_work_guard(io_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~AgentRunner() { Stop(); }
-  AgentRunner(const AgentRunner&) = delete;
-  AgentRunner& operator=(const AgentRunner&) = delete;
-
-  void Start(config::HostSpec spec, AgentSink sink, AgentOptions options) {
-    strand_.emplace(asio::make_strand(io_));
-    auto agent = std::make_shared<HostAgent>(*strand_, std::move(spec), std::move(sink), options);
-    asio::co_spawn(*strand_, [agent] { return agent->Run(); },
-                   asio::bind_cancellation_slot(signal_.slot(), [agent](std::exception_ptr e) {
-                     if (e) std::rethrow_exception(e);
-                   }));
-  }
-  void Stop() {
-    if (strand_) asio::post(*strand_, [this] { signal_.emit(asio::cancellation_type::terminal); });
-    work_.reset();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::optional<asio::strand<asio::io_context::executor_type>> strand_;
-  asio::cancellation_signal signal_;
-  std::vector<std::thread> threads_;
-};
+using testing::AgentRunner;
 
 class WatchdogHungPsTest : public ::testing::TestWithParam<std::string> {};
 
