@@ -64,12 +64,21 @@ bool IsPseudoAlgorithm(std::string_view name) {
   return name.starts_with("ext-info-") || name.starts_with("kex-strict-");
 }
 
+// An algorithm name as SSH spells them (RFC 4250 §4.6.1: printable ASCII, at most 64
+// characters, no comma); anything else a server sends is not a name and is left out.
+bool IsAlgorithmName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c > ' ' && c < 0x7f && c != ','; });
+}
+
+// Splits a name-list; at most 128 names are kept (a hostile server can offer more).
 std::vector<std::string> SplitList(std::string_view list) {
   std::vector<std::string> out;
-  while (!list.empty()) {
+  while (!list.empty() && out.size() < 128) {
     const auto comma = list.find(',');
     const std::string_view item = list.substr(0, comma);
-    if (!item.empty()) out.emplace_back(item);
+    if (IsAlgorithmName(item)) out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -215,6 +224,8 @@ std::string_view WeakReason(AlgorithmKind kind, std::string_view name) noexcept 
     case AlgorithmKind::kKex:
       if (name == "diffie-hellman-group1-sha1") return "1024-bit group (Logjam), SHA-1";
       if (name.ends_with("-sha1")) return "SHA-1";
+      // What a session reports when libssh 0.10 does not say which group exchange ran.
+      if (name == "diffie-hellman-group-exchange") return "possibly SHA-1 (libssh does not say)";
       return "";
     case AlgorithmKind::kHostkey:
     case AlgorithmKind::kPubkey:
@@ -251,7 +262,15 @@ const std::vector<std::string>& SupportedAlgorithms(AlgorithmKind kind) {
 
 bool IsSupportedAlgorithm(AlgorithmKind kind, std::string_view name) {
   const auto& list = SupportedAlgorithms(kind);
-  return std::find(list.begin(), list.end(), name) != list.end();
+  if (std::find(list.begin(), list.end(), name) != list.end()) return true;
+  // Not in fleetps' catalogue (certificate or security-key types): ask libssh itself.
+  if (!IsAlgorithmName(name)) return false;
+  ssh_session scratch = ssh_new();
+  if (scratch == nullptr) return false;
+  const std::string one(name);
+  const bool known = ssh_options_set(scratch, OptionFor(kind), one.c_str()) == SSH_OK;
+  ssh_free(scratch);
+  return known;
 }
 
 std::string_view LibsshVersion() noexcept {
@@ -305,12 +324,12 @@ std::optional<NegotiationFailure> ParseNegotiationError(std::string_view message
     return rest.substr(open, close - open);
   };
   const auto server = bracketed("server [");
-  const auto client = bracketed("client [");
-  if (!server || !client) return std::nullopt;
+  if (!server) return std::nullopt;
+  const auto client = bracketed("client [");  // optional: only the server's offer is needed
   for (auto& name : SplitList(*server)) {
     if (!IsPseudoAlgorithm(name)) failure.server_offer.push_back(std::move(name));
   }
-  for (auto& name : SplitList(*client)) {
+  for (auto& name : SplitList(client.value_or(""))) {
     if (!IsPseudoAlgorithm(name)) failure.client_offer.push_back(std::move(name));
   }
   return failure;
@@ -409,7 +428,10 @@ BannerVersion ParseBannerVersion(std::string_view banner) {
   if (dash == std::string_view::npos) return v;
   std::string_view software = banner.substr(dash + 1);
   std::string_view number;
-  if (software.starts_with("OpenSSH_")) {
+  if (software.starts_with("Sun_SSH_")) {
+    v.software = "Sun_SSH";  // Solaris 10's fork of OpenSSH 3.x: no rsa-sha2
+    number = software.substr(8);
+  } else if (software.starts_with("OpenSSH_")) {
     v.software = "OpenSSH";
     number = software.substr(8);
   } else if (software.starts_with("dropbear_")) {
@@ -431,6 +453,7 @@ std::optional<bool> BannerKnowsRsaSha2(std::string_view banner) {
   const BannerVersion v = ParseBannerVersion(banner);
   if (v.software == "OpenSSH") return v.major > 7 || (v.major == 7 && v.minor >= 2);
   if (v.software == "dropbear") return v.major > 2020 || (v.major == 2020 && v.minor >= 79);
+  if (v.software == "Sun_SSH") return false;
   return std::nullopt;
 }
 

@@ -187,7 +187,16 @@ asio::awaitable<void> HostAgent::Lifecycle() {
     }
     // A negotiation failure is as deterministic as a refused key: retrying soon cannot help.
     const bool circuit = OpensCircuit(ec) || failure.deterministic;
-    const auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
+    auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
+    if (ec == Errc::kTimeout) {
+      // The host kills a timed-out script at its own deadline (whole seconds, armed a little
+      // after ours started): reconnect only after that, so that the next fingerprint never
+      // runs beside the dying probe (at most one probe's processes on a host).
+      const auto host_deadline =
+          std::chrono::milliseconds(probes::WatchdogSeconds(spec_.probe_timeout) * 1000);
+      delay = std::max(delay, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  host_deadline - spec_.probe_timeout + std::chrono::seconds(1)));
+    }
     SetState(circuit ? HostState::kCircuitOpen : HostState::kBackoff, delay);
     co_await SleepUntil(Clock::now() + delay);
   }

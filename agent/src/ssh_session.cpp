@@ -165,10 +165,15 @@ std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo
     const std::string algorithm = end == std::string::npos
                                       ? info.pubkey_type
                                       : libssh_message.substr(quote + 1, end - quote - 1);
+    const std::string_view weak = WeakReason(AlgorithmKind::kPubkey, algorithm);
+    if (weak.empty()) {
+      return "libssh would sign this key with " + algorithm +
+             ", which the host's pubkeys setting does not list; add it to algorithms: {pubkeys: "
+             "[...]}";
+    }
     return "the server accepts only " + algorithm + " signatures for this key (" +
-           std::string(WeakReason(AlgorithmKind::kPubkey, algorithm)) +
-           "), which are off by default; set algorithms: {pubkeys: [" + algorithm +
-           "]} for this host, or algorithms: legacy";
+           std::string(weak) + "), which are off by default; set algorithms: {pubkeys: [" +
+           algorithm + "]} for this host, or algorithms: legacy";
   }
   std::string detail = "the server refused the key";
   if (info.pubkey_type == "ssh-rsa" && !Contains(pubkeys, "ssh-rsa")) {
@@ -516,8 +521,11 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   }
   if (rc != SSH_OK) {
     if (!have_banner) co_return make_error_code(Errc::kDisconnected);
-    const std::string message = CleanMessage(ssh_get_error(ssh_));
-    if (auto negotiation = ParseNegotiationError(message)) {
+    // Parsed from libssh's whole message (its lists can pass any display bound); the detail
+    // is built from the names that parse, each cleaned and bounded.
+    const char* raw = ssh_get_error(ssh_);
+    const std::string message = CleanMessage(raw);
+    if (auto negotiation = ParseNegotiationError(raw != nullptr ? raw : "")) {
       failure = {NegotiationDetail(*negotiation), true, {}};
       if (auto pick = StrongestMatch(*negotiation)) {
         if (const auto weak = WeakReason(negotiation->kind, *pick); !weak.empty()) {
@@ -593,11 +601,15 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     // libssh signs an RSA key with rsa-sha2-* whenever the server's server-sig-algs lists it,
     // and some servers list it yet accept only ssh-rsa. When ssh-rsa is allowed too, try once
     // more with it alone (one more of the server's MaxAuthTries).
+    // Not when the banner names a server without rsa-sha2: libssh signed with SHA-1 already.
     const bool rsa_sha2_allowed = Contains(pubkeys, "rsa-sha2-512") || Contains(pubkeys, "rsa-sha2-256");
     if (auth == SSH_AUTH_DENIED && info.pubkey_type == "ssh-rsa" && Contains(pubkeys, "ssh-rsa") &&
-        rsa_sha2_allowed && ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, "ssh-rsa") == SSH_OK) {
+        rsa_sha2_allowed && BannerKnowsRsaSha2(info.banner) != std::optional<bool>(false) &&
+        ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, "ssh-rsa") == SSH_OK) {
       auto [sha1_rc, sha1_ec] =
           co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
+      // The whole list again for what follows (agent keys of other types).
+      ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, Join(pubkeys).c_str());
       if (sha1_ec) co_return sha1_ec;
       auth = sha1_rc;
       info.pubkey_sha1 = auth == SSH_AUTH_SUCCESS;
@@ -777,7 +789,7 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
         failure = {"the server sent nothing for " +
                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                           now - last_heard_).count()) +
-                       " s and did not answer 3 keepalives",
+                       " s (3 keepalive intervals), not even a keepalive reply",
                    false, {}};
         co_return make_error_code(Errc::kTimeout);
       }

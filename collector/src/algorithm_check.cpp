@@ -29,13 +29,25 @@ config::LoadOptions AlgorithmCheckingLoadOptions() {
     const auto kind = KindOfKey(list);
     if (!kind) return verdict;
     if (!agent::IsSupportedAlgorithm(*kind, name)) {
-      verdict.first = "\"" + std::string(name) + "\" is not a " + std::string(list) +
-                      " algorithm libssh " + std::string(agent::LibsshVersion()) +
-                      " supports; it supports: " + Joined(agent::SupportedAlgorithms(*kind));
+      // A warning, as libssh itself ignores it: a list copied from a server's offer may hold
+      // names libssh lacks (hmac-md5). A list of nothing but such names is an error (below).
+      verdict.second = "\"" + std::string(name) + "\" is not a " + std::string(list) +
+                       " algorithm libssh " + std::string(agent::LibsshVersion()) +
+                       " supports and is ignored; it supports: " +
+                       Joined(agent::SupportedAlgorithms(*kind));
     } else if (const auto weak = agent::WeakReason(*kind, name); !weak.empty()) {
       verdict.second = "\"" + std::string(name) + "\" is weak (" + std::string(weak) + ")";
     }
     return verdict;
+  };
+  options.check_algorithm_list = [](std::string_view list, const std::vector<std::string>& names) {
+    const auto kind = KindOfKey(list);
+    if (!kind) return std::string();
+    for (const auto& name : names) {
+      if (agent::IsSupportedAlgorithm(*kind, name)) return std::string();
+    }
+    return "libssh " + std::string(agent::LibsshVersion()) + " supports none of these " +
+           std::string(list) + "; it supports: " + Joined(agent::SupportedAlgorithms(*kind));
   };
   options.legacy_warning = [] {
     std::string weak;

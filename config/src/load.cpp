@@ -614,6 +614,13 @@ class Loader {
                                  return true;
                                });
                  });
+                 if (target.value && !target.value->empty() && options_.check_algorithm_list) {
+                   if (std::string error = options_.check_algorithm_list(key, *target.value);
+                       !error.empty()) {
+                     Report(list_pos, std::move(error));
+                     target.invalid = true;
+                   }
+                 }
                });
   }
 

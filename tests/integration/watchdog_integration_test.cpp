@@ -194,7 +194,9 @@ TEST_P(WatchdogHungPsTest, HungProbesNeverPileUpAndNoneOutlivesTheAgent) {
   std::size_t most_groups = 0;
   std::string worst;
   std::set<long> hung_groups;  // groups seen with the stuck ps in them
-  const auto end = Clock::now() + 12s;
+  // Each hung probe costs probe_timeout, then the agent waits for the host's watchdog to have
+  // fired (about 1 s more) before it reconnects, fingerprints and waits for the next tick.
+  const auto end = Clock::now() + 20s;
   while (Clock::now() < end) {
     const auto groups = ProbeGroups();
     if (groups.size() > most_groups) {

@@ -192,7 +192,13 @@ TEST_P(WatchdogShellTest, FinishedScriptKeepsOutputAndStatusAndLeavesNothing) {
 // The real scripts, wrapped, still parse; the process probe's own processes (the watchdog and
 // its sleeps among them) are excluded from the table it reports.
 TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWatchdog) {
-  const ShellRun fp_run = RunInNewSession(argv_, WithWatchdog(FingerprintScript(), 17s), 15s);
+  // A deadline of this shell's own (17 to 53 s from its name), so that the watchdog sleep of
+  // another shell's test running at the same time (ctest -j) is not taken for this one's.
+  int letters = 0;
+  for (const char* c = GetParam().name; *c != '\0'; ++c) letters += static_cast<unsigned char>(*c);
+  const std::chrono::seconds deadline(17 + letters % 37);
+  const std::string own_sleep = "sleep " + std::to_string(deadline.count());
+  const ShellRun fp_run = RunInNewSession(argv_, WithWatchdog(FingerprintScript(), deadline), 15s);
   ASSERT_TRUE(fp_run.finished);
   EXPECT_TRUE(WIFEXITED(fp_run.status) && WEXITSTATUS(fp_run.status) == 0) << "status " << fp_run.status;
   const FingerprintResult fp = ParseFingerprint(fp_run.out);
@@ -201,7 +207,7 @@ TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWat
 
   const Dialect dialect = ChooseDialect(fp.fingerprint);
   constexpr std::string_view kNonce = "00112233445566778899aabb";
-  const ShellRun probe = RunInNewSession(argv_, WithWatchdog(ProcessProbeScript(dialect, fp.fingerprint, kNonce), 17s), 15s);
+  const ShellRun probe = RunInNewSession(argv_, WithWatchdog(ProcessProbeScript(dialect, fp.fingerprint, kNonce), deadline), 15s);
   ASSERT_TRUE(probe.finished);
   EXPECT_TRUE(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == 0) << "status " << probe.status;
   const ProbeParseResult parsed = ParseProcessProbe(dialect, fp.fingerprint, probe.out, kNonce);
@@ -209,7 +215,7 @@ TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWat
   EXPECT_FALSE(parsed.snapshot.processes.empty());
   EXPECT_GE(parsed.snapshot.stats.self_excluded, 3u) << "the shell, its ps and the watchdog";
   for (const ProcessRow& row : parsed.snapshot.processes) {
-    EXPECT_NE(row.args, "sleep 17") << "pid " << row.pid << ": a watchdog sleep in the table";
+    EXPECT_NE(row.args, own_sleep) << "pid " << row.pid << ": a watchdog sleep in the table";
   }
 
   std::this_thread::sleep_for(1s);

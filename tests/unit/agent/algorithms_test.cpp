@@ -148,12 +148,30 @@ TEST(ParseNegotiationErrorTest, UnknownMethodIsNullopt) {
   EXPECT_EQ(ParseNegotiationError(NoMatch("", "a", "b")), std::nullopt);
 }
 
-TEST(ParseNegotiationErrorTest, EveryTruncationOfTheRealMessageIsNullopt) {
-  // A strict prefix always lacks the client list's closing bracket.
+TEST(ParseNegotiationErrorTest, TruncationsParseOnlyOnceTheServerListIsWhole) {
+  // Only the server's offer is needed: a message cut in the client list (a display bound)
+  // still names it; one cut before the server list closes does not parse.
+  const std::size_t server_end = kKexMessage.find(']') + 1;
+  const auto whole = ParseNegotiationError(kKexMessage);
+  ASSERT_TRUE(whole.has_value());
   for (std::size_t n = 0; n < kKexMessage.size(); ++n) {
-    EXPECT_EQ(ParseNegotiationError(kKexMessage.substr(0, n)), std::nullopt) << "prefix " << n;
+    const auto cut = ParseNegotiationError(kKexMessage.substr(0, n));
+    if (n < server_end) {
+      EXPECT_EQ(cut, std::nullopt) << "prefix " << n;
+    } else {
+      ASSERT_TRUE(cut.has_value()) << "prefix " << n;
+      EXPECT_EQ(cut->server_offer, whole->server_offer) << "prefix " << n;
+    }
   }
-  EXPECT_TRUE(ParseNegotiationError(kKexMessage).has_value());
+}
+
+TEST(ParseNegotiationErrorTest, NamesThatAreNotAlgorithmNamesAreLeftOut) {
+  const std::string huge(100, 'a');
+  const auto f = ParseNegotiationError(
+      "kex error : no match for method kex algos: server [ok-name," + huge +
+      ",bad\x01name], client [x]");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_THAT(f->server_offer, ElementsAre("ok-name"));
 }
 
 TEST(ParseNegotiationErrorTest, MalformedMessagesAreNullopt) {
@@ -163,11 +181,9 @@ TEST(ParseNegotiationErrorTest, MalformedMessagesAreNullopt) {
            "no match for method kex algos",
            "no match for method kex algos server [a], client [b]",  // no colon
            "no match for method kex algos:",
-           "no match for method kex algos: server [a,b]",   // no client list
            "no match for method kex algos: client [a,b]",   // no server list
            "no match for method kex algos: server [a, client [b",
            "no match for method kex algos: server a,b], client c]",
-           "no match for method server host key algo: server [ssh-dss], client [",
        }) {
     EXPECT_EQ(ParseNegotiationError(message), std::nullopt) << message;
   }
@@ -979,7 +995,6 @@ TEST(ParseBannerVersionTest, OtherSoftwareAndGarbageAreEmpty) {
            "SSH-2.0-",
            "ssh-2.0-OpenSSH_7.4",
            "HTTP/1.1 400 Bad Request",
-           "SSH-2.0-Sun_SSH_1.1.4",
            "SSH-2.0-libssh_0.10.6",
            "SSH-2.0-OpenSSH",
            "SSH-2.0-OpenSSH_",
@@ -1019,8 +1034,17 @@ TEST(BannerKnowsRsaSha2Test, DropbearFrom202079) {
   EXPECT_THAT(BannerKnowsRsaSha2("SSH-2.0-dropbear_2022.83"), Optional(true));
 }
 
+// Solaris 10's SunSSH forked OpenSSH 3.x and never gained rsa-sha2.
+TEST(BannerKnowsRsaSha2Test, SunSshNeverKnowsRsaSha2) {
+  const BannerVersion v = ParseBannerVersion("SSH-2.0-Sun_SSH_1.1.4");
+  EXPECT_EQ(v.software, "Sun_SSH");
+  EXPECT_EQ(v.major, 1U);
+  EXPECT_EQ(v.minor, 1U);
+  EXPECT_THAT(BannerKnowsRsaSha2("SSH-2.0-Sun_SSH_1.1.4"), Optional(false));
+}
+
 TEST(BannerKnowsRsaSha2Test, UnknownSoftwareIsNullopt) {
-  for (std::string_view banner : {"SSH-2.0-Sun_SSH_1.1.4", "SSH-2.0-libssh_0.10.6", "",
+  for (std::string_view banner : {"SSH-2.0-libssh_0.10.6", "",
                                   "garbage", "SSH-2.0-OpenSSH_7", "SSH-2.0-dropbear_"}) {
     EXPECT_EQ(BannerKnowsRsaSha2(banner), std::nullopt) << banner;
   }

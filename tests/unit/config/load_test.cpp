@@ -174,18 +174,25 @@ TEST(ConfigLoadTest, AlgorithmCheckHookReportsErrorsAndWarningsAtTheName) {
     return verdict;
   };
   options.legacy_warning = [] { return std::string("legacy is weak"); };
+  options.check_algorithm_list = [](std::string_view list, const std::vector<std::string>& names) {
+    return list == "ciphers" && names.size() == 1 ? std::string("none supported") : std::string();
+  };
   const LoadResult result = LoadInventoryFromString(R"(defaults: {user: u, use_ssh_agent: true}
 hosts:
   - name: a
     algorithms: {macs: [hmac-sha1, hmac-md5], pubkeys: [ssh-rsa]}
   - name: b
     algorithms: legacy
+  - name: c
+    algorithms: {ciphers: [arcfour]}
 )", "f.yaml", options);
   EXPECT_FALSE(result.ok());
-  EXPECT_THAT(seen, ElementsAre("macs=hmac-sha1", "macs=hmac-md5", "pubkeys=ssh-rsa"));
+  EXPECT_THAT(seen, ElementsAre("macs=hmac-sha1", "macs=hmac-md5", "pubkeys=ssh-rsa",
+                                 "ciphers=arcfour"));
   EXPECT_THAT(Messages(result), ElementsAre("f.yaml:4:36: not supported",
                                             "f.yaml:4:57: warning: weak",
-                                            "f.yaml:6:17: warning: legacy is weak"));
+                                            "f.yaml:6:17: warning: legacy is weak",
+                                            "f.yaml:8:27: none supported"));
 }
 
 TEST(ConfigLoadTest, HostPassphraseSourceReplacesTheDefaults) {

@@ -55,7 +55,9 @@ struct NegotiationFailure {
   std::vector<std::string> client_offer;
 };
 
-/// Parses libssh's negotiation error; nullopt for any other message.
+/// Parses libssh's negotiation error; nullopt for any other message. Only the server's list is
+/// required; names that are not SSH algorithm names (RFC 4250: printable, at most 64
+/// characters) are left out, and at most 128 are kept.
 [[nodiscard]] std::optional<NegotiationFailure> ParseNegotiationError(std::string_view message);
 
 /// The strongest name of the server's offer that the linked libssh supports, by fleetps'
@@ -102,16 +104,16 @@ struct WeakAlgorithm {
 
 /// The software version in an SSH banner when it is OpenSSH or dropbear, as (major, minor):
 /// "SSH-2.0-OpenSSH_4.3p2" -> (4,3), "SSH-2.0-dropbear_0.52" -> (0,52),
-/// "SSH-2.0-dropbear_2022.83" -> (2022,83).
+/// "SSH-2.0-dropbear_2022.83" -> (2022,83), "SSH-2.0-Sun_SSH_1.1.4" -> (1,1).
 struct BannerVersion {
-  std::string software;  ///< "OpenSSH", "dropbear", or "" for anything else.
+  std::string software;  ///< "OpenSSH", "dropbear", "Sun_SSH", or "" for anything else.
   unsigned major = 0;
   unsigned minor = 0;
 };
 [[nodiscard]] BannerVersion ParseBannerVersion(std::string_view banner);
 
 /// Whether a server with this banner signs with `rsa-sha2-*` (OpenSSH >= 7.2, dropbear >=
-/// 2020.79); nullopt when the software is unknown.
+/// 2020.79; never SunSSH); nullopt when the software is unknown.
 [[nodiscard]] std::optional<bool> BannerKnowsRsaSha2(std::string_view banner);
 
 }  // namespace fleetps::agent

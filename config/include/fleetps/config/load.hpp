@@ -30,6 +30,10 @@ struct LoadOptions {
   /// warning is reported at its position (e.g. a weak algorithm).
   std::function<std::pair<std::string, std::string>(std::string_view list, std::string_view name)>
       check_algorithm;
+  /// Checks a whole `algorithms` list after its names: a non-empty error rejects the list (e.g.
+  /// when the SSH library supports none of its names).
+  std::function<std::string(std::string_view list, const std::vector<std::string>& names)>
+      check_algorithm_list;
   /// A warning reported at each `algorithms: legacy` (what it enables that is weak), or "".
   std::function<std::string()> legacy_warning;
 };
