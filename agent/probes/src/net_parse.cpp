@@ -48,6 +48,13 @@ void AddUp(std::int64_t& kept, std::int64_t&& later) { kept += later; }
 PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats) {
   std::vector<PidMap<std::int64_t>::value_type> counts;
   bool counting = false;  // the last p line was valid: f lines count for counts.back()
+  bool unreadable = false;  // the current block has "NOFD": its descriptors could not be read
+  // A block that says its descriptors could not be read and counts none is unknown, not 0
+  // (a non-root lsof on another user's process).
+  auto close_block = [&] {
+    if (counting && unreadable && counts.back().second == 0) counts.pop_back();
+    unreadable = false;
+  };
   detail::LineReader reader(text);
   std::string_view line;
   while (reader.Next(line)) {
@@ -56,6 +63,7 @@ PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats)
     const char tag = line.front();
     const std::string_view value = line.substr(1);
     if (tag == 'p') {
+      close_block();
       auto pid = detail::ParseI64(value);
       counting = pid.has_value();
       if (!pid) {
@@ -65,8 +73,10 @@ PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats)
       counts.emplace_back(*pid, 0);
     } else if (tag == 'f') {
       if (counting && !value.empty() && detail::IsDigit(value.front())) ++counts.back().second;
+      if (value == "NOFD") unreadable = true;
     }
   }
+  close_block();
   return {std::move(counts), AddUp};
 }
 

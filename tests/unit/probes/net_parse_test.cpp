@@ -15,6 +15,16 @@ TEST(LsofFields, CountsNumericDescriptorsOnly) {
   EXPECT_EQ(stats.lines_skipped, 1u);
 }
 
+TEST(LsofFields, UnreadableDescriptorsAreUnknownNotZero) {
+  // lsof run by another user: "NOFD" says the descriptor directory could not be read.
+  ParseStats stats;
+  const auto counts =
+      ParseLsofFdCounts("p1\nfcwd\nfrtd\nftxt\nfNOFD\np2\nfcwd\nf0\nfNOFD\np3\nfcwd\n", stats);
+  EXPECT_EQ(counts.Find(1), nullptr) << "unknown, not 0";
+  EXPECT_EQ(counts.at(2), 1);
+  EXPECT_EQ(counts.at(3), 0);  // readable, and none open
+}
+
 TEST(LsofFields, PidsOutOfOrderAndRepeatedAddUpInPidOrder) {
   ParseStats stats;
   const auto counts = ParseLsofFdCounts("p9\nf0\nf1\np2\nf0\np9\nf7\n", stats);

@@ -160,7 +160,8 @@ struct ProcBatch {
 // ---- descriptors and sockets -----------------------------------------------------------------
 
 /// `lsof -F f` (or any -F set including f): pid → count of numeric descriptors (a pid listed
-/// twice adds up).
+/// twice adds up). A pid whose block says `NOFD` (descriptors unreadable: another user's
+/// process under a non-root lsof) and counts none is left out: unknown, not 0.
 [[nodiscard]] PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats);
 
 /// FreeBSD `procstat -fa` (PID COMM FD ...): pid → count of numeric descriptors (one line per
