@@ -1,6 +1,7 @@
 #include <compare>
 
 #include "fleetps/probes/parsers.hpp"
+#include "columns.hpp"
 #include "text.hpp"
 
 namespace fleetps::probes {
@@ -84,14 +85,33 @@ PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text, ParseStats& st
   std::vector<PidMap<std::int64_t>::value_type> counts;
   detail::LineReader reader(text);
   std::string_view line;
+  // Where the header puts FD (right-aligned under it): COMM may hold blanks ("crypto
+  // returns"), so the FD is the word that ends there, not the third word.
+  std::optional<std::uint32_t> fd_end;
+  std::vector<detail::TokenPos> tokens;
   while (reader.Next(line)) {
     std::string_view rest = line;
     const std::string_view first = detail::NextToken(rest);
-    if (first.empty() || first == "PID") continue;
+    if (first.empty()) continue;
+    if (first == "PID") {
+      if (const auto at = line.find(" FD "); at != std::string_view::npos) {
+        fd_end = static_cast<std::uint32_t>(at + 3);
+      }
+      continue;
+    }
     ++stats.lines_seen;
     auto pid = detail::ParseI64(first);
     detail::NextToken(rest);  // COMM
-    const std::string_view fd = detail::NextToken(rest);
+    std::string_view fd = detail::NextToken(rest);
+    if (fd_end) {
+      detail::Tokenize(line, tokens, 8);
+      for (std::size_t i = 2; i < tokens.size(); ++i) {
+        if (tokens[i].end == *fd_end) {
+          fd = line.substr(tokens[i].begin, tokens[i].end - tokens[i].begin);
+          break;
+        }
+      }
+    }
     if (!pid || fd.empty()) {
       stats.Skip(pid ? SkipReason::kShortLine : SkipReason::kBadNumber);
       continue;

@@ -253,6 +253,18 @@ TEST(RealCorpus, ProcstatCountsNumberedDescriptors) {
   EXPECT_EQ(counts.size(), 1u);
 }
 
+// A process name with a blank (FreeBSD's "crypto returns", tests/data/real/freebsd) in the
+// same table shape: its descriptors still count, read under the FD header.
+TEST(RealCorpus, ProcstatNameWithABlankKeepsItsDescriptors) {
+  const std::string text = Read(kRoot / "freebsd/procstat-files-bash-fd-text-ctty-cwd.txt") +
+                           "   12 crypto returns       3 v c rw------   1       0 -   /dev/null\n";
+  ParseStats stats;
+  const PidMap<std::int64_t> counts = ParseProcstatFdCounts(text, stats);
+  ASSERT_NE(counts.Find(12), nullptr);
+  EXPECT_EQ(*counts.Find(12), 1);
+  EXPECT_EQ(*counts.Find(46620), 4);
+}
+
 TEST(RealCorpus, HasCapturesFromSixDialectsWithProvenance) {
   std::size_t captures = 0;
   std::size_t dialects = 0;
