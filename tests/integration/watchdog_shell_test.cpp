@@ -151,7 +151,8 @@ class WatchdogShellTest : public ::testing::TestWithParam<Shell> {
   void SetUp() override {
     argv_ = GetParam().argv;
     argv_[0] = Find(argv_[0]);
-    if (argv_[0].empty()) GTEST_SKIP() << GetParam().name << " is not installed";
+    // scripts/setup installs every shell of this list: a missing one is a broken setup.
+    ASSERT_FALSE(argv_[0].empty()) << GetParam().name << " is not installed (scripts/setup)";
   }
   std::vector<std::string> argv_;
 };
