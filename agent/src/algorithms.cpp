@@ -85,15 +85,6 @@ std::vector<std::string> SplitList(std::string_view list) {
   return out;
 }
 
-std::string JoinList(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
 ssh_options_e OptionFor(AlgorithmKind kind) {
   switch (kind) {
     case AlgorithmKind::kKex: return SSH_OPTIONS_KEY_EXCHANGE;
@@ -196,6 +187,15 @@ std::vector<std::uint8_t> Base64Decode(std::string_view text) {
 }
 
 }  // namespace
+
+std::string JoinAlgorithms(const std::vector<std::string>& names, std::string_view separator) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += separator;
+    out += name;
+  }
+  return out;
+}
 
 std::string_view AlgorithmKindKey(AlgorithmKind kind) noexcept {
   switch (kind) {
@@ -348,7 +348,7 @@ std::optional<std::string> StrongestMatch(const NegotiationFailure& failure) {
 std::string NegotiationDetail(const NegotiationFailure& failure) {
   const std::string key(AlgorithmKindKey(failure.kind));
   std::string detail = "no common " + std::string(MethodKindWord(failure.kind)) +
-                       ": the server offers [" + JoinList(failure.server_offer, ", ") + "]";
+                       ": the server offers [" + JoinAlgorithms(failure.server_offer, ", ") + "]";
   const std::optional<std::string> pick = StrongestMatch(failure);
   if (!pick) {
     return detail + "; libssh " + std::string(LibsshVersion()) +

@@ -79,15 +79,6 @@ namespace {
 
 std::string Str(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ',';
-    out += item;
-  }
-  return out;
-}
-
 // libssh's error text for a detail: printable ASCII only (it can quote what the server sent),
 // and bounded.
 std::string CleanMessage(const char* message) {
@@ -477,9 +468,9 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   };
   std::string rejected;
   auto set_list = [&](ssh_options_e opt, const std::vector<std::string>& list) {
-    if (!list.empty() && ssh_options_set(ssh_, opt, Join(list).c_str()) != SSH_OK) {
+    if (!list.empty() && ssh_options_set(ssh_, opt, JoinAlgorithms(list, ",").c_str()) != SSH_OK) {
       if (!rejected.empty()) rejected += "; ";
-      rejected += Join(list);
+      rejected += JoinAlgorithms(list, ",");
     }
   };
   set_list(SSH_OPTIONS_KEY_EXCHANGE, list_of(AlgorithmKind::kKex));
@@ -609,7 +600,7 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
       auto [sha1_rc, sha1_ec] =
           co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
       // The whole list again for what follows (agent keys of other types).
-      ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, Join(pubkeys).c_str());
+      ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, JoinAlgorithms(pubkeys, ",").c_str());
       if (sha1_ec) co_return sha1_ec;
       auth = sha1_rc;
       info.pubkey_sha1 = auth == SSH_AUTH_SUCCESS;

@@ -14,12 +14,6 @@ std::optional<agent::AlgorithmKind> KindOfKey(std::string_view key) {
   return std::nullopt;
 }
 
-std::string Joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
 }  // namespace
 
 config::LoadOptions AlgorithmCheckingLoadOptions() {
@@ -34,7 +28,7 @@ config::LoadOptions AlgorithmCheckingLoadOptions() {
       verdict.second = "\"" + std::string(name) + "\" is not a " + std::string(list) +
                        " algorithm libssh " + std::string(agent::LibsshVersion()) +
                        " supports and is ignored; it supports: " +
-                       Joined(agent::SupportedAlgorithms(*kind));
+                       agent::JoinAlgorithms(agent::SupportedAlgorithms(*kind), ", ");
     } else if (const auto weak = agent::WeakReason(*kind, name); !weak.empty()) {
       verdict.second = "\"" + std::string(name) + "\" is weak (" + std::string(weak) + ")";
     }
@@ -47,7 +41,8 @@ config::LoadOptions AlgorithmCheckingLoadOptions() {
       if (agent::IsSupportedAlgorithm(*kind, name)) return std::string();
     }
     return "libssh " + std::string(agent::LibsshVersion()) + " supports none of these " +
-           std::string(list) + "; it supports: " + Joined(agent::SupportedAlgorithms(*kind));
+           std::string(list) +
+           "; it supports: " + agent::JoinAlgorithms(agent::SupportedAlgorithms(*kind), ", ");
   };
   options.legacy_warning = [] {
     std::string weak;

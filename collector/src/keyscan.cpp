@@ -51,12 +51,6 @@ std::string WeakList(const std::vector<agent::WeakAlgorithm>& weak) {
   return out;
 }
 
-std::string Joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ",") + name;
-  return out;
-}
-
 // The crypto inventory of one host: its banner, what it offers (from its clear-text KEXINIT)
 // with the weak algorithms flagged, and what fleetps negotiated with the host's settings.
 std::string Inventory(const std::optional<agent::ServerOffer>& offer,
@@ -64,10 +58,11 @@ std::string Inventory(const std::optional<agent::ServerOffer>& offer,
   std::string out;
   if (offer) {
     out += "\n  banner: " + detail::TerminalSafe(offer->banner);
-    out += "\n  offers: kex " + detail::TerminalSafe(Joined(offer->kex)) + "; hostkeys " +
-           detail::TerminalSafe(Joined(offer->hostkeys)) + "; ciphers " +
-           detail::TerminalSafe(Joined(offer->ciphers)) + "; macs " +
-           detail::TerminalSafe(Joined(offer->macs));
+    out += "\n  offers: kex " + detail::TerminalSafe(agent::JoinAlgorithms(offer->kex, ",")) +
+           "; hostkeys " +
+           detail::TerminalSafe(agent::JoinAlgorithms(offer->hostkeys, ",")) + "; ciphers " +
+           detail::TerminalSafe(agent::JoinAlgorithms(offer->ciphers, ",")) + "; macs " +
+           detail::TerminalSafe(agent::JoinAlgorithms(offer->macs, ","));
     const auto weak = agent::WeakInOffer(*offer);
     out += "\n  weak offered: " + (weak.empty() ? std::string("none") : detail::TerminalSafe(WeakList(weak)));
   }

@@ -155,18 +155,6 @@ std::size_t SplitByColumns(std::string_view line, std::span<const TokenPos> toke
   return splits;
 }
 
-bool TokensMatchColumns(std::span<const TokenPos> tokens, std::span<const ColumnSpan> spans,
-                        bool rest_last) {
-  const std::size_t n = spans.size();
-  if (n == 0) return false;
-  const std::size_t fixed = rest_last ? n - 1 : n;
-  if (rest_last ? tokens.size() < n : tokens.size() != n) return false;
-  for (std::size_t i = 0; i < fixed; ++i) {
-    if (tokens[i].begin >= spans[i].end || tokens[i].end <= spans[i].begin) return false;
-  }
-  return true;
-}
-
 std::vector<ColumnSpan> InferColumns(std::span<const std::vector<TokenPos>> rows,
                                      const std::vector<bool>& numeric, bool rest_last) {
   const std::size_t n = numeric.size();

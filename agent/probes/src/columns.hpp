@@ -41,11 +41,6 @@ std::size_t SplitByColumns(std::string_view line, std::span<const TokenPos> toke
                            std::span<const ColumnSpan> spans, bool rest_last,
                            std::span<std::string_view> fields);
 
-/// True when token i of `tokens` overlaps `spans[i]` for every column but a `rest_last` one:
-/// the row is laid out as the table, and its tokens are its fields.
-bool TokensMatchColumns(std::span<const TokenPos> tokens, std::span<const ColumnSpan> spans,
-                        bool rest_last);
-
 /// Infers column spans for a headerless table from rows that have a token for every column
 /// (`rows` holds their tokens): a numeric column ends where most of its values end, a text
 /// column begins where most begin. Empty when no row has enough tokens.

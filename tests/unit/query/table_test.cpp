@@ -181,6 +181,23 @@ TEST(TableHosts, WideListsEveryHost) {
             "db2    backoff  aix               0  timeout        -  timeout  -                  -     -\n");
 }
 
+// What /api/v1/hosts says of an old server: the failure's detail and the weak algorithms a
+// connected host needs (the shapes app.cpp writes: last_detail, weak_algorithms[]).
+TEST(TableHosts, WideShowsWeakAlgorithmsAndTheFailureDetail) {
+  const Rendered r = RenderHostsTable(R"({"status":"ok","data":{"hosts":[
+  {"host":"rhel5","state":"circuit_open","epoch":0,"last_reason":"kex_failed",
+   "last_detail":"no common key exchange: the server offers [diffie-hellman-group1-sha1]"},
+  {"host":"aix1","state":"ready","dialect":"aix","epoch":1,"last_probe":"ok",
+   "weak_algorithms":[{"list":"kex","algorithm":"diffie-hellman-group14-sha1","why":"SHA-1"},
+                      {"list":"ciphers","algorithm":"aes128-cbc","why":"CBC mode"}]}
+]}})", Wide());
+  EXPECT_TRUE(r.ok);
+  EXPECT_NE(r.out.find("no common key exchange: the server offers [diffie-hellman-group1-sha1]"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kex:diffie-hellman-group14-sha1,ciphers:aes128-cbc"), std::string::npos)
+      << r.out;
+}
+
 TEST(TableHosts, ErrorAndEmpty) {
   Rendered r = RenderHostsTable(RenderErrorJson("collector not ready"), {});
   EXPECT_FALSE(r.ok);

@@ -18,6 +18,10 @@ inline constexpr AlgorithmKind kAlgorithmKinds[] = {AlgorithmKind::kKex, Algorit
                                                     AlgorithmKind::kCipher, AlgorithmKind::kMac,
                                                     AlgorithmKind::kPubkey};
 
+/// `names` joined by `separator` ("a,b" for libssh's option lists, "a, b" for people).
+[[nodiscard]] std::string JoinAlgorithms(const std::vector<std::string>& names,
+                                         std::string_view separator);
+
 /// The config key of `kind`: "kex", "hostkeys", "ciphers", "macs", "pubkeys".
 [[nodiscard]] std::string_view AlgorithmKindKey(AlgorithmKind kind) noexcept;
 
