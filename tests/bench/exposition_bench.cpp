@@ -21,8 +21,9 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "fleetps/collector/exposition.hpp"
-#include "fleetps/collector/fleet_state.hpp"
+#include "fleetps/collector/exposition/exposition.hpp"
+#include "fleetps/collector/http/gzip.hpp"
+#include "fleetps/collector/fleet/fleet_state.hpp"
 
 namespace {
 
@@ -160,7 +161,8 @@ int main(int argc, char** argv) {
   const double rss0 = RssBytes();
   const double heap0 = HeapBytes();
 
-  collector::FleetState state(*probes::Grouper::Compile(matchers).grouper, static_groups);
+  collector::FleetState state(*probes::Grouper::Compile(matchers).grouper, static_groups,
+                              collector::RenderHostText);
   state.SetHosts(specs);
   const double build_cpu0 = CpuSeconds();
   for (std::size_t i = 0; i < hosts; ++i) {

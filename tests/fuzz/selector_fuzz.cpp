@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "fleetps/collector/nodeset_fold.hpp"
-#include "fleetps/collector/query.hpp"
-#include "fleetps/collector/selector.hpp"
-#include "fleetps/collector/table.hpp"
+#include "fleetps/collector/cli/nodeset_fold.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/query/selector.hpp"
+#include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/api/params.hpp"
 #include "fleetps/config/nodeset.hpp"
 #include "fuzz_input.hpp"
 

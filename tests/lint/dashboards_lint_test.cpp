@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fleetps/collector/metric_catalog.hpp"
+#include "fleetps/collector/fleet/metric_catalog.hpp"
 
 namespace {
 

@@ -25,4 +25,21 @@ check agent/probes 'fleetps/(registry|config|agent|collector)/|boost/|libssh/|ya
 check agent/include 'fleetps/(collector|registry)/|prometheus/|libssh/' 'fleetps::agent public headers expose neither collector, registry, prometheus-cpp nor libssh'
 check agent/src 'fleetps/(collector|registry)/|prometheus/' 'fleetps::agent must not use collector, registry or prometheus-cpp'
 check config/include 'yaml-cpp/' 'yaml-cpp is private to fleetps::config'
+
+# Collector modules (collector/CMakeLists.txt): each uses only the modules below it.
+above_query='http|fleet|exposition|api|app|cli'
+check collector/telemetry "fleetps/(registry|config|probes|agent)/|fleetps/collector/(supervision|query|$above_query)/|prometheus/" \
+  'collector telemetry is the bottom module: std and Asio only'
+check collector/supervision "fleetps/(config|probes|agent)/|fleetps/collector/(query|$above_query)/|prometheus/" \
+  'collector supervision knows no hosts, probes or HTTP'
+check collector/query "fleetps/(registry|config|agent)/|fleetps/collector/(telemetry|supervision|$above_query)/|boost/(json|beast|url|asio)|prometheus/" \
+  'collector query is pure: no HTTP, JSON or I/O'
+check collector/http "fleetps/(registry|config|probes|agent)/|fleetps/collector/(supervision|query|fleet|exposition|api|app|cli)/|prometheus/" \
+  'collector http is transport only'
+check collector/fleet 'fleetps/collector/(supervision|http|exposition|api|app|cli)/|prometheus/|boost/(json|beast)' \
+  'collector fleet holds state, not its renderings'
+check collector/exposition 'fleetps/collector/(http|api|app|cli)/|boost/(json|beast)' \
+  'collector exposition renders series, it does not serve them'
+check collector/api 'fleetps/collector/(app|cli)/' 'collector api handlers must not reach the wiring or the CLI'
+check collector/app 'fleetps/collector/cli/' 'collector app must not use the CLI'
 exit $status

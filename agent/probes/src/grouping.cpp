@@ -393,11 +393,8 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     now.ctx_involuntary = row.ctx_involuntary;
 
     auto prev = identities_.find(row.pid);
-    const bool same =
-        prev != identities_.end() &&
-        (prev->second.start_time.has_value() == row.start_time_unix.has_value()) &&
-        (!row.start_time_unix ||
-         std::fabs(*prev->second.start_time - *row.start_time_unix) <= tolerance_);
+    const bool same = prev != identities_.end() &&
+                      SameStartTime(prev->second.start_time, row.start_time_unix, tolerance_);
     next[row.pid] = Identity{same ? prev->second.start_time : std::optional<double>(row.start_time_unix), now};
     if (member == out.members.end()) continue;
 

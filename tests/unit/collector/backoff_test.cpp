@@ -1,4 +1,4 @@
-#include "fleetps/collector/backoff.hpp"
+#include "fleetps/collector/supervision/backoff.hpp"
 
 #include <chrono>
 #include <vector>

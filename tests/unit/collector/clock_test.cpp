@@ -1,4 +1,4 @@
-#include "fleetps/collector/clock.hpp"
+#include "fleetps/collector/supervision/clock.hpp"
 
 #include <chrono>
 #include <optional>
@@ -12,7 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/task_group.hpp"
+#include "fleetps/collector/supervision/task_group.hpp"
 
 namespace fleetps::collector {
 namespace {

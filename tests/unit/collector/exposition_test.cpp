@@ -1,4 +1,5 @@
-#include "fleetps/collector/exposition.hpp"
+#include "fleetps/collector/exposition/exposition.hpp"
+#include "fleetps/collector/http/gzip.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,8 +11,8 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "fleetps/collector/metric_catalog.hpp"
-#include "fleetps/collector/status_page.hpp"
+#include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "fleetps/collector/api/status_page.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -77,7 +78,7 @@ class ExpositionTest : public ::testing::Test {
       : state_(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}},
                                           probes::MatcherSpec{"web", {"nginx"}, {}, {}}})
                     .grouper,
-               {"db", "web"}) {
+               {"db", "web"}, RenderHostText) {
     state_.SetHosts({Spec("up1"), Spec("down1")});
     agent::HostStatus ready;
     ready.host = "up1";

@@ -1,4 +1,4 @@
-#include "fleetps/collector/fleet_state.hpp"
+#include "fleetps/collector/fleet/fleet_state.hpp"
 
 #include <gtest/gtest.h>
 

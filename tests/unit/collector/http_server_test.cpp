@@ -1,5 +1,5 @@
 // The HTTP server's limits and streaming answers, over real loopback connections.
-#include "fleetps/collector/http_server.hpp"
+#include "fleetps/collector/http/http_server.hpp"
 
 #include <sys/socket.h>
 #include <sys/time.h>

@@ -4,8 +4,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/query.hpp"
-#include "fleetps/collector/query_api.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/cli/table.hpp"
 
 namespace fleetps::collector {
 namespace {

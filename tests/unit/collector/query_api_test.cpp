@@ -1,4 +1,6 @@
-#include "fleetps/collector/query_api.hpp"
+#include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/cli/table.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

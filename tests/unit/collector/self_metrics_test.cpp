@@ -10,10 +10,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "fleetps/collector/exposition.hpp"
-#include "fleetps/collector/histogram.hpp"
-#include "fleetps/collector/loop_monitor.hpp"
-#include "fleetps/collector/process_stats.hpp"
+#include "fleetps/collector/exposition/exposition.hpp"
+#include "fleetps/collector/http/gzip.hpp"
+#include "fleetps/collector/telemetry/histogram.hpp"
+#include "fleetps/collector/telemetry/loop_monitor.hpp"
+#include "fleetps/collector/telemetry/process_stats.hpp"
 
 namespace fleetps::collector {
 namespace {

@@ -1,4 +1,4 @@
-#include "fleetps/collector/supervisor.hpp"
+#include "fleetps/collector/supervision/supervisor.hpp"
 
 #include <atomic>
 #include <chrono>

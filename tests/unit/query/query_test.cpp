@@ -1,4 +1,6 @@
-#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/api/params.hpp"
 
 #include <string>
 #include <vector>

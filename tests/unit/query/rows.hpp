@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/query/query.hpp"
 
 namespace fleetps::collector::testing {
 

@@ -1,10 +1,10 @@
-#include "fleetps/collector/selector.hpp"
+#include "fleetps/collector/query/selector.hpp"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/query/query.hpp"
 #include "rows.hpp"
 
 namespace fleetps::collector {

@@ -1,10 +1,12 @@
-#include "fleetps/collector/table.hpp"
+#include "fleetps/collector/cli/table.hpp"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/query.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/api/params.hpp"
 #include "rows.hpp"
 
 namespace fleetps::collector {

@@ -114,7 +114,7 @@ struct GrouperResult {
 /// Not thread-safe: use from the host's own strand.
 class GroupTracker {
  public:
-  explicit GroupTracker(double start_time_tolerance = 2.0)
+  explicit GroupTracker(double start_time_tolerance = kStartTimeToleranceSeconds)
       : tolerance_(start_time_tolerance) {}
 
   [[nodiscard]] GroupSnapshot Update(const HostSnapshot& snapshot, const Grouper& grouper);

@@ -24,6 +24,18 @@ enum class StateBucket { kRunning, kSleeping, kWaiting, kZombie, kOther };
 /// BSD I = idle sleep and D/L = waiting, AIX A = active.
 [[nodiscard]] StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept;
 
+/// etime-derived start times can jitter by a second or two between probes.
+inline constexpr double kStartTimeToleranceSeconds = 2.0;
+
+/// The process-identity rule: two rows with the same pid are the same process when both lack a
+/// start time or both start times agree within `tolerance` seconds (a reused pid is another
+/// process, whose counters must never be subtracted from or added to the old one's).
+[[nodiscard]] inline bool SameStartTime(std::optional<double> a, std::optional<double> b,
+                                        double tolerance = kStartTimeToleranceSeconds) noexcept {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || (*a - *b <= tolerance && *b - *a <= tolerance);
+}
+
 /// One process. An absent optional means the dialect (or the probe user's permissions) cannot
 /// give the value; it is never replaced by zero. The optional numbers are CompactOptional (8
 /// bytes, no flag), because a host's table is one ProcessRow per process.

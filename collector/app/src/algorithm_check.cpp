@@ -1,0 +1,65 @@
+#include "fleetps/collector/app/algorithm_check.hpp"
+
+#include <string>
+
+#include "fleetps/agent/algorithms.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+std::optional<agent::AlgorithmKind> KindOfKey(std::string_view key) {
+  for (agent::AlgorithmKind kind : agent::kAlgorithmKinds) {
+    if (agent::AlgorithmKindKey(kind) == key) return kind;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+config::LoadOptions AlgorithmCheckingLoadOptions() {
+  config::LoadOptions options;
+  options.check_algorithm = [](std::string_view list, std::string_view name) {
+    std::pair<std::string, std::string> verdict;
+    const auto kind = KindOfKey(list);
+    if (!kind) return verdict;
+    if (!agent::IsSupportedAlgorithm(*kind, name)) {
+      // A warning, as libssh itself ignores it: a list copied from a server's offer may hold
+      // names libssh lacks (hmac-md5). A list of nothing but such names is an error (below).
+      verdict.second = "\"" + std::string(name) + "\" is not a " + std::string(list) +
+                       " algorithm libssh " + std::string(agent::LibsshVersion()) +
+                       " supports and is ignored; it supports: " +
+                       agent::JoinAlgorithms(agent::SupportedAlgorithms(*kind), ", ");
+    } else if (const auto weak = agent::WeakReason(*kind, name); !weak.empty()) {
+      verdict.second = "\"" + std::string(name) + "\" is weak (" + std::string(weak) + ")";
+    }
+    return verdict;
+  };
+  options.check_algorithm_list = [](std::string_view list, const std::vector<std::string>& names) {
+    const auto kind = KindOfKey(list);
+    if (!kind) return std::string();
+    for (const auto& name : names) {
+      if (agent::IsSupportedAlgorithm(*kind, name)) return std::string();
+    }
+    return "libssh " + std::string(agent::LibsshVersion()) + " supports none of these " +
+           std::string(list) +
+           "; it supports: " + agent::JoinAlgorithms(agent::SupportedAlgorithms(*kind), ", ");
+  };
+  options.legacy_warning = [] {
+    std::string weak;
+    for (agent::AlgorithmKind kind : agent::kAlgorithmKinds) {
+      for (const auto& name : agent::SupportedAlgorithms(kind)) {
+        if (agent::WeakReason(kind, name).empty()) continue;
+        if (kind == agent::AlgorithmKind::kPubkey &&
+            !agent::WeakReason(agent::AlgorithmKind::kHostkey, name).empty()) {
+          continue;  // the same names as hostkeys: listed once
+        }
+        weak += (weak.empty() ? "" : ", ") + name;
+      }
+    }
+    return "legacy enables weak algorithms (used only when a server offers nothing stronger): " +
+           weak;
+  };
+  return options;
+}
+
+}  // namespace fleetps::collector

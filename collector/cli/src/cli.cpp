@@ -1,0 +1,335 @@
+#include "fleetps/collector/app/algorithm_check.hpp"
+#include "fleetps/collector/telemetry/build_info.hpp"
+#include "fleetps/collector/cli/cli.hpp"
+
+#include <algorithm>
+#include <ostream>
+#include <string>
+
+#include "fleetps/collector/app/app.hpp"
+#include "fleetps/collector/cli/keyscan.hpp"
+#include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/query/selector.hpp"
+#include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/http/http_client.hpp"
+
+#include <boost/url/url.hpp>
+#include "fleetps/config/load.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: fleetps COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run --config FILE [--listen ADDR]   run the collector\n"
+    "  check-config FILE                   validate an inventory; exit 0 when valid, 1 when not\n"
+    "  keyscan FILE                        enroll the host keys of an inventory\n"
+    "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
+    "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
+    "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
+    "                                      listening sockets and their processes\n"
+    "  open-files HOST PID [-o table|json] [--server URL]   a process's open files\n"
+    "  events [--host H] [--server URL]    follow host state changes, probes and reloads\n"
+    "  version                             print the version\n";
+
+int Usage(std::ostream& err, std::string_view problem) {
+  err << "fleetps: " << problem << "\n\n" << kUsage;
+  return kExitUsage;
+}
+
+// Loads and validates only: opens no network connection.
+int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 1) return Usage(err, "check-config takes exactly one FILE");
+  const std::string path(args[0]);
+  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
+  for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
+    err << diagnostic.ToString() << '\n';
+  }
+  if (!loaded.ok()) {
+    // Warnings (weak algorithms...) are printed above but do not make the file invalid.
+    const auto errors = std::count_if(
+        loaded.diagnostics.begin(), loaded.diagnostics.end(),
+        [](const config::Diagnostic& d) { return d.severity == config::Severity::kError; });
+    err << path << ": " << errors << (errors == 1 ? " problem" : " problems") << '\n';
+    return kExitInvalid;
+  }
+  const config::Inventory& inventory = *loaded.inventory;
+  out << path << ": ok, " << inventory.hosts.size()
+      << (inventory.hosts.size() == 1 ? " host, " : " hosts, ") << inventory.process_names.size()
+      << (inventory.process_names.size() == 1 ? " process group rule\n" : " process group rules\n");
+  return kExitOk;
+}
+
+constexpr std::string_view kDefaultServer = "http://127.0.0.1:9732";
+
+struct ClientFlags {
+  std::string server = std::string(kDefaultServer);
+  TableMode mode = TableMode::kTable;
+  bool json = false;
+};
+
+// Consumes a shared client flag at args[i]; returns false when args[i] is not one.
+bool ClientFlag(std::span<const std::string_view> args, std::size_t& i, ClientFlags& flags,
+                std::string& problem) {
+  const std::string_view arg = args[i];
+  if (arg == "--server" || arg == "-o" || arg == "--output") {
+    if (i + 1 >= args.size()) {
+      problem = std::string(arg) + " needs a value";
+      return true;
+    }
+    const std::string_view value = args[++i];
+    if (arg == "--server") {
+      flags.server = std::string(value);
+    } else if (value == "table") {
+      flags.mode = TableMode::kTable;
+    } else if (value == "wide") {
+      flags.mode = TableMode::kWide;
+    } else if (value == "json") {
+      flags.json = true;
+    } else {
+      problem = "-o takes table, wide or json, got \"" + std::string(value) + "\"";
+    }
+    return true;
+  }
+  return false;
+}
+
+enum class Answer { kProcesses, kHosts, kListening, kOpenFiles };
+
+int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
+          Answer answer, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
+  std::string problem;
+  auto reply = HttpGet(flags.server, target, timeout, &problem);
+  if (!reply) {
+    err << "fleetps: " << problem << '\n';
+    return kExitInvalid;
+  }
+  TableOptions options;
+  options.mode = flags.mode;
+  options.selector = selector;
+  Rendered rendered;
+  if (flags.json) {
+    rendered = RenderJson(reply->body);
+  } else {
+    switch (answer) {
+      case Answer::kProcesses:
+        rendered = RenderProcessesTable(reply->body, options);
+        break;
+      case Answer::kHosts:
+        rendered = RenderHostsTable(reply->body, options);
+        break;
+      case Answer::kListening:
+        rendered = RenderListeningTable(reply->body, options);
+        break;
+      case Answer::kOpenFiles:
+        rendered = RenderOpenFilesTable(reply->body);
+        break;
+    }
+  }
+  out << rendered.out;
+  err << rendered.err;
+  if (!rendered.ok && rendered.err.empty() && rendered.out.empty()) {
+    err << "fleetps: unexpected answer from " << flags.server << " (HTTP " << reply->status << ")\n";
+  }
+  return rendered.ok && reply->status == 200 ? kExitOk : kExitInvalid;
+}
+
+// `fleetps query SELECTOR ...`: the selector is checked locally first, then sent as a
+// parameter; the server validates it again and runs only its fixed probe templates.
+int Query(std::span<const std::string_view> args, std::ostream& out, std::ostream& err,
+          bool listening = false) {
+  const std::string_view command = listening ? "listening" : "query";
+  ClientFlags flags;
+  std::optional<std::string> selector;
+  std::string sort, limit;
+  bool fresh = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i] == "--sort" || args[i] == "--limit") {
+      if (i + 1 >= args.size()) return Usage(err, std::string(args[i]) + " needs a value");
+      (args[i] == "--sort" ? sort : limit) = std::string(args[i + 1]);
+      ++i;
+    } else if (args[i] == "--fresh") {
+      fresh = true;
+    } else if (!selector && !(args[i].size() > 1 && args[i][0] == '-' && args[i][1] == '-')) {
+      selector = std::string(args[i]);
+    } else {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for " + std::string(command));
+    }
+  }
+  if (!selector) selector = "{}";
+  if (auto parsed = ParseSelector(*selector); !parsed) {
+    err << "fleetps: bad selector: " << parsed.error().ToString() << '\n'
+        << "  " << *selector << '\n'
+        << "  " << std::string(parsed.error().position, ' ') << "^\n";
+    return kExitUsage;
+  }
+  boost::urls::url url(listening ? "/api/v1/listening" : "/api/v1/processes");
+  url.params().append({"q", *selector});
+  if (!sort.empty()) url.params().append({"sort", sort});
+  if (!limit.empty()) url.params().append({"limit", limit});
+  if (fresh) url.params().append({"fresh", "1"});
+  const auto timeout = fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
+  return Fetch(flags, std::string(url.encoded_target()), *selector,
+               listening ? Answer::kListening : Answer::kProcesses, timeout, out, err);
+}
+
+int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (!ClientFlag(args, i, flags, problem)) {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for hosts");
+    }
+    if (!problem.empty()) return Usage(err, problem);
+  }
+  return Fetch(flags, "/api/v1/hosts", {}, Answer::kHosts, std::chrono::milliseconds(10'000), out, err);
+}
+
+// `fleetps open-files HOST PID`: both are checked here and again by the server, which formats
+// the pid itself before it reaches the fixed template.
+int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  std::vector<std::string_view> positional;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i].starts_with("--")) {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for open-files");
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  if (positional.size() != 2) return Usage(err, "open-files takes HOST and PID");
+  if (auto pid = ParsePid(positional[1]); !pid) {
+    return Usage(err, "bad PID \"" + std::string(positional[1]) + "\": " + pid.error().message);
+  }
+  boost::urls::url url;
+  url.set_path("/api/v1/hosts/" + std::string(positional[0]) + "/processes/" +
+               std::string(positional[1]) + "/open-files");
+  return Fetch(flags, std::string(url.encoded_target()), {}, Answer::kOpenFiles,
+               std::chrono::milliseconds(70'000), out, err);
+}
+
+// `fleetps events`: one line per server-sent event until the server closes the stream.
+int Events(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  std::string host;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string problem;
+    if (ClientFlag(args, i, flags, problem)) {
+      if (!problem.empty()) return Usage(err, problem);
+    } else if (args[i] == "--host") {
+      if (i + 1 >= args.size()) return Usage(err, "--host needs a value");
+      host = std::string(args[++i]);
+    } else {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for events");
+    }
+  }
+  if (auto filter = HostFilter::Parse(host); !filter) {
+    return Usage(err, "bad --host: " + filter.error().ToString());
+  }
+  boost::urls::url url("/api/v1/events");
+  if (!host.empty()) url.params().append({"host", host});
+  std::string pending, event, data;
+  const auto on_data = [&](std::string_view piece) {
+    pending.append(piece);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(pending.data() + start, nl - start);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      if (line.empty()) {
+        if (!data.empty()) {
+          const std::string text = FormatEventLine(event.empty() ? "message" : event, data);
+          if (!text.empty()) out << text << std::endl;
+        }
+        event.clear();
+        data.clear();
+      } else if (line.starts_with("event:")) {
+        event = std::string(line.substr(line.starts_with("event: ") ? 7 : 6));
+      } else if (line.starts_with("data:")) {
+        if (!data.empty()) data += '\n';
+        data += line.substr(line.starts_with("data: ") ? 6 : 5);
+      }
+    }
+    pending.erase(0, start);
+    return static_cast<bool>(out);
+  };
+  std::string problem;
+  auto reply = HttpGetStream(flags.server, std::string(url.encoded_target()),
+                             std::chrono::milliseconds(60'000), on_data, &problem);
+  if (!reply) {
+    err << "fleetps: " << problem << '\n';
+    return kExitInvalid;
+  }
+  if (reply->status != 200) {
+    const Rendered rendered = RenderJson(reply->body);
+    err << (rendered.err.empty() ? "fleetps: HTTP " + std::to_string(reply->status) + "\n" : rendered.err);
+    return kExitInvalid;
+  }
+  return kExitOk;
+}
+
+int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.size() != 1) return Usage(err, "keyscan takes exactly one FILE");
+  const std::string path(args[0]);
+  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
+  if (!loaded.ok()) {
+    for (const config::Diagnostic& diagnostic : loaded.diagnostics) err << diagnostic.ToString() << '\n';
+    return kExitInvalid;
+  }
+  return KeyScanInventory(*loaded.inventory, out, err);
+}
+
+int Run(std::span<const std::string_view> args, std::ostream& err) {
+  RunOptions options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    auto value = [&](std::string& into) {
+      if (i + 1 >= args.size()) return false;
+      into = std::string(args[++i]);
+      return true;
+    };
+    if (arg == "--config" || arg == "-c") {
+      if (!value(options.config_path)) return Usage(err, "--config needs a FILE");
+    } else if (arg == "--listen") {
+      if (!value(options.listen_override)) return Usage(err, "--listen needs an ADDR");
+    } else {
+      return Usage(err, "unknown flag \"" + std::string(arg) + "\" for run");
+    }
+  }
+  if (options.config_path.empty()) return Usage(err, "run needs --config FILE");
+  return RunCollector(options);
+}
+
+}  // namespace
+
+int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) return Usage(err, "no command given");
+  const std::string_view command = args.front();
+  const auto rest = args.subspan(1);
+  if (command == "check-config") return CheckConfig(rest, out, err);
+  if (command == "run") return Run(rest, err);
+  if (command == "keyscan") return KeyScan(rest, out, err);
+  if (command == "query") return Query(rest, out, err);
+  if (command == "hosts") return Hosts(rest, out, err);
+  if (command == "listening") return Query(rest, out, err, true);
+  if (command == "open-files") return OpenFiles(rest, out, err);
+  if (command == "events") return Events(rest, out, err);
+  if (command == "version" || command == "--version") {
+    out << "fleetps " << BuildVersion() << '\n';
+    return kExitOk;
+  }
+  if (command == "help" || command == "--help" || command == "-h") {
+    out << kUsage;
+    return kExitOk;
+  }
+  return Usage(err, "unknown command \"" + std::string(command) + "\"");
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "fleetps/collector/fleet/fleet_state.hpp"
+#include "fleetps/collector/telemetry/histogram.hpp"
+#include "fleetps/collector/telemetry/process_stats.hpp"
+
+namespace fleetps::collector {
+
+/// Collector-wide values sampled at scrape time. Unset optionals are not emitted.
+struct SelfMetrics {
+  std::uint64_t supervisor_restarts = 0;
+  std::uint64_t bus_dropped = 0;
+  bool config_last_reload_successful = true;
+  std::set<std::string, std::less<>> quarantined_hosts;  ///< Shown as host_state "quarantined".
+  std::optional<std::uint64_t> handshakes_in_flight;
+  std::optional<std::uint64_t> handshake_limit;
+  std::optional<HistogramSnapshot> event_loop_lag;
+  std::optional<double> last_scrape_duration_seconds;
+  std::optional<ProcessStats> process;
+};
+
+/// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics plus every
+/// host's series with a `host` label, families grouped in kMetricCatalog order with one HELP
+/// and TYPE each. Series come from the snapshots current at call time (a removed host leaves
+/// none). Host series are pre-rendered per published HostView, so this only concatenates:
+/// memcpy speed, ~10-30 ns per series. Thread-safe; blocks for the copy (no I/O).
+[[nodiscard]] std::string RenderMetrics(const FleetState& state, const SelfMetrics& self);
+
+/// One host's series without the host label and without collector families
+/// (/probe?target=); nullopt for an unknown host. Renders that one host on the fly.
+[[nodiscard]] std::optional<std::string> RenderHostMetrics(const FleetState& state,
+                                                           std::string_view host,
+                                                           const SelfMetrics& self);
+
+/// Renders a view's series with its `host` label, for FleetState to cache in the view.
+/// `static_groups` are emitted as 0 while the host is up and they have no process.
+[[nodiscard]] std::shared_ptr<const HostText> RenderHostText(
+    const HostView& view, const std::vector<std::string>& static_groups);
+
+/// Capped label value: at most 256 bytes, cut at a UTF-8 boundary.
+[[nodiscard]] std::string BoundedLabelValue(std::string_view value);
+
+/// The same families as prometheus-cpp objects, for embedding fleetps in a prometheus-cpp
+/// Registry/Exposer and as the reference the fast renderer is tested and benchmarked against.
+/// Not used by fleetps' own endpoints: prometheus-cpp's Collect + TextSerializer cost ~2 µs
+/// per series (0.2 s at 100 k series), against ~0.03 µs for RenderMetrics' concatenation.
+/// Thread-safe (reads FleetState snapshots).
+class FleetCollectable final : public prometheus::Collectable {
+ public:
+  /// `only_host` set: that host's series without the `host` label and without collector
+  /// self-metrics (the /probe multi-target view).
+  FleetCollectable(const FleetState& state, std::function<SelfMetrics()> self,
+                   std::optional<std::string> only_host = std::nullopt);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const FleetState& state_;
+  std::function<SelfMetrics()> self_;
+  std::optional<std::string> only_host_;
+};
+
+}  // namespace fleetps::collector

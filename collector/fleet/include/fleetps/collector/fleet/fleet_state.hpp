@@ -1,0 +1,140 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/agent/host_agent.hpp"
+#include "fleetps/collector/telemetry/histogram.hpp"
+#include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/config/inventory.hpp"
+#include "fleetps/probes/grouping.hpp"
+
+namespace fleetps::collector {
+
+/// One host's series in the text exposition format with its `host` label, rendered once per
+/// published HostView (RenderHostText in exposition.cpp) so a scrape only concatenates.
+struct HostText {
+  std::string body;  ///< Every line, family after family in kMetricCatalog order.
+  /// Family i is body[offsets[i], offsets[i + 1]); collector families are empty.
+  std::array<std::uint32_t, kMetricCatalog.size() + 1> offsets{};
+  std::string quarantined_host_state;  ///< Replaces the fleetps_host_state slice while quarantined.
+
+  [[nodiscard]] std::string_view Family(std::size_t i) const noexcept {
+    return std::string_view(body).substr(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+};
+
+struct HostView;
+
+/// Renders a view's series (exposition's RenderHostText) so a scrape only concatenates; a
+/// function here because the exposition module sits above this one.
+using HostTextRenderer = std::function<std::shared_ptr<const HostText>(
+    const HostView& view, const std::vector<std::string>& static_groups)>;
+
+/// Everything the exposition and the API know about one host, as of the last event. Immutable
+/// once published: readers hold a shared_ptr while they render, writers replace it.
+struct HostView {
+  config::HostSpec spec;
+  agent::HostStatus status;  ///< `status.host` is empty until the first status arrives.
+  /// Sessions established to this host since the collector started, across agent restarts and
+  /// reloads: the host's session epoch as users see it (API, status page, metrics).
+  std::uint64_t connects_total = 0;
+  std::map<std::string, std::uint64_t, std::less<>> disconnects_total;  ///< By reason name.
+  bool hostkey_mismatch = false;
+  std::uint64_t agent_generation = 0;  ///< Of the agent whose events this view reflects.
+
+  std::uint64_t probes_total = 0;
+  std::uint64_t skipped_total = 0;
+  /// Output lines of good probes that became no row or socket, by probes::SkipReason.
+  std::array<std::uint64_t, probes::kSkipReasonCount> lines_skipped_total{};
+  std::optional<agent::ProbeStatus> last_probe_status;  ///< Of the last probe that ran.
+  std::string last_probe_failure;                       ///< Reason name; empty after success.
+  std::chrono::system_clock::time_point last_probe_finished{};
+  double last_probe_duration_seconds = 0;
+  std::optional<double> last_success_unix;
+
+  std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Last good process table.
+  std::chrono::system_clock::time_point snapshot_time{};  ///< When `snapshot` finished.
+  /// The CPU of each process of the good table before `snapshot`, for rates (not the table).
+  std::shared_ptr<const CpuSamples> previous_cpu;
+  std::chrono::system_clock::time_point previous_snapshot_time{};
+  probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
+
+  /// This view's series, rendered by FleetState's HostTextRenderer before it publishes the view
+  /// (null without a renderer; the exposition then renders on the fly).
+  std::shared_ptr<const HostText> text;
+
+  /// The last probe succeeded and the session is up.
+  [[nodiscard]] bool Up() const noexcept;
+};
+
+/// The collector's view of the fleet: one HostView per configured host, updated from agent
+/// events and read at scrape and query time. Thread-safe; readers never block writers for
+/// longer than a map copy of pointers.
+class FleetState {
+ public:
+  /// `static_groups` are the group names that can be known before any probe (templates without
+  /// placeholders); they are emitted as 0 from the first scrape on. `render`, when set, renders
+  /// each view's series as it is published.
+  FleetState(probes::Grouper grouper, std::vector<std::string> static_groups,
+             HostTextRenderer render = {});
+
+  /// Makes the host set equal to `hosts`: adds new ones, drops removed ones (their series
+  /// vanish), replaces specs of changed ones. Also swaps the grouping rules.
+  void SetHosts(const std::vector<config::HostSpec>& hosts);
+  void SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups);
+
+  /// Applies an agent event. `agent_generation` grows with every agent the collector starts
+  /// (a reload or a crash restart replaces the agent): events of an older agent than the last
+  /// one seen for the host are ignored, and a newer agent's epoch counts from 0.
+  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0);
+  void OnResult(const agent::ProbeResult& result, std::uint64_t agent_generation = 0);
+
+  /// In inventory order.
+  [[nodiscard]] std::vector<std::shared_ptr<const HostView>> Hosts() const;
+  [[nodiscard]] std::shared_ptr<const HostView> Host(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> StaticGroups() const;
+
+  /// Groups a snapshot that did not come through OnResult (a fresh ad hoc probe).
+  [[nodiscard]] probes::GroupSnapshot GroupOnce(const probes::HostSnapshot& snapshot) const;
+
+  /// Actual minus planned start of every scheduled probe result applied (ad hoc results and
+  /// skipped ticks excluded): fleetps_probe_schedule_delay_seconds. Thread-safe.
+  [[nodiscard]] const Histogram& ScheduleDelay() const noexcept { return schedule_delay_; }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const HostView> view;
+    probes::GroupTracker tracker;
+  };
+  mutable std::mutex mu_;
+  probes::Grouper grouper_;                        // guarded by mu_
+  std::vector<std::string> static_groups_;         // guarded by mu_
+  std::vector<std::string> order_;                 // guarded by mu_
+  std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
+  Histogram schedule_delay_{ScheduleDelayBuckets()};
+  HostTextRenderer render_;
+
+  // Renders the view's text and makes it the host's current view. Caller holds mu_.
+  void Publish(Entry& entry, std::shared_ptr<HostView> view);
+};
+
+/// Group names known before any probe: `name` templates without `{{`.
+[[nodiscard]] std::vector<std::string> StaticGroupNames(
+    const std::vector<config::ProcessNameMatcher>& matchers);
+
+/// config → probes conversion (probes must not depend on config).
+[[nodiscard]] std::vector<probes::MatcherSpec> ToMatcherSpecs(
+    const std::vector<config::ProcessNameMatcher>& matchers);
+
+}  // namespace fleetps::collector

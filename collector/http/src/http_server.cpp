@@ -1,0 +1,208 @@
+#include "fleetps/collector/http/http_server.hpp"
+
+#include <atomic>
+
+#include <poll.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/asio/write.hpp>
+
+namespace fleetps::collector {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+struct HttpServer::State {
+  State(tcp::acceptor a, HttpHandler h, HttpServerOptions o)
+      : acceptor(std::move(a)), handler(std::move(h)), options(o) {}
+  tcp::acceptor acceptor;
+  HttpHandler handler;
+  HttpServerOptions options;
+  std::atomic<std::size_t> connections{0};
+};
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Sends the head without a length, then lets the stream function write until it returns.
+asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_stream& stream,
+                                  HttpAnswer answer) {
+  http::response<http::empty_body> head(std::move(answer.response.base()));
+  head.erase(http::field::content_length);
+  head.erase(http::field::transfer_encoding);
+  head.keep_alive(false);
+  http::response_serializer<http::empty_body> serializer(head);
+  stream.expires_after(state.options.write_timeout);
+  auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  if (ec) co_return;
+  HttpStreamWriter writer(stream, state.options.write_timeout);
+  try {
+    co_await answer.stream(writer);
+  } catch (const std::exception&) {
+    // The response is under way: closing the connection is the only report left.
+  }
+}
+
+asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(state->options.max_request_body);
+    parser.header_limit(16 * 1024);
+    stream.expires_after(state->options.read_timeout);
+    auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    if (read_ec == http::error::body_limit) {
+      HttpRequest partial = parser.release();
+      HttpResponse too_large = MakeResponse(partial, http::status::payload_too_large,
+                                            "request body too large\n");
+      too_large.keep_alive(false);
+      stream.expires_after(state->options.write_timeout);
+      co_await http::async_write(stream, too_large, kUseTuple);
+      break;
+    }
+    if (read_ec) break;  // closed, timed out or malformed: nothing useful to answer
+    HttpRequest request = parser.release();
+    const unsigned version = request.version();
+    const bool wants_keep_alive = request.keep_alive();
+    HttpAnswer answer;
+    std::string failure;
+    try {
+      answer = co_await state->handler(std::move(request));
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (failure.empty() && answer.stream) {
+      co_await ServeStream(*state, stream, std::move(answer));
+      break;
+    }
+    HttpResponse response = std::move(answer.response);
+    if (!failure.empty()) {
+      response = HttpResponse(http::status::internal_server_error, version);
+      response.set(http::field::content_type, "text/plain; charset=utf-8");
+      response.keep_alive(wants_keep_alive);
+      response.body() = "internal error: " + failure + "\n";
+    }
+    response.prepare_payload();
+    const bool keep_alive = response.keep_alive();
+    stream.expires_after(state->options.write_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, response, kUseTuple);
+    if (write_ec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+asio::awaitable<boost::system::error_code> HttpStreamWriter::Write(std::string_view data) {
+  stream_.expires_after(timeout_);
+  auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(data), kUseTuple);
+  co_return ec;
+}
+
+bool HttpStreamWriter::PeerClosed() const {
+  pollfd p{stream_.socket().native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+HttpServer::HttpServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+boost::system::result<HttpServer> HttpServer::Bind(asio::any_io_executor executor,
+                                                   const std::string& listen, HttpHandler handler,
+                                                   HttpServerOptions options) {
+  std::string problem;
+  auto endpoint = ParseListenAddress(listen, &problem);
+  if (!endpoint) return endpoint.error();
+  tcp::acceptor acceptor(executor);
+  boost::system::error_code ec;
+  acceptor.open(endpoint->protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(*endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  return HttpServer(std::make_shared<State>(std::move(acceptor), std::move(handler), options));
+}
+
+tcp::endpoint HttpServer::LocalEndpoint() const {
+  boost::system::error_code ec;
+  return state_->acceptor.local_endpoint(ec);
+}
+
+asio::awaitable<void> HttpServer::Run() {
+  auto state = state_;
+  for (;;) {
+    auto [ec, socket] = co_await state->acceptor.async_accept(kUseTuple);
+    if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
+    if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+    if (state->connections.load() >= state->options.max_connections) continue;  // socket closes
+    state->connections.fetch_add(1);
+    asio::co_spawn(
+        socket.get_executor(),
+        [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
+        [state](std::exception_ptr) { state->connections.fetch_sub(1); });
+  }
+}
+
+void HttpServer::Close() {
+  asio::post(state_->acceptor.get_executor(), [state = state_] {
+    boost::system::error_code ignored;
+    state->acceptor.close(ignored);
+  });
+}
+
+HttpResponse MakeResponse(const HttpRequest& request, http::status status, std::string body,
+                          std::string_view content_type) {
+  HttpResponse response(status, request.version());
+  response.set(http::field::server, "fleetps");
+  response.set(http::field::content_type, content_type);
+  response.keep_alive(request.keep_alive());
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+boost::system::result<tcp::endpoint> ParseListenAddress(const std::string& listen,
+                                                        std::string* problem) {
+  auto fail = [&](std::string why) -> boost::system::result<tcp::endpoint> {
+    if (problem) *problem = std::move(why);
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  };
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return fail("expected HOST:PORT, got \"" + listen + "\"");
+  std::string host = listen.substr(0, colon);
+  const std::string port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(port_text, &used);
+    if (used != port_text.size() || port > 65535) return fail("bad port \"" + port_text + "\"");
+  } catch (const std::exception&) {
+    return fail("bad port \"" + port_text + "\"");
+  }
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return fail("listen address must be an IP literal, got \"" + host + "\"");
+  return tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+}  // namespace fleetps::collector
