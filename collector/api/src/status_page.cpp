@@ -63,15 +63,15 @@ std::string HtmlEscape(std::string_view text) {
 
 // The failure's detail (e.g. what the server offered and the setting that would match) under
 // the reason, and the weak algorithms a connected host needs.
-std::string FailureDetail(const HostView& view, bool has_status) {
-  if (!has_status) return {};
+std::string FailureDetail(const HostView& view) {
   std::string out;
-  if (!view.status.detail.empty()) {
-    out += "<div class=\"detail\">" + HtmlEscape(view.status.detail) + "</div>";
+  if (!view.status) return out;
+  if (!view.status->detail.empty()) {
+    out += "<div class=\"detail\">" + HtmlEscape(view.status->detail) + "</div>";
   }
-  if (view.status.state == agent::HostState::kReady && !view.status.weak_algorithms.empty()) {
+  if (view.status->state == agent::HostState::kReady && !view.status->weak_algorithms.empty()) {
     out += "<div class=\"detail\">weak: " +
-           HtmlEscape(agent::FormatWeakAlgorithms(view.status.weak_algorithms)) + "</div>";
+           HtmlEscape(agent::FormatWeakAlgorithms(view.status->weak_algorithms)) + "</div>";
   }
   return out;
 }
@@ -82,11 +82,7 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
   std::map<std::string, std::size_t> by_state;
   std::string rows;
   for (const auto& view : hosts) {
-    const bool has_status = !view->status.host.empty();
-    const std::string state =
-        quarantined.contains(view->spec.name)
-            ? "quarantined"
-            : std::string(has_status ? agent::StateName(view->status.state) : "connecting");
+    const std::string state(DisplayState(view->status, quarantined.contains(view->spec.name)));
     ++by_state[state];
     std::string last_probe = "never";
     if (view->last_probe_status) {
@@ -94,20 +90,20 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
                    Age(now - view->last_probe_finished) + " ago";
     }
     std::string reason = view->last_probe_failure;
-    if (reason.empty() && has_status && view->status.last_reason) {
-      reason = std::string(agent::ReasonName(view->status.last_reason));
+    if (reason.empty() && view->status && view->status->last_reason) {
+      reason = std::string(agent::ReasonName(view->status->last_reason));
     }
-    const bool session_up = has_status && view->status.state == agent::HostState::kReady;
+    const bool session_up = view->status && view->status->state == agent::HostState::kReady;
     rows += "<tr><td><a href=\"/probe?target=" + HtmlEscape(view->spec.name) + "\">" +
             HtmlEscape(view->spec.name) + "</a></td><td>" + HtmlEscape(view->spec.address) + ":" +
             std::to_string(view->spec.port) + "</td><td class=\"state " + state + "\">" + state +
             "</td><td>" +
-            HtmlEscape(view->status.dialect ? probes::DialectName(*view->status.dialect) : "") +
+            HtmlEscape(view->status && view->status->dialect ? probes::DialectName(*view->status->dialect) : "") +
             "</td><td>" + std::to_string(view->connects_total) + "</td><td>" +
             HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
-            HtmlEscape(reason) + FailureDetail(*view, has_status) + "</td><td>" +
-            (session_up ? Age(now - view->status.since) : std::string()) + "</td></tr>\n";
+            HtmlEscape(reason) + FailureDetail(*view) + "</td><td>" +
+            (session_up ? Age(now - view->status->since) : std::string()) + "</td></tr>\n";
   }
   std::string page(kHead);
   page += "<p class=\"summary\"><span>" + std::to_string(hosts.size()) + " hosts</span>";

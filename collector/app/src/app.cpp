@@ -634,7 +634,7 @@ class App {
                           "unknown host \"" + req.host + "\"");
     }
     auto handle = agents_.Lookup(req.host);
-    const bool ready = !view->status.host.empty() && view->status.state == agent::HostState::kReady;
+    const bool ready = view->status && view->status->state == agent::HostState::kReady;
     if (handle.empty() || !ready) {
       co_return JsonError(request, http::status::service_unavailable,
                           "host " + req.host + " is down: " + FailureReason(*view, nullptr));
@@ -689,7 +689,7 @@ class App {
       case probes::OpenFilesState::kUnsupported:
         co_return JsonError(request, http::status::not_implemented,
                             "open-files is unsupported on this dialect (" +
-                                std::string(view->status.dialect ? probes::DialectName(*view->status.dialect) : "unknown") +
+                                std::string(view->status && view->status->dialect ? probes::DialectName(*view->status->dialect) : "unknown") +
                                 "): no Linux-style /proc and no lsof on " + req.host);
       case probes::OpenFilesState::kBadOutput:
         break;
@@ -775,18 +775,19 @@ class App {
     // An agent that is not ready does not probe; it answers at once with its last failure, or
     // with `disconnected` before its first one. The host's state says more than that then
     // (FleetState keeps no failure for such ticks either).
-    const bool unprobed_without_failure = fresh && fresh->session_epoch == 0 && !view.status.last_reason;
+    const bool unprobed_without_failure =
+        fresh && fresh->session_epoch == 0 && !(view.status && view.status->last_reason);
     if (fresh && fresh->status != agent::ProbeStatus::kOk && !unprobed_without_failure) {
       const auto reason = agent::ReasonName(fresh->reason);
       return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);
     }
     if (!view.last_probe_failure.empty()) return view.last_probe_failure;
-    if (const auto reason = agent::ReasonName(view.status.last_reason); !reason.empty()) {
+    if (!view.status) return "connecting";
+    if (const auto reason = agent::ReasonName(view.status->last_reason); !reason.empty()) {
       return std::string(reason);
     }
-    if (view.status.host.empty()) return "connecting";
-    if (view.status.state == agent::HostState::kReady) return "no probe yet";
-    return std::string(agent::StateName(view.status.state));
+    if (view.status->state == agent::HostState::kReady) return "no probe yet";
+    return std::string(agent::StateName(view.status->state));
   }
 
   // One ad hoc probe per host, all at once, each on its agent's strand. Hosts without a running
@@ -845,20 +846,19 @@ class App {
       host["host"] = view->spec.name;
       host["address"] = view->spec.address;
       host["port"] = view->spec.port;
-      const bool has_status = !view->status.host.empty();
-      host["state"] = self.quarantined_hosts.contains(view->spec.name)
-                          ? "quarantined"
-                          : (has_status ? agent::StateName(view->status.state) : "connecting");
+      host["state"] = DisplayState(view->status, self.quarantined_hosts.contains(view->spec.name));
       host["epoch"] = view->connects_total;
-      if (view->status.dialect) host["dialect"] = probes::DialectName(*view->status.dialect);
-      if (view->status.last_reason) host["last_reason"] = agent::ReasonName(view->status.last_reason);
-      if (!view->status.detail.empty()) host["last_detail"] = ValidUtf8(view->status.detail);
-      if (!view->status.server.banner.empty()) {
-        host["server_banner"] = ValidUtf8(view->status.server.banner);
+      static const agent::HostStatus kNoStatus;
+      const agent::HostStatus& status = view->status ? *view->status : kNoStatus;
+      if (status.dialect) host["dialect"] = probes::DialectName(*status.dialect);
+      if (status.last_reason) host["last_reason"] = agent::ReasonName(status.last_reason);
+      if (!status.detail.empty()) host["last_detail"] = ValidUtf8(status.detail);
+      if (!status.server.banner.empty()) {
+        host["server_banner"] = ValidUtf8(status.server.banner);
       }
-      if (!view->status.weak_algorithms.empty()) {
+      if (!status.weak_algorithms.empty()) {
         boost::json::array weak;
-        for (const auto& w : view->status.weak_algorithms) {
+        for (const auto& w : status.weak_algorithms) {
           weak.push_back(boost::json::object{{"list", agent::AlgorithmKindKey(w.kind)},
                                              {"algorithm", w.name},
                                              {"why", w.reason}});
@@ -871,8 +871,8 @@ class App {
             std::chrono::duration<double>(now - view->last_probe_finished).count();
       }
       if (!view->last_probe_failure.empty()) host["last_probe_failure"] = view->last_probe_failure;
-      if (has_status && view->status.state == agent::HostState::kReady) {
-        host["session_age_seconds"] = std::chrono::duration<double>(now - view->status.since).count();
+      if (view->status && status.state == agent::HostState::kReady) {
+        host["session_age_seconds"] = std::chrono::duration<double>(now - status.since).count();
       }
       if (view->snapshot) host["processes"] = view->snapshot->processes.size();
       boost::json::object labels;

@@ -19,7 +19,8 @@ std::map<std::pair<std::string, std::string>, std::size_t> WeakAlgorithmHosts(
     const std::vector<std::shared_ptr<const HostView>>& hosts) {
   std::map<std::pair<std::string, std::string>, std::size_t> counts;
   for (const auto& view : hosts) {
-    for (const auto& weak : view->status.weak_algorithms) {
+    if (!view->status) continue;
+    for (const auto& weak : view->status->weak_algorithms) {
       ++counts[{std::string(agent::AlgorithmKindKey(weak.kind)), weak.name}];
     }
   }
@@ -106,8 +107,9 @@ void AddHost(Families& out, const HostView& view, const Labels& base,
     }
     return labels;
   };
-  const agent::HostStatus& status = view.status;
-  const bool has_status = !status.host.empty();
+  static const agent::HostStatus kNoStatus;
+  const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
+  const bool has_status = view.status.has_value();
   const bool up = view.Up();
   const bool session_up = has_status && (status.state == agent::HostState::kReady ||
                                          status.state == agent::HostState::kFingerprinting);
@@ -119,8 +121,7 @@ void AddHost(Families& out, const HostView& view, const Labels& base,
     out.Add("fleetps_session_disconnects_total", with({{"reason", reason}}),
             static_cast<double>(count));
   }
-  const std::string_view current_state =
-      quarantined ? "quarantined" : (has_status ? agent::StateName(status.state) : "connecting");
+  const std::string_view current_state = DisplayState(view.status, quarantined);
   for (const char* state : kHostStates) {
     out.Add("fleetps_host_state", with({{"state", state}}), current_state == state ? 1 : 0);
   }
@@ -432,13 +433,13 @@ void RenderHostFamilies(std::string& out, std::array<std::uint32_t, kMetricCatal
                         const HostView& view, std::string_view base,
                         const std::vector<std::string>& static_groups, bool quarantined) {
   Lines lines(out, base);
-  const agent::HostStatus& status = view.status;
-  const bool has_status = !status.host.empty();
+  static const agent::HostStatus kNoStatus;
+  const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
+  const bool has_status = view.status.has_value();
   const bool up = view.Up();
   const bool session_up = has_status && (status.state == agent::HostState::kReady ||
                                          status.state == agent::HostState::kFingerprinting);
-  const std::string_view current_state =
-      quarantined ? "quarantined" : (has_status ? agent::StateName(status.state) : "connecting");
+  const std::string_view current_state = DisplayState(view.status, quarantined);
   const std::string_view active_failure =
       !up && view.last_probe_failure.empty() && has_status && status.last_reason
           ? agent::ReasonName(status.last_reason)

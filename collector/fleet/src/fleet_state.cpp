@@ -17,7 +17,14 @@ bool SessionUp(agent::HostState state) {
 }  // namespace
 
 bool HostView::Up() const noexcept {
-  return status.state == agent::HostState::kReady && last_probe_status == agent::ProbeStatus::kOk;
+  return status && status->state == agent::HostState::kReady &&
+         last_probe_status == agent::ProbeStatus::kOk;
+}
+
+std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
+                              bool quarantined) noexcept {
+  if (quarantined) return "quarantined";
+  return status ? agent::StateName(status->state) : "connecting";
 }
 
 FleetState::FleetState(probes::Grouper grouper, std::vector<std::string> static_groups,
@@ -73,9 +80,9 @@ void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_g
   if (agent_generation < before.agent_generation) return;  // a replaced agent's last words
   auto view = std::make_shared<HostView>(before);
   const std::uint64_t previous_epoch =
-      agent_generation > before.agent_generation ? 0 : before.status.epoch;
+      agent_generation > before.agent_generation || !before.status ? 0 : before.status->epoch;
   view->agent_generation = agent_generation;
-  const bool was_up = !before.status.host.empty() && SessionUp(before.status.state);
+  const bool was_up = before.status && SessionUp(before.status->state);
   // Agent epochs restart at 0 when an agent is replaced (reload, crash restart); the host's
   // session count keeps growing across agents.
   if (status.epoch > previous_epoch) view->connects_total += status.epoch - previous_epoch;
@@ -123,7 +130,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
       view->lines_skipped_total[i] += result.snapshot->stats.skipped[i];
     }
-  } else if (result.session_epoch == 0 && !view->status.last_reason) {
+  } else if (result.session_epoch == 0 && !(view->status && view->status->last_reason)) {
     // A tick on a host that has been neither ready nor failed yet (connecting, fingerprinting):
     // the agent's `disconnected` is a placeholder there, and the host's state says more.
     view->last_probe_failure.clear();

@@ -90,7 +90,7 @@ TEST(FleetStateTest, ANewAgentGenerationKeepsTheSessionCountGrowing) {
   EXPECT_EQ(state.Host("h")->connects_total, 4u);
   // The replaced agent's last words change nothing.
   state.OnStatus(Status("h", HostState::kBackoff, 3, agent::Errc::kDisconnected), 1);
-  EXPECT_EQ(state.Host("h")->status.state, HostState::kReady);
+  EXPECT_EQ(state.Host("h")->status->state, HostState::kReady);
   EXPECT_EQ(state.Host("h")->connects_total, 4u);
 }
 

@@ -45,7 +45,7 @@ using HostTextRenderer = std::function<std::shared_ptr<const HostText>(
 /// once published: readers hold a shared_ptr while they render, writers replace it.
 struct HostView {
   config::HostSpec spec;
-  agent::HostStatus status;  ///< `status.host` is empty until the first status arrives.
+  std::optional<agent::HostStatus> status;  ///< Absent until the agent's first status.
   /// Sessions established to this host since the collector started, across agent restarts and
   /// reloads: the host's session epoch as users see it (API, status page, metrics).
   std::uint64_t connects_total = 0;
@@ -128,6 +128,12 @@ class FleetState {
   // Renders the view's text and makes it the host's current view. Caller holds mu_.
   void Publish(Entry& entry, std::shared_ptr<HostView> view);
 };
+
+/// The state a person sees for a host, in metrics, the API, the status page and the CLI:
+/// "quarantined" while the supervisor holds its agent back, else the agent's state, or
+/// "connecting" before the agent's first status.
+[[nodiscard]] std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
+                                            bool quarantined) noexcept;
 
 /// Group names known before any probe: `name` templates without `{{`.
 [[nodiscard]] std::vector<std::string> StaticGroupNames(
