@@ -291,8 +291,9 @@ std::vector<Problem> CheckNameTemplate(std::string_view name_template,
   return problems;
 }
 
-TranslatedRegex TranslateRegex(std::string_view re2) {
-  TranslatedRegex out;
+CheckedRegex CheckCmdlineRegex(std::string_view re2) {
+  CheckedRegex out;
+  bool icase = false;
   auto fail = [&out](std::string message, std::size_t offset) {
     out.problem = Problem{std::move(message), offset, false};
     return out;
@@ -301,10 +302,10 @@ TranslatedRegex TranslateRegex(std::string_view re2) {
   if (re2.size() > kMaxLength) return fail("regex is longer than 1000 characters", 0);
   std::size_t i = 0;
   if (re2.starts_with("(?i)")) {
-    out.pattern.icase = true;
+    icase = true;
     i = 4;
   }
-  std::string& ecma = out.pattern.ecmascript;
+  std::string ecma;
   std::set<std::string> seen;
   while (i < re2.size()) {
     const char c = re2[i];
@@ -352,7 +353,7 @@ TranslatedRegex TranslateRegex(std::string_view re2) {
         if (!seen.insert(name).second) {
           return fail("duplicate capture group name \"" + name + "\" in regex", i);
         }
-        out.pattern.group_names.push_back(name);
+        out.group_names.push_back(name);
         ecma += '(';
         i = name_end + 1;
       } else {
@@ -361,7 +362,7 @@ TranslatedRegex TranslateRegex(std::string_view re2) {
                     i);
       }
     } else if (c == '(') {
-      out.pattern.group_names.emplace_back();
+      out.group_names.emplace_back();
       ecma += c;
       ++i;
     } else {
@@ -371,9 +372,9 @@ TranslatedRegex TranslateRegex(std::string_view re2) {
   }
   try {
     auto flags = std::regex::ECMAScript;
-    if (out.pattern.icase) flags |= std::regex::icase;
+    if (icase) flags |= std::regex::icase;
     const std::regex compiled(ecma, flags);
-    if (compiled.mark_count() != out.pattern.group_names.size()) {
+    if (compiled.mark_count() != out.group_names.size()) {
       return fail("regex groups could not be counted reliably; simplify the pattern", 0);
     }
   } catch (const std::regex_error& error) {

@@ -47,11 +47,13 @@ struct Problem {
 std::vector<Problem> CheckNameTemplate(std::string_view name_template,
                                        const std::set<std::string>& groups);
 
-/// Rewrites a Go RE2 cmdline pattern for std::regex and compiles it once to validate it.
-struct TranslatedRegex {
-  CmdlinePattern pattern;
+/// Validates a Go RE2 cmdline pattern with a position for each problem: rewrites it for
+/// std::regex and compiles it once. Matching compiles it again in fleetps::probes, which config
+/// must not use; only the capture names are kept here, for the name template check.
+struct CheckedRegex {
+  std::vector<std::string> group_names;  ///< Entry i names capture group i+1; "" if unnamed.
   std::optional<Problem> problem;
 };
-TranslatedRegex TranslateRegex(std::string_view re2);
+CheckedRegex CheckCmdlineRegex(std::string_view re2);
 
 }  // namespace fleetps::config::detail

@@ -743,18 +743,16 @@ class Loader {
                    } else if (key == "cmdline") {
                      auto list = List(v, p, "regexes", false,
                                       [&](const std::string& item, const YAML::Node& item_node) {
-                                        detail::TranslatedRegex translated =
-                                            detail::TranslateRegex(item);
-                                        if (translated.problem) {
-                                          Report(PosInScalar(item_node, translated.problem->offset),
-                                                 translated.problem->message);
+                                        const detail::CheckedRegex checked =
+                                            detail::CheckCmdlineRegex(item);
+                                        if (checked.problem) {
+                                          Report(PosInScalar(item_node, checked.problem->offset),
+                                                 checked.problem->message);
                                           return false;
                                         }
-                                        for (const auto& group : translated.pattern.group_names) {
+                                        for (const auto& group : checked.group_names) {
                                           if (!group.empty()) groups.insert(group);
                                         }
-                                        matcher.cmdline_ecmascript.push_back(
-                                            std::move(translated.pattern));
                                         return true;
                                       });
                      if (!list) {

@@ -54,15 +54,6 @@ struct HostSpec {
   bool operator==(const HostSpec&) const = default;
 };
 
-/// A `cmdline` regex of process-exporter (Go RE2 syntax) rewritten into the ECMAScript form
-/// std::regex accepts, so matchers need not translate it again.
-struct CmdlinePattern {
-  std::string ecmascript;  ///< `(?P<n>` and `(?<n>` became `(`; a leading `(?i)` is removed.
-  bool icase = false;      ///< The original started with `(?i)`.
-  std::vector<std::string> group_names;  ///< Entry i names capture group i+1; "" if unnamed.
-  bool operator==(const CmdlinePattern&) const = default;
-};
-
 /// One entry of `process_names`, in process-exporter's format. The patterns are validated
 /// (they compile as ECMAScript regexes) but matching lives in fleetps::probes.
 struct ProcessNameMatcher {
@@ -70,7 +61,6 @@ struct ProcessNameMatcher {
   std::vector<std::string> comm;     ///< Exact comm values.
   std::vector<std::string> exe;      ///< Exact argv[0] or its base name.
   std::vector<std::string> cmdline;  ///< Regexes over the joined command line; all must match.
-  std::vector<CmdlinePattern> cmdline_ecmascript;  ///< `cmdline`, translated; same order.
   bool operator==(const ProcessNameMatcher&) const = default;
 };
 
