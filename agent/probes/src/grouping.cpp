@@ -34,10 +34,18 @@ struct Matcher {
   std::vector<CompiledRegex> cmdline;
 };
 
-// Rewrites RE2 named groups to plain ones (std::regex has none) and records their indices.
-std::optional<std::string> TranslateRegex(std::string_view re, CompiledRegex& out,
-                                          bool& icase, std::string& error) {
-  icase = false;
+// A value, or the message that says why there is none (probes use no Boost result type).
+template <class T>
+struct OrError {
+  std::optional<T> value;
+  std::string error;
+};
+
+// Rewrites RE2 named groups to plain ones (std::regex has none), records their indices and
+// compiles the result.
+OrError<CompiledRegex> CompileCmdlineRegex(std::string_view re) {
+  CompiledRegex out;
+  bool icase = false;
   if (detail::StartsWith(re, "(?i)")) {
     icase = true;
     re.remove_prefix(4);
@@ -80,16 +88,14 @@ std::optional<std::string> TranslateRegex(std::string_view re, CompiledRegex& ou
         const std::string_view rest = re.substr(i);
         if (!detail::StartsWith(rest, "(?:") && !detail::StartsWith(rest, "(?=") &&
             !detail::StartsWith(rest, "(?!")) {
-          error = "unsupported group syntax";
-          return std::nullopt;
+          return {std::nullopt, "unsupported group syntax"};
         }
         translated.push_back(c);
         continue;
       }
       const std::size_t close = re.find('>', name_at);
       if (close == std::string_view::npos || close == name_at) {
-        error = "bad named group";
-        return std::nullopt;
+        return {std::nullopt, "bad named group"};
       }
       ++group;
       out.names.emplace_back(std::string(re.substr(name_at, close - name_at)), group);
@@ -100,12 +106,20 @@ std::optional<std::string> TranslateRegex(std::string_view re, CompiledRegex& ou
     ++group;
     translated.push_back(c);
   }
-  return translated;
+  try {
+    auto flags = std::regex::ECMAScript;
+    if (icase) flags |= std::regex::icase;
+    out.regex = std::regex(translated, flags);
+  } catch (const std::regex_error&) {
+    return {std::nullopt, "invalid regex"};
+  }
+  return {std::move(out), {}};
 }
 
 // Parses "{{.Comm}}-x{{ .Matches.Name }}"; `captures` are the names the regexes define.
-bool ParseTemplate(std::string_view text, const std::vector<std::string>& captures,
-                   std::vector<TemplatePart>& parts, std::string& error) {
+OrError<std::vector<TemplatePart>> ParseTemplate(std::string_view text,
+                                                const std::vector<std::string>& captures) {
+  std::vector<TemplatePart> parts;
   while (!text.empty()) {
     const std::size_t open = text.find("{{");
     if (open != 0) {
@@ -115,8 +129,7 @@ bool ParseTemplate(std::string_view text, const std::vector<std::string>& captur
     }
     const std::size_t close = text.find("}}");
     if (close == std::string_view::npos) {
-      error = "unterminated {{ in name template";
-      return false;
+      return {std::nullopt, "unterminated {{ in name template"};
     }
     const std::string_view var = detail::Trim(text.substr(2, close - 2));
     text.remove_prefix(close + 2);
@@ -140,16 +153,14 @@ bool ParseTemplate(std::string_view text, const std::vector<std::string>& captur
     if (detail::StartsWith(var, ".Matches.")) {
       const std::string name(var.substr(9));
       if (std::find(captures.begin(), captures.end(), name) == captures.end()) {
-        error = "template uses .Matches." + name + " but no cmdline regex captures it";
-        return false;
+        return {std::nullopt, "template uses .Matches." + name + " but no cmdline regex captures it"};
       }
       parts.push_back({Field::kMatch, name});
       continue;
     }
-    error = "unknown template field " + std::string(var);
-    return false;
+    return {std::nullopt, "unknown template field " + std::string(var)};
   }
-  return true;
+  return {std::move(parts), {}};
 }
 
 // Go's time.Time default format, in UTC and whole seconds.
@@ -263,30 +274,20 @@ GrouperResult Grouper::Compile(const std::vector<MatcherSpec>& specs, GroupOptio
     std::vector<std::string> capture_names;
     bool ok = true;
     for (const std::string& pattern : spec.cmdline) {
-      CompiledRegex compiled;
-      bool icase = false;
-      std::string error;
-      auto translated = TranslateRegex(pattern, compiled, icase, error);
-      if (!translated) {
-        result.errors.push_back(where + "cmdline /" + pattern + "/: " + error);
+      auto compiled = CompileCmdlineRegex(pattern);
+      if (!compiled.value) {
+        result.errors.push_back(where + "cmdline /" + pattern + "/: " + compiled.error);
         ok = false;
         continue;
       }
-      try {
-        auto flags = std::regex::ECMAScript;
-        if (icase) flags |= std::regex::icase;
-        compiled.regex = std::regex(*translated, flags);
-      } catch (const std::regex_error& e) {
-        result.errors.push_back(where + "cmdline /" + pattern + "/: invalid regex");
-        ok = false;
-        continue;
-      }
-      for (const auto& [name, index] : compiled.names) capture_names.push_back(name);
-      m.cmdline.push_back(std::move(compiled));
+      for (const auto& [name, index] : compiled.value->names) capture_names.push_back(name);
+      m.cmdline.push_back(std::move(*compiled.value));
     }
-    std::string error;
-    if (!ParseTemplate(spec.name_template, capture_names, m.name, error)) {
-      result.errors.push_back(where + error);
+    auto name = ParseTemplate(spec.name_template, capture_names);
+    if (name.value) {
+      m.name = std::move(*name.value);
+    } else {
+      result.errors.push_back(where + name.error);
       ok = false;
     }
     if (ok) impl->matchers.push_back(std::move(m));
