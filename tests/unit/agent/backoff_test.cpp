@@ -6,6 +6,30 @@ namespace fleetps::agent {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+TEST(BackoffTest, CeilingIsBaseTimesTwoToTheAttemptUpToCap) {
+  const BackoffPolicy policy{.base = seconds(1), .cap = seconds(60)};
+  EXPECT_EQ(BackoffCeiling(policy, 0), seconds(1));
+  EXPECT_EQ(BackoffCeiling(policy, 1), seconds(2));
+  EXPECT_EQ(BackoffCeiling(policy, 5), seconds(32));
+  EXPECT_EQ(BackoffCeiling(policy, 6), seconds(60));
+  EXPECT_EQ(BackoffCeiling(policy, 1000), seconds(60));  // no overflow for huge attempts
+  EXPECT_EQ(BackoffCeiling({.base = milliseconds::max() / 3, .cap = milliseconds::max()}, 5),
+            milliseconds::max());  // doubling near the representable maximum stops at the cap
+  EXPECT_EQ(BackoffCeiling({.base = seconds(5), .cap = seconds(2)}, 0), seconds(2));
+  EXPECT_EQ(BackoffCeiling({.base = seconds(0), .cap = seconds(2)}, 3), milliseconds(0));
+}
+
+TEST(BackoffTest, FullJitterIsUniformTimesCeiling) {
+  const BackoffPolicy policy{.base = seconds(1), .cap = seconds(60)};
+  EXPECT_EQ(FullJitterDelay(policy, 0, 0.0), milliseconds(0));
+  EXPECT_EQ(FullJitterDelay(policy, 0, 0.5), milliseconds(500));
+  EXPECT_EQ(FullJitterDelay(policy, 3, 0.25), seconds(2));
+  EXPECT_EQ(FullJitterDelay(policy, 10, 0.5), seconds(30));
+  EXPECT_EQ(FullJitterDelay(policy, 2, 7.0), seconds(4));    // clamped into [0, 1]
+  EXPECT_EQ(FullJitterDelay(policy, 2, -1.0), seconds(0));
+}
 
 TEST(BackoffTest, CeilingDoublesFromBaseUpToCap) {
   Backoff b(milliseconds(1000), milliseconds(60000));
@@ -46,6 +70,12 @@ TEST(CircuitBreakerTest, FirstRetryIsAtLeastTheFirstCoolDownAndGrowsToTheCap) {
   for (int i = 0; i < 10; ++i) (void)c.Next(0.0);
   EXPECT_EQ(c.Next(0.0).count(), 600000);
   EXPECT_EQ(c.Next(0.5).count(), 660000);
+}
+
+TEST(CircuitBreakerTest, ACapBelowTheFirstCoolDownCountsAsTheFirst) {
+  CircuitBreaker c(milliseconds(30000), milliseconds(1000));
+  EXPECT_EQ(c.Next(0.0).count(), 30000);
+  EXPECT_EQ(c.Next(0.0).count(), 30000);
 }
 
 TEST(CircuitBreakerTest, NeverRetriesBeforeTheNominalDelay) {

@@ -1,3 +1,5 @@
+// The supervisor's Backoff: the agent's arithmetic (tested in tests/unit/agent/backoff_test.cpp)
+// fed by an injectable RandomSource.
 #include "fleetps/collector/supervision/backoff.hpp"
 
 #include <chrono>
@@ -11,26 +13,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-TEST(SupervisorBackoffTest, CeilingDoublesUntilCap) {
-  const BackoffPolicy policy{.base = seconds(1), .cap = seconds(60)};
-  EXPECT_EQ(BackoffCeiling(policy, 0), seconds(1));
-  EXPECT_EQ(BackoffCeiling(policy, 1), seconds(2));
-  EXPECT_EQ(BackoffCeiling(policy, 5), seconds(32));
-  EXPECT_EQ(BackoffCeiling(policy, 6), seconds(60));
-  EXPECT_EQ(BackoffCeiling(policy, 1000), seconds(60));  // no overflow for huge attempts
-}
-
-TEST(SupervisorBackoffTest, FullJitterIsUniformTimesCeiling) {
-  const BackoffPolicy policy{.base = seconds(1), .cap = seconds(60)};
-  EXPECT_EQ(FullJitterDelay(policy, 0, 0.0), Duration::zero());
-  EXPECT_EQ(FullJitterDelay(policy, 0, 0.5), milliseconds(500));
-  EXPECT_EQ(FullJitterDelay(policy, 3, 0.25), seconds(2));
-  EXPECT_EQ(FullJitterDelay(policy, 10, 0.5), seconds(30));
-  EXPECT_EQ(FullJitterDelay(policy, 2, 7.0), seconds(4));  // clamped
-}
-
-TEST(SupervisorBackoffTest, BackoffAdvancesAndResets) {
-  std::vector<double> script{0.5, 0.5, 0.5, 0.5};
+TEST(SupervisorBackoffTest, NextDrawsFromTheRandomSourceAndResetStartsOver) {
+  std::vector<double> script{0.5, 0.5, 0.5, 0.25};
   std::size_t i = 0;
   FunctionRandomSource random([&] { return script[i++]; });
   Backoff backoff({.base = seconds(1), .cap = seconds(3)}, random);
@@ -39,7 +23,9 @@ TEST(SupervisorBackoffTest, BackoffAdvancesAndResets) {
   EXPECT_EQ(backoff.Next(), milliseconds(1500));  // capped at 3 s
   EXPECT_EQ(backoff.Attempt(), 3U);
   backoff.Reset();
-  EXPECT_EQ(backoff.Next(), milliseconds(500));
+  EXPECT_EQ(backoff.Attempt(), 0U);
+  EXPECT_EQ(backoff.Next(), milliseconds(250));
+  EXPECT_EQ(i, script.size());  // one draw per delay
 }
 
 TEST(SupervisorBackoffTest, DefaultRandomSourceStaysInUnitInterval) {

@@ -1,3 +1,5 @@
+// Restart delays of supervised children: the agent's backoff arithmetic (the one
+// implementation, fleetps/agent/backoff.hpp) driven by an injectable source of randomness.
 #pragma once
 
 #include <chrono>
@@ -5,15 +7,16 @@
 #include <mutex>
 #include <random>
 
+#include "fleetps/agent/backoff.hpp"
 #include "fleetps/collector/supervision/clock.hpp"
 
 namespace fleetps::collector {
 
-/// Exponential backoff bounds: the n-th retry (n from 0) waits up to `min(cap, base * 2^n)`.
-struct BackoffPolicy {
-  Duration base = std::chrono::seconds(1);
-  Duration cap = std::chrono::seconds(60);
-};
+/// Exponential backoff bounds, millisecond resolution: the n-th retry (n from 0) waits up to
+/// `min(cap, base * 2^n)`.
+using agent::BackoffPolicy;
+using agent::BackoffCeiling;
+using agent::FullJitterDelay;
 
 /// A source of uniform numbers in [0, 1), injectable for deterministic tests.
 /// Implementations must be thread-safe.
@@ -45,29 +48,21 @@ class FunctionRandomSource final : public RandomSource {
   std::function<double()> fn_;
 };
 
-/// `min(cap, base * 2^attempt)`, without overflow for any attempt.
-[[nodiscard]] Duration BackoffCeiling(const BackoffPolicy& policy, unsigned attempt) noexcept;
-
-/// Full jitter (AWS "Exponential Backoff and Jitter"): `u * BackoffCeiling(policy, attempt)`
-/// for `u` in [0, 1), truncated to the clock's resolution. `u` is clamped into [0, 1].
-[[nodiscard]] Duration FullJitterDelay(const BackoffPolicy& policy, unsigned attempt,
-                                       double u) noexcept;
-
-/// Stateful full-jitter exponential backoff: each `Next()` returns the delay for the next retry
-/// and doubles the ceiling up to the cap; `Reset()` after a healthy period starts over.
-/// Not thread-safe (one owner, e.g. a supervised child's loop).
+/// Stateful full-jitter exponential backoff drawing from `random`: each `Next()` returns the
+/// delay for the next retry and doubles the ceiling up to the cap; `Reset()` after a healthy
+/// period starts over. Not thread-safe (one owner, e.g. a supervised child's loop); `random`
+/// must outlive it.
 class Backoff {
  public:
-  Backoff(BackoffPolicy policy, RandomSource& random) : policy_(policy), random_(&random) {}
+  Backoff(BackoffPolicy policy, RandomSource& random) : delays_(policy), random_(&random) {}
 
-  [[nodiscard]] Duration Next() { return FullJitterDelay(policy_, attempt_++, random_->Uniform01()); }
-  void Reset() noexcept { attempt_ = 0; }
-  [[nodiscard]] unsigned Attempt() const noexcept { return attempt_; }
+  [[nodiscard]] Duration Next() { return delays_.Next(random_->Uniform01()); }
+  void Reset() noexcept { delays_.Reset(); }
+  [[nodiscard]] unsigned Attempt() const noexcept { return delays_.Attempts(); }
 
  private:
-  BackoffPolicy policy_;
+  agent::Backoff delays_;
   RandomSource* random_;
-  unsigned attempt_ = 0;
 };
 
 }  // namespace fleetps::collector
