@@ -1,3 +1,4 @@
+// The ManualClock test double the supervisor tests run on, and AsyncEvent.
 #include "fleetps/collector/supervision/clock.hpp"
 
 #include <chrono>
@@ -13,12 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "fleetps/collector/supervision/task_group.hpp"
+#include "manual_clock.hpp"
 
 namespace fleetps::collector {
 namespace {
 
 namespace asio = boost::asio;
 using std::chrono::seconds;
+using test_support::ManualClock;
 using testing::ElementsAre;
 
 void Drain(asio::io_context& io) {

@@ -24,6 +24,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "manual_clock.hpp"
+
 namespace fleetps::collector {
 namespace {
 
@@ -32,6 +34,7 @@ using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
+using test_support::ManualClock;
 using testing::ElementsAre;
 
 // What a test child reports back; touched only from the single io thread (or atomically).
