@@ -1,6 +1,11 @@
 #include "fleetps/collector/http/http_server.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <string>
 
 #include <poll.h>
 
@@ -19,6 +24,9 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/asio/write.hpp>
 
+#include "fleetps/collector/telemetry/internal_errors.hpp"
+#include "fleetps/collector/telemetry/log.hpp"
+
 namespace fleetps::collector {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -27,8 +35,12 @@ using asio::ip::tcp;
 
 struct HttpServer::State {
   State(tcp::acceptor a, HttpHandler h, HttpServerOptions o)
-      : acceptor(std::move(a)), handler(std::move(h)), options(o) {}
+      : acceptor(std::move(a)),
+        accept_retry(acceptor.get_executor()),
+        handler(std::move(h)),
+        options(o) {}
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;  // the pause after a failed accept; Close() cancels it
   HttpHandler handler;
   HttpServerOptions options;
   std::atomic<std::size_t> connections{0};
@@ -37,6 +49,63 @@ struct HttpServer::State {
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Accept errors that concern one connection (its peer reset before we took it): the next
+// pending connection may be fine, so accept again at once.
+bool OnlyThatConnectionFailed(const boost::system::error_code& ec) {
+  return ec == asio::error::connection_aborted || ec == asio::error::connection_reset ||
+         ec == boost::system::error_code(EPROTO, boost::system::system_category());
+}
+
+// The accept loop's reaction to errors that would fail again at once (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM, ...): the pending connection stays readable, so retrying at once spins a core. It
+// waits 100 ms, doubling to 1 s, until an accept succeeds. Reports are rate-limited, not per
+// attempt: one log line when the failure starts or changes and when it ends, and one count
+// (fleetps_internal_errors_total{where="http_accept"}) at most once a second while it lasts.
+class AcceptFailures {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kFirstPause{100};
+  static constexpr std::chrono::milliseconds kMaxPause{1'000};
+  static constexpr std::chrono::seconds kReportEvery{1};
+
+  // Records a failed accept; returns how long to wait before the next one.
+  std::chrono::milliseconds Failed(const boost::system::error_code& ec, Clock::time_point now) {
+    const std::string error = ec.message();
+    if (attempts_ == 0 || ec != last_error_) {
+      Log(LogLevel::kError, "http_accept_failed",
+          {{"error", error}, {"retry_in", std::to_string(pause_.count()) + "ms"}});
+      if (attempts_ == 0) since_ = now;
+    }
+    if (attempts_ == 0 || ec != last_error_ || now - last_count_ >= kReportEvery) {
+      RecordInternalError("http_accept", error);
+      last_count_ = now;
+    }
+    ++attempts_;
+    last_error_ = ec;
+    const auto pause = pause_;
+    pause_ = std::min(pause_ * 2, kMaxPause);
+    return pause;
+  }
+
+  // Records a successful accept: ends a failure, if one was under way.
+  void Succeeded(Clock::time_point now) {
+    if (attempts_ == 0) return;
+    const auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(now - since_);
+    Log(LogLevel::kInfo, "http_accept_recovered",
+        {{"failed_attempts", std::to_string(attempts_)},
+         {"lasted", std::to_string(lasted.count()) + "ms"}});
+    attempts_ = 0;
+    pause_ = kFirstPause;
+  }
+
+ private:
+  unsigned attempts_ = 0;  // failed accepts since the last success
+  std::chrono::milliseconds pause_ = kFirstPause;
+  boost::system::error_code last_error_;
+  Clock::time_point since_;       // first failure of the current run
+  Clock::time_point last_count_;  // last RecordInternalError
+};
 
 // Sends the head without a length, then lets the stream function write until it returns.
 asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_stream& stream,
@@ -52,8 +121,9 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_str
   HttpStreamWriter writer(stream, state.options.write_timeout);
   try {
     co_await answer.stream(writer);
-  } catch (const std::exception&) {
-    // The response is under way: closing the connection is the only report left.
+  } catch (const std::exception& e) {
+    // The response is under way: the client sees the connection close; the operator sees this.
+    RecordInternalError("http_stream", e.what());
   }
 }
 
@@ -85,6 +155,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
       answer = co_await state->handler(std::move(request));
     } catch (const std::exception& e) {
       failure = e.what();
+      RecordInternalError("http_session", failure);
     }
     if (failure.empty() && answer.stream) {
       co_await ServeStream(*state, stream, std::move(answer));
@@ -145,16 +216,36 @@ tcp::endpoint HttpServer::LocalEndpoint() const {
 
 asio::awaitable<void> HttpServer::Run() {
   auto state = state_;
+  AcceptFailures failures;
   for (;;) {
     auto [ec, socket] = co_await state->acceptor.async_accept(kUseTuple);
     if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
-    if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+    if (ec && OnlyThatConnectionFailed(ec)) continue;
+    if (ec) {
+      // Out of descriptors or memory: keep serving the connections we have, and wait before
+      // trying again instead of spinning on the still-pending connection.
+      state->accept_retry.expires_after(failures.Failed(ec, AcceptFailures::Clock::now()));
+      auto [wait_ec] = co_await state->accept_retry.async_wait(kUseTuple);
+      if (wait_ec) co_return;  // cancelled, or Close()
+      continue;
+    }
+    failures.Succeeded(AcceptFailures::Clock::now());
     if (state->connections.load() >= state->options.max_connections) continue;  // socket closes
     state->connections.fetch_add(1);
     asio::co_spawn(
         socket.get_executor(),
         [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
-        [state](std::exception_ptr) { state->connections.fetch_sub(1); });
+        [state](const std::exception_ptr& error) {
+          state->connections.fetch_sub(1);
+          if (!error) return;
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            RecordInternalError("http_session", e.what());
+          } catch (...) {
+            RecordInternalError("http_session", "non-standard exception");
+          }
+        });
   }
 }
 
@@ -162,6 +253,7 @@ void HttpServer::Close() {
   asio::post(state_->acceptor.get_executor(), [state = state_] {
     boost::system::error_code ignored;
     state->acceptor.close(ignored);
+    state->accept_retry.cancel();
   });
 }
 

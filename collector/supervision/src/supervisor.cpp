@@ -20,6 +20,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "fleetps/collector/telemetry/internal_errors.hpp"
+
 namespace fleetps::collector {
 
 namespace asio = boost::asio;
@@ -52,13 +54,26 @@ class Category final : public boost::system::error_category {
 };
 #pragma GCC diagnostic pop
 
+constexpr std::string_view kNonStandardException = "non-standard exception";
+
+// What an exception says about itself.
 std::string Describe(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
     return ex.what();
   } catch (...) {
-    return "non-standard exception";
+    return std::string(kNonStandardException);
+  }
+}
+
+bool IsCancellation(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const boost::system::system_error& ex) {
+    return ex.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
   }
 }
 
@@ -144,10 +159,16 @@ class DynamicSupervisor::Impl {
     // so the cancellation slot is wired before any emit can run.
     asio::post(child->strand, [self, child] {
       asio::co_spawn(child->strand, Supervise(self, child),
-                     asio::bind_cancellation_slot(child->cancel.slot(),
-                                                  [self, child](const std::exception_ptr&) {
-                                                    self->Finished(child);
-                                                  }));
+                     asio::bind_cancellation_slot(
+                         child->cancel.slot(), [self, child](const std::exception_ptr& error) {
+                           // The supervision loop itself failed (an observer threw, out of
+                           // memory): the child is gone without a restart, so say so.
+                           if (error && !IsCancellation(error)) {
+                             RecordInternalError("supervisor_child",
+                                                 child->spec.id + ": " + Describe(error));
+                           }
+                           self->Finished(child);
+                         }));
     });
     return {};
   }
@@ -275,6 +296,10 @@ class DynamicSupervisor::Impl {
       const TimePoint now = self->clock_.Now();
       if (crash) {
         std::string what = Describe(crash);
+        if (what == kNonStandardException) {
+          // A crash is counted and restarted like any other, but it cannot say what went wrong.
+          RecordInternalError("supervisor_child", child->spec.id + ": " + what);
+        }
         self->crashes_total.fetch_add(1, std::memory_order_relaxed);
         {
           std::lock_guard lock(self->mu_);

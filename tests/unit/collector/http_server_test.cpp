@@ -1,10 +1,18 @@
 // The HTTP server's limits and streaming answers, over real loopback connections.
 #include "fleetps/collector/http/http_server.hpp"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +20,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+
+#include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -27,8 +37,19 @@ asio::awaitable<void> WriteTwice(HttpStreamWriter& out) {
   if (!ec) (void)co_await out.Write("data: b\n\n");
 }
 
+asio::awaitable<void> WriteThenThrow(HttpStreamWriter& out) {
+  (void)co_await out.Write("data: a\n\n");
+  throw std::runtime_error("stream broke");
+}
+
 asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
   ++handled;
+  if (request.target() == "/throw") throw std::runtime_error("handler broke");
+  if (request.target() == "/stream-throws") {
+    HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream"));
+    answer.stream = [](HttpStreamWriter& out) { return WriteThenThrow(out); };
+    co_return answer;
+  }
   if (request.target() == "/stream") {
     HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream"));
     answer.stream = [](HttpStreamWriter& out) { return WriteTwice(out); };
@@ -85,6 +106,13 @@ struct Client {
   tcp::socket socket;
 };
 
+std::uint64_t InternalErrors(std::string_view where) {
+  for (const auto& [site, count] : InternalErrorCounts()) {
+    if (site == where) return count;
+  }
+  return 0;
+}
+
 TEST(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   HttpServerOptions options;
   options.max_request_body = 1024;
@@ -137,6 +165,94 @@ TEST(HttpServerTest, StreamingAnswerIsCloseDelimited) {
   EXPECT_NE(head.find("Connection: close"), std::string::npos) << head;
   EXPECT_NE(head.find("text/event-stream"), std::string::npos);
   EXPECT_EQ(answer.substr(head_end + 4), "data: a\n\ndata: b\n\n");
+}
+
+TEST(HttpServerTest, ThrowingHandlersAndStreamsAreAnsweredOrClosedAndCounted) {
+  Server server(HttpServerOptions{});
+  const std::uint64_t sessions_before = InternalErrors("http_session");
+  const std::uint64_t streams_before = InternalErrors("http_stream");
+  Client client(server.port());
+  client.Send("GET /throw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string answer = client.Read();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 500 ")) << answer;
+  EXPECT_NE(answer.find("internal error: handler broke"), std::string::npos) << answer;
+  EXPECT_EQ(InternalErrors("http_session"), sessions_before + 1);
+
+  Client streaming(server.port());
+  streaming.Send("GET /stream-throws HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(streaming.Read().ends_with("data: a\n\n"));  // then closed
+  EXPECT_EQ(InternalErrors("http_stream"), streams_before + 1);
+}
+
+// Lowers the soft RLIMIT_NOFILE for the test's lifetime, so filling the table is quick.
+class SmallDescriptorTable {
+ public:
+  explicit SmallDescriptorTable(rlim_t limit) {
+    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    rlimit small = saved_;
+    small.rlim_cur = std::min(saved_.rlim_cur, limit);
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &small), 0);
+  }
+  ~SmallDescriptorTable() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+// Holds every free descriptor of the process until released: the next accept() gets EMFILE.
+class DescriptorHog {
+ public:
+  DescriptorHog() {
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds_.push_back(fd);
+  }
+  ~DescriptorHog() { Release(); }
+  void Release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+  }
+  std::size_t size() const { return fds_.size(); }
+
+ private:
+  std::vector<int> fds_;
+};
+
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+TEST(HttpServerTest, AcceptWaitsWhileDescriptorsRunOutAndServesOnceTheyAreBack) {
+  SmallDescriptorTable table(256);
+  Server server(HttpServerOptions{});
+  const std::uint64_t errors_before = InternalErrors("http_accept");
+  asio::io_context io;
+  tcp::socket client(io);
+  client.open(tcp::v4());  // the client's descriptor, taken before the table fills
+  DescriptorHog hog;
+  ASSERT_GT(hog.size(), 0U);
+  // The kernel queues the connection; the server's accept() finds no descriptor for it.
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(client, asio::buffer(std::string_view("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+
+  const double cpu_before = ProcessCpuSeconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu = ProcessCpuSeconds() - cpu_before;
+  EXPECT_LT(cpu, 0.1) << "the accept loop spins while descriptors are exhausted: " << cpu << " s";
+  const std::uint64_t errors = InternalErrors("http_accept") - errors_before;
+  EXPECT_GE(errors, 1U) << "the failing accept is counted";
+  EXPECT_LE(errors, 2U) << "counted at most once a second, not per attempt";
+
+  hog.Release();  // the next retry (at most 1 s away) accepts the waiting connection
+  timeval tv{10, 0};
+  setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  char buffer[4096];
+  for (boost::system::error_code ec; !ec;) {
+    answer.append(buffer, client.read_some(asio::buffer(buffer), ec));
+  }
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_NE(answer.find("hello\n"), std::string::npos) << answer;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "fleetps/collector/telemetry/internal_errors.hpp"
 #include "manual_clock.hpp"
 
 namespace fleetps::collector {
@@ -221,6 +222,32 @@ TEST_F(SupervisorTest, RestartsCrashedChildAfterJitteredBackoff) {
   EXPECT_EQ(info.last_crash, "boom 3");
   EXPECT_EQ(sup_->RestartsTotal(), 3U);
   EXPECT_EQ(sup_->CrashesTotal(), 3U);
+}
+
+asio::awaitable<void> ThrowNonStandardThenPark(Clock& clock, ProbePtr p) {
+  if (++p->runs == 1) {
+    throw 42;  // not a std::exception: the point of the test
+  }
+  (void)co_await clock.SleepFor(hours(100000));
+}
+
+TEST_F(SupervisorTest, NonStandardExceptionIsACrashAndAnInternalError) {
+  const auto internal_errors = [] {
+    for (const auto& [site, count] : InternalErrorCounts()) {
+      if (site == "supervisor_child") return count;
+    }
+    return std::uint64_t{0};
+  };
+  const std::uint64_t before = internal_errors();
+  Make(TestOptions(), {0.5});
+  auto p = std::make_shared<Probe>();
+  ASSERT_TRUE(sup_->StartChild({"odd", [&, p] { return ThrowNonStandardThenPark(clock_, p); }}));
+  Drain();
+  EXPECT_EQ(sup_->Child("odd")->last_crash, "non-standard exception");
+  EXPECT_EQ(internal_errors(), before + 1);
+  Advance(milliseconds(500));
+  EXPECT_EQ(p->runs, 2);  // restarted like any crash
+  EXPECT_EQ(sup_->CrashesTotal(), 1U);
 }
 
 TEST_F(SupervisorTest, LongHealthyRunResetsBackoff) {
