@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <string>
@@ -23,6 +24,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
+#include <boost/throw_exception.hpp>
 
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 #include "fleetps/collector/telemetry/log.hpp"
@@ -193,19 +196,29 @@ bool HttpStreamWriter::PeerClosed() const {
 
 HttpServer::HttpServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-boost::system::result<HttpServer> HttpServer::Bind(asio::any_io_executor executor,
-                                                   const std::string& listen, HttpHandler handler,
-                                                   HttpServerOptions options) {
-  std::string problem;
-  auto endpoint = ParseListenAddress(listen, &problem);
+void throw_exception_from_error(const ListenError& error, const boost::source_location& location) {
+  boost::throw_exception(boost::system::system_error(error.code, error.detail), location);
+}
+
+boost::system::result<HttpServer, ListenError> HttpServer::Bind(asio::any_io_executor executor,
+                                                                std::string_view listen,
+                                                                HttpHandler handler,
+                                                                HttpServerOptions options) {
+  auto endpoint = ParseListenAddress(listen);
   if (!endpoint) return endpoint.error();
+  const auto failed = [](std::string_view call, const boost::system::error_code& ec) {
+    return ListenError{ec, std::string(call) + ": " + ec.message()};
+  };
   tcp::acceptor acceptor(executor);
   boost::system::error_code ec;
-  acceptor.open(endpoint->protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(*endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return ec;
+  if (acceptor.open(endpoint->protocol(), ec); ec) return failed("socket", ec);
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) {
+    return failed("setsockopt", ec);
+  }
+  if (acceptor.bind(*endpoint, ec); ec) return failed("bind", ec);
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    return failed("listen", ec);
+  }
   return HttpServer(std::make_shared<State>(std::move(acceptor), std::move(handler), options));
 }
 
@@ -268,32 +281,29 @@ HttpResponse MakeResponse(const HttpRequest& request, http::status status, std::
   return response;
 }
 
-boost::system::result<tcp::endpoint> ParseListenAddress(const std::string& listen,
-                                                        std::string* problem) {
-  auto fail = [&](std::string why) -> boost::system::result<tcp::endpoint> {
-    if (problem) *problem = std::move(why);
-    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+boost::system::result<tcp::endpoint, ListenError> ParseListenAddress(std::string_view listen) {
+  const auto rejected = [](std::string why) {
+    return ListenError{make_error_code(boost::system::errc::invalid_argument), std::move(why)};
   };
+  const auto quoted = [](std::string_view text) { return "\"" + std::string(text) + "\""; };
   const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return fail("expected HOST:PORT, got \"" + listen + "\"");
-  std::string host = listen.substr(0, colon);
-  const std::string port_text = listen.substr(colon + 1);
+  if (colon == std::string_view::npos) return rejected("expected HOST:PORT, got " + quoted(listen));
+  std::string_view host = listen.substr(0, colon);
+  const std::string_view port_text = listen.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(port_text, &used);
-    if (used != port_text.size() || port > 65535) return fail("bad port \"" + port_text + "\"");
-  } catch (const std::exception&) {
-    return fail("bad port \"" + port_text + "\"");
+  unsigned port = 0;
+  const auto [end, parse_error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (parse_error != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
+    return rejected("bad port " + quoted(port_text));
   }
   if (host.empty() || host == "*") host = "0.0.0.0";
   if (host == "localhost") host = "127.0.0.1";
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (ec) return fail("listen address must be an IP literal, got \"" + host + "\"");
+  if (ec) return rejected("listen address must be an IP literal, got " + quoted(host));
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
 #include <gtest/gtest.h>
 
 #include "fleetps/collector/telemetry/internal_errors.hpp"
@@ -182,6 +183,47 @@ TEST(HttpServerTest, ThrowingHandlersAndStreamsAreAnsweredOrClosedAndCounted) {
   streaming.Send("GET /stream-throws HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(streaming.Read().ends_with("data: a\n\n"));  // then closed
   EXPECT_EQ(InternalErrors("http_stream"), streams_before + 1);
+}
+
+TEST(ListenAddressTest, ReadsHostAndPort) {
+  const auto v4 = ParseListenAddress("127.0.0.1:9732");
+  ASSERT_TRUE(v4) << v4.error().message();
+  EXPECT_EQ(*v4, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 9732));
+  EXPECT_EQ(ParseListenAddress("[::1]:0").value(), tcp::endpoint(asio::ip::make_address("::1"), 0));
+  EXPECT_EQ(ParseListenAddress(":80").value().address().to_string(), "0.0.0.0");
+  EXPECT_EQ(ParseListenAddress("*:80").value().address().to_string(), "0.0.0.0");
+  EXPECT_EQ(ParseListenAddress("localhost:80").value().address().to_string(), "127.0.0.1");
+}
+
+TEST(ListenAddressTest, RejectionsNameTheProblem) {
+  const auto message = [](std::string_view listen) {
+    const auto r = ParseListenAddress(listen);
+    EXPECT_FALSE(r) << listen;
+    if (r) return std::string();
+    EXPECT_EQ(r.error().code, boost::system::errc::invalid_argument);
+    return r.error().message();
+  };
+  EXPECT_EQ(message("9732"), "expected HOST:PORT, got \"9732\"");
+  EXPECT_EQ(message("0.0.0.0:http"), "bad port \"http\"");
+  EXPECT_EQ(message("0.0.0.0:65536"), "bad port \"65536\"");
+  EXPECT_EQ(message("0.0.0.0:80x"), "bad port \"80x\"");
+  EXPECT_EQ(message("0.0.0.0:"), "bad port \"\"");
+  EXPECT_EQ(message("web01:80"), "listen address must be an IP literal, got \"web01\"");
+  EXPECT_THROW((void)ParseListenAddress("x").value(), boost::system::system_error);
+}
+
+TEST(ListenAddressTest, BindNamesTheFailedCall) {
+  asio::io_context io;
+  auto first = HttpServer::Bind(io.get_executor(), "127.0.0.1:0", Handle);
+  ASSERT_TRUE(first) << first.error().message();
+  const std::string taken = "127.0.0.1:" + std::to_string(first->LocalEndpoint().port());
+  auto second = HttpServer::Bind(io.get_executor(), taken, Handle);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, boost::system::errc::address_in_use);
+  EXPECT_EQ(second.error().message(), "bind: " + second.error().code.message());
+  auto bad = HttpServer::Bind(io.get_executor(), "web01:80", Handle);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "listen address must be an IP literal, got \"web01\"");
 }
 
 // Lowers the soft RLIMIT_NOFILE for the test's lifetime, so filling the table is quick.

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -12,6 +13,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/assert/source_location.hpp>
+#include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
 namespace fleetps::collector {
@@ -63,17 +66,34 @@ struct HttpServerOptions {
   std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
 };
 
+/// Why the server cannot listen where it was told to: a rejected address or a failed socket call.
+struct ListenError {
+  /// `errc::invalid_argument` for an address that does not parse, else the socket call's error
+  /// (e.g. address in use, permission denied).
+  boost::system::error_code code;
+  /// For the operator: what was wrong with the address (naming it), or which call failed and
+  /// why, e.g. `bind: Address already in use`.
+  std::string detail;
+
+  [[nodiscard]] const std::string& message() const noexcept { return detail; }
+};
+
+/// Lets `result<T, ListenError>::value()` throw: a boost::system::system_error with `code` and
+/// `detail`.
+[[noreturn]] void throw_exception_from_error(const ListenError& error,
+                                             const boost::source_location& location);
+
 /// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection (the Beast awaitable
 /// example's shape). Thread-safe to construct; `Run` is a coroutine that returns when cancelled
 /// (the acceptor closes, open connections finish their current request; streaming answers end
 /// when their stream function returns).
 class HttpServer {
  public:
-  /// Binds and listens; `listen` is "HOST:PORT" (port 0 picks a free one).
-  [[nodiscard]] static boost::system::result<HttpServer> Bind(boost::asio::any_io_executor executor,
-                                                              const std::string& listen,
-                                                              HttpHandler handler,
-                                                              HttpServerOptions options = {});
+  /// Binds and listens; `listen` is "HOST:PORT" as ParseListenAddress reads it (port 0 picks a
+  /// free one).
+  [[nodiscard]] static boost::system::result<HttpServer, ListenError> Bind(
+      boost::asio::any_io_executor executor, std::string_view listen, HttpHandler handler,
+      HttpServerOptions options = {});
 
   /// The bound endpoint, e.g. to learn the port picked for port 0.
   boost::asio::ip::tcp::endpoint LocalEndpoint() const;
@@ -95,8 +115,9 @@ class HttpServer {
 HttpResponse MakeResponse(const HttpRequest& request, boost::beast::http::status status,
                           std::string body, std::string_view content_type = "text/plain; charset=utf-8");
 
-/// Splits "host:port" / "[v6]:port". Errors name the problem.
-[[nodiscard]] boost::system::result<boost::asio::ip::tcp::endpoint> ParseListenAddress(
-    const std::string& listen, std::string* problem);
+/// Reads "HOST:PORT" or "[V6]:PORT": HOST is an IP literal, `localhost` (127.0.0.1), or empty or
+/// `*` (0.0.0.0); PORT is 0..65535. A rejected address's error names the problem and the text.
+[[nodiscard]] boost::system::result<boost::asio::ip::tcp::endpoint, ListenError>
+ParseListenAddress(std::string_view listen);
 
 }  // namespace fleetps::collector
