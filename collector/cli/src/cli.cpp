@@ -1,19 +1,20 @@
-#include "fleetps/collector/app/algorithm_check.hpp"
-#include "fleetps/collector/telemetry/build_info.hpp"
 #include "fleetps/collector/cli/cli.hpp"
 
 #include <algorithm>
 #include <ostream>
 #include <string>
 
+#include <boost/url/url.hpp>
+
+#include "answer.hpp"
+#include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/app/algorithm_check.hpp"
 #include "fleetps/collector/app/app.hpp"
 #include "fleetps/collector/cli/keyscan.hpp"
-#include "fleetps/collector/api/query_api.hpp"
-#include "fleetps/collector/query/selector.hpp"
 #include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/http/http_client.hpp"
-
-#include <boost/url/url.hpp>
+#include "fleetps/collector/query/selector.hpp"
+#include "fleetps/collector/telemetry/build_info.hpp"
 #include "fleetps/config/load.hpp"
 
 namespace fleetps::collector {
@@ -70,15 +71,18 @@ struct ClientFlags {
   bool json = false;
 };
 
-// Consumes a shared client flag at args[i]; returns false when args[i] is not one.
-bool ClientFlag(std::span<const std::string_view> args, std::size_t& i, ClientFlags& flags,
-                std::string& problem) {
+// A command line the usage text has to be shown for.
+struct UsageError {
+  std::string message;  ///< `-o takes table, wide or json, got "x"`.
+};
+
+// Consumes a shared client flag at args[i] (and its value): true when args[i] was one, false
+// when it is not a client flag, or the error in a client flag.
+boost::system::result<bool, UsageError> ClientFlag(std::span<const std::string_view> args,
+                                                    std::size_t& i, ClientFlags& flags) {
   const std::string_view arg = args[i];
   if (arg == "--server" || arg == "-o" || arg == "--output") {
-    if (i + 1 >= args.size()) {
-      problem = std::string(arg) + " needs a value";
-      return true;
-    }
+    if (i + 1 >= args.size()) return UsageError{std::string(arg) + " needs a value"};
     const std::string_view value = args[++i];
     if (arg == "--server") {
       flags.server = std::string(value);
@@ -89,21 +93,26 @@ bool ClientFlag(std::span<const std::string_view> args, std::size_t& i, ClientFl
     } else if (value == "json") {
       flags.json = true;
     } else {
-      problem = "-o takes table, wide or json, got \"" + std::string(value) + "\"";
+      return UsageError{"-o takes table, wide or json, got \"" + std::string(value) + "\""};
     }
     return true;
   }
   return false;
 }
 
-enum class Answer { kProcesses, kHosts, kListening, kOpenFiles };
+enum class AnswerKind { kProcesses, kHosts, kListening, kOpenFiles };
+
+// An answer that reads as ok but came with another status than 200.
+int UnexpectedStatus(const ClientFlags& flags, unsigned status, std::ostream& err) {
+  err << "fleetps: unexpected answer from " << flags.server << " (HTTP " << status << ")\n";
+  return kExitInvalid;
+}
 
 int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
-          Answer answer, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
-  std::string problem;
-  auto reply = HttpGet(flags.server, target, timeout, &problem);
+          AnswerKind answer, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
+  const auto reply = HttpGet(flags.server, target, timeout);
   if (!reply) {
-    err << "fleetps: " << problem << '\n';
+    err << "fleetps: " << reply.error().message << '\n';
     return kExitInvalid;
   }
   TableOptions options;
@@ -114,26 +123,24 @@ int Fetch(const ClientFlags& flags, const std::string& target, std::string_view 
     rendered = RenderJson(reply->body);
   } else {
     switch (answer) {
-      case Answer::kProcesses:
+      case AnswerKind::kProcesses:
         rendered = RenderProcessesTable(reply->body, options);
         break;
-      case Answer::kHosts:
+      case AnswerKind::kHosts:
         rendered = RenderHostsTable(reply->body, options);
         break;
-      case Answer::kListening:
+      case AnswerKind::kListening:
         rendered = RenderListeningTable(reply->body, options);
         break;
-      case Answer::kOpenFiles:
+      case AnswerKind::kOpenFiles:
         rendered = RenderOpenFilesTable(reply->body);
         break;
     }
   }
   out << rendered.out;
   err << rendered.err;
-  if (!rendered.ok && rendered.err.empty() && rendered.out.empty()) {
-    err << "fleetps: unexpected answer from " << flags.server << " (HTTP " << reply->status << ")\n";
-  }
-  return rendered.ok && reply->status == 200 ? kExitOk : kExitInvalid;
+  if (!rendered.ok) return kExitInvalid;
+  return reply->status == 200 ? kExitOk : UnexpectedStatus(flags, reply->status, err);
 }
 
 // `fleetps query SELECTOR ...`: the selector is checked locally first, then sent as a
@@ -146,10 +153,10 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
   std::string sort, limit;
   bool fresh = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string problem;
-    if (ClientFlag(args, i, flags, problem)) {
-      if (!problem.empty()) return Usage(err, problem);
-    } else if (args[i] == "--sort" || args[i] == "--limit") {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (*client_flag) continue;
+    if (args[i] == "--sort" || args[i] == "--limit") {
       if (i + 1 >= args.size()) return Usage(err, std::string(args[i]) + " needs a value");
       (args[i] == "--sort" ? sort : limit) = std::string(args[i + 1]);
       ++i;
@@ -164,8 +171,7 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
   if (!selector) selector = "{}";
   if (auto parsed = ParseSelector(*selector); !parsed) {
     err << "fleetps: bad selector: " << parsed.error().ToString() << '\n'
-        << "  " << *selector << '\n'
-        << "  " << std::string(parsed.error().position, ' ') << "^\n";
+        << SelectorCaret(*selector, parsed.error().position);
     return kExitUsage;
   }
   boost::urls::url url(listening ? "/api/v1/listening" : "/api/v1/processes");
@@ -175,19 +181,19 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
   if (fresh) url.params().append({"fresh", "1"});
   const auto timeout = fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
   return Fetch(flags, std::string(url.encoded_target()), *selector,
-               listening ? Answer::kListening : Answer::kProcesses, timeout, out, err);
+               listening ? AnswerKind::kListening : AnswerKind::kProcesses, timeout, out, err);
 }
 
 int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   ClientFlags flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string problem;
-    if (!ClientFlag(args, i, flags, problem)) {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (!*client_flag) {
       return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for hosts");
     }
-    if (!problem.empty()) return Usage(err, problem);
   }
-  return Fetch(flags, "/api/v1/hosts", {}, Answer::kHosts, std::chrono::milliseconds(10'000), out, err);
+  return Fetch(flags, "/api/v1/hosts", {}, AnswerKind::kHosts, std::chrono::milliseconds(10'000), out, err);
 }
 
 // `fleetps open-files HOST PID`: both are checked here and again by the server, which formats
@@ -196,10 +202,10 @@ int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::os
   ClientFlags flags;
   std::vector<std::string_view> positional;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string problem;
-    if (ClientFlag(args, i, flags, problem)) {
-      if (!problem.empty()) return Usage(err, problem);
-    } else if (args[i].starts_with("--")) {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (*client_flag) continue;
+    if (args[i].starts_with("--")) {
       return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for open-files");
     } else {
       positional.push_back(args[i]);
@@ -212,7 +218,7 @@ int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::os
   boost::urls::url url;
   url.set_path("/api/v1/hosts/" + std::string(positional[0]) + "/processes/" +
                std::string(positional[1]) + "/open-files");
-  return Fetch(flags, std::string(url.encoded_target()), {}, Answer::kOpenFiles,
+  return Fetch(flags, std::string(url.encoded_target()), {}, AnswerKind::kOpenFiles,
                std::chrono::milliseconds(70'000), out, err);
 }
 
@@ -221,10 +227,10 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
   ClientFlags flags;
   std::string host;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string problem;
-    if (ClientFlag(args, i, flags, problem)) {
-      if (!problem.empty()) return Usage(err, problem);
-    } else if (args[i] == "--host") {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (*client_flag) continue;
+    if (args[i] == "--host") {
       if (i + 1 >= args.size()) return Usage(err, "--host needs a value");
       host = std::string(args[++i]);
     } else {
@@ -260,19 +266,20 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
     pending.erase(0, start);
     return static_cast<bool>(out);
   };
-  std::string problem;
-  auto reply = HttpGetStream(flags.server, std::string(url.encoded_target()),
-                             std::chrono::milliseconds(60'000), on_data, &problem);
+  const auto reply = HttpGetStream(flags.server, std::string(url.encoded_target()),
+                                   std::chrono::milliseconds(60'000), on_data);
   if (!reply) {
-    err << "fleetps: " << problem << '\n';
+    err << "fleetps: " << reply.error().message << '\n';
     return kExitInvalid;
   }
-  if (reply->status != 200) {
-    const Rendered rendered = RenderJson(reply->body);
-    err << (rendered.err.empty() ? "fleetps: HTTP " + std::to_string(reply->status) + "\n" : rendered.err);
+  if (reply->status == 200) return kExitOk;
+  // Not a stream: the server's error answer, read like any other.
+  const auto answer = Answer::Read(reply->body);
+  if (!answer) {
+    err << answer.error().message;
     return kExitInvalid;
   }
-  return kExitOk;
+  return UnexpectedStatus(flags, reply->status, err);
 }
 
 int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {

@@ -176,14 +176,17 @@ TEST(ListeningTable, FoldsIdenticalSocketsAcrossHosts) {
     {"host":"web02","proto":"tcp","address":"0.0.0.0","port":22,"pid":640,"comm":"sshd","user":"root"},
     {"host":"web02","proto":"udp","address":"0.0.0.0","port":68}],
     "total":3,"hosts":[{"host":"web01","status":"ok"},{"host":"web02","status":"ok"},
-                       {"host":"web03","status":"down","reason":"connect_refused"}]}})";
+                       {"host":"web03","status":"down","reason":"connect_refused"},
+                       {"host":"web04","status":"stale","reason":"probe failed","age_seconds":95}]}})";
   const Rendered r = RenderListeningTable(json, TableOptions{});
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
             "HOST        PROTO  ADDRESS  PORT  PID  USER  COMM\n"
             "web[01-02]  tcp    0.0.0.0    22    *  root  sshd\n"
             "web02       udp    0.0.0.0    68    -  -     -\n");
-  EXPECT_EQ(r.err, "warning: web03: down (connect_refused)\n");
+  EXPECT_EQ(r.err,
+            "warning: web03: down (connect_refused)\n"
+            "warning: web04: stale (probe failed), data up to 1m35s old\n");
   TableOptions wide;
   wide.mode = TableMode::kWide;
   const Rendered w = RenderListeningTable(json, wide);
@@ -197,12 +200,20 @@ TEST(ListeningTable, ErrorsAndEmptyAnswers) {
       TableOptions{});
   EXPECT_FALSE(error.ok);
   EXPECT_EQ(error.err, "error: q: 1:1: unknown field \"prot\"\n");
+  TableOptions typed;
+  typed.selector = "{prot=\"tcp\"}";
+  const Rendered caret = RenderListeningTable(
+      R"({"status":"error","error":{"message":"q: 1:2: unknown field \"prot\"","parameter":"q","position":1}})",
+      typed);
+  EXPECT_EQ(caret.err, "error: q: 1:2: unknown field \"prot\"\n  {prot=\"tcp\"}\n   ^\n");
   const Rendered none =
       RenderListeningTable(R"({"status":"ok","data":{"rows":[],"total":0,"hosts":[]}})", TableOptions{});
   EXPECT_TRUE(none.ok);
   EXPECT_EQ(none.out, "");
   EXPECT_EQ(none.err, "no matching sockets\n");
-  EXPECT_FALSE(RenderListeningTable("not json", TableOptions{}).ok);
+  const Rendered garbage = RenderListeningTable("not json", TableOptions{});
+  EXPECT_FALSE(garbage.ok);
+  EXPECT_EQ(garbage.err, "fleetps: invalid response from server: not JSON (syntax error)\n");
 }
 
 }  // namespace

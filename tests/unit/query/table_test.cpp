@@ -145,13 +145,75 @@ TEST(TableProcesses, ErrorAnswerWithCaret) {
 TEST(TableProcesses, UnreadableAnswers) {
   Rendered r = RenderProcessesTable("<html>", {});
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.err.rfind("invalid response from server: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "fleetps: invalid response from server: not JSON (syntax error)\n");
   r = RenderProcessesTable(R"({"status":"ok","data":{}})", {});
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.err, "invalid response from server: no rows\n");
+  EXPECT_EQ(r.err, "fleetps: invalid response from server: no rows\n");
   r = RenderProcessesTable(R"([1,2])", {});
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.err, "invalid response from server: no status\n");
+  EXPECT_EQ(r.err, "fleetps: invalid response from server: no status\n");
+}
+
+// Every table reads answers through one reader: the same bad answer reads the same whichever
+// command received it.
+TEST(AnswerReading, EveryTableReportsABadAnswerTheSameWay) {
+  using Renderer = Rendered (*)(std::string_view);
+  const Renderer renderers[] = {
+      [](std::string_view json) { return RenderProcessesTable(json, {}); },
+      [](std::string_view json) { return RenderHostsTable(json, {}); },
+      [](std::string_view json) { return RenderListeningTable(json, {}); },
+      [](std::string_view json) { return RenderOpenFilesTable(json); },
+  };
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"not json", "fleetps: invalid response from server: not JSON (syntax error)\n"},
+      {"{", "fleetps: invalid response from server: not JSON (incomplete JSON)\n"},
+      {"[1,2]", "fleetps: invalid response from server: no status\n"},
+      {R"({"status":7})", "fleetps: invalid response from server: no status\n"},
+      {R"({"status":"ok"})", "fleetps: invalid response from server: no data\n"},
+      {R"({"status":"ok","data":[]})", "fleetps: invalid response from server: no data\n"},
+      {R"({"status":"maybe","data":{}})", "fleetps: invalid response from server: no data\n"},
+      {R"({"status":"error"})", "error: (no message)\n"},
+      {R"({"status":"error","error":{"message":""}})", "error: (no message)\n"},
+      {R"({"status":"error","error":{"message":"not ready\u001b[2J"}})", "error: not ready?[2J\n"},
+  };
+  for (const auto& [json, message] : cases) {
+    for (std::size_t i = 0; i < std::size(renderers); ++i) {
+      const Rendered r = renderers[i](json);
+      EXPECT_FALSE(r.ok) << json << " renderer " << i;
+      EXPECT_EQ(r.out, "") << json << " renderer " << i;
+      EXPECT_EQ(r.err, message) << json << " renderer " << i;
+    }
+    const Rendered as_json = RenderJson(json);
+    EXPECT_FALSE(as_json.ok) << json;
+    EXPECT_EQ(as_json.err, message) << json;
+  }
+  // A well-formed envelope without the list a table needs names the list.
+  EXPECT_EQ(RenderHostsTable(R"({"status":"ok","data":{"hosts":{}}})", {}).err,
+            "fleetps: invalid response from server: no hosts\n");
+  EXPECT_EQ(RenderListeningTable(R"({"status":"ok","data":{}})", {}).err,
+            "fleetps: invalid response from server: no rows\n");
+  EXPECT_EQ(RenderOpenFilesTable(R"({"status":"ok","data":{"files":null}})").err,
+            "fleetps: invalid response from server: no files\n");
+}
+
+// The caret lines up under the position in display columns, with the selector made safe.
+TEST(AnswerReading, CaretUnderTheSelectorPosition) {
+  const std::string error = RenderErrorJson("q: 1:14: unknown field \"rsz\"", 13, "q");
+  TableOptions options;
+  options.selector = "{comm=\"\xc3\xa9\x1b\", rsz>1}";
+  const Rendered r = RenderListeningTable(error, options);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.err,
+            "error: q: 1:14: unknown field \"rsz\"\n"
+            "  {comm=\"\xc3\xa9?\", rsz>1}\n"
+            "              ^\n");
+  // No caret for another parameter, a multi-line selector or a position past the end.
+  EXPECT_EQ(RenderProcessesTable(RenderErrorJson("bad", 2, "sort"), options).err, "error: bad\n");
+  options.selector = "{a=1,\nb=2}";
+  EXPECT_EQ(RenderProcessesTable(RenderErrorJson("bad", 2, "q"), options).err, "error: bad\n");
+  options.selector = "{}";
+  EXPECT_EQ(RenderProcessesTable(RenderErrorJson("bad", 9, "q"), options).err, "error: bad\n");
 }
 
 constexpr std::string_view kHosts = R"({"status":"ok","data":{"hosts":[

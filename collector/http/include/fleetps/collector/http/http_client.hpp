@@ -1,34 +1,51 @@
-// A minimal HTTP/1.1 GET client for the CLI (`fleetps query`, `fleetps hosts`).
+// A minimal HTTP/1.1 GET client for the CLI (`fleetps query`, `fleetps hosts`, `fleetps events`).
 #pragma once
 
 #include <chrono>
 #include <functional>
-#include <string_view>
 #include <string>
+#include <string_view>
 
+#include <boost/assert/source_location.hpp>
+#include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
 namespace fleetps::collector {
 
+/// An answer, whatever its status: a 4xx or 5xx is an answer, not an HttpClientError.
 struct HttpReply {
   unsigned status = 0;
   std::string body;
 };
 
-/// GETs `path_and_query` from `server` ("http://HOST:PORT", scheme optional) within `timeout`.
-/// Errors: an unparsable server URL, a connection or read failure; `problem` gets a sentence.
-[[nodiscard]] boost::system::result<HttpReply> HttpGet(const std::string& server,
-                                                       const std::string& path_and_query,
-                                                       std::chrono::milliseconds timeout,
-                                                       std::string* problem);
+/// Why no answer came.
+struct HttpClientError {
+  /// invalid_argument for a bad server URL, else the resolve, connect, write or read failure
+  /// (beast::error::timeout when a deadline passed).
+  boost::system::error_code code;
+  /// One sentence for the user, naming the server: `cannot reach http://127.0.0.1:9732:
+  /// Connection refused`, `--server must look like http://HOST:PORT, got "..."`.
+  std::string message;
+};
+
+/// Throws boost::system::system_error(code, message): result::value() on an error.
+[[noreturn]] void throw_exception_from_error(const HttpClientError& error,
+                                             const boost::source_location& location);
+
+/// GETs `path_and_query` from `server` ("http://HOST:PORT", scheme optional) within `timeout`
+/// (one deadline for the whole exchange). Errors: an unparsable server URL, a resolve,
+/// connection or read failure.
+[[nodiscard]] boost::system::result<HttpReply, HttpClientError> HttpGet(
+    const std::string& server, const std::string& path_and_query,
+    std::chrono::milliseconds timeout);
 
 /// GETs a streaming answer (server-sent events) and hands each piece of the body to `on_data`
 /// as it arrives, until the server closes the stream. `idle_timeout` bounds the silence between
 /// two pieces (the server sends heartbeats) and the connection setup. A non-200 answer is read
-/// whole and returned in the reply instead. `on_data` returning false stops reading.
-[[nodiscard]] boost::system::result<HttpReply> HttpGetStream(
+/// whole and returned in the reply instead. `on_data` returning false stops reading. Errors as
+/// HttpGet, worded as the stream ending (`stream from SERVER ended: ...`).
+[[nodiscard]] boost::system::result<HttpReply, HttpClientError> HttpGetStream(
     const std::string& server, const std::string& path_and_query,
-    std::chrono::milliseconds idle_timeout,
-    const std::function<bool(std::string_view)>& on_data, std::string* problem);
+    std::chrono::milliseconds idle_timeout, const std::function<bool(std::string_view)>& on_data);
 
 }  // namespace fleetps::collector
