@@ -240,8 +240,8 @@ class E2E:
     # ---- setup ------------------------------------------------------------------------------
 
     def read_catalog(self):
-        path = os.path.join(self.source, "collector", "include", "fleetps", "collector",
-                            "metric_catalog.hpp")
+        path = os.path.join(self.source, "collector", "fleet", "include", "fleetps", "collector",
+                            "fleet", "metric_catalog.hpp")
         with open(path) as f:
             names = re.findall(r'MetricDescriptor\{"([a-z_]+)"', f.read())
         if len(names) < 30:
