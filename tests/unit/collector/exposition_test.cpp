@@ -13,6 +13,7 @@
 
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/api/status_page.hpp"
+#include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -72,6 +73,14 @@ Parsed Parse(const std::string& text) {
   return out;
 }
 
+agent::ProbeResult Answered(std::string host, std::shared_ptr<const probes::HostSnapshot> snapshot) {
+  agent::ProbeResult ok;
+  ok.host = std::move(host);
+  ok.status = agent::ProbeStatus::kOk;
+  ok.snapshot = std::move(snapshot);
+  return ok;
+}
+
 class ExpositionTest : public ::testing::Test {
  protected:
   ExpositionTest()
@@ -91,9 +100,6 @@ class ExpositionTest : public ::testing::Test {
     ready.weak_algorithms = {{agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"},
                              {agent::AlgorithmKind::kCipher, "aes128-cbc", "CBC mode"}};
     state_.OnStatus(ready);
-    agent::ProbeResult ok;
-    ok.host = "up1";
-    ok.status = agent::ProbeStatus::kOk;
     auto snapshot = std::make_shared<probes::HostSnapshot>();
     probes::ProcessRow row;
     row.pid = 42;
@@ -103,8 +109,7 @@ class ExpositionTest : public ::testing::Test {
     snapshot->processes.push_back(row);
     snapshot->stats.Skip(probes::SkipReason::kBadNumber);
     snapshot->stats.Skip(probes::SkipReason::kBadNumber);
-    ok.snapshot = snapshot;
-    state_.OnResult(ok);
+    state_.OnResult(Answered("up1", snapshot));
     agent::HostStatus refused;
     refused.host = "down1";
     refused.state = agent::HostState::kBackoff;
@@ -113,8 +118,56 @@ class ExpositionTest : public ::testing::Test {
     refused.weak_algorithms = {{agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"}};
     state_.OnStatus(refused);
   }
+
+  // Adds a host "full" whose views fill every per-host family: every process field, a listening
+  // socket, and a session lost once.
+  void AddFullHost() {
+    state_.SetHosts({Spec("up1"), Spec("down1"), Spec("full")});
+    agent::HostStatus ready;
+    ready.host = "full";
+    ready.state = agent::HostState::kReady;
+    ready.epoch = 1;
+    state_.OnStatus(ready);
+    agent::HostStatus lost = ready;
+    lost.state = agent::HostState::kBackoff;
+    lost.last_reason = agent::Errc::kTimeout;
+    state_.OnStatus(lost);
+    ready.epoch = 2;
+    state_.OnStatus(ready);
+    auto snapshot = std::make_shared<probes::HostSnapshot>();
+    probes::ProcessRow row;
+    row.pid = 7;
+    row.comm = "nginx";
+    row.start_time_unix = 1.6e9;
+    row.cpu_user_seconds = 1.5;
+    row.cpu_system_seconds = 0.25;
+    row.rss_bytes = 4096;
+    row.vsz_bytes = 8192;
+    row.swap_bytes = 0;
+    row.threads = 3;
+    row.fds = 7;
+    row.fd_limit = 1024;
+    row.read_bytes = 11;
+    row.write_bytes = 12;
+    row.major_faults = 1;
+    row.minor_faults = 2;
+    row.ctx_voluntary = 3;
+    row.ctx_involuntary = 4;
+    snapshot->processes.push_back(row);
+    snapshot->listening.push_back({"tcp", "0.0.0.0", 80, 7, "nginx"});
+    state_.OnResult(Answered("full", snapshot));
+  }
+
   FleetState state_;
 };
+
+std::uint64_t InternalErrorCount(std::string_view where) {
+  for (const auto& [site, count] : InternalErrorCounts()) {
+    if (site == where) return count;
+  }
+  ADD_FAILURE() << "no internal error site " << where;
+  return 0;
+}
 
 TEST_F(ExpositionTest, UpHostHasGroupsIncludingAbsentStaticOnesAsZero) {
   const std::string text = RenderMetrics(state_, {});
@@ -212,15 +265,18 @@ SelfMetrics FullSelf() {
   return self;
 }
 
-// prometheus-cpp's Collect + TextSerializer (FleetCollectable) is the reference: the fast
-// renderer must expose exactly the same series with the same values.
-TEST_F(ExpositionTest, FastRendererMatchesThePrometheusCppReference) {
+// Both renderings come from one walk of the series; this checks that the two sinks write the
+// same series alike (values, label escaping and bounding, histograms, family order), against
+// prometheus-cpp's own TextSerializer.
+TEST_F(ExpositionTest, TextRendererAndPrometheusCppCollectableAgree) {
+  AddFullHost();
   SelfMetrics self = FullSelf();
   self.quarantined_hosts.insert("down1");
   FleetCollectable reference(state_, [&self] { return self; });
   const Parsed want = Parse(prometheus::TextSerializer().Serialize(reference.Collect()));
   const Parsed got = Parse(RenderMetrics(state_, self));
   EXPECT_EQ(got.samples, want.samples);
+  EXPECT_EQ(got.help_families, want.help_families);
   EXPECT_GT(got.samples.size(), 60u);
 
   FleetCollectable probe_reference(state_, [&self] { return self; }, "down1");
@@ -228,6 +284,35 @@ TEST_F(ExpositionTest, FastRendererMatchesThePrometheusCppReference) {
   const auto probe = RenderHostMetrics(state_, "down1", self);
   ASSERT_TRUE(probe.has_value());
   EXPECT_EQ(Parse(*probe).samples, want_probe.samples);
+}
+
+// The walks have a case per family; one without would silently never be emitted.
+TEST_F(ExpositionTest, EveryCatalogueFamilyIsEmitted) {
+  AddFullHost();
+  const Parsed parsed = Parse(RenderMetrics(state_, FullSelf()));
+  const std::set<std::string> emitted(parsed.help_families.begin(), parsed.help_families.end());
+  for (const auto& d : kMetricCatalog) EXPECT_TRUE(emitted.contains(std::string(d.name))) << d.name;
+}
+
+TEST_F(ExpositionTest, InternalErrorsAreCountedBySiteInBothRenderings) {
+  const std::uint64_t before = InternalErrorCount("event_pump");
+  RecordInternalError("event_pump", "planted by exposition_test");
+  const std::string key = "fleetps_internal_errors_total{where=\"event_pump\"}";
+  const Parsed text = Parse(RenderMetrics(state_, {}));
+  ASSERT_TRUE(text.samples.contains(key));
+  EXPECT_EQ(text.samples.at(key), static_cast<double>(before + 1));
+  FleetCollectable collectable(state_, {});
+  const Parsed reference = Parse(prometheus::TextSerializer().Serialize(collectable.Collect()));
+  ASSERT_TRUE(reference.samples.contains(key));
+  EXPECT_EQ(reference.samples.at(key), static_cast<double>(before + 1));
+  // Every site from the start, so a first error is a change from 0, not a new series.
+  for (std::string_view site : kInternalErrorSites) {
+    EXPECT_TRUE(text.samples.contains("fleetps_internal_errors_total{where=\"" + std::string(site) + "\"}"))
+        << site;
+  }
+  EXPECT_TRUE(text.samples.contains("fleetps_internal_errors_total{where=\"other\"}"));
+  EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}), Not(HasSubstr("fleetps_internal_errors_total")))
+      << "a collector family, not per host";
 }
 
 TEST_F(ExpositionTest, FamiliesAreGroupedWithOneHelpAndTypeEach) {
@@ -257,8 +342,10 @@ TEST_F(ExpositionTest, LabelValuesAreEscapedAndBounded) {
   const std::string text = RenderMetrics(state_, {});
   EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"we\\\"ird\\\\host\\nname\"} 0\n"));
   state_.SetHosts({Spec(std::string(300, 'h'))});
-  EXPECT_THAT(RenderMetrics(state_, {}),
-              HasSubstr("fleetps_up{host=\"" + std::string(256, 'h') + "\"} 0\n"));
+  const std::string bounded = "fleetps_up{host=\"" + std::string(256, 'h') + "\"} 0\n";
+  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr(bounded));
+  FleetCollectable collectable(state_, {});
+  EXPECT_THAT(prometheus::TextSerializer().Serialize(collectable.Collect()), HasSubstr(bounded));
 }
 
 TEST_F(ExpositionTest, CollectorSelfMetrics) {

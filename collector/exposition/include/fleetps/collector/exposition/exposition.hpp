@@ -31,11 +31,12 @@ struct SelfMetrics {
   std::optional<ProcessStats> process;
 };
 
-/// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics plus every
-/// host's series with a `host` label, families grouped in kMetricCatalog order with one HELP
-/// and TYPE each. Series come from the snapshots current at call time (a removed host leaves
-/// none). Host series are pre-rendered per published HostView, so this only concatenates:
-/// memcpy speed, ~10-30 ns per series. Thread-safe; blocks for the copy (no I/O).
+/// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the
+/// schedule delay, the internal error counts of telemetry) plus every host's series with a
+/// `host` label, families grouped in kMetricCatalog order with one HELP and TYPE each. Series
+/// come from the snapshots current at call time (a removed host leaves none). Host series are
+/// pre-rendered per published HostView, so this only concatenates: memcpy speed, ~10-30 ns per
+/// series. Thread-safe; blocks for the copy (no I/O).
 [[nodiscard]] std::string RenderMetrics(const FleetState& state, const SelfMetrics& self);
 
 /// One host's series without the host label and without collector families
@@ -52,11 +53,12 @@ struct SelfMetrics {
 /// Capped label value: at most 256 bytes, cut at a UTF-8 boundary.
 [[nodiscard]] std::string BoundedLabelValue(std::string_view value);
 
-/// The same families as prometheus-cpp objects, for embedding fleetps in a prometheus-cpp
-/// Registry/Exposer and as the reference the fast renderer is tested and benchmarked against.
-/// Not used by fleetps' own endpoints: prometheus-cpp's Collect + TextSerializer cost ~2 µs
-/// per series (0.2 s at 100 k series), against ~0.03 µs for RenderMetrics' concatenation.
-/// Thread-safe (reads FleetState snapshots).
+/// The same series as RenderMetrics / RenderHostMetrics as prometheus-cpp objects (both come
+/// from one walk of the series), for embedding fleetps in a prometheus-cpp Registry/Exposer and
+/// as the baseline the text renderer is tested and benchmarked against. Label values are
+/// bounded as BoundedLabelValue does. Not used by fleetps' own endpoints: prometheus-cpp's
+/// Collect + TextSerializer cost ~2 µs per series (0.2 s at 100 k series), against ~0.03 µs
+/// for RenderMetrics' concatenation. Thread-safe (reads FleetState snapshots).
 class FleetCollectable final : public prometheus::Collectable {
  public:
   /// `only_host` set: that host's series without the `host` label and without collector

@@ -55,6 +55,7 @@ inline constexpr std::array kMetricCatalog = {
     // The collector itself (/metrics only): everything from here to the end.
     MetricDescriptor{"fleetps_supervisor_restarts_total", MetricType::kCounter, "Host agents restarted after a crash"},
     MetricDescriptor{"fleetps_bus_dropped_total", MetricType::kCounter, "Bus messages dropped because a subscriber's queue was full"},
+    MetricDescriptor{"fleetps_internal_errors_total", MetricType::kCounter, "Errors the collector caught and could hand to no caller (logged as event=internal_error), by where they happened"},
     MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge, "1 when the last configuration load succeeded"},
     MetricDescriptor{"fleetps_build_info", MetricType::kInfo, "Version and revision of this build"},
     MetricDescriptor{"fleetps_hosts", MetricType::kGauge, "Hosts in the loaded inventory"},

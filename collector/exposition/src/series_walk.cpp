@@ -1,0 +1,330 @@
+#include "series_walk.hpp"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <utility>
+
+#include "fleetps/agent/algorithms.hpp"
+#include "fleetps/collector/telemetry/build_info.hpp"
+#include "fleetps/collector/telemetry/internal_errors.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+constexpr std::string_view kProbeName = "processes";
+constexpr std::array kHostStates = {"connecting", "fingerprinting", "ready",
+                                    "backoff",    "circuit_open",   "quarantined"};
+constexpr std::array kStateBuckets = {probes::StateBucket::kRunning, probes::StateBucket::kSleeping,
+                                      probes::StateBucket::kWaiting, probes::StateBucket::kZombie,
+                                      probes::StateBucket::kOther};
+
+// A series whose value may be unknown (a dialect without it): absent rather than 0.
+template <typename Optional>
+void SampleIfKnown(SeriesSink& sink, std::size_t family, std::initializer_list<Label> labels,
+                   const Optional& value) {
+  if (value) sink.Sample(family, labels, static_cast<double>(*value));
+}
+
+// How many hosts need each weak algorithm: the plan for a fleet's crypto upgrade.
+std::map<std::pair<std::string_view, std::string_view>, std::size_t> WeakAlgorithmHosts(
+    const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  std::map<std::pair<std::string_view, std::string_view>, std::size_t> counts;
+  for (const auto& view : hosts) {
+    if (!view->status) continue;
+    for (const auto& weak : view->status->weak_algorithms) {
+      ++counts[{agent::AlgorithmKindKey(weak.kind), weak.name}];
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
+void WalkHostState(SeriesSink& sink, std::string_view current) {
+  constexpr std::size_t kFamily = CatalogIndex("fleetps_host_state");
+  for (const char* state : kHostStates) {
+    sink.Sample(kFamily, {{"state", state}}, current == state ? 1 : 0);
+  }
+}
+
+void WalkHostSeries(SeriesSink& sink, const HostView& view,
+                    const std::vector<std::string>& static_groups, bool quarantined) {
+  static const agent::HostStatus kNoStatus;
+  const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
+  const bool has_status = view.status.has_value();
+  const bool up = view.Up();
+  const bool session_up = has_status && (status.state == agent::HostState::kReady ||
+                                         status.state == agent::HostState::kFingerprinting);
+  // Failure carries every reason of the bounded set, 1 on the active one.
+  const std::string_view active_failure =
+      !up && view.last_probe_failure.empty() && has_status && status.last_reason
+          ? agent::ReasonName(status.last_reason)
+          : std::string_view(view.last_probe_failure);
+
+  // Process data only while the host answers: down is not the same as "no processes".
+  const bool processes = up && view.snapshot;
+  std::array<std::uint64_t, kStateBuckets.size()> host_states{};
+  double host_threads = 0;
+  std::vector<std::pair<std::string_view, const probes::GroupStats*>> groups;
+  const probes::GroupStats absent;
+  if (processes) {
+    for (const probes::ProcessRow& row : view.snapshot->processes) {
+      ++host_states[static_cast<std::size_t>(row.state_bucket)];
+      host_threads += static_cast<double>(row.threads.value_or(1));
+    }
+    groups.reserve(view.groups.groups.size() + static_groups.size());
+    for (const auto& [name, stats] : view.groups.groups) groups.emplace_back(name, &stats);
+    for (const std::string& name : static_groups) {
+      if (!view.groups.groups.contains(name)) groups.emplace_back(name, &absent);
+    }
+  }
+  using Group = const probes::GroupStats&;
+  using Name = std::string_view;
+  auto each_group = [&](auto&& emit) {
+    for (const auto& [name, stats] : groups) emit(name, *stats);
+  };
+  // The many families that are one optional field of each group, labelled by its name alone.
+  auto each_group_field = [&](std::size_t family, auto probes::GroupStats::*field) {
+    each_group([&](Name n, Group g) { SampleIfKnown(sink, family, {{"groupname", n}}, g.*field); });
+  };
+
+  // Family by family in catalogue order (sinks rely on it): a switch inside the loop over the
+  // catalogue rather than a sequence of blocks, so the order cannot drift from the catalogue's.
+  for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
+    switch (family) {
+      case CatalogIndex("namedprocess_namegroup_num_procs"):
+        each_group([&](Name n, Group g) {
+          sink.Sample(family, {{"groupname", n}}, static_cast<double>(g.num_procs));
+        });
+        break;
+      case CatalogIndex("namedprocess_namegroup_cpu_seconds_total"):
+        each_group([&](Name n, Group g) {
+          sink.Sample(family, {{"groupname", n}, {"mode", "user"}}, g.cpu_user_seconds);
+          SampleIfKnown(sink, family, {{"groupname", n}, {"mode", "system"}}, g.cpu_system_seconds);
+        });
+        break;
+      case CatalogIndex("namedprocess_namegroup_memory_bytes"):
+        each_group([&](Name n, Group g) {
+          SampleIfKnown(sink, family, {{"groupname", n}, {"memtype", "resident"}},
+                        g.memory_resident_bytes);
+          SampleIfKnown(sink, family, {{"groupname", n}, {"memtype", "virtual"}},
+                        g.memory_virtual_bytes);
+          SampleIfKnown(sink, family, {{"groupname", n}, {"memtype", "swapped"}},
+                        g.memory_swapped_bytes);
+        });
+        break;
+      case CatalogIndex("namedprocess_namegroup_open_filedesc"):
+        each_group_field(family, &probes::GroupStats::open_filedesc);
+        break;
+      case CatalogIndex("namedprocess_namegroup_worst_fd_ratio"):
+        each_group_field(family, &probes::GroupStats::worst_fd_ratio);
+        break;
+      case CatalogIndex("namedprocess_namegroup_num_threads"):
+        each_group_field(family, &probes::GroupStats::num_threads);
+        break;
+      case CatalogIndex("namedprocess_namegroup_states"):
+        each_group([&](Name n, Group g) {
+          for (probes::StateBucket bucket : kStateBuckets) {
+            sink.Sample(family, {{"groupname", n}, {"state", probes::StateBucketName(bucket)}},
+                        static_cast<double>(g.states[static_cast<std::size_t>(bucket)]));
+          }
+        });
+        break;
+      case CatalogIndex("namedprocess_namegroup_oldest_start_time_seconds"):
+        each_group_field(family, &probes::GroupStats::oldest_start_time_unix);
+        break;
+      case CatalogIndex("namedprocess_namegroup_read_bytes_total"):
+        each_group_field(family, &probes::GroupStats::read_bytes);
+        break;
+      case CatalogIndex("namedprocess_namegroup_write_bytes_total"):
+        each_group_field(family, &probes::GroupStats::write_bytes);
+        break;
+      case CatalogIndex("namedprocess_namegroup_major_page_faults_total"):
+        each_group_field(family, &probes::GroupStats::major_faults);
+        break;
+      case CatalogIndex("namedprocess_namegroup_minor_page_faults_total"):
+        each_group_field(family, &probes::GroupStats::minor_faults);
+        break;
+      case CatalogIndex("namedprocess_namegroup_context_switches_total"):
+        each_group([&](Name n, Group g) {
+          SampleIfKnown(sink, family, {{"groupname", n}, {"ctxswitchtype", "voluntary"}},
+                        g.ctx_voluntary);
+          SampleIfKnown(sink, family, {{"groupname", n}, {"ctxswitchtype", "nonvoluntary"}},
+                        g.ctx_involuntary);
+        });
+        break;
+      case CatalogIndex("node_processes_pids"):
+        if (processes)
+          sink.Sample(family, {}, static_cast<double>(view.snapshot->processes.size()));
+        break;
+      case CatalogIndex("node_processes_threads"):
+        if (processes) sink.Sample(family, {}, host_threads);
+        break;
+      case CatalogIndex("node_processes_state"):
+        if (!processes) break;
+        for (probes::StateBucket bucket : kStateBuckets) {
+          sink.Sample(family, {{"state", probes::StateBucketName(bucket)}},
+                      static_cast<double>(host_states[static_cast<std::size_t>(bucket)]));
+        }
+        break;
+      case CatalogIndex("fleetps_up"):
+        sink.Sample(family, {}, up ? 1 : 0);
+        break;
+      case CatalogIndex("fleetps_probe_success"):
+        sink.Sample(family, {{"probe", kProbeName}},
+                    view.last_probe_status == agent::ProbeStatus::kOk ? 1 : 0);
+        break;
+      case CatalogIndex("fleetps_probe_duration_seconds"):
+        sink.Sample(family, {{"probe", kProbeName}}, view.last_probe_duration_seconds);
+        break;
+      case CatalogIndex("fleetps_probe_failure"):
+        for (agent::Errc reason : agent::AllReasons()) {
+          const std::string_view name = agent::ReasonName(reason);
+          sink.Sample(family, {{"probe", kProbeName}, {"reason", name}},
+                      !up && name == active_failure ? 1 : 0);
+        }
+        break;
+      case CatalogIndex("fleetps_probe_last_success_timestamp_seconds"):
+        SampleIfKnown(sink, family, {{"probe", kProbeName}}, view.last_success_unix);
+        break;
+      case CatalogIndex("fleetps_session_up"):
+        sink.Sample(family, {}, session_up ? 1 : 0);
+        break;
+      case CatalogIndex("fleetps_session_connects_total"):
+        sink.Sample(family, {}, static_cast<double>(view.connects_total));
+        break;
+      case CatalogIndex("fleetps_session_disconnects_total"):
+        for (const auto& [reason, count] : view.disconnects_total) {
+          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        }
+        break;
+      case CatalogIndex("fleetps_host_state"):
+        WalkHostState(sink, DisplayState(view.status, quarantined));
+        break;
+      case CatalogIndex("fleetps_host_info"):
+        if (!status.fingerprint) break;
+        sink.Sample(family,
+                    {{"os", status.fingerprint->os},
+                     {"os_release", status.fingerprint->os_release},
+                     {"arch", status.fingerprint->arch},
+                     {"dialect", status.dialect ? probes::DialectName(*status.dialect) : ""}},
+                    1);
+        break;
+      case CatalogIndex("fleetps_ssh_session_info"):
+        if (status.server.server_version.empty()) break;
+        sink.Sample(family,
+                    {{"server_version", status.server.server_version},
+                     {"kex", status.server.kex},
+                     {"cipher", status.server.cipher},
+                     {"hostkey_type", status.server.hostkey_type}},
+                    1);
+        break;
+      case CatalogIndex("fleetps_ssh_hostkey_mismatch"):
+        sink.Sample(family, {}, view.hostkey_mismatch ? 1 : 0);
+        break;
+      case CatalogIndex("fleetps_namegroup_starts_total"):
+        each_group([&](Name n, Group g) {
+          sink.Sample(family, {{"groupname", n}}, static_cast<double>(g.starts_total));
+        });
+        break;
+      case CatalogIndex("fleetps_namegroup_listen_sockets"):
+        each_group([&](Name n, Group g) {
+          for (const auto& [proto, count] : g.listen_sockets) {
+            sink.Sample(family, {{"groupname", n}, {"proto", proto}}, static_cast<double>(count));
+          }
+        });
+        break;
+      case CatalogIndex("fleetps_probe_skipped_total"):
+        sink.Sample(family, {}, static_cast<double>(view.skipped_total));
+        break;
+      case CatalogIndex("fleetps_probe_lines_skipped_total"):
+        for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
+          sink.Sample(family,
+                      {{"probe", kProbeName},
+                       {"reason", probes::SkipReasonName(static_cast<probes::SkipReason>(i))}},
+                      static_cast<double>(view.lines_skipped_total[i]));
+        }
+        break;
+      default:
+        break;  // a family without a case here is never emitted: the unit tests list them all
+    }
+  }
+}
+
+void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetState& state,
+                         const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  for (std::size_t family = kFirstCollectorFamily; family < kMetricCatalog.size(); ++family) {
+    switch (family) {
+      case CatalogIndex("fleetps_supervisor_restarts_total"):
+        sink.Sample(family, {}, static_cast<double>(self.supervisor_restarts));
+        break;
+      case CatalogIndex("fleetps_bus_dropped_total"):
+        sink.Sample(family, {}, static_cast<double>(self.bus_dropped));
+        break;
+      case CatalogIndex("fleetps_internal_errors_total"):
+        // Every site from the start, 0 until it records an error: rate() sees the first one.
+        for (const auto& [where, count] : InternalErrorCounts()) {
+          sink.Sample(family, {{"where", where}}, static_cast<double>(count));
+        }
+        break;
+      case CatalogIndex("fleetps_config_last_reload_successful"):
+        sink.Sample(family, {}, self.config_last_reload_successful ? 1 : 0);
+        break;
+      case CatalogIndex("fleetps_build_info"):
+        sink.Sample(family, {{"version", BuildVersion()}, {"revision", BuildRevision()}}, 1);
+        break;
+      case CatalogIndex("fleetps_hosts"):
+        sink.Sample(family, {}, static_cast<double>(hosts.size()));
+        break;
+      case CatalogIndex("fleetps_ssh_weak_algorithm_hosts"):
+        for (const auto& [key, count] : WeakAlgorithmHosts(hosts)) {
+          sink.Sample(family, {{"list", key.first}, {"algorithm", key.second}},
+                      static_cast<double>(count));
+        }
+        break;
+      case CatalogIndex("fleetps_handshakes_in_flight"):
+        SampleIfKnown(sink, family, {}, self.handshakes_in_flight);
+        break;
+      case CatalogIndex("fleetps_handshake_limit"):
+        SampleIfKnown(sink, family, {}, self.handshake_limit);
+        break;
+      case CatalogIndex("fleetps_event_loop_lag_seconds"):
+        if (self.event_loop_lag) sink.Histogram(family, *self.event_loop_lag);
+        break;
+      case CatalogIndex("fleetps_probe_schedule_delay_seconds"):
+        sink.Histogram(family, state.ScheduleDelay().Snapshot());
+        break;
+      case CatalogIndex("fleetps_scrape_duration_seconds"):
+        SampleIfKnown(sink, family, {}, self.last_scrape_duration_seconds);
+        break;
+      default:
+        if (!self.process) break;
+        const ProcessStats& p = *self.process;
+        switch (family) {
+          case CatalogIndex("process_cpu_seconds_total"):
+            sink.Sample(family, {}, p.cpu_seconds);
+            break;
+          case CatalogIndex("process_resident_memory_bytes"):
+            sink.Sample(family, {}, p.resident_bytes);
+            break;
+          case CatalogIndex("process_virtual_memory_bytes"):
+            sink.Sample(family, {}, p.virtual_bytes);
+            break;
+          case CatalogIndex("process_open_fds"):
+            sink.Sample(family, {}, p.open_fds);
+            break;
+          case CatalogIndex("process_max_fds"):
+            sink.Sample(family, {}, p.max_fds);
+            break;
+          case CatalogIndex("process_start_time_seconds"):
+            sink.Sample(family, {}, p.start_time_seconds);
+            break;
+          default:
+            break;
+        }
+    }
+  }
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,58 @@
+// The one place that knows which series fleetps exposes and with which labels and values. The
+// walks below hand every series to a SeriesSink; the sinks only format: text_exposition.cpp
+// writes the text format (cached per host, concatenated per scrape) and fleet_collectable.cpp
+// builds prometheus-cpp families. A new series is written here once and both outputs have it.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fleetps/collector/exposition/exposition.hpp"
+#include "fleetps/collector/fleet/fleet_state.hpp"
+#include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "fleetps/collector/telemetry/histogram.hpp"
+
+namespace fleetps::collector {
+
+/// One label of a series. The value is raw: sinks bound it (BoundedLabelValue) and escape it.
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// Receives series. `family` is an index into kMetricCatalog; a walk hands over the series of
+/// one family after another in catalogue order (never back to an earlier family), so a sink can
+/// tell where a family starts. Label values and names stay valid only during the call.
+class SeriesSink {
+ public:
+  virtual void Sample(std::size_t family, std::initializer_list<Label> labels, double value) = 0;
+  /// A histogram family's `_bucket{le}`, `_sum` and `_count` series.
+  virtual void Histogram(std::size_t family, const HistogramSnapshot& histogram) = 0;
+
+ protected:
+  SeriesSink() = default;
+  SeriesSink(const SeriesSink&) = default;
+  SeriesSink& operator=(const SeriesSink&) = default;
+  ~SeriesSink() = default;
+};
+
+/// Every per-host series of `view` (families before kFirstCollectorFamily), without a host
+/// label: the sink adds it where it belongs. `static_groups` are emitted as 0 while the host is
+/// up and they have no process; `quarantined` shows as the host state.
+void WalkHostSeries(SeriesSink& sink, const HostView& view,
+                    const std::vector<std::string>& static_groups, bool quarantined);
+
+/// fleetps_host_state's series with `current` as the state that is 1: part of WalkHostSeries,
+/// and on its own for the variant a quarantine swaps in (HostText::quarantined_host_state).
+void WalkHostState(SeriesSink& sink, std::string_view current);
+
+/// Every collector series (families from kFirstCollectorFamily on) for a scrape of `hosts`,
+/// the fleet as of the scrape: `self`, `state`'s schedule delay and the internal error counts.
+void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetState& state,
+                         const std::vector<std::shared_ptr<const HostView>>& hosts);
+
+}  // namespace fleetps::collector

@@ -1,0 +1,264 @@
+// The text exposition format (0.0.4) of the series walks: fleetps' own /metrics and /probe.
+//
+// Why not prometheus-cpp here: its Collect builds a ClientMetric with a vector of string label
+// pairs per series and its TextSerializer formats through an ostream, ~2 µs per series
+// (0.47 s for a 74 k-series scrape). fleetps renders each host's lines once per published
+// HostView, with std::to_chars and pre-escaped label values, and a scrape concatenates the
+// cached slices family by family into one reserved buffer.
+
+#include "fleetps/collector/exposition/exposition.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+
+#include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "series_walk.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+constexpr std::size_t kMaxLabelBytes = 256;
+
+std::string_view BoundedView(std::string_view value) {
+  if (value.size() <= kMaxLabelBytes) return value;
+  std::size_t cut = kMaxLabelBytes;
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return value.substr(0, cut);
+}
+
+// Bounded, then escaped as the text format wants (\\, \", \n).
+void AppendLabelValue(std::string& out, std::string_view value) {
+  value = BoundedView(value);
+  if (value.find_first_of("\\\"\n") == std::string_view::npos) {
+    out += value;
+    return;
+  }
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+void AppendValue(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+    return;
+  }
+  char buffer[32];
+  std::to_chars_result r;
+  // Integral values (counts, bytes, timestamps in whole seconds) as plain integers: faster than
+  // the shortest-round-trip double path and never in exponent form.
+  if (std::fabs(value) < 1e15 && value == std::trunc(value)) {
+    r = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(value));
+  } else {
+    // Shortest round-trip digits, %g-style: "0.0001" rather than "1e-04".
+    r = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
+  }
+  out.append(buffer, r.ptr);
+}
+
+void AppendHeader(std::string& out, const MetricDescriptor& d) {
+  out += "# HELP ";
+  out += d.name;
+  out += ' ';
+  out += d.help;  // catalogue text: no backslash, no newline
+  out += "\n# TYPE ";
+  out += d.name;
+  switch (d.type) {
+    case MetricType::kCounter:
+      out += " counter\n";
+      break;
+    case MetricType::kHistogram:
+      out += " histogram\n";
+      break;
+    default:
+      out += " gauge\n";
+      break;
+  }
+}
+
+std::string HostLabel(std::string_view host) {
+  std::string label = "host=\"";
+  AppendLabelValue(label, host);
+  label += '"';
+  return label;
+}
+
+using FamilyOffsets = std::array<std::uint32_t, kMetricCatalog.size() + 1>;
+
+// Writes a walk's series as sample lines into `out`. `base` is the pre-escaped host label
+// (`host="x"`) or empty. Optionally writes each family's HELP and TYPE before its first series
+// (a family without series gets none), and records where each family starts (HostText).
+class TextSink final : public SeriesSink {
+ public:
+  enum class Headers { kNone, kPerFamily };
+
+  TextSink(std::string& out, std::string_view base, Headers headers,
+           FamilyOffsets* offsets = nullptr)
+      : out_(out), base_(base), headers_(headers), offsets_(offsets) {}
+
+  void Sample(std::size_t family, std::initializer_list<Label> labels, double value) override {
+    Enter(family);
+    out_ += kMetricCatalog[family].name;
+    if (!base_.empty() || labels.size() != 0) {
+      out_ += '{';
+      out_ += base_;
+      bool first = base_.empty();
+      for (const Label& label : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += label.name;
+        out_ += "=\"";
+        AppendLabelValue(out_, label.value);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    AppendValue(out_, value);
+    out_ += '\n';
+  }
+
+  // Collector families only, which carry no host label.
+  void Histogram(std::size_t family, const HistogramSnapshot& h) override {
+    Enter(family);
+    const std::string_view name = kMetricCatalog[family].name;
+    for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
+      out_ += name;
+      out_ += "_bucket{le=\"";
+      if (i < h.upper_bounds.size()) {
+        AppendValue(out_, h.upper_bounds[i]);
+      } else {
+        out_ += "+Inf";
+      }
+      out_ += "\"} ";
+      AppendValue(out_, static_cast<double>(h.cumulative[i]));
+      out_ += '\n';
+    }
+    out_ += name;
+    out_ += "_sum ";
+    AppendValue(out_, h.sum);
+    out_ += '\n';
+    out_ += name;
+    out_ += "_count ";
+    AppendValue(out_, static_cast<double>(h.Count()));
+    out_ += '\n';
+  }
+
+  // After the walk: the families after the last one with series start (empty) at the end.
+  void EndWalk() { RecordOffsetsThrough(kMetricCatalog.size()); }
+
+ private:
+  void Enter(std::size_t family) {
+    if (family == current_) return;
+    current_ = family;
+    RecordOffsetsThrough(family);
+    if (headers_ == Headers::kPerFamily) AppendHeader(out_, kMetricCatalog[family]);
+  }
+
+  // Families the walk passed without a series are empty slices at the current end.
+  void RecordOffsetsThrough(std::size_t family) {
+    if (offsets_ == nullptr) return;
+    for (; next_offset_ <= family; ++next_offset_) {
+      (*offsets_)[next_offset_] = static_cast<std::uint32_t>(out_.size());
+    }
+  }
+
+  std::string& out_;
+  std::string_view base_;
+  Headers headers_;
+  FamilyOffsets* offsets_;
+  std::size_t current_ = kMetricCatalog.size();  // none yet
+  std::size_t next_offset_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<const HostText> RenderHostText(const HostView& view,
+                                               const std::vector<std::string>& static_groups) {
+  auto text = std::make_shared<HostText>();
+  const std::string base = HostLabel(view.spec.name);
+  // ~90 bytes a line, ~40 lines plus ~25 per group: one allocation for most hosts.
+  text->body.reserve(4096 + 2560 * (view.groups.groups.size() + static_groups.size()));
+  TextSink body(text->body, base, TextSink::Headers::kNone, &text->offsets);
+  WalkHostSeries(body, view, static_groups, false);
+  body.EndWalk();
+  text->body.shrink_to_fit();
+  TextSink quarantined(text->quarantined_host_state, base, TextSink::Headers::kNone);
+  WalkHostState(quarantined, "quarantined");
+  return text;
+}
+
+std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
+  const auto hosts = state.Hosts();
+  // Views built outside FleetState carry no text: render those here.
+  std::vector<std::shared_ptr<const HostText>> texts;
+  texts.reserve(hosts.size());
+  std::vector<std::string> static_groups;
+  bool have_static_groups = false;
+  std::size_t bytes = 16 * 1024;
+  for (const auto& view : hosts) {
+    if (!view->text && !std::exchange(have_static_groups, true))
+      static_groups = state.StaticGroups();
+    texts.push_back(view->text ? view->text : RenderHostText(*view, static_groups));
+    bytes += texts.back()->body.size();
+  }
+  std::vector<bool> quarantined(hosts.size(), false);
+  if (!self.quarantined_hosts.empty()) {
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      quarantined[i] = self.quarantined_hosts.contains(hosts[i]->spec.name);
+    }
+  }
+  std::string out;
+  out.reserve(bytes);
+  constexpr std::size_t kHostState = CatalogIndex("fleetps_host_state");
+  for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
+    // The header first, taken back when no host has a series of the family.
+    const std::size_t mark = out.size();
+    AppendHeader(out, kMetricCatalog[family]);
+    const std::size_t content = out.size();
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      out += family == kHostState && quarantined[i]
+                 ? std::string_view(texts[i]->quarantined_host_state)
+                 : texts[i]->Family(family);
+    }
+    if (out.size() == content) out.resize(mark);
+  }
+  TextSink collector(out, {}, TextSink::Headers::kPerFamily);
+  WalkCollectorSeries(collector, self, state, hosts);
+  return out;
+}
+
+std::optional<std::string> RenderHostMetrics(const FleetState& state, std::string_view host,
+                                             const SelfMetrics& self) {
+  const auto view = state.Host(host);
+  if (!view) return std::nullopt;
+  const std::vector<std::string> static_groups = state.StaticGroups();
+  std::string out;
+  out.reserve(8192 + 2560 * (view->groups.groups.size() + static_groups.size()));
+  TextSink sink(out, {}, TextSink::Headers::kPerFamily);
+  WalkHostSeries(sink, *view, static_groups, self.quarantined_hosts.contains(host));
+  return out;
+}
+
+std::string BoundedLabelValue(std::string_view value) { return std::string(BoundedView(value)); }
+
+}  // namespace fleetps::collector
