@@ -22,7 +22,8 @@
 namespace fleetps::collector {
 
 /// One host's series in the text exposition format with its `host` label, rendered once per
-/// published HostView (RenderHostText in exposition/src/text_exposition.cpp) so a scrape only concatenates.
+/// published HostView (RenderHostText, exposition/src/text_exposition.cpp) so a scrape only
+/// concatenates.
 struct HostText {
   std::string body;  ///< Every line, family after family in kMetricCatalog order.
   /// Family i is body[offsets[i], offsets[i + 1]); collector families are empty.
