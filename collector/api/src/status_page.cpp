@@ -119,4 +119,10 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
   return page;
 }
 
+boost::asio::awaitable<HttpAnswer> StatusPageHandler::Page(const ApiRequest& request) const {
+  co_return MakeResponse(request.http, boost::beast::http::status::ok,
+                         RenderStatusPage(fleet_.State().Hosts(), fleet_.Self().quarantined_hosts),
+                         "text/html; charset=utf-8");
+}
+
 }  // namespace fleetps::collector

@@ -1,0 +1,56 @@
+// The collector's HTTP API: every endpoint of docs (DESIGN.md sections 7 and 8) in one route
+// table over the handler groups. The app serves Handle; tests call it with fake ports.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "fleetps/collector/api/event_handlers.hpp"
+#include "fleetps/collector/api/health_handlers.hpp"
+#include "fleetps/collector/api/metrics_handlers.hpp"
+#include "fleetps/collector/api/ports.hpp"
+#include "fleetps/collector/api/query_handlers.hpp"
+#include "fleetps/collector/api/router.hpp"
+#include "fleetps/collector/api/status_page.hpp"
+
+namespace fleetps::collector {
+
+struct HttpApiOptions {
+  AdhocLimits adhoc;
+  EventStreamOptions events;
+};
+
+/// Routes (methods as RouteMethods name them):
+///   GET  /metrics /probe /sd                                     MetricsHandlers
+///   ANY  /-/healthy /-/ready,  POST /-/reload                    HealthHandlers
+///   GET  /api/v1/processes /api/v1/listening /api/v1/hosts
+///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
+///   GET  /api/v1/events                                          EventHandlers
+///   GET  / /index.html                                           StatusPageHandler
+/// The ports and the bus must outlive the HttpApi; streams hold what they need themselves.
+class HttpApi {
+ public:
+  HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiOptions options = {});
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  /// Answers one request (an HttpHandler for HttpServer).
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Handle(HttpRequest request) const {
+    return router_.Route(std::move(request));
+  }
+
+  /// Ends every event stream (see EventHandlers::StopStreams).
+  void StopStreams() { events_.StopStreams(); }
+
+  [[nodiscard]] const Router& Routes() const noexcept { return router_; }
+  [[nodiscard]] const EventHandlers& Events() const noexcept { return events_; }
+
+ private:
+  MetricsHandlers metrics_;
+  HealthHandlers health_;
+  QueryHandlers query_;
+  EventHandlers events_;
+  StatusPageHandler status_page_;
+  Router router_;
+};
+
+}  // namespace fleetps::collector

@@ -1,0 +1,40 @@
+// The Prometheus endpoints (docs/metrics.md): GET /metrics, /probe?target=HOST and /sd.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "fleetps/collector/api/ports.hpp"
+#include "fleetps/collector/api/router.hpp"
+
+namespace fleetps::collector {
+
+/// Renders the fleet's series from the snapshots at request time; never runs a probe.
+class MetricsHandlers {
+ public:
+  explicit MetricsHandlers(FleetPort& fleet) : fleet_(fleet) {}
+
+  /// GET /metrics: every series (text format 0.0.4), gzip-compressed (level 1) when the
+  /// scraper accepts it, always with `Vary: Accept-Encoding`. The render time is the next
+  /// scrape's fleetps_scrape_duration_seconds.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Metrics(const ApiRequest& request);
+
+  /// GET /probe?target=HOST: one host's series without the host label; 400 without a target,
+  /// 404 for a host not in the inventory.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Probe(const ApiRequest& request) const;
+
+  /// GET /sd: the Prometheus http_sd target list, one group per host with its labels.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> ServiceDiscovery(
+      const ApiRequest& request) const;
+
+  /// Seconds the last /metrics render took; nullopt before the first scrape.
+  [[nodiscard]] std::optional<double> LastScrapeSeconds() const;
+
+ private:
+  FleetPort& fleet_;
+  std::atomic<double> last_scrape_seconds_{-1};  // < 0: no scrape yet
+};
+
+}  // namespace fleetps::collector

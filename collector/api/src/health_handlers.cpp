@@ -1,0 +1,31 @@
+#include "fleetps/collector/api/health_handlers.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+namespace http = boost::beast::http;
+
+}  // namespace
+
+boost::asio::awaitable<HttpAnswer> HealthHandlers::Healthy(const ApiRequest& request) const {
+  co_return MakeResponse(request.http, http::status::ok, "fleetps is healthy\n");
+}
+
+boost::asio::awaitable<HttpAnswer> HealthHandlers::Ready(const ApiRequest& request) const {
+  co_return control_.Ready()
+      ? MakeResponse(request.http, http::status::ok, "fleetps is ready\n")
+      : MakeResponse(request.http, http::status::service_unavailable, "fleetps is starting\n");
+}
+
+boost::asio::awaitable<HttpAnswer> HealthHandlers::Reload(const ApiRequest& request) {
+  if (!control_.ReloadEndpointEnabled()) {
+    co_return MakeResponse(
+        request.http, http::status::forbidden,
+        "reload endpoint disabled; set collector.enable_reload_endpoint: true\n");
+  }
+  const ReloadOutcome outcome = co_await control_.Reload();
+  co_return MakeResponse(request.http, outcome.ok ? http::status::ok : http::status::bad_request,
+                         outcome.text);
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,38 @@
+#include "fleetps/collector/api/http_api.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+// A route handler calling `method` of the handler group `group`.
+template <class Group, class Method>
+RouteHandler Call(Group& group, Method method) {
+  return [&group, method](const ApiRequest& request) { return (group.*method)(request); };
+}
+
+}  // namespace
+
+HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiOptions options)
+    : metrics_(fleet),
+      health_(control),
+      query_(fleet, options.adhoc),
+      events_(bus, options.events),
+      status_page_(fleet) {
+  using enum RouteMethods;
+  router_.Add("/metrics", kGet, Call(metrics_, &MetricsHandlers::Metrics));
+  router_.Add("/probe", kGet, Call(metrics_, &MetricsHandlers::Probe));
+  router_.Add("/sd", kGet, Call(metrics_, &MetricsHandlers::ServiceDiscovery));
+  router_.Add("/-/healthy", kAny, Call(health_, &HealthHandlers::Healthy));
+  router_.Add("/-/ready", kAny, Call(health_, &HealthHandlers::Ready));
+  router_.Add("/-/reload", kPost, Call(health_, &HealthHandlers::Reload));
+  router_.Add("/api/v1/processes", kGet, Call(query_, &QueryHandlers::Processes));
+  router_.Add("/api/v1/listening", kGet, Call(query_, &QueryHandlers::Listening));
+  router_.AddPattern("/api/v1/hosts/{host}/processes/{pid}/open-files",
+                     &QueryHandlers::IsOpenFilesPath, kGet,
+                     Call(query_, &QueryHandlers::OpenFiles));
+  router_.Add("/api/v1/events", kGet, Call(events_, &EventHandlers::Events));
+  router_.Add("/api/v1/hosts", kGet, Call(query_, &QueryHandlers::Hosts));
+  router_.Add("/", kGet, Call(status_page_, &StatusPageHandler::Page));
+  router_.Add("/index.html", kGet, Call(status_page_, &StatusPageHandler::Page));
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,68 @@
+#include "fleetps/collector/api/metrics_handlers.hpp"
+
+#include <chrono>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "fleetps/collector/http/gzip.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+namespace http = boost::beast::http;
+
+constexpr std::string_view kExpositionType = "text/plain; version=0.0.4; charset=utf-8";
+
+}  // namespace
+
+boost::asio::awaitable<HttpAnswer> MetricsHandlers::Metrics(const ApiRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  SelfMetrics self = fleet_.Self();
+  self.last_scrape_duration_seconds = LastScrapeSeconds();
+  std::string body = RenderMetrics(fleet_.State(), self);
+  last_scrape_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const bool gzip = AcceptsGzip(request.http[http::field::accept_encoding]);
+  if (gzip) body = Gzip(body);
+  HttpResponse response =
+      MakeResponse(request.http, http::status::ok, std::move(body), kExpositionType);
+  if (gzip) response.set(http::field::content_encoding, "gzip");
+  response.set(http::field::vary, "Accept-Encoding");
+  co_return response;
+}
+
+boost::asio::awaitable<HttpAnswer> MetricsHandlers::Probe(const ApiRequest& request) const {
+  const auto host = request.Param("target");
+  if (!host || host->empty()) {
+    co_return MakeResponse(request.http, http::status::bad_request,
+                           "missing parameter \"target\"\n");
+  }
+  auto body = RenderHostMetrics(fleet_.State(), *host, fleet_.Self());
+  if (!body) {
+    co_return MakeResponse(request.http, http::status::not_found,
+                           "unknown target \"" + BoundedLabelValue(*host) + "\"\n");
+  }
+  co_return MakeResponse(request.http, http::status::ok, std::move(*body), kExpositionType);
+}
+
+boost::asio::awaitable<HttpAnswer> MetricsHandlers::ServiceDiscovery(
+    const ApiRequest& request) const {
+  boost::json::array groups;
+  for (const auto& view : fleet_.State().Hosts()) {
+    boost::json::object labels;
+    for (const auto& [name, value] : view->spec.labels) labels[name] = value;
+    labels["host"] = view->spec.name;
+    groups.push_back(boost::json::object{{"targets", boost::json::array{view->spec.name}},
+                                         {"labels", std::move(labels)}});
+  }
+  co_return MakeResponse(request.http, http::status::ok, boost::json::serialize(groups) + "\n",
+                         "application/json");
+}
+
+std::optional<double> MetricsHandlers::LastScrapeSeconds() const {
+  const double last = last_scrape_seconds_.load();
+  return last >= 0 ? std::optional<double>(last) : std::nullopt;
+}
+
+}  // namespace fleetps::collector

@@ -1,0 +1,266 @@
+#include "fleetps/collector/api/query_handlers.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "fleetps/agent/algorithms.hpp"
+#include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/query/text.hpp"
+
+namespace fleetps::collector {
+namespace {
+
+namespace http = boost::beast::http;
+
+double Seconds(std::chrono::system_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+HttpResponse JsonAnswer(const ApiRequest& request, http::status status, std::string body) {
+  return MakeResponse(request.http, status, std::move(body), "application/json");
+}
+
+HttpResponse JsonError(const ApiRequest& request, http::status status, std::string_view message) {
+  return JsonAnswer(request, status, RenderErrorJson(message));
+}
+
+std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh) {
+  // An agent that is not ready does not probe; it answers at once with its last failure, or
+  // with `disconnected` before its first one. The host's state says more than that then
+  // (FleetState keeps no failure for such ticks either).
+  const bool unprobed_without_failure =
+      fresh && fresh->session_epoch == 0 && !(view.status && view.status->last_reason);
+  if (fresh && fresh->status != agent::ProbeStatus::kOk && !unprobed_without_failure) {
+    const auto reason = agent::ReasonName(fresh->reason);
+    return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);
+  }
+  if (!view.last_probe_failure.empty()) return view.last_probe_failure;
+  if (!view.status) return "connecting";
+  if (const auto reason = agent::ReasonName(view.status->last_reason); !reason.empty()) {
+    return std::string(reason);
+  }
+  if (view.status->state == agent::HostState::kReady) return "no probe yet";
+  return std::string(agent::StateName(view.status->state));
+}
+
+// The answer to an open-files outcome that came back in time.
+HttpResponse OpenFilesAnswer(const ApiRequest& request, const OpenFilesRequest& req,
+                             const HostView& view, const agent::OpenFilesOutcome& outcome) {
+  const std::string where = "process " + std::to_string(req.pid) + " on " + req.host;
+  if (outcome.status != agent::ProbeStatus::kOk) {
+    const auto reason = agent::ReasonName(outcome.reason);
+    const std::string why(reason.empty() ? agent::ProbeStatusName(outcome.status) : reason);
+    if (outcome.status == agent::ProbeStatus::kTimeout) {
+      return JsonError(request, http::status::gateway_timeout,
+                       "open-files of " + where + ": " + why);
+    }
+    if (outcome.status == agent::ProbeStatus::kError && outcome.session_epoch == 0) {
+      return JsonError(request, http::status::service_unavailable,
+                       "host " + req.host + " is down: " + why);
+    }
+    return JsonError(request, http::status::bad_gateway, "open-files of " + where + ": " + why);
+  }
+  switch (outcome.result.state) {
+    case probes::OpenFilesState::kOk:
+      return JsonAnswer(request, http::status::ok,
+                        RenderOpenFilesJson(req.host, req.pid, outcome.result));
+    case probes::OpenFilesState::kNoSuchProcess:
+      return JsonError(request, http::status::not_found, "no " + where);
+    case probes::OpenFilesState::kPermissionDenied:
+      return JsonError(
+          request, http::status::forbidden,
+          "permission denied: the monitoring user cannot list the descriptors of " + where);
+    case probes::OpenFilesState::kUnsupported: {
+      const auto& status = view.status;
+      const std::string dialect(status && status->dialect ? probes::DialectName(*status->dialect)
+                                                          : "unknown");
+      return JsonError(request, http::status::not_implemented,
+                       "open-files is unsupported on this dialect (" + dialect +
+                           "): no Linux-style /proc and no lsof on " + req.host);
+    }
+    case probes::OpenFilesState::kBadOutput:
+      break;
+  }
+  return JsonError(request, http::status::bad_gateway, "open-files of " + where + ": parse_error");
+}
+
+boost::json::object HostJson(const HostView& view, bool quarantined,
+                             std::chrono::system_clock::time_point now) {
+  boost::json::object host;
+  host["host"] = view.spec.name;
+  host["address"] = view.spec.address;
+  host["port"] = view.spec.port;
+  host["state"] = DisplayState(view.status, quarantined);
+  host["epoch"] = view.connects_total;
+  static const agent::HostStatus kNoStatus;
+  const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
+  if (status.dialect) host["dialect"] = probes::DialectName(*status.dialect);
+  if (status.last_reason) host["last_reason"] = agent::ReasonName(status.last_reason);
+  if (!status.detail.empty()) host["last_detail"] = ValidUtf8(status.detail);
+  if (!status.server.banner.empty()) host["server_banner"] = ValidUtf8(status.server.banner);
+  if (!status.weak_algorithms.empty()) {
+    boost::json::array weak;
+    for (const auto& w : status.weak_algorithms) {
+      weak.push_back(boost::json::object{
+          {"list", agent::AlgorithmKindKey(w.kind)}, {"algorithm", w.name}, {"why", w.reason}});
+    }
+    host["weak_algorithms"] = std::move(weak);
+  }
+  if (view.last_probe_status) {
+    host["last_probe"] = agent::ProbeStatusName(*view.last_probe_status);
+    host["last_probe_age_seconds"] = Seconds(now - view.last_probe_finished);
+  }
+  if (!view.last_probe_failure.empty()) host["last_probe_failure"] = view.last_probe_failure;
+  if (view.status && status.state == agent::HostState::kReady) {
+    host["session_age_seconds"] = Seconds(now - status.since);
+  }
+  if (view.snapshot) host["processes"] = view.snapshot->processes.size();
+  boost::json::object labels;
+  for (const auto& [name, value] : view.spec.labels) labels[name] = value;
+  host["labels"] = std::move(labels);
+  return host;
+}
+
+}  // namespace
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::Processes(const ApiRequest& request) const {
+  co_return co_await Query(request, false);
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::Listening(const ApiRequest& request) const {
+  co_return co_await Query(request, true);
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& request,
+                                                        bool listening) const {
+  auto query = ParseProcessQueryString(request.encoded_query);
+  if (!query) {
+    co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(query.error()));
+  }
+  co_return JsonAnswer(request, http::status::ok, co_await Answer(*query, listening));
+}
+
+// Rows of each host's fresh probe when it came back ok, else of its latest snapshot (stale
+// with fresh=1 or while the host is not up), else none (down).
+boost::asio::awaitable<std::string> QueryHandlers::Answer(const ProcessQuery& query,
+                                                          bool listening) const {
+  const FleetState& state = fleet_.State();
+  const auto views = state.Hosts();
+  std::vector<std::optional<agent::ProbeResult>> fresh(views.size());
+  if (query.fresh) {
+    std::vector<AdhocJob> jobs;
+    jobs.reserve(views.size());
+    for (const auto& view : views) {
+      jobs.push_back(AdhocJob{fleet_.Agent(view->spec.name), view->spec.probe_timeout});
+    }
+    AdhocWork<agent::ProbeResult> probe = [](AdhocAgent& agent) {
+      return agent.RunAdhoc(agent::ProbeKind::kProcesses);
+    };
+    fresh = co_await FanOut(std::move(jobs), std::move(probe), limits_);
+  }
+
+  const auto now = std::chrono::system_clock::now();
+  std::vector<probes::GroupSnapshot> fresh_groups(views.size());
+  std::vector<CpuSamples> fresh_previous(views.size());
+  std::vector<QueryRow> rows;
+  std::vector<HostQueryStatus> statuses;
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    const HostView& view = *views[i];
+    HostQueryStatus status;
+    status.host = view.spec.name;
+    HostRowsInput input;
+    input.host = view.spec.name;
+    input.labels = &view.spec.labels;
+    input.now_unix = Seconds(now.time_since_epoch());
+    const agent::ProbeResult* result = fresh[i] ? &*fresh[i] : nullptr;
+    if (result && result->status == agent::ProbeStatus::kOk && result->snapshot) {
+      fresh_groups[i] = state.GroupOnce(*result->snapshot);
+      input.current = result->snapshot.get();
+      if (view.snapshot) {
+        fresh_previous[i] = SampleCpu(*view.snapshot);
+        input.previous = &fresh_previous[i];
+      }
+      input.elapsed_seconds = Seconds(result->finished - view.snapshot_time);
+      input.groups = &fresh_groups[i];
+      status.age_seconds = Seconds(now - result->finished);
+    } else if (view.snapshot) {
+      input.current = view.snapshot.get();
+      input.previous = view.previous_cpu.get();
+      input.elapsed_seconds = Seconds(view.snapshot_time - view.previous_snapshot_time);
+      input.groups = &view.groups;
+      status.age_seconds = Seconds(now - view.snapshot_time);
+      if (query.fresh || !view.Up()) {
+        status.status = HostDataStatus::kStale;
+        status.reason = FailureReason(view, result);
+      }
+    } else {
+      status.status = HostDataStatus::kDown;
+      status.reason = FailureReason(view, result);
+    }
+    if (input.previous && !(input.elapsed_seconds > 0)) input.previous = nullptr;
+    if (listening) {
+      AppendListeningRows(input, rows);
+    } else {
+      AppendQueryRows(input, rows);
+    }
+    statuses.push_back(std::move(status));
+  }
+  auto answer = RunQuery(rows, query.selector, query.sort, query.limit);
+  if (!answer) co_return RenderErrorJson(answer.error().ToString(), answer.error().position, "q");
+  co_return listening ? RenderListeningJson(*answer, statuses)
+                      : RenderProcessesJson(*answer, statuses);
+}
+
+bool QueryHandlers::IsOpenFilesPath(std::string_view path) {
+  return MatchOpenFilesPath(path, "").has_value();
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::OpenFiles(const ApiRequest& request) const {
+  const auto match = MatchOpenFilesPath(request.path, request.encoded_query);
+  if (!match) co_return MakeResponse(request.http, http::status::not_found, "not found\n");
+  if (!*match) {
+    co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(match->error()));
+  }
+  const OpenFilesRequest& req = **match;
+  const std::shared_ptr<const HostView> view = fleet_.State().Host(req.host);
+  if (!view) {
+    co_return JsonError(request, http::status::not_found, "unknown host \"" + req.host + "\"");
+  }
+  std::shared_ptr<AdhocAgent> agent = fleet_.Agent(req.host);
+  const bool ready = view->status && view->status->state == agent::HostState::kReady;
+  if (!agent || !ready) {
+    co_return JsonError(request, http::status::service_unavailable,
+                        "host " + req.host + " is down: " + FailureReason(*view, nullptr));
+  }
+  const std::int64_t pid = req.pid;
+  std::vector<AdhocJob> job{AdhocJob{std::move(agent), view->spec.probe_timeout}};
+  AdhocWork<agent::OpenFilesOutcome> list = [pid](AdhocAgent& a) { return a.RunOpenFiles(pid); };
+  // Named arguments: GCC 12 mishandles non-trivial temporaries inside a co_await expression.
+  const auto outcome = co_await FanOut(std::move(job), std::move(list), limits_);
+  if (!outcome.front()) {
+    co_return JsonError(request, http::status::gateway_timeout,
+                        "open-files on " + req.host + " did not finish in time");
+  }
+  co_return OpenFilesAnswer(request, req, *view, *outcome.front());
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::Hosts(const ApiRequest& request) const {
+  const auto now = std::chrono::system_clock::now();
+  const SelfMetrics self = fleet_.Self();
+  boost::json::array hosts;
+  for (const auto& view : fleet_.State().Hosts()) {
+    hosts.push_back(HostJson(*view, self.quarantined_hosts.contains(view->spec.name), now));
+  }
+  boost::json::object doc{{"status", "ok"},
+                          {"data", boost::json::object{{"hosts", std::move(hosts)}}}};
+  co_return JsonAnswer(request, http::status::ok, boost::json::serialize(doc) + "\n");
+}
+
+}  // namespace fleetps::collector
