@@ -7,7 +7,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <boost/json.hpp>
 
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 
@@ -26,7 +26,9 @@ namespace json = boost::json;
 
 const fs::path kDashboards = fs::path(FLEETPS_SOURCE_DIR) / "dashboards";
 
-bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
+bool IsIdentStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
 bool IsIdentChar(char c) { return IsIdentStart(c) || std::isdigit(static_cast<unsigned char>(c)); }
 
 // Index just past the quoted string that starts at `i`.
@@ -69,8 +71,8 @@ std::string Lower(std::string_view s) {
 std::vector<std::string> MetricNames(std::string_view e) {
   static const std::set<std::string, std::less<>> kLabelListKeywords = {
       "by", "without", "on", "ignoring", "group_left", "group_right"};
-  static const std::set<std::string, std::less<>> kKeywords = {"and", "or", "unless", "bool",
-                                                               "offset", "atan2", "inf", "nan"};
+  static const std::set<std::string, std::less<>> kKeywords = {"and",    "or",    "unless", "bool",
+                                                               "offset", "atan2", "inf",    "nan"};
   std::vector<std::string> names;
   std::size_t i = 0;
   while (i < e.size()) {
@@ -100,7 +102,8 @@ std::vector<std::string> MetricNames(std::string_view e) {
       while (word_end < e.size() && IsIdentChar(e[word_end])) ++word_end;
       const std::string next_word = Lower(e.substr(next, word_end - next));
       // `f(`, and `sum by (...) (` / `sum without (...) (`: a function or an aggregation.
-      const bool call = (next < e.size() && e[next] == '(') || next_word == "by" || next_word == "without";
+      const bool call =
+          (next < e.size() && e[next] == '(') || next_word == "by" || next_word == "without";
       if (kLabelListKeywords.contains(word)) {
         if (call) i = SkipGroup(e, next);
       } else if (!call && !kKeywords.contains(word)) {
@@ -179,8 +182,13 @@ std::set<std::string, std::less<>> RecordedNames() {
 
 bool KnownMetric(std::string_view name) {
   static const std::set<std::string, std::less<>> kPrometheusGenerated = {
-      "up", "scrape_duration_seconds", "scrape_samples_scraped",
-      "scrape_samples_post_metric_relabeling", "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"};
+      "up",
+      "scrape_duration_seconds",
+      "scrape_samples_scraped",
+      "scrape_samples_post_metric_relabeling",
+      "scrape_series_added",
+      "ALERTS",
+      "ALERTS_FOR_STATE"};
   static const std::set<std::string, std::less<>> kRecorded = RecordedNames();
   if (kPrometheusGenerated.contains(name) || kRecorded.contains(name)) return true;
   for (const auto& metric : fleetps::collector::kMetricCatalog) {
@@ -201,7 +209,8 @@ void CheckExpr(std::string_view where, std::string_view expr, std::vector<std::s
   if (expr.empty()) problems.push_back(std::string(where) + ": empty expression");
   for (const std::string& name : MetricNames(expr)) {
     if (!KnownMetric(name)) {
-      problems.push_back(std::string(where) + ": unknown metric " + name + " in: " + std::string(expr));
+      problems.push_back(std::string(where) + ": unknown metric " + name +
+                         " in: " + std::string(expr));
     }
   }
 }
@@ -215,12 +224,14 @@ bool IsDatasourceVariable(const json::value& ds) {
 }
 
 // Every "datasource" anywhere in the dashboard must be the variable.
-void CheckDatasources(const json::value& v, const std::string& path, std::vector<std::string>& problems) {
+void CheckDatasources(const json::value& v, const std::string& path,
+                      std::vector<std::string>& problems) {
   if (v.is_object()) {
     for (const auto& [key, child] : v.as_object()) {
       const std::string child_path = path + "." + std::string(key);
       if (key == "datasource" && !IsDatasourceVariable(child)) {
-        problems.push_back(child_path + ": datasource is not ${datasource}: " + json::serialize(child));
+        problems.push_back(child_path +
+                           ": datasource is not ${datasource}: " + json::serialize(child));
       }
       CheckDatasources(child, child_path, problems);
     }
@@ -253,14 +264,15 @@ std::vector<std::string> CheckDashboard(std::string_view text) {
 
   // Variables: a datasource variable, and the names panels may use.
   std::set<std::string, std::less<>> defined = {"__rate_interval", "__interval", "__interval_ms",
-                                                "__range", "__range_s", "__range_ms"};
+                                                "__range",         "__range_s",  "__range_ms"};
   bool has_datasource_var = false;
   if (const json::value* templating = dash.if_contains("templating"); templating != nullptr) {
     for (const auto& var : templating->as_object().at("list").as_array()) {
       const json::object& v = var.as_object();
       const std::string name = Str(v, "name");
       defined.insert(name);
-      if (name == "datasource" && Str(v, "type") == "datasource" && Str(v, "query") == "prometheus") {
+      if (name == "datasource" && Str(v, "type") == "datasource" &&
+          Str(v, "query") == "prometheus") {
         has_datasource_var = true;
       }
       if (Str(v, "type") != "query") continue;
@@ -271,7 +283,8 @@ std::vector<std::string> CheckDashboard(std::string_view text) {
       CheckExpr("variable " + name, VariableQueryExpr(query), problems);
     }
   }
-  if (!has_datasource_var) problems.push_back("no `datasource` variable of type datasource (prometheus)");
+  if (!has_datasource_var)
+    problems.push_back("no `datasource` variable of type datasource (prometheus)");
 
   // Panels, including those nested in collapsed rows.
   std::set<std::int64_t> ids;
@@ -333,16 +346,18 @@ bool Mentions(const std::vector<std::string>& problems, std::string_view what) {
 // ---- the tokenizer -------------------------------------------------------------------------
 
 TEST(PromqlMetricNames, SkipsFunctionsLabelsStringsAndDurations) {
-  EXPECT_EQ(MetricNames(R"(sum by (host, le) (rate(foo_total{job="x", a=~"b|c"}[5m] offset 1h)))"
-                        R"( / on (host) group_left(os) bar_info * 2 and ignoring(x) baz > bool 1e3)"),
-            (std::vector<std::string>{"foo_total", "bar_info", "baz"}));
+  EXPECT_EQ(
+      MetricNames(R"(sum by (host, le) (rate(foo_total{job="x", a=~"b|c"}[5m] offset 1h)))"
+                  R"( / on (host) group_left(os) bar_info * 2 and ignoring(x) baz > bool 1e3)"),
+      (std::vector<std::string>{"foo_total", "bar_info", "baz"}));
   EXPECT_EQ(MetricNames(R"q(label_replace(vector(1), "dst", "up", "src", "(.*)") or time())q"),
             std::vector<std::string>{});
   EXPECT_EQ(MetricNames(R"(max_over_time(a:recorded[1h:1m]) unless sum(b) without (c) @ start())"),
             (std::vector<std::string>{"a:recorded", "b"}));
   EXPECT_EQ(MetricNames("histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m])))  # comment up"),
             std::vector<std::string>{"h_bucket"});
-  EXPECT_EQ(MetricNames(R"(count(x{label="}{\"[5m]"}) BY (y) AND z)"), (std::vector<std::string>{"x", "z"}));
+  EXPECT_EQ(MetricNames(R"(count(x{label="}{\"[5m]"}) BY (y) AND z)"),
+            (std::vector<std::string>{"x", "z"}));
 }
 
 TEST(PromqlMetricNames, SkipsGrafanaVariables) {
@@ -353,7 +368,8 @@ TEST(PromqlMetricNames, SkipsGrafanaVariables) {
 }
 
 TEST(PromqlMetricNames, VariableQueries) {
-  EXPECT_EQ(VariableQueryExpr(R"(label_values(fleetps_up{a="x,y"}, host))"), R"(fleetps_up{a="x,y"})");
+  EXPECT_EQ(VariableQueryExpr(R"(label_values(fleetps_up{a="x,y"}, host))"),
+            R"(fleetps_up{a="x,y"})");
   EXPECT_EQ(VariableQueryExpr("label_values(host)"), "");
   EXPECT_EQ(VariableQueryExpr("query_result(topk(5, foo))"), "topk(5, foo)");
 }
@@ -379,8 +395,10 @@ TEST(DashboardLint, ShippedRulesReferenceKnownMetrics) {
     const YAML::Node file = YAML::LoadFile(entry.path().string());
     for (const auto& group : file["groups"]) {
       for (const auto& rule : group["rules"]) {
-        const std::string name = rule["alert"] ? rule["alert"].as<std::string>() : rule["record"].as<std::string>();
-        CheckExpr(entry.path().filename().string() + " " + name, rule["expr"].as<std::string>(), problems);
+        const std::string name =
+            rule["alert"] ? rule["alert"].as<std::string>() : rule["record"].as<std::string>();
+        CheckExpr(entry.path().filename().string() + " " + name, rule["expr"].as<std::string>(),
+                  problems);
         ++exprs;
       }
     }
@@ -407,7 +425,8 @@ TEST(DashboardLint, PlantedUnknownMetricFails) {
   FirstQueryPanel(dash).at("targets").as_array()[0].as_object()["expr"] =
       R"(sum(rate(fleetps_probe_duration_secnds{host=~"$host"}[$__rate_interval])))";
   const auto problems = CheckDashboard(json::serialize(dash));
-  EXPECT_TRUE(Mentions(problems, "unknown metric fleetps_probe_duration_secnds")) << Joined(problems);
+  EXPECT_TRUE(Mentions(problems, "unknown metric fleetps_probe_duration_secnds"))
+      << Joined(problems);
   EXPECT_EQ(problems.size(), 1u) << Joined(problems);
 }
 
@@ -437,7 +456,8 @@ TEST(DashboardLint, PlantedFixedDatasourceFails) {
 
 TEST(DashboardLint, PlantedUndefinedVariableFails) {
   json::object dash = ShippedOverview();
-  FirstQueryPanel(dash).at("targets").as_array()[0].as_object()["expr"] = R"(sum(fleetps_up{host=~"$hots"}))";
+  FirstQueryPanel(dash).at("targets").as_array()[0].as_object()["expr"] =
+      R"(sum(fleetps_up{host=~"$hots"}))";
   EXPECT_TRUE(Mentions(CheckDashboard(json::serialize(dash)), "undefined variable $hots"));
 }
 

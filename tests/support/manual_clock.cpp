@@ -42,10 +42,9 @@ TimePoint ManualClock::Now() const {
 
 asio::awaitable<boost::system::error_code> ManualClock::SleepUntil(TimePoint deadline) {
   asio::any_io_executor ex = co_await asio::this_coro::executor;
-  boost::system::result<void> r =
-      co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                    void(boost::system::result<void>)>(
-          InitiateSleep{}, asio::use_awaitable, &mu_, &now_, sleepers_, ex, deadline);
+  boost::system::result<void> r = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                                                void(boost::system::result<void>)>(
+      InitiateSleep{}, asio::use_awaitable, &mu_, &now_, sleepers_, ex, deadline);
   co_return r ? boost::system::error_code{} : r.error();
 }
 

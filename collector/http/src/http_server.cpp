@@ -17,13 +17,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
@@ -130,7 +130,8 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_str
   }
 }
 
-asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
+asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
+                                      tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
@@ -141,8 +142,8 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
     auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     if (read_ec == http::error::body_limit) {
       HttpRequest partial = parser.release();
-      HttpResponse too_large = MakeResponse(partial, http::status::payload_too_large,
-                                            "request body too large\n");
+      HttpResponse too_large =
+          MakeResponse(partial, http::status::payload_too_large, "request body too large\n");
       too_large.keep_alive(false);
       stream.expires_after(state->options.write_timeout);
       co_await http::async_write(stream, too_large, kUseTuple);
@@ -200,10 +201,9 @@ void throw_exception_from_error(const ListenError& error, const boost::source_lo
   boost::throw_exception(boost::system::system_error(error.code, error.detail), location);
 }
 
-boost::system::result<HttpServer, ListenError> HttpServer::Bind(asio::any_io_executor executor,
-                                                                std::string_view listen,
-                                                                HttpHandler handler,
-                                                                HttpServerOptions options) {
+boost::system::result<HttpServer, ListenError> HttpServer::Bind(
+    const asio::any_io_executor& executor, std::string_view listen, HttpHandler handler,
+    HttpServerOptions options) {
   auto endpoint = ParseListenAddress(listen);
   if (!endpoint) return endpoint.error();
   const auto failed = [](std::string_view call, const boost::system::error_code& ec) {
@@ -245,8 +245,10 @@ asio::awaitable<void> HttpServer::Run() {
     failures.Succeeded(AcceptFailures::Clock::now());
     if (state->connections.load() >= state->options.max_connections) continue;  // socket closes
     state->connections.fetch_add(1);
+    // The executor is read before the socket moves into the coroutine (arguments are unordered).
+    const auto executor = socket.get_executor();
     asio::co_spawn(
-        socket.get_executor(),
+        executor,
         [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
         [state](const std::exception_ptr& error) {
           state->connections.fetch_sub(1);

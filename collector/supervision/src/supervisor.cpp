@@ -115,8 +115,8 @@ std::string_view ToString(ChildState state) noexcept {
 class DynamicSupervisor::Impl {
  public:
   struct Child {
-    Child(ChildSpec s, asio::any_io_executor ex)
-        : spec(std::move(s)), strand(asio::make_strand(std::move(ex))) {}
+    Child(ChildSpec s, const asio::any_io_executor& ex)
+        : spec(std::move(s)), strand(asio::make_strand(ex)) {}
 
     const ChildSpec spec;
     asio::strand<asio::any_io_executor> strand;
@@ -453,8 +453,7 @@ bool DynamicSupervisor::Escalated() const noexcept { return impl_->escalated.loa
 
 namespace {
 
-SupervisorObserver EscalationObserver(std::shared_ptr<AsyncEvent> stop,
-                                      SupervisorObserver user) {
+SupervisorObserver EscalationObserver(std::shared_ptr<AsyncEvent> stop, SupervisorObserver user) {
   return [stop = std::move(stop), user = std::move(user)](const SupervisorEvent& e) {
     if (user) {
       user(e);

@@ -50,10 +50,9 @@ bool AsyncEvent::IsSet() const {
 
 asio::awaitable<boost::system::error_code> AsyncEvent::Wait() {
   asio::any_io_executor ex = co_await asio::this_coro::executor;
-  boost::system::result<void> r =
-      co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                    void(boost::system::result<void>)>(
-          InitiateWait{}, asio::use_awaitable, &mu_, &set_, waiters_, ex);
+  boost::system::result<void> r = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                                                void(boost::system::result<void>)>(
+      InitiateWait{}, asio::use_awaitable, &mu_, &set_, waiters_, ex);
   co_return r ? boost::system::error_code{} : r.error();
 }
 

@@ -27,7 +27,7 @@ TEST(BackoffTest, FullJitterIsUniformTimesCeiling) {
   EXPECT_EQ(FullJitterDelay(policy, 0, 0.5), milliseconds(500));
   EXPECT_EQ(FullJitterDelay(policy, 3, 0.25), seconds(2));
   EXPECT_EQ(FullJitterDelay(policy, 10, 0.5), seconds(30));
-  EXPECT_EQ(FullJitterDelay(policy, 2, 7.0), seconds(4));    // clamped into [0, 1]
+  EXPECT_EQ(FullJitterDelay(policy, 2, 7.0), seconds(4));  // clamped into [0, 1]
   EXPECT_EQ(FullJitterDelay(policy, 2, -1.0), seconds(0));
 }
 

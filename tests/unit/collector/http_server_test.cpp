@@ -128,7 +128,8 @@ TEST(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   EXPECT_EQ(handled.load(), 0);
 
   Client small(server.port());
-  small.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
+  small.Send(
+      "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
   EXPECT_TRUE(small.Read().starts_with("HTTP/1.1 200 "));
 }
 
@@ -146,7 +147,8 @@ TEST(HttpServerTest, ConnectionsBeyondTheCapAreClosedAndTheOthersStillServed) {
 
   Client third(server.port());
   boost::system::error_code ignored;
-  asio::write(third.socket, asio::buffer(std::string_view("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")), ignored);
+  asio::write(third.socket, asio::buffer(std::string_view("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")),
+              ignored);
   EXPECT_EQ(third.Read(), "");  // closed without an answer
 
   first.Send("GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -275,7 +277,9 @@ TEST(HttpServerTest, AcceptWaitsWhileDescriptorsRunOutAndServesOnceTheyAreBack) 
   ASSERT_GT(hog.size(), 0U);
   // The kernel queues the connection; the server's accept() finds no descriptor for it.
   client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
-  asio::write(client, asio::buffer(std::string_view("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  asio::write(
+      client,
+      asio::buffer(std::string_view("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
 
   const double cpu_before = ProcessCpuSeconds();
   std::this_thread::sleep_for(std::chrono::seconds(1));

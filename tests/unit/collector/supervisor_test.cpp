@@ -94,8 +94,8 @@ asio::awaitable<void> IgnoreCancellation(ProbePtr p) {
   ++p->runs;
   asio::steady_timer never(co_await asio::this_coro::executor,
                            asio::steady_timer::time_point::max());
-  co_await never.async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(),
-                                                          asio::use_awaitable));
+  co_await never.async_wait(
+      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
 }
 
 // Random numbers from a script; the last one repeats.
@@ -254,9 +254,9 @@ TEST_F(SupervisorTest, LongHealthyRunResetsBackoff) {
   Make(TestOptions(), {0.5});
   auto p = std::make_shared<Probe>();
   ASSERT_TRUE(sup_->StartChild({"a", [&, p] { return CrashTimesThenPark(clock_, p, 2); }}));
-  Drain();               // crash 1 -> 500 ms
-  Advance(seconds(1));   // run 2 crashes at once -> 0.5 * 2 s = 1 s
-  Advance(seconds(1));   // run 3 parks
+  Drain();              // crash 1 -> 500 ms
+  Advance(seconds(1));  // run 2 crashes at once -> 0.5 * 2 s = 1 s
+  Advance(seconds(1));  // run 3 parks
   EXPECT_EQ(p->runs, 3);
   EXPECT_THAT(ScheduledDelays(), ElementsAre(milliseconds(500), seconds(1)));
 }
@@ -278,8 +278,8 @@ TEST_F(SupervisorTest, TransientChildIsRestartedOnlyAfterACrash) {
   Make(TestOptions(), {0.5});
   auto clean = std::make_shared<Probe>();
   auto flaky = std::make_shared<Probe>();
-  ASSERT_TRUE(
-      sup_->StartChild({"clean", [clean] { return ReturnAtOnce(clean); }, RestartType::kTransient}));
+  ASSERT_TRUE(sup_->StartChild(
+      {"clean", [clean] { return ReturnAtOnce(clean); }, RestartType::kTransient}));
   ASSERT_TRUE(sup_->StartChild(
       {"flaky", [flaky] { return CrashOnceThenReturn(flaky); }, RestartType::kTransient}));
   Drain();
@@ -330,7 +330,7 @@ TEST_F(SupervisorTest, TerminateChildCancelsItAndWaitsForIt) {
   ASSERT_TRUE(r);
   EXPECT_TRUE(*r);
   EXPECT_FALSE(sup_->Child("a"));
-  EXPECT_EQ(p->runs, 1);                // a termination is not a crash: no restart
+  EXPECT_EQ(p->runs, 1);  // a termination is not a crash: no restart
   EXPECT_EQ(sup_->RestartsTotal(), 0U);
   EXPECT_EQ(StateOf("b"), ChildState::kRunning);
 
@@ -341,7 +341,8 @@ TEST_F(SupervisorTest, TerminateChildCancelsItAndWaitsForIt) {
 
 asio::awaitable<void> Reconfigure(DynamicSupervisor& sup, Clock& clock, ProbePtr p,
                                   std::optional<bool>& ok) {
-  const bool started = sup.StartChild({"added", [&clock, p] { return Park(clock, p); }}).has_value();
+  const bool started =
+      sup.StartChild({"added", [&clock, p] { return Park(clock, p); }}).has_value();
   const auto stopped = co_await sup.TerminateChild("added");
   ok = started && stopped.has_value();
 }
@@ -380,10 +381,10 @@ TEST_F(SupervisorTest, QuarantineAfterIntensityWhileSiblingKeepsRunning) {
   auto good = std::make_shared<Probe>();
   ASSERT_TRUE(sup_->StartChild({"bad", [bad] { return CrashAlways(bad); }}));
   ASSERT_TRUE(sup_->StartChild({"good", [&, good] { return Ticker(clock_, good); }}));
-  Drain();                       // bad: crash 1, restart 1 in 500 ms
-  Advance(milliseconds(500));    // crash 2, restart 2 in 1 s
+  Drain();                     // bad: crash 1, restart 1 in 500 ms
+  Advance(milliseconds(500));  // crash 2, restart 2 in 1 s
   EXPECT_EQ(StateOf("bad"), ChildState::kBackoff);
-  Advance(seconds(1));           // crash 3: a third restart within 60 s exceeds 2
+  Advance(seconds(1));  // crash 3: a third restart within 60 s exceeds 2
   EXPECT_EQ(bad->runs, 3);
   EXPECT_EQ(StateOf("bad"), ChildState::kQuarantined);
   EXPECT_EQ(sup_->Child("bad")->next_start_at, clock_.Now() + minutes(10));
@@ -395,7 +396,7 @@ TEST_F(SupervisorTest, QuarantineAfterIntensityWhileSiblingKeepsRunning) {
   }
   EXPECT_EQ(good->ticks, ticks_before + 30);  // the sibling never noticed
   EXPECT_EQ(StateOf("good"), ChildState::kRunning);
-  EXPECT_EQ(bad->runs, 3);                    // and the bad child stays parked
+  EXPECT_EQ(bad->runs, 3);  // and the bad child stays parked
   EXPECT_EQ(StateOf("bad"), ChildState::kQuarantined);
   EXPECT_EQ(sup_->CountInState(ChildState::kQuarantined), 1U);
 }
@@ -459,7 +460,8 @@ TEST_F(SupervisorTest, ShutdownOfCooperativeChildrenIsClean) {
   EXPECT_EQ(b->runs, 1);
 }
 
-asio::awaitable<void> CrashThenFinish(ProbePtr p, int crashes, std::shared_ptr<std::atomic<int>> left,
+asio::awaitable<void> CrashThenFinish(ProbePtr p, int crashes,
+                                      std::shared_ptr<std::atomic<int>> left,
                                       std::shared_ptr<std::promise<void>> all_done) {
   if (++p->runs <= crashes) {
     throw std::runtime_error("boom");

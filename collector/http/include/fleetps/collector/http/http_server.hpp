@@ -10,10 +10,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/assert/source_location.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/assert/source_location.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
@@ -60,8 +60,8 @@ struct HttpAnswer {
 using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)>;
 
 struct HttpServerOptions {
-  std::size_t max_request_body = 64 * 1024;  ///< Larger bodies get 413.
-  std::chrono::seconds read_timeout{30};     ///< Per request, headers and body together.
+  std::size_t max_request_body = std::size_t{64} * 1024;  ///< Larger bodies get 413.
+  std::chrono::seconds read_timeout{30};  ///< Per request, headers and body together.
   std::chrono::seconds write_timeout{60};
   std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
 };
@@ -92,7 +92,7 @@ class HttpServer {
   /// Binds and listens; `listen` is "HOST:PORT" as ParseListenAddress reads it (port 0 picks a
   /// free one).
   [[nodiscard]] static boost::system::result<HttpServer, ListenError> Bind(
-      boost::asio::any_io_executor executor, std::string_view listen, HttpHandler handler,
+      const boost::asio::any_io_executor& executor, std::string_view listen, HttpHandler handler,
       HttpServerOptions options = {});
 
   /// The bound endpoint, e.g. to learn the port picked for port 0.
@@ -113,11 +113,12 @@ class HttpServer {
 
 /// A response with the common headers set (Server, Content-Type, keep-alive from the request).
 HttpResponse MakeResponse(const HttpRequest& request, boost::beast::http::status status,
-                          std::string body, std::string_view content_type = "text/plain; charset=utf-8");
+                          std::string body,
+                          std::string_view content_type = "text/plain; charset=utf-8");
 
 /// Reads "HOST:PORT" or "[V6]:PORT": HOST is an IP literal, `localhost` (127.0.0.1), or empty or
 /// `*` (0.0.0.0); PORT is 0..65535. A rejected address's error names the problem and the text.
-[[nodiscard]] boost::system::result<boost::asio::ip::tcp::endpoint, ListenError>
-ParseListenAddress(std::string_view listen);
+[[nodiscard]] boost::system::result<boost::asio::ip::tcp::endpoint, ListenError> ParseListenAddress(
+    std::string_view listen);
 
 }  // namespace fleetps::collector

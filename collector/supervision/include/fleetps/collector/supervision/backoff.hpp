@@ -14,8 +14,8 @@ namespace fleetps::collector {
 
 /// Exponential backoff bounds, millisecond resolution: the n-th retry (n from 0) waits up to
 /// `min(cap, base * 2^n)`.
-using agent::BackoffPolicy;
 using agent::BackoffCeiling;
+using agent::BackoffPolicy;
 using agent::FullJitterDelay;
 
 /// A source of uniform numbers in [0, 1), injectable for deterministic tests.

@@ -206,7 +206,8 @@ struct TopSupervisorOptions {
 /// \code
 ///   TopSupervisor top(io.get_executor(), {}, clock, random);
 ///   top.StartService({"http", [&] { return http.Serve(); }});
-///   co_spawn(io, RunWithStopSignals(top), [&](std::exception_ptr, int code) { exit_code = code; });
+///   co_spawn(io, RunWithStopSignals(top, signals),
+///            [&](std::exception_ptr, int code) { exit_code = code; });
 ///   io.run();
 /// \endcode
 class TopSupervisor {
