@@ -30,8 +30,14 @@ constexpr std::array kKex = {
     "diffie-hellman-group1-sha1"sv,
 };
 constexpr std::array kKeys = {
-    "ssh-ed25519"sv,  "ecdsa-sha2-nistp521"sv, "ecdsa-sha2-nistp384"sv, "ecdsa-sha2-nistp256"sv,
-    "rsa-sha2-512"sv, "rsa-sha2-256"sv,        "ssh-rsa"sv,             "ssh-dss"sv,
+    "ssh-ed25519"sv,
+    "ecdsa-sha2-nistp521"sv,
+    "ecdsa-sha2-nistp384"sv,
+    "ecdsa-sha2-nistp256"sv,
+    "rsa-sha2-512"sv,
+    "rsa-sha2-256"sv,
+    "ssh-rsa"sv,
+    "ssh-dss"sv,
 };
 constexpr std::array kCiphers = {
     "chacha20-poly1305@openssh.com"sv,
@@ -87,11 +93,16 @@ std::vector<std::string> SplitList(std::string_view list) {
 
 ssh_options_e OptionFor(AlgorithmKind kind) {
   switch (kind) {
-    case AlgorithmKind::kKex: return SSH_OPTIONS_KEY_EXCHANGE;
-    case AlgorithmKind::kHostkey: return SSH_OPTIONS_HOSTKEYS;
-    case AlgorithmKind::kCipher: return SSH_OPTIONS_CIPHERS_C_S;
-    case AlgorithmKind::kMac: return SSH_OPTIONS_HMAC_C_S;
-    case AlgorithmKind::kPubkey: return SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES;
+    case AlgorithmKind::kKex:
+      return SSH_OPTIONS_KEY_EXCHANGE;
+    case AlgorithmKind::kHostkey:
+      return SSH_OPTIONS_HOSTKEYS;
+    case AlgorithmKind::kCipher:
+      return SSH_OPTIONS_CIPHERS_C_S;
+    case AlgorithmKind::kMac:
+      return SSH_OPTIONS_HMAC_C_S;
+    case AlgorithmKind::kPubkey:
+      return SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES;
   }
   return SSH_OPTIONS_KEY_EXCHANGE;
 }
@@ -121,11 +132,16 @@ const std::array<std::vector<std::string>, 5>& Supported() {
 
 std::string_view MethodKindWord(AlgorithmKind kind) {
   switch (kind) {
-    case AlgorithmKind::kKex: return "key exchange";
-    case AlgorithmKind::kHostkey: return "host key algorithm";
-    case AlgorithmKind::kCipher: return "cipher";
-    case AlgorithmKind::kMac: return "MAC";
-    case AlgorithmKind::kPubkey: return "user-key signature algorithm";
+    case AlgorithmKind::kKex:
+      return "key exchange";
+    case AlgorithmKind::kHostkey:
+      return "host key algorithm";
+    case AlgorithmKind::kCipher:
+      return "cipher";
+    case AlgorithmKind::kMac:
+      return "MAC";
+    case AlgorithmKind::kPubkey:
+      return "user-key signature algorithm";
   }
   return "algorithm";
 }
@@ -199,22 +215,31 @@ std::string JoinAlgorithms(const std::vector<std::string>& names, std::string_vi
 
 std::string_view AlgorithmKindKey(AlgorithmKind kind) noexcept {
   switch (kind) {
-    case AlgorithmKind::kKex: return "kex";
-    case AlgorithmKind::kHostkey: return "hostkeys";
-    case AlgorithmKind::kCipher: return "ciphers";
-    case AlgorithmKind::kMac: return "macs";
-    case AlgorithmKind::kPubkey: return "pubkeys";
+    case AlgorithmKind::kKex:
+      return "kex";
+    case AlgorithmKind::kHostkey:
+      return "hostkeys";
+    case AlgorithmKind::kCipher:
+      return "ciphers";
+    case AlgorithmKind::kMac:
+      return "macs";
+    case AlgorithmKind::kPubkey:
+      return "pubkeys";
   }
   return "kex";
 }
 
 std::span<const std::string_view> KnownAlgorithms(AlgorithmKind kind) noexcept {
   switch (kind) {
-    case AlgorithmKind::kKex: return kKex;
+    case AlgorithmKind::kKex:
+      return kKex;
     case AlgorithmKind::kHostkey:
-    case AlgorithmKind::kPubkey: return kKeys;
-    case AlgorithmKind::kCipher: return kCiphers;
-    case AlgorithmKind::kMac: return kMacs;
+    case AlgorithmKind::kPubkey:
+      return kKeys;
+    case AlgorithmKind::kCipher:
+      return kCiphers;
+    case AlgorithmKind::kMac:
+      return kMacs;
   }
   return {};
 }
@@ -284,11 +309,21 @@ std::vector<std::string> EffectiveAlgorithms(const config::Algorithms& algorithm
                                              AlgorithmKind kind) {
   const std::vector<std::string>* list = nullptr;
   switch (kind) {
-    case AlgorithmKind::kKex: list = &algorithms.kex; break;
-    case AlgorithmKind::kHostkey: list = &algorithms.hostkeys; break;
-    case AlgorithmKind::kCipher: list = &algorithms.ciphers; break;
-    case AlgorithmKind::kMac: list = &algorithms.macs; break;
-    case AlgorithmKind::kPubkey: list = &algorithms.pubkeys; break;
+    case AlgorithmKind::kKex:
+      list = &algorithms.kex;
+      break;
+    case AlgorithmKind::kHostkey:
+      list = &algorithms.hostkeys;
+      break;
+    case AlgorithmKind::kCipher:
+      list = &algorithms.ciphers;
+      break;
+    case AlgorithmKind::kMac:
+      list = &algorithms.macs;
+      break;
+    case AlgorithmKind::kPubkey:
+      list = &algorithms.pubkeys;
+      break;
   }
   if (!list->empty()) return *list;
   if (algorithms.legacy) return SupportedAlgorithms(kind);
@@ -373,8 +408,8 @@ std::optional<ServerOffer> ParseKexInit(std::span<const std::uint8_t> payload) {
   (void)reader.String();  // ciphers server to client
   offer.macs = SplitList(reader.String());
   for (int rest = 0; rest < 5; ++rest) (void)reader.String();  // macs s2c, compression, languages
-  (void)reader.Bytes(1);  // first_kex_packet_follows
-  (void)reader.U32();     // reserved
+  (void)reader.Bytes(1);                                       // first_kex_packet_follows
+  (void)reader.U32();                                          // reserved
   if (!reader.ok) return std::nullopt;
   return offer;
 }

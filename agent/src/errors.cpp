@@ -6,10 +6,11 @@ namespace fleetps::agent {
 namespace {
 
 constexpr Errc kAll[] = {
-    Errc::kConnectRefused, Errc::kConnectTimeout, Errc::kDns,           Errc::kBannerTimeout,
-    Errc::kKexFailed,      Errc::kHostkeyUnknown, Errc::kHostkeyMismatch, Errc::kAuthDenied,
-    Errc::kChannelFailed,  Errc::kTimeout,        Errc::kTooLarge,      Errc::kParseError,
-    Errc::kDisconnected,   Errc::kCommandFailed,  Errc::kInternal,
+    Errc::kConnectRefused,  Errc::kConnectTimeout, Errc::kDns,
+    Errc::kBannerTimeout,   Errc::kKexFailed,      Errc::kHostkeyUnknown,
+    Errc::kHostkeyMismatch, Errc::kAuthDenied,     Errc::kChannelFailed,
+    Errc::kTimeout,         Errc::kTooLarge,       Errc::kParseError,
+    Errc::kDisconnected,    Errc::kCommandFailed,  Errc::kInternal,
 };
 
 // error_category's destructor is protected and non-virtual by design (categories are static).
@@ -28,21 +29,36 @@ class Category final : public boost::system::error_category {
 
 std::string_view ReasonName(Errc e) noexcept {
   switch (e) {
-    case Errc::kConnectRefused: return "connect_refused";
-    case Errc::kConnectTimeout: return "connect_timeout";
-    case Errc::kDns: return "dns";
-    case Errc::kBannerTimeout: return "banner_timeout";
-    case Errc::kKexFailed: return "kex_failed";
-    case Errc::kHostkeyUnknown: return "hostkey_unknown";
-    case Errc::kHostkeyMismatch: return "hostkey_mismatch";
-    case Errc::kAuthDenied: return "auth_denied";
-    case Errc::kChannelFailed: return "channel_failed";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kTooLarge: return "too_large";
-    case Errc::kParseError: return "parse_error";
-    case Errc::kDisconnected: return "disconnected";
-    case Errc::kCommandFailed: return "command_failed";
-    case Errc::kInternal: return "internal";
+    case Errc::kConnectRefused:
+      return "connect_refused";
+    case Errc::kConnectTimeout:
+      return "connect_timeout";
+    case Errc::kDns:
+      return "dns";
+    case Errc::kBannerTimeout:
+      return "banner_timeout";
+    case Errc::kKexFailed:
+      return "kex_failed";
+    case Errc::kHostkeyUnknown:
+      return "hostkey_unknown";
+    case Errc::kHostkeyMismatch:
+      return "hostkey_mismatch";
+    case Errc::kAuthDenied:
+      return "auth_denied";
+    case Errc::kChannelFailed:
+      return "channel_failed";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kTooLarge:
+      return "too_large";
+    case Errc::kParseError:
+      return "parse_error";
+    case Errc::kDisconnected:
+      return "disconnected";
+    case Errc::kCommandFailed:
+      return "command_failed";
+    case Errc::kInternal:
+      return "internal";
   }
   return "internal";
 }

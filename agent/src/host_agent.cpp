@@ -40,11 +40,16 @@ asio::awaitable<void> SleepUntil(Clock::time_point t) {
 
 std::string_view StateName(HostState state) noexcept {
   switch (state) {
-    case HostState::kConnecting: return "connecting";
-    case HostState::kFingerprinting: return "fingerprinting";
-    case HostState::kReady: return "ready";
-    case HostState::kBackoff: return "backoff";
-    case HostState::kCircuitOpen: return "circuit_open";
+    case HostState::kConnecting:
+      return "connecting";
+    case HostState::kFingerprinting:
+      return "fingerprinting";
+    case HostState::kReady:
+      return "ready";
+    case HostState::kBackoff:
+      return "backoff";
+    case HostState::kCircuitOpen:
+      return "circuit_open";
   }
   return "connecting";
 }
@@ -53,12 +58,18 @@ std::string_view ProbeKindName(ProbeKind) noexcept { return "processes"; }
 
 std::string_view ProbeStatusName(ProbeStatus status) noexcept {
   switch (status) {
-    case ProbeStatus::kOk: return "ok";
-    case ProbeStatus::kError: return "error";
-    case ProbeStatus::kTimeout: return "timeout";
-    case ProbeStatus::kSkipped: return "skipped";
-    case ProbeStatus::kTooLarge: return "too_large";
-    case ProbeStatus::kParseError: return "parse_error";
+    case ProbeStatus::kOk:
+      return "ok";
+    case ProbeStatus::kError:
+      return "error";
+    case ProbeStatus::kTimeout:
+      return "timeout";
+    case ProbeStatus::kSkipped:
+      return "skipped";
+    case ProbeStatus::kTooLarge:
+      return "too_large";
+    case ProbeStatus::kParseError:
+      return "parse_error";
   }
   return "error";
 }
@@ -182,7 +193,8 @@ asio::awaitable<void> HostAgent::Lifecycle() {
     status_.last_reason = ec;
     status_.detail = failure.text;
     if (!failure.needs.empty()) status_.weak_algorithms = failure.needs;
-    if (ready_at != Clock::time_point{} && Clock::now() - ready_at >= options_.timings.healthy_reset) {
+    if (ready_at != Clock::time_point{} &&
+        Clock::now() - ready_at >= options_.timings.healthy_reset) {
       backoff_.Reset();
     }
     // A negotiation failure is as deterministic as a refused key: retrying soon cannot help.
@@ -257,7 +269,8 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
   r.raw_bytes = out->bytes;
   auto parsed = probes::ParseProcessProbe(*dialect_, fingerprint_, out->out, nonce);
   if (!parsed.ok()) {
-    r.status = out->Succeeded() || !out->out.empty() ? ProbeStatus::kParseError : ProbeStatus::kError;
+    r.status =
+        out->Succeeded() || !out->out.empty() ? ProbeStatus::kParseError : ProbeStatus::kError;
     r.reason = make_error_code(r.status == ProbeStatus::kParseError ? Errc::kParseError
                                                                     : Errc::kCommandFailed);
     co_return r;

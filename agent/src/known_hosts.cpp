@@ -303,23 +303,23 @@ boost::system::result<std::shared_ptr<const KnownHostsFile::Snapshot>> KnownHost
 }
 
 boost::system::result<KnownHostsMatch> KnownHostsFile::Check(std::string_view host,
-                                                            std::uint16_t port,
-                                                            const HostKey& key) const {
+                                                             std::uint16_t port,
+                                                             const HostKey& key) const {
   auto snap = Load();
   if (!snap) return snap.error();
   return (*snap)->Check(HostPattern(host, port), key);
 }
 
-boost::system::result<std::vector<std::string>> KnownHostsFile::KeyTypes(
-    std::string_view host, std::uint16_t port) const {
+boost::system::result<std::vector<std::string>> KnownHostsFile::KeyTypes(std::string_view host,
+                                                                         std::uint16_t port) const {
   auto snap = Load();
   if (!snap) return snap.error();
   return (*snap)->KeyTypes(HostPattern(host, port));
 }
 
 boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std::string_view host,
-                                                                           std::uint16_t port,
-                                                                           const HostKey& key) {
+                                                                            std::uint16_t port,
+                                                                            const HostKey& key) {
   if (key.type.find_first_of(" \t\r\n") != std::string::npos ||
       key.base64.find_first_of(" \t\r\n") != std::string::npos || key.type.empty() ||
       key.base64.empty()) {
@@ -339,17 +339,20 @@ boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std:
   if (!text) return text.error();
   const std::string pattern = HostPattern(host, port);
   switch (Snapshot::Parse(*text).Check(pattern, key)) {
-    case KnownHostsMatch::kKnown: return RecordOutcome::kAlreadyKnown;
-    case KnownHostsMatch::kMismatch: return RecordOutcome::kRefused;
-    case KnownHostsMatch::kUnknown: break;
+    case KnownHostsMatch::kKnown:
+      return RecordOutcome::kAlreadyKnown;
+    case KnownHostsMatch::kMismatch:
+      return RecordOutcome::kRefused;
+    case KnownHostsMatch::kUnknown:
+      break;
   }
   std::string content = std::move(*text);
   if (!content.empty() && content.back() != '\n') content += '\n';
   content += pattern + ' ' + key.type + ' ' + key.base64 + '\n';
 
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path_ + ".tmp." + std::to_string(::getpid()) + '.' +
-                          std::to_string(counter.fetch_add(1));
+  const std::string tmp =
+      path_ + ".tmp." + std::to_string(::getpid()) + '.' + std::to_string(counter.fetch_add(1));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return make_error_code(Errc::kInternal);
   std::size_t done = 0;

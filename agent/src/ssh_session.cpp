@@ -126,7 +126,8 @@ std::vector<WeakAlgorithm> WeakInUse(const ServerInfo& info, const HostKey& serv
   }
   if (info.pubkey_type == "ssh-dss") {
     add(AlgorithmKind::kPubkey, "ssh-dss", WeakReason(AlgorithmKind::kPubkey, "ssh-dss"));
-  } else if (info.pubkey_type == "ssh-rsa" && (info.pubkey_sha1 || rsa_sha1(AlgorithmKind::kPubkey))) {
+  } else if (info.pubkey_type == "ssh-rsa" &&
+             (info.pubkey_sha1 || rsa_sha1(AlgorithmKind::kPubkey))) {
     add(AlgorithmKind::kPubkey, "ssh-rsa", WeakReason(AlgorithmKind::kPubkey, "ssh-rsa"));
   }
   return weak;
@@ -169,8 +170,9 @@ std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo
   std::string detail = "the server refused the key";
   if (info.pubkey_type == "ssh-rsa" && !Contains(pubkeys, "ssh-rsa")) {
     // OpenSSH < 7.2 and servers restricted to PubkeyAcceptedAlgorithms ssh-rsa refuse rsa-sha2.
-    detail += " (signed with rsa-sha2); if the server accepts RSA keys only with SHA-1 "
-              "signatures, set algorithms: {pubkeys: [ssh-rsa]} for this host";
+    detail +=
+        " (signed with rsa-sha2); if the server accepts RSA keys only with SHA-1 "
+        "signatures, set algorithms: {pubkeys: [ssh-rsa]} for this host";
   }
   return detail;
 }
@@ -428,8 +430,8 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   socket_.set_option(asio::socket_base::keep_alive(spec.keepalive.count() > 0), ignored);
-  const int idle = static_cast<int>(
-      std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(spec.keepalive).count()));
+  const int idle = static_cast<int>(std::max<std::int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(spec.keepalive).count()));
   const int count = 3;
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
@@ -498,7 +500,8 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     // check-config rejects unknown names, so this is a libssh that changed under a loaded config.
     failure = {"libssh " + std::string(LibsshVersion()) + " supports none of [" + rejected +
                    "]; fix the host's algorithms setting",
-               true, {}};
+               true,
+               {}};
     co_return make_error_code(Errc::kKexFailed);
   }
   ssh_set_blocking(ssh_, 0);
@@ -593,14 +596,16 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     // and some servers list it yet accept only ssh-rsa. When ssh-rsa is allowed too, try once
     // more with it alone (one more of the server's MaxAuthTries).
     // Not when the banner names a server without rsa-sha2: libssh signed with SHA-1 already.
-    const bool rsa_sha2_allowed = Contains(pubkeys, "rsa-sha2-512") || Contains(pubkeys, "rsa-sha2-256");
+    const bool rsa_sha2_allowed =
+        Contains(pubkeys, "rsa-sha2-512") || Contains(pubkeys, "rsa-sha2-256");
     if (auth == SSH_AUTH_DENIED && info.pubkey_type == "ssh-rsa" && Contains(pubkeys, "ssh-rsa") &&
         rsa_sha2_allowed && BannerKnowsRsaSha2(info.banner) != std::optional<bool>(false) &&
         ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, "ssh-rsa") == SSH_OK) {
       auto [sha1_rc, sha1_ec] =
           co_await Retry(op, [this, key] { return ssh_userauth_publickey(ssh_, nullptr, key); });
       // The whole list again for what follows (agent keys of other types).
-      ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, JoinAlgorithms(pubkeys, ",").c_str());
+      ssh_options_set(ssh_, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES,
+                      JoinAlgorithms(pubkeys, ",").c_str());
       if (sha1_ec) co_return sha1_ec;
       auth = sha1_rc;
       info.pubkey_sha1 = auth == SSH_AUTH_SUCCESS;
@@ -680,14 +685,16 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
   }
   {
     const std::string& cmd = options.interpreter;
-    auto [rc, ec] = co_await Retry(op, [ch, &cmd] { return ssh_channel_request_exec(ch, cmd.c_str()); });
+    auto [rc, ec] =
+        co_await Retry(op, [ch, &cmd] { return ssh_channel_request_exec(ch, cmd.c_str()); });
     if (ec) co_return fail(ec);
     if (rc != SSH_OK) {
       co_return fail(make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kChannelFailed));
     }
   }
   for (std::size_t sent = 0; sent < script.size();) {
-    const auto chunk = static_cast<std::uint32_t>(std::min<std::size_t>(script.size() - sent, 32768));
+    const auto chunk =
+        static_cast<std::uint32_t>(std::min<std::size_t>(script.size() - sent, 32768));
     const int n = Call([&] { return ssh_channel_write(ch, script.data() + sent, chunk); });
     if (n == SSH_ERROR) co_return fail(make_error_code(Errc::kDisconnected));
     if (n > 0) {
@@ -756,8 +763,8 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
 }
 
 asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
-                                                      std::chrono::milliseconds keepalive,
-                                                      FailureDetail& failure) {
+                                                        std::chrono::milliseconds keepalive,
+                                                        FailureDetail& failure) {
   auto self = shared_from_this();
   Op op(*this);
   if (!Usable()) co_return make_error_code(Errc::kDisconnected);
@@ -777,11 +784,13 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
       NoteServerTraffic();
       if (now - last_heard_ >= 3 * keepalive) {
         poisoned_ = true;
-        failure = {"the server sent nothing for " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                          now - last_heard_).count()) +
-                       " s (3 keepalive intervals), not even a keepalive reply",
-                   false, {}};
+        failure = {
+            "the server sent nothing for " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(now - last_heard_).count()) +
+                " s (3 keepalive intervals), not even a keepalive reply",
+            false,
+            {}};
         co_return make_error_code(Errc::kTimeout);
       }
       if (now >= next_keepalive_) {
@@ -795,8 +804,8 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
       }
     }
     if (now >= until) co_return error_code{};
-    op.deadline = keepalives ? std::min({until, next_keepalive_, last_heard_ + 3 * keepalive})
-                             : until;
+    op.deadline =
+        keepalives ? std::min({until, next_keepalive_, last_heard_ + 3 * keepalive}) : until;
     op.max_park = op.deadline - now;  // only socket input, a wakeup or the deadline matter
     auto ec = co_await WaitIo(op);
     if (ec && ec != Errc::kTimeout) co_return ec;

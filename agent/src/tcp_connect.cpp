@@ -18,21 +18,20 @@ using tcp = asio::ip::tcp;
 
 asio::awaitable<boost::system::error_code> ConnectTcp(tcp::socket& socket,
                                                       asio::steady_timer& deadline,
-                                                      const std::string& host,
-                                                      std::uint16_t port) {
+                                                      const std::string& host, std::uint16_t port) {
   tcp::resolver resolver(socket.get_executor());
-  auto resolved = co_await (
-      resolver.async_resolve(host, std::to_string(port), tcp::resolver::numeric_service,
-                             asio::as_tuple(asio::use_awaitable)) ||
-      deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto resolved =
+      co_await (resolver.async_resolve(host, std::to_string(port), tcp::resolver::numeric_service,
+                                       asio::as_tuple(asio::use_awaitable)) ||
+                deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (resolved.index() == 1) co_return make_error_code(Errc::kDns);
   auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
   if (resolve_ec == asio::error::operation_aborted) co_return resolve_ec;
   if (resolve_ec || endpoints.empty()) co_return make_error_code(Errc::kDns);
 
-  auto connected = co_await (
-      asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable)) ||
-      deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto connected =
+      co_await (asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable)) ||
+                deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
   if (auto ec = std::get<0>(std::get<0>(connected))) {
     if (ec == asio::error::operation_aborted) co_return ec;

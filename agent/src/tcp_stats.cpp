@@ -4,8 +4,8 @@
 
 #if defined(__linux__)
 #include <netinet/in.h>  // IPPROTO_TCP
-#include <linux/tcp.h>
 #include <sys/socket.h>
+#include <linux/tcp.h>
 #endif
 
 namespace fleetps::agent::detail {

@@ -78,11 +78,21 @@ std::string Quote(std::string_view text) {
   for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           constexpr std::string_view kHex = "0123456789abcdef";
@@ -117,7 +127,8 @@ std::optional<std::string> CheckAddress(std::string_view address) {
   if (address.empty()) return "address is empty";
   if (address.find(':') != std::string_view::npos) {
     std::array<unsigned char, 16> buffer{};
-    if (address.front() == '[') return "address " + Quote(address) + ": write IPv6 addresses without brackets";
+    if (address.front() == '[')
+      return "address " + Quote(address) + ": write IPv6 addresses without brackets";
     const std::string text(address);
     if (inet_pton(AF_INET6, text.c_str(), buffer.data()) != 1) {
       return "address " + Quote(address) + " is not a valid IPv6 address";
@@ -133,17 +144,20 @@ std::optional<std::string> CheckAddress(std::string_view address) {
     return std::nullopt;
   }
   if (address.size() > 253) return "address " + Quote(address) + " is longer than 253 characters";
-  if (!IsAlnum(address[0])) return "address " + Quote(address) + " must start with a letter or digit";
+  if (!IsAlnum(address[0]))
+    return "address " + Quote(address) + " must start with a letter or digit";
   return CheckChars("address", address, IsHostChar,
                     "a host name (letters, digits, \".\", \"-\", \"_\") or an IP address");
 }
 
 std::optional<std::string> CheckLabelName(std::string_view name) {
-  if (name.empty() || !IsIdentStart(name[0]) || !std::all_of(name.begin(), name.end(), IsIdentChar)) {
+  if (name.empty() || !IsIdentStart(name[0]) ||
+      !std::all_of(name.begin(), name.end(), IsIdentChar)) {
     return "invalid label name " + Quote(name) + ": must match [a-zA-Z_][a-zA-Z0-9_]*";
   }
   if (name.starts_with("__")) {
-    return "label name " + Quote(name) + " is reserved: names starting with \"__\" are for Prometheus";
+    return "label name " + Quote(name) +
+           " is reserved: names starting with \"__\" are for Prometheus";
   }
   if (name == "host" || name == "groupname") {
     return "label name " + Quote(name) + " is reserved: fleetps sets it";
@@ -164,7 +178,8 @@ std::optional<std::string> CheckLabelValue(std::string_view value) {
 }
 
 std::optional<std::string> CheckEnvName(std::string_view name) {
-  if (name.empty() || !IsIdentStart(name[0]) || !std::all_of(name.begin(), name.end(), IsIdentChar)) {
+  if (name.empty() || !IsIdentStart(name[0]) ||
+      !std::all_of(name.begin(), name.end(), IsIdentChar)) {
     return "invalid environment variable name " + Quote(name) +
            ": must match [A-Za-z_][A-Za-z0-9_]*";
   }
@@ -176,7 +191,8 @@ std::optional<std::string> CheckPath(std::string_view path) {
   if (path.find('\0') != std::string_view::npos) return "path contains a NUL byte";
   if (path.find_first_of("\r\n") != std::string_view::npos) return "path contains a line break";
   if (path.front() == '~') {
-    return "path " + Quote(path) + " starts with \"~\", which is not expanded; use an absolute path";
+    return "path " + Quote(path) +
+           " starts with \"~\", which is not expanded; use an absolute path";
   }
   return std::nullopt;
 }
@@ -186,9 +202,10 @@ std::optional<std::string> CheckAlgorithmName(std::string_view name) {
   if (name.find(',') != std::string_view::npos) {
     return "algorithm name " + Quote(name) + " contains \",\"; list each algorithm separately";
   }
-  return CheckChars("algorithm name", name,
-                    [](char c) { return IsAlnum(c) || c == '@' || c == '.' || c == '-' || c == '_' || c == '+'; },
-                    "letters, digits, \"@\", \".\", \"-\", \"_\", \"+\"");
+  return CheckChars(
+      "algorithm name", name,
+      [](char c) { return IsAlnum(c) || c == '@' || c == '.' || c == '-' || c == '_' || c == '+'; },
+      "letters, digits, \"@\", \".\", \"-\", \"_\", \"+\"");
 }
 
 std::optional<std::string> CheckListenAddress(std::string_view listen) {
@@ -277,8 +294,8 @@ std::vector<Problem> CheckNameTemplate(std::string_view name_template,
           !std::all_of(group.begin(), group.end(), IsIdentChar)) {
         problems.push_back({"invalid group name in " + shown, pos, false});
       } else if (!groups.contains(group)) {
-        problems.push_back({shown + " refers to no named group (?P<" + group + ">...) in cmdline",
-                            pos, false});
+        problems.push_back(
+            {shown + " refers to no named group (?P<" + group + ">...) in cmdline", pos, false});
       }
     } else {
       problems.push_back({"unknown template field " + shown +
@@ -344,8 +361,8 @@ CheckedRegex CheckCmdlineRegex(std::string_view re2) {
         const std::size_t name_start = i + (rest[2] == 'P' ? 4 : 3);
         const std::size_t name_end = re2.find('>', name_start);
         const std::string name(re2.substr(name_start, name_end == std::string_view::npos
-                                                         ? std::string_view::npos
-                                                         : name_end - name_start));
+                                                          ? std::string_view::npos
+                                                          : name_end - name_start));
         if (name_end == std::string_view::npos || name.empty() || !IsIdentStart(name[0]) ||
             !std::all_of(name.begin(), name.end(), IsIdentChar)) {
           return fail("invalid capture group name in regex", i);
@@ -357,9 +374,10 @@ CheckedRegex CheckCmdlineRegex(std::string_view re2) {
         ecma += '(';
         i = name_end + 1;
       } else {
-        return fail("unsupported group syntax in regex: only (?P<name>...), (?:...) and a leading "
-                    "(?i) are supported",
-                    i);
+        return fail(
+            "unsupported group syntax in regex: only (?P<name>...), (?:...) and a leading "
+            "(?i) are supported",
+            i);
       }
     } else if (c == '(') {
       out.group_names.emplace_back();

@@ -1,7 +1,7 @@
 #include "fleetps/config/load.hpp"
 
-#include <yaml-cpp/yaml.h>
 #include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -29,19 +29,23 @@ using namespace std::chrono_literals;
 using KeyList = std::vector<std::string_view>;
 
 const KeyList kTopKeys{"defaults", "collector", "hosts", "process_names"};
-const KeyList kSettingKeys{"user",           "port",         "identity_file",
-                           "passphrase_file", "passphrase_env", "use_ssh_agent",
-                           "known_hosts",    "host_key_policy", "interval",
-                           "connect_timeout", "probe_timeout", "output_limit",
-                           "keepalive",      "max_channels_per_host", "dialect",
-                           "algorithms",     "labels"};
+const KeyList kSettingKeys{"user",           "port",
+                           "identity_file",  "passphrase_file",
+                           "passphrase_env", "use_ssh_agent",
+                           "known_hosts",    "host_key_policy",
+                           "interval",       "connect_timeout",
+                           "probe_timeout",  "output_limit",
+                           "keepalive",      "max_channels_per_host",
+                           "dialect",        "algorithms",
+                           "labels"};
 const KeyList kHostOnlyKeys{"name", "address"};
-const KeyList kCollectorKeys{"listen",       "max_concurrent_handshakes", "threads",
-                             "enable_reload_endpoint", "max_restarts", "restart_period"};
+const KeyList kCollectorKeys{"listen",       "max_concurrent_handshakes",
+                             "threads",      "enable_reload_endpoint",
+                             "max_restarts", "restart_period"};
 const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline"};
-const KeyList kDialects{"auto", "linux-procps", "busybox", "aix", "solaris", "hpux", "freebsd",
-                        "darwin"};
+const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",
+                        "solaris", "hpux",         "freebsd", "darwin"};
 
 constexpr std::size_t kMaxFileBytes = 64u << 20;
 constexpr std::size_t kCommLength = 15;  // Linux truncates comm to 15 bytes.
@@ -129,7 +133,10 @@ class Loader {
  public:
   Loader(std::string_view source, std::string file, std::filesystem::path base_dir,
          const LoadOptions& options)
-      : source_(source), file_(std::move(file)), base_dir_(std::move(base_dir)), options_(options) {}
+      : source_(source),
+        file_(std::move(file)),
+        base_dir_(std::move(base_dir)),
+        options_(options) {}
 
   LoadResult Run() {
     try {
@@ -236,7 +243,8 @@ class Loader {
     if (node.IsMap()) return "a mapping";
     const std::string& text = node.Scalar();
     const bool plain = node.Tag() == "?";
-    const bool numeric = !text.empty() && text.find_first_not_of("+-.0123456789") == std::string::npos &&
+    const bool numeric = !text.empty() &&
+                         text.find_first_not_of("+-.0123456789") == std::string::npos &&
                          text.find_first_of("0123456789") != std::string::npos;
     return plain && numeric ? text : Quote(text);
   }
@@ -266,8 +274,9 @@ class Loader {
         continue;
       }
       if (key == "<<") {
-        Report(key_pos, "YAML merge keys (\"<<\") are not supported; put shared settings in "
-                        "defaults");
+        Report(key_pos,
+               "YAML merge keys (\"<<\") are not supported; put shared settings in "
+               "defaults");
         continue;
       }
       if (allowed != nullptr && !Contains(*allowed, key)) {
@@ -416,9 +425,10 @@ class Loader {
       const YAML::Node& value, Pos pos, std::string_view what, bool allow_empty,
       const std::function<bool(const std::string&, const YAML::Node&)>& item) {
     if (!value.IsSequence() || (!allow_empty && value.size() == 0)) {
-      Report(pos, std::string(allow_empty ? "expected a list of " : "expected a non-empty list of ") +
-                      std::string(what) + ", got " +
-                      (value.IsSequence() ? std::string("an empty list") : Describe(value)));
+      Report(pos,
+             std::string(allow_empty ? "expected a list of " : "expected a non-empty list of ") +
+                 std::string(what) + ", got " +
+                 (value.IsSequence() ? std::string("an empty list") : Describe(value)));
       return std::nullopt;
     }
     std::vector<std::string> out;
@@ -455,8 +465,8 @@ class Loader {
 
   void LoadRoot(const YAML::Node& root) {
     if (!root.IsMap()) {
-      Report(PosOf(root), "expected a mapping with \"hosts\" at the top level, got " +
-                              Describe(root));
+      Report(PosOf(root),
+             "expected a mapping with \"hosts\" at the top level, got " + Describe(root));
       return;
     }
     YAML::Node hosts;
@@ -529,8 +539,9 @@ class Loader {
     } else if (key == "passphrase_file") {
       Set(s.passphrase_file, pos, [&] { return Path(value, pos); });
     } else if (key == "passphrase_env") {
-      Set(s.passphrase_env, pos,
-          [&] { return Checked(value, pos, "an environment variable name", detail::CheckEnvName); });
+      Set(s.passphrase_env, pos, [&] {
+        return Checked(value, pos, "an environment variable name", detail::CheckEnvName);
+      });
     } else if (key == "use_ssh_agent") {
       Set(s.use_ssh_agent, pos, [&] { return Bool(value, pos); });
     } else if (key == "known_hosts") {
@@ -574,7 +585,9 @@ class Loader {
     if (value.IsScalar() && (value.Scalar() == "legacy" || value.Scalar() == "default")) {
       const bool legacy = value.Scalar() == "legacy";
       Set(s.algorithms_legacy, pos, [&] { return std::optional<bool>(legacy); });
-      for (auto* list : lists) Set(*list, pos, [] { return std::optional<std::vector<std::string>>(std::vector<std::string>{}); });
+      for (auto* list : lists)
+        Set(*list, pos,
+            [] { return std::optional<std::vector<std::string>>(std::vector<std::string>{}); });
       if (legacy && options_.legacy_warning) {
         if (std::string warning = options_.legacy_warning(); !warning.empty()) {
           Report(pos, std::move(warning), Severity::kWarning);
@@ -583,8 +596,10 @@ class Loader {
       return;
     }
     if (!value.IsMap()) {
-      Report(pos, "expected \"legacy\", \"default\" or a mapping with kex, hostkeys, ciphers, macs "
-                  "or pubkeys, got " + Describe(value));
+      Report(pos,
+             "expected \"legacy\", \"default\" or a mapping with kex, hostkeys, ciphers, macs "
+             "or pubkeys, got " +
+                 Describe(value));
       return;
     }
     ForEachKey(value, "in algorithms", &kAlgorithmKeys,
@@ -698,8 +713,8 @@ class Loader {
     for (const YAML::Node& node : value) {
       const Pos entry_pos = PosOf(node);
       if (!node.IsMap()) {
-        Report(entry_pos, "expected a mapping with name and comm, exe or cmdline, got " +
-                              Describe(node));
+        Report(entry_pos,
+               "expected a mapping with name and comm, exe or cmdline, got " + Describe(node));
         continue;
       }
       ProcessNameMatcher matcher;
@@ -763,10 +778,12 @@ class Loader {
                    }
                  });
       if (!has_selector) {
-        Report(entry_pos, "process_names entry needs at least one of \"comm\", \"exe\" or \"cmdline\"");
+        Report(entry_pos,
+               "process_names entry needs at least one of \"comm\", \"exe\" or \"cmdline\"");
         ok = false;
       }
-      for (const detail::Problem& problem : detail::CheckNameTemplate(matcher.name_template, groups)) {
+      for (const detail::Problem& problem :
+           detail::CheckNameTemplate(matcher.name_template, groups)) {
         // A template naming a group is only checkable when every cmdline pattern parsed.
         if (!ok && problem.message.find("refers to no named group") != std::string::npos) continue;
         Report(name_node.IsDefined() ? PosInScalar(name_node, problem.offset) : entry_pos,
@@ -803,20 +820,23 @@ class Loader {
       if (!names_ok) continue;
       for (std::size_t i = 0; i < names.names.size(); ++i) {
         const std::string& name = names.names[i];
-        if (const auto [seen, inserted] = first_line.emplace(name, entry.name.pos.line); !inserted) {
+        if (const auto [seen, inserted] = first_line.emplace(name, entry.name.pos.line);
+            !inserted) {
           Report(entry.name.pos, "duplicate host " + Quote(name) + " (first defined at line " +
                                      std::to_string(seen->second) + ")");
           continue;
         }
         if (!spec) continue;
         if (inventory_.hosts.size() == kMaxNodesetNames) {
-          Report(entry.name.pos, "the inventory has more than " +
-                                     std::to_string(kMaxNodesetNames) + " hosts");
+          Report(entry.name.pos,
+                 "the inventory has more than " + std::to_string(kMaxNodesetNames) + " hosts");
           return;
         }
         HostSpec host = *spec;
         host.name = name;
-        host.address = addresses.empty() ? name : addresses.size() == 1 ? addresses[0] : addresses[i];
+        host.address = addresses.empty()       ? name
+                       : addresses.size() == 1 ? addresses[0]
+                                               : addresses[i];
         inventory_.hosts.push_back(std::move(host));
       }
     }
@@ -836,8 +856,7 @@ class Loader {
       }
       if (expanded.names.size() != names.size()) {
         Report(entry.address.pos, "address expands to " + std::to_string(expanded.names.size()) +
-                                      " names but name expands to " +
-                                      std::to_string(names.size()));
+                                      " names but name expands to " + std::to_string(names.size()));
         return false;
       }
       addresses = std::move(expanded.names);
@@ -902,8 +921,9 @@ class Loader {
       ok = false;
     }
     if (!identity.value && !identity.invalid && !agent.invalid && !spec.use_ssh_agent) {
-      Report(entry.pos, "no credentials for host " + shown +
-                            "; set \"identity_file\" or \"use_ssh_agent: true\" here or in defaults");
+      Report(entry.pos,
+             "no credentials for host " + shown +
+                 "; set \"identity_file\" or \"use_ssh_agent: true\" here or in defaults");
       ok = false;
     }
     if (!interval.invalid && !probe_timeout.invalid && spec.probe_timeout >= spec.interval) {

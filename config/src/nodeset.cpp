@@ -39,7 +39,8 @@ std::optional<NodesetResult> ParseBracket(std::string_view body, std::size_t bas
     const std::string_view first = item.substr(0, dash);
     const std::string_view last = dash == std::string_view::npos ? first : item.substr(dash + 1);
     const std::size_t last_start = dash == std::string_view::npos ? 0 : dash + 1;
-    for (const auto& [bound, offset] : {std::pair{first, std::size_t{0}}, std::pair{last, last_start}}) {
+    for (const auto& [bound, offset] :
+         {std::pair{first, std::size_t{0}}, std::pair{last, last_start}}) {
       if (bound.empty()) {
         return Fail("expected a number in nodeset range", base + item_start + offset);
       }
@@ -63,7 +64,8 @@ std::optional<NodesetResult> ParseBracket(std::string_view body, std::size_t bas
       return Fail("nodeset expands to more than " + std::to_string(max_names) + " names",
                   base + item_start);
     }
-    for (std::uint64_t value = low; value <= high; ++value) values.push_back(Pad(value, first.size()));
+    for (std::uint64_t value = low; value <= high; ++value)
+      values.push_back(Pad(value, first.size()));
     if (comma == body.size()) break;
     pos = comma + 1;
   }
@@ -93,8 +95,8 @@ NodesetResult ExpandNodeset(std::string_view pattern, std::size_t max_names) {
       return Fail("unbalanced \"[\" in nodeset", pos);
     }
     std::vector<std::string> values;
-    if (auto error = ParseBracket(pattern.substr(pos + 1, close - pos - 1), pos + 1, max_names,
-                                  values)) {
+    if (auto error =
+            ParseBracket(pattern.substr(pos + 1, close - pos - 1), pos + 1, max_names, values)) {
       return std::move(*error);
     }
     if (total > max_names / values.size()) {

@@ -66,8 +66,8 @@ DurationResult ParseDuration(std::string_view text) {
   int last_rank = -1;
   while (pos < text.size()) {
     std::uint64_t number = 0;
-    if (!IsDigit(text[pos])) return DurationError("expected a number at \"" +
-                                                  std::string(text.substr(pos)) + "\"");
+    if (!IsDigit(text[pos]))
+      return DurationError("expected a number at \"" + std::string(text.substr(pos)) + "\"");
     if (!ReadNumber(text, pos, number)) return DurationError("number too large");
     std::size_t unit_end = pos;
     while (unit_end < text.size() && !IsDigit(text[unit_end])) ++unit_end;

@@ -368,16 +368,18 @@ struct Figures {
   Figure probe_wall{"probe wall, 1 channel sequential", "ms", 0, {}};
   Figure probe2{"probe CPU, 2 channels concurrent", "µs", kProbeGoalUs, {}};
   Figure probe2_wall{"probe wall per probe, 2 channels concurrent", "ms", 0, {}};
-  Figure hs{"handshake CPU (ed25519 user key preloaded, known_hosts cached)", "µs",
-            kHandshakeGoalUs, {}};
+  Figure hs{
+      "handshake CPU (ed25519 user key preloaded, known_hosts cached)", "µs", kHandshakeGoalUs, {}};
   Figure hs_wall{"handshake wall (same)", "ms", 0, {}};
   Figure hs_cold{"handshake CPU (key file + known_hosts loaded per connect)", "µs", 0, {}};
   Figure hs_alt{"handshake CPU (alternative user key, preloaded)", "µs", kHandshakeGoalUs, {}};
   Figure hs_big{"handshake CPU (known_hosts of 10,001 lines, cached)", "µs", kHandshakeGoalUs, {}};
-  Figure hs_conc{"handshake CPU, K sessions connecting P at once (RSS phase)", "µs",
-                 kHandshakeGoalUs, {}};
-  Figure probe_conc{"probe CPU, first probe on each of K sessions, P at once (RSS phase)", "µs",
-                    kProbeGoalUs, {}};
+  Figure hs_conc{
+      "handshake CPU, K sessions connecting P at once (RSS phase)", "µs", kHandshakeGoalUs, {}};
+  Figure probe_conc{"probe CPU, first probe on each of K sessions, P at once (RSS phase)",
+                    "µs",
+                    kProbeGoalUs,
+                    {}};
   Figure idle_raw{"RSS per idle session (raw)", "kB", kHostGoalKb, {}};
   Figure idle_trim{"RSS per idle session (after malloc_trim)", "kB", kHostGoalKb, {}};
   Figure heap_idle{"live heap per idle session (mallinfo2)", "kB", 0, {}};
@@ -409,8 +411,8 @@ asio::awaitable<void> CpuPhases(const config::HostSpec& spec, const Params& p, F
     f.hs_wall.samples.push_back(hs.wall_ms);
     auto cold = co_await Handshakes(spec, std::max(1, p.handshakes / 4), ConnectOptions{});
     f.hs_cold.samples.push_back(cold.cpu_us);
-    std::fprintf(stderr, "rep %d: handshake %.0f µs (%.1f ms wall), cold %.0f µs", r + 1,
-                 hs.cpu_us, hs.wall_ms, cold.cpu_us);
+    std::fprintf(stderr, "rep %d: handshake %.0f µs (%.1f ms wall), cold %.0f µs", r + 1, hs.cpu_us,
+                 hs.wall_ms, cold.cpu_us);
     if (alt) {
       auto other = co_await Handshakes(spec, p.handshakes, *alt);
       f.hs_alt.samples.push_back(other.cpu_us);
@@ -472,20 +474,34 @@ int Main(int argc, char** argv) {
       if (i + 1 >= argc) Fail(kUsage);
       return argv[++i];
     };
-    if (a == "--reps") p.reps = std::stoi(value());
-    else if (a == "--probes") p.probes = std::stoi(value());
-    else if (a == "--handshakes") p.handshakes = std::stoi(value());
-    else if (a == "--sessions") p.sessions = std::stoi(value());
-    else if (a == "--parallel") p.connect_parallelism = std::stoi(value());
-    else if (a == "--bytes") g_probe.bytes = std::stoul(value());
-    else if (a == "--only") p.only = value();
-    else if (a == "--cipher") p.cipher = value();
-    else if (a == "--mac") p.mac = value();
-    else if (a == "--alt-identity") p.alt_identity = value();
-    else if (a == "--big-known-hosts") p.big_known_hosts = value();
-    else if (a == "--no-fork") p.fork = false;
-    else if (!a.starts_with("--") && p.env_file.empty()) p.env_file = a;
-    else Fail(kUsage);
+    if (a == "--reps")
+      p.reps = std::stoi(value());
+    else if (a == "--probes")
+      p.probes = std::stoi(value());
+    else if (a == "--handshakes")
+      p.handshakes = std::stoi(value());
+    else if (a == "--sessions")
+      p.sessions = std::stoi(value());
+    else if (a == "--parallel")
+      p.connect_parallelism = std::stoi(value());
+    else if (a == "--bytes")
+      g_probe.bytes = std::stoul(value());
+    else if (a == "--only")
+      p.only = value();
+    else if (a == "--cipher")
+      p.cipher = value();
+    else if (a == "--mac")
+      p.mac = value();
+    else if (a == "--alt-identity")
+      p.alt_identity = value();
+    else if (a == "--big-known-hosts")
+      p.big_known_hosts = value();
+    else if (a == "--no-fork")
+      p.fork = false;
+    else if (!a.starts_with("--") && p.env_file.empty())
+      p.env_file = a;
+    else
+      Fail(kUsage);
   }
   if (p.env_file.empty() || p.reps < 1 || p.probes < 2 || p.handshakes < 1 || p.sessions < 1 ||
       p.connect_parallelism < 1) {
@@ -517,19 +533,20 @@ int Main(int argc, char** argv) {
   if (p.only != "rss") RunOnOneThread(CpuPhases(spec, p, f));
 
   if (p.only != "rss") {
-    std::printf("\nlibssh %s; server %s; kex %s; host key %s; cipher %s; mac %s\n",
-                ssh_version(0), f.info.server_version.c_str(), f.info.kex.c_str(),
-                f.info.hostkey_type.c_str(), f.info.cipher.c_str(), f.info.mac.c_str());
+    std::printf("\nlibssh %s; server %s; kex %s; host key %s; cipher %s; mac %s\n", ssh_version(0),
+                f.info.server_version.c_str(), f.info.kex.c_str(), f.info.hostkey_type.c_str(),
+                f.info.cipher.c_str(), f.info.mac.c_str());
   }
-  std::printf("1 io_context thread; %d repetitions; N=%d probes of %zu B; M=%d handshakes "
-              "(%d cold); K=%d sessions (%d connecting at once)\n\n",
-              p.reps, p.probes, g_probe.bytes, p.handshakes, std::max(1, p.handshakes / 4),
-              p.sessions, std::min(p.connect_parallelism, p.sessions));
+  std::printf(
+      "1 io_context thread; %d repetitions; N=%d probes of %zu B; M=%d handshakes "
+      "(%d cold); K=%d sessions (%d connecting at once)\n\n",
+      p.reps, p.probes, g_probe.bytes, p.handshakes, std::max(1, p.handshakes / 4), p.sessions,
+      std::min(p.connect_parallelism, p.sessions));
   std::printf("| figure | median | spread (min – max) | goal |\n|---|---|---|---|\n");
   for (const Figure* fig :
        {&f.probe, &f.probe_wall, &f.probe2, &f.probe2_wall, &f.probe_conc, &f.hs, &f.hs_wall,
-        &f.hs_cold, &f.hs_alt, &f.hs_big, &f.hs_conc, &f.idle_raw, &f.idle_trim, &f.heap_idle, &f.used_raw, &f.used_trim,
-        &f.heap_used}) {
+        &f.hs_cold, &f.hs_alt, &f.hs_big, &f.hs_conc, &f.idle_raw, &f.idle_trim, &f.heap_idle,
+        &f.used_raw, &f.used_trim, &f.heap_used}) {
     PrintRow(*fig);
   }
   return 0;

@@ -22,8 +22,8 @@
 #include <prometheus/text_serializer.h>
 
 #include "fleetps/collector/exposition/exposition.hpp"
-#include "fleetps/collector/http/gzip.hpp"
 #include "fleetps/collector/fleet/fleet_state.hpp"
+#include "fleetps/collector/http/gzip.hpp"
 
 namespace {
 
@@ -135,7 +135,8 @@ std::size_t CountSeries(const std::string& text) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s HOSTS [GROUPS_PER_HOST=3] [SCRAPES=15] [BASELINE_SCRAPES]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s HOSTS [GROUPS_PER_HOST=3] [SCRAPES=15] [BASELINE_SCRAPES]\n",
+                 argv[0]);
     return 2;
   }
   const std::size_t hosts = std::strtoul(argv[1], nullptr, 10);
@@ -208,7 +209,8 @@ int main(int argc, char** argv) {
   }
 
   // Cached scrape: what a scrape costs (concatenate the per-host text).
-  const Timing fast = Measure(scrapes, [&] { return collector::RenderMetrics(state, self).size(); });
+  const Timing fast =
+      Measure(scrapes, [&] { return collector::RenderMetrics(state, self).size(); });
   // Re-rendering every host's text, as the probes do between two scrapes when every host was
   // probed: the per-probe cost moved out of the scrape.
   const auto static_copy = state.StaticGroups();
@@ -219,8 +221,8 @@ int main(int argc, char** argv) {
     return n;
   });
   std::size_t gzip_bytes = 0;
-  const Timing gzip = Measure(std::max(3, scrapes / 3), [&] { return collector::Gzip(text).size(); },
-                              &gzip_bytes);
+  const Timing gzip = Measure(
+      std::max(3, scrapes / 3), [&] { return collector::Gzip(text).size(); }, &gzip_bytes);
   // prometheus-cpp on the same families: FleetCollectable::Collect + TextSerializer.
   collector::FleetCollectable reference(state, [&self] { return self; });
   std::size_t baseline_series = 0;
@@ -247,13 +249,15 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf, "%.0f ns", seconds_per * 1e9);
     return std::string(buf);
   };
-  std::printf("\n#### %zu hosts x %zu groups: %zu series, %.1f MB text (%.0f B/series), gzip-1 %.1f MB\n\n",
-              hosts, groups, series, static_cast<double>(text.size()) / 1e6,
-              static_cast<double>(text.size()) / s, static_cast<double>(gzip_bytes) / 1e6);
+  std::printf(
+      "\n#### %zu hosts x %zu groups: %zu series, %.1f MB text (%.0f B/series), gzip-1 %.1f MB\n\n",
+      hosts, groups, series, static_cast<double>(text.size()) / 1e6,
+      static_cast<double>(text.size()) / s, static_cast<double>(gzip_bytes) / 1e6);
   std::printf("| figure | value | note |\n|---|---|---|\n");
   std::snprintf(buf, sizeof buf, "%s / %s", ms(fast.Median()).c_str(), ms(fast.P99()).c_str());
   row("fleetps /metrics render, median / p99", buf, std::to_string(scrapes) + " scrapes");
-  row("fleetps scrape CPU per series", ns(fast.CpuMedian() / s), "concatenation of cached host text");
+  row("fleetps scrape CPU per series", ns(fast.CpuMedian() / s),
+      "concatenation of cached host text");
   std::snprintf(buf, sizeof buf, "%s (%s / series)", ms(rerender.Median()).c_str(),
                 ns(rerender.CpuMedian() / s).c_str());
   row("re-render every host (done at probe time, not in the scrape)", buf,
@@ -261,9 +265,11 @@ int main(int argc, char** argv) {
   std::snprintf(buf, sizeof buf, "%s / %s", ms(fast.Median() + gzip.Median()).c_str(),
                 ms(fast.P99() + gzip.P99()).c_str());
   row("fleetps render + gzip-1, median / p99", buf, "gzip alone " + ms(gzip.Median()));
-  std::snprintf(buf, sizeof buf, "%s / %s", ms(baseline.Median()).c_str(), ms(baseline.P99()).c_str());
+  std::snprintf(buf, sizeof buf, "%s / %s", ms(baseline.Median()).c_str(),
+                ms(baseline.P99()).c_str());
   row("prometheus-cpp Collect + TextSerializer, median / p99", buf,
-      std::to_string(baseline_scrapes) + " scrapes, " + std::to_string(baseline_series) + " series");
+      std::to_string(baseline_scrapes) + " scrapes, " + std::to_string(baseline_series) +
+          " series");
   row("prometheus-cpp CPU per series", ns(baseline.CpuMedian() / s), "");
   std::snprintf(buf, sizeof buf, "%.0fx", baseline.Median() / fast.Median());
   row("speed-up (median)", buf, "");

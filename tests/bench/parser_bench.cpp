@@ -85,10 +85,11 @@ constexpr Command kCommands[] = {
     {"sleep", "sleep 3600"},
     {"httpd", "/usr/sbin/httpd -DFOREGROUND"},
 };
-constexpr const char* kKernelThreads[] = {"kworker/3:1-events", "ksoftirqd/1", "rcu_sched",
-                                          "migration/0", "kworker/u8:2-flush-8:0", "jbd2/sda1-8"};
-constexpr const char* kUsers[] = {"root", "root", "postgres", "www-data", "oracle", "monitoring",
-                                  "nobody", "1000010"};
+constexpr const char* kKernelThreads[] = {
+    "kworker/3:1-events",     "ksoftirqd/1", "rcu_sched", "migration/0",
+    "kworker/u8:2-flush-8:0", "jbd2/sda1-8"};
+constexpr const char* kUsers[] = {"root",   "root",       "postgres", "www-data",
+                                  "oracle", "monitoring", "nobody",   "1000010"};
 
 struct Proc {
   std::int64_t pid = 0;
@@ -99,9 +100,9 @@ struct Proc {
   std::string comm;
   std::string args;
   char state = 'S';
-  std::int64_t etime = 0;      // seconds
-  std::uint64_t utime = 0;     // ticks
-  std::uint64_t stime = 0;     // ticks
+  std::int64_t etime = 0;   // seconds
+  std::uint64_t utime = 0;  // ticks
+  std::uint64_t stime = 0;  // ticks
   std::uint64_t rss_kib = 0;
   std::uint64_t vsz_kib = 0;
   int threads = 1;
@@ -288,9 +289,9 @@ void ProcBatch(Output& o, const std::vector<Proc>& procs) {
             "94000000400000 140700000001000 140700000002000 140700000002000 140700000003000 0\n",
             pid, pid, p.comm.c_str(), p.state, static_cast<long long>(p.ppid), pid, pid,
             static_cast<unsigned long long>(p.utime * 7),
-            static_cast<unsigned long long>(p.stime / 9),
-            static_cast<unsigned long long>(p.utime), static_cast<unsigned long long>(p.stime),
-            p.threads, static_cast<unsigned long long>(start),
+            static_cast<unsigned long long>(p.stime / 9), static_cast<unsigned long long>(p.utime),
+            static_cast<unsigned long long>(p.stime), p.threads,
+            static_cast<unsigned long long>(start),
             static_cast<unsigned long long>(p.vsz_kib * 1024),
             static_cast<unsigned long long>(p.rss_kib / 4));
   }
@@ -340,11 +341,11 @@ std::string LinuxProcps(const std::vector<Proc>& procs) {
   for (const Proc& p : procs) {
     const char* suffix = p.state == 'S' && p.threads > 1 ? "l" : p.ppid == 1 ? "s" : "";
     Appendf(o.text, "%5lld %5lld %-32s %c%-4s %11s %8s %5llu %6llu %4d %s\n",
-            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
-            p.state, suffix, Clock(p.etime, false).c_str(),
+            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(), p.state,
+            suffix, Clock(p.etime, false).c_str(),
             Clock(static_cast<std::int64_t>((p.utime + p.stime) / 100), true).c_str(),
-            static_cast<unsigned long long>(p.rss_kib),
-            static_cast<unsigned long long>(p.vsz_kib), p.threads, p.args.c_str());
+            static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
+            p.threads, p.args.c_str());
   }
   o.End("ps");
   ProcBatch(o, procs);
@@ -372,8 +373,8 @@ std::string Busybox(const std::vector<Proc>& procs) {
     const std::string_view base = argv0.substr(argv0.rfind('/') + 1);
     if (!p.kernel && base != p.comm) args = "{" + p.comm + "} " + args;
     Appendf(o.text, "%5lld %5lld %-8s %-4c %6s %4s %s\n", static_cast<long long>(p.pid),
-            static_cast<long long>(p.ppid), p.user.c_str(), p.state,
-            BusyboxSize(p.rss_kib).c_str(), BusyboxSize(p.vsz_kib).c_str(), args.c_str());
+            static_cast<long long>(p.ppid), p.user.c_str(), p.state, BusyboxSize(p.rss_kib).c_str(),
+            BusyboxSize(p.vsz_kib).c_str(), args.c_str());
   }
   o.End("ps-header");
   ProcBatch(o, procs);
@@ -402,8 +403,7 @@ std::string Aix(const std::vector<Proc>& procs) {
     const char* wchan = p.pid % 10 == 3 ? "" : p.threads > 1 ? "*" : "f1000f0a00013c40";
     Appendf(o.text, "%8lld %7lld %8s A %18s %12s %6llu %6llu %6d %16s %s\n",
             static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
-            Clock(p.etime, false).c_str(), time.c_str(),
-            static_cast<unsigned long long>(p.rss_kib),
+            Clock(p.etime, false).c_str(), time.c_str(), static_cast<unsigned long long>(p.rss_kib),
             static_cast<unsigned long long>(p.vsz_kib), p.threads, wchan, p.args.c_str());
   }
   o.End("ps");
@@ -423,8 +423,8 @@ std::string Solaris(const std::vector<Proc>& procs) {
             static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
             p.state == 'R' ? 'O' : p.state, Clock(p.etime, false).c_str(),
             Clock(static_cast<std::int64_t>((p.utime + p.stime) / 100), false).c_str(),
-            static_cast<unsigned long long>(p.rss_kib),
-            static_cast<unsigned long long>(p.vsz_kib), p.threads, p.args.c_str());
+            static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
+            p.threads, p.args.c_str());
   }
   o.End("ps");
   o.Comm(procs, 5, true);
@@ -454,8 +454,7 @@ std::string Hpux(const std::vector<Proc>& procs) {
   o.Begin("ps");
   for (const Proc& p : procs) {
     Appendf(o.text, "%6lld %6lld %9s %c %14s %9s %6llu %s\n", static_cast<long long>(p.pid),
-            static_cast<long long>(p.ppid), p.user.c_str(), p.state,
-            Clock(p.etime, false).c_str(),
+            static_cast<long long>(p.ppid), p.user.c_str(), p.state, Clock(p.etime, false).c_str(),
             Clock(static_cast<std::int64_t>((p.utime + p.stime) / 100), false).c_str(),
             static_cast<unsigned long long>(p.vsz_kib), p.args.c_str());
   }
@@ -471,10 +470,9 @@ std::string Freebsd(const std::vector<Proc>& procs) {
   o.Begin("ps");
   for (const Proc& p : procs) {
     Appendf(o.text, "%5lld %5lld %-8s %c%-3s %11s %9s %9s %6llu %6llu %4d %s\n",
-            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
-            p.state, p.ppid == 1 ? "s" : "", Clock(p.etime, false).c_str(),
-            BsdTime(p.utime).c_str(), BsdTime(p.stime).c_str(),
-            static_cast<unsigned long long>(p.rss_kib),
+            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(), p.state,
+            p.ppid == 1 ? "s" : "", Clock(p.etime, false).c_str(), BsdTime(p.utime).c_str(),
+            BsdTime(p.stime).c_str(), static_cast<unsigned long long>(p.rss_kib),
             static_cast<unsigned long long>(p.vsz_kib), p.threads, p.args.c_str());
   }
   o.End("ps");
@@ -508,11 +506,11 @@ std::string Darwin(const std::vector<Proc>& procs) {
   o.Begin("ps");
   for (const Proc& p : procs) {
     Appendf(o.text, "%5lld %5lld %-8s %c%-3s %11s %10s %9s %6llu %9llu %s\n",
-            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(),
-            p.state, p.ppid == 1 ? "s" : "", Clock(p.etime, false).c_str(),
+            static_cast<long long>(p.pid), static_cast<long long>(p.ppid), p.user.c_str(), p.state,
+            p.ppid == 1 ? "s" : "", Clock(p.etime, false).c_str(),
             BsdTime(p.utime + p.stime).c_str(), BsdTime(p.utime).c_str(),
-            static_cast<unsigned long long>(p.rss_kib),
-            static_cast<unsigned long long>(p.vsz_kib), p.args.c_str());
+            static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
+            p.args.c_str());
   }
   o.End("ps");
   o.Comm(procs, 5, true);
@@ -527,13 +525,20 @@ std::string ProbeOutput(Dialect dialect, int rows) {
   const bool linux_like = dialect == Dialect::kLinuxProcps || dialect == Dialect::kBusybox;
   const std::vector<Proc> procs = Population(rows, linux_like);
   switch (dialect) {
-    case Dialect::kLinuxProcps: return LinuxProcps(procs);
-    case Dialect::kBusybox: return Busybox(procs);
-    case Dialect::kAix: return Aix(procs);
-    case Dialect::kSolaris: return Solaris(procs);
-    case Dialect::kHpux: return Hpux(procs);
-    case Dialect::kFreebsd: return Freebsd(procs);
-    case Dialect::kDarwin: return Darwin(procs);
+    case Dialect::kLinuxProcps:
+      return LinuxProcps(procs);
+    case Dialect::kBusybox:
+      return Busybox(procs);
+    case Dialect::kAix:
+      return Aix(procs);
+    case Dialect::kSolaris:
+      return Solaris(procs);
+    case Dialect::kHpux:
+      return Hpux(procs);
+    case Dialect::kFreebsd:
+      return Freebsd(procs);
+    case Dialect::kDarwin:
+      return Darwin(procs);
   }
   return {};
 }
@@ -558,8 +563,8 @@ std::string SyntheticPs(int rows) {
   out.reserve(static_cast<std::size_t>(rows) * 110);
   for (int i = 0; i < rows; ++i) {
     Appendf(out, "%6d %6d %-10s %-4s %11s %s %7d %8d %4d %s\n", 1000 + i, 1 + i / 7,
-            i % 3 ? "postgres" : "root", i % 5 ? "Ss" : "R", "2-03:04:05", "00:01:10",
-            1000 + i * 3, 200000 + i * 11, 1 + i % 16, kArgs[i % 5]);
+            i % 3 ? "postgres" : "root", i % 5 ? "Ss" : "R", "2-03:04:05", "00:01:10", 1000 + i * 3,
+            200000 + i * 11, 1 + i % 16, kArgs[i % 5]);
   }
   return out;
 }
@@ -582,27 +587,28 @@ std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (const Dialect dialect : fleetps::probes::kAllDialects) {
     for (const int rows : kSizes) {
-      cases.push_back(
-          {"Probe/" + std::string(fleetps::probes::DialectName(dialect)) + "/" +
-               std::to_string(rows),
-           [dialect, rows] { return ProbeOutput(dialect, rows); },
-           [dialect](const std::string& text) {
-             static const fleetps::probes::Fingerprint fp = FingerprintFor();
-             auto result = fleetps::probes::ParseProcessProbe(dialect, fp, text, kNonce);
-             if (!result.ok()) std::abort();  // a generator bug, not a measurement
-             benchmark::DoNotOptimize(result.snapshot.processes.data());
-           },
-           {}});
+      cases.push_back({"Probe/" + std::string(fleetps::probes::DialectName(dialect)) + "/" +
+                           std::to_string(rows),
+                       [dialect, rows] { return ProbeOutput(dialect, rows); },
+                       [dialect](const std::string& text) {
+                         static const fleetps::probes::Fingerprint fp = FingerprintFor();
+                         auto result =
+                             fleetps::probes::ParseProcessProbe(dialect, fp, text, kNonce);
+                         if (!result.ok()) std::abort();  // a generator bug, not a measurement
+                         benchmark::DoNotOptimize(result.snapshot.processes.data());
+                       },
+                       {}});
     }
   }
   for (const int rows : {1000, 100000}) {
-    cases.push_back({"PsTable/" + std::to_string(rows), [rows] { return SyntheticPs(rows); },
+    cases.push_back({"PsTable/" + std::to_string(rows),
+                     [rows] { return SyntheticPs(rows); },
                      [](const std::string& text) {
                        static const auto columns =
                            fleetps::probes::PsColumnsFor(Dialect::kLinuxProcps);
                        fleetps::probes::ParseStats stats;
-                       auto rows_out = fleetps::probes::ParsePsTable(
-                           Dialect::kLinuxProcps, columns, text, kClock, stats);
+                       auto rows_out = fleetps::probes::ParsePsTable(Dialect::kLinuxProcps, columns,
+                                                                     text, kClock, stats);
                        benchmark::DoNotOptimize(rows_out.data());
                      },
                      {}});
@@ -616,8 +622,8 @@ void Run(benchmark::State& state, Case& c) {
   state.counters["MB"] = benchmark::Counter(
       static_cast<double>(text.size()) * static_cast<double>(state.iterations()) / 1e6,
       benchmark::Counter::kIsRate);
-  state.counters["bytes/row"] = benchmark::Counter(
-      static_cast<double>(text.size()) / std::stod(c.name.substr(c.name.rfind('/') + 1)));
+  state.counters["bytes/row"] = benchmark::Counter(static_cast<double>(text.size()) /
+                                                   std::stod(c.name.substr(c.name.rfind('/') + 1)));
 }
 
 int Instructions(std::string_view filter) {
@@ -653,17 +659,18 @@ int Stats() {
       const std::string text = ProbeOutput(dialect, rows);
       const auto r = fleetps::probes::ParseProcessProbe(dialect, FingerprintFor(), text, kNonce);
       const auto& st = r.snapshot.stats;
-      std::printf("%-13s %6d rows: %9zu bytes, %6zu processes, %zu fds, %7llu lines, %llu skipped, "
-                  "%llu self, %zu listening %s\n",
-                  std::string(fleetps::probes::DialectName(dialect)).c_str(), rows, text.size(),
-                  r.snapshot.processes.size(),
-                  static_cast<std::size_t>(std::count_if(
-                      r.snapshot.processes.begin(), r.snapshot.processes.end(),
-                      [](const fleetps::probes::ProcessRow& row) { return row.fds.has_value(); })),
-                  static_cast<unsigned long long>(st.lines_seen),
-                  static_cast<unsigned long long>(st.lines_skipped),
-                  static_cast<unsigned long long>(st.self_excluded), r.snapshot.listening.size(),
-                  r.error.c_str());
+      std::printf(
+          "%-13s %6d rows: %9zu bytes, %6zu processes, %zu fds, %7llu lines, %llu skipped, "
+          "%llu self, %zu listening %s\n",
+          std::string(fleetps::probes::DialectName(dialect)).c_str(), rows, text.size(),
+          r.snapshot.processes.size(),
+          static_cast<std::size_t>(std::count_if(
+              r.snapshot.processes.begin(), r.snapshot.processes.end(),
+              [](const fleetps::probes::ProcessRow& row) { return row.fds.has_value(); })),
+          static_cast<unsigned long long>(st.lines_seen),
+          static_cast<unsigned long long>(st.lines_skipped),
+          static_cast<unsigned long long>(st.self_excluded), r.snapshot.listening.size(),
+          r.error.c_str());
     }
   }
   return 0;

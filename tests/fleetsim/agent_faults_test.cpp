@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <boost/json/parse.hpp>
 #include <fstream>
 #include <sstream>
+#include <boost/json/parse.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -85,8 +85,9 @@ std::string Describe(const Recorder& rec) {
   }
   s << "\nresults:";
   for (const auto& r : rec.results) {
-    s << "\n  seq=" << r.seq << " " << agent::ProbeStatusName(r.status) << " epoch=" << r.session_epoch
-      << " reason=" << agent::ReasonName(r.reason) << " took=" << Took(r).count() << "ms bytes=" << r.raw_bytes;
+    s << "\n  seq=" << r.seq << " " << agent::ProbeStatusName(r.status)
+      << " epoch=" << r.session_epoch << " reason=" << agent::ReasonName(r.reason)
+      << " took=" << Took(r).count() << "ms bytes=" << r.raw_bytes;
   }
   return s.str();
 }
@@ -134,7 +135,8 @@ class AgentFaultTest : public ::testing::Test {
 
   // PUT /hosts/{host}/fault on the control API.
   void SetFault(std::string_view fault, std::uint32_t host = 1) {
-    const auto r = Http(fleet_.ControlPort(), "PUT", "/hosts/" + std::to_string(host) + "/fault", fault);
+    const auto r =
+        Http(fleet_.ControlPort(), "PUT", "/hosts/" + std::to_string(host) + "/fault", fault);
     ASSERT_EQ(r.status, 200) << r.body;
   }
 
@@ -158,7 +160,8 @@ class AgentFaultTest : public ::testing::Test {
 
   // Waits for the first ok probe on a ready session (epoch 1).
   void AwaitHealthy() {
-    Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 1; }, 15s, "a first ok probe");
+    Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 1; }, 15s,
+          "a first ok probe");
   }
 
   // Declaration order matters: the runner stops (and its agents end) before the recorders and
@@ -177,8 +180,8 @@ class AgentFaultTest : public ::testing::Test {
 TEST_F(AgentFaultTest, RefuseBacksOffWithConnectRefusedAndGrowingSpacing) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=refuse"}));
   StartAgent();
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 6; }, 15s, "6 backoffs"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 6; },
+                                15s, "6 backoffs"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   runner_.Stop();
@@ -226,8 +229,8 @@ TEST_F(AgentFaultTest, RefuseBacksOffWithConnectRefusedAndGrowingSpacing) {
 TEST_F(AgentFaultTest, NoBannerTimesOutAtTheConnectDeadlineWithBannerTimeout) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=no_banner"}));
   StartAgent();
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 10s, "2 backoffs"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; },
+                                10s, "2 backoffs"));
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
   SCOPED_TRACE(Describe(rec_));
@@ -254,8 +257,8 @@ TEST_F(AgentFaultTest, KexStallTimesOutAtTheConnectDeadlineWhileTheSiblingKeepsP
   ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=kex_stall"}));
   runner_.Start(sibling_, sibling_rec_.Sink(), FastOptions());
   StartAgent();
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 10s, "2 backoffs"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; },
+                                10s, "2 backoffs"));
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
   SCOPED_TRACE(Describe(rec_));
@@ -283,8 +286,8 @@ TEST_F(AgentFaultTest, StallOutputTimesOutAtTheProbeDeadlineAndReconnectsWithANe
   StartAgent();
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   ASSERT_NO_FATAL_FAILURE(SetFault("stall_output"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   ASSERT_NO_FATAL_FAILURE(Await(
       [](Recorder& r) {
@@ -327,8 +330,8 @@ TEST_F(AgentFaultTest, DripTimesOutAtTheOverallProbeDeadlineNotAnIdleTimeout) {
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   const auto bytes_before = Stat("bytes_out");
   ASSERT_NO_FATAL_FAILURE(SetFault("drip"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 12s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 12s, "a timeout"));
   const auto bytes_during = Stat("bytes_out") - bytes_before;
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
@@ -340,7 +343,8 @@ TEST_F(AgentFaultTest, DripTimesOutAtTheOverallProbeDeadlineNotAnIdleTimeout) {
   // fleetsim did drip while the probe waited (bytes counted are SSH payload only).
   EXPECT_GE(bytes_during, 2u);
   std::printf("drip: timeout after %lld ms, %llu bytes dripped meanwhile\n",
-              static_cast<long long>(Took(timeout).count()), static_cast<unsigned long long>(bytes_during));
+              static_cast<long long>(Took(timeout).count()),
+              static_cast<unsigned long long>(bytes_during));
   ExpectGapFree(rec_.results);
 }
 
@@ -356,8 +360,8 @@ TEST_F(AgentFaultTest, EndlessStopsAtTheOutputLimitWithTooLargeAndKeepsTheSessio
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   const auto bytes_before = Stat("bytes_out");
   ASSERT_NO_FATAL_FAILURE(SetFault("endless"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTooLarge) >= 1; }, 10s, "too_large"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTooLarge) >= 1; }, 10s, "too_large"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   std::size_t too_large_count = 0;
   {
@@ -371,7 +375,9 @@ TEST_F(AgentFaultTest, EndlessStopsAtTheOutputLimitWithTooLargeAndKeepsTheSessio
     return rec_.results.size();
   }();
   ASSERT_NO_FATAL_FAILURE(Await(
-      [&](Recorder& r) { return r.FindResult(ProbeStatus::kOk, results_before_clear) < r.results.size(); },
+      [&](Recorder& r) {
+        return r.FindResult(ProbeStatus::kOk, results_before_clear) < r.results.size();
+      },
       10s, "an ok probe after clearing"));
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
@@ -380,9 +386,11 @@ TEST_F(AgentFaultTest, EndlessStopsAtTheOutputLimitWithTooLargeAndKeepsTheSessio
   EXPECT_EQ(big.reason, Errc::kTooLarge);
   EXPECT_EQ(big.session_epoch, 1u);
   EXPECT_LT(Took(big), kProbeTimeout / 2) << "the cap, not the deadline, ends it";
-  std::printf("endless: too_large after %lld ms; fleetsim wrote %llu bytes for %zu too_large probes (limit %llu)\n",
-              static_cast<long long>(Took(big).count()), static_cast<unsigned long long>(bytes_during),
-              too_large_count, static_cast<unsigned long long>(spec_.output_limit));
+  std::printf(
+      "endless: too_large after %lld ms; fleetsim wrote %llu bytes for %zu too_large probes (limit "
+      "%llu)\n",
+      static_cast<long long>(Took(big).count()), static_cast<unsigned long long>(bytes_during),
+      too_large_count, static_cast<unsigned long long>(spec_.output_limit));
   // Bounded: per endless probe the limit plus at most what the client's channel window let
   // fleetsim send ahead. libssh 0.10 grows that window to WINDOWBASE (1,280,000 bytes) as it
   // reads, so the overshoot is usually a few hundred bytes but can approach 1.28 MB when the
@@ -391,7 +399,8 @@ TEST_F(AgentFaultTest, EndlessStopsAtTheOutputLimitWithTooLargeAndKeepsTheSessio
   constexpr std::uint64_t kLibsshWindow = 1'280'000;
   constexpr std::uint64_t kMaxPacket = 32'768;
   constexpr std::uint64_t kHealthyProbe = 256u << 10;
-  EXPECT_LT(bytes_during, too_large_count * (spec_.output_limit + kLibsshWindow + kMaxPacket) + kHealthyProbe)
+  EXPECT_LT(bytes_during,
+            too_large_count * (spec_.output_limit + kLibsshWindow + kMaxPacket) + kHealthyProbe)
       << bytes_during << " bytes for " << too_large_count << " too_large probes";
   EXPECT_EQ(rec_.CountStates(HostState::kBackoff), 0u) << "too_large must not drop the session";
   const ProbeResult& ok = rec_.results[rec_.FindResult(ProbeStatus::kOk, results_before_clear)];
@@ -406,17 +415,18 @@ TEST_F(AgentFaultTest, GarbageIsAParseErrorAndTheNextProbeAfterClearingIsOk) {
   StartAgent();
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   ASSERT_NO_FATAL_FAILURE(SetFault("garbage"));
-  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountResults(ProbeStatus::kParseError) >= 2; },
-                                10s, "parse_error"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kParseError) >= 2; }, 10s,
+            "parse_error"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   std::size_t from = 0;
   {
     std::lock_guard lock(rec_.mu);
     from = rec_.results.size();
   }
-  ASSERT_NO_FATAL_FAILURE(Await(
-      [&](Recorder& r) { return r.FindResult(ProbeStatus::kOk, from) < r.results.size(); }, 10s,
-      "an ok probe after clearing"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([&](Recorder& r) { return r.FindResult(ProbeStatus::kOk, from) < r.results.size(); },
+            10s, "an ok probe after clearing"));
   runner_.Stop();
   EXPECT_EQ(runner_.Crashes(), 0);
   std::lock_guard lock(rec_.mu);
@@ -440,8 +450,8 @@ TEST_F(AgentFaultTest, GarbageIsAParseErrorAndTheNextProbeAfterClearingIsOk) {
 TEST_F(AgentFaultTest, GarbageFromTheStartFailsFingerprintingAndBacksOff) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=garbage"}));
   StartAgent();
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 3; }, 10s, "3 backoffs"));
+  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 3; },
+                                10s, "3 backoffs"));
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
   SCOPED_TRACE(Describe(rec_));
@@ -497,9 +507,9 @@ TEST_F(AgentFaultTest, DisconnectAfterNReconnectsWithANewEpochAndGapFreeSeq) {
   }
   EXPECT_GE(epoch, 3u);
   for (std::uint64_t e = 1; e <= 2; ++e) {
-    const auto ok = std::count_if(rec_.results.begin(), rec_.results.end(), [e](const ProbeResult& p) {
-      return p.status == ProbeStatus::kOk && p.session_epoch == e;
-    });
+    const auto ok = std::count_if(
+        rec_.results.begin(), rec_.results.end(),
+        [e](const ProbeResult& p) { return p.status == ProbeStatus::kOk && p.session_epoch == e; });
     EXPECT_GE(ok, 1) << "epoch " << e;
     EXPECT_LE(ok, 2) << "epoch " << e << ": fingerprint + 2 probes, then the session is gone";
   }
@@ -527,8 +537,9 @@ TEST_P(AgentHostKeyTest, ChangedHostKeyOpensTheCircuitAndLeavesKnownHostsUntouch
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   const auto auth_before = Stat("auth_accepted") + Stat("auth_denied");
   ASSERT_NO_FATAL_FAILURE(SetFault("change_host_key"));
-  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; },
-                                15s, "3 circuit opens"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; }, 15s,
+            "3 circuit opens"));
   const auto auth_after = Stat("auth_accepted") + Stat("auth_denied");
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
@@ -562,9 +573,11 @@ TEST_P(AgentHostKeyTest, ChangedHostKeyOpensTheCircuitAndLeavesKnownHostsUntouch
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, AgentHostKeyTest,
-                         ::testing::Values(config::HostKeyPolicy::kStrict, config::HostKeyPolicy::kAcceptNew),
+                         ::testing::Values(config::HostKeyPolicy::kStrict,
+                                           config::HostKeyPolicy::kAcceptNew),
                          [](const auto& p) {
-                           return p.param == config::HostKeyPolicy::kStrict ? "Strict" : "AcceptNew";
+                           return p.param == config::HostKeyPolicy::kStrict ? "Strict"
+                                                                            : "AcceptNew";
                          });
 
 // reject_user_key: every key refused: circuit_open with auth_denied, no fingerprinting, the
@@ -573,8 +586,9 @@ INSTANTIATE_TEST_SUITE_P(Policies, AgentHostKeyTest,
 TEST_F(AgentFaultTest, RejectedUserKeyOpensTheCircuitWithAuthDeniedAndSpacedRetries) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=reject_user_key"}));
   StartAgent();
-  ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; },
-                                15s, "3 circuit opens"));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kCircuitOpen) >= 3; }, 15s,
+            "3 circuit opens"));
   runner_.Stop();
   const auto denied = Stat("auth_denied");
   std::lock_guard lock(rec_.mu);
@@ -597,8 +611,9 @@ TEST_F(AgentFaultTest, RejectedUserKeyOpensTheCircuitWithAuthDeniedAndSpacedRetr
     ++attempt;
   }
   const auto attempts = rec_.CountStates(HostState::kConnecting);
-  std::printf("reject_user_key: %zu connects, %zu circuit opens, fleetsim counted %llu denied keys\n", attempts,
-              attempt, static_cast<unsigned long long>(denied));
+  std::printf(
+      "reject_user_key: %zu connects, %zu circuit opens, fleetsim counted %llu denied keys\n",
+      attempts, attempt, static_cast<unsigned long long>(denied));
   EXPECT_GE(attempt, 3u);
   EXPECT_GE(denied, attempt);
   EXPECT_LE(denied, attempts) << "one key offered once per connection";
@@ -629,8 +644,8 @@ TEST_F(AgentFaultTest, DelayAboveTheDeadlineTimesOutAtTheDeadline) {
   StartAgent();
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   ASSERT_NO_FATAL_FAILURE(SetFault("delay:5000"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
   runner_.Stop();
   std::lock_guard lock(rec_.mu);
   SCOPED_TRACE(Describe(rec_));
@@ -675,8 +690,8 @@ TEST_F(AgentFaultTest, RunTimeFaultChangeViaTheControlApiAndRecovery) {
   ASSERT_EQ(hosts.status, 200);
   EXPECT_NE(hosts.body.find("\"sessions\":1"), std::string::npos) << hosts.body;
   ASSERT_NO_FATAL_FAILURE(SetFault("drip"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   ASSERT_NO_FATAL_FAILURE(Await(
       [](Recorder& r) {
@@ -700,14 +715,16 @@ TEST_F(AgentFaultTest, RunTimeFaultChangeViaTheControlApiAndRecovery) {
   ExpectGapFree(sibling_rec_.results);
   EXPECT_EQ(sibling_rec_.CountStates(HostState::kReady), 1u);
   EXPECT_EQ(sibling_rec_.CountStates(HostState::kBackoff), 0u);
-  for (std::size_t i = sibling_rec_.FindResult(ProbeStatus::kOk); i < sibling_rec_.results.size(); ++i) {
-    EXPECT_EQ(sibling_rec_.results[i].status, ProbeStatus::kOk) << "seq " << sibling_rec_.results[i].seq;
+  for (std::size_t i = sibling_rec_.FindResult(ProbeStatus::kOk); i < sibling_rec_.results.size();
+       ++i) {
+    EXPECT_EQ(sibling_rec_.results[i].status, ProbeStatus::kOk)
+        << "seq " << sibling_rec_.results[i].seq;
   }
 }
 
 std::size_t OpenDescriptors() {
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
-                                                std::filesystem::directory_iterator{}));
+  return static_cast<std::size_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator{}));
 }
 
 // fleetsim's count of open SSH sessions of host `number` (GET /hosts/{n}).
@@ -727,14 +744,15 @@ std::uint64_t SessionsOf(const Fleetsim& fleet, std::uint32_t number) {
 // the agent stopped. This test fails until the agent closes that descriptor itself.
 TEST_F(AgentFaultTest, AgentBugClosedSessionsReleaseTheirConnection) {
   ASSERT_NO_FATAL_FAILURE(StartFleet({}));
-  boost::asio::steady_timer reactor(runner_.io());  // the reactor's own descriptors, before counting
+  boost::asio::steady_timer reactor(
+      runner_.io());  // the reactor's own descriptors, before counting
   const std::size_t fds_before = OpenDescriptors();
   StartAgent();
   ASSERT_NO_FATAL_FAILURE(AwaitHealthy());
   // Poison the session (stall, timeout), then let the agent reconnect on a healthy host.
   ASSERT_NO_FATAL_FAILURE(SetFault("stall_output"));
-  ASSERT_NO_FATAL_FAILURE(
-      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
+  ASSERT_NO_FATAL_FAILURE(Await(
+      [](Recorder& r) { return r.CountResults(ProbeStatus::kTimeout) >= 1; }, 10s, "a timeout"));
   ASSERT_NO_FATAL_FAILURE(SetFault("none"));
   ASSERT_NO_FATAL_FAILURE(Await(
       [](Recorder& r) {

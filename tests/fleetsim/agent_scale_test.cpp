@@ -14,14 +14,14 @@
 // 9,990 and the test stops at the stall limit (see AgentBugClosedSessionsReleaseTheirConnection).
 // Measured 2026-11-21, 2 loaded vCPUs, with that leak fixed locally: fleetsim ready in 0.22 s,
 // all 10,000 ready after 55.8 s, all probed ok after 58.6 s, 0 failed connects.
-#include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
-#include <boost/json/parse.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <boost/json/parse.hpp>
 
 #include "agent_test_support.hpp"
 #include "fleetps/agent/errors.hpp"
@@ -84,7 +84,8 @@ struct HostSink {
       ready = true;
       progress->ready.fetch_add(1);
       Max(progress->last_ready_ns, Since());
-      if (!s.dialect || probes::DialectName(*s.dialect) != dialect) progress->wrong_dialect.fetch_add(1);
+      if (!s.dialect || probes::DialectName(*s.dialect) != dialect)
+        progress->wrong_dialect.fetch_add(1);
     } else if (s.state == HostState::kBackoff || s.state == HostState::kCircuitOpen) {
       progress->failed_connects.fetch_add(1);
       std::lock_guard lock(progress->mu);
@@ -97,8 +98,8 @@ struct HostSink {
     if (r.status != ProbeStatus::kOk || !r.snapshot || r.snapshot->processes.empty()) {
       progress->bad_probes.fetch_add(1);
       std::lock_guard lock(progress->mu);
-      ++progress->reasons[std::string("probe:") + std::string(agent::ProbeStatusName(r.status)) + ":" +
-                          std::string(agent::ReasonName(r.reason))];
+      ++progress->reasons[std::string("probe:") + std::string(agent::ProbeStatusName(r.status)) +
+                          ":" + std::string(agent::ReasonName(r.reason))];
       return;
     }
     done = true;
@@ -109,8 +110,8 @@ struct HostSink {
 };
 
 std::size_t OpenDescriptors() {
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
-                                                std::filesystem::directory_iterator{}));
+  return static_cast<std::size_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator{}));
 }
 
 double Seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
@@ -125,7 +126,8 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
 
   Fleetsim fleet;
   std::string error;
-  ASSERT_TRUE(fleet.Start(kHosts, {"--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"}, error))
+  ASSERT_TRUE(
+      fleet.Start(kHosts, {"--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"}, error))
       << error;
   std::printf("fleetsim: %u hosts ready in %.2f s\n", kHosts, fleet.StartupSeconds());
   EXPECT_LT(fleet.StartupSeconds(), 30.0);
@@ -143,8 +145,9 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
 
   auto progress = std::make_shared<Progress>();
   const auto t0 = Clock::now();
-  const auto give_up = t0 + kBudget - std::chrono::duration_cast<Clock::duration>(
-                                          std::chrono::duration<double>(fleet.StartupSeconds()));
+  const auto give_up = t0 + kBudget -
+                       std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(fleet.StartupSeconds()));
   std::uint32_t peak_live = 0;
   {
     AgentRunner runner(2);
@@ -161,16 +164,15 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
         sink->index = launched;
         sink->dialect = spec.dialect;
         sink->t0 = t0;
-        spec.dialect.clear();  // fingerprint and choose, as for a real host
+        spec.dialect.clear();        // fingerprint and choose, as for a real host
         spec.connect_timeout = 20s;  // under a reconnect storm on 2 loaded cores
         spec.probe_timeout = 30s;
         spec.interval = 3s;  // first ok tick at most 3 s after ready; the agent stops after it
         spec.keepalive = 60s;
         agent::AgentSink agent_sink{[sink](const agent::HostStatus& s) { sink->OnStatus(s); },
                                     [sink](const agent::ProbeResult& r) { sink->OnResult(r); }};
-        const std::size_t index =
-            runner.Start(std::move(spec), std::move(agent_sink), options,
-                         [progress] { progress->exited.fetch_add(1); });
+        const std::size_t index = runner.Start(std::move(spec), std::move(agent_sink), options,
+                                               [progress] { progress->exited.fetch_add(1); });
         ASSERT_EQ(index, launched);
         ++launched;
       }
@@ -181,8 +183,10 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
         last_progress = Clock::now();
       } else if (Clock::now() - last_progress > kStall) {
         const auto stats = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
-        ADD_FAILURE() << "no progress for " << std::chrono::duration_cast<std::chrono::seconds>(kStall).count()
-                      << " s with " << launched - progress->exited.load() << " agents live; fleetsim /stats "
+        ADD_FAILURE() << "no progress for "
+                      << std::chrono::duration_cast<std::chrono::seconds>(kStall).count()
+                      << " s with " << launched - progress->exited.load()
+                      << " agents live; fleetsim /stats "
                       << (stats.status == 200 ? stats.body : "did not answer (out of descriptors?)")
                       << "; this process has " << OpenDescriptors() << " descriptors open";
         break;
@@ -217,7 +221,8 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
   for (auto until = Clock::now() + 10s; Clock::now() < until; std::this_thread::sleep_for(100ms)) {
     const auto stats = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
     if (stats.status != 200) continue;
-    sessions_open = boost::json::parse(stats.body).as_object().at("sessions_open").to_number<std::uint64_t>();
+    sessions_open =
+        boost::json::parse(stats.body).as_object().at("sessions_open").to_number<std::uint64_t>();
     if (sessions_open == 0) break;
   }
   EXPECT_EQ(sessions_open, 0u) << "sessions left open by stopped agents";
@@ -226,8 +231,10 @@ TEST(AgentScaleTest, TenThousandHostsEachReachReadyAndAnswerAnOkProbe) {
   const auto http = HttpWithin(fleet.ControlPort(), "GET", "/stats", 2s);
   std::printf("fleetsim /stats: %s\n(total %.1f s)\n", http.body.c_str(), total);
   ::testing::Test::RecordProperty("startup_seconds", std::to_string(fleet.StartupSeconds()));
-  ::testing::Test::RecordProperty("all_ready_seconds", std::to_string(Seconds(progress->last_ready_ns.load())));
-  ::testing::Test::RecordProperty("all_ok_seconds", std::to_string(Seconds(progress->last_ok_ns.load())));
+  ::testing::Test::RecordProperty("all_ready_seconds",
+                                  std::to_string(Seconds(progress->last_ready_ns.load())));
+  ::testing::Test::RecordProperty("all_ok_seconds",
+                                  std::to_string(Seconds(progress->last_ok_ns.load())));
 
   EXPECT_EQ(progress->ready.load(), kHosts) << "every host reaches ready";
   EXPECT_EQ(progress->ok.load(), kHosts) << "every host delivers an ok probe";

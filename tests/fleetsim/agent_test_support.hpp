@@ -16,16 +16,16 @@
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/config/load.hpp"
@@ -64,15 +64,18 @@ inline HttpResult HttpWithin(std::uint16_t port, std::string_view method, std::s
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> response;
   HttpResult result;
-  socket.async_connect({boost::asio::ip::make_address("127.0.0.1"), port}, [&](const boost::system::error_code& ec) {
-    if (ec) return;
-    http::async_write(socket, request, [&](const boost::system::error_code& wec, std::size_t) {
-      if (wec) return;
-      http::async_read(socket, buffer, response, [&](const boost::system::error_code& rec, std::size_t) {
-        if (!rec) result = {static_cast<int>(response.result_int()), response.body()};
+  socket.async_connect(
+      {boost::asio::ip::make_address("127.0.0.1"), port}, [&](const boost::system::error_code& ec) {
+        if (ec) return;
+        http::async_write(socket, request, [&](const boost::system::error_code& wec, std::size_t) {
+          if (wec) return;
+          http::async_read(socket, buffer, response,
+                           [&](const boost::system::error_code& rec, std::size_t) {
+                             if (!rec)
+                               result = {static_cast<int>(response.result_int()), response.body()};
+                           });
+        });
       });
-    });
-  });
   io.run_for(limit);
   return result;
 }

@@ -12,10 +12,10 @@ namespace {
 
 TEST(FleetsimEmitConfigTest, InventoryLoadsWithFleetpsConfig) {
   const auto dir = MakeTempDir("fleetsim-emit-");
-  const auto r = RunProcess({FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "50",
-                             "--base-port", "21000", "--dialects",
-                             "linux-procps=70,busybox=10,aix=10,solaris=10"},
-                            {}, std::chrono::seconds(60));
+  const auto r =
+      RunProcess({FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "50", "--base-port",
+                  "21000", "--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"},
+                 {}, std::chrono::seconds(60));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto loaded = config::LoadInventoryFile((dir / "fleet.yaml").string());
   for (const auto& d : loaded.diagnostics) {
@@ -48,9 +48,9 @@ TEST(FleetsimEmitConfigTest, InventoryLoadsWithFleetpsConfig) {
 
 TEST(FleetsimEmitConfigTest, PerHostKeysGiveEveryHostItsOwnKnownHostsKey) {
   const auto dir = MakeTempDir("fleetsim-emit-");
-  const auto r = RunProcess({FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "3",
-                             "--per-host-keys"},
-                            {}, std::chrono::seconds(60));
+  const auto r = RunProcess(
+      {FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "3", "--per-host-keys"}, {},
+      std::chrono::seconds(60));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ifstream known(dir / "known_hosts");
   std::set<std::string> keys;

@@ -1,9 +1,9 @@
 // 10,000 simulated hosts start in under 30 s and every one answers a probe over SSH.
 // The client is a small blocking libssh client on a few threads (an OpenSSH process per host
 // would cost minutes); it checks each host key against the emitted known_hosts.
+#include <sys/resource.h>
 #include <gtest/gtest.h>
 #include <libssh/libssh.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -97,17 +97,17 @@ TEST(FleetsimScaleTest, TenThousandHostsStartQuicklyAndEveryOneAnswersAProbe) {
 
   Fleetsim fleet;
   std::string error;
-  ASSERT_TRUE(fleet.Start(kHosts, {"--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"},
-                          error))
+  ASSERT_TRUE(
+      fleet.Start(kHosts, {"--dialects", "linux-procps=70,busybox=10,aix=10,solaris=10"}, error))
       << error;
   std::cout << "fleetsim: " << kHosts << " hosts ready in " << fleet.StartupSeconds() << " s\n";
   EXPECT_LT(fleet.StartupSeconds(), 30.0);
 
   ssh_init();
   ssh_key identity = nullptr;
-  ASSERT_EQ(ssh_pki_import_privkey_file(fleet.Identity().c_str(), nullptr, nullptr, nullptr,
-                                        &identity),
-            SSH_OK);
+  ASSERT_EQ(
+      ssh_pki_import_privkey_file(fleet.Identity().c_str(), nullptr, nullptr, nullptr, &identity),
+      SSH_OK);
 
   std::vector<SessionPtr> sessions(kHosts);
   std::atomic<std::uint32_t> next{1};
@@ -128,8 +128,8 @@ TEST(FleetsimScaleTest, TenThousandHostsStartQuicklyAndEveryOneAnswersAProbe) {
           // probe (~70 KB each), which keeps the client's share of two cores affordable.
           const auto dialect = probes::ChooseDialect(fp.fingerprint);
           if (n % 10 == 0) {
-            const auto out = Exec(session.get(),
-                                  probes::ProcessProbeScript(dialect, fp.fingerprint, kNonce));
+            const auto out =
+                Exec(session.get(), probes::ProcessProbeScript(dialect, fp.fingerprint, kNonce));
             const auto parsed = probes::ParseProcessProbe(dialect, fp.fingerprint, out, kNonce);
             if (!parsed.ok() || parsed.snapshot.processes.size() < 10) {
               why = "probe: " + parsed.error;
@@ -170,8 +170,7 @@ TEST(FleetsimScaleTest, TenThousandHostsStartQuicklyAndEveryOneAnswersAProbe) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::cout << "fleetsim stats with every session open and idle: " << stats.body;
-  EXPECT_NE(stats.body.find(held), std::string::npos)
-      << stats.body;
+  EXPECT_NE(stats.body.find(held), std::string::npos) << stats.body;
   ssh_key_free(identity);
 }
 

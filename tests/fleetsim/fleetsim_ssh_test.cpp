@@ -129,7 +129,8 @@ TEST_P(DialectProbe, ProbeOverSshParsesInTheHostsDialect) {
     // BusyBox's two-word states ("S <", "S N") stay states, never the start of a command.
     EXPECT_FALSE(p.args.starts_with("< ") || p.args.starts_with("N ")) << p.pid << " " << p.args;
     ASSERT_FALSE(p.state.empty()) << p.pid;
-    EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(p.state.front()))) << p.pid << " " << p.state;
+    EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(p.state.front())))
+        << p.pid << " " << p.state;
   }
 }
 

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "fleetps/collector/cli/nodeset_fold.hpp"
-#include "fleetps/collector/query/query.hpp"
-#include "fleetps/collector/query/selector.hpp"
-#include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/api/json.hpp"
 #include "fleetps/collector/api/params.hpp"
+#include "fleetps/collector/cli/nodeset_fold.hpp"
+#include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/query/selector.hpp"
 #include "fleetps/config/nodeset.hpp"
 #include "fuzz_input.hpp"
 

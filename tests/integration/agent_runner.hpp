@@ -79,11 +79,11 @@ class AgentRunner {
     auto a = std::make_shared<agent::HostAgent>(strand, std::move(spec), std::move(sink), options);
     auto signal = std::make_shared<boost::asio::cancellation_signal>();
     signals_.push_back({strand, signal});
-    boost::asio::co_spawn(strand, [a] { return a->Run(); },
-                          boost::asio::bind_cancellation_slot(signal->slot(),
-                                                              [a](std::exception_ptr e) {
-                                                                if (e) std::rethrow_exception(e);
-                                                              }));
+    boost::asio::co_spawn(
+        strand, [a] { return a->Run(); },
+        boost::asio::bind_cancellation_slot(signal->slot(), [a](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        }));
     return a;
   }
   void Stop() {

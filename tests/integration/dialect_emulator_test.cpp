@@ -80,10 +80,11 @@ DialectRun RunAgent(const TestHost& host, const std::vector<MatcherSpec>& matche
   AgentOptions options;
   options.uniform = [] { return 0.5; };
   auto agent = std::make_shared<HostAgent>(strand, spec, sink, options);
-  asio::co_spawn(strand, [agent] { return agent->Run(); },
-                 asio::bind_cancellation_slot(stop.slot(), [](std::exception_ptr e) {
-                   if (e) std::rethrow_exception(e);
-                 }));
+  asio::co_spawn(
+      strand, [agent] { return agent->Run(); },
+      asio::bind_cancellation_slot(stop.slot(), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      }));
   deadline.async_wait([&](boost::system::error_code ec) {
     if (!ec) stop.emit(asio::cancellation_type::terminal);
   });
@@ -135,10 +136,10 @@ const GroupStats* Group(const DialectRun& run, const std::string& name) {
   return &it->second;
 }
 
-#define ASSERT_PROBED(run)                                                             \
-  do {                                                                                 \
-    ASSERT_TRUE((run).ready) << "never ready";                                         \
-    ASSERT_TRUE((run).result) << "no successful probe; failures: "                     \
+#define ASSERT_PROBED(run)                                                              \
+  do {                                                                                  \
+    ASSERT_TRUE((run).ready) << "never ready";                                          \
+    ASSERT_TRUE((run).result) << "no successful probe; failures: "                      \
                               << ((run).failures.empty() ? "none" : (run).failures[0]); \
   } while (false)
 
@@ -158,9 +159,9 @@ MatcherSpec ProbeSelf() { return ByComm("probe-self", {"sh", "ps", "lsof"}); }
 
 TEST(DialectEmulatorTest, Aix) {
   TestHost host(Emulated("aix"));
-  const DialectRun run = RunAgent(host, {ByExe("tnslsnr", {"tnslsnr"}),
-                                         ByComm("oracle", {"oracle"}), ByComm("init", {"init"}),
-                                         ProbeSelf()});
+  const DialectRun run =
+      RunAgent(host, {ByExe("tnslsnr", {"tnslsnr"}), ByComm("oracle", {"oracle"}),
+                      ByComm("init", {"init"}), ProbeSelf()});
   ASSERT_PROBED(run);
   const probes::Fingerprint& fp = run.ready->fingerprint.value();
   EXPECT_EQ(probes::DialectName(run.ready->dialect.value()), "aix");
@@ -236,9 +237,8 @@ TEST(DialectEmulatorTest, Aix) {
 
 TEST(DialectEmulatorTest, Solaris) {
   TestHost host(Emulated("solaris"));
-  const DialectRun run = RunAgent(
-      host, {ByCmdline("billing", {"-Dapp\\.home=/opt/billing "}), ByExe("sshd", {"sshd"}),
-             ProbeSelf()});
+  const DialectRun run = RunAgent(host, {ByCmdline("billing", {"-Dapp\\.home=/opt/billing "}),
+                                         ByExe("sshd", {"sshd"}), ProbeSelf()});
   ASSERT_PROBED(run);
   const probes::Fingerprint& fp = run.ready->fingerprint.value();
   EXPECT_EQ(probes::DialectName(run.ready->dialect.value()), "solaris");
@@ -291,8 +291,8 @@ TEST(DialectEmulatorTest, Solaris) {
 
 TEST(DialectEmulatorTest, Hpux) {
   TestHost host(Emulated("hpux"));
-  const DialectRun run = RunAgent(
-      host, {ByExe("sybase", {"dataserver"}), ByComm("sshd", {"sshd"}), ProbeSelf()});
+  const DialectRun run =
+      RunAgent(host, {ByExe("sybase", {"dataserver"}), ByComm("sshd", {"sshd"}), ProbeSelf()});
   ASSERT_PROBED(run);
   const probes::Fingerprint& fp = run.ready->fingerprint.value();
   EXPECT_EQ(probes::DialectName(run.ready->dialect.value()), "hpux");
@@ -349,8 +349,7 @@ TEST(DialectEmulatorTest, Freebsd) {
   ASSERT_NE(sshd, nullptr);
   EXPECT_EQ(sshd->num_procs, 2u);
   EXPECT_EQ(State(*sshd, StateBucket::kSleeping), 2u);  // Is (idle) and S
-  EXPECT_EQ(sshd->listen_sockets,
-            (std::map<std::string, std::uint64_t>{{"tcp", 1}, {"tcp6", 1}}));
+  EXPECT_EQ(sshd->listen_sockets, (std::map<std::string, std::uint64_t>{{"tcp", 1}, {"tcp6", 1}}));
 }
 
 TEST(DialectEmulatorTest, Darwin) {

@@ -37,7 +37,8 @@ asio::awaitable<void> Serve(std::shared_ptr<tcp::socket> s, std::string drip) {
   for (std::size_t i = 0;; ++i) {
     t.expires_after(200ms);
     co_await t.async_wait(asio::use_awaitable);
-    if (!drip.empty()) co_await asio::async_write(*s, asio::buffer(&drip[i % drip.size()], 1), asio::use_awaitable);
+    if (!drip.empty())
+      co_await asio::async_write(*s, asio::buffer(&drip[i % drip.size()], 1), asio::use_awaitable);
   }
 }
 asio::awaitable<void> Accept(tcp::acceptor& a, std::string drip) {
@@ -48,7 +49,8 @@ asio::awaitable<void> Accept(tcp::acceptor& a, std::string drip) {
 }
 
 // Probes a healthy host every 200 ms and records how late each probe finished.
-asio::awaitable<std::vector<Clock::duration>> ProbeLoop(config::HostSpec spec, Clock::time_point until) {
+asio::awaitable<std::vector<Clock::duration>> ProbeLoop(config::HostSpec spec,
+                                                        Clock::time_point until) {
   SshSession session(co_await asio::this_coro::executor);
   std::vector<Clock::duration> lateness;
   if (co_await session.Connect(spec, Clock::now() + 10s)) co_return lateness;
@@ -107,12 +109,15 @@ TEST_P(FaultTest, HostileServerEndsAtItsDeadlineWhileAnotherHostKeepsProbing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, FaultTest, ::testing::Values("", "SSH-2.0-drip"),
-                         [](const auto& p) { return p.param.empty() ? "NeverBanner" : "DripBanner"; });
+                         [](const auto& p) {
+                           return p.param.empty() ? "NeverBanner" : "DripBanner";
+                         });
 
 // The same script gives the same bytes whatever the login shell is.
 TEST(LoginShellTest, ScriptOnStdinGivesIdenticalBytesUnderEveryShell) {
   const std::string script =
-      "LC_ALL=C; export LC_ALL\nx=1; while [ $x -le 3 ]; do echo \"line $x\"; x=`expr $x + 1`; done\n"
+      "LC_ALL=C; export LC_ALL\nx=1; while [ $x -le 3 ]; do echo \"line $x\"; x=`expr $x + 1`; "
+      "done\n"
       "printf 'a\\tb %s\\n' \"$HOME\" | sed 's|/home/fleetps-[a-z]*|HOME|'\necho err >&2\nexit 7\n";
   std::string reference;
   for (const char* shell : {"/bin/dash", "/bin/ksh", "/bin/csh", "/usr/bin/tcsh"}) {
@@ -121,7 +126,8 @@ TEST(LoginShellTest, ScriptOnStdinGivesIdenticalBytesUnderEveryShell) {
     asio::io_context io;
     auto run = [](config::HostSpec spec, std::string s) -> asio::awaitable<std::string> {
       SshSession session(co_await asio::this_coro::executor);
-      if (auto ec = co_await session.Connect(spec, Clock::now() + 10s)) co_return "connect " + std::string(ReasonName(ec));
+      if (auto ec = co_await session.Connect(spec, Clock::now() + 10s))
+        co_return "connect " + std::string(ReasonName(ec));
       RunOptions o;
       o.deadline = Clock::now() + 10s;
       auto r = co_await session.RunScript(s, o);
@@ -137,7 +143,8 @@ TEST(LoginShellTest, ScriptOnStdinGivesIdenticalBytesUnderEveryShell) {
   }
 }
 
-asio::awaitable<int> ConnectAndProbe(config::HostSpec spec, std::shared_ptr<std::atomic<int>> ready) {
+asio::awaitable<int> ConnectAndProbe(config::HostSpec spec,
+                                     std::shared_ptr<std::atomic<int>> ready) {
   SshSession session(co_await asio::this_coro::executor);
   if (co_await session.Connect(spec, Clock::now() + 60s)) co_return 0;
   ready->fetch_add(1);
@@ -153,7 +160,8 @@ TEST(ScaleTest, HundredConcurrentSessionsToOneSshdAllReachReadyAndProbe) {
   auto ready = std::make_shared<std::atomic<int>>(0);
   int ok = 0;
   for (int i = 0; i < 100; ++i) {
-    asio::co_spawn(io, ConnectAndProbe(host.Spec(), ready), [&](std::exception_ptr, int v) { ok += v; });
+    asio::co_spawn(io, ConnectAndProbe(host.Spec(), ready),
+                   [&](std::exception_ptr, int v) { ok += v; });
   }
   io.run();
   EXPECT_EQ(ready->load(), 100);

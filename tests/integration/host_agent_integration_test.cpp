@@ -15,8 +15,8 @@
 #include <boost/asio/strand.hpp>
 #include <gtest/gtest.h>
 
-#include "fleetps/agent/host_agent.hpp"
 #include "agent_runner.hpp"
+#include "fleetps/agent/host_agent.hpp"
 #include "test_host.hpp"
 
 namespace fleetps::agent {
@@ -45,10 +45,13 @@ TEST(HostAgentTest, ReachesReadyFingerprintsAndProbesOnSchedule) {
   Recorder rec;
   AgentRunner runner;
   runner.Start(spec, rec.Sink(), FastOptions());
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) {
-    return std::count_if(r.results.begin(), r.results.end(),
-                         [](const ProbeResult& p) { return p.status == ProbeStatus::kOk; }) >= 3;
-  }, 20s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) {
+        return std::count_if(r.results.begin(), r.results.end(), [](const ProbeResult& p) {
+                 return p.status == ProbeStatus::kOk;
+               }) >= 3;
+      },
+      20s));
   runner.Stop();
   std::vector<std::string> states;
   for (const auto& s : rec.statuses) states.emplace_back(StateName(s.state));
@@ -80,10 +83,12 @@ TEST(HostAgentTest, DialectFromConfigOverridesTheFingerprint) {
   Recorder rec;
   AgentRunner runner;
   runner.Start(spec, rec.Sink(), FastOptions());
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) {
-    return std::any_of(r.statuses.begin(), r.statuses.end(),
-                       [](const HostStatus& s) { return s.state == HostState::kReady; });
-  }, 20s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) {
+        return std::any_of(r.statuses.begin(), r.statuses.end(),
+                           [](const HostStatus& s) { return s.state == HostState::kReady; });
+      },
+      20s));
   runner.Stop();
   const auto ready = std::find_if(rec.statuses.begin(), rec.statuses.end(),
                                   [](const HostStatus& s) { return s.state == HostState::kReady; });
@@ -104,28 +109,34 @@ TEST(HostAgentTest, ServerRestartGivesBackoffThenANewEpochWithoutSeqGaps) {
   };
   ASSERT_TRUE(rec.WaitFor([&](Recorder& r) { return ready_count(r) == 1; }, 20s));
   host.Stop();  // kills sshd and its session processes: the connection drops
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) {
-    return std::any_of(r.statuses.begin(), r.statuses.end(),
-                       [](const HostStatus& s) { return s.state == HostState::kBackoff; });
-  }, 10s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) {
+        return std::any_of(r.statuses.begin(), r.statuses.end(),
+                           [](const HostStatus& s) { return s.state == HostState::kBackoff; });
+      },
+      10s));
   std::this_thread::sleep_for(1s);  // a few failed reconnects while it is down
   host.Start();
   ASSERT_TRUE(rec.WaitFor([&](Recorder& r) { return ready_count(r) == 2; }, 20s));
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) {
-    return !r.results.empty() && r.results.back().status == ProbeStatus::kOk &&
-           r.results.back().session_epoch == 2;
-  }, 10s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) {
+        return !r.results.empty() && r.results.back().status == ProbeStatus::kOk &&
+               r.results.back().session_epoch == 2;
+      },
+      10s));
   runner.Stop();
-  const auto second = std::find_if(rec.statuses.rbegin(), rec.statuses.rend(),
-                                   [](const HostStatus& s) { return s.state == HostState::kReady; });
+  const auto second =
+      std::find_if(rec.statuses.rbegin(), rec.statuses.rend(),
+                   [](const HostStatus& s) { return s.state == HostState::kReady; });
   EXPECT_EQ(second->epoch, 2u);
-  const auto backoff = std::find_if(rec.statuses.begin(), rec.statuses.end(),
-                                    [](const HostStatus& s) { return s.state == HostState::kBackoff; });
+  const auto backoff =
+      std::find_if(rec.statuses.begin(), rec.statuses.end(),
+                   [](const HostStatus& s) { return s.state == HostState::kBackoff; });
   EXPECT_TRUE(backoff->last_reason) << "backoff carries the failure reason";
   ExpectGapFree(rec.results);
-  EXPECT_TRUE(std::any_of(rec.results.begin(), rec.results.end(),
-                          [](const ProbeResult& p) { return p.status == ProbeStatus::kError; }))
-      << "ticks while down still yield a result";
+  EXPECT_TRUE(std::any_of(rec.results.begin(), rec.results.end(), [](const ProbeResult& p) {
+    return p.status == ProbeStatus::kError;
+  })) << "ticks while down still yield a result";
 }
 
 TEST(HostAgentTest, WrongUserKeyOpensTheCircuitAndSpacesRetries) {

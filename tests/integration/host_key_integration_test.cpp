@@ -137,7 +137,9 @@ TEST(KeyFileTest, EncryptedKeyDecryptsWithPassphraseFromFileOrEnvironment) {
   std::filesystem::create_directories(dir);
   for (const char* type : {"ed25519", "ecdsa", "rsa"}) {
     const auto key = dir / (std::string("id_") + type);
-    ASSERT_EQ(testing::Shell(std::string("ssh-keygen -q -t ") + type + " -N s3cret -f " + key.string()), 0);
+    ASSERT_EQ(
+        testing::Shell(std::string("ssh-keygen -q -t ") + type + " -N s3cret -f " + key.string()),
+        0);
     config::HostSpec spec;
     spec.identity_file = key.string();
     EXPECT_FALSE(Identity::Load(spec)) << type << " must not load without its passphrase";

@@ -26,9 +26,9 @@ namespace {
 using namespace std::chrono_literals;
 using testing::AgentRunner;
 using testing::FastAgentOptions;
+using ::testing::HasSubstr;
 using testing::Recorder;
 using testing::TestHost;
-using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
 TestHost::Options Rhel5() {
@@ -58,10 +58,12 @@ HostStatus ReadyAndProbed(const config::HostSpec& spec) {
   Recorder rec;
   AgentRunner runner;
   runner.Start(spec, rec.Sink(), FastAgentOptions());
-  const bool probed = rec.WaitFor([](Recorder& r) {
-    return std::any_of(r.results.begin(), r.results.end(),
-                       [](const ProbeResult& p) { return p.status == ProbeStatus::kOk; });
-  }, 20s);
+  const bool probed = rec.WaitFor(
+      [](Recorder& r) {
+        return std::any_of(r.results.begin(), r.results.end(),
+                           [](const ProbeResult& p) { return p.status == ProbeStatus::kOk; });
+      },
+      20s);
   runner.Stop();
   std::string states;
   for (const auto& s : rec.statuses) {
@@ -96,8 +98,8 @@ TEST(LegacySshdTest, Rhel5DefaultsNameTheServerOfferAndOpenTheCircuit) {
   AgentOptions options;  // production timings: the circuit's first retry is >= 30 s
   options.uniform = [] { return 0.0; };
   runner.Start(spec, rec.Sink(), options);
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); },
-                          10s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); }, 10s));
   std::this_thread::sleep_for(10s);
   runner.Stop();
   const HostStatus& open = rec.statuses[rec.Find(HostState::kCircuitOpen)];
@@ -191,7 +193,8 @@ TEST(LegacySshdTest, GroupExchangeSha1OnlyServer) {
   spec.algorithms.kex = {"diffie-hellman-group-exchange-sha1"};
   const HostStatus ready = ReadyAndProbed(spec);
   EXPECT_EQ(ready.server.kex, "diffie-hellman-group-exchange-sha1");
-  EXPECT_TRUE(HasWeak(ready.weak_algorithms, AlgorithmKind::kKex, "diffie-hellman-group-exchange-sha1"));
+  EXPECT_TRUE(
+      HasWeak(ready.weak_algorithms, AlgorithmKind::kKex, "diffie-hellman-group-exchange-sha1"));
 }
 
 TEST(LegacySshdTest, DropbearWithOnlyAnRsaHostKey) {
@@ -230,15 +233,15 @@ TEST(LegacySshdTest, FrozenServerIsDeclaredDeadByKeepalivesAlone) {
   Recorder rec;
   AgentRunner runner;
   runner.Start(spec, rec.Sink(), FastAgentOptions());
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kReady) < r.statuses.size(); },
-                          20s));
+  ASSERT_TRUE(
+      rec.WaitFor([](Recorder& r) { return r.Find(HostState::kReady) < r.statuses.size(); }, 20s));
   std::this_thread::sleep_for(1500ms);  // the fingerprint's processes are gone
   const std::vector<int> session = Descendants(std::stoi(host.Env("FLEETPS_TEST_PID")));
   ASSERT_FALSE(session.empty());
   for (int pid : session) ::kill(pid, SIGSTOP);
   const auto frozen_at = Clock::now();
-  const bool dead = rec.WaitFor([](Recorder& r) { return r.Find(HostState::kBackoff) < r.statuses.size(); },
-                                10s);
+  const bool dead =
+      rec.WaitFor([](Recorder& r) { return r.Find(HostState::kBackoff) < r.statuses.size(); }, 10s);
   Clock::time_point detected{};
   {
     std::lock_guard lock(rec.mu);
@@ -254,10 +257,12 @@ TEST(LegacySshdTest, FrozenServerIsDeclaredDeadByKeepalivesAlone) {
     EXPECT_THAT(down.detail, HasSubstr("not even a keepalive reply"));
   }
   // The session is replaced: a new epoch becomes ready and probes.
-  ASSERT_TRUE(rec.WaitFor([](Recorder& r) {
-    const auto backoff = r.Find(HostState::kBackoff);
-    return r.Find(HostState::kReady, backoff) < r.statuses.size();
-  }, 20s));
+  ASSERT_TRUE(rec.WaitFor(
+      [](Recorder& r) {
+        const auto backoff = r.Find(HostState::kBackoff);
+        return r.Find(HostState::kReady, backoff) < r.statuses.size();
+      },
+      20s));
   runner.Stop();
   const auto again = rec.Find(HostState::kReady, rec.Find(HostState::kBackoff));
   EXPECT_EQ(rec.statuses[again].epoch, 2u);
@@ -277,8 +282,8 @@ TEST(LegacySshdTest, AnsweringServersStayReadyWithShortKeepalives) {
     Recorder rec;
     AgentRunner runner;
     runner.Start(spec, rec.Sink(), FastAgentOptions());
-    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Find(HostState::kReady) < r.statuses.size(); },
-                            20s));
+    ASSERT_TRUE(rec.WaitFor(
+        [](Recorder& r) { return r.Find(HostState::kReady) < r.statuses.size(); }, 20s));
     std::this_thread::sleep_for(5s);  // longer than the silence limit, with only keepalives
     runner.Stop();
     EXPECT_EQ(rec.Find(HostState::kBackoff), rec.statuses.size());
@@ -292,8 +297,8 @@ TEST(LegacySshdTest, OfferScanAndKeyScanOfARhel5Server) {
   auto offer = testing::RunCoro(io, ScanServerOffer(spec, Clock::now() + 5s));
   ASSERT_TRUE(offer) << offer.error().message();
   EXPECT_THAT(offer->banner, HasSubstr("SSH-2.0-OpenSSH_"));
-  EXPECT_THAT(offer->kex, ::testing::IsSupersetOf({"diffie-hellman-group1-sha1",
-                                                   "diffie-hellman-group14-sha1"}));
+  EXPECT_THAT(offer->kex, ::testing::IsSupersetOf(
+                              {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1"}));
   EXPECT_THAT(offer->hostkeys, ::testing::ElementsAre("ssh-rsa"));
   EXPECT_THAT(offer->ciphers, ::testing::ElementsAre("aes128-cbc", "3des-cbc"));
   EXPECT_THAT(offer->macs, ::testing::ElementsAre("hmac-sha1", "hmac-md5"));
@@ -318,8 +323,8 @@ TEST(LegacySshdTest, OfferScanAndKeyScanOfARhel5Server) {
 TEST(LegacySshdTest, OfferScanOfSomethingThatIsNotSsh) {
   // A port that answers like a web server and closes: a clear error, no hang.
   boost::asio::io_context server_io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      server_io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::acceptor acceptor(server_io,
+                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
   std::thread server([&] {
     boost::asio::ip::tcp::socket peer(server_io);
     acceptor.accept(peer);

@@ -58,7 +58,7 @@ constexpr char kExporter[] = "/usr/bin/prometheus-process-exporter";
 constexpr char kGroup[] = "parity";
 constexpr char kMatch[] = "fleetps_parity_workload";
 constexpr int kSleepers = 3, kFiles = 20, kMib = 48, kThreads = 3;
-constexpr double kCpuTolerance = 0.05;    // seconds
+constexpr double kCpuTolerance = 0.05;     // seconds
 constexpr double kMemoryTolerance = 0.01;  // relative
 
 // The group's values as both tools see them.
@@ -204,10 +204,11 @@ class FleetpsWatcher {
                    }};
     auto strand = asio::make_strand(io_);
     agent_ = std::make_shared<HostAgent>(strand, std::move(spec), std::move(sink), AgentOptions{});
-    asio::co_spawn(strand, [agent = agent_] { return agent->Run(); },
-                   asio::bind_cancellation_slot(stop_.slot(), [](std::exception_ptr e) {
-                     if (e) std::rethrow_exception(e);
-                   }));
+    asio::co_spawn(
+        strand, [agent = agent_] { return agent->Run(); },
+        asio::bind_cancellation_slot(stop_.slot(), [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        }));
     strand_ = strand;
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -264,17 +265,16 @@ std::string CompareGauges(const Values& f, const Values& e) {
   return out;
 }
 
-bool SameExporterValues(const Values& a, const Values& b) { return CompareGauges(a, b).empty() &&
-                                                                  a.cpu_user == b.cpu_user &&
-                                                                  a.cpu_system == b.cpu_system; }
+bool SameExporterValues(const Values& a, const Values& b) {
+  return CompareGauges(a, b).empty() && a.cpu_user == b.cpu_user && a.cpu_system == b.cpu_system;
+}
 
 struct Quiet {
   Values fleetps, exporter;
 };
 
 // A fleetps snapshot taken between two identical exporter scrapes whose gauges agree with it.
-std::optional<Quiet> QuietAgreement(FleetpsWatcher& watcher, std::uint16_t port,
-                                    std::string& log) {
+std::optional<Quiet> QuietAgreement(FleetpsWatcher& watcher, std::uint16_t port, std::string& log) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     const auto before = ExporterValues(port);
     const auto f = watcher.Next();

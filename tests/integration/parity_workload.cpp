@@ -67,9 +67,12 @@ int main(int argc, char** argv) {
   // Idle threads: each blocks forever in pause() on its own small stack.
   for (int i = 0; i < threads; ++i) {
     pthread_t t;
-    pthread_create(&t, nullptr, [](void*) -> void* {
-      for (;;) pause();
-    }, nullptr);
+    pthread_create(
+        &t, nullptr,
+        [](void*) -> void* {
+          for (;;) pause();
+        },
+        nullptr);
   }
 
   const int done = open(done_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -73,8 +73,9 @@ TEST_P(SessionTest, RunsScriptFromStdinAndCapturesBothStreams) {
 
 TEST_P(SessionTest, ReadsTenMebibytesWithoutStalling) {
   const auto start = Clock::now();
-  auto o = RunCoro(io_, ConnectAndRun(host_.Spec(),
-                                      "head -c 10485760 /dev/zero; head -c 100000 /dev/zero >&2\n"));
+  auto o = RunCoro(
+      io_,
+      ConnectAndRun(host_.Spec(), "head -c 10485760 /dev/zero; head -c 100000 /dev/zero >&2\n"));
   ASSERT_FALSE(o.connect) << ReasonName(o.connect);
   ASSERT_TRUE(o.run) << ReasonName(o.run.error());
   EXPECT_EQ(o.run->out.size(), 10u << 20);
@@ -103,8 +104,8 @@ TEST_P(SessionTest, OutputBeyondTheCapEndsTheCommandAsTooLarge) {
 
 TEST_P(SessionTest, CommandThatOutlivesItsDeadlineTimesOut) {
   const auto start = Clock::now();
-  auto o = RunCoro(io_, ConnectAndRun(host_.Spec(), "while :; do echo x; sleep 1; done\n",
-                                      1 << 20, std::chrono::seconds(2)));
+  auto o = RunCoro(io_, ConnectAndRun(host_.Spec(), "while :; do echo x; sleep 1; done\n", 1 << 20,
+                                      std::chrono::seconds(2)));
   ASSERT_FALSE(o.connect) << ReasonName(o.connect);
   ASSERT_FALSE(o.run);
   EXPECT_EQ(o.run.error(), Errc::kTimeout);

@@ -40,10 +40,10 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
+#include "agent_runner.hpp"
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/agent/ssh_session.hpp"
 #include "fleetps/probes/dialect.hpp"
-#include "agent_runner.hpp"
 #include "test_host.hpp"
 
 namespace fleetps::agent {
@@ -134,10 +134,12 @@ class HungPsEmulator {
         << "#!/bin/sh\n"
            "case \"$1\" in\n"
            "  --version) echo 'ps from procps-ng 4.0.2'; exit 0 ;;\n"
-           "  -o) if [ \"$2\" = pid= ] && [ \"$3\" = -p ]; then printf '%5s\\n' \"$4\"; exit 0; fi ;;\n"
+           "  -o) if [ \"$2\" = pid= ] && [ \"$3\" = -p ]; then printf '%5s\\n' \"$4\"; exit 0; fi "
+           ";;\n"
            "esac\n"
            "sleep 100000\n";
-    for (const fs::path& p : {root_, Dir(), Dir() / "usr", Dir() / "usr" / "bin", Dir() / "usr" / "bin" / "ps"}) {
+    for (const fs::path& p :
+         {root_, Dir(), Dir() / "usr", Dir() / "usr" / "bin", Dir() / "usr" / "bin" / "ps"}) {
       ::chmod(p.c_str(), 0755);  // the probe user runs it
     }
   }
@@ -165,7 +167,8 @@ class WatchdogHungPsTest : public ::testing::TestWithParam<std::string> {};
 // ~2 s after it started, before the next tick.
 TEST_P(WatchdogHungPsTest, HungProbesNeverPileUpAndNoneOutlivesTheAgent) {
   HungPsEmulator emulator;
-  TestHost host(TestHost::Options{.server = GetParam(), .user = kUser, .emulator = emulator.Dir().string()});
+  TestHost host(
+      TestHost::Options{.server = GetParam(), .user = kUser, .emulator = emulator.Dir().string()});
   ASSERT_TRUE(AwaitNoProbeProcesses(2s).empty()) << "the probe user is busy before the test";
   config::HostSpec spec = host.Spec("watchdog-hung-ps");
   spec.interval = 3s;
@@ -204,8 +207,9 @@ TEST_P(WatchdogHungPsTest, HungProbesNeverPileUpAndNoneOutlivesTheAgent) {
       worst = Describe(groups);
     }
     for (const auto& [pgid, procs] : groups) {
-      if (std::any_of(procs.begin(), procs.end(),
-                      [](const std::string& p) { return p.find("sleep 100000") != std::string::npos; })) {
+      if (std::any_of(procs.begin(), procs.end(), [](const std::string& p) {
+            return p.find("sleep 100000") != std::string::npos;
+          })) {
         hung_groups.insert(pgid);
       }
     }
@@ -221,7 +225,8 @@ TEST_P(WatchdogHungPsTest, HungProbesNeverPileUpAndNoneOutlivesTheAgent) {
     EXPECT_GE(ready, 3) << "the fingerprint must pass (only the process table hangs)";
     EXPECT_GE(timeouts, 3);
   }
-  EXPECT_TRUE(left.empty()) << "probe processes outlived the agent by probe_timeout + 2 s:\n" << Describe(left);
+  EXPECT_TRUE(left.empty()) << "probe processes outlived the agent by probe_timeout + 2 s:\n"
+                            << Describe(left);
   KillLeftovers();
 }
 
@@ -253,21 +258,26 @@ TEST_P(WatchdogLoginShellTest, DeadlineKillsExactlyTheProbe) {
   RunOptions options;
   options.deadline = Clock::now() + 8s;
   const auto start = Clock::now();
-  auto hung = Await(io, session.RunScript(
-      probes::WithWatchdog("fp_n=0123456789abcdef\necho start\nsleep 1000\necho never\n", 1s), options));
+  auto hung = Await(
+      io, session.RunScript(probes::WithWatchdog(
+                                "fp_n=0123456789abcdef\necho start\nsleep 1000\necho never\n", 1s),
+                            options));
   const auto took = Clock::now() - start;
   ASSERT_TRUE(hung) << ReasonName(hung.error());
   EXPECT_EQ(hung->out, "start\n");
   EXPECT_EQ(hung->exit_signal, "KILL");
   EXPECT_GE(took, 900ms);
-  EXPECT_LT(took, 4s) << "the channel must close when the watchdog fires, not at the agent's deadline";
+  EXPECT_LT(took, 4s)
+      << "the channel must close when the watchdog fires, not at the agent's deadline";
   const auto after_kill = AwaitNoProbeProcesses(2s);
   EXPECT_TRUE(after_kill.empty()) << Describe(after_kill);
 
   options.deadline = Clock::now() + 8s;
-  auto done = Await(io, session.RunScript(
-      probes::WithWatchdog("fp_n=0123456789abcdef\necho out\nls / >/dev/null\necho err >&2\n(exit 7)\n", 5s),
-      options));
+  auto done = Await(
+      io, session.RunScript(
+              probes::WithWatchdog(
+                  "fp_n=0123456789abcdef\necho out\nls / >/dev/null\necho err >&2\n(exit 7)\n", 5s),
+              options));
   ASSERT_TRUE(done) << "the connection must survive the kill: " << ReasonName(done.error());
   EXPECT_EQ(done->out, "out\n");
   EXPECT_EQ(done->err, "err\n");
@@ -296,11 +306,13 @@ TEST_P(WatchdogNeighbourTest, WhatTheKillReachesOnTheSameConnection) {
   RunOptions options;
   options.deadline = Clock::now() + 8s;
   const std::string hung = probes::WithWatchdog("fp_n=0123456789abcdef\nsleep 1000\n", 1s);
-  const std::string neighbour = probes::WithWatchdog("fp_n=0123456789abcdef\nsleep 3\necho done\n", 10s);
+  const std::string neighbour =
+      probes::WithWatchdog("fp_n=0123456789abcdef\nsleep 3\necho done\n", 10s);
   using Result = boost::system::result<CommandOutput>;
   auto both = [&]() -> asio::awaitable<std::pair<Result, Result>> {
     using namespace asio::experimental::awaitable_operators;
-    auto [a, b] = co_await (session.RunScript(hung, options) && session.RunScript(neighbour, options));
+    auto [a, b] =
+        co_await (session.RunScript(hung, options) && session.RunScript(neighbour, options));
     co_return std::pair<Result, Result>{std::move(a), std::move(b)};
   };
   const auto [a, b] = Await(io, both());
@@ -321,23 +333,23 @@ TEST_P(WatchdogNeighbourTest, WhatTheKillReachesOnTheSameConnection) {
 INSTANTIATE_TEST_SUITE_P(Servers, WatchdogNeighbourTest, ::testing::Values("sshd", "dropbear"),
                          [](const auto& p) { return p.param; });
 
-INSTANTIATE_TEST_SUITE_P(
-    ServersAndShells, WatchdogLoginShellTest,
-    ::testing::ValuesIn([] {
-      std::vector<LoginCase> cases;
-      for (const char* server : {"sshd", "dropbear"}) {
-        for (const char* shell : {"/bin/sh", "/bin/ksh93", "/usr/bin/mksh", "/usr/bin/yash", "/bin/bash",
-                                  "/bin/csh", "/usr/bin/tcsh"}) {
-          cases.push_back({server, shell});
-        }
-      }
-      return cases;
-    }()),
-    [](const auto& p) {
-      std::string shell = p.param.shell;
-      shell = shell.substr(shell.rfind('/') + 1);
-      return std::string(p.param.server) + "_" + (shell == "sh" ? std::string("sh_dash") : shell);
-    });
+INSTANTIATE_TEST_SUITE_P(ServersAndShells, WatchdogLoginShellTest, ::testing::ValuesIn([] {
+                           std::vector<LoginCase> cases;
+                           for (const char* server : {"sshd", "dropbear"}) {
+                             for (const char* shell :
+                                  {"/bin/sh", "/bin/ksh93", "/usr/bin/mksh", "/usr/bin/yash",
+                                   "/bin/bash", "/bin/csh", "/usr/bin/tcsh"}) {
+                               cases.push_back({server, shell});
+                             }
+                           }
+                           return cases;
+                         }()),
+                         [](const auto& p) {
+                           std::string shell = p.param.shell;
+                           shell = shell.substr(shell.rfind('/') + 1);
+                           return std::string(p.param.server) + "_" +
+                                  (shell == "sh" ? std::string("sh_dash") : shell);
+                         });
 
 }  // namespace
 }  // namespace fleetps::agent

@@ -61,7 +61,8 @@ std::vector<std::string> LiveMembers(pid_t pgid) {
     char state = 0;
     long ppid = 0, pgrp = 0;
     rest >> state >> ppid >> pgrp;
-    if (pgrp == pgid && state != 'Z' && state != 'X') live.push_back(name + " " + stat.substr(0, close + 1) + " " + state);
+    if (pgrp == pgid && state != 'Z' && state != 'X')
+      live.push_back(name + " " + stat.substr(0, close + 1) + " " + state);
   }
   return live;
 }
@@ -84,13 +85,15 @@ std::string Slurp(int fd) {
   std::string s;
   ::lseek(fd, 0, SEEK_SET);
   char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) s.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    s.append(buf, static_cast<std::size_t>(n));
   return s;
 }
 
 // Runs `script` on stdin (a pipe, like an SSH channel) of `argv` in a new session. Gives up
 // after `limit` (then kills the group, and `finished` is false).
-ShellRun RunInNewSession(const std::vector<std::string>& argv, const std::string& script, Clock::duration limit) {
+ShellRun RunInNewSession(const std::vector<std::string>& argv, const std::string& script,
+                         Clock::duration limit) {
   ShellRun r;
   int in[2];
   if (::pipe(in) != 0) return r;
@@ -159,7 +162,8 @@ class WatchdogShellTest : public ::testing::TestWithParam<Shell> {
 
 // A probe body stuck in `sleep 1000` (a ps hung on NFS): the whole group dies at the deadline.
 TEST_P(WatchdogShellTest, HungScriptIsKilledWithItsWholeGroupAtTheDeadline) {
-  const std::string script = WithWatchdog("fp_n=0123456789abcdef\necho start\nsleep 1000\necho never\n", 1s);
+  const std::string script =
+      WithWatchdog("fp_n=0123456789abcdef\necho start\nsleep 1000\necho never\n", 1s);
   const ShellRun r = RunInNewSession(argv_, script, 10s);
   ASSERT_TRUE(r.finished) << "still running after 10 s:\n" << Join(LiveMembers(r.pgid));
   EXPECT_TRUE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL) << "status " << r.status;
@@ -167,7 +171,8 @@ TEST_P(WatchdogShellTest, HungScriptIsKilledWithItsWholeGroupAtTheDeadline) {
   EXPECT_LT(r.took, 3s);
   EXPECT_EQ(r.out, "start\n");
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(Join(AwaitEmptyGroup(r.pgid, 1s)), "") << "the sleep 1000 and the watchdog must be gone";
+  EXPECT_EQ(Join(AwaitEmptyGroup(r.pgid, 1s)), "")
+      << "the sleep 1000 and the watchdog must be gone";
 }
 
 // A script that finishes first: same output, same exit status, no stray shell message, and a
@@ -201,16 +206,19 @@ TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWat
   const std::string own_sleep = "sleep " + std::to_string(deadline.count());
   const ShellRun fp_run = RunInNewSession(argv_, WithWatchdog(FingerprintScript(), deadline), 15s);
   ASSERT_TRUE(fp_run.finished);
-  EXPECT_TRUE(WIFEXITED(fp_run.status) && WEXITSTATUS(fp_run.status) == 0) << "status " << fp_run.status;
+  EXPECT_TRUE(WIFEXITED(fp_run.status) && WEXITSTATUS(fp_run.status) == 0)
+      << "status " << fp_run.status;
   const FingerprintResult fp = ParseFingerprint(fp_run.out);
   ASSERT_TRUE(fp.ok()) << fp.error << "\n" << fp_run.out;
   EXPECT_EQ(fp.fingerprint.os, "Linux");
 
   const Dialect dialect = ChooseDialect(fp.fingerprint);
   constexpr std::string_view kNonce = "00112233445566778899aabb";
-  const ShellRun probe = RunInNewSession(argv_, WithWatchdog(ProcessProbeScript(dialect, fp.fingerprint, kNonce), deadline), 15s);
+  const ShellRun probe = RunInNewSession(
+      argv_, WithWatchdog(ProcessProbeScript(dialect, fp.fingerprint, kNonce), deadline), 15s);
   ASSERT_TRUE(probe.finished);
-  EXPECT_TRUE(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == 0) << "status " << probe.status;
+  EXPECT_TRUE(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == 0)
+      << "status " << probe.status;
   const ProbeParseResult parsed = ParseProcessProbe(dialect, fp.fingerprint, probe.out, kNonce);
   ASSERT_TRUE(parsed.ok()) << parsed.error;
   EXPECT_FALSE(parsed.snapshot.processes.empty());

@@ -1,28 +1,19 @@
 #!/usr/bin/env bash
 # Runs clang-tidy (the checks in .clang-tidy, every warning an error) over the collector's product
 # sources, collector/*/src/*.cpp, with the build's compile_commands.json, two files at a time.
-# Files listed in tidy_pending.txt are skipped, each with its reason.
 #   clang_tidy.sh SOURCE_DIR BUILD_DIR CLANG_TIDY [JOBS]  -> exit 0 when clean
 set -euo pipefail
 root=${1:?usage: clang_tidy.sh SOURCE_DIR BUILD_DIR CLANG_TIDY [JOBS]}
 build=${2:?usage: clang_tidy.sh SOURCE_DIR BUILD_DIR CLANG_TIDY [JOBS]}
 tidy=${3:?usage: clang_tidy.sh SOURCE_DIR BUILD_DIR CLANG_TIDY [JOBS]}
 jobs=${4:-2}
-pending=$(cd "$(dirname "$0")" && pwd)/tidy_pending.txt
 command -v "$tidy" >/dev/null || { echo "clang-tidy: $tidy not found (scripts/setup installs it)"; exit 1; }
 [[ -f $build/compile_commands.json ]] || { echo "clang-tidy: no $build/compile_commands.json"; exit 1; }
 cd "$root"
 
-declare -A skip=()
-while read -r path _; do
-  [[ -z $path || $path == \#* ]] && continue
-  skip[$path]=1
-done <"$pending"
-
 # Only sources this build compiles (a file another configuration adds has no flags here).
 files=()
 for path in collector/*/src/*.cpp; do
-  [[ -n ${skip[$path]:-} ]] && continue
   grep -qF "\"$root/$path\"" "$build/compile_commands.json" && files+=("$path")
 done
 ((${#files[@]} > 0)) || { echo "clang-tidy: no collector sources in $build/compile_commands.json"; exit 1; }
@@ -43,4 +34,4 @@ if [[ -s $out/failed ]]; then
   echo "clang-tidy: $(wc -l <"$out/failed") of ${#files[@]} files have findings"
   exit 1
 fi
-echo "clang-tidy: ${#files[@]} files clean, ${#skip[@]} pending"
+echo "clang-tidy: ${#files[@]} files clean"

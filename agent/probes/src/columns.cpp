@@ -139,7 +139,9 @@ std::size_t SplitByColumns(std::string_view line, std::span<const TokenPos> toke
       } else if (spans[j + 1].numeric && j + 1 == i1) {
         std::size_t tail = text.size();
         const std::size_t width = spans[j + 1].end - spans[j + 1].begin;
-        while (tail > 0 && IsDigit(text[tail - 1]) && text.size() - tail < std::max<std::size_t>(width, 5)) --tail;
+        while (tail > 0 && IsDigit(text[tail - 1]) &&
+               text.size() - tail < std::max<std::size_t>(width, 5))
+          --tail;
         cut = static_cast<std::uint32_t>(t.begin + tail);
       } else {
         cut = spans[j + 1].begin;

@@ -4,8 +4,8 @@
 // "100008ps", FreeBSD sockstat "python2.781106").
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>

@@ -139,11 +139,16 @@ std::optional<Dialect> ParseDialectName(std::string_view name) noexcept {
 
 std::string_view StateBucketName(StateBucket bucket) noexcept {
   switch (bucket) {
-    case StateBucket::kRunning: return "Running";
-    case StateBucket::kSleeping: return "Sleeping";
-    case StateBucket::kWaiting: return "Waiting";
-    case StateBucket::kZombie: return "Zombie";
-    case StateBucket::kOther: return "Other";
+    case StateBucket::kRunning:
+      return "Running";
+    case StateBucket::kSleeping:
+      return "Sleeping";
+    case StateBucket::kWaiting:
+      return "Waiting";
+    case StateBucket::kZombie:
+      return "Zombie";
+    case StateBucket::kOther:
+      return "Other";
   }
   return "Other";
 }
@@ -335,8 +340,8 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
     case Dialect::kLinuxProcps:
       // user:32 keeps long names readable instead of falling back to the uid.
       AddSection(s, "ps",
-              "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args= "
-              "2>/dev/null");
+                 "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args= "
+                 "2>/dev/null");
       s.append(kProcBatch);
       s.append(
           "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
@@ -347,9 +352,9 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       // Header-driven: BusyBox builds differ in which -o columns exist, and minimal builds
       // have no -o at all (then plain `ps` still gives PID, USER and COMMAND).
       AddSection(s, "ps-header",
-              fp.ps_has_o ? "ps -o pid,ppid,user,stat,rss,vsz,args 2>/dev/null || "
-                            "ps -o pid,ppid,user,args 2>/dev/null || ps 2>/dev/null"
-                          : "ps 2>/dev/null");
+                 fp.ps_has_o ? "ps -o pid,ppid,user,stat,rss,vsz,args 2>/dev/null || "
+                               "ps -o pid,ppid,user,args 2>/dev/null || ps 2>/dev/null"
+                             : "ps 2>/dev/null");
       s.append(kProcBatch);
       s.append(
           "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
@@ -369,8 +374,9 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       AddSection(s, "ps", "ps " + scope + " " + std::string(kSolarisPsColumns) + " 2>/dev/null");
       AddSection(s, "comm", "ps " + scope + " -o pid= -o comm= 2>/dev/null");
       // ps -o args stops at 80 characters; the UCB ps prints whole argument lists.
-      s.append("if [ -x /usr/ucb/ps ]; then fp_b ucb-ps; /usr/ucb/ps -agwwwx 2>/dev/null; "
-               "fp_e ucb-ps $?; fi\n");
+      s.append(
+          "if [ -x /usr/ucb/ps ]; then fp_b ucb-ps; /usr/ucb/ps -agwwwx 2>/dev/null; "
+          "fp_e ucb-ps $?; fi\n");
       s.append(kLsofFd);
       s.append(kNetstatListen).append(kLsofListen);
       break;
@@ -384,12 +390,14 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
     case Dialect::kFreebsd:
       AddSection(s, "ps", std::string(kFreebsdPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
-      s.append("if fp_have procstat; then fp_b procstat-fd; procstat -fa 2>/dev/null; "
-               "fp_e procstat-fd $?; else\n")
+      s.append(
+           "if fp_have procstat; then fp_b procstat-fd; procstat -fa 2>/dev/null; "
+           "fp_e procstat-fd $?; else\n")
           .append(kLsofFd)
           .append("fi\n");
-      s.append("if fp_have sockstat; then fp_b listen-sockstat; sockstat -46l 2>/dev/null; "
-               "fp_e listen-sockstat $?; else\n")
+      s.append(
+           "if fp_have sockstat; then fp_b listen-sockstat; sockstat -46l 2>/dev/null; "
+           "fp_e listen-sockstat $?; else\n")
           .append(kNetstatListen)
           .append("fi\n");
       break;

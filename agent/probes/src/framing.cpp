@@ -20,11 +20,16 @@ void CountOutside(std::string_view gap, ParseStats& stats) {
 
 std::string_view SkipReasonName(SkipReason reason) noexcept {
   switch (reason) {
-    case SkipReason::kShortLine: return "short_line";
-    case SkipReason::kBadNumber: return "bad_number";
-    case SkipReason::kNoPid: return "no_pid";
-    case SkipReason::kNoHeader: return "no_header";
-    case SkipReason::kUnknownLine: return "unknown_line";
+    case SkipReason::kShortLine:
+      return "short_line";
+    case SkipReason::kBadNumber:
+      return "bad_number";
+    case SkipReason::kNoPid:
+      return "no_pid";
+    case SkipReason::kNoHeader:
+      return "no_header";
+    case SkipReason::kUnknownLine:
+      return "unknown_line";
   }
   return "unknown_line";
 }

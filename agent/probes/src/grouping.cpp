@@ -118,7 +118,7 @@ OrError<CompiledRegex> CompileCmdlineRegex(std::string_view re) {
 
 // Parses "{{.Comm}}-x{{ .Matches.Name }}"; `captures` are the names the regexes define.
 OrError<std::vector<TemplatePart>> ParseTemplate(std::string_view text,
-                                                const std::vector<std::string>& captures) {
+                                                 const std::vector<std::string>& captures) {
   std::vector<TemplatePart> parts;
   while (!text.empty()) {
     const std::size_t open = text.find("{{");
@@ -138,9 +138,9 @@ OrError<std::vector<TemplatePart>> ParseTemplate(std::string_view text,
       Field field;
     };
     static constexpr Named kFields[] = {
-        {".Comm", Field::kComm},         {".ExeBase", Field::kExeBase},
-        {".ExeFull", Field::kExeFull},   {".Username", Field::kUsername},
-        {".PID", Field::kPid},           {".StartTime", Field::kStartTime},
+        {".Comm", Field::kComm},       {".ExeBase", Field::kExeBase},
+        {".ExeFull", Field::kExeFull}, {".Username", Field::kUsername},
+        {".PID", Field::kPid},         {".StartTime", Field::kStartTime},
     };
     bool found = false;
     for (const Named& f : kFields) {
@@ -153,7 +153,8 @@ OrError<std::vector<TemplatePart>> ParseTemplate(std::string_view text,
     if (detail::StartsWith(var, ".Matches.")) {
       const std::string name(var.substr(9));
       if (std::find(captures.begin(), captures.end(), name) == captures.end()) {
-        return {std::nullopt, "template uses .Matches." + name + " but no cmdline regex captures it"};
+        return {std::nullopt,
+                "template uses .Matches." + name + " but no cmdline regex captures it"};
       }
       parts.push_back({Field::kMatch, name});
       continue;
@@ -189,8 +190,7 @@ struct Grouper::Impl {
   std::optional<std::string> Match(const ProcessRow& row) const {
     std::vector<std::pair<std::string, std::string>> captures;
     for (const Matcher& m : matchers) {
-      if (!m.comm.empty() &&
-          std::find(m.comm.begin(), m.comm.end(), row.comm) == m.comm.end()) {
+      if (!m.comm.empty() && std::find(m.comm.begin(), m.comm.end(), row.comm) == m.comm.end()) {
         continue;
       }
       if (!m.exe.empty()) {
@@ -205,12 +205,10 @@ struct Grouper::Impl {
       }
       captures.clear();
       bool ok = true;
-      const std::string_view subject =
-          std::string_view(row.args).substr(0, kMaxRegexSubject);
+      const std::string_view subject = std::string_view(row.args).substr(0, kMaxRegexSubject);
       for (const CompiledRegex& re : m.cmdline) {
         std::cmatch match;
-        if (!std::regex_search(subject.data(), subject.data() + subject.size(), match,
-                               re.regex)) {
+        if (!std::regex_search(subject.data(), subject.data() + subject.size(), match, re.regex)) {
           ok = false;
           break;
         }
@@ -231,15 +229,27 @@ struct Grouper::Impl {
     std::string out;
     for (const TemplatePart& part : m.name) {
       switch (part.field) {
-        case Field::kLiteral: out += part.text; break;
-        case Field::kComm: out += row.comm; break;
+        case Field::kLiteral:
+          out += part.text;
+          break;
+        case Field::kComm:
+          out += row.comm;
+          break;
         case Field::kExeBase:
           out += row.exe().empty() ? std::string_view(row.comm) : detail::BaseName(row.exe());
           break;
-        case Field::kExeFull: out += row.exe().empty() ? std::string_view(row.comm) : row.exe(); break;
-        case Field::kUsername: out += row.user; break;
-        case Field::kPid: out += std::to_string(row.pid); break;
-        case Field::kStartTime: out += FormatStartTime(row.start_time_unix); break;
+        case Field::kExeFull:
+          out += row.exe().empty() ? std::string_view(row.comm) : row.exe();
+          break;
+        case Field::kUsername:
+          out += row.user;
+          break;
+        case Field::kPid:
+          out += std::to_string(row.pid);
+          break;
+        case Field::kStartTime:
+          out += FormatStartTime(row.start_time_unix);
+          break;
         case Field::kMatch:
           for (const auto& [name, value] : captures) {
             if (name == part.text) {
@@ -396,7 +406,8 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     auto prev = identities_.find(row.pid);
     const bool same = prev != identities_.end() &&
                       SameStartTime(prev->second.start_time, row.start_time_unix, tolerance_);
-    next[row.pid] = Identity{same ? prev->second.start_time : std::optional<double>(row.start_time_unix), now};
+    next[row.pid] =
+        Identity{same ? prev->second.start_time : std::optional<double>(row.start_time_unix), now};
     if (member == out.members.end()) continue;
 
     Accum& acc = accum_[member->second];
@@ -417,13 +428,17 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     // A value that shrinks (or appears only now) contributes nothing: counters only grow.
     auto delta_d = [](std::optional<double>& sum, std::optional<double> cur,
                       std::optional<double> old) {
-      if (cur && old) sum = sum.value_or(0) + std::max(0.0, *cur - *old);
-      else if (cur && !sum) sum = 0.0;
+      if (cur && old)
+        sum = sum.value_or(0) + std::max(0.0, *cur - *old);
+      else if (cur && !sum)
+        sum = 0.0;
     };
     auto delta_u = [](std::optional<std::uint64_t>& sum, std::optional<std::uint64_t> cur,
                       std::optional<std::uint64_t> old) {
-      if (cur && old) sum = sum.value_or(0) + (*cur > *old ? *cur - *old : 0);
-      else if (cur && !sum) sum = 0;
+      if (cur && old)
+        sum = sum.value_or(0) + (*cur > *old ? *cur - *old : 0);
+      else if (cur && !sum)
+        sum = 0;
     };
     total.cpu_user += std::max(0.0, now.cpu_user - last.cpu_user);
     delta_d(total.cpu_system, now.cpu_system, last.cpu_system);

@@ -1,7 +1,7 @@
 #include <compare>
 
-#include "fleetps/probes/parsers.hpp"
 #include "columns.hpp"
+#include "fleetps/probes/parsers.hpp"
 #include "text.hpp"
 
 namespace fleetps::probes {
@@ -21,8 +21,7 @@ std::string NormalizeProto(std::string_view raw, bool ipv6_address) {
 }
 
 // Splits "addr<sep>port"; strips [] around IPv6 literals. False when the port is not numeric.
-bool SplitEndpoint(std::string_view endpoint, char sep, std::string& address,
-                   std::uint32_t& port) {
+bool SplitEndpoint(std::string_view endpoint, char sep, std::string& address, std::uint32_t& port) {
   const std::size_t at = endpoint.rfind(sep);
   if (at == std::string_view::npos) return false;
   auto p = detail::ParseInt<std::uint32_t>(endpoint.substr(at + 1));
@@ -36,9 +35,7 @@ bool SplitEndpoint(std::string_view endpoint, char sep, std::string& address,
   return true;
 }
 
-bool LooksIpv6(std::string_view address) {
-  return address.find(':') != std::string_view::npos;
-}
+bool LooksIpv6(std::string_view address) { return address.find(':') != std::string_view::npos; }
 
 }  // namespace
 
@@ -48,7 +45,7 @@ void AddUp(std::int64_t& kept, std::int64_t&& later) { kept += later; }
 
 PidMap<std::int64_t> ParseLsofFdCounts(std::string_view text, ParseStats& stats) {
   std::vector<PidMap<std::int64_t>::value_type> counts;
-  bool counting = false;  // the last p line was valid: f lines count for counts.back()
+  bool counting = false;    // the last p line was valid: f lines count for counts.back()
   bool unreadable = false;  // the current block has "NOFD": its descriptors could not be read
   // A block that says its descriptors could not be read and counts none is unknown, not 0
   // (a non-root lsof on another user's process).
@@ -141,13 +138,19 @@ std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& sta
         command.clear();
         if (!pid) stats.Skip(SkipReason::kBadNumber);
         break;
-      case 'c': command.assign(value); break;
+      case 'c':
+        command.assign(value);
+        break;
       case 'f':
         type.clear();
         proto.clear();
         break;
-      case 't': type.assign(value); break;
-      case 'P': proto.assign(value); break;
+      case 't':
+        type.assign(value);
+        break;
+      case 'P':
+        proto.assign(value);
+        break;
       case 'n': {
         if (value.find("->") != std::string_view::npos) break;  // connected UDP
         ListenSocket socket;
@@ -165,7 +168,8 @@ std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& sta
         out.push_back(std::move(socket));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return out;
@@ -215,8 +219,7 @@ std::vector<ListenSocket> ParseSs(std::string_view text, ParseStats& stats) {
   return out;
 }
 
-std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text,
-                                       ParseStats& stats) {
+std::vector<ListenSocket> ParseNetstat(Dialect dialect, std::string_view text, ParseStats& stats) {
   std::vector<ListenSocket> out;
   detail::LineReader reader(text);
   std::string_view line;

@@ -94,8 +94,10 @@ void ParseProcFd(std::string_view body, std::string_view failed_marker, OpenFile
       continue;
     }
     const std::string_view target = line.substr(arrow + 4);
-    Keep(result, OpenFile{std::string(fd), std::string(ProcType(target)), std::string(target),
-                          std::nullopt, {}});
+    Keep(
+        result,
+        OpenFile{
+            std::string(fd), std::string(ProcType(target)), std::string(target), std::nullopt, {}});
   }
 }
 
@@ -178,20 +180,28 @@ void ParseLsof(std::string_view body, OpenFilesResult& result, bool& saw_process
 
 std::string_view OpenFilesMethodName(OpenFilesMethod method) noexcept {
   switch (method) {
-    case OpenFilesMethod::kProc: return "proc";
-    case OpenFilesMethod::kLsof: return "lsof";
-    case OpenFilesMethod::kUnsupported: return "unsupported";
+    case OpenFilesMethod::kProc:
+      return "proc";
+    case OpenFilesMethod::kLsof:
+      return "lsof";
+    case OpenFilesMethod::kUnsupported:
+      return "unsupported";
   }
   return "unsupported";
 }
 
 std::string_view OpenFilesStateName(OpenFilesState state) noexcept {
   switch (state) {
-    case OpenFilesState::kOk: return "ok";
-    case OpenFilesState::kNoSuchProcess: return "no_such_process";
-    case OpenFilesState::kPermissionDenied: return "permission_denied";
-    case OpenFilesState::kUnsupported: return "unsupported";
-    case OpenFilesState::kBadOutput: return "bad_output";
+    case OpenFilesState::kOk:
+      return "ok";
+    case OpenFilesState::kNoSuchProcess:
+      return "no_such_process";
+    case OpenFilesState::kPermissionDenied:
+      return "permission_denied";
+    case OpenFilesState::kUnsupported:
+      return "unsupported";
+    case OpenFilesState::kBadOutput:
+      return "bad_output";
   }
   return "bad_output";
 }
@@ -210,7 +220,7 @@ std::string OpenFilesScript(OpenFilesMethod method, std::int64_t pid, std::strin
   s.append("\nfp_p=").append(std::to_string(pid));
   switch (method) {
     case OpenFilesMethod::kProc:
-      s.append("\nfp_l=").append(std::to_string(kMaxOpenFiles + 2));       // total + 1 extra
+      s.append("\nfp_l=").append(std::to_string(kMaxOpenFiles + 2));  // total + 1 extra
       s.append("\nfp_i=").append(std::to_string(2 * (kMaxOpenFiles + 1)));
       s.append("\n").append(kPrologue).append(kProcBody);
       return s;

@@ -141,7 +141,9 @@ std::vector<std::int64_t> Descendants(std::vector<std::pair<std::int64_t, std::i
   constexpr int kMaxPasses = 4;
   constexpr std::size_t kMaxLinearSet = 64;
   std::vector<std::int64_t> found{root};
-  auto known = [&](std::int64_t pid) { return std::find(found.begin(), found.end(), pid) != found.end(); };
+  auto known = [&](std::int64_t pid) {
+    return std::find(found.begin(), found.end(), pid) != found.end();
+  };
   bool grew = true;
   for (int pass = 0; grew && pass < kMaxPasses && found.size() <= kMaxLinearSet; ++pass) {
     grew = false;
@@ -182,8 +184,9 @@ void ExcludeSelf(HostSnapshot& snap) {
   }
   std::vector<std::int64_t> excluded = Descendants(links, self);
   if (parent) {
-    auto it = std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
-                               [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });
+    auto it =
+        std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
+                         [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });
     if (it != snap.processes.end() && it->pid == *parent &&
         it->args.find("sh -s") != std::string::npos) {
       excluded.push_back(it->pid);
@@ -257,9 +260,8 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
       rows.reserve(proc.size());
       for (auto& [pid, row] : proc) rows.push_back(std::move(row));
     } else {
-      JoinByPid(rows, proc, [](ProcessRow& row, ProcessRow& from_proc) {
-        Enrich(row, std::move(from_proc));
-      });
+      JoinByPid(rows, proc,
+                [](ProcessRow& row, ProcessRow& from_proc) { Enrich(row, std::move(from_proc)); });
       // BusyBox ps may lack PPID: a row /proc no longer knows exited meanwhile, and without
       // its parent it could be the probe's own ps, so it goes.
       const Section* stat = Find(sections, "proc-stat");

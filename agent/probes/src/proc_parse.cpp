@@ -74,7 +74,8 @@ bool ParseStatLine(std::string_view content, long clk_tck, long page_size,
     row.start_time_unix = *btime + static_cast<double>(*v) / tck;
   }
   row.vsz_bytes = detail::ParseU64(field(23));
-  if (auto v = detail::ParseU64(field(24)); v && *v <= UINT64_MAX / static_cast<unsigned long>(page_size)) {
+  if (auto v = detail::ParseU64(field(24));
+      v && *v <= UINT64_MAX / static_cast<unsigned long>(page_size)) {
     row.rss_bytes = *v * static_cast<std::uint64_t>(page_size);
   }
   return true;

@@ -17,9 +17,15 @@ bool IsAbsentMarker(std::string_view s) noexcept { return s.empty() || s == "-" 
 bool IsNumericColumn(ColumnSlot column) noexcept {
   if (!column) return false;
   switch (*column) {
-    case PsColumn::kPid: case PsColumn::kPpid: case PsColumn::kEtime: case PsColumn::kTime:
-    case PsColumn::kUserTime: case PsColumn::kSysTime: case PsColumn::kRssKib:
-    case PsColumn::kVszKib: case PsColumn::kThreads:
+    case PsColumn::kPid:
+    case PsColumn::kPpid:
+    case PsColumn::kEtime:
+    case PsColumn::kTime:
+    case PsColumn::kUserTime:
+    case PsColumn::kSysTime:
+    case PsColumn::kRssKib:
+    case PsColumn::kVszKib:
+    case PsColumn::kThreads:
       return true;
     default:
       return false;
@@ -38,12 +44,23 @@ struct FieldState {
 inline void ParseField(Dialect dialect, PsColumn column, std::string_view value,
                        std::optional<std::int64_t> clock, ProcessRow& row, FieldState& st) {
   switch (column) {
-    case PsColumn::kArgs: row.args.assign(value); return;
-    case PsColumn::kWchan: st.wchan = value; return;
-    case PsColumn::kUser: row.user.assign(value); return;
-    case PsColumn::kZone: row.zone.assign(value); return;
-    case PsColumn::kComm: row.comm.assign(value); return;
-    default: break;
+    case PsColumn::kArgs:
+      row.args.assign(value);
+      return;
+    case PsColumn::kWchan:
+      st.wchan = value;
+      return;
+    case PsColumn::kUser:
+      row.user.assign(value);
+      return;
+    case PsColumn::kZone:
+      row.zone.assign(value);
+      return;
+    case PsColumn::kComm:
+      row.comm.assign(value);
+      return;
+    default:
+      break;
   }
   if (IsAbsentMarker(value)) return;
   switch (column) {
@@ -104,7 +121,8 @@ inline void ParseField(Dialect dialect, PsColumn column, std::string_view value,
         st.clean = false;
       }
       return;
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -184,8 +202,7 @@ bool ParseByTokens(Dialect dialect, const Layout& layout, std::string_view line,
       command_begin < layout.spans[n - 1].begin) {
     return false;
   }
-  if (layout.rest_last && count + 1 == n && n >= 2 &&
-      last_fixed_begin >= layout.spans[n - 2].end) {
+  if (layout.rest_last && count + 1 == n && n >= 2 && last_fixed_begin >= layout.spans[n - 2].end) {
     return false;
   }
   // A text column right before the command whose word starts where commands start is the
@@ -382,11 +399,28 @@ std::optional<std::uint64_t> ParseKibibytes(std::string_view text) noexcept {
   }
   double scale = 1024;
   switch (text.back()) {
-    case 'k': case 'K': scale = 1024.0; text.remove_suffix(1); break;
-    case 'm': case 'M': scale = 1024.0 * 1024; text.remove_suffix(1); break;
-    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; text.remove_suffix(1); break;
-    case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; text.remove_suffix(1); break;
-    default: break;
+    case 'k':
+    case 'K':
+      scale = 1024.0;
+      text.remove_suffix(1);
+      break;
+    case 'm':
+    case 'M':
+      scale = 1024.0 * 1024;
+      text.remove_suffix(1);
+      break;
+    case 'g':
+    case 'G':
+      scale = 1024.0 * 1024 * 1024;
+      text.remove_suffix(1);
+      break;
+    case 't':
+    case 'T':
+      scale = 1024.0 * 1024 * 1024 * 1024;
+      text.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   const bool fraction =
       std::any_of(text.begin(), text.end(), [](char c) { return c == '.' || c == ','; });
@@ -406,23 +440,24 @@ std::vector<PsColumn> PsColumnsFor(Dialect dialect) {
   using C = PsColumn;
   switch (dialect) {
     case Dialect::kLinuxProcps:
-      return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
-              C::kRssKib, C::kVszKib, C::kThreads, C::kArgs};
-    case Dialect::kBusybox: return {};
+      return {C::kPid,  C::kPpid,   C::kUser,   C::kState,   C::kEtime,
+              C::kTime, C::kRssKib, C::kVszKib, C::kThreads, C::kArgs};
+    case Dialect::kBusybox:
+      return {};
     case Dialect::kAix:
-      return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
+      return {C::kPid,    C::kPpid,   C::kUser,    C::kState, C::kEtime, C::kTime,
               C::kRssKib, C::kVszKib, C::kThreads, C::kWchan, C::kArgs};
     case Dialect::kSolaris:
-      return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
-              C::kRssKib, C::kVszKib, C::kThreads, C::kZone, C::kArgs};
+      return {C::kPid,    C::kPpid,   C::kUser,    C::kState, C::kEtime, C::kTime,
+              C::kRssKib, C::kVszKib, C::kThreads, C::kZone,  C::kArgs};
     case Dialect::kHpux:
       return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime, C::kVszKib, C::kArgs};
     case Dialect::kFreebsd:
-      return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kUserTime,
+      return {C::kPid,     C::kPpid,   C::kUser,   C::kState,   C::kEtime, C::kUserTime,
               C::kSysTime, C::kRssKib, C::kVszKib, C::kThreads, C::kArgs};
     case Dialect::kDarwin:
-      return {C::kPid, C::kPpid, C::kUser, C::kState, C::kEtime, C::kTime,
-              C::kUserTime, C::kRssKib, C::kVszKib, C::kArgs};
+      return {C::kPid,  C::kPpid,     C::kUser,   C::kState,  C::kEtime,
+              C::kTime, C::kUserTime, C::kRssKib, C::kVszKib, C::kArgs};
   }
   return {};
 }

@@ -15,8 +15,8 @@ namespace fleetps::probes::detail {
 /// ' ', '\t', '\r', '\v', '\f' (not '\n': lines never contain it). One compare for the common
 /// case of a printable byte.
 inline bool IsSpace(char c) noexcept {
-  constexpr std::uint64_t kMask = (1ULL << ' ') | (1ULL << '\t') | (1ULL << '\r') | (1ULL << '\v') |
-                                  (1ULL << '\f');
+  constexpr std::uint64_t kMask =
+      (1ULL << ' ') | (1ULL << '\t') | (1ULL << '\r') | (1ULL << '\v') | (1ULL << '\f');
   const auto u = static_cast<unsigned char>(c);
   return u <= ' ' && ((kMask >> u) & 1U) != 0;
 }

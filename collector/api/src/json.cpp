@@ -31,9 +31,9 @@ void Write(const boost::json::value& value, std::string& out, int indent, int de
       // Fixed notation in the range people read (1700000000, 0.125), shortest form elsewhere.
       const double magnitude = std::abs(d);
       const bool fixed = magnitude == 0 || (magnitude >= 1e-6 && magnitude < 1e15);
-      const auto [end, ec] =
-          fixed ? std::to_chars(buffer.data(), buffer.data() + buffer.size(), d, std::chars_format::fixed)
-                : std::to_chars(buffer.data(), buffer.data() + buffer.size(), d);
+      const auto [end, ec] = fixed ? std::to_chars(buffer.data(), buffer.data() + buffer.size(), d,
+                                                   std::chars_format::fixed)
+                                   : std::to_chars(buffer.data(), buffer.data() + buffer.size(), d);
       out.append(buffer.data(), ec == std::errc() ? end : buffer.data());
       return;
     }

@@ -30,8 +30,8 @@ int HexValue(char c) {
 }  // namespace
 
 boost::system::result<std::string, SelectorError> FormDecode(std::string_view query,
-                                                                     std::size_t base,
-                                                                     std::string_view text) {
+                                                             std::size_t base,
+                                                             std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -78,8 +78,8 @@ boost::system::result<ProcessQuery, QueryParamError> ParseProcessQuery(std::stri
   return query;
 }
 
-boost::system::result<std::vector<std::optional<std::string>>, QueryParamError>
-DecodeQueryParams(std::string_view query, std::span<const std::string_view> names) {
+boost::system::result<std::vector<std::optional<std::string>>, QueryParamError> DecodeQueryParams(
+    std::string_view query, std::span<const std::string_view> names) {
   std::vector<std::optional<std::string>> values(names.size());
   std::size_t pos = 0;
   while (pos < query.size()) {
@@ -107,8 +107,8 @@ DecodeQueryParams(std::string_view query, std::span<const std::string_view> name
       }
       auto& slot = values[static_cast<std::size_t>(it - names.begin())];
       if (slot) {
-        return ParamError(*key, MakeSelectorError(query, pos,
-                                                  "parameter " + Quoted(*key) + " given twice"));
+        return ParamError(
+            *key, MakeSelectorError(query, pos, "parameter " + Quoted(*key) + " given twice"));
       }
       slot = std::move(*value);
     }

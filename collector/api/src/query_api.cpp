@@ -4,9 +4,9 @@
 
 #include <boost/json.hpp>
 
-#include "fleetps/config/nodeset.hpp"
-#include "fleetps/collector/query/text.hpp"
 #include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/query/text.hpp"
+#include "fleetps/config/nodeset.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -61,15 +61,16 @@ bool IsFilterChar(char c) {
 }  // namespace
 
 boost::system::result<std::int64_t, SelectorError> ParsePid(std::string_view text) {
-  if (text.empty()) return MakeSelectorError(text, 0, "expected a pid (a positive decimal integer)");
+  if (text.empty())
+    return MakeSelectorError(text, 0, "expected a pid (a positive decimal integer)");
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] < '0' || text[i] > '9') {
       return MakeSelectorError(text, i, "a pid is a positive decimal integer: digits only");
     }
   }
   if (text[0] == '0') {
-    return MakeSelectorError(text, 0, text.size() == 1 ? "pid must be at least 1"
-                                                       : "a pid has no leading zeros");
+    return MakeSelectorError(
+        text, 0, text.size() == 1 ? "pid must be at least 1" : "a pid has no leading zeros");
   }
   const std::string max = std::to_string(probes::kMaxOpenFilesPid);
   if (text.size() > max.size() || (text.size() == max.size() && text > std::string_view(max))) {
@@ -86,7 +87,8 @@ std::optional<boost::system::result<OpenFilesRequest, QueryParamError>> MatchOpe
   constexpr std::string_view kMiddle = "/processes/";
   constexpr std::string_view kSuffix = "/open-files";
   if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix)) return std::nullopt;
-  std::string_view rest = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  std::string_view rest =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
   const std::size_t middle = rest.find(kMiddle);
   if (middle == std::string_view::npos) return std::nullopt;
   const std::string_view host = rest.substr(0, middle);
@@ -132,13 +134,15 @@ boost::system::result<HostFilter, SelectorError> HostFilter::Parse(std::string_v
   HostFilter filter;
   if (text.empty()) return filter;
   if (text.size() > kMaxFilterBytes) {
-    return MakeSelectorError(text, kMaxFilterBytes,
-                             "host filter is longer than " + std::to_string(kMaxFilterBytes) + " bytes");
+    return MakeSelectorError(
+        text, kMaxFilterBytes,
+        "host filter is longer than " + std::to_string(kMaxFilterBytes) + " bytes");
   }
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (!IsFilterChar(text[i])) {
-      return MakeSelectorError(text, i, "unexpected character in a host filter (use a name, a "
-                                        "glob with * and ?, or a nodeset like web[01-40])");
+      return MakeSelectorError(text, i,
+                               "unexpected character in a host filter (use a name, a "
+                               "glob with * and ?, or a nodeset like web[01-40])");
     }
   }
   filter.text_ = std::string(text);
@@ -201,10 +205,12 @@ std::string RenderHostStateEvent(const agent::HostStatus& status) {
   o["host"] = ValidUtf8(status.host);
   o["state"] = agent::StateName(status.state);
   o["epoch"] = status.epoch;
-  if (const auto reason = agent::ReasonName(status.last_reason); !reason.empty()) o["reason"] = reason;
+  if (const auto reason = agent::ReasonName(status.last_reason); !reason.empty())
+    o["reason"] = reason;
   if (!status.detail.empty()) o["detail"] = ValidUtf8(status.detail);
   if (status.dialect) o["dialect"] = probes::DialectName(*status.dialect);
-  if (status.retry_in.count() > 0) o["retry_in_seconds"] = static_cast<double>(status.retry_in.count()) / 1000;
+  if (status.retry_in.count() > 0)
+    o["retry_in_seconds"] = static_cast<double>(status.retry_in.count()) / 1000;
   o["time"] = UnixSeconds(status.since);
   return Event("host_state", o);
 }

@@ -50,12 +50,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -98,7 +109,9 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
             HtmlEscape(view->spec.name) + "</a></td><td>" + HtmlEscape(view->spec.address) + ":" +
             std::to_string(view->spec.port) + "</td><td class=\"state " + state + "\">" + state +
             "</td><td>" +
-            HtmlEscape(view->status && view->status->dialect ? probes::DialectName(*view->status->dialect) : "") +
+            HtmlEscape(view->status && view->status->dialect
+                           ? probes::DialectName(*view->status->dialect)
+                           : "") +
             "</td><td>" + std::to_string(view->connects_total) + "</td><td>" +
             HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
@@ -110,10 +123,11 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
   for (const auto& [state, count] : by_state) {
     page += "<span class=\"" + state + "\">" + std::to_string(count) + " " + state + "</span>";
   }
-  page += "<span><a href=\"/metrics\">/metrics</a></span><span><a href=\"/api/v1/hosts\">"
-          "/api/v1/hosts</a></span></p>\n<table><thead><tr><th>host</th><th>address</th>"
-          "<th>state</th><th>dialect</th><th>epoch</th><th>last probe</th><th>processes</th>"
-          "<th>last failure</th><th>session age</th></tr></thead><tbody>\n";
+  page +=
+      "<span><a href=\"/metrics\">/metrics</a></span><span><a href=\"/api/v1/hosts\">"
+      "/api/v1/hosts</a></span></p>\n<table><thead><tr><th>host</th><th>address</th>"
+      "<th>state</th><th>dialect</th><th>epoch</th><th>last probe</th><th>processes</th>"
+      "<th>last failure</th><th>session age</th></tr></thead><tbody>\n";
   page += rows;
   page += "</tbody></table></body></html>\n";
   return page;

@@ -131,32 +131,38 @@ class App final : public FleetPort, public ControlPort {
       return api_.Handle(std::move(request));
     });
     if (!server) {
-      Log(LogLevel::kError, "listen_failed", {{"listen", listen_}, {"error", server.error().message()}});
+      Log(LogLevel::kError, "listen_failed",
+          {{"listen", listen_}, {"error", server.error().message()}});
       return 1;
     }
     http_.emplace(std::move(*server));
     const std::string bound = http_->LocalEndpoint().address().to_string() + ":" +
                               std::to_string(http_->LocalEndpoint().port());
     Log(LogLevel::kInfo, "start",
-        {{"version", std::string(BuildVersion())}, {"config", config_path_}, {"listen", bound},
+        {{"version", std::string(BuildVersion())},
+         {"config", config_path_},
+         {"listen", bound},
          {"hosts", std::to_string(inventory_.hosts.size())},
          {"threads", std::to_string(Threads())}});
 
-    for (auto [id, start] : std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
+    for (auto [id, start] :
+         std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
              {"events", &App::EventsService},
              {"hosts", &App::HostsService},
              {"http", &App::HttpService},
              {"loop", &App::LoopService},
              {"reload", &App::ReloadService}}) {
-      (void)top_.StartService({id, [this, start] { return (this->*start)(); }, RestartType::kPermanent});
+      (void)top_.StartService(
+          {id, [this, start = start] { return (this->*start)(); }, RestartType::kPermanent});
     }
     int exit_code = 1;
     std::string failure;  // what the top-level supervisor threw, if it did
-    asio::co_spawn(io_, RunWithStopSignals(top_, stop_signals_), [&](std::exception_ptr error, int code) {
-      exit_code = error ? 1 : code;
-      if (error) failure = DescribeException(error);
-      io_.stop();
-    });
+    asio::co_spawn(io_, RunWithStopSignals(top_, stop_signals_),
+                   [&](std::exception_ptr error, int code) {
+                     exit_code = error ? 1 : code;
+                     if (error) failure = DescribeException(error);
+                     io_.stop();
+                   });
     std::vector<std::jthread> workers;
     for (unsigned i = 1; i < Threads(); ++i) workers.emplace_back([this] { io_.run(); });
     io_.run();
@@ -191,7 +197,10 @@ class App final : public FleetPort, public ControlPort {
         break;
       case Kind::kQuarantined:
         Log(LogLevel::kError, "child_quarantined",
-            {{"child", event.id}, {"retry_in_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(event.delay).count())}});
+            {{"child", event.id},
+             {"retry_in_s",
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(event.delay).count())}});
         break;
       case Kind::kEscalated:
         Log(LogLevel::kError, "supervisor_escalated", {{"child", event.id}});
@@ -224,7 +233,8 @@ class App final : public FleetPort, public ControlPort {
     auto started = hosts_.StartChild(
         {spec.name, [this, spec] { return RunHost(spec); }, RestartType::kPermanent});
     if (!started && started.error() != SupervisorErrc::kAlreadyStarted) {
-      Log(LogLevel::kError, "host_start_failed", {{"host", spec.name}, {"error", started.error().message()}});
+      Log(LogLevel::kError, "host_start_failed",
+          {{"host", spec.name}, {"error", started.error().message()}});
     }
   }
 
@@ -232,19 +242,20 @@ class App final : public FleetPort, public ControlPort {
   asio::awaitable<void> RunHost(config::HostSpec spec) {
     auto strand = co_await asio::this_coro::executor;
     const std::uint64_t generation = ++agent_generations_;
-    agent::AgentSink sink{
-        .on_status = [this, generation](const agent::HostStatus& s) {
-          bus_.Publish("host/" + s.host, FleetEvent{generation, s});
-        },
-        .on_result = [this, generation](const agent::ProbeResult& r) {
-          bus_.Publish("host/" + r.host, FleetEvent{generation, r});
-        }};
+    agent::AgentSink sink{.on_status =
+                              [this, generation](const agent::HostStatus& s) {
+                                bus_.Publish("host/" + s.host, FleetEvent{generation, s});
+                              },
+                          .on_result =
+                              [this, generation](const agent::ProbeResult& r) {
+                                bus_.Publish("host/" + r.host, FleetEvent{generation, r});
+                              }};
     agent::AgentOptions options;
     options.handshake_limiter = handshakes_;
     options.known_hosts = KnownHostsFor(spec.known_hosts);
-    auto host = std::make_shared<agent::HostAgent>(strand, spec, std::move(sink), std::move(options));
-    auto registration =
-        agents_.Register(spec.name, std::make_shared<RunningAgent>(host, strand));
+    auto host =
+        std::make_shared<agent::HostAgent>(strand, spec, std::move(sink), std::move(options));
+    auto registration = agents_.Register(spec.name, std::make_shared<RunningAgent>(host, strand));
     if (!registration) throw std::logic_error("host registered twice: " + spec.name);
     co_await host->Run();
   }
@@ -270,7 +281,8 @@ class App final : public FleetPort, public ControlPort {
         // already told why, and one line per interval per down host would flood the log.
         if (result.status != agent::ProbeStatus::kOk && result.session_epoch != 0) {
           Log(LogLevel::kWarn, "probe_failed",
-              {{"host", result.host}, {"status", agent::ProbeStatusName(result.status)},
+              {{"host", result.host},
+               {"status", agent::ProbeStatusName(result.status)},
                {"reason", agent::ReasonName(result.reason)}});
         }
       }
@@ -293,7 +305,8 @@ class App final : public FleetPort, public ControlPort {
     // upgrade of the host would remove. Both only when there is something to say.
     if (failing && !status.detail.empty()) fields.emplace_back("detail", status.detail);
     const std::string weak = agent::FormatWeakAlgorithms(status.weak_algorithms);
-    if (status.state == agent::HostState::kReady && !weak.empty()) fields.emplace_back("weak", weak);
+    if (status.state == agent::HostState::kReady && !weak.empty())
+      fields.emplace_back("weak", weak);
     Log(failing ? LogLevel::kWarn : LogLevel::kInfo, "host_state", fields);
   }
 
@@ -318,10 +331,11 @@ class App final : public FleetPort, public ControlPort {
       burst->last = std::chrono::steady_clock::now();
       if (burst->signals++ == 0) {
         // Nobody waits for a SIGHUP reload: what it throws is recorded, not lost.
-        asio::co_spawn(executor, [this, burst] { return ReloadAfterQuiet(burst); },
-                       [](std::exception_ptr error) {
-                         if (error) RecordInternalException("reload", error);
-                       });
+        asio::co_spawn(
+            executor, [this, burst] { return ReloadAfterQuiet(burst); },
+            [](std::exception_ptr error) {
+              if (error) RecordInternalException("reload", error);
+            });
       }
     }
   }
@@ -375,8 +389,11 @@ class App final : public FleetPort, public ControlPort {
                                 " changed=" + std::to_string(diff.changed.size()) +
                                 " unchanged=" + std::to_string(diff.unchanged.size());
     Log(LogLevel::kInfo, "config_reloaded",
-        {{"origin", origin}, {"added", Join(diff.added)}, {"removed", Join(diff.removed)},
-         {"changed", Join(diff.changed)}, {"unchanged", std::to_string(diff.unchanged.size())}});
+        {{"origin", origin},
+         {"added", Join(diff.added)},
+         {"removed", Join(diff.removed)},
+         {"changed", Join(diff.changed)},
+         {"unchanged", std::to_string(diff.unchanged.size())}});
     bus_.Publish("config", FleetEvent{0, ConfigReloadEvent{true, origin, summary}});
     co_return ReloadOutcome{true, summary + "\n"};
   }
@@ -459,8 +476,8 @@ class App final : public FleetPort, public ControlPort {
 int RunCollector(const RunOptions& options) {
   auto [loaded, problems] = LoadConfig(options.config_path, "config_invalid");
   if (!loaded) return 1;
-  std::string listen =
-      options.listen_override.empty() ? loaded->inventory.collector.listen : options.listen_override;
+  std::string listen = options.listen_override.empty() ? loaded->inventory.collector.listen
+                                                       : options.listen_override;
   App app(options.config_path, std::move(*loaded), std::move(listen));
   return app.Run();
 }

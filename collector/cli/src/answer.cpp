@@ -23,7 +23,8 @@ AnswerProblem Invalid(std::string_view what) {
 AnswerProblem ErrorAnswer(const boost::json::object& top, std::string_view selector) {
   const std::optional<AnswerObject> error = AnswerObject(top).Object("error");
   const std::string message = error ? error->Cell("message") : std::string();
-  AnswerProblem problem{"error: " + (message.empty() ? std::string("(no message)") : message) + "\n"};
+  AnswerProblem problem{"error: " + (message.empty() ? std::string("(no message)") : message) +
+                        "\n"};
   if (!error || error->Text("parameter") != "q") return problem;
   if (const auto position = error->Number("position"); position && *position >= 0) {
     problem.message += SelectorCaret(selector, static_cast<std::size_t>(*position));
@@ -46,7 +47,9 @@ void throw_exception_from_error(const AnswerProblem& problem, const boost::sourc
   throw std::runtime_error(problem.message);
 }
 
-Rendered ProblemRendering(const AnswerProblem& problem) { return Rendered{{}, problem.message, false}; }
+Rendered ProblemRendering(const AnswerProblem& problem) {
+  return Rendered{{}, problem.message, false};
+}
 
 std::string AnswerObject::Text(std::string_view key) const {
   const boost::json::value* v = object_->if_contains(key);
@@ -137,7 +140,9 @@ boost::system::result<Answer, AnswerProblem> Answer::Read(std::string_view json,
 }
 
 // The envelope was checked by Read: `data` is an object.
-AnswerObject Answer::data() const { return AnswerObject(document_.get_object().at("data").get_object()); }
+AnswerObject Answer::data() const {
+  return AnswerObject(document_.get_object().at("data").get_object());
+}
 
 boost::system::result<std::vector<AnswerObject>, AnswerProblem> Answer::List(
     std::string_view key) const {
@@ -151,7 +156,8 @@ std::string Answer::ListingNotes(std::size_t shown, std::string_view things) con
   const AnswerObject fields = data();
   if (shown == 0) {
     notes += "no matching " + std::string(things) + "\n";
-  } else if (const auto total = fields.Number("total"); total && *total > static_cast<double>(shown)) {
+  } else if (const auto total = fields.Number("total");
+             total && *total > static_cast<double>(shown)) {
     notes += "showing " + std::to_string(shown) + " of " + IntegerText(total) + " matching " +
              std::string(things) + " (raise --limit to see more)\n";
   }

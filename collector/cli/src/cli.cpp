@@ -29,7 +29,8 @@ constexpr std::string_view kUsage =
     "  keyscan FILE                        enroll the host keys of an inventory\n"
     "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
     "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
-    "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
+    "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server "
+    "URL]\n"
     "                                      listening sockets and their processes\n"
     "  open-files HOST PID [-o table|json] [--server URL]   a process's open files\n"
     "  events [--host H] [--server URL]    follow host state changes, probes and reloads\n"
@@ -79,7 +80,7 @@ struct UsageError {
 // Consumes a shared client flag at args[i] (and its value): true when args[i] was one, false
 // when it is not a client flag, or the error in a client flag.
 boost::system::result<bool, UsageError> ClientFlag(std::span<const std::string_view> args,
-                                                    std::size_t& i, ClientFlags& flags) {
+                                                   std::size_t& i, ClientFlags& flags) {
   const std::string_view arg = args[i];
   if (arg == "--server" || arg == "-o" || arg == "--output") {
     if (i + 1 >= args.size()) return UsageError{std::string(arg) + " needs a value"};
@@ -109,7 +110,8 @@ int UnexpectedStatus(const ClientFlags& flags, unsigned status, std::ostream& er
 }
 
 int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
-          AnswerKind answer, std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
+          AnswerKind answer, std::chrono::milliseconds timeout, std::ostream& out,
+          std::ostream& err) {
   const auto reply = HttpGet(flags.server, target, timeout);
   if (!reply) {
     err << "fleetps: " << reply.error().message << '\n';
@@ -165,7 +167,8 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
     } else if (!selector && !(args[i].size() > 1 && args[i][0] == '-' && args[i][1] == '-')) {
       selector = std::string(args[i]);
     } else {
-      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for " + std::string(command));
+      return Usage(
+          err, "unexpected argument \"" + std::string(args[i]) + "\" for " + std::string(command));
     }
   }
   if (!selector) selector = "{}";
@@ -179,7 +182,8 @@ int Query(std::span<const std::string_view> args, std::ostream& out, std::ostrea
   if (!sort.empty()) url.params().append({"sort", sort});
   if (!limit.empty()) url.params().append({"limit", limit});
   if (fresh) url.params().append({"fresh", "1"});
-  const auto timeout = fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
+  const auto timeout =
+      fresh ? std::chrono::milliseconds(70'000) : std::chrono::milliseconds(10'000);
   return Fetch(flags, std::string(url.encoded_target()), *selector,
                listening ? AnswerKind::kListening : AnswerKind::kProcesses, timeout, out, err);
 }
@@ -193,7 +197,8 @@ int Hosts(std::span<const std::string_view> args, std::ostream& out, std::ostrea
       return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for hosts");
     }
   }
-  return Fetch(flags, "/api/v1/hosts", {}, AnswerKind::kHosts, std::chrono::milliseconds(10'000), out, err);
+  return Fetch(flags, "/api/v1/hosts", {}, AnswerKind::kHosts, std::chrono::milliseconds(10'000),
+               out, err);
 }
 
 // `fleetps open-files HOST PID`: both are checked here and again by the server, which formats
@@ -287,7 +292,8 @@ int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostr
   const std::string path(args[0]);
   const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
   if (!loaded.ok()) {
-    for (const config::Diagnostic& diagnostic : loaded.diagnostics) err << diagnostic.ToString() << '\n';
+    for (const config::Diagnostic& diagnostic : loaded.diagnostics)
+      err << diagnostic.ToString() << '\n';
     return kExitInvalid;
   }
   return KeyScanInventory(*loaded.inventory, out, err);

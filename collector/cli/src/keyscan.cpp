@@ -33,8 +33,10 @@ struct ScanLine {
 
 std::string_view OutcomeName(agent::KnownHostsFile::RecordOutcome outcome) {
   switch (outcome) {
-    case agent::KnownHostsFile::RecordOutcome::kAdded: return "added";
-    case agent::KnownHostsFile::RecordOutcome::kAlreadyKnown: return "already known";
+    case agent::KnownHostsFile::RecordOutcome::kAdded:
+      return "added";
+    case agent::KnownHostsFile::RecordOutcome::kAlreadyKnown:
+      return "already known";
     case agent::KnownHostsFile::RecordOutcome::kRefused:
       return "REFUSED: a different key is recorded; remove the old line to re-enroll";
   }
@@ -59,12 +61,12 @@ std::string Inventory(const std::optional<agent::ServerOffer>& offer,
   if (offer) {
     out += "\n  banner: " + TerminalSafe(offer->banner);
     out += "\n  offers: kex " + TerminalSafe(agent::JoinAlgorithms(offer->kex, ",")) +
-           "; hostkeys " +
-           TerminalSafe(agent::JoinAlgorithms(offer->hostkeys, ",")) + "; ciphers " +
-           TerminalSafe(agent::JoinAlgorithms(offer->ciphers, ",")) + "; macs " +
+           "; hostkeys " + TerminalSafe(agent::JoinAlgorithms(offer->hostkeys, ",")) +
+           "; ciphers " + TerminalSafe(agent::JoinAlgorithms(offer->ciphers, ",")) + "; macs " +
            TerminalSafe(agent::JoinAlgorithms(offer->macs, ","));
     const auto weak = agent::WeakInOffer(*offer);
-    out += "\n  weak offered: " + (weak.empty() ? std::string("none") : TerminalSafe(WeakList(weak)));
+    out +=
+        "\n  weak offered: " + (weak.empty() ? std::string("none") : TerminalSafe(WeakList(weak)));
   }
   if (scanned != nullptr) {
     std::vector<agent::WeakAlgorithm> used;
@@ -112,8 +114,9 @@ asio::awaitable<void> ScanOne(const config::HostSpec& spec, agent::AsyncSemaphor
   auto enrolled = co_await agent::Enroll(
       spec, std::chrono::steady_clock::now() + spec.connect_timeout * 2, &failure);
   if (!enrolled) {
-    line.text = spec.name + "  " + where + "  error: " +
-                std::string(agent::ReasonName(enrolled.error())) + Inventory(offer, nullptr, failure);
+    line.text = spec.name + "  " + where +
+                "  error: " + std::string(agent::ReasonName(enrolled.error())) +
+                Inventory(offer, nullptr, failure);
     co_return;
   }
   line.ok = enrolled->outcome != agent::KnownHostsFile::RecordOutcome::kRefused;

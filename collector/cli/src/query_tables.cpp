@@ -58,12 +58,13 @@ Rendered RenderListeningTable(std::string_view json, const TableOptions& options
   Rendered r;
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
-        {"HOST"}, {"PROTO"}, {"ADDRESS"}, {"PORT", true}, {"PID", true}, {"USER"}, {"GROUP"}, {"COMM"},
+        {"HOST"},      {"PROTO"}, {"ADDRESS"}, {"PORT", true},
+        {"PID", true}, {"USER"},  {"GROUP"},   {"COMM"},
     };
     std::vector<std::vector<std::string>> cells;
     for (const AnswerObject& row : *rows) {
-      cells.push_back({row.Cell("host"), row.Cell("proto"), row.Cell("address"), row.Integer("port"),
-                       row.Integer("pid"), DashIfEmpty(row.Cell("user")),
+      cells.push_back({row.Cell("host"), row.Cell("proto"), row.Cell("address"),
+                       row.Integer("port"), row.Integer("pid"), DashIfEmpty(row.Cell("user")),
                        DashIfEmpty(row.Cell("group")), DashIfEmpty(row.Cell("comm"))});
     }
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
@@ -127,7 +128,8 @@ std::string FormatEventLine(std::string_view event, std::string_view data) {
     add("state");
     add("epoch", "epoch");
     add("reason", "reason");
-    if (const auto retry = fields.Number("retry_in_seconds")) line += " retry_in=" + Seconds(*retry);
+    if (const auto retry = fields.Number("retry_in_seconds"))
+      line += " retry_in=" + Seconds(*retry);
   } else if (event == "probe") {
     add("host");
     add("probe");
@@ -142,7 +144,8 @@ std::string FormatEventLine(std::string_view event, std::string_view data) {
     add("origin");
     add("summary");
   } else if (event == "dropped") {
-    line = "dropped " + fields.Integer("dropped") + " events (total " + fields.Integer("total") + ")";
+    line =
+        "dropped " + fields.Integer("dropped") + " events (total " + fields.Integer("total") + ")";
   } else {
     line += " " + TerminalSafe(data);
   }

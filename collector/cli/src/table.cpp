@@ -51,7 +51,8 @@ std::vector<std::vector<std::string>> FoldedProcessCells(const std::vector<Answe
     auto key = std::make_tuple(p.Text("user"), p.Text("comm"), p.Text("args"));
     auto [it, inserted] = index.emplace(key, folds.size());
     if (inserted) {
-      folds.push_back(Fold{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, 0, {}, {}, {}});
+      folds.push_back(
+          Fold{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, 0, {}, {}, {}});
     }
     Fold& f = folds[it->second];
     f.hosts.push_back(p.Text("host"));
@@ -63,7 +64,8 @@ std::vector<std::vector<std::string>> FoldedProcessCells(const std::vector<Answe
   for (Fold& f : folds) {
     cells.push_back({TerminalSafe(FoldHostNames(std::move(f.hosts))), std::to_string(f.procs),
                      f.pid, DashIfEmpty(TerminalSafe(f.user)), BytesCell(f.rss), CoresCell(f.cpu),
-                     DashIfEmpty(TerminalSafe(f.comm)), TruncateCell(TerminalSafe(f.args), args_width)});
+                     DashIfEmpty(TerminalSafe(f.comm)),
+                     TruncateCell(TerminalSafe(f.args), args_width)});
   }
   return cells;
 }
@@ -83,7 +85,8 @@ std::string LabelsText(const AnswerObject& host) {
 // What a host needs that an upgrade would remove: "kex:diffie-hellman-group1-sha1,...".
 std::string WeakAlgorithmsText(const AnswerObject& host) {
   std::string weak;
-  for (const AnswerObject& w : host.Objects("weak_algorithms").value_or(std::vector<AnswerObject>{})) {
+  for (const AnswerObject& w :
+       host.Objects("weak_algorithms").value_or(std::vector<AnswerObject>{})) {
     if (!weak.empty()) weak.push_back(',');
     weak += w.Text("list") + ":" + w.Text("algorithm");
   }
@@ -100,7 +103,8 @@ std::vector<std::vector<std::string>> FoldedHostCells(const std::vector<AnswerOb
   for (const AnswerObject& h : hosts) {
     std::vector<std::string> key{h.Scalar("state"), h.Scalar("dialect"), h.Scalar("last_probe"),
                                  h.Scalar("last_reason")};
-    auto it = std::find_if(folds.begin(), folds.end(), [&](const Fold& f) { return f.cells == key; });
+    auto it =
+        std::find_if(folds.begin(), folds.end(), [&](const Fold& f) { return f.cells == key; });
     if (it == folds.end()) it = folds.insert(folds.end(), Fold{std::move(key), {}});
     it->hosts.push_back(h.Text("host"));
   }
@@ -124,17 +128,17 @@ Rendered RenderProcessesTable(std::string_view json, const TableOptions& options
   Rendered r;
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
-        {"HOST"}, {"PID", true}, {"PPID", true}, {"USER"}, {"STATE"}, {"RSS", true},
-        {"VSZ", true}, {"CPU", true}, {"THREADS", true}, {"FDS", true}, {"AGE", true},
-        {"GROUP"}, {"COMM"}, {"ARGS"},
+        {"HOST"},      {"PID", true}, {"PPID", true}, {"USER"},          {"STATE"},
+        {"RSS", true}, {"VSZ", true}, {"CPU", true},  {"THREADS", true}, {"FDS", true},
+        {"AGE", true}, {"GROUP"},     {"COMM"},       {"ARGS"},
     };
     std::vector<std::vector<std::string>> cells;
     for (const AnswerObject& p : *rows) cells.push_back(WideProcessCells(p));
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
   } else {
     static constexpr Column kColumns[] = {
-        {"HOST"}, {"PROCS", true}, {"PID", true}, {"USER"}, {"RSS", true}, {"CPU", true},
-        {"COMM"}, {"ARGS"},
+        {"HOST"},      {"PROCS", true}, {"PID", true}, {"USER"},
+        {"RSS", true}, {"CPU", true},   {"COMM"},      {"ARGS"},
     };
     const auto cells = FoldedProcessCells(*rows, options.args_width);
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
@@ -152,7 +156,7 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
   Rendered r;
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
-        {"HOST"},  {"STATE"},          {"DIALECT"}, {"EPOCH", true}, {"PROBE"},
+        {"HOST"},          {"STATE"},  {"DIALECT"}, {"EPOCH", true}, {"PROBE"},
         {"SESSION", true}, {"REASON"}, {"LABELS"},  {"WEAK"},        {"DETAIL"},
     };
     std::vector<std::vector<std::string>> cells;
@@ -180,7 +184,8 @@ Rendered RenderJson(std::string_view json) {
   const auto document = ParseAnswerJson(json);
   if (!document) return ProblemRendering(document.error());
   Rendered r;
-  if (auto envelope = CheckAnswerEnvelope(*document); !envelope) r = ProblemRendering(envelope.error());
+  if (auto envelope = CheckAnswerEnvelope(*document); !envelope)
+    r = ProblemRendering(envelope.error());
   WriteJson(*document, r.out, 2);
   r.out.push_back('\n');
   return r;

@@ -63,9 +63,13 @@ std::optional<double> Larger(std::optional<double> a, std::optional<double> b) {
   return std::max(*a, *b);
 }
 
-std::string BytesCell(std::optional<double> bytes) { return bytes ? FormatBytesHuman(*bytes) : "-"; }
+std::string BytesCell(std::optional<double> bytes) {
+  return bytes ? FormatBytesHuman(*bytes) : "-";
+}
 std::string CoresCell(std::optional<double> cores) { return cores ? FormatCores(*cores) : "-"; }
-std::string AgeCell(std::optional<double> seconds) { return seconds ? FormatAgeHuman(*seconds) : "-"; }
+std::string AgeCell(std::optional<double> seconds) {
+  return seconds ? FormatAgeHuman(*seconds) : "-";
+}
 
 std::string FormatBytesHuman(double bytes) {
   if (!std::isfinite(bytes) || bytes < 0) return "-";

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-
 namespace fleetps::collector {
 namespace {
 
@@ -29,7 +28,8 @@ std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
 
 FleetState::FleetState(probes::Grouper grouper, std::vector<std::string> static_groups,
                        HostTextRenderer render)
-    : grouper_(std::move(grouper)), static_groups_(std::move(static_groups)),
+    : grouper_(std::move(grouper)),
+      static_groups_(std::move(static_groups)),
       render_(std::move(render)) {}
 
 void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
@@ -112,7 +112,8 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     return;
   }
   if (!result.adhoc) {
-    schedule_delay_.Observe(std::chrono::duration<double>(result.started - result.scheduled_at).count());
+    schedule_delay_.Observe(
+        std::chrono::duration<double>(result.started - result.scheduled_at).count());
   }
   ++view->probes_total;
   view->last_probe_status = result.status;
@@ -122,7 +123,8 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
   if (result.status == agent::ProbeStatus::kOk && result.snapshot) {
     view->last_probe_failure.clear();
     view->last_success_unix = UnixSeconds(result.finished);
-    if (view->snapshot) view->previous_cpu = std::make_shared<const CpuSamples>(SampleCpu(*view->snapshot));
+    if (view->snapshot)
+      view->previous_cpu = std::make_shared<const CpuSamples>(SampleCpu(*view->snapshot));
     view->previous_snapshot_time = view->snapshot_time;
     view->snapshot = result.snapshot;
     view->snapshot_time = result.finished;
@@ -136,8 +138,8 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     view->last_probe_failure.clear();
   } else {
     const auto reason = agent::ReasonName(result.reason);
-    view->last_probe_failure = reason.empty() ? std::string(agent::ProbeStatusName(result.status))
-                                              : std::string(reason);
+    view->last_probe_failure =
+        reason.empty() ? std::string(agent::ProbeStatusName(result.status)) : std::string(reason);
   }
   Publish(entry, std::move(view));
 }

@@ -62,7 +62,8 @@ asio::awaitable<boost::system::error_code> SendGet(beast::tcp_stream& stream,
 
 // Coroutine parameters by value: the frame outlives the caller's expression.
 asio::awaitable<boost::system::error_code> Get(ServerAddress server, std::string target,
-                                               std::chrono::milliseconds timeout, HttpReply& reply) {
+                                               std::chrono::milliseconds timeout,
+                                               HttpReply& reply) {
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);  // one deadline for the whole exchange
   if (auto ec = co_await SendGet(stream, server, target, "application/json")) co_return ec;
@@ -112,9 +113,10 @@ asio::awaitable<boost::system::error_code> GetStream(
 boost::system::error_code RunExchange(asio::awaitable<boost::system::error_code> exchange) {
   asio::io_context io;
   boost::system::error_code result;
-  asio::co_spawn(io, std::move(exchange), [&result](std::exception_ptr e, boost::system::error_code ec) {
-    result = e ? asio::error::fault : ec;
-  });
+  asio::co_spawn(io, std::move(exchange),
+                 [&result](std::exception_ptr e, boost::system::error_code ec) {
+                   result = e ? asio::error::fault : ec;
+                 });
   io.run();
   return result;
 }
@@ -131,11 +133,12 @@ boost::system::result<HttpReply, HttpClientError> HttpGetStream(
   auto address = ParseServer(server);
   if (!address) return address.error();
   HttpReply reply;
-  if (const auto ec = RunExchange(GetStream(*address, path_and_query, idle_timeout, on_data, reply))) {
-    return HttpClientError{ec, "stream from " + server + " ended: " +
-                                   (ec == beast::error::timeout
-                                        ? "no data (not even a heartbeat) for too long"
-                                        : ec.message())};
+  if (const auto ec =
+          RunExchange(GetStream(*address, path_and_query, idle_timeout, on_data, reply))) {
+    return HttpClientError{
+        ec, "stream from " + server + " ended: " +
+                (ec == beast::error::timeout ? "no data (not even a heartbeat) for too long"
+                                             : ec.message())};
   }
   return reply;
 }

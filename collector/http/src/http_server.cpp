@@ -252,14 +252,7 @@ asio::awaitable<void> HttpServer::Run() {
         [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
         [state](const std::exception_ptr& error) {
           state->connections.fetch_sub(1);
-          if (!error) return;
-          try {
-            std::rethrow_exception(error);
-          } catch (const std::exception& e) {
-            RecordInternalError("http_session", e.what());
-          } catch (...) {
-            RecordInternalError("http_session", "non-standard exception");
-          }
+          RecordInternalException("http_session", error);
         });
   }
 }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 
@@ -16,14 +16,16 @@ namespace fleetps::collector {
 namespace {
 
 std::optional<double> CpuSeconds(const probes::ProcessRow& p) {
-  if (p.cpu_user_seconds && p.cpu_system_seconds) return *p.cpu_user_seconds + *p.cpu_system_seconds;
+  if (p.cpu_user_seconds && p.cpu_system_seconds)
+    return *p.cpu_user_seconds + *p.cpu_system_seconds;
   return p.cpu_total_seconds;
 }
 
 // The sample of the same process identity in `previous`, or null.
 const CpuSample* Predecessor(const CpuSamples& previous, const probes::ProcessRow& row) {
-  const auto it = std::lower_bound(previous.begin(), previous.end(), row.pid,
-                                   [](const CpuSample& s, std::int64_t pid) { return s.pid < pid; });
+  const auto it =
+      std::lower_bound(previous.begin(), previous.end(), row.pid,
+                       [](const CpuSample& s, std::int64_t pid) { return s.pid < pid; });
   if (it == previous.end() || it->pid != row.pid) return nullptr;
   return probes::SameStartTime(it->start_time_unix, row.start_time_unix) ? &*it : nullptr;
 }
@@ -78,8 +80,9 @@ bool HasRates(const HostRowsInput& input) {
 
 const probes::ProcessRow* FindProcess(const probes::HostSnapshot& snapshot, std::int64_t pid) {
   const auto& rows = snapshot.processes;
-  const auto it = std::lower_bound(rows.begin(), rows.end(), pid,
-                                   [](const probes::ProcessRow& r, std::int64_t p) { return r.pid < p; });
+  const auto it =
+      std::lower_bound(rows.begin(), rows.end(), pid,
+                       [](const probes::ProcessRow& r, std::int64_t p) { return r.pid < p; });
   return it != rows.end() && it->pid == pid ? &*it : nullptr;
 }
 
@@ -167,7 +170,8 @@ boost::system::result<std::size_t, SelectorError> ParseLimit(std::string_view te
 
 boost::system::result<QueryResult, SelectorError> RunQuery(std::span<const QueryRow> rows,
                                                            const Selector& selector,
-                                                           const SortSpec& sort, std::size_t limit) {
+                                                           const SortSpec& sort,
+                                                           std::size_t limit) {
   std::vector<std::size_t> matched;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     auto holds = selector.Evaluate(rows[i]);

@@ -56,9 +56,9 @@ std::optional<double> NumericValue(const QueryRow& row, Field field) noexcept {
   return value;
 }
 
-
 // String value, or nullopt for a label the host lacks or a process in no group.
-std::optional<std::string_view> OptionalStringValue(const QueryRow& row, const FieldRef& field) noexcept {
+std::optional<std::string_view> OptionalStringValue(const QueryRow& row,
+                                                    const FieldRef& field) noexcept {
   switch (field.field) {
     case Field::kHost:
       return row.host;
@@ -99,7 +99,6 @@ std::optional<std::string_view> OptionalStringValue(const QueryRow& row, const F
       return std::nullopt;
   }
 }
-
 
 std::string_view StringValue(const QueryRow& row, const FieldRef& field) noexcept {
   return OptionalStringValue(row, field).value_or(std::string_view());

@@ -31,29 +31,38 @@ struct FieldInfo {
 };
 
 constexpr std::array<FieldInfo, 17> kFields{{
-    {"host", Field::kHost},       {"user", Field::kUser},   {"comm", Field::kComm},
-    {"exe", Field::kExe},         {"args", Field::kArgs},   {"group", Field::kGroup},
-    {"state", Field::kState},     {"pid", Field::kPid},     {"ppid", Field::kPpid},
-    {"rss", Field::kRss},         {"vsz", Field::kVsz},     {"cpu", Field::kCpu},
-    {"threads", Field::kThreads}, {"fds", Field::kFds},     {"age", Field::kAge},
-    {"port", Field::kPort},       {"proto", Field::kProto},
+    {"host", Field::kHost},
+    {"user", Field::kUser},
+    {"comm", Field::kComm},
+    {"exe", Field::kExe},
+    {"args", Field::kArgs},
+    {"group", Field::kGroup},
+    {"state", Field::kState},
+    {"pid", Field::kPid},
+    {"ppid", Field::kPpid},
+    {"rss", Field::kRss},
+    {"vsz", Field::kVsz},
+    {"cpu", Field::kCpu},
+    {"threads", Field::kThreads},
+    {"fds", Field::kFds},
+    {"age", Field::kAge},
+    {"port", Field::kPort},
+    {"proto", Field::kProto},
 }};
 
 // Names people reach for from ps, top or process-exporter; suggested, never accepted.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kAliases{{
-    {"cmd", "args"},     {"command", "args"}, {"cmdline", "args"},  {"argv", "args"},
-    {"name", "comm"},    {"process", "comm"}, {"mem", "rss"},       {"memory", "rss"},
-    {"vmrss", "rss"},    {"uid", "user"},     {"username", "user"}, {"owner", "user"},
-    {"hostname", "host"}, {"node", "host"},   {"start", "age"},     {"etime", "age"},
-    {"elapsed", "age"},  {"pcpu", "cpu"},     {"nlwp", "threads"},  {"thcount", "threads"},
-    {"stat", "state"},   {"vsize", "vsz"},
+    {"cmd", "args"},      {"command", "args"}, {"cmdline", "args"},  {"argv", "args"},
+    {"name", "comm"},     {"process", "comm"}, {"mem", "rss"},       {"memory", "rss"},
+    {"vmrss", "rss"},     {"uid", "user"},     {"username", "user"}, {"owner", "user"},
+    {"hostname", "host"}, {"node", "host"},    {"start", "age"},     {"etime", "age"},
+    {"elapsed", "age"},   {"pcpu", "cpu"},     {"nlwp", "threads"},  {"thcount", "threads"},
+    {"stat", "state"},    {"vsize", "vsz"},
 }};
 
 constexpr std::string_view kLabelPrefix = "label.";
 
-bool IsIdentStart(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_';
-}
+bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 bool IsIdentChar(char c) {
   return IsIdentStart(c) || std::isdigit(static_cast<unsigned char>(c)) != 0;
 }
@@ -115,7 +124,6 @@ std::string Describe(char c) {
   return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 0xf];
 }
 
-
 bool IsRegexOp(MatchOp op) { return op == MatchOp::kRegexMatch || op == MatchOp::kRegexNoMatch; }
 bool IsOrderOp(MatchOp op) {
   return op == MatchOp::kGreater || op == MatchOp::kGreaterEqual || op == MatchOp::kLess ||
@@ -142,7 +150,12 @@ constexpr std::array<UnitScale, 11> kSizeUnits{{
 }};
 
 constexpr std::array<UnitScale, 6> kDurationUnits{{
-    {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800},
+    {"ms", 0.001},
+    {"s", 1},
+    {"m", 60},
+    {"h", 3600},
+    {"d", 86400},
+    {"w", 604800},
 }};
 
 class Parser {
@@ -338,8 +351,7 @@ class Parser {
   boost::system::result<std::shared_ptr<const CompiledRegex>, SelectorError> Compile(
       const std::string& pattern, std::size_t literal_pos, bool escaped) const {
     if (pattern.size() > kMaxRegexBytes) {
-      return Error(literal_pos,
-                   "regex longer than " + std::to_string(kMaxRegexBytes) + " bytes");
+      return Error(literal_pos, "regex longer than " + std::to_string(kMaxRegexBytes) + " bytes");
     }
     try {
       auto compiled = std::make_shared<CompiledRegex>();
@@ -581,9 +593,10 @@ boost::system::result<Selector, SelectorError> ParseSelector(std::string_view te
   selector.matchers_ = std::move(*matchers);
   selector.order_.resize(selector.matchers_.size());
   for (std::size_t i = 0; i < selector.order_.size(); ++i) selector.order_[i] = i;
-  std::stable_sort(selector.order_.begin(), selector.order_.end(), [&](std::size_t a, std::size_t b) {
-    return Cost(selector.matchers_[a]) < Cost(selector.matchers_[b]);
-  });
+  std::stable_sort(selector.order_.begin(), selector.order_.end(),
+                   [&](std::size_t a, std::size_t b) {
+                     return Cost(selector.matchers_[a]) < Cost(selector.matchers_[b]);
+                   });
   return selector;
 }
 

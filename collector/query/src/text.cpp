@@ -75,7 +75,6 @@ std::string QuoteLiteral(std::string_view text) {
   return out + "\"";
 }
 
-
 std::string TerminalSafe(std::string_view text) {
   const std::string valid = ValidUtf8(text);
   std::string out;

@@ -54,19 +54,6 @@ class Category final : public boost::system::error_category {
 };
 #pragma GCC diagnostic pop
 
-constexpr std::string_view kNonStandardException = "non-standard exception";
-
-// What an exception says about itself.
-std::string Describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return std::string(kNonStandardException);
-  }
-}
-
 bool IsCancellation(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
@@ -165,7 +152,7 @@ class DynamicSupervisor::Impl {
                            // memory): the child is gone without a restart, so say so.
                            if (error && !IsCancellation(error)) {
                              RecordInternalError("supervisor_child",
-                                                 child->spec.id + ": " + Describe(error));
+                                                 child->spec.id + ": " + DescribeException(error));
                            }
                            self->Finished(child);
                          }));
@@ -295,7 +282,7 @@ class DynamicSupervisor::Impl {
       }
       const TimePoint now = self->clock_.Now();
       if (crash) {
-        std::string what = Describe(crash);
+        std::string what = DescribeException(crash);
         if (what == kNonStandardException) {
           // A crash is counted and restarted like any other, but it cannot say what went wrong.
           RecordInternalError("supervisor_child", child->spec.id + ": " + what);

@@ -26,6 +26,27 @@ void RecordInternalError(std::string_view where, std::string_view error) noexcep
   }
 }
 
+std::string DescribeException(const std::exception_ptr& error) {
+  if (!error) return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return std::string(kNonStandardException);
+  }
+}
+
+void RecordInternalException(std::string_view where, const std::exception_ptr& error) noexcept {
+  if (!error) return;
+  try {
+    RecordInternalError(where, DescribeException(error));
+  } catch (...) {
+    // Describing allocates; out of memory here still counts the error.
+    RecordInternalError(where, "out of memory describing an exception");
+  }
+}
+
 std::vector<std::pair<std::string_view, std::uint64_t>> InternalErrorCounts() {
   std::vector<std::pair<std::string_view, std::uint64_t>> out;
   out.reserve(g_counts.size());

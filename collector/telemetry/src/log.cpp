@@ -15,17 +15,20 @@ std::atomic<LogLevel> g_min_level{LogLevel::kInfo};
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
 
 void AppendValue(std::string& line, std::string_view value) {
-  const bool quote = value.empty() ||
-                     value.find_first_of(" \t\"=\\\n\r") != std::string_view::npos;
+  const bool quote = value.empty() || value.find_first_of(" \t\"=\\\n\r") != std::string_view::npos;
   if (!quote) {
     line += value;
     return;

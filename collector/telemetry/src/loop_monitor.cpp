@@ -19,7 +19,8 @@ asio::awaitable<void> MonitorLoopLag(Histogram& lag, std::chrono::steady_clock::
   // plan restarts from now (the missed ticks would only repeat the same stall).
   auto planned = std::chrono::steady_clock::now() + period;
   for (;;) {
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+        asio::cancellation_type::none) {
       co_return;
     }
     timer.expires_at(planned);

@@ -1,21 +1,21 @@
 #include "connection.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <list>
 #include <random>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
 #include "fleet.hpp"
 #include "responder.hpp"

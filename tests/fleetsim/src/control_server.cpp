@@ -1,15 +1,15 @@
 #include "control_server.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <fstream>
 
@@ -185,11 +185,10 @@ std::string StatsJson(const Fleet& fleet) {
   o["cpu_system_seconds"] = seconds(usage.ru_stime);
   o["rss_bytes"] = RssBytes();
   o["max_rss_bytes"] = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-  o["uptime_seconds"] =
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      fleet.SimEpoch();
+  o["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() -
+                        fleet.SimEpoch();
   return json::serialize(o) + "\n";
 }
 

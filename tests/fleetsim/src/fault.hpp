@@ -13,18 +13,18 @@ namespace fleetps::fleetsim {
 /// command answered from then on.
 enum class FaultKind : std::uint8_t {
   kNone,
-  kRefuse,            ///< No listener: connect gets RST (ECONNREFUSED).
-  kNoBanner,          ///< TCP accepted, nothing ever written.
-  kKexStall,          ///< SSH banner written, then silence (client KEXINIT never answered).
-  kChangeHostKey,     ///< Serves the alternate host key: strict clients see a mismatch.
-  kRejectUserKey,     ///< Every public key is refused (publickey auth fails).
-  kStallOutput,       ///< Half of each answer is written, then the channel stalls forever.
-  kDrip,              ///< Each answer is written one byte per second.
-  kEndless,           ///< Each answer is a process table that never ends.
-  kGarbage,           ///< Each answer is random binary bytes (no section markers), rc 0.
-  kDisconnectAfter,   ///< The session is disconnected after `arg` commands.
-  kDelay,             ///< Each answer waits `arg` ms first.
-  kRandomDelay,       ///< Each answer waits a uniform 0..`arg` ms first.
+  kRefuse,           ///< No listener: connect gets RST (ECONNREFUSED).
+  kNoBanner,         ///< TCP accepted, nothing ever written.
+  kKexStall,         ///< SSH banner written, then silence (client KEXINIT never answered).
+  kChangeHostKey,    ///< Serves the alternate host key: strict clients see a mismatch.
+  kRejectUserKey,    ///< Every public key is refused (publickey auth fails).
+  kStallOutput,      ///< Half of each answer is written, then the channel stalls forever.
+  kDrip,             ///< Each answer is written one byte per second.
+  kEndless,          ///< Each answer is a process table that never ends.
+  kGarbage,          ///< Each answer is random binary bytes (no section markers), rc 0.
+  kDisconnectAfter,  ///< The session is disconnected after `arg` commands.
+  kDelay,            ///< Each answer waits `arg` ms first.
+  kRandomDelay,      ///< Each answer waits a uniform 0..`arg` ms first.
 };
 
 struct Fault {

@@ -9,8 +9,6 @@
 
 #include <libssh/server.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -19,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "fault.hpp"
 #include "keys.hpp"

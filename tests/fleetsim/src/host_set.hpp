@@ -16,6 +16,6 @@ namespace fleetps::fleetsim {
 /// "simNNNNN", or a comma-separated list of those. Returns the sorted, de-duplicated host
 /// numbers; nullopt when any element is malformed or out of range.
 [[nodiscard]] std::optional<std::vector<std::uint32_t>> ParseHostSet(std::string_view text,
-                                                                    std::uint32_t host_count);
+                                                                     std::uint32_t host_count);
 
 }  // namespace fleetps::fleetsim

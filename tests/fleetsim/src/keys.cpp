@@ -41,9 +41,8 @@ KeyPtr LoadOrGenerateKey(const std::filesystem::path& path, std::string& error) 
     error = "cannot write private key " + path.string();
     return nullptr;
   }
-  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write,
-                               ec);
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
   std::ofstream pub(path.string() + ".pub");
   pub << PublicKeyLine(key.get()) << " fleetsim\n";
   if (!pub) {

@@ -1,16 +1,16 @@
 // fleetsim: one process playing a whole SSH fleet for fleetps' scale and fault tests.
 // Usage and the control API are in tests/fleetsim/README.md.
+#include <malloc.h>
+#include <sys/resource.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <malloc.h>
 #include <libssh/libssh.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <csignal>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <string_view>

@@ -75,8 +75,8 @@ std::string LinuxStat(const SimProcess& p) {
 
 std::string_view LinuxRelease(std::uint32_t number) {
   static constexpr std::array<std::string_view, 5> kReleases{
-      "5.10.0-28-amd64", "4.18.0-513.el8.x86_64", "3.10.0-1160.el7.x86_64",
-      "6.1.0-18-amd64", "2.6.32-754.el6.x86_64"};
+      "5.10.0-28-amd64", "4.18.0-513.el8.x86_64", "3.10.0-1160.el7.x86_64", "6.1.0-18-amd64",
+      "2.6.32-754.el6.x86_64"};
   return kReleases[number % kReleases.size()];
 }
 
@@ -139,8 +139,7 @@ std::string FingerprintSection(std::string_view name, const HostSnapshot& host,
         break;
     }
   } else if (name == "ps-o") {
-    out = d == SimDialect::kBusybox ? "PID\n" + std::to_string(self_pid)
-                                    : std::to_string(self_pid);
+    out = d == SimDialect::kBusybox ? "PID\n" + std::to_string(self_pid) : std::to_string(self_pid);
   } else if (name == "proc") {
     out = d == SimDialect::kLinuxProcps || d == SimDialect::kBusybox ? "yes" : "no";
   } else if (name == "clk-tck" || name == "page-size") {
@@ -200,8 +199,10 @@ std::string BusyboxSize(std::uint64_t kib) {
 std::string BusyboxStat(const SimProcess& p) {
   std::string stat(1, p.state);
   if (p.kernel_thread) stat += 'W';
-  if (p.pid % 17 == 5) stat += stat.size() == 1 ? " <" : "<";
-  else if (p.pid % 13 == 7) stat += stat.size() == 1 ? " N" : "N";
+  if (p.pid % 17 == 5)
+    stat += stat.size() == 1 ? " <" : "<";
+  else if (p.pid % 13 == 7)
+    stat += stat.size() == 1 ? " N" : "N";
   return stat;
 }
 
@@ -222,8 +223,8 @@ void AixPsRow(std::string& out, const SimProcess& p, std::int64_t now) {
   }
   const char* wchan = p.state == 'R' ? "" : p.threads > 1 ? "*" : "f1000f0a00013c40";
   Appendf(out, "%8u %8u %8.*s %c %14s %10s %6llu %6llu %5u %16s %s\n", p.pid, p.ppid,
-          static_cast<int>(p.user.size()), p.user.data(), 'A',
-          Etime(now - p.start_epoch).c_str(), CpuTime(p.utime_ticks + p.stime_ticks).c_str(),
+          static_cast<int>(p.user.size()), p.user.data(), 'A', Etime(now - p.start_epoch).c_str(),
+          CpuTime(p.utime_ticks + p.stime_ticks).c_str(),
           static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
           p.threads, wchan, p.args.c_str());
 }
@@ -233,8 +234,8 @@ void SolarisPsRow(std::string& out, const SimProcess& p, std::int64_t now) {
   // ps -o args stops at 80 characters on Solaris; /usr/ucb/ps has the rest.
   const std::string args = p.state == 'Z' ? "<defunct>" : p.args.substr(0, 80);
   Appendf(out, "%6u %6u %8.*s %c %14s %10s %6llu %6llu %4u %8s %s\n", p.pid, p.ppid,
-          static_cast<int>(p.user.size()), p.user.data(), state,
-          Etime(now - p.start_epoch).c_str(), CpuTime(p.utime_ticks + p.stime_ticks).c_str(),
+          static_cast<int>(p.user.size()), p.user.data(), state, Etime(now - p.start_epoch).c_str(),
+          CpuTime(p.utime_ticks + p.stime_ticks).c_str(),
           static_cast<unsigned long long>(p.rss_kib), static_cast<unsigned long long>(p.vsz_kib),
           p.threads, "global", args.c_str());
 }
@@ -289,8 +290,8 @@ std::string UcbPs(const HostSnapshot& host) {
   for (const auto& p : host.processes) {
     const auto secs = (p.utime_ticks + p.stime_ticks) / kClockTicks;
     Appendf(out, "%6u %-8s %c %3llu:%02llu %s\n", p.pid, "?", p.state == 'R' ? 'O' : p.state,
-            static_cast<unsigned long long>(secs / 60),
-            static_cast<unsigned long long>(secs % 60), p.args.c_str());
+            static_cast<unsigned long long>(secs / 60), static_cast<unsigned long long>(secs % 60),
+            p.args.c_str());
   }
   return out;
 }
@@ -312,9 +313,8 @@ std::string ProcStat(const HostSnapshot& host) {
             static_cast<unsigned long long>(p.minflt), static_cast<unsigned long long>(p.majflt),
             static_cast<unsigned long long>(p.utime_ticks),
             static_cast<unsigned long long>(p.stime_ticks), p.nice, p.threads,
-            static_cast<unsigned long long>(p.start_ticks),
-            static_cast<unsigned long long>(vsize), static_cast<unsigned long long>(rss_pages),
-            p.pid % 2);
+            static_cast<unsigned long long>(p.start_ticks), static_cast<unsigned long long>(vsize),
+            static_cast<unsigned long long>(rss_pages), p.pid % 2);
   }
   return out;
 }
@@ -390,14 +390,14 @@ std::string ProcFd(const HostSnapshot& host, std::uint32_t self_pid) {
 // ---- sockets ----------------------------------------------------------------------------------
 
 std::string ListenSs(const HostSnapshot& host) {
-  std::string out =
-      "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n";
+  std::string out = "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n";
   for (const auto& p : host.processes) {
     if (p.listen_port == 0) {
       continue;
     }
-    Appendf(out, "tcp   LISTEN 0      128          0.0.0.0:%-5u      0.0.0.0:*    "
-                 "users:((\"%s\",pid=%u,fd=3))\n",
+    Appendf(out,
+            "tcp   LISTEN 0      128          0.0.0.0:%-5u      0.0.0.0:*    "
+            "users:((\"%s\",pid=%u,fd=3))\n",
             p.listen_port, p.comm.c_str(), p.pid);
   }
   Appendf(out, "udp   UNCONN 0      0          127.0.0.1:323        0.0.0.0:*\n");
@@ -428,8 +428,7 @@ std::string ListenNetstat(const HostSnapshot& host) {
       for (const auto& p : host.processes) {
         if (p.listen_port != 0) {
           const std::string local = "*." + std::to_string(p.listen_port);
-          Appendf(out, "tcp4       0      0  %-22s *.*                    LISTEN\n",
-                  local.c_str());
+          Appendf(out, "tcp4       0      0  %-22s *.*                    LISTEN\n", local.c_str());
         }
       }
       out += "udp4       0      0  *.514                  *.*\n";
@@ -497,8 +496,8 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;

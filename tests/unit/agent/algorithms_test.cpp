@@ -103,8 +103,8 @@ TEST(ParseNegotiationErrorTest, ParsesEncryptionInBothDirections) {
     ASSERT_TRUE(f.has_value()) << method;
     EXPECT_EQ(f->kind, AlgorithmKind::kCipher) << method;
     EXPECT_THAT(f->server_offer, ElementsAre("aes128-cbc", "3des-cbc", "blowfish-cbc")) << method;
-    EXPECT_THAT(f->client_offer,
-                ElementsAre("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr"))
+    EXPECT_THAT(f->client_offer, ElementsAre("chacha20-poly1305@openssh.com",
+                                             "aes256-gcm@openssh.com", "aes128-ctr"))
         << method;
   }
 }
@@ -167,9 +167,9 @@ TEST(ParseNegotiationErrorTest, TruncationsParseOnlyOnceTheServerListIsWhole) {
 
 TEST(ParseNegotiationErrorTest, NamesThatAreNotAlgorithmNamesAreLeftOut) {
   const std::string huge(100, 'a');
-  const auto f = ParseNegotiationError(
-      "kex error : no match for method kex algos: server [ok-name," + huge +
-      ",bad\x01name], client [x]");
+  const auto f =
+      ParseNegotiationError("kex error : no match for method kex algos: server [ok-name," + huge +
+                            ",bad\x01name], client [x]");
   ASSERT_TRUE(f.has_value());
   EXPECT_THAT(f->server_offer, ElementsAre("ok-name"));
 }
@@ -181,7 +181,7 @@ TEST(ParseNegotiationErrorTest, MalformedMessagesAreNullopt) {
            "no match for method kex algos",
            "no match for method kex algos server [a], client [b]",  // no colon
            "no match for method kex algos:",
-           "no match for method kex algos: client [a,b]",   // no server list
+           "no match for method kex algos: client [a,b]",  // no server list
            "no match for method kex algos: server [a, client [b",
            "no match for method kex algos: server a,b], client c]",
        }) {
@@ -270,8 +270,8 @@ TEST(NegotiationDetailTest, DssHostKeyDependsOnLibsshBuild) {
 }
 
 TEST(NegotiationDetailTest, Md5MacsAreNotSupportedByLibssh) {
-  const auto f =
-      ParseNegotiationError(NoMatch("mac algo client->server", "hmac-md5,hmac-md5-96", "hmac-sha2-256"));
+  const auto f = ParseNegotiationError(
+      NoMatch("mac algo client->server", "hmac-md5,hmac-md5-96", "hmac-sha2-256"));
   ASSERT_TRUE(f.has_value());
   // No libssh release implements MD5 MACs for negotiation (not a build option, unlike DSA).
   ASSERT_FALSE(IsSupportedAlgorithm(AlgorithmKind::kMac, "hmac-md5"));
@@ -350,45 +350,41 @@ TEST(WeakReasonTest, HostKeysAndPubkeys) {
   for (AlgorithmKind kind : {AlgorithmKind::kHostkey, AlgorithmKind::kPubkey}) {
     EXPECT_THAT(std::string(WeakReason(kind, "ssh-rsa")), HasSubstr("SHA-1"));
     EXPECT_THAT(std::string(WeakReason(kind, "ssh-dss")), HasSubstr("DSA"));
-    for (std::string_view name : {"rsa-sha2-256", "rsa-sha2-512", "ssh-ed25519",
-                                  "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-                                  "ecdsa-sha2-nistp521"}) {
+    for (std::string_view name :
+         {"rsa-sha2-256", "rsa-sha2-512", "ssh-ed25519", "ecdsa-sha2-nistp256",
+          "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}) {
       EXPECT_EQ(WeakReason(kind, name), "") << AlgorithmKindKey(kind) << " " << name;
     }
   }
 }
 
 TEST(WeakReasonTest, Ciphers) {
-  for (std::string_view name :
-       {"aes128-cbc", "aes192-cbc", "aes256-cbc", "cast128-cbc", "twofish-cbc",
-        "rijndael-cbc@lysator.liu.se"}) {
+  for (std::string_view name : {"aes128-cbc", "aes192-cbc", "aes256-cbc", "cast128-cbc",
+                                "twofish-cbc", "rijndael-cbc@lysator.liu.se"}) {
     EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kCipher, name)), HasSubstr("CBC")) << name;
   }
   EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kCipher, "3des-cbc")), HasSubstr("64-bit"));
-  EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kCipher, "blowfish-cbc")),
-              HasSubstr("64-bit"));
+  EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kCipher, "blowfish-cbc")), HasSubstr("64-bit"));
   for (std::string_view name : {"arcfour", "arcfour128", "arcfour256"}) {
     EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kCipher, name)), HasSubstr("RC4")) << name;
   }
   EXPECT_NE(WeakReason(AlgorithmKind::kCipher, "none"), "");
-  for (std::string_view name :
-       {"aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-gcm@openssh.com",
-        "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"}) {
+  for (std::string_view name : {"aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-gcm@openssh.com",
+                                "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"}) {
     EXPECT_EQ(WeakReason(AlgorithmKind::kCipher, name), "") << name;
   }
 }
 
 TEST(WeakReasonTest, Macs) {
-  for (std::string_view name : {"hmac-md5", "hmac-md5-96", "hmac-md5-etm@openssh.com",
-                                "hmac-md5-96-etm@openssh.com"}) {
+  for (std::string_view name :
+       {"hmac-md5", "hmac-md5-96", "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com"}) {
     EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kMac, name)), HasSubstr("MD5")) << name;
   }
   EXPECT_THAT(std::string(WeakReason(AlgorithmKind::kMac, "hmac-sha1-96")), HasSubstr("96"));
   EXPECT_NE(WeakReason(AlgorithmKind::kMac, "none"), "");
-  for (std::string_view name :
-       {"hmac-sha2-256", "hmac-sha2-512", "hmac-sha2-256-etm@openssh.com",
-        "hmac-sha2-512-etm@openssh.com", "hmac-sha1", "hmac-sha1-etm@openssh.com",
-        "umac-128-etm@openssh.com"}) {
+  for (std::string_view name : {"hmac-sha2-256", "hmac-sha2-512", "hmac-sha2-256-etm@openssh.com",
+                                "hmac-sha2-512-etm@openssh.com", "hmac-sha1",
+                                "hmac-sha1-etm@openssh.com", "umac-128-etm@openssh.com"}) {
     EXPECT_EQ(WeakReason(AlgorithmKind::kMac, name), "") << name;
   }
 }
@@ -446,8 +442,8 @@ TEST(KnownAlgorithmsTest, WeakNamesComeAfterAllStrongOnes) {
     bool seen_weak = false;
     for (std::string_view name : KnownAlgorithms(kind)) {
       const bool weak = !WeakReason(kind, name).empty();
-      EXPECT_FALSE(seen_weak && !weak) << AlgorithmKindKey(kind) << ": " << name
-                                       << " ranks below a weak name";
+      EXPECT_FALSE(seen_weak && !weak)
+          << AlgorithmKindKey(kind) << ": " << name << " ranks below a weak name";
       seen_weak = seen_weak || weak;
     }
   }
@@ -457,7 +453,8 @@ TEST(KnownAlgorithmsTest, RanksStrongestFirst) {
   const auto kex = KnownAlgorithms(AlgorithmKind::kKex);
   // Post-quantum hybrids first.
   EXPECT_LT(Position(kex, "mlkem768x25519-sha256"), Position(kex, "curve25519-sha256"));
-  EXPECT_LT(Position(kex, "sntrup761x25519-sha512@openssh.com"), Position(kex, "curve25519-sha256"));
+  EXPECT_LT(Position(kex, "sntrup761x25519-sha512@openssh.com"),
+            Position(kex, "curve25519-sha256"));
   EXPECT_LT(Position(kex, "curve25519-sha256"), Position(kex, "ecdh-sha2-nistp256"));
   EXPECT_LT(Position(kex, "ecdh-sha2-nistp256"), Position(kex, "diffie-hellman-group14-sha256"));
   EXPECT_LT(Position(kex, "diffie-hellman-group16-sha512"),
@@ -675,8 +672,8 @@ struct KexInit {
   }
   // Bytes up to and including the client-to-server MAC list.
   std::size_t ThroughMacsC2s() const {
-    return 1 + 16 + 5 * 4 + kex.size() + hostkeys.size() + ciphers_c2s.size() +
-           ciphers_s2c.size() + macs_c2s.size();
+    return 1 + 16 + 5 * 4 + kex.size() + hostkeys.size() + ciphers_c2s.size() + ciphers_s2c.size() +
+           macs_c2s.size();
   }
 };
 
@@ -771,14 +768,13 @@ TEST(WeakInOfferTest, ListsWeakNamesInListOrderWithReasons) {
     const std::string reason(WeakReason(kind, name));
     return WeakAlgorithm{kind, std::move(name), reason};
   };
-  EXPECT_THAT(weak, ElementsAre(w(AlgorithmKind::kKex, "diffie-hellman-group14-sha1"),
-                                w(AlgorithmKind::kKex, "diffie-hellman-group1-sha1"),
-                                w(AlgorithmKind::kHostkey, "ssh-rsa"),
-                                w(AlgorithmKind::kHostkey, "ssh-dss"),
-                                w(AlgorithmKind::kCipher, "3des-cbc"),
-                                w(AlgorithmKind::kCipher, "aes128-cbc"),
-                                w(AlgorithmKind::kMac, "hmac-md5"),
-                                w(AlgorithmKind::kMac, "hmac-sha1-96")));
+  EXPECT_THAT(
+      weak,
+      ElementsAre(w(AlgorithmKind::kKex, "diffie-hellman-group14-sha1"),
+                  w(AlgorithmKind::kKex, "diffie-hellman-group1-sha1"),
+                  w(AlgorithmKind::kHostkey, "ssh-rsa"), w(AlgorithmKind::kHostkey, "ssh-dss"),
+                  w(AlgorithmKind::kCipher, "3des-cbc"), w(AlgorithmKind::kCipher, "aes128-cbc"),
+                  w(AlgorithmKind::kMac, "hmac-md5"), w(AlgorithmKind::kMac, "hmac-sha1-96")));
   for (const auto& entry : weak) EXPECT_FALSE(entry.reason.empty()) << entry.name;
   EXPECT_EQ(FormatWeakAlgorithms(weak),
             "kex:diffie-hellman-group14-sha1,kex:diffie-hellman-group1-sha1,hostkeys:ssh-rsa,"
@@ -819,8 +815,9 @@ TEST(WeakInOfferTest, WorksOnAParsedKexInit) {
 TEST(FormatWeakAlgorithmsTest, FormatsKeyAndNameInOrder) {
   EXPECT_EQ(FormatWeakAlgorithms({}), "");
   EXPECT_EQ(FormatWeakAlgorithms({{AlgorithmKind::kKex, "a", "r"}}), "kex:a");
-  EXPECT_EQ(FormatWeakAlgorithms({{AlgorithmKind::kKex, "a", "r"}, {AlgorithmKind::kCipher, "b", "s"}}),
-            "kex:a,ciphers:b");
+  EXPECT_EQ(
+      FormatWeakAlgorithms({{AlgorithmKind::kKex, "a", "r"}, {AlgorithmKind::kCipher, "b", "s"}}),
+      "kex:a,ciphers:b");
   EXPECT_EQ(FormatWeakAlgorithms({{AlgorithmKind::kPubkey, "ssh-rsa", "SHA-1"},
                                   {AlgorithmKind::kMac, "hmac-md5", "MD5"},
                                   {AlgorithmKind::kHostkey, "ssh-dss", "DSA"}}),
@@ -832,25 +829,36 @@ TEST(FormatWeakAlgorithmsTest, FormatsKeyAndNameInOrder) {
 
 // Generated once with `ssh-keygen -t rsa -b <bits> -N '' -C ''` (OpenSSH 9.2p1).
 constexpr std::string_view kRsa1024 =
-    "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDQKSFRTo3lpps44tgG+EdGtVTmIR2uKtLktcfKeGCYh7TgfwiPhgWJy05HP3ZT1qWj"
-    "m3GhR9Bs3WfxFr1YSe3zSB4fgb+XTGstdyoNG7UDAob2Kr2iWGUB3xeK+XgM4Mh5xAq/2bOHeRBGki8qSiLcfjHJRSBDVzU9"
+    "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDQKSFRTo3lpps44tgG+"
+    "EdGtVTmIR2uKtLktcfKeGCYh7TgfwiPhgWJy05HP3ZT1qWj"
+    "m3GhR9Bs3WfxFr1YSe3zSB4fgb+XTGstdyoNG7UDAob2Kr2iWGUB3xeK+XgM4Mh5xAq/"
+    "2bOHeRBGki8qSiLcfjHJRSBDVzU9"
     "mSRpSAXHow==";
 constexpr std::string_view kRsa2048 =
-    "AAAAB3NzaC1yc2EAAAADAQABAAABAQDGUoOt8ZbnVqLIkdydl91JJof3VZXAskVvjLdpwfbH0fhYHALu3VZK/GgLQrKZVQHg"
-    "+z760iFx2pC3B/Y3NrWx5GXagiYeHwPLaA7wzQgXJmZSQfAn8cW8yd6EW2hSztZmak0ZevAW/K+2cLZCtNFzGzzCifeZ6fIs"
-    "PpkrTwcalyBr64DT5R0EqLT7DP2tNvMf5CPEXDP8k5DtmlFZiek1aCGBIgyRfV8WclTzf7Ylkh0dsADQU4fk1SPI4AmJBHqc"
+    "AAAAB3NzaC1yc2EAAAADAQABAAABAQDGUoOt8ZbnVqLIkdydl91JJof3VZXAskVvjLdpwfbH0fhYHALu3VZK/"
+    "GgLQrKZVQHg"
+    "+z760iFx2pC3B/Y3NrWx5GXagiYeHwPLaA7wzQgXJmZSQfAn8cW8yd6EW2hSztZmak0ZevAW/"
+    "K+2cLZCtNFzGzzCifeZ6fIs"
+    "PpkrTwcalyBr64DT5R0EqLT7DP2tNvMf5CPEXDP8k5DtmlFZiek1aCGBIgyRfV8WclTzf7Ylkh0dsADQU4fk1SPI4AmJBH"
+    "qc"
     "ezKlESg23/BHNR+pSBVjdibDAUi10dYyhx7YHPOwH6tCxuEpPw53BDj9H6Ip+U4IBYQ4+IImAyBl5KGbq/yh";
 constexpr std::string_view kRsa3072 =
-    "AAAAB3NzaC1yc2EAAAADAQABAAABgQDk4HHxyL1V+7DVlf51gZk9ETmlPy+Hx+GwHxkkPoZCGV0oPPrAJ3rk6xGDiJZhOpii"
-    "UCqqZDsuC1dAeN0xeus5epWrkcbq2z4XRk1Vkz7bPcN4FM1Zcr8Q12kzpT0eA90AUsr1Ik9vsQ0CyC1q8CiLIk2DbW0nG/Ue"
-    "rqjjvv9B5cESotWsohAO9JMw9U7HpR1nlHsVQRbCBriYEp3Hw54i6uPzHowct4nrs3WlbtkTCqDmsGW6g+jkgD/3okU35tFE"
-    "iZcQfvFyQfP4gRgmlFH+alubl7iTkpMigkSxMupcibO0gX1kcT3AV6lFAc4A/Rd9UMbiAL2BF0leb8xYqX6CvKpN7y5WkndH"
-    "M3fCOPUBKGlbHZYgZmRVHgPID98kjCNeQTQ/M0b8wNyXVTY0XUvyA0BpssL1PYbRSUOGuAyWWrBaXdIGgN1Yo6u5z2a2F2u5"
+    "AAAAB3NzaC1yc2EAAAADAQABAAABgQDk4HHxyL1V+7DVlf51gZk9ETmlPy+Hx+"
+    "GwHxkkPoZCGV0oPPrAJ3rk6xGDiJZhOpii"
+    "UCqqZDsuC1dAeN0xeus5epWrkcbq2z4XRk1Vkz7bPcN4FM1Zcr8Q12kzpT0eA90AUsr1Ik9vsQ0CyC1q8CiLIk2DbW0nG/"
+    "Ue"
+    "rqjjvv9B5cESotWsohAO9JMw9U7HpR1nlHsVQRbCBriYEp3Hw54i6uPzHowct4nrs3WlbtkTCqDmsGW6g+jkgD/"
+    "3okU35tFE"
+    "iZcQfvFyQfP4gRgmlFH+alubl7iTkpMigkSxMupcibO0gX1kcT3AV6lFAc4A/"
+    "Rd9UMbiAL2BF0leb8xYqX6CvKpN7y5WkndH"
+    "M3fCOPUBKGlbHZYgZmRVHgPID98kjCNeQTQ/"
+    "M0b8wNyXVTY0XUvyA0BpssL1PYbRSUOGuAyWWrBaXdIGgN1Yo6u5z2a2F2u5"
     "bjlt/4F0xQr6dDw90rfJu+Fr+0Yx9exz7tDpRx5TDIgknUjtGIiKMeGpM6IdBqc=";
 constexpr std::string_view kEd25519 =
     "AAAAC3NzaC1lZDI1NTE5AAAAIGe62sIUUei2bQAAPTsjqr70m5UKlfhKGyb5aKCrJr8w";
 constexpr std::string_view kEcdsa256 =
-    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBMM+LnQmDn/oss/dG1KjbndPcwOedkDpgcB2YzBRbWoT"
+    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBMM+LnQmDn/oss/"
+    "dG1KjbndPcwOedkDpgcB2YzBRbWoT"
     "N1ASIXV4ZipcZrrprPL0Rt82r6AzLH5OrKkcA4IKHm8=";
 
 std::string Base64(const std::vector<std::uint8_t>& bytes) {
@@ -1040,8 +1048,8 @@ TEST(BannerKnowsRsaSha2Test, SunSshNeverKnowsRsaSha2) {
 }
 
 TEST(BannerKnowsRsaSha2Test, UnknownSoftwareIsNullopt) {
-  for (std::string_view banner : {"SSH-2.0-libssh_0.10.6", "",
-                                  "garbage", "SSH-2.0-OpenSSH_7", "SSH-2.0-dropbear_"}) {
+  for (std::string_view banner :
+       {"SSH-2.0-libssh_0.10.6", "", "garbage", "SSH-2.0-OpenSSH_7", "SSH-2.0-dropbear_"}) {
     EXPECT_EQ(BannerKnowsRsaSha2(banner), std::nullopt) << banner;
   }
 }

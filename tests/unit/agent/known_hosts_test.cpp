@@ -15,8 +15,10 @@ namespace fleetps::agent {
 namespace {
 
 // Real keys (generated once with ssh-keygen), so fingerprints can be checked.
-const HostKey kKeyA{"ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIBitaNsCYXOJkRglzhBvIHfOa+Y/nD3sAld3FI3D4Ux8"};
-const HostKey kKeyB{"ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIBNWY8hT9Lz1EDkavmiyr5qrKBKIHG8O06S713eAmesx"};
+const HostKey kKeyA{"ssh-ed25519",
+                    "AAAAC3NzaC1lZDI1NTE5AAAAIBitaNsCYXOJkRglzhBvIHfOa+Y/nD3sAld3FI3D4Ux8"};
+const HostKey kKeyB{"ssh-ed25519",
+                    "AAAAC3NzaC1lZDI1NTE5AAAAIBNWY8hT9Lz1EDkavmiyr5qrKBKIHG8O06S713eAmesx"};
 
 class KnownHostsTest : public ::testing::Test {
  protected:
@@ -56,13 +58,13 @@ TEST_F(KnownHostsTest, MatchesExactKeyAndFlagsAChangedOne) {
   EXPECT_EQ(*f.Check("web01", 22, kKeyA), KnownHostsMatch::kKnown);
   EXPECT_EQ(*f.Check("10.0.0.1", 22, kKeyA), KnownHostsMatch::kKnown);
   EXPECT_EQ(*f.Check("web01", 22, kKeyB), KnownHostsMatch::kMismatch);
-  EXPECT_EQ(*f.Check("web01", 2222, kKeyA), KnownHostsMatch::kUnknown) << "port is part of the name";
+  EXPECT_EQ(*f.Check("web01", 2222, kKeyA), KnownHostsMatch::kUnknown)
+      << "port is part of the name";
 }
 
 TEST_F(KnownHostsTest, GlobsNegationsRevocationsAndIgnoredForms) {
-  Write("*.dc1,!bad.dc1 " + kKeyA.type + " " + kKeyA.base64 + "\n" +
-        "@revoked * " + kKeyB.type + " " + kKeyB.base64 + "\n" +
-        "@cert-authority * " + kKeyA.type + " " + kKeyA.base64 + "\n" +
+  Write("*.dc1,!bad.dc1 " + kKeyA.type + " " + kKeyA.base64 + "\n" + "@revoked * " + kKeyB.type +
+        " " + kKeyB.base64 + "\n" + "@cert-authority * " + kKeyA.type + " " + kKeyA.base64 + "\n" +
         "|1|c2FsdA==|aGFzaA== " + kKeyA.type + " " + kKeyA.base64 + "\n");
   KnownHostsFile f(path_);
   EXPECT_EQ(*f.Check("db07.dc1", 22, kKeyA), KnownHostsMatch::kKnown);
@@ -76,8 +78,8 @@ TEST_F(KnownHostsTest, RecordAppendsAtomicallyAndKeepsExistingBytes) {
   KnownHostsFile f(path_);
   EXPECT_EQ(*f.Check("10.0.0.9", 2222, kKeyA), KnownHostsMatch::kUnknown);
   EXPECT_EQ(*f.Record("10.0.0.9", 2222, kKeyA), KnownHostsFile::RecordOutcome::kAdded);
-  EXPECT_EQ(Read(), "web01 " + kKeyB.type + " " + kKeyB.base64 + "\n[10.0.0.9]:2222 " +
-                        kKeyA.type + " " + kKeyA.base64 + "\n");
+  EXPECT_EQ(Read(), "web01 " + kKeyB.type + " " + kKeyB.base64 + "\n[10.0.0.9]:2222 " + kKeyA.type +
+                        " " + kKeyA.base64 + "\n");
   EXPECT_EQ(*f.Check("10.0.0.9", 2222, kKeyA), KnownHostsMatch::kKnown) << "cache reloaded";
   EXPECT_EQ(*f.Record("10.0.0.9", 2222, kKeyA), KnownHostsFile::RecordOutcome::kAlreadyKnown);
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
@@ -109,8 +111,7 @@ TEST_F(KnownHostsTest, RecordRejectsKeysThatWouldBreakTheLineFormat) {
 
 TEST_F(KnownHostsTest, KeyTypesAreTheTypesCheckCanAccept) {
   Write("web01,web02 " + kKeyA.type + " " + kKeyA.base64 + "\n" +
-        "web01 ssh-rsa AAAAB3NzaC1yc2E=\n" +
-        "web01 " + kKeyB.type + " " + kKeyB.base64 + "\n" +
+        "web01 ssh-rsa AAAAB3NzaC1yc2E=\n" + "web01 " + kKeyB.type + " " + kKeyB.base64 + "\n" +
         "@revoked web01 ecdsa-sha2-nistp256 AAAAE2VjZHNh\n" +
         "@cert-authority * ecdsa-sha2-nistp384 AAAAE2VjZHNh\n" +
         "|1|c2FsdA==|aGFzaA== ecdsa-sha2-nistp521 AAAAE2VjZHNh\n" +
@@ -124,8 +125,8 @@ TEST_F(KnownHostsTest, KeyTypesAreTheTypesCheckCanAccept) {
 
 TEST_F(KnownHostsTest, LiteralAndPatternLinesForOneHostAreBothConsulted) {
   Write("web0? " + kKeyA.type + " " + kKeyA.base64 + "\n" +
-        "web01,web01 ssh-rsa AAAAB3NzaC1yc2E=\n" +
-        "@revoked web01 " + kKeyB.type + " " + kKeyB.base64 + "\n");
+        "web01,web01 ssh-rsa AAAAB3NzaC1yc2E=\n" + "@revoked web01 " + kKeyB.type + " " +
+        kKeyB.base64 + "\n");
   KnownHostsFile f(path_);
   EXPECT_EQ(*f.Check("web01", 22, kKeyA), KnownHostsMatch::kKnown);
   EXPECT_EQ(*f.Check("web01", 22, kKeyB), KnownHostsMatch::kMismatch) << "revoked";

@@ -41,9 +41,11 @@ TEST(TickPhaseTest, SpreadsAFleetOverTheInterval) {
 }
 
 TEST(TickScheduleTest, FirstTickIsTheNextPhaseAlignedInstant) {
-  TickSchedule<TimePoint> s(TimePoint(milliseconds(100'000)), milliseconds(15000), milliseconds(4000));
+  TickSchedule<TimePoint> s(TimePoint(milliseconds(100'000)), milliseconds(15000),
+                            milliseconds(4000));
   EXPECT_EQ(s.Peek().time_since_epoch().count(), 109'000);
-  TickSchedule<TimePoint> exact(TimePoint(milliseconds(94'000)), milliseconds(15000), milliseconds(4000));
+  TickSchedule<TimePoint> exact(TimePoint(milliseconds(94'000)), milliseconds(15000),
+                                milliseconds(4000));
   EXPECT_EQ(exact.Peek().time_since_epoch().count(), 94'000);
 }
 

@@ -11,8 +11,8 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/api/status_page.hpp"
+#include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
@@ -73,7 +73,8 @@ Parsed Parse(const std::string& text) {
   return out;
 }
 
-agent::ProbeResult Answered(std::string host, std::shared_ptr<const probes::HostSnapshot> snapshot) {
+agent::ProbeResult Answered(std::string host,
+                            std::shared_ptr<const probes::HostSnapshot> snapshot) {
   agent::ProbeResult ok;
   ok.host = std::move(host);
   ok.status = agent::ProbeStatus::kOk;
@@ -115,7 +116,8 @@ class ExpositionTest : public ::testing::Test {
     refused.state = agent::HostState::kBackoff;
     refused.last_reason = agent::Errc::kKexFailed;
     refused.detail = "no common key exchange: the server offers [<group1>]";
-    refused.weak_algorithms = {{agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"}};
+    refused.weak_algorithms = {
+        {agent::AlgorithmKind::kKex, "diffie-hellman-group14-sha1", "SHA-1"}};
     state_.OnStatus(refused);
   }
 
@@ -173,7 +175,8 @@ TEST_F(ExpositionTest, UpHostHasGroupsIncludingAbsentStaticOnesAsZero) {
   const std::string text = RenderMetrics(state_, {});
   EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"up1\"} 1"));
   EXPECT_THAT(text, HasSubstr("namedprocess_namegroup_num_procs{host=\"up1\",groupname=\"db\"} 1"));
-  EXPECT_THAT(text, HasSubstr("namedprocess_namegroup_num_procs{host=\"up1\",groupname=\"web\"} 0"));
+  EXPECT_THAT(text,
+              HasSubstr("namedprocess_namegroup_num_procs{host=\"up1\",groupname=\"web\"} 0"));
   EXPECT_THAT(text, HasSubstr("fleetps_host_info{host=\"up1\",os=\"AIX\""));
   EXPECT_THAT(text, HasSubstr("dialect=\"aix\""));
 }
@@ -183,10 +186,13 @@ TEST_F(ExpositionTest, DownHostIsDistinctFromAbsentProcesses) {
   EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"down1\"} 0"));
   EXPECT_THAT(text, Not(HasSubstr("namedprocess_namegroup_num_procs{host=\"down1\"")));
   EXPECT_THAT(text, HasSubstr("fleetps_host_state{host=\"down1\",state=\"backoff\"} 1"));
-  EXPECT_THAT(text, HasSubstr(
-      "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"kex_failed\"} 1"));
-  EXPECT_THAT(text, HasSubstr(
-      "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"timeout\"} 0"));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          "fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"kex_failed\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("fleetps_probe_failure{host=\"down1\",probe=\"processes\",reason=\"timeout\"} 0"));
 }
 
 TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
@@ -198,19 +204,24 @@ TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
 
 TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
   const std::string text = RenderMetrics(state_, {});
-  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\",reason=\"bad_number\"} 2"));
-  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\",reason=\"no_header\"} 0"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
+                              "reason=\"bad_number\"} 2"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
+                              "reason=\"no_header\"} 0"));
 }
 
 TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {
   const std::string text = RenderMetrics(state_, {});
-  EXPECT_THAT(text, HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\",algorithm=\"diffie-hellman-group14-sha1\"} 2"));
-  EXPECT_THAT(text, HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"ciphers\",algorithm=\"aes128-cbc\"} 1"));
+  EXPECT_THAT(text, HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\",algorithm=\"diffie-"
+                              "hellman-group14-sha1\"} 2"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"ciphers\",algorithm=\"aes128-cbc\"} 1"));
   EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}), Not(HasSubstr("weak_algorithm")))
       << "a collector family, not per host";
   state_.SetHosts({Spec("up1")});
-  EXPECT_THAT(RenderMetrics(state_, {}),
-              HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\",algorithm=\"diffie-hellman-group14-sha1\"} 1"));
+  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr("fleetps_ssh_weak_algorithm_hosts{list=\"kex\","
+                                                   "algorithm=\"diffie-hellman-group14-sha1\"} 1"));
 }
 
 TEST_F(ExpositionTest, StatusPageShowsTheFailureDetailEscaped) {
@@ -279,8 +290,10 @@ TEST_F(ExpositionTest, TextRendererAndPrometheusCppCollectableAgree) {
   EXPECT_EQ(got.help_families, want.help_families);
   EXPECT_GT(got.samples.size(), 60u);
 
-  FleetCollectable probe_reference(state_, [&self] { return self; }, "down1");
-  const Parsed want_probe = Parse(prometheus::TextSerializer().Serialize(probe_reference.Collect()));
+  FleetCollectable probe_reference(
+      state_, [&self] { return self; }, "down1");
+  const Parsed want_probe =
+      Parse(prometheus::TextSerializer().Serialize(probe_reference.Collect()));
   const auto probe = RenderHostMetrics(state_, "down1", self);
   ASSERT_TRUE(probe.has_value());
   EXPECT_EQ(Parse(*probe).samples, want_probe.samples);
@@ -307,11 +320,13 @@ TEST_F(ExpositionTest, InternalErrorsAreCountedBySiteInBothRenderings) {
   EXPECT_EQ(reference.samples.at(key), static_cast<double>(before + 1));
   // Every site from the start, so a first error is a change from 0, not a new series.
   for (std::string_view site : kInternalErrorSites) {
-    EXPECT_TRUE(text.samples.contains("fleetps_internal_errors_total{where=\"" + std::string(site) + "\"}"))
+    EXPECT_TRUE(
+        text.samples.contains("fleetps_internal_errors_total{where=\"" + std::string(site) + "\"}"))
         << site;
   }
   EXPECT_TRUE(text.samples.contains("fleetps_internal_errors_total{where=\"other\"}"));
-  EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}), Not(HasSubstr("fleetps_internal_errors_total")))
+  EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}),
+              Not(HasSubstr("fleetps_internal_errors_total")))
       << "a collector family, not per host";
 }
 
@@ -328,12 +343,14 @@ TEST_F(ExpositionTest, FamiliesAreGroupedWithOneHelpAndTypeEach) {
 }
 
 TEST_F(ExpositionTest, SeriesFollowTheCurrentSnapshot) {
-  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));
+  EXPECT_THAT(RenderMetrics(state_, {}),
+              HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));
   agent::ProbeResult skipped;
   skipped.host = "up1";
   skipped.status = agent::ProbeStatus::kSkipped;
   state_.OnResult(skipped);
-  EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 1\n"));
+  EXPECT_THAT(RenderMetrics(state_, {}),
+              HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 1\n"));
 }
 
 TEST_F(ExpositionTest, LabelValuesAreEscapedAndBounded) {

@@ -4,10 +4,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/query/query.hpp"
-#include "fleetps/collector/api/query_api.hpp"
 #include "fleetps/collector/api/json.hpp"
+#include "fleetps/collector/api/query_api.hpp"
 #include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/query/query.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -108,8 +108,8 @@ TEST(ListeningQuery, ProcessFieldsApplyToTheOwner) {
 TEST(ListeningQuery, OrdersByHostThenPortProtoAddressUnlessSorted) {
   Fixture f;
   EXPECT_EQ(Keys(f.Run("")),
-            (std::vector<std::string>{"db1:tcp/1521", "web01:tcp/22", "web01:tcp6/22", "web01:tcp/25",
-                                      "web01:udp/68", "web01:tcp/80"}));
+            (std::vector<std::string>{"db1:tcp/1521", "web01:tcp/22", "web01:tcp6/22",
+                                      "web01:tcp/25", "web01:udp/68", "web01:tcp/80"}));
   EXPECT_EQ(Keys(f.Run("", "-port", 2)),
             (std::vector<std::string>{"db1:tcp/1521", "web01:tcp/80"}));
   EXPECT_EQ(f.Run("", "-port", 2).total, 6u);
@@ -142,7 +142,8 @@ TEST(ListeningJson, RowsCarryOwnerFieldsWhenKnown) {
   Fixture f;
   const QueryResult r = f.Run("host=\"web01\"");
   const std::vector<HostQueryStatus> hosts{
-      {"web01", HostDataStatus::kOk, "", 3.5}, {"web02", HostDataStatus::kDown, "timeout", std::nullopt}};
+      {"web01", HostDataStatus::kOk, "", 3.5},
+      {"web02", HostDataStatus::kDown, "timeout", std::nullopt}};
   const boost::json::value doc = boost::json::parse(RenderListeningJson(r, hosts));
   const auto& data = doc.at("data").as_object();
   EXPECT_EQ(data.at("total").as_int64(), 5);
@@ -206,8 +207,8 @@ TEST(ListeningTable, ErrorsAndEmptyAnswers) {
       R"({"status":"error","error":{"message":"q: 1:2: unknown field \"prot\"","parameter":"q","position":1}})",
       typed);
   EXPECT_EQ(caret.err, "error: q: 1:2: unknown field \"prot\"\n  {prot=\"tcp\"}\n   ^\n");
-  const Rendered none =
-      RenderListeningTable(R"({"status":"ok","data":{"rows":[],"total":0,"hosts":[]}})", TableOptions{});
+  const Rendered none = RenderListeningTable(
+      R"({"status":"ok","data":{"rows":[],"total":0,"hosts":[]}})", TableOptions{});
   EXPECT_TRUE(none.ok);
   EXPECT_EQ(none.out, "");
   EXPECT_EQ(none.err, "no matching sockets\n");

@@ -194,13 +194,15 @@ TEST(EventRenderingTest, ProbeEventSummarisesNeverCopiesTables) {
   EXPECT_EQ(data.at("seq").as_int64(), 12);
   EXPECT_EQ(data.at("status").as_string(), "ok");
   const std::string line = FormatEventLine("probe", DataOf(e));
-  EXPECT_TRUE(line.starts_with("probe web?]01 processes ok seq=12 processes=1 listening=0")) << line;
+  EXPECT_TRUE(line.starts_with("probe web?]01 processes ok seq=12 processes=1 listening=0"))
+      << line;
 }
 
 TEST(EventRenderingTest, ReloadAndDrops) {
   const std::string reload = RenderConfigReloadEvent({true, "sighup", "added=1 removed=0"});
   EXPECT_TRUE(reload.starts_with("event: config_reload\n"));
-  EXPECT_EQ(FormatEventLine("config_reload", DataOf(reload)), "config_reload ok sighup added=1 removed=0");
+  EXPECT_EQ(FormatEventLine("config_reload", DataOf(reload)),
+            "config_reload ok sighup added=1 removed=0");
   const std::string dropped = RenderDroppedEvent(5, 12);
   EXPECT_EQ(FormatEventLine("dropped", DataOf(dropped)), "dropped 5 events (total 12)");
   EXPECT_EQ(FormatEventLine("probe", "not json"), "");

@@ -1,5 +1,5 @@
-#include <gtest/gtest.h>
 #include <zlib.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <ctime>
@@ -74,12 +74,12 @@ TEST(LoopMonitorTest, RecordsLagUntilCancelled) {
   boost::asio::cancellation_signal stop;
   bool finished = false;
   // A zero period fires at once: each run of the loop records one sample, no sleeping.
-  boost::asio::co_spawn(io, MonitorLoopLag(lag, std::chrono::steady_clock::duration::zero()),
-                        boost::asio::bind_cancellation_slot(
-                            stop.slot(), [&](std::exception_ptr error) {
-                              EXPECT_FALSE(error);
-                              finished = true;
-                            }));
+  boost::asio::co_spawn(
+      io, MonitorLoopLag(lag, std::chrono::steady_clock::duration::zero()),
+      boost::asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr error) {
+        EXPECT_FALSE(error);
+        finished = true;
+      }));
   while (lag.Snapshot().Count() < 3) ASSERT_EQ(io.run_one(), 1u);
   stop.emit(boost::asio::cancellation_type::terminal);
   io.run();

@@ -84,9 +84,9 @@ process_names:
 }
 
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
-  const InventoryDiff diff =
-      DiffInventories(Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),
-                      Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[2-3]'}]\n"));
+  const InventoryDiff diff = DiffInventories(
+      Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),
+      Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[2-3]'}]\n"));
   EXPECT_THAT(diff.added, ElementsAre("n3"));
   EXPECT_THAT(diff.removed, ElementsAre("n1"));
   EXPECT_THAT(diff.unchanged, ElementsAre("n2"));

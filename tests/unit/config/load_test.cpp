@@ -40,7 +40,8 @@ TEST(ConfigLoadTest, DiagnosticToStringIsCompilerStyle) {
 }
 
 TEST(ConfigLoadTest, BuiltInDefaultsApply) {
-  const Inventory inventory = LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n");
+  const Inventory inventory =
+      LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n");
   ASSERT_EQ(inventory.hosts.size(), 1u);
   const HostSpec& host = inventory.hosts[0];
   EXPECT_EQ(host.name, "a");
@@ -85,7 +86,8 @@ hosts:
   EXPECT_EQ(plain.port, 2200);
   EXPECT_EQ(plain.interval, 30s);
   EXPECT_EQ(plain.dialect, "aix");
-  EXPECT_THAT(plain.labels, ElementsAre(Pair("dc", "one"), Pair("env", "prod"), Pair("team", "ops")));
+  EXPECT_THAT(plain.labels,
+              ElementsAre(Pair("dc", "one"), Pair("env", "prod"), Pair("team", "ops")));
   const HostSpec& special = inventory.hosts[1];
   EXPECT_EQ(special.user, "other");
   EXPECT_EQ(special.port, 22);
@@ -157,10 +159,12 @@ hosts:
 }
 
 TEST(ConfigLoadTest, AlgorithmsRejectOtherWords) {
-  EXPECT_THAT(Messages(LoadInventoryFromString(
-                  "defaults: {user: u, use_ssh_agent: true, algorithms: legacyy}\nhosts: [{name: a}]\n",
-                  "f.yaml")),
-              ElementsAre(testing::HasSubstr("f.yaml:1:54: expected \"legacy\", \"default\" or a mapping")));
+  EXPECT_THAT(
+      Messages(LoadInventoryFromString(
+          "defaults: {user: u, use_ssh_agent: true, algorithms: legacyy}\nhosts: [{name: a}]\n",
+          "f.yaml")),
+      ElementsAre(
+          testing::HasSubstr("f.yaml:1:54: expected \"legacy\", \"default\" or a mapping")));
 }
 
 TEST(ConfigLoadTest, AlgorithmCheckHookReportsErrorsAndWarningsAtTheName) {
@@ -185,14 +189,14 @@ hosts:
     algorithms: legacy
   - name: c
     algorithms: {ciphers: [arcfour]}
-)", "f.yaml", options);
+)",
+                                                    "f.yaml", options);
   EXPECT_FALSE(result.ok());
-  EXPECT_THAT(seen, ElementsAre("macs=hmac-sha1", "macs=hmac-md5", "pubkeys=ssh-rsa",
-                                 "ciphers=arcfour"));
-  EXPECT_THAT(Messages(result), ElementsAre("f.yaml:4:36: not supported",
-                                            "f.yaml:4:57: warning: weak",
-                                            "f.yaml:6:17: warning: legacy is weak",
-                                            "f.yaml:8:27: none supported"));
+  EXPECT_THAT(seen,
+              ElementsAre("macs=hmac-sha1", "macs=hmac-md5", "pubkeys=ssh-rsa", "ciphers=arcfour"));
+  EXPECT_THAT(Messages(result),
+              ElementsAre("f.yaml:4:36: not supported", "f.yaml:4:57: warning: weak",
+                          "f.yaml:6:17: warning: legacy is weak", "f.yaml:8:27: none supported"));
 }
 
 TEST(ConfigLoadTest, HostPassphraseSourceReplacesTheDefaults) {
@@ -318,13 +322,15 @@ TEST(ConfigLoadTest, ValueMissingPointsAtTheKey) {
 
 TEST(ConfigLoadTest, UnsafeCharactersAreRejected) {
   for (const char* user : {"'a;b'", "'$(id)'", "'`id`'", "'a b'", "'a/b'", "'a@b'", "'\"a\"'"}) {
-    const std::string yaml = std::string("defaults: {use_ssh_agent: true, user: ") + user +
-                             "}\nhosts: [{name: a}]\n";
+    const std::string yaml =
+        std::string("defaults: {use_ssh_agent: true, user: ") + user + "}\nhosts: [{name: a}]\n";
     EXPECT_EQ(Errors(yaml).size(), 1u) << user;
   }
-  for (const char* address : {"'a;b'", "'$(id)'", "'a b'", "'a/b'", "'u@h'", "'a\"b'", "'1.2.3'x'"}) {
-    const std::string yaml = std::string("defaults: {use_ssh_agent: true, user: u}\nhosts: "
-                                         "[{name: a, address: ") +
+  for (const char* address :
+       {"'a;b'", "'$(id)'", "'a b'", "'a/b'", "'u@h'", "'a\"b'", "'1.2.3'x'"}) {
+    const std::string yaml = std::string(
+                                 "defaults: {use_ssh_agent: true, user: u}\nhosts: "
+                                 "[{name: a, address: ") +
                              address + "}]\n";
     EXPECT_FALSE(LoadInventoryFromString(yaml, "t.yaml").ok()) << address;
   }
@@ -339,7 +345,8 @@ TEST(ConfigLoadTest, UnreadableFileGivesOneDiagnostic) {
   const std::string path = std::string(FLEETPS_BINARY_DIR) + "/no/such/fleet.yaml";
   const LoadResult result = LoadInventoryFile(path);
   EXPECT_FALSE(result.ok());
-  EXPECT_THAT(Messages(result), ElementsAre(path + ":0:0: cannot read file: No such file or directory"));
+  EXPECT_THAT(Messages(result),
+              ElementsAre(path + ":0:0: cannot read file: No such file or directory"));
 }
 
 TEST(ConfigLoadTest, DirectoryIsNotAFile) {
@@ -357,8 +364,7 @@ TEST(ConfigLoadTest, RelativePathsResolveAgainstTheFilesDirectory) {
   const LoadResult result = LoadInventoryFile((dir / "fleet.yaml").string());
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result.inventory->hosts[0].identity_file, (dir / "keys/id").string());
-  EXPECT_EQ(result.inventory->hosts[0].known_hosts,
-            (dir.parent_path() / "kh").string());
+  EXPECT_EQ(result.inventory->hosts[0].known_hosts, (dir.parent_path() / "kh").string());
   // From a string, paths stay as written.
   const Inventory inventory =
       LoadOk("defaults: {user: u, identity_file: keys/id}\nhosts: [{name: a}]\n");

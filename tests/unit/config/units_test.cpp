@@ -63,8 +63,7 @@ TEST(ConfigUnitsTest, ParsesSizes) {
 TEST(ConfigUnitsTest, RejectsBadSizes) {
   EXPECT_EQ(ParseSize("").error, "empty size");
   EXPECT_EQ(ParseSize("big").error, "expected a number");
-  EXPECT_EQ(ParseSize("4M").error,
-            "unknown unit \"M\" (B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)");
+  EXPECT_EQ(ParseSize("4M").error, "unknown unit \"M\" (B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)");
   EXPECT_FALSE(ParseSize("4 MiB").ok());
   EXPECT_FALSE(ParseSize("1.5GiB").ok());
   EXPECT_EQ(ParseSize("18446744073709551615").value, 18446744073709551615ull);

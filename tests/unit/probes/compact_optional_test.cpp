@@ -25,7 +25,8 @@ TEST(CompactOptional, AbsentByDefaultAndAfterReset) {
 TEST(CompactOptional, TheReservedValueOfEachTypeMeansAbsent) {
   EXPECT_FALSE(CompactOptional<double>(std::nan("")).has_value());
   EXPECT_FALSE(CompactOptional<std::int64_t>(std::numeric_limits<std::int64_t>::min()).has_value());
-  EXPECT_FALSE(CompactOptional<std::uint64_t>(std::numeric_limits<std::uint64_t>::max()).has_value());
+  EXPECT_FALSE(
+      CompactOptional<std::uint64_t>(std::numeric_limits<std::uint64_t>::max()).has_value());
   EXPECT_TRUE(CompactOptional<double>(-0.0).has_value());
   EXPECT_TRUE(CompactOptional<std::int64_t>(-1).has_value());
 }

@@ -35,14 +35,15 @@ TEST_P(ProbesFingerprint, ChoosesDialect) {
 
 INSTANTIATE_TEST_SUITE_P(
     Probes, ProbesFingerprint,
-    ::testing::Values(FingerprintCase{"fingerprint/linux-procps4.txt", "Linux", Dialect::kLinuxProcps},
-                      FingerprintCase{"fingerprint/linux-rhel6.txt", "Linux", Dialect::kLinuxProcps},
-                      FingerprintCase{"fingerprint/busybox.txt", "Linux", Dialect::kBusybox},
-                      FingerprintCase{"fingerprint/aix.txt", "AIX", Dialect::kAix},
-                      FingerprintCase{"fingerprint/solaris.txt", "SunOS", Dialect::kSolaris},
-                      FingerprintCase{"fingerprint/hpux.txt", "HP-UX", Dialect::kHpux},
-                      FingerprintCase{"fingerprint/freebsd.txt", "FreeBSD", Dialect::kFreebsd},
-                      FingerprintCase{"fingerprint/darwin.txt", "Darwin", Dialect::kDarwin}));
+    ::testing::Values(
+        FingerprintCase{"fingerprint/linux-procps4.txt", "Linux", Dialect::kLinuxProcps},
+        FingerprintCase{"fingerprint/linux-rhel6.txt", "Linux", Dialect::kLinuxProcps},
+        FingerprintCase{"fingerprint/busybox.txt", "Linux", Dialect::kBusybox},
+        FingerprintCase{"fingerprint/aix.txt", "AIX", Dialect::kAix},
+        FingerprintCase{"fingerprint/solaris.txt", "SunOS", Dialect::kSolaris},
+        FingerprintCase{"fingerprint/hpux.txt", "HP-UX", Dialect::kHpux},
+        FingerprintCase{"fingerprint/freebsd.txt", "FreeBSD", Dialect::kFreebsd},
+        FingerprintCase{"fingerprint/darwin.txt", "Darwin", Dialect::kDarwin}));
 
 TEST(ProbesFingerprintFields, LinuxDetails) {
   const FingerprintResult r = ParseFingerprint(ReadFixture("fingerprint/linux-procps4.txt"));
@@ -119,9 +120,9 @@ TEST(ProbesScript, ProcessScriptsCarryNonceAndExcludeNothingRemotely) {
             std::string::npos);
   EXPECT_NE(ProcessProbeScript(Dialect::kSolaris, fp, "00ff00ff00ff00ff").find("-z `zonename`"),
             std::string::npos);
-  EXPECT_NE(ProcessProbeScript(Dialect::kLinuxProcps, fp, "00ff00ff00ff00ff")
-                .find("/proc/[0-9]*/stat"),
-            std::string::npos);
+  EXPECT_NE(
+      ProcessProbeScript(Dialect::kLinuxProcps, fp, "00ff00ff00ff00ff").find("/proc/[0-9]*/stat"),
+      std::string::npos);
 }
 
 // A non-root lsof sees only the probe user's sockets: netstat always runs for the complete list,

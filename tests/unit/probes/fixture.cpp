@@ -8,8 +8,8 @@
 namespace fleetps::probes::testing {
 
 std::string ReadFixture(std::string_view relative) {
-  const std::string path = std::string(FLEETPS_SOURCE_DIR) + "/tests/data/probes/" +
-                           std::string(relative);
+  const std::string path =
+      std::string(FLEETPS_SOURCE_DIR) + "/tests/data/probes/" + std::string(relative);
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << "cannot read " << path;
   std::ostringstream out;

@@ -35,8 +35,8 @@ bool HasSocket(const HostSnapshot& snap, std::string_view proto, std::uint32_t p
 }
 
 TEST(ProbesGoldenLinux, ParsesWholeProbe) {
-  const ProbeParseResult r = Parse(Dialect::kLinuxProcps, "linux-procps/probe.txt",
-                                   LinuxFingerprint());
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe.txt", LinuxFingerprint());
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
   EXPECT_EQ(snap.remote_clock_unix, 1700086400);
@@ -118,10 +118,10 @@ TEST(ProbesGoldenLinux, CrlfGivesTheSameSnapshot) {
     if (c == '\n') crlf.push_back('\r');
     crlf.push_back(c);
   }
-  const ProbeParseResult a = ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(), text,
-                                               kNonce);
-  const ProbeParseResult b = ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(), crlf,
-                                               kNonce);
+  const ProbeParseResult a =
+      ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(), text, kNonce);
+  const ProbeParseResult b =
+      ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(), crlf, kNonce);
   ASSERT_TRUE(b.ok()) << b.error;
   ASSERT_EQ(a.snapshot.processes.size(), b.snapshot.processes.size());
   for (std::size_t i = 0; i < a.snapshot.processes.size(); ++i) {
@@ -133,8 +133,8 @@ TEST(ProbesGoldenLinux, CrlfGivesTheSameSnapshot) {
 }
 
 TEST(ProbesGoldenLinux, HugeArgumentList) {
-  const ProbeParseResult r = Parse(Dialect::kLinuxProcps, "linux-procps/probe-huge-args.txt",
-                                   LinuxFingerprint());
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe-huge-args.txt", LinuxFingerprint());
   ASSERT_TRUE(r.ok()) << r.error;
   const ProcessRow* runner = FindPid(r.snapshot, 5000);
   ASSERT_NE(runner, nullptr);
@@ -144,8 +144,8 @@ TEST(ProbesGoldenLinux, HugeArgumentList) {
 }
 
 TEST(ProbesGoldenLinux, TruncatedOptionalSectionKeepsTheTable) {
-  const ProbeParseResult r = Parse(Dialect::kLinuxProcps, "linux-procps/probe-truncated-fd.txt",
-                                   LinuxFingerprint());
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe-truncated-fd.txt", LinuxFingerprint());
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_TRUE(r.snapshot.stats.truncated_last_line);
   EXPECT_EQ(r.snapshot.stats.sections_unterminated, 1u);
@@ -154,8 +154,8 @@ TEST(ProbesGoldenLinux, TruncatedOptionalSectionKeepsTheTable) {
 }
 
 TEST(ProbesGoldenLinux, TruncatedProcessTableIsAnError) {
-  const ProbeParseResult r = Parse(Dialect::kLinuxProcps, "linux-procps/probe-truncated-ps.txt",
-                                   LinuxFingerprint());
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe-truncated-ps.txt", LinuxFingerprint());
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.error, "process table truncated");
 }
@@ -183,8 +183,8 @@ TEST(ProbesGoldenBusybox, HeaderDrivenPsWithScaledSizes) {
 }
 
 TEST(ProbesGoldenBusybox, PlainPsWithCrlf) {
-  const ProbeParseResult r = Parse(Dialect::kBusybox, "busybox/probe-noo-crlf.txt",
-                                   LinuxFingerprint());
+  const ProbeParseResult r =
+      Parse(Dialect::kBusybox, "busybox/probe-noo-crlf.txt", LinuxFingerprint());
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
   // 1 and 200; 900 is the probe; 2 has no /proc line (exited) and no known parent.
@@ -341,8 +341,9 @@ TEST(ProbesGoldenDarwin, CommPathsWithSpacesAndLsof) {
 }
 
 TEST(ProbesGoldenErrors, MissingProcessTable) {
-  const std::string out = "@@FLEETPS 5f3a9c1be07d4e62 BEGIN clock\n1\n"
-                          "@@FLEETPS 5f3a9c1be07d4e62 END clock rc=0\n";
+  const std::string out =
+      "@@FLEETPS 5f3a9c1be07d4e62 BEGIN clock\n1\n"
+      "@@FLEETPS 5f3a9c1be07d4e62 END clock rc=0\n";
   for (Dialect d : kAllDialects) {
     const ProbeParseResult r = ParseProcessProbe(d, {}, out, kNonce);
     EXPECT_EQ(r.error, "missing process table") << DialectName(d);
@@ -350,9 +351,9 @@ TEST(ProbesGoldenErrors, MissingProcessTable) {
 }
 
 TEST(ProbesGoldenErrors, WrongNonceSeesNoSections) {
-  const ProbeParseResult r = ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(),
-                                               ReadFixture("linux-procps/probe.txt"),
-                                               "0123456789abcdef");
+  const ProbeParseResult r =
+      ParseProcessProbe(Dialect::kLinuxProcps, LinuxFingerprint(),
+                        ReadFixture("linux-procps/probe.txt"), "0123456789abcdef");
   EXPECT_FALSE(r.ok());
   EXPECT_GT(r.snapshot.stats.lines_outside, 100u);
 }

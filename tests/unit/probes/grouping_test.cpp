@@ -37,21 +37,22 @@ HostSnapshot Snapshot(std::vector<ProcessRow> rows) {
 
 TEST(GroupMatch, FirstMatchWins) {
   const Grouper g = Compile({{"db", {"postgres"}, {}, {}}, {"{{.Comm}}", {}, {}, {".+"}}});
-  const GroupSnapshot out = g.Group(Snapshot({Row(10, 1, "postgres", "/usr/bin/postgres -D x"),
-                                              Row(11, 1, "nginx", "nginx: master")}));
+  const GroupSnapshot out = g.Group(Snapshot(
+      {Row(10, 1, "postgres", "/usr/bin/postgres -D x"), Row(11, 1, "nginx", "nginx: master")}));
   EXPECT_EQ(out.members.at(10), "db");
   EXPECT_EQ(out.members.at(11), "nginx");
   EXPECT_EQ(out.groups.at("db").num_procs, 1u);
 }
 
 TEST(GroupMatch, NamedCapturesAndTemplates) {
-  const Grouper g = Compile(
-      {{"java:{{.Matches.App}}@{{.Username}}", {}, {},
-        {"^(?P<Jvm>\\S*java) .*-Dapp\\.name=(?<App>[a-z]+)"}},
-       {"{{.ExeBase}}|{{.ExeFull}}|{{.PID}}", {}, {"sleep"}, {}}});
-  const GroupSnapshot out = g.Group(
-      Snapshot({Row(20, 1, "java", "/opt/jdk/bin/java -Xmx1g -Dapp.name=billing Main"),
-                Row(21, 1, "sleep", "/bin/sleep 10")}));
+  const Grouper g = Compile({{"java:{{.Matches.App}}@{{.Username}}",
+                              {},
+                              {},
+                              {"^(?P<Jvm>\\S*java) .*-Dapp\\.name=(?<App>[a-z]+)"}},
+                             {"{{.ExeBase}}|{{.ExeFull}}|{{.PID}}", {}, {"sleep"}, {}}});
+  const GroupSnapshot out =
+      g.Group(Snapshot({Row(20, 1, "java", "/opt/jdk/bin/java -Xmx1g -Dapp.name=billing Main"),
+                        Row(21, 1, "sleep", "/bin/sleep 10")}));
   EXPECT_EQ(out.members.at(20), "java:billing@app");
   EXPECT_EQ(out.members.at(21), "sleep|/bin/sleep|21");
 }
@@ -100,10 +101,9 @@ TEST(GroupCompile, ReportsEveryProblem) {
 TEST(GroupFolding, ChildrenJoinNearestGroupedAncestor) {
   const Grouper g = Compile({{"web", {"nginx"}, {}, {}}, {"php", {"php-fpm"}, {}, {}}});
   const GroupSnapshot out = g.Group(Snapshot({
-      Row(1, 0, "init", "/sbin/init"),
-      Row(10, 1, "nginx", "nginx: master"),
+      Row(1, 0, "init", "/sbin/init"), Row(10, 1, "nginx", "nginx: master"),
       Row(11, 10, "nginx", "nginx: worker"),
-      Row(12, 11, "sh", "sh -c logrotate"),   // grandchild folds into web
+      Row(12, 11, "sh", "sh -c logrotate"),     // grandchild folds into web
       Row(13, 12, "php-fpm", "php-fpm: pool"),  // own match wins over ancestry
       Row(14, 13, "cat", "cat"),                // nearest grouped ancestor is php
       Row(15, 1, "cron", "cron"),               // ungrouped: ignored
@@ -172,9 +172,8 @@ TEST(GroupAggregates, TotalOnlyDialectsCountAsUser) {
 TEST(GroupTracker, CountersNeverGoBackwardsWhenAProcessExits) {
   const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
   GroupTracker tracker;
-  GroupSnapshot s1 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 10, 1),
-                                              Row(11, 1, "worker", "w", 100, 20, 2)}),
-                                    g);
+  GroupSnapshot s1 = tracker.Update(
+      Snapshot({Row(10, 1, "worker", "w", 100, 10, 1), Row(11, 1, "worker", "w", 100, 20, 2)}), g);
   EXPECT_DOUBLE_EQ(s1.groups.at("w").cpu_user_seconds, 30);
   EXPECT_EQ(s1.groups.at("w").starts_total, 0u);  // the first snapshot is the baseline
   GroupSnapshot s2 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 15, 1)}), g);
@@ -200,7 +199,8 @@ TEST(GroupTracker, PidReuseWithNewStartTimeIsANewProcess) {
   EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 53);
   EXPECT_EQ(s.groups.at("w").starts_total, 1u);
   // A brand-new pid is a start too.
-  s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 901, 3), Row(12, 1, "worker", "w", 950, 1)}), g);
+  s = tracker.Update(
+      Snapshot({Row(10, 1, "worker", "w", 901, 3), Row(12, 1, "worker", "w", 950, 1)}), g);
   EXPECT_EQ(s.groups.at("w").starts_total, 2u);
   EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 54);
 }

@@ -7,8 +7,8 @@ namespace {
 
 TEST(LsofFields, CountsNumericDescriptorsOnly) {
   ParseStats stats;
-  const auto counts = ParseLsofFdCounts("p1\nfcwd\nfrtd\nftxt\nfmem\nf0\nf1\npjunk\nf5\np2\n",
-                                        stats);
+  const auto counts =
+      ParseLsofFdCounts("p1\nfcwd\nfrtd\nftxt\nfmem\nf0\nf1\npjunk\nf5\np2\n", stats);
   ASSERT_EQ(counts.size(), 2u);
   EXPECT_EQ(counts.at(1), 2);
   EXPECT_EQ(counts.at(2), 0);  // listed with no numeric descriptor
@@ -79,10 +79,13 @@ TEST(NetstatLinux, NetToolsFormat) {
   const auto sockets = ParseNetstat(
       Dialect::kLinuxProcps,
       "Active Internet connections (only servers)\n"
-      "Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name\n"
-      "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      812/sshd: /usr/sbin\n"
+      "Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program "
+      "name\n"
+      "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      812/sshd: "
+      "/usr/sbin\n"
       "tcp6       0      0 :::80                   :::*                    LISTEN      -\n"
-      "udp        0      0 0.0.0.0:68              0.0.0.0:*                           601/dhclient\n"
+      "udp        0      0 0.0.0.0:68              0.0.0.0:*                           "
+      "601/dhclient\n"
       "tcp        0      0 10.0.0.1:22             10.0.0.2:5000           ESTABLISHED 900/sshd\n",
       stats);
   ASSERT_EQ(sockets.size(), 3u);
@@ -113,10 +116,11 @@ TEST(NetstatBsd, DottedPorts) {
 
 TEST(NetstatSockstat, PidsAndUnknowns) {
   ParseStats stats;
-  const auto sockets = ParseSockstat("USER COMMAND PID FD PROTO LOCAL FOREIGN\n"
-                                     "?    ?       ?   ?  tcp4  *:111 *:*\n"
-                                     "root sshd    812 4  tcp6  [::1]:22 *:*\n",
-                                     stats);
+  const auto sockets = ParseSockstat(
+      "USER COMMAND PID FD PROTO LOCAL FOREIGN\n"
+      "?    ?       ?   ?  tcp4  *:111 *:*\n"
+      "root sshd    812 4  tcp6  [::1]:22 *:*\n",
+      stats);
   ASSERT_EQ(sockets.size(), 2u);
   EXPECT_FALSE(sockets[0].pid.has_value());
   EXPECT_TRUE(sockets[0].process.empty());
@@ -126,9 +130,10 @@ TEST(NetstatSockstat, PidsAndUnknowns) {
 
 TEST(LsofProcstat, CountsNumericDescriptors) {
   ParseStats stats;
-  const auto counts = ParseProcstatFdCounts("  PID COMM FD T\n  1 init text v\n  1 init 0 v\n"
-                                            "  2 x 3 v\n",
-                                            stats);
+  const auto counts = ParseProcstatFdCounts(
+      "  PID COMM FD T\n  1 init text v\n  1 init 0 v\n"
+      "  2 x 3 v\n",
+      stats);
   EXPECT_EQ(counts.at(1), 1);
   EXPECT_EQ(counts.at(2), 1);
 }

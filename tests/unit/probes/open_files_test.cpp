@@ -18,7 +18,8 @@ Fingerprint LinuxFingerprint() {
 }
 
 TEST(OpenFilesMethodTest, ProcOnLinuxLsofElsewhereOtherwiseUnsupported) {
-  EXPECT_EQ(ChooseOpenFilesMethod(Dialect::kLinuxProcps, LinuxFingerprint()), OpenFilesMethod::kProc);
+  EXPECT_EQ(ChooseOpenFilesMethod(Dialect::kLinuxProcps, LinuxFingerprint()),
+            OpenFilesMethod::kProc);
   EXPECT_EQ(ChooseOpenFilesMethod(Dialect::kBusybox, LinuxFingerprint()), OpenFilesMethod::kProc);
   Fingerprint aix;
   aix.has_lsof = true;
@@ -94,8 +95,8 @@ TEST(ParseOpenFilesTest, LsofFixture) {
 }
 
 TEST(ParseOpenFilesTest, DeniedFixture) {
-  const OpenFilesResult r =
-      ParseOpenFiles(OpenFilesMethod::kProc, ReadFixture("linux-procps/open-files-denied.txt"), kNonce);
+  const OpenFilesResult r = ParseOpenFiles(
+      OpenFilesMethod::kProc, ReadFixture("linux-procps/open-files-denied.txt"), kNonce);
   EXPECT_EQ(r.state, OpenFilesState::kPermissionDenied);
   EXPECT_TRUE(r.files.empty());
 }
@@ -125,8 +126,8 @@ TEST(ParseOpenFilesTest, StatesAndFailures) {
                 .state,
             OpenFilesState::kPermissionDenied);
   // A marker with another nonce is just a bad line.
-  const auto forged = ParseOpenFiles(OpenFilesMethod::kProc,
-                                     Framed("ok", "fd", "@@FLEETPS 0000000000000000 FAILED"), kNonce);
+  const auto forged = ParseOpenFiles(
+      OpenFilesMethod::kProc, Framed("ok", "fd", "@@FLEETPS 0000000000000000 FAILED"), kNonce);
   EXPECT_EQ(forged.state, OpenFilesState::kOk);
   EXPECT_EQ(ParseOpenFiles(OpenFilesMethod::kLsof, Framed("ok", "lsof", ""), kNonce).state,
             OpenFilesState::kPermissionDenied);

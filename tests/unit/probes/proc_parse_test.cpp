@@ -14,8 +14,9 @@ TEST(ProcBatch, CommWithParenthesesAndSpaces) {
       "/proc/8/stat:8 (no-close S 1 2 3\n"
       "/proc/x/stat:junk\n"
       "not a proc line\n";
-  batch.status = "/proc/7/status:Uid:\t42\t42\t42\t42\n/proc/7/status:Threads:\t3\n"
-                 "/proc/99/status:Uid:\t0\t0\t0\t0\n";
+  batch.status =
+      "/proc/7/status:Uid:\t42\t42\t42\t42\n/proc/7/status:Threads:\t3\n"
+      "/proc/99/status:Uid:\t0\t0\t0\t0\n";
   batch.fd = "/proc/7/fd:\n.\n..\n0\n1\n\n/proc/99/fd:\n0\n";
   std::optional<double> btime;
   ParseStats stats;
@@ -52,10 +53,12 @@ TEST(ProcBatch, NoBtimeMeansNoStartTime) {
 
 TEST(ProcBatch, LimitsUnlimitedIsAbsent) {
   ProcBatch batch;
-  batch.stat = "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
-               "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
-  batch.limits = "/proc/1/limits:Max open files            unlimited            unlimited            files\n"
-                 "/proc/2/limits:Max open files            65536                65536                files\n";
+  batch.stat =
+      "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
+      "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+  batch.limits =
+      "/proc/1/limits:Max open files            unlimited            unlimited            files\n"
+      "/proc/2/limits:Max open files            65536                65536                files\n";
   std::optional<double> btime;
   ParseStats stats;
   const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
@@ -67,8 +70,9 @@ TEST(ProcBatch, LimitsUnlimitedIsAbsent) {
 // the directory was not listed, so the count is unknown (absent), not 0.
 TEST(ProcBatch, UnlistedFdDirectoryIsAbsent) {
   ProcBatch batch;
-  batch.stat = "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
-               "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+  batch.stat =
+      "/proc/1/stat:1 (a) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
+      "/proc/2/stat:2 (b) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
   batch.fd = "/proc/1/fd:\n\n/proc/2/fd:\n.\n..\n\n";
   std::optional<double> btime;
   ParseStats stats;

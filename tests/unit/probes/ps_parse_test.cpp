@@ -18,10 +18,10 @@ TEST(PsDuration, AcceptsPsFormats) {
   EXPECT_EQ(ParseDuration("01:05"), 65.0);
   EXPECT_EQ(ParseDuration("02:01:05"), 7265.0);
   EXPECT_EQ(ParseDuration("3-02:01:05"), 3 * 86400 + 7265.0);
-  EXPECT_EQ(ParseDuration("125:07"), 125 * 60 + 7.0);  // BusyBox: unbounded minutes
-  EXPECT_DOUBLE_EQ(*ParseDuration("0:00.25"), 0.25);   // BSD centiseconds
+  EXPECT_EQ(ParseDuration("125:07"), 125 * 60 + 7.0);      // BusyBox: unbounded minutes
+  EXPECT_DOUBLE_EQ(*ParseDuration("0:00.25"), 0.25);       // BSD centiseconds
   EXPECT_DOUBLE_EQ(*ParseDuration("00:12:34,50"), 754.5);  // AIX decimal comma
-  EXPECT_EQ(ParseDuration("1234567"), 1234567.0);  // etimes
+  EXPECT_EQ(ParseDuration("1234567"), 1234567.0);          // etimes
 }
 
 TEST(PsDuration, RejectsGarbage) {
@@ -43,14 +43,14 @@ TEST(PsKibibytes, PlainAndBusyboxScaled) {
 
 TEST(PsTable, SkipsMalformedLinesAndKeepsArgsSpaces) {
   ParseStats stats;
-  const auto rows = ParsePsTable(
-      Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps),
-      "  10   1 root S 01:00 00:00:01 100 200 1 /usr/bin/python3  -m   http.server\n"
-      "garbage line\n"
-      "  11   1 root S 01:00\n"
-      "\n"
-      "  12   1 root S - 00:00:00 - - 1 \n",
-      1000, stats);
+  const auto rows =
+      ParsePsTable(Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps),
+                   "  10   1 root S 01:00 00:00:01 100 200 1 /usr/bin/python3  -m   http.server\n"
+                   "garbage line\n"
+                   "  11   1 root S 01:00\n"
+                   "\n"
+                   "  12   1 root S - 00:00:00 - - 1 \n",
+                   1000, stats);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].args, "/usr/bin/python3  -m   http.server");
   EXPECT_DOUBLE_EQ(*rows[0].start_time_unix, 940.0);
@@ -65,8 +65,7 @@ TEST(PsTable, SkipsMalformedLinesAndKeepsArgsSpaces) {
 TEST(PsTable, NoClockMeansNoStartTime) {
   ParseStats stats;
   const auto rows = ParsePsTable(Dialect::kHpux, PsColumnsFor(Dialect::kHpux),
-                                 "  1  0 root S 01:00 0:01 100 /sbin/init\n", std::nullopt,
-                                 stats);
+                                 "  1  0 root S 01:00 0:01 100 /sbin/init\n", std::nullopt, stats);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_FALSE(rows[0].start_time_unix.has_value());
   EXPECT_FALSE(rows[0].rss_bytes.has_value());
@@ -88,18 +87,18 @@ TEST(PsHeader, MapsKnownColumns) {
 
 TEST(PsHeader, WithoutPidColumnGivesNothing) {
   ParseStats stats;
-  EXPECT_TRUE(ParsePsWithHeader(Dialect::kBusybox, "USER COMMAND\nroot init\n", std::nullopt,
-                                stats)
+  EXPECT_TRUE(ParsePsWithHeader(Dialect::kBusybox, "USER COMMAND\nroot init\n", std::nullopt, stats)
                   .empty());
   EXPECT_TRUE(ParsePsWithHeader(Dialect::kBusybox, "", std::nullopt, stats).empty());
 }
 
 TEST(PsUcb, FullArguments) {
   ParseStats stats;
-  const auto args = ParseUcbPs("   PID TT       S  TIME COMMAND\n"
-                               "  7001 ?        O 754:56 /opt/java -Dx=1 Main\n"
-                               "  bad\n",
-                               stats);
+  const auto args = ParseUcbPs(
+      "   PID TT       S  TIME COMMAND\n"
+      "  7001 ?        O 754:56 /opt/java -Dx=1 Main\n"
+      "  bad\n",
+      stats);
   ASSERT_EQ(args.size(), 1u);
   EXPECT_EQ(args.at(7001), "/opt/java -Dx=1 Main");
   EXPECT_EQ(stats.lines_skipped, 1u);
@@ -121,7 +120,6 @@ TEST(PsFraming, SectionsAndBanner) {
   EXPECT_EQ(stats.lines_outside, 1u);
   EXPECT_EQ(stats.sections_failed, 1u);
 }
-
 
 // ---- the single-pass fast paths against the straightforward readings they replaced ----------
 // SplitSections jumps from marker to marker and ParseDuration reads ps's usual shapes in one
@@ -298,15 +296,15 @@ class Pieces {
 };
 
 TEST(PsFastPaths, DurationMatchesTheGeneralReadingBitForBit) {
-  for (const char* text : {"2-03:04:05", "00:12:34,50", "+1-00:00:01", "1-+2:03", "0:00.25",
-                           "1234567890123456:07", "12345678901234567890", "9999999999999999",
-                           "1.", ".5", "1:2.5", "1.5:2", "59:59.999999999999", " 3-00:00:00\r",
-                           "1-2-3:4", "1-2", "00:00:00:00", "07.", "1,2,3"}) {
+  for (const char* text :
+       {"2-03:04:05", "00:12:34,50", "+1-00:00:01", "1-+2:03", "0:00.25", "1234567890123456:07",
+        "12345678901234567890", "9999999999999999", "1.", ".5", "1:2.5", "1.5:2",
+        "59:59.999999999999", " 3-00:00:00\r", "1-2-3:4", "1-2", "00:00:00:00", "07.", "1,2,3"}) {
     EXPECT_EQ(ParseDuration(text), reference::Duration(text)) << text;
   }
   Pieces pieces(7);
   const std::vector<std::string_view> alphabet = {"0", "1", "9", "12", "59", "123456789", ":",
-                                                  ":", "-", ".", ",", "+", " ", "x"};
+                                                  ":", "-", ".", ",",  "+",  " ",         "x"};
   for (int i = 0; i < 20000; ++i) {
     const std::string text = pieces.Make(alphabet, 9);
     EXPECT_EQ(ParseDuration(text), reference::Duration(text)) << '"' << text << '"';
@@ -316,8 +314,8 @@ TEST(PsFastPaths, DurationMatchesTheGeneralReadingBitForBit) {
 TEST(PsFastPaths, SectionsMatchALineByLineReading) {
   const std::string marker = "@@FLEETPS 5f3a9c1be07d4e62 ";
   const std::vector<std::string_view> alphabet = {
-      marker, marker, "BEGIN ", "END ", "ps", "ps", "self", " rc=0", " rc=1", " rc=x", "\n",
-      "\n", "\n", "\r\n", " ", "\t", "row 1 2", "@@FLEETPS ", "@", "\r"};
+      marker, marker, "BEGIN ", "END ", "ps", "ps", "self",    " rc=0",      " rc=1", " rc=x",
+      "\n",   "\n",   "\n",     "\r\n", " ",  "\t", "row 1 2", "@@FLEETPS ", "@",     "\r"};
   Pieces pieces(11);
   for (int i = 0; i < 20000; ++i) {
     const std::string text = pieces.Make(alphabet, 40);
@@ -362,8 +360,8 @@ TEST(PsFastPaths, PsTableTokensWithControlBytesAndPadding) {
   ParseStats stats;
   const std::string text = std::string("      42        1 ro\x01ot ") +
                            "                                  S 00:05 00:00 8 16 1 /bin/x\ty\n";
-  const auto rows = ParsePsTable(Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps),
-                                 text, std::nullopt, stats);
+  const auto rows = ParsePsTable(Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps), text,
+                                 std::nullopt, stats);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].pid, 42);
   EXPECT_EQ(rows[0].user, "ro\x01ot");

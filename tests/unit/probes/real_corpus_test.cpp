@@ -65,15 +65,14 @@ std::vector<std::string> PsCaptures() {
   for (const auto& dir : fs::directory_iterator(kRoot)) {
     for (const auto& file : fs::directory_iterator(dir.path())) {
       const std::string name = file.path().filename().string();
-      const bool ps = name.starts_with("ps-") || name.starts_with("ucb-ps") ||
-                      name.starts_with("prstat");
+      const bool ps =
+          name.starts_with("ps-") || name.starts_with("ucb-ps") || name.starts_with("prstat");
       if (!ps || file.path().extension() != ".txt") continue;
       fs::path expect = file.path();
       expect.replace_extension(".expect");
       const std::string id = dir.path().filename().string() + "/" + name;
-      if (fs::exists(expect) &&
-          std::find(std::begin(kUnsplittable), std::end(kUnsplittable), id) ==
-              std::end(kUnsplittable)) {
+      if (fs::exists(expect) && std::find(std::begin(kUnsplittable), std::end(kUnsplittable), id) ==
+                                    std::end(kUnsplittable)) {
         out.push_back(id);
       }
     }
@@ -114,11 +113,16 @@ TEST_P(RealPsCapture, RowsMatchWhatAPersonReads) {
   if (headerless) {
     std::vector<PsColumn> columns;
     for (const auto& [key, value] : expected.front()) {
-      if (key == "PID") columns.push_back(PsColumn::kPid);
-      else if (key == "PPID") columns.push_back(PsColumn::kPpid);
-      else if (key == "STAT") columns.push_back(PsColumn::kState);
-      else if (key == "CMD") columns.push_back(PsColumn::kArgs);
-      else FAIL() << "no headerless column for " << key;
+      if (key == "PID")
+        columns.push_back(PsColumn::kPid);
+      else if (key == "PPID")
+        columns.push_back(PsColumn::kPpid);
+      else if (key == "STAT")
+        columns.push_back(PsColumn::kState);
+      else if (key == "CMD")
+        columns.push_back(PsColumn::kArgs);
+      else
+        FAIL() << "no headerless column for " << key;
     }
     rows = ParsePsTable(dialect, columns, text, kClock, stats);
   } else {
@@ -143,8 +147,8 @@ TEST_P(RealPsCapture, RowsMatchWhatAPersonReads) {
       if (key == "PID") pid = std::stoll(value);
       if (Is(key, {"COMMAND", "CMD"})) ++commands;
     }
-    const auto row = std::find_if(rows.begin(), rows.end(),
-                                  [pid](const ProcessRow& r) { return r.pid == pid; });
+    const auto row =
+        std::find_if(rows.begin(), rows.end(), [pid](const ProcessRow& r) { return r.pid == pid; });
     ASSERT_NE(row, rows.end()) << "pid " << pid << " not parsed";
     SCOPED_TRACE("pid " + std::to_string(pid));
     int command_seen = 0;
@@ -153,7 +157,8 @@ TEST_P(RealPsCapture, RowsMatchWhatAPersonReads) {
       // AIX's `ps -T` tree) are not distinguishable from padding, and the parser trims them.
       const std::size_t first = value.find_first_not_of(' ');
       const std::string trimmed =
-          first == std::string::npos ? "" : value.substr(first, value.find_last_not_of(' ') + 1 - first);
+          first == std::string::npos ? ""
+                                     : value.substr(first, value.find_last_not_of(' ') + 1 - first);
       const bool blank = trimmed.empty() || trimmed == "-";
       if (key == "PPID") {
         EXPECT_EQ(row->ppid, blank ? 0 : std::stoll(value));
@@ -200,9 +205,9 @@ INSTANTIATE_TEST_SUITE_P(Corpus, RealPsCapture, ::testing::ValuesIn(PsCaptures()
 // Listening-socket tables the probe reads: FreeBSD sockstat, BusyBox netstat -lnp.
 std::vector<std::string> SocketCaptures() {
   std::vector<std::string> out;
-  for (std::string id : {"freebsd/sockstat-4c-long-user-merged-command-pid.txt",
-                         "freebsd/sockstat-4l-mosh-command-truncated.txt",
-                         "busybox/netstat-lnp-tapo-c110.txt"}) {
+  for (std::string id :
+       {"freebsd/sockstat-4c-long-user-merged-command-pid.txt",
+        "freebsd/sockstat-4l-mosh-command-truncated.txt", "busybox/netstat-lnp-tapo-c110.txt"}) {
     if (fs::exists(kRoot / id)) out.push_back(id);
   }
   return out;
@@ -223,7 +228,8 @@ TEST_P(RealSocketCapture, SocketsMatchWhatAPersonReads) {
   for (const ExpectRow& want : ReadExpect(expect_path)) {
     std::map<std::string, std::string> w(want.begin(), want.end());
     const std::string local = w["LOCAL ADDRESS"];
-    const std::uint32_t port = static_cast<std::uint32_t>(std::stoul(local.substr(local.rfind(':') + 1)));
+    const std::uint32_t port =
+        static_cast<std::uint32_t>(std::stoul(local.substr(local.rfind(':') + 1)));
     const std::string address = local.substr(0, local.rfind(':'));
     std::string pid_text = sockstat ? w["PID"] : w["PID/PROGRAM NAME"];
     std::string process = sockstat ? w["COMMAND"] : pid_text.substr(pid_text.find('/') + 1);

@@ -25,8 +25,8 @@ struct Proc {
 
 std::string Section(std::string_view name, const std::string& body) {
   const std::string marker = "@@FLEETPS " + std::string(kNonce);
-  return marker + " BEGIN " + std::string(name) + "\n" + body + marker + " END " + std::string(name) +
-         " rc=0\n";
+  return marker + " BEGIN " + std::string(name) + "\n" + body + marker + " END " +
+         std::string(name) + " rc=0\n";
 }
 
 ProbeParseResult ParseTable(const std::vector<Proc>& procs, std::int64_t self) {
@@ -42,8 +42,11 @@ ProbeParseResult ParseTable(const std::vector<Proc>& procs, std::int64_t self) {
 
 // Unrelated processes around the probe tree, so that removing too much shows.
 std::vector<Proc> Bystanders() {
-  return {{1, 0, "/sbin/init"}, {500, 1, "/usr/sbin/sshd"}, {950, 1, "nginx: master"},
-          {951, 950, "nginx: worker"}, {9000, 1, "/usr/sbin/cron"}};
+  return {{1, 0, "/sbin/init"},
+          {500, 1, "/usr/sbin/sshd"},
+          {950, 1, "nginx: master"},
+          {951, 950, "nginx: worker"},
+          {9000, 1, "/usr/sbin/cron"}};
 }
 
 TEST(ProbesSelfExclusion, RemovesTheProbeTreeAndItsLoginShellOnly) {
@@ -112,8 +115,10 @@ namespace {
 // tests/data/real/freebsd) or parentheses (arguments unreadable: swapped out, exiting; the
 // macOS zombie "(Meeting Manager)" in tests/data/real/darwin).
 TEST(ProbesBsdNames, KernelBracketsAndSwappedOutParentheses) {
-  const ProbeParseResult r = ParseTable({{0, 0, "[kernel]"}, {11, 0, "[idle]"},
-                                         {812, 1, "(postgres)"}, {900, 1, "/usr/sbin/cron -s"},
+  const ProbeParseResult r = ParseTable({{0, 0, "[kernel]"},
+                                         {11, 0, "[idle]"},
+                                         {812, 1, "(postgres)"},
+                                         {900, 1, "/usr/sbin/cron -s"},
                                          {950, 1, "(Meeting Manager)"}},
                                         99999);
   ASSERT_TRUE(r.ok()) << r.error;

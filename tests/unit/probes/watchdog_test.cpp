@@ -19,7 +19,8 @@ constexpr std::string_view kNonce = "0123456789abcdef";
 
 std::size_t Count(std::string_view text, std::string_view needle) {
   std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) ++n;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1))
+    ++n;
   return n;
 }
 
@@ -80,7 +81,8 @@ TEST(ProbesWatchdog, OnlyTheDeadlineDigitsDependOnTheDeadline) {
   std::string b = WithWatchdog(script, 12345s);
   for (std::string* s : {&a, &b}) {
     for (std::string_view n : {"sleep 7;", "sleep 12345;"}) {
-      for (auto at = s->find(n); at != std::string::npos; at = s->find(n)) s->replace(at, n.size(), "sleep N;");
+      for (auto at = s->find(n); at != std::string::npos; at = s->find(n))
+        s->replace(at, n.size(), "sleep N;");
     }
   }
   EXPECT_EQ(a, b);

@@ -38,8 +38,7 @@ TEST(SelectorGrammar, EmptyTextAndEmptyBracesSelectEverything) {
 }
 
 TEST(SelectorGrammar, ParsesTheDesignExample) {
-  const Selector s =
-      Parse(R"({host=~"web.*", user="oracle", comm=~"ora_.*", rss>1GiB, cpu>0.5})");
+  const Selector s = Parse(R"({host=~"web.*", user="oracle", comm=~"ora_.*", rss>1GiB, cpu>0.5})");
   ASSERT_EQ(s.matchers().size(), 5u);
   EXPECT_EQ(s.matchers()[0].field.field, Field::kHost);
   EXPECT_EQ(s.matchers()[0].op, MatchOp::kRegexMatch);
@@ -59,13 +58,15 @@ TEST(SelectorGrammar, BracesAreOptionalAndTrailingCommaAllowed) {
 }
 
 TEST(SelectorGrammar, EveryOperator) {
-  const Selector s = Parse(R"({user="a", user!="b", user=~"c", user!~"d", pid>1, pid>=2, pid<3, pid<=4, pid=5, pid!=6})");
-  const MatchOp expected[] = {MatchOp::kEqual,       MatchOp::kNotEqual,  MatchOp::kRegexMatch,
+  const Selector s = Parse(
+      R"({user="a", user!="b", user=~"c", user!~"d", pid>1, pid>=2, pid<3, pid<=4, pid=5, pid!=6})");
+  const MatchOp expected[] = {MatchOp::kEqual,        MatchOp::kNotEqual,  MatchOp::kRegexMatch,
                               MatchOp::kRegexNoMatch, MatchOp::kGreater,   MatchOp::kGreaterEqual,
                               MatchOp::kLess,         MatchOp::kLessEqual, MatchOp::kEqual,
                               MatchOp::kNotEqual};
   ASSERT_EQ(s.matchers().size(), std::size(expected));
-  for (std::size_t i = 0; i < std::size(expected); ++i) EXPECT_EQ(s.matchers()[i].op, expected[i]) << i;
+  for (std::size_t i = 0; i < std::size(expected); ++i)
+    EXPECT_EQ(s.matchers()[i].op, expected[i]) << i;
 }
 
 TEST(SelectorGrammar, EveryField) {
@@ -159,8 +160,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{R"({label.="x"})", 1, "expected a label name: label.NAME"},
         ErrorCase{R"({label.9x="x"})", 7,
                   R"(invalid label name "9x" (label names match [a-zA-Z_][a-zA-Z0-9_]*))"},
-        ErrorCase{"{rss>1GiB", 9, R"(expected "," or "}")"},
-        ErrorCase{"{", 1, R"(expected "}")"},
+        ErrorCase{"{rss>1GiB", 9, R"(expected "," or "}")"}, ErrorCase{"{", 1, R"(expected "}")"},
         ErrorCase{"{rss>1GiB,", 10, R"(expected "}")"},
         ErrorCase{"{rss>1 user=\"x\"}", 7, R"(expected "," or "}", got "u")"},
         ErrorCase{"rss>1 user=\"x\"", 6, R"(expected ",", got "u")"},
@@ -174,8 +174,9 @@ INSTANTIATE_TEST_SUITE_P(
                   R"(unknown size unit "G" (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB))"},
         ErrorCase{R"({age>1y})", 6, R"(unknown duration unit "y" (use ms, s, m, h, d or w))"},
         ErrorCase{R"({age>1h30})", 9, "expected a unit (ms, s, m, h, d, w)"},
-        ErrorCase{R"({cpu>5x})", 6,
-                  R"(unknown cpu unit "x" (cpu is in cores, e.g. 0.5, or in percent of one core, e.g. 50%))"},
+        ErrorCase{
+            R"({cpu>5x})", 6,
+            R"(unknown cpu unit "x" (cpu is in cores, e.g. 0.5, or in percent of one core, e.g. 50%))"},
         ErrorCase{R"({pid=1.5})", 5, R"("pid" takes an integer)"},
         ErrorCase{R"({fds>5k})", 6, R"("fds" takes a plain integer, not a unit ("k"))"},
         ErrorCase{R"({rss>1.})", 7, R"(expected digits after ".")"},
@@ -193,8 +194,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{R"({user=})", 6, R"(expected a double-quoted string, got "}")"},
         ErrorCase{R"({comm="abc})", 6, "unterminated string"},
         ErrorCase{R"({comm="abc\)", 6, "unterminated string"},
-        ErrorCase{R"({comm="a\qb"})", 8,
-                  R"(unknown escape "\q" in a string (use \" \\ \n or \t; regexes need \\ before their own escapes))"},
+        ErrorCase{
+            R"({comm="a\qb"})", 8,
+            R"(unknown escape "\q" in a string (use \" \\ \n or \t; regexes need \\ before their own escapes))"},
         ErrorCase{"{comm=\x01}", 6, "expected a double-quoted string, got byte 0x01"}));
 
 TEST(SelectorErrors, UnknownFieldWithoutSuggestionListsTheFields) {
@@ -249,7 +251,8 @@ TEST(SelectorLimits, MatcherCount) {
 TEST(SelectorLimits, RegexLength) {
   const std::string ok = "{args=~\"" + std::string(kMaxRegexBytes, 'a') + "\"}";
   EXPECT_TRUE(ParseSelector(ok).has_value());
-  const std::string long_regex = "{user=\"x\", args=~\"" + std::string(kMaxRegexBytes + 1, 'a') + "\"}";
+  const std::string long_regex =
+      "{user=\"x\", args=~\"" + std::string(kMaxRegexBytes + 1, 'a') + "\"}";
   const SelectorError e = Fail(long_regex);
   EXPECT_EQ(e.position, 17u);
   EXPECT_EQ(e.message, "regex longer than 512 bytes");
@@ -265,8 +268,8 @@ class SelectorMatch : public ::testing::Test {
   void SetUp() override {
     auto& labels = store_.labels("web01");
     labels["env"] = "prod";
-    QueryRow& row = store_.Add("web01", Process(4312, "oracle", "ora_pmon_orcl",
-                                                "ora_pmon_ORCL", 1ull << 30));
+    QueryRow& row =
+        store_.Add("web01", Process(4312, "oracle", "ora_pmon_orcl", "ora_pmon_ORCL", 1ull << 30));
     row.cpu_cores = 0.25;
     row.age_seconds = 7200;
   }

@@ -49,8 +49,8 @@ TEST(BusTest, WildcardSubscriptions) {
   auto ps = bus.Subscribe("probe/ps", 8).value();
   bus.Publish("host/web01", 1);
   bus.Publish("probe/ps", 2);
-  bus.Publish("hostile", 3);   // shares the letters, not the segment
-  bus.Publish("host/", 4);     // empty last segment does not match `host/*`
+  bus.Publish("hostile", 3);  // shares the letters, not the segment
+  bus.Publish("host/", 4);    // empty last segment does not match `host/*`
   bus.Publish("host/db01/ps", 5);
   EXPECT_THAT(Drain(all), ElementsAre(1, 2, 3, 4, 5));
   EXPECT_THAT(Drain(hosts), ElementsAre(1, 5));
@@ -72,7 +72,7 @@ TEST(BusTest, InvalidPatternsAndCapacityAreRefused) {
 
 TEST(BusTest, SlowSubscriberNeverBlocksPublisherAndDropsAreCounted) {
   Bus<int> bus;
-  auto slow = bus.Subscribe("host/*", 16).value();   // never reads
+  auto slow = bus.Subscribe("host/*", 16).value();  // never reads
   auto fast = bus.Subscribe("*", 10000).value();
   constexpr int kMessages = 10000;
   for (int i = 0; i < kMessages; ++i) {
@@ -141,9 +141,10 @@ TEST(BusTest, CancelledReceiveCompletesAbortedAndLosesNothing) {
   auto sub = bus.Subscribe("*", 4).value();
   asio::cancellation_signal cancel;
   std::optional<boost::system::result<int>> got;
-  asio::co_spawn(io, ReceiveOne(sub),
-                 asio::bind_cancellation_slot(
-                     cancel.slot(), [&](std::exception_ptr, boost::system::result<int> r) { got = r; }));
+  asio::co_spawn(
+      io, ReceiveOne(sub),
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](std::exception_ptr, boost::system::result<int> r) { got = r; }));
   io.poll();
   EXPECT_FALSE(got);
   cancel.emit(asio::cancellation_type::terminal);
@@ -162,7 +163,8 @@ TEST(BusTest, ClosingWakesPendingReceiver) {
   Bus<int> bus;
   auto sub = bus.Subscribe("*", 4).value();
   std::optional<boost::system::result<int>> got;
-  asio::co_spawn(io, ReceiveOne(sub), [&](std::exception_ptr, boost::system::result<int> r) { got = r; });
+  asio::co_spawn(io, ReceiveOne(sub),
+                 [&](std::exception_ptr, boost::system::result<int> r) { got = r; });
   io.poll();
   sub.Close();
   io.restart();

@@ -169,7 +169,8 @@ TEST_P(RegistryWorkerTest, RegistrationVanishesWhenWorkerEnds) {
   Registry<std::string, int> reg{Keys::kUnique};
   asio::steady_timer park(io, asio::steady_timer::time_point::max());
   bool done = false;
-  asio::co_spawn(io, Worker(reg, park, GetParam()), [&](const std::exception_ptr&) { done = true; });
+  asio::co_spawn(io, Worker(reg, park, GetParam()),
+                 [&](const std::exception_ptr&) { done = true; });
   io.poll();
   EXPECT_EQ(reg.LookupOne("web01"), 7);
   EXPECT_FALSE(reg.Register("web01", 8));

@@ -1,7 +1,7 @@
 #pragma once
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,11 +23,11 @@ struct RunOptions {
 
 /// What a finished command produced.
 struct CommandOutput {
-  std::string out;                  ///< stdout bytes, verbatim.
-  std::string err;                  ///< stderr bytes, verbatim.
-  std::optional<int> exit_status;   ///< Set when the server sent `exit-status`.
-  std::string exit_signal;          ///< e.g. "KILL" when the server sent `exit-signal`.
-  std::uint64_t bytes = 0;          ///< out.size() + err.size().
+  std::string out;                 ///< stdout bytes, verbatim.
+  std::string err;                 ///< stderr bytes, verbatim.
+  std::optional<int> exit_status;  ///< Set when the server sent `exit-status`.
+  std::string exit_signal;         ///< e.g. "KILL" when the server sent `exit-signal`.
+  std::uint64_t bytes = 0;         ///< out.size() + err.size().
   std::chrono::steady_clock::duration duration{};  ///< From channel open to exit status.
 
   /// True when the command exited with status 0.

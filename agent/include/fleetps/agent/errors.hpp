@@ -19,17 +19,17 @@ enum class Errc {
   kConnectTimeout,      ///< TCP connect did not finish before the deadline.
   kDns,                 ///< The address did not resolve (or resolution timed out).
   kBannerTimeout,       ///< TCP up, but no SSH banner before the deadline.
-  kKexFailed,           ///< Key exchange failed: no common algorithm, bad signature, protocol error.
-  kHostkeyUnknown,      ///< The server's host key is not in known_hosts (strict policy).
-  kHostkeyMismatch,     ///< known_hosts holds a different key for this host (or the key is revoked).
-  kAuthDenied,          ///< Every configured credential was refused.
-  kChannelFailed,       ///< The server refused to open a channel or to exec the interpreter.
-  kTimeout,             ///< An operation after the banner (KEX, auth, command) missed its deadline.
-  kTooLarge,            ///< Command output exceeded `output_limit`.
-  kParseError,          ///< The probe output could not be parsed.
-  kDisconnected,        ///< The session broke (EOF, reset, protocol error) or was closed.
-  kCommandFailed,       ///< The remote script failed (non-zero exit or a signal) without usable output.
-  kInternal,            ///< A local failure: bad key file, out of memory, unexpected libssh state.
+  kKexFailed,        ///< Key exchange failed: no common algorithm, bad signature, protocol error.
+  kHostkeyUnknown,   ///< The server's host key is not in known_hosts (strict policy).
+  kHostkeyMismatch,  ///< known_hosts holds a different key for this host (or the key is revoked).
+  kAuthDenied,       ///< Every configured credential was refused.
+  kChannelFailed,    ///< The server refused to open a channel or to exec the interpreter.
+  kTimeout,          ///< An operation after the banner (KEX, auth, command) missed its deadline.
+  kTooLarge,         ///< Command output exceeded `output_limit`.
+  kParseError,       ///< The probe output could not be parsed.
+  kDisconnected,     ///< The session broke (EOF, reset, protocol error) or was closed.
+  kCommandFailed,  ///< The remote script failed (non-zero exit or a signal) without usable output.
+  kInternal,       ///< A local failure: bad key file, out of memory, unexpected libssh state.
 };
 
 /// The wire name of `e`, e.g. "hostkey_mismatch". Never empty; unknown values give "internal".

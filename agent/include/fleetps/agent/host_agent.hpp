@@ -28,11 +28,11 @@ namespace fleetps::agent {
 
 /// Lifecycle states of a host (published as `fleetps_host_state{state}`).
 enum class HostState {
-  kConnecting,     ///< TCP + SSH handshake + auth in progress.
-  kFingerprinting, ///< Connected; running the one-round-trip fingerprint script.
-  kReady,          ///< Probes run on schedule.
-  kBackoff,        ///< Connection failed or broke; retrying after a jittered delay.
-  kCircuitOpen,    ///< Auth or host-key failure; retrying only after a long cool-down.
+  kConnecting,      ///< TCP + SSH handshake + auth in progress.
+  kFingerprinting,  ///< Connected; running the one-round-trip fingerprint script.
+  kReady,           ///< Probes run on schedule.
+  kBackoff,         ///< Connection failed or broke; retrying after a jittered delay.
+  kCircuitOpen,     ///< Auth or host-key failure; retrying only after a long cool-down.
 };
 
 /// "connecting", "fingerprinting", "ready", "backoff", "circuit_open".
@@ -42,7 +42,7 @@ enum class HostState {
 struct HostStatus {
   std::string host;
   HostState state = HostState::kConnecting;
-  std::uint64_t epoch = 0;              ///< Successful connects so far (0 = never connected).
+  std::uint64_t epoch = 0;                ///< Successful connects so far (0 = never connected).
   boost::system::error_code last_reason;  ///< Last failure (an `Errc`), empty if none yet.
   /// Human detail of `last_reason` (what the server offered, the setting that would match),
   /// "" when there is none. Free text: never a metric label.
@@ -82,7 +82,7 @@ struct ProbeResult {
   ProbeStatus status = ProbeStatus::kError;
   boost::system::error_code reason;  ///< An `Errc` unless status is ok (skipped: empty).
   std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Set when status is ok.
-  std::uint64_t raw_bytes = 0;  ///< Bytes of output received.
+  std::uint64_t raw_bytes = 0;                           ///< Bytes of output received.
 };
 
 /// Output cap of the open-files template (below any sane `output_limit`).
@@ -110,7 +110,7 @@ struct AgentSink {
 
 /// Timings, all overridable for tests.
 struct AgentTimings {
-  std::chrono::milliseconds backoff_base{1'000};   ///< Full-jitter backoff after connect failures.
+  std::chrono::milliseconds backoff_base{1'000};  ///< Full-jitter backoff after connect failures.
   std::chrono::milliseconds backoff_cap{60'000};
   std::chrono::milliseconds circuit_first{30'000};  ///< Cool-down after auth/host-key failures...
   std::chrono::milliseconds circuit_cap{600'000};   ///< ...doubling up to this.

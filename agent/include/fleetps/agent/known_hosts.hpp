@@ -65,8 +65,8 @@ class KnownHostsFile {
   /// and without duplicates: exactly the types `Check` can answer `kKnown` for (`@revoked` and
   /// `@cert-authority` lines do not count). Empty when the host is unknown or the file is missing.
   /// Errors: `Errc::kInternal` when the file exists but cannot be read.
-  [[nodiscard]] boost::system::result<std::vector<std::string>> KeyTypes(
-      std::string_view host, std::uint16_t port) const;
+  [[nodiscard]] boost::system::result<std::vector<std::string>> KeyTypes(std::string_view host,
+                                                                         std::uint16_t port) const;
 
   /// Outcome of `Record`.
   enum class RecordOutcome {
@@ -79,8 +79,7 @@ class KnownHostsFile {
   /// a changed key never overwrites the stored one). Creates the file (mode 0600) if missing.
   /// Errors: `Errc::kInternal` on any I/O failure; the original file is then unchanged.
   [[nodiscard]] boost::system::result<RecordOutcome> Record(std::string_view host,
-                                                            std::uint16_t port,
-                                                            const HostKey& key);
+                                                            std::uint16_t port, const HostKey& key);
 
   /// The known_hosts pattern for a host: "host" for port 22, else "[host]:port".
   [[nodiscard]] static std::string HostPattern(std::string_view host, std::uint16_t port);

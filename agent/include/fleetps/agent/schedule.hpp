@@ -30,7 +30,8 @@ class TickSchedule {
 
   TickSchedule(TimePoint start, std::chrono::milliseconds interval, std::chrono::milliseconds phase)
       : interval_(std::chrono::duration_cast<Duration>(interval)) {
-    if (interval_ <= Duration::zero()) interval_ = std::chrono::duration_cast<Duration>(std::chrono::seconds(1));
+    if (interval_ <= Duration::zero())
+      interval_ = std::chrono::duration_cast<Duration>(std::chrono::seconds(1));
     const Duration offset = std::chrono::duration_cast<Duration>(phase) % interval_;
     const Duration since_epoch = start.time_since_epoch();
     Duration base = since_epoch - (since_epoch % interval_) + offset;

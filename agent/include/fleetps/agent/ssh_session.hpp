@@ -22,15 +22,15 @@ namespace fleetps::agent {
 
 /// What the server negotiated; exported as `fleetps_ssh_session_info`.
 struct ServerInfo {
-  std::string banner;          ///< Full banner, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".
-  std::string server_version;  ///< Software part of the banner, e.g. "OpenSSH_9.2p1".
-  std::string kex;             ///< e.g. "curve25519-sha256".
-  std::string cipher;          ///< Client-to-server cipher.
-  std::string mac;             ///< Client-to-server MAC ("" for AEAD ciphers).
-  std::string hostkey_type;    ///< e.g. "ssh-ed25519".
+  std::string banner;               ///< Full banner, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".
+  std::string server_version;       ///< Software part of the banner, e.g. "OpenSSH_9.2p1".
+  std::string kex;                  ///< e.g. "curve25519-sha256".
+  std::string cipher;               ///< Client-to-server cipher.
+  std::string mac;                  ///< Client-to-server MAC ("" for AEAD ciphers).
+  std::string hostkey_type;         ///< e.g. "ssh-ed25519".
   std::string hostkey_fingerprint;  ///< "SHA256:...".
   std::string pubkey_type;          ///< Type of the user key that logged in, e.g. "ssh-rsa".
-  bool pubkey_sha1 = false;         ///< The RSA user key logged in with an ssh-rsa (SHA-1) signature.
+  bool pubkey_sha1 = false;  ///< The RSA user key logged in with an ssh-rsa (SHA-1) signature.
   /// Weak algorithms this session needs (negotiated kex, cipher, MAC; DSA or short RSA host
   /// key; SHA-1 RSA signatures where the server's banner says it knows no rsa-sha2).
   std::vector<WeakAlgorithm> weak;

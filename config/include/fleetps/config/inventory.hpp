@@ -58,8 +58,8 @@ struct HostSpec {
 /// (they compile as ECMAScript regexes) but matching lives in fleetps::probes.
 struct ProcessNameMatcher {
   std::string name_template = "{{.ExeBase}}";  ///< e.g. "{{.Comm}}", "{{.Matches.Name}}"
-  std::vector<std::string> comm;     ///< Exact comm values.
-  std::vector<std::string> exe;      ///< Exact argv[0] or its base name.
+  std::vector<std::string> comm;               ///< Exact comm values.
+  std::vector<std::string> exe;                ///< Exact argv[0] or its base name.
   std::vector<std::string> cmdline;  ///< Regexes over the joined command line; all must match.
   bool operator==(const ProcessNameMatcher&) const = default;
 };

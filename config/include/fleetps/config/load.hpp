@@ -47,7 +47,8 @@ struct LoadOptions {
 ///
 /// Pure function of the file's contents: no network access, no check that key files exist
 /// (they may live on the collector host only). Thread-safe; never throws for bad input.
-[[nodiscard]] LoadResult LoadInventoryFile(const std::string& path, const LoadOptions& options = {});
+[[nodiscard]] LoadResult LoadInventoryFile(const std::string& path,
+                                           const LoadOptions& options = {});
 
 /// Same as LoadInventoryFile, from text. `file_name` only labels the diagnostics; relative
 /// paths in the inventory are kept as written.

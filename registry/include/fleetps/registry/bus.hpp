@@ -293,7 +293,7 @@ class Bus {
   /// Subscribes to `pattern` with a queue of `capacity` messages. Errors:
   /// `Errc::kInvalidPattern`, `Errc::kInvalidCapacity` (zero), `Errc::kClosed`.
   [[nodiscard]] boost::system::result<Subscription<Message>> Subscribe(std::string pattern,
-                                                                      std::size_t capacity) {
+                                                                       std::size_t capacity) {
     if (!IsValidPattern(pattern)) {
       return boost::system::error_code(Errc::kInvalidPattern);
     }

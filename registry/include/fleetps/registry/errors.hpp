@@ -17,7 +17,8 @@ enum class Errc {
 /// The category of Errc; a singleton.
 [[nodiscard]] const boost::system::error_category& RegistryCategory() noexcept;
 
-[[nodiscard]] inline boost::system::error_code make_error_code(Errc e) noexcept {  // NOLINT: ADL hook
+[[nodiscard]] inline boost::system::error_code make_error_code(
+    Errc e) noexcept {  // NOLINT: ADL hook
   return {static_cast<int>(e), RegistryCategory()};
 }
 

@@ -64,8 +64,7 @@ class Registry {
 
   /// As above, with an owner liveness handle: once `alive` expires the entry is treated as dead
   /// (skipped by lookups, replaced by a new unique registration). An empty handle never expires.
-  [[nodiscard]] boost::system::result<Registration> Register(Key key, Value value,
-                                                             Liveness alive) {
+  [[nodiscard]] boost::system::result<Registration> Register(Key key, Value value, Liveness alive) {
     std::lock_guard lock(state_->mu);
     auto& ids = state_->by_key[key];
     if (state_->mode == registry::Keys::kUnique) {
@@ -229,9 +228,9 @@ class Registry {
 
     const registry::Keys mode;
     mutable std::mutex mu;
-    std::unordered_map<std::uint64_t, Entry> entries;                     // guarded by mu
-    std::unordered_map<Key, std::vector<std::uint64_t>, Hash> by_key;     // guarded by mu
-    std::uint64_t next_id = 1;                                            // guarded by mu
+    std::unordered_map<std::uint64_t, Entry> entries;                  // guarded by mu
+    std::unordered_map<Key, std::vector<std::uint64_t>, Hash> by_key;  // guarded by mu
+    std::uint64_t next_id = 1;                                         // guarded by mu
   };
 
   std::shared_ptr<State> state_;

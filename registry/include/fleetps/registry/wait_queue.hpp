@@ -1,9 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
-#include <list>
 #include <optional>
 #include <utility>
 
@@ -30,12 +30,11 @@ void PostCompletion(Handler&& handler, const boost::asio::any_io_executor& fallb
   auto ex = boost::asio::get_associated_executor(handler, fallback);
   // Posted through `fallback`, run on the handler's own executor (a type-erased handler's
   // executor cannot be posted to directly).
-  boost::asio::post(fallback, boost::asio::bind_executor(
-                                  ex, [h = std::forward<Handler>(handler),
-                                       v = std::move(value)]() mutable {
-                                    boost::asio::get_associated_cancellation_slot(h).clear();
-                                    std::move(h)(std::move(v));
-                                  }));
+  boost::asio::post(fallback, boost::asio::bind_executor(ex, [h = std::forward<Handler>(handler),
+                                                              v = std::move(value)]() mutable {
+                      boost::asio::get_associated_cancellation_slot(h).clear();
+                      std::move(h)(std::move(v));
+                    }));
 }
 
 /// A thread-safe FIFO of pending asynchronous waits, each completed exactly once with a
@@ -198,8 +197,8 @@ class WaitQueue : public std::enable_shared_from_this<WaitQueue<T>> {
   }
 
   mutable std::mutex mu_;
-  std::list<Waiter> waiters_;    // guarded by mu_
-  std::uint64_t next_id_ = 1;    // guarded by mu_
+  std::list<Waiter> waiters_;  // guarded by mu_
+  std::uint64_t next_id_ = 1;  // guarded by mu_
 };
 
 }  // namespace fleetps::registry

@@ -63,8 +63,8 @@ class CompactOptional {
     return !a.has_value();
   }
   template <class U>
-    requires(std::is_arithmetic_v<U>)
-  friend constexpr bool operator==(const CompactOptional& a, const U& b) noexcept {
+  requires(std::is_arithmetic_v<U>) friend constexpr bool operator==(const CompactOptional& a,
+                                                                     const U& b) noexcept {
     return a.has_value() && a.value_ == b;
   }
   template <class U>

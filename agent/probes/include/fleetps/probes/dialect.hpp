@@ -23,10 +23,9 @@ enum class Dialect {
 };
 
 /// Every dialect, in declaration order (for tables and parameterised tests).
-inline constexpr Dialect kAllDialects[] = {Dialect::kLinuxProcps, Dialect::kBusybox,
-                                           Dialect::kAix,         Dialect::kSolaris,
-                                           Dialect::kHpux,        Dialect::kFreebsd,
-                                           Dialect::kDarwin};
+inline constexpr Dialect kAllDialects[] = {
+    Dialect::kLinuxProcps, Dialect::kBusybox, Dialect::kAix,   Dialect::kSolaris,
+    Dialect::kHpux,        Dialect::kFreebsd, Dialect::kDarwin};
 
 /// The configuration spelling: "linux-procps", "busybox", "aix", "solaris", "hpux", "freebsd",
 /// "darwin".
@@ -40,11 +39,11 @@ struct Fingerprint {
   std::string os;          ///< `uname -s`: "Linux", "AIX", "SunOS", "HP-UX", "FreeBSD", "Darwin".
   std::string os_release;  ///< `uname -r`.
   std::string arch;        ///< `uname -m`.
-  bool proc_readable = false;  ///< /proc/<pid>/stat is a readable text file (Linux-style /proc).
+  bool proc_readable = false;     ///< /proc/<pid>/stat is a readable text file (Linux-style /proc).
   std::optional<long> clk_tck;    ///< `getconf CLK_TCK`.
   std::optional<long> page_size;  ///< `getconf PAGESIZE`.
   std::optional<long> uid;        ///< Effective uid of the probe user.
-  std::string zonename;    ///< Solaris zone, empty elsewhere.
+  std::string zonename;           ///< Solaris zone, empty elsewhere.
   /// "procps-ng 4.0.2", "procps 3.2.8", "busybox", "posix" (ps -o works, not identified) or
   /// "unknown".
   std::string ps_flavour;

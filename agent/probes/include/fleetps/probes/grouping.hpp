@@ -67,7 +67,7 @@ struct GroupStats {
 
 /// The grouping of one snapshot.
 struct GroupSnapshot {
-  std::map<std::string, GroupStats> groups;      ///< Only groups with members (Grouper).
+  std::map<std::string, GroupStats> groups;     ///< Only groups with members (Grouper).
   std::map<std::int64_t, std::string> members;  ///< pid → group name, grouped processes only.
 };
 
@@ -123,8 +123,8 @@ class GroupTracker {
   struct Counters {
     double cpu_user = 0;
     std::optional<double> cpu_system;
-    std::optional<std::uint64_t> read_bytes, write_bytes, major_faults, minor_faults,
-        ctx_voluntary, ctx_involuntary;
+    std::optional<std::uint64_t> read_bytes, write_bytes, major_faults, minor_faults, ctx_voluntary,
+        ctx_involuntary;
   };
   struct Identity {
     std::optional<double> start_time;

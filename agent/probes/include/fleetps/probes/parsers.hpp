@@ -80,8 +80,8 @@ class PidMap {
 /// One `@@FLEETPS <nonce> BEGIN <name>` ... `END <name> rc=<n>` section.
 struct Section {
   std::string_view name;
-  std::string_view body;   ///< Raw bytes between the marker lines (may contain CR).
-  std::optional<int> rc;   ///< Absent when the END marker never came.
+  std::string_view body;  ///< Raw bytes between the marker lines (may contain CR).
+  std::optional<int> rc;  ///< Absent when the END marker never came.
   bool terminated = false;
 };
 
@@ -104,8 +104,20 @@ struct Section {
 
 /// Column meanings of a headerless `ps -o` table; kArgs must be last and takes the rest.
 enum class PsColumn {
-  kPid, kPpid, kUser, kState, kEtime, kTime, kUserTime, kSysTime, kRssKib, kVszKib, kThreads,
-  kZone, kComm, kArgs,
+  kPid,
+  kPpid,
+  kUser,
+  kState,
+  kEtime,
+  kTime,
+  kUserTime,
+  kSysTime,
+  kRssKib,
+  kVszKib,
+  kThreads,
+  kZone,
+  kComm,
+  kArgs,
   kWchan,  ///< What the process waits on; AIX tells running from sleeping by it (blank: running).
 };
 
@@ -153,9 +165,9 @@ struct ProcBatch {
 /// state, comm, cpu, faults, threads, start time, rss/vsz, swap, ctx switches, io, fds,
 /// fd_limit; `user` is the numeric real uid). Also yields btime when present.
 [[nodiscard]] std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch,
-                                                                 long clk_tck, long page_size,
-                                                                 std::optional<double>& btime,
-                                                                 ParseStats& stats);
+                                                                long clk_tck, long page_size,
+                                                                std::optional<double>& btime,
+                                                                ParseStats& stats);
 
 // ---- descriptors and sockets -----------------------------------------------------------------
 
@@ -166,8 +178,7 @@ struct ProcBatch {
 
 /// FreeBSD `procstat -fa` (PID COMM FD ...): pid → count of numeric descriptors (one line per
 /// descriptor; lines of one pid add up wherever they are).
-[[nodiscard]] PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text,
-                                                         ParseStats& stats);
+[[nodiscard]] PidMap<std::int64_t> ParseProcstatFdCounts(std::string_view text, ParseStats& stats);
 
 /// `lsof -F pcPtn -iTCP -sTCP:LISTEN -iUDP`: one socket per n field.
 [[nodiscard]] std::vector<ListenSocket> ParseLsofListen(std::string_view text, ParseStats& stats);

@@ -101,8 +101,8 @@ inline constexpr std::size_t kSkipReasonCount = 5;
 
 /// Counters describing how clean an output was. Never affects success on its own.
 struct ParseStats {
-  std::uint64_t lines_seen = 0;      ///< Lines inside sections.
-  std::uint64_t lines_skipped = 0;   ///< Lines ignored: the sum of `skipped`.
+  std::uint64_t lines_seen = 0;                           ///< Lines inside sections.
+  std::uint64_t lines_skipped = 0;                        ///< Lines ignored: the sum of `skipped`.
   std::array<std::uint64_t, kSkipReasonCount> skipped{};  ///< By SkipReason.
   std::uint64_t values_split = 0;  ///< Tokens split where two columns ran together.
 
@@ -111,12 +111,12 @@ struct ParseStats {
     ++lines_skipped;
     ++skipped[static_cast<std::size_t>(reason)];
   }
-  std::uint64_t lines_outside = 0;   ///< Banner/MOTD lines outside any section.
+  std::uint64_t lines_outside = 0;  ///< Banner/MOTD lines outside any section.
   std::uint64_t sections_seen = 0;
-  std::uint64_t sections_failed = 0;     ///< Sections ending with rc != 0.
+  std::uint64_t sections_failed = 0;        ///< Sections ending with rc != 0.
   std::uint64_t sections_unterminated = 0;  ///< A BEGIN without END (output cut short).
-  bool truncated_last_line = false;  ///< The final line had no newline and was dropped.
-  std::uint64_t self_excluded = 0;   ///< Probe processes removed from the table.
+  bool truncated_last_line = false;         ///< The final line had no newline and was dropped.
+  std::uint64_t self_excluded = 0;          ///< Probe processes removed from the table.
 };
 
 /// One probe's worth of host state.
@@ -126,7 +126,7 @@ struct HostSnapshot {
   std::vector<ListenSocket> listening;
   std::optional<std::int64_t> remote_clock_unix;
   std::optional<double> boot_time_unix;  ///< Linux btime.
-  std::optional<std::int64_t> self_pid;   ///< The probe shell's $$.
+  std::optional<std::int64_t> self_pid;  ///< The probe shell's $$.
   ParseStats stats;
 };
 

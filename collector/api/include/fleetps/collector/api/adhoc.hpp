@@ -25,6 +25,7 @@
 
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/supervision/task_group.hpp"
+#include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
 
@@ -51,13 +52,6 @@ struct AdhocJob {
 /// The work a fan-out runs on each agent, on that agent's strand.
 template <class T>
 using AdhocWork = std::function<boost::asio::awaitable<T>(AdhocAgent&)>;
-
-/// A caught exception's what(), or "non-standard exception"; "" for a null `error`.
-[[nodiscard]] std::string DescribeException(const std::exception_ptr& error);
-
-/// RecordInternalError(where, DescribeException(error)) for a non-null `error`. `where` is one
-/// of kInternalErrorSites.
-void RecordInternalException(std::string_view where, const std::exception_ptr& error) noexcept;
 
 namespace detail {
 

@@ -12,9 +12,9 @@
 #include <boost/system/result.hpp>
 
 #include "fleetps/agent/host_agent.hpp"
+#include "fleetps/collector/api/params.hpp"
 #include "fleetps/collector/query/query.hpp"
 #include "fleetps/collector/query/selector.hpp"
-#include "fleetps/collector/api/params.hpp"
 
 namespace fleetps::collector {
 
@@ -51,7 +51,8 @@ class HostFilter {
   HostFilter() = default;
 
   /// At most 256 bytes of host-name characters plus `*?[],-`. Errors carry a position.
-  [[nodiscard]] static boost::system::result<HostFilter, SelectorError> Parse(std::string_view text);
+  [[nodiscard]] static boost::system::result<HostFilter, SelectorError> Parse(
+      std::string_view text);
 
   [[nodiscard]] bool Matches(std::string_view host) const;
   [[nodiscard]] bool empty() const noexcept { return text_.empty(); }

@@ -66,7 +66,6 @@ struct Rendered {
 
 // ---- other API answers -------------------------------------------------------------------------
 
-
 /// Renders a /api/v1/listening answer. kTable folds sockets with the same proto, address,
 /// port, user and comm across hosts (HOST is a nodeset, PID the pid when there is one socket
 /// and `*` otherwise): HOST PROTO ADDRESS PORT PID USER COMM. kWide lists every socket with

@@ -2,8 +2,8 @@
 
 #include <array>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "fleetps/agent/host_agent.hpp"
-#include "fleetps/collector/telemetry/histogram.hpp"
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/telemetry/histogram.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/grouping.hpp"
 
@@ -64,7 +64,7 @@ struct HostView {
   double last_probe_duration_seconds = 0;
   std::optional<double> last_success_unix;
 
-  std::shared_ptr<const probes::HostSnapshot> snapshot;  ///< Last good process table.
+  std::shared_ptr<const probes::HostSnapshot> snapshot;   ///< Last good process table.
   std::chrono::system_clock::time_point snapshot_time{};  ///< When `snapshot` finished.
   /// The CPU of each process of the good table before `snapshot`, for rates (not the table).
   std::shared_ptr<const CpuSamples> previous_cpu;
@@ -119,9 +119,9 @@ class FleetState {
     probes::GroupTracker tracker;
   };
   mutable std::mutex mu_;
-  probes::Grouper grouper_;                        // guarded by mu_
-  std::vector<std::string> static_groups_;         // guarded by mu_
-  std::vector<std::string> order_;                 // guarded by mu_
+  probes::Grouper grouper_;                          // guarded by mu_
+  std::vector<std::string> static_groups_;           // guarded by mu_
+  std::vector<std::string> order_;                   // guarded by mu_
   std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
   Histogram schedule_delay_{ScheduleDelayBuckets()};
   HostTextRenderer render_;

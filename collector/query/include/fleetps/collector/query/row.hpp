@@ -20,14 +20,14 @@ using HostLabels = std::map<std::string, std::string>;
 /// it, is used.
 struct QueryRow {
   std::string host;
-  const HostLabels* labels = nullptr;             ///< Null means no labels.
+  const HostLabels* labels = nullptr;  ///< Null means no labels.
   /// The process. In a process row never null; in a socket row null when the owner is unknown
   /// (then every process field is absent, except `comm`, which falls back to the socket's).
   const probes::ProcessRow* process = nullptr;
   const probes::ListenSocket* socket = nullptr;  ///< Set in rows of /api/v1/listening only.
-  std::optional<std::string> group;               ///< process_names group, when grouped.
-  std::optional<double> cpu_cores;    ///< From CPU time deltas between two snapshots.
-  std::optional<double> age_seconds;  ///< Now minus start time.
+  std::optional<std::string> group;              ///< process_names group, when grouped.
+  std::optional<double> cpu_cores;               ///< From CPU time deltas between two snapshots.
+  std::optional<double> age_seconds;             ///< Now minus start time.
 };
 
 /// The value of a numeric field in base units (bytes, cores, seconds); nullopt when the row

@@ -88,7 +88,16 @@ struct SelectorError {
 /// `unknown field "rsz" (did you mean "rss"?)`, with a suggestion when one is close.
 [[nodiscard]] std::string UnknownFieldMessage(std::string_view name);
 
-enum class MatchOp { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch, kGreater, kGreaterEqual, kLess, kLessEqual };
+enum class MatchOp {
+  kEqual,
+  kNotEqual,
+  kRegexMatch,
+  kRegexNoMatch,
+  kGreater,
+  kGreaterEqual,
+  kLess,
+  kLessEqual
+};
 
 /// "=", "!=", "=~", "!~", ">", ">=", "<", "<=".
 [[nodiscard]] std::string_view MatchOpName(MatchOp op) noexcept;
@@ -100,10 +109,10 @@ struct CompiledRegex;
 struct Matcher {
   FieldRef field;
   MatchOp op = MatchOp::kEqual;
-  std::string text;     ///< String operand (unescaped), or the number as written ("1GiB").
-  double number = 0;    ///< Numeric operand in base units (bytes, cores, seconds).
+  std::string text;          ///< String operand (unescaped), or the number as written ("1GiB").
+  double number = 0;         ///< Numeric operand in base units (bytes, cores, seconds).
   std::size_t position = 0;  ///< Offset of the field name in the selector.
-  std::size_t value_position = 0;  ///< Offset of the operand.
+  std::size_t value_position = 0;              ///< Offset of the operand.
   std::shared_ptr<const CompiledRegex> regex;  ///< For =~ and !~ only.
 };
 

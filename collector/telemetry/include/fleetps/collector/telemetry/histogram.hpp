@@ -9,10 +9,12 @@ namespace fleetps::collector {
 
 /// Cumulative bucket counts of a Histogram at one moment, as the text format wants them.
 struct HistogramSnapshot {
-  std::vector<double> upper_bounds;      ///< Finite bounds, ascending; `+Inf` is implied.
+  std::vector<double> upper_bounds;       ///< Finite bounds, ascending; `+Inf` is implied.
   std::vector<std::uint64_t> cumulative;  ///< One per bound, then the +Inf bucket (== count).
   double sum = 0;
-  [[nodiscard]] std::uint64_t Count() const noexcept { return cumulative.empty() ? 0 : cumulative.back(); }
+  [[nodiscard]] std::uint64_t Count() const noexcept {
+    return cumulative.empty() ? 0 : cumulative.back();
+  }
 };
 
 /// A fixed-bucket histogram for the collector's own metrics. Observe is lock-free and safe from

@@ -11,7 +11,7 @@ struct ProcessStats {
   double resident_bytes = 0;
   double virtual_bytes = 0;
   double open_fds = 0;
-  double max_fds = 0;  ///< soft RLIMIT_NOFILE
+  double max_fds = 0;             ///< soft RLIMIT_NOFILE
   double start_time_seconds = 0;  ///< Unix time
 };
 

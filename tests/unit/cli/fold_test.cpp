@@ -18,7 +18,8 @@ std::vector<std::string> Range(const std::string& prefix, int from, int to, int 
   std::vector<std::string> out;
   for (int i = from; i <= to; ++i) {
     std::string n = std::to_string(i);
-    if (static_cast<int>(n.size()) < width) n.insert(0, static_cast<std::size_t>(width) - n.size(), '0');
+    if (static_cast<int>(n.size()) < width)
+      n.insert(0, static_cast<std::size_t>(width) - n.size(), '0');
     out.push_back(prefix + n + suffix);
   }
   return out;
@@ -96,7 +97,8 @@ TEST(FoldHostNames, RoundTripsThroughExpandNodeset) {
       const std::string& stem = stems[rng() % stems.size()];
       const int width = 1 + static_cast<int>(rng() % 3);
       std::string n = std::to_string(rng() % 120);
-      if (static_cast<int>(n.size()) < width) n.insert(0, static_cast<std::size_t>(width) - n.size(), '0');
+      if (static_cast<int>(n.size()) < width)
+        n.insert(0, static_cast<std::size_t>(width) - n.size(), '0');
       std::string name = stem + n;
       if (rng() % 3 == 0) name += "n" + std::to_string(rng() % 4);
       if (rng() % 4 == 0) name += ".dc" + std::to_string(rng() % 2);

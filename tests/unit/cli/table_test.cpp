@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "fleetps/collector/query/query.hpp"
 #include "fleetps/collector/api/json.hpp"
 #include "fleetps/collector/api/params.hpp"
+#include "fleetps/collector/query/query.hpp"
 #include "rows.hpp"
 
 namespace fleetps::collector {
@@ -45,7 +45,8 @@ TableOptions Wide() {
 }
 
 // A /api/v1/processes answer, produced the way the server produces it.
-std::string Answer(RowStore& store, std::size_t total, std::span<const HostQueryStatus> hosts = {}) {
+std::string Answer(RowStore& store, std::size_t total,
+                   std::span<const HostQueryStatus> hosts = {}) {
   QueryResult result;
   result.rows = store.rows();
   result.total = total;
@@ -60,9 +61,11 @@ RowStore Fleet() {
                                     (1ull << 30) + static_cast<std::uint64_t>(i) * (100ull << 20)));
     r.cpu_cores = 0.1 * i;
   }
-  QueryRow& db = store.Add("db1", Process(4312, "oracle", "ora_pmon_ORCL", "ora_pmon_ORCL", 812ull << 20));
+  QueryRow& db =
+      store.Add("db1", Process(4312, "oracle", "ora_pmon_ORCL", "ora_pmon_ORCL", 812ull << 20));
   db.cpu_cores = 0.02;
-  store.Add("web07", Process(2001, "tomcat", "java", "/usr/bin/java -Xmx2g -jar app.jar", 1ull << 30));
+  store.Add("web07",
+            Process(2001, "tomcat", "java", "/usr/bin/java -Xmx2g -jar app.jar", 1ull << 30));
   store.Add("hpux1", Process(77, "root", "init", "init", std::nullopt));
   return store;
 }
@@ -73,7 +76,8 @@ TEST(TableProcesses, FoldsIdenticalRowsAcrossHosts) {
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
             "HOST           PROCS   PID  USER       RSS   CPU  COMM           ARGS\n"
-            "web[01-03,07]      4     *  tomcat  1.3GiB  0.30  java           /usr/bin/java -Xmx2g -jar app.jar\n"
+            "web[01-03,07]      4     *  tomcat  1.3GiB  0.30  java           /usr/bin/java -Xmx2g "
+            "-jar app.jar\n"
             "db1                1  4312  oracle  812MiB  0.02  ora_pmon_ORCL  ora_pmon_ORCL\n"
             "hpux1              1    77  root         -     -  init           init\n");
   EXPECT_EQ(r.err, "");
@@ -81,7 +85,8 @@ TEST(TableProcesses, FoldsIdenticalRowsAcrossHosts) {
 
 TEST(TableProcesses, WideListsEveryProcess) {
   RowStore store;
-  QueryRow& row = store.Add("web01", Process(1001, "tomcat", "java", "/usr/bin/java -jar app.jar", 1536));
+  QueryRow& row =
+      store.Add("web01", Process(1001, "tomcat", "java", "/usr/bin/java -jar app.jar", 1536));
   row.cpu_cores = 1.5;
   row.age_seconds = 3700;
   row.group = "tomcat";
@@ -89,20 +94,28 @@ TEST(TableProcesses, WideListsEveryProcess) {
   const Rendered r = RenderProcessesTable(Answer(store, 2), Wide());
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
-            "HOST    PID  PPID  USER    STATE     RSS     VSZ   CPU  THREADS  FDS   AGE  GROUP   COMM  ARGS\n"
-            "web01  1001     1  tomcat  S      1.5KiB  4.0GiB  1.50        4   12  1h1m  tomcat  java  /usr/bin/java -jar app.jar\n"
-            "hpux1    77     1  root    S           -  4.0GiB     -        4   12     -  -       init  init\n");
+            "HOST    PID  PPID  USER    STATE     RSS     VSZ   CPU  THREADS  FDS   AGE  GROUP   "
+            "COMM  ARGS\n"
+            "web01  1001     1  tomcat  S      1.5KiB  4.0GiB  1.50        4   12  1h1m  tomcat  "
+            "java  /usr/bin/java -jar app.jar\n"
+            "hpux1    77     1  root    S           -  4.0GiB     -        4   12     -  -       "
+            "init  init\n");
 }
 
 TEST(TableProcesses, TruncatesArgsAndNeutralisesControlCharacters) {
   RowStore store;
-  store.Add("h\x1b[31m", Process(1, "u", "evil\x1b]0;x\x07", "a\x9b" "b " + std::string(100, 'x'), 1));
+  store.Add("h\x1b[31m", Process(1, "u", "evil\x1b]0;x\x07",
+                                 "a\x9b"
+                                 "b " +
+                                     std::string(100, 'x'),
+                                 1));
   TableOptions options;
   options.args_width = 20;
   const Rendered r = RenderProcessesTable(Answer(store, 1), options);
   EXPECT_EQ(r.out,
             "HOST    PROCS  PID  USER  RSS  CPU  COMM        ARGS\n"
-            "h?[31m      1    1  u      1B    -  evil?]0;x?  a\xef\xbf\xbd" "b xxxxxxxxxxxxx...\n");
+            "h?[31m      1    1  u      1B    -  evil?]0;x?  a\xef\xbf\xbd"
+            "b xxxxxxxxxxxxx...\n");
 }
 
 TEST(TableProcesses, NotesGoToStderr) {
@@ -236,13 +249,16 @@ TEST(TableHosts, FoldsHostsInTheSameState) {
 TEST(TableHosts, WideListsEveryHost) {
   const Rendered r = RenderHostsTable(kHosts, Wide());
   EXPECT_TRUE(r.ok);
-  EXPECT_EQ(r.out,
-            "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS             WEAK  DETAIL\n"
-            "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web  -     -\n"
-            "web02  ready    linux-procps      1  ok            1m  -        env=prod           -     -\n"
-            "db1    backoff  aix               7  timeout        -  timeout  -                  -     -\n"
-            "web03  ready    linux-procps      2  ok          1m1s  -        -                  -     -\n"
-            "db2    backoff  aix               0  timeout        -  timeout  -                  -     -\n");
+  EXPECT_EQ(
+      r.out,
+      "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS             WEAK  "
+      "DETAIL\n"
+      "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web  -     -\n"
+      "web02  ready    linux-procps      1  ok            1m  -        env=prod           -     -\n"
+      "db1    backoff  aix               7  timeout        -  timeout  -                  -     -\n"
+      "web03  ready    linux-procps      2  ok          1m1s  -        -                  -     -\n"
+      "db2    backoff  aix               0  timeout        -  timeout  -                  -     "
+      "-\n");
 }
 
 // What /api/v1/hosts says of an old server: the failure's detail and the weak algorithms a
@@ -254,10 +270,12 @@ TEST(TableHosts, WideShowsWeakAlgorithmsAndTheFailureDetail) {
   {"host":"aix1","state":"ready","dialect":"aix","epoch":1,"last_probe":"ok",
    "weak_algorithms":[{"list":"kex","algorithm":"diffie-hellman-group14-sha1","why":"SHA-1"},
                       {"list":"ciphers","algorithm":"aes128-cbc","why":"CBC mode"}]}
-]}})", Wide());
+]}})",
+                                      Wide());
   EXPECT_TRUE(r.ok);
   EXPECT_NE(r.out.find("no common key exchange: the server offers [diffie-hellman-group1-sha1]"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("kex:diffie-hellman-group14-sha1,ciphers:aes128-cbc"), std::string::npos)
       << r.out;
 }
@@ -272,7 +290,8 @@ TEST(TableHosts, ErrorAndEmpty) {
 }
 
 TEST(TableJson, IndentsAndKeepsErrors) {
-  Rendered r = RenderJson(R"({"status":"ok","data":{"rows":[{"pid":1,"cpu_cores":0.5}],"total":1,"hosts":[]}})");
+  Rendered r = RenderJson(
+      R"({"status":"ok","data":{"rows":[{"pid":1,"cpu_cores":0.5}],"total":1,"hosts":[]}})");
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.out,
             "{\n"
