@@ -43,6 +43,9 @@ enum class Field {
   kProto,  ///< Listening sockets only: "tcp", "tcp6", "udp", "udp6".
 };
 
+/// How a host label is named as a field: `label.NAME`.
+inline constexpr std::string_view kLabelFieldPrefix = "label.";
+
 /// The spelling of a field in selectors ("rss"); "label" for kLabel.
 [[nodiscard]] std::string_view FieldName(Field field) noexcept;
 
