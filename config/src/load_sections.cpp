@@ -1,0 +1,141 @@
+// The inventory loader's reading of the sections that go straight into the inventory:
+// `collector` and `process_names`.
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstddef>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "checks.hpp"
+#include "loader.hpp"
+
+namespace fleetps::config::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kCommLength = 15;  // Linux truncates comm to 15 bytes.
+
+}  // namespace
+
+void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping, got " + Describe(value));
+    return;
+  }
+  CollectorSettings& c = inventory_.collector;
+  ForEachKey(value, "in collector", &kCollectorKeys,
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               const Pos p = ValuePos(key_node, v);
+               if (key == "listen") {
+                 if (auto listen = Checked(v, p, "host:port", detail::CheckListenAddress)) {
+                   c.listen = *listen;
+                 }
+               } else if (key == "max_concurrent_handshakes") {
+                 if (auto n = Unsigned(v, p, 1, 10'000)) c.max_concurrent_handshakes = *n;
+               } else if (key == "threads") {
+                 if (auto n = Unsigned(v, p, 0, 256)) c.threads = *n;
+               } else if (key == "enable_reload_endpoint") {
+                 if (auto b = Bool(v, p)) c.enable_reload_endpoint = *b;
+               } else if (key == "max_restarts") {
+                 if (auto n = Unsigned(v, p, 1, 1000)) c.max_restarts = *n;
+               } else if (key == "restart_period") {
+                 if (auto d = Duration(v, p, 1s, 24h)) c.restart_period = *d;
+               }
+             });
+}
+
+void Loader::ParseProcessNames(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsSequence()) {
+    Report(pos, "expected a list of process name matchers, got " + Describe(value));
+    return;
+  }
+  for (const YAML::Node& node : value) {
+    const Pos entry_pos = PosOf(node);
+    if (!node.IsMap()) {
+      Report(entry_pos,
+             "expected a mapping with name and comm, exe or cmdline, got " + Describe(node));
+      continue;
+    }
+    ProcessNameMatcher matcher;
+    YAML::Node name_node;
+    bool has_selector = false;
+    bool ok = true;
+    std::set<std::string> groups;
+    ForEachKey(node, "in process_names entry", &kProcessNameKeys,
+               [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+                 const Pos p = ValuePos(key_node, v);
+                 has_selector = has_selector || key != "name";
+                 if (key == "name") {
+                   if (auto text = String(v, p, "a name template")) {
+                     matcher.name_template = *text;
+                     name_node = v;
+                   } else {
+                     ok = false;
+                   }
+                 } else if (key == "comm" || key == "exe") {
+                   const bool comm = key == "comm";
+                   auto list = List(v, p, comm ? "comm names" : "executable names", false,
+                                    [&](const std::string& item, const YAML::Node& item_node) {
+                                      if (item.empty()) {
+                                        Report(PosOf(item_node), "empty name");
+                                        return false;
+                                      }
+                                      if (comm && item.size() > kCommLength) {
+                                        Report(PosOf(item_node),
+                                               "comm " + Quote(item) +
+                                                   " is longer than 15 characters and never "
+                                                   "matches on Linux, which truncates comm",
+                                               Severity::kWarning);
+                                      }
+                                      return true;
+                                    });
+                   if (!list) {
+                     ok = false;
+                   } else {
+                     (comm ? matcher.comm : matcher.exe) = std::move(*list);
+                   }
+                 } else if (key == "cmdline") {
+                   auto list = List(v, p, "regexes", false,
+                                    [&](const std::string& item, const YAML::Node& item_node) {
+                                      const detail::CheckedRegex checked =
+                                          detail::CheckCmdlineRegex(item);
+                                      if (checked.problem) {
+                                        Report(PosInScalar(item_node, checked.problem->offset),
+                                               checked.problem->message);
+                                        return false;
+                                      }
+                                      for (const auto& group : checked.group_names) {
+                                        if (!group.empty()) groups.insert(group);
+                                      }
+                                      return true;
+                                    });
+                   if (!list) {
+                     ok = false;
+                   } else {
+                     matcher.cmdline = std::move(*list);
+                   }
+                 }
+               });
+    if (!has_selector) {
+      Report(entry_pos,
+             "process_names entry needs at least one of \"comm\", \"exe\" or \"cmdline\"");
+      ok = false;
+    }
+    for (const detail::Problem& problem :
+         detail::CheckNameTemplate(matcher.name_template, groups)) {
+      // A template naming a group is only checkable when every cmdline pattern parsed.
+      if (!ok && problem.message.find("refers to no named group") != std::string::npos) continue;
+      Report(name_node.IsDefined() ? PosInScalar(name_node, problem.offset) : entry_pos,
+             problem.message, problem.warning ? Severity::kWarning : Severity::kError);
+      ok = ok && problem.warning;
+    }
+    if (ok) inventory_.process_names.push_back(std::move(matcher));
+  }
+}
+
+}  // namespace fleetps::config::detail

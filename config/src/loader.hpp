@@ -1,0 +1,212 @@
+// The inventory loader's internals, shared by the files that each hold one of its jobs:
+//   load.cpp           the LoadInventory* entry points, the one-document check, the top level
+//   load_reading.cpp   positions, diagnostics, the mapping walk and the scalar value readers
+//   load_settings.cpp  `defaults` and host entries as written: settings, algorithms, labels
+//   load_sections.cpp  the `collector` and `process_names` sections
+//   load_hosts.cpp     hosts: inheritance, nodeset expansion, cross-checks
+// It uses yaml-cpp, which is private to fleetps::config: it stays in src/, never in include/.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "fleetps/config/diagnostic.hpp"
+#include "fleetps/config/inventory.hpp"
+#include "fleetps/config/load.hpp"
+
+namespace fleetps::config::detail {
+
+using std::chrono::milliseconds;
+
+using KeyList = std::vector<std::string_view>;
+
+inline const KeyList kTopKeys{"defaults", "collector", "hosts", "process_names"};
+inline const KeyList kSettingKeys{"user",           "port",
+                                  "identity_file",  "passphrase_file",
+                                  "passphrase_env", "use_ssh_agent",
+                                  "known_hosts",    "host_key_policy",
+                                  "interval",       "connect_timeout",
+                                  "probe_timeout",  "output_limit",
+                                  "keepalive",      "max_channels_per_host",
+                                  "dialect",        "algorithms",
+                                  "labels"};
+inline const KeyList kHostOnlyKeys{"name", "address"};
+inline const KeyList kCollectorKeys{"listen",       "max_concurrent_handshakes",
+                                    "threads",      "enable_reload_endpoint",
+                                    "max_restarts", "restart_period"};
+inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
+inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline"};
+inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",
+                               "solaris", "hpux",         "freebsd", "darwin"};
+
+struct Pos {
+  int line = 0;
+  int column = 0;
+};
+
+template <class T>
+struct Setting {
+  std::optional<T> value;
+  Pos pos;
+  bool invalid = false;  // present but rejected: checks that depend on it are skipped
+};
+
+// The keys shared by `defaults` and host entries, as written (nothing inherited yet).
+struct Settings {
+  Setting<std::string> user, identity_file, passphrase_file, passphrase_env, known_hosts, dialect;
+  Setting<std::uint16_t> port;
+  Setting<bool> use_ssh_agent;
+  Setting<HostKeyPolicy> host_key_policy;
+  Setting<milliseconds> interval, connect_timeout, probe_timeout, keepalive;
+  Setting<std::uint64_t> output_limit;
+  Setting<unsigned> max_channels_per_host;
+  Setting<std::vector<std::string>> kex, hostkeys, ciphers, macs, pubkeys;
+  Setting<bool> algorithms_legacy;
+  std::vector<std::pair<std::string, std::string>> labels;
+};
+
+struct HostEntry {
+  Pos pos;
+  Settings settings;
+  Setting<std::string> name;
+  Setting<std::string> address;
+  YAML::Node name_node;
+  YAML::Node address_node;
+};
+
+// One load of one inventory text. Its member functions are defined by job in the files listed
+// at the top of this header.
+class Loader {
+ public:
+  Loader(std::string_view source, std::string file, std::filesystem::path base_dir,
+         const LoadOptions& options)
+      : source_(source),
+        file_(std::move(file)),
+        base_dir_(std::move(base_dir)),
+        options_(options) {}
+
+  LoadResult Run();
+
+ private:
+  // ---- load.cpp: the top level ----
+
+  void LoadRoot(const YAML::Node& root);
+
+  // ---- load_reading.cpp: positions and reporting ----
+
+  static Pos MarkPos(const YAML::Mark& mark);
+  static Pos PosOf(const YAML::Node& node);
+
+  // A missing value (`port:` then a newline) has the mark of the next token; point at the key.
+  static Pos ValuePos(const YAML::Node& key, const YAML::Node& value);
+
+  // The position of byte `offset` of a scalar's value, mapped back through quotes and escapes;
+  // the scalar's own position when the mapping is not exact (folded lines, block scalars).
+  Pos PosInScalar(const YAML::Node& node, std::size_t offset) const;
+
+  void Report(Pos pos, std::string message, Severity severity = Severity::kError);
+
+  // "got ..." wording: numbers bare, other scalars quoted, collections by kind.
+  static std::string Describe(const YAML::Node& node);
+
+  // ---- load_reading.cpp: mapping walk ----
+
+  using Visitor = std::function<void(const std::string& key, const YAML::Node& key_node,
+                                     const YAML::Node& value)>;
+
+  // Visits each key once, in file order. Reports non-string keys, duplicate keys (yaml-cpp
+  // keeps both silently) and, when `allowed` is given, unknown keys with a hint.
+  void ForEachKey(const YAML::Node& map, std::string_view where, const KeyList* allowed,
+                  const Visitor& visit);
+
+  static std::string UnknownKeyMessage(const std::string& key, std::string_view where,
+                                       const KeyList& allowed);
+
+  // ---- load_reading.cpp: scalar values ----
+
+  std::optional<std::string> String(const YAML::Node& value, Pos pos, std::string_view what);
+  std::optional<std::uint64_t> Unsigned(const YAML::Node& value, Pos pos, std::uint64_t low,
+                                        std::uint64_t high);
+  std::optional<bool> Bool(const YAML::Node& value, Pos pos);
+  std::optional<milliseconds> Duration(const YAML::Node& value, Pos pos, milliseconds low,
+                                       milliseconds high, bool zero_means_off = false);
+  std::optional<std::uint64_t> Size(const YAML::Node& value, Pos pos, std::uint64_t low,
+                                    std::uint64_t high);
+  std::optional<std::string> Enum(const YAML::Node& value, Pos pos, const KeyList& choices);
+
+  // A checked string: `check` gives the problem, reported at the value.
+  std::optional<std::string> Checked(const YAML::Node& value, Pos pos, std::string_view what,
+                                     std::optional<std::string> (*check)(std::string_view));
+
+  std::optional<std::string> Path(const YAML::Node& value, Pos pos);
+
+  // A list of strings, each passed to `item` (which reports its own problems).
+  std::optional<std::vector<std::string>> List(
+      const YAML::Node& value, Pos pos, std::string_view what, bool allow_empty,
+      const std::function<bool(const std::string&, const YAML::Node&)>& item);
+
+  template <class T, class Parse>
+  static void Set(Setting<T>& setting, Pos pos, Parse&& parse) {
+    setting.pos = pos;
+    auto parsed = parse();
+    if (parsed) {
+      setting.value = static_cast<T>(*parsed);
+    } else {
+      setting.invalid = true;
+    }
+  }
+
+  // ---- load_settings.cpp: defaults and host entries ----
+
+  void ParseSettings(const YAML::Node& map, std::string_view where, const KeyList& allowed,
+                     Settings& s, HostEntry* host = nullptr);
+  void ParseSetting(const std::string& key, const YAML::Node& value, Pos pos, Settings& s);
+
+  // `algorithms: legacy` / `algorithms: default` set all five lists (replacing inherited ones);
+  // the mapping form sets the lists it names and inherits the rest, `legacy` included.
+  void ParseAlgorithms(const YAML::Node& value, Pos pos, Settings& s);
+
+  void ParseLabels(const YAML::Node& value, Pos pos, Settings& s);
+  void ParseHost(const YAML::Node& node);
+
+  // ---- load_sections.cpp: collector and process_names ----
+
+  void ParseCollector(const YAML::Node& value, Pos pos);
+  void ParseProcessNames(const YAML::Node& value, Pos pos);
+
+  // ---- load_hosts.cpp: inheritance, expansion, cross-checks ----
+
+  void ResolveHosts();
+
+  // Fills `addresses`: empty (address = name), one shared address, or one per name.
+  bool ResolveAddresses(const HostEntry& entry, const std::vector<std::string>& names,
+                        std::vector<std::string>& addresses);
+
+  // The entry's settings over the defaults over the built-in values; nullopt after reporting
+  // a cross-check failure. `shown` names the host (or pattern) in messages.
+  std::optional<HostSpec> Merge(const HostEntry& entry, const std::string& shown);
+
+  std::string_view source_;
+  std::string file_;
+  std::filesystem::path base_dir_;
+  std::vector<Diagnostic> diagnostics_;
+  std::set<std::tuple<int, int, std::string>> seen_;
+  Settings defaults_;
+  const LoadOptions& options_;
+  std::vector<HostEntry> entries_;
+  Inventory inventory_;
+};
+
+}  // namespace fleetps::config::detail
