@@ -243,7 +243,7 @@ class E2E:
         path = os.path.join(self.source, "collector", "fleet", "include", "fleetps", "collector",
                             "fleet", "metric_catalog.hpp")
         with open(path) as f:
-            names = re.findall(r'MetricDescriptor\{"([a-z_]+)"', f.read())
+            names = re.findall(r'MetricDescriptor\{\s*"([a-z_]+)"', f.read())
         if len(names) < 30:
             raise Fatal(f"could not read the metric catalogue from {path}")
         return set(names)

@@ -308,9 +308,9 @@ TEST_F(ExpositionTest, EveryCatalogueFamilyIsEmitted) {
 }
 
 TEST_F(ExpositionTest, InternalErrorsAreCountedBySiteInBothRenderings) {
-  const std::uint64_t before = InternalErrorCount("event_pump");
-  RecordInternalError("event_pump", "planted by exposition_test");
-  const std::string key = "fleetps_internal_errors_total{where=\"event_pump\"}";
+  const std::uint64_t before = InternalErrorCount("reload");
+  RecordInternalError("reload", "planted by exposition_test");
+  const std::string key = "fleetps_internal_errors_total{where=\"reload\"}";
   const Parsed text = Parse(RenderMetrics(state_, {}));
   ASSERT_TRUE(text.samples.contains(key));
   EXPECT_EQ(text.samples.at(key), static_cast<double>(before + 1));
