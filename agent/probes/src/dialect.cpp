@@ -200,6 +200,26 @@ StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept {
   return StateBucket::kOther;
 }
 
+char NodeStateLetter(Dialect dialect, std::string_view state, StateBucket bucket) noexcept {
+  state = detail::Trim(state);
+  const char c = state.empty() ? '?' : state.front();
+  const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  if (dialect == Dialect::kLinuxProcps || dialect == Dialect::kBusybox) return letter ? c : '?';
+  switch (bucket) {
+    case StateBucket::kRunning:
+      return 'R';
+    case StateBucket::kSleeping:
+      return 'S';
+    case StateBucket::kWaiting:
+      return 'D';
+    case StateBucket::kZombie:
+      return 'Z';
+    case StateBucket::kOther:
+      break;
+  }
+  return letter ? c : '?';
+}
+
 Dialect ChooseDialect(const Fingerprint& fp) noexcept {
   const std::string_view os = fp.os;
   if (os == "Linux") {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <regex>
+#include <type_traits>
 #include <unordered_map>
 
 #include "text.hpp"
@@ -388,6 +389,22 @@ GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
   return out;
 }
 
+GroupTracker::Counters GroupTracker::ZeroedCounters(const Counters& counters) {
+  const auto zero = [](const auto& value) {
+    using Optional = std::remove_cvref_t<decltype(value)>;
+    return value ? Optional(typename Optional::value_type{}) : Optional();
+  };
+  Counters out;
+  out.cpu_system = zero(counters.cpu_system);
+  out.read_bytes = zero(counters.read_bytes);
+  out.write_bytes = zero(counters.write_bytes);
+  out.major_faults = zero(counters.major_faults);
+  out.minor_faults = zero(counters.minor_faults);
+  out.ctx_voluntary = zero(counters.ctx_voluntary);
+  out.ctx_involuntary = zero(counters.ctx_involuntary);
+  return out;
+}
+
 GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper) {
   GroupSnapshot out = grouper.Group(snapshot);
   std::map<std::int64_t, Identity> next;
@@ -413,15 +430,18 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     Accum& acc = accum_[member->second];
     Counters& total = acc.total;
     if (!same) {
+      // A baseline process adds 0 (what it used before the collector saw it is not counted) but
+      // makes its readings present; a later identity started since, so all of it counts.
+      const Counters add = first_ ? ZeroedCounters(now) : now;
       if (!first_) ++acc.starts;
-      total.cpu_user += now.cpu_user;
-      AddOpt(total.cpu_system, now.cpu_system);
-      AddOpt(total.read_bytes, now.read_bytes);
-      AddOpt(total.write_bytes, now.write_bytes);
-      AddOpt(total.major_faults, now.major_faults);
-      AddOpt(total.minor_faults, now.minor_faults);
-      AddOpt(total.ctx_voluntary, now.ctx_voluntary);
-      AddOpt(total.ctx_involuntary, now.ctx_involuntary);
+      total.cpu_user += add.cpu_user;
+      AddOpt(total.cpu_system, add.cpu_system);
+      AddOpt(total.read_bytes, add.read_bytes);
+      AddOpt(total.write_bytes, add.write_bytes);
+      AddOpt(total.major_faults, add.major_faults);
+      AddOpt(total.minor_faults, add.minor_faults);
+      AddOpt(total.ctx_voluntary, add.ctx_voluntary);
+      AddOpt(total.ctx_involuntary, add.ctx_involuntary);
       continue;
     }
     const Counters& last = prev->second.last;

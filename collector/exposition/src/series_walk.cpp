@@ -26,6 +26,18 @@ void SampleIfKnown(SeriesSink& sink, std::size_t family, std::initializer_list<L
   if (value) sink.Sample(family, labels, static_cast<double>(*value));
 }
 
+// `stats` of a group that has no process now, with every gauge the host gives (set in `empty`)
+// read as 0 instead of absent.
+probes::GroupStats WithEmptyGauges(probes::GroupStats stats, const probes::GroupStats& empty) {
+  stats.memory_resident_bytes = empty.memory_resident_bytes;
+  stats.memory_virtual_bytes = empty.memory_virtual_bytes;
+  stats.memory_swapped_bytes = empty.memory_swapped_bytes;
+  stats.open_filedesc = empty.open_filedesc;
+  stats.worst_fd_ratio = empty.worst_fd_ratio;
+  stats.num_threads = empty.num_threads;
+  return stats;
+}
+
 // How many hosts need each weak algorithm: the plan for a fleet's crypto upgrade.
 std::map<std::pair<std::string_view, std::string_view>, std::size_t> WeakAlgorithmHosts(
     const std::vector<std::shared_ptr<const HostView>>& hosts) {
@@ -64,25 +76,41 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
 
   // Process data only while the host answers: down is not the same as "no processes".
   const bool processes = up && view.snapshot;
-  std::array<std::uint64_t, kStateBuckets.size()> host_states{};
+  // node_exporter's letters; R, S, D and Z always, so `state="D"` rules see a 0, not a gap.
+  std::map<char, std::uint64_t> host_states{{'D', 0}, {'R', 0}, {'S', 0}, {'Z', 0}};
   double host_threads = 0;
   std::vector<std::pair<std::string_view, const probes::GroupStats*>> groups;
-  const probes::GroupStats absent;
+  // The gauges an empty group shows as 0: those the host's platform gives for its processes.
+  probes::GroupStats empty;
   if (processes) {
     for (const probes::ProcessRow& row : view.snapshot->processes) {
-      ++host_states[static_cast<std::size_t>(row.state_bucket)];
+      ++host_states[probes::NodeStateLetter(view.snapshot->dialect, row.state, row.state_bucket)];
       host_threads += static_cast<double>(row.threads.value_or(1));
+      if (row.rss_bytes) empty.memory_resident_bytes = 0;
+      if (row.vsz_bytes) empty.memory_virtual_bytes = 0;
+      if (row.swap_bytes) empty.memory_swapped_bytes = 0;
+      if (row.fds) empty.open_filedesc = 0;
+      if (row.fds && row.fd_limit) empty.worst_fd_ratio = 0;
+      if (row.threads) empty.num_threads = 0;
     }
     groups.reserve(view.groups.groups.size() + static_groups.size());
     for (const auto& [name, stats] : view.groups.groups) groups.emplace_back(name, &stats);
     for (const std::string& name : static_groups) {
-      if (!view.groups.groups.contains(name)) groups.emplace_back(name, &absent);
+      if (!view.groups.groups.contains(name)) groups.emplace_back(name, &empty);
     }
   }
   using Group = const probes::GroupStats&;
   using Name = std::string_view;
   auto each_group = [&](auto&& emit) {
-    for (const auto& [name, stats] : groups) emit(name, *stats);
+    for (const auto& [name, stats] : groups) {
+      if (stats->num_procs != 0 || stats == &empty) {
+        emit(name, *stats);
+        continue;
+      }
+      // A group seen before and empty now keeps its counters; its gauges read 0, as for
+      // process-exporter, rather than vanishing.
+      emit(name, WithEmptyGauges(*stats, empty));
+    }
   };
   // The many families that are one optional field of each group, labelled by its name alone.
   auto each_group_field = [&](std::size_t family, auto probes::GroupStats::*field) {
@@ -163,9 +191,9 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
         break;
       case CatalogIndex("node_processes_state"):
         if (!processes) break;
-        for (probes::StateBucket bucket : kStateBuckets) {
-          sink.Sample(family, {{"state", probes::StateBucketName(bucket)}},
-                      static_cast<double>(host_states[static_cast<std::size_t>(bucket)]));
+        for (const auto& [letter, count] : host_states) {
+          const char state[2] = {letter, '\0'};
+          sink.Sample(family, {{"state", state}}, static_cast<double>(count));
         }
         break;
       case CatalogIndex("fleetps_up"):
@@ -195,8 +223,12 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
         sink.Sample(family, {}, static_cast<double>(view.connects_total));
         break;
       case CatalogIndex("fleetps_session_disconnects_total"):
-        for (const auto& [reason, count] : view.disconnects_total) {
-          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        // Every reason of the bounded set from the start, so increase() sees the first one.
+        for (agent::Errc reason : agent::AllReasons()) {
+          const std::string_view name = agent::ReasonName(reason);
+          const auto it = view.disconnects_total.find(name);
+          sink.Sample(family, {{"reason", name}},
+                      it == view.disconnects_total.end() ? 0 : static_cast<double>(it->second));
         }
         break;
       case CatalogIndex("fleetps_host_state"):

@@ -171,6 +171,80 @@ std::uint64_t InternalErrorCount(std::string_view where) {
   return 0;
 }
 
+TEST_F(ExpositionTest, HostProcessStatesUseNodeExporterLettersWithRSDZAlways) {
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  snapshot->dialect = probes::Dialect::kLinuxProcps;
+  std::int64_t pid = 100;
+  for (const char* state : {"Ss", "Sl", "R+", "I<", "t"}) {
+    probes::ProcessRow row;
+    row.pid = pid++;
+    row.comm = "x";
+    row.state = state;
+    row.state_bucket = probes::BucketForState(snapshot->dialect, state);
+    snapshot->processes.push_back(row);
+  }
+  state_.OnResult(Answered("up1", snapshot));
+  const Parsed text = Parse(RenderMetrics(state_, {}));
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="S"})"), 2);
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="R"})"), 1);
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="I"})"), 1);
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="t"})"), 1);
+  // Absent states that rules name read 0, not a gap.
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="D"})"), 0);
+  EXPECT_EQ(text.samples.at(R"(node_processes_state{host="up1",state="Z"})"), 0);
+  EXPECT_FALSE(text.samples.contains(R"(node_processes_state{host="up1",state="Running"})"));
+}
+
+TEST_F(ExpositionTest, EveryDisconnectReasonIsThereFromTheStart) {
+  const Parsed text = Parse(RenderMetrics(state_, {}));
+  std::size_t reasons = 0;
+  for (const agent::Errc reason : agent::AllReasons()) {
+    const std::string key = "fleetps_session_disconnects_total{host=\"up1\",reason=\"" +
+                            std::string(agent::ReasonName(reason)) + "\"}";
+    ASSERT_TRUE(text.samples.contains(key)) << key;
+    EXPECT_EQ(text.samples.at(key), 0);
+    ++reasons;
+  }
+  EXPECT_EQ(reasons, std::size(agent::AllReasons()));
+}
+
+TEST_F(ExpositionTest, AnEmptyGroupReadsZeroForTheGaugesTheHostGives) {
+  // up1's processes report RSS only: the absent static group "web" shows resident memory 0,
+  // and no virtual memory, threads or descriptors, which the host never gives.
+  const Parsed text = Parse(RenderMetrics(state_, {}));
+  EXPECT_EQ(
+      text.samples.at(
+          R"(namedprocess_namegroup_memory_bytes{host="up1",groupname="web",memtype="resident"})"),
+      0);
+  EXPECT_FALSE(text.samples.contains(
+      R"(namedprocess_namegroup_memory_bytes{host="up1",groupname="web",memtype="virtual"})"));
+  EXPECT_FALSE(
+      text.samples.contains(R"(namedprocess_namegroup_num_threads{host="up1",groupname="web"})"));
+
+  // A group seen once and empty now keeps its counters and reads 0 for its gauges.
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  probes::ProcessRow other;
+  other.pid = 7;
+  other.comm = "sshd";
+  other.rss_bytes = 1024;
+  other.threads = 1;
+  snapshot->processes.push_back(other);
+  state_.OnResult(Answered("up1", snapshot));
+  const Parsed after = Parse(RenderMetrics(state_, {}));
+  EXPECT_EQ(after.samples.at(R"(namedprocess_namegroup_num_procs{host="up1",groupname="db"})"), 0);
+  EXPECT_EQ(
+      after.samples.at(
+          R"(namedprocess_namegroup_memory_bytes{host="up1",groupname="db",memtype="resident"})"),
+      0);
+  EXPECT_EQ(after.samples.at(R"(namedprocess_namegroup_num_threads{host="up1",groupname="db"})"),
+            0);
+  // The counter stays (at 0: the fixture's only db process was the host's baseline).
+  EXPECT_EQ(
+      after.samples.at(
+          R"(namedprocess_namegroup_cpu_seconds_total{host="up1",groupname="db",mode="user"})"),
+      0);
+}
+
 TEST_F(ExpositionTest, UpHostHasGroupsIncludingAbsentStaticOnesAsZero) {
   const std::string text = RenderMetrics(state_, {});
   EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"up1\"} 1"));

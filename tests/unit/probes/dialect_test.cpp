@@ -184,5 +184,32 @@ TEST(ProbesFingerprint, AixLabelsFromVersionAndProcessor) {
   EXPECT_EQ(r.fingerprint.arch, "powerpc");
 }
 
+TEST(ProbesStates, NodeExporterLettersPerDialect) {
+  const auto letter = [](Dialect d, std::string_view state) {
+    return NodeStateLetter(d, state, BucketForState(d, state));
+  };
+  // Linux and BusyBox: the kernel's letter, whatever follows it.
+  EXPECT_EQ(letter(Dialect::kLinuxProcps, "Ssl"), 'S');
+  EXPECT_EQ(letter(Dialect::kLinuxProcps, "D"), 'D');
+  EXPECT_EQ(letter(Dialect::kLinuxProcps, "I<"), 'I');
+  EXPECT_EQ(letter(Dialect::kLinuxProcps, "t"), 't');
+  EXPECT_EQ(letter(Dialect::kBusybox, "SW"), 'S');
+  EXPECT_EQ(letter(Dialect::kBusybox, ""), '?');
+  // Elsewhere the four shared meanings map to node_exporter's letters...
+  EXPECT_EQ(letter(Dialect::kSolaris, "O"), 'R');
+  EXPECT_EQ(letter(Dialect::kSolaris, "W"), 'D');
+  EXPECT_EQ(letter(Dialect::kFreebsd, "Is"), 'S');
+  EXPECT_EQ(letter(Dialect::kFreebsd, "L"), 'D');
+  EXPECT_EQ(letter(Dialect::kDarwin, "U"), 'D');
+  EXPECT_EQ(letter(Dialect::kHpux, "Z"), 'Z');
+  // ...AIX's A is decided by the wait channel (the parser's bucket), not by the letter...
+  EXPECT_EQ(NodeStateLetter(Dialect::kAix, "A", StateBucket::kRunning), 'R');
+  EXPECT_EQ(NodeStateLetter(Dialect::kAix, "A", StateBucket::kSleeping), 'S');
+  // ...and any other state keeps the platform's letter.
+  EXPECT_EQ(letter(Dialect::kFreebsd, "T"), 'T');
+  EXPECT_EQ(letter(Dialect::kHpux, "X"), 'X');
+  EXPECT_EQ(letter(Dialect::kAix, "I"), 'I');
+}
+
 }  // namespace
 }  // namespace fleetps::probes

@@ -169,40 +169,68 @@ TEST(GroupAggregates, TotalOnlyDialectsCountAsUser) {
   EXPECT_FALSE(s.cpu_system_seconds.has_value());
 }
 
+TEST(GroupTracker, TheFirstSnapshotIsTheBaselineSoARestartIsAnOrdinaryReset) {
+  const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
+  GroupTracker tracker;
+  // Long-running processes: 5,000 s of CPU before the collector first saw the host.
+  ProcessRow row = Row(10, 1, "worker", "w", 100, 5000, 700);
+  row.read_bytes = 1 << 20;
+  GroupSnapshot s1 = tracker.Update(Snapshot({row}), g);
+  const GroupStats& first = s1.groups.at("w");
+  EXPECT_DOUBLE_EQ(first.cpu_user_seconds, 0);  // not counted: used before the collector came
+  EXPECT_DOUBLE_EQ(*first.cpu_system_seconds, 0);
+  EXPECT_EQ(first.read_bytes, 0u);  // present (the host gives it), at 0
+  EXPECT_FALSE(first.write_bytes.has_value());
+  EXPECT_EQ(first.starts_total, 0u);
+  row.cpu_user_seconds = 5003;
+  row.cpu_system_seconds = 701;
+  row.read_bytes = (1 << 20) + 10;
+  const GroupSnapshot s2 = tracker.Update(Snapshot({row}), g);
+  EXPECT_DOUBLE_EQ(s2.groups.at("w").cpu_user_seconds, 3);  // only what was used since
+  EXPECT_DOUBLE_EQ(*s2.groups.at("w").cpu_system_seconds, 1);
+  EXPECT_EQ(s2.groups.at("w").read_bytes, 10u);
+  // A collector restart is a new tracker: back to 0, a reset Prometheus handles, not a spike.
+  GroupTracker restarted;
+  EXPECT_DOUBLE_EQ(restarted.Update(Snapshot({row}), g).groups.at("w").cpu_user_seconds, 0);
+}
+
 TEST(GroupTracker, CountersNeverGoBackwardsWhenAProcessExits) {
   const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
   GroupTracker tracker;
   GroupSnapshot s1 = tracker.Update(
       Snapshot({Row(10, 1, "worker", "w", 100, 10, 1), Row(11, 1, "worker", "w", 100, 20, 2)}), g);
-  EXPECT_DOUBLE_EQ(s1.groups.at("w").cpu_user_seconds, 30);
-  EXPECT_EQ(s1.groups.at("w").starts_total, 0u);  // the first snapshot is the baseline
-  GroupSnapshot s2 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 15, 1)}), g);
-  EXPECT_DOUBLE_EQ(s2.groups.at("w").cpu_user_seconds, 35);  // 11 exited: its 20 s stay
-  EXPECT_DOUBLE_EQ(*s2.groups.at("w").cpu_system_seconds, 3);
-  EXPECT_EQ(s2.groups.at("w").num_procs, 1u);
-  GroupSnapshot s3 = tracker.Update(Snapshot({}), g);
-  ASSERT_EQ(s3.groups.count("w"), 1u);  // group stays, empty
-  EXPECT_EQ(s3.groups.at("w").num_procs, 0u);
-  EXPECT_DOUBLE_EQ(s3.groups.at("w").cpu_user_seconds, 35);
+  EXPECT_DOUBLE_EQ(s1.groups.at("w").cpu_user_seconds, 0);  // the first snapshot is the baseline
+  EXPECT_EQ(s1.groups.at("w").starts_total, 0u);
+  GroupSnapshot s2 = tracker.Update(
+      Snapshot({Row(10, 1, "worker", "w", 100, 15, 1), Row(11, 1, "worker", "w", 100, 24, 3)}), g);
+  EXPECT_DOUBLE_EQ(s2.groups.at("w").cpu_user_seconds, 9);
+  GroupSnapshot s3 = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 16, 3)}), g);
+  EXPECT_DOUBLE_EQ(s3.groups.at("w").cpu_user_seconds, 10);  // 11 exited: its 4 s stay
+  EXPECT_DOUBLE_EQ(*s3.groups.at("w").cpu_system_seconds, 3);
+  EXPECT_EQ(s3.groups.at("w").num_procs, 1u);
+  GroupSnapshot s4 = tracker.Update(Snapshot({}), g);
+  ASSERT_EQ(s4.groups.count("w"), 1u);  // group stays, empty
+  EXPECT_EQ(s4.groups.at("w").num_procs, 0u);
+  EXPECT_DOUBLE_EQ(s4.groups.at("w").cpu_user_seconds, 10);
 }
 
 TEST(GroupTracker, PidReuseWithNewStartTimeIsANewProcess) {
   const Grouper g = Compile({{"w", {"worker"}, {}, {}}});
   GroupTracker tracker;
   (void)tracker.Update(Snapshot({Row(10, 1, "worker", "w", 100, 50)}), g);
-  // Same pid, later start, lower CPU: a restart, not a counter reset.
+  // Same pid, later start, lower CPU: a restart, not a counter reset; all its CPU is new.
   GroupSnapshot s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 900, 2)}), g);
-  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 52);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 2);
   EXPECT_EQ(s.groups.at("w").starts_total, 1u);
   // etime-derived start times jitter by a second: still the same process.
   s = tracker.Update(Snapshot({Row(10, 1, "worker", "w", 901, 3)}), g);
-  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 53);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 3);
   EXPECT_EQ(s.groups.at("w").starts_total, 1u);
   // A brand-new pid is a start too.
   s = tracker.Update(
       Snapshot({Row(10, 1, "worker", "w", 901, 3), Row(12, 1, "worker", "w", 950, 1)}), g);
   EXPECT_EQ(s.groups.at("w").starts_total, 2u);
-  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 54);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 4);
 }
 
 TEST(GroupTracker, ShrinkingValueContributesNothing) {
@@ -211,11 +239,14 @@ TEST(GroupTracker, ShrinkingValueContributesNothing) {
   ProcessRow row = Row(10, 1, "worker", "w", 100, 5);
   row.read_bytes = 1000;
   (void)tracker.Update(Snapshot({row}), g);
+  row.cpu_user_seconds = 7;
+  row.read_bytes = 1100;
+  (void)tracker.Update(Snapshot({row}), g);
   row.cpu_user_seconds = 4;  // a sampling glitch must not lower the counter
   row.read_bytes = 900;
   const GroupSnapshot s = tracker.Update(Snapshot({row}), g);
-  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 5);
-  EXPECT_EQ(s.groups.at("w").read_bytes, 1000u);
+  EXPECT_DOUBLE_EQ(s.groups.at("w").cpu_user_seconds, 2);
+  EXPECT_EQ(s.groups.at("w").read_bytes, 100u);
 }
 
 TEST(GroupGolden, LinuxFixtureGroups) {

@@ -109,8 +109,10 @@ struct GrouperResult {
 /// Keeps per-process identities ((pid, start time) within `start_time_tolerance` seconds, since
 /// etime-derived start times can jitter by a second) across snapshots of ONE host and turns
 /// them into monotonic group counters: a process that exits keeps its contribution, a new
-/// identity contributes its whole cumulative value and counts as a start (except on the first
-/// update, whose processes are the baseline). Groups once seen stay in the output (num_procs 0).
+/// identity contributes its whole cumulative value and counts as a start. The first update's
+/// processes are the baseline: they contribute 0 and are no start, so counters count from when
+/// the collector first saw the host (process-exporter's semantics) and a collector restart is an
+/// ordinary counter reset, never a spike. Groups once seen stay in the output (num_procs 0).
 /// Not thread-safe: use from the host's own strand.
 class GroupTracker {
  public:
@@ -134,6 +136,8 @@ class GroupTracker {
     Counters total;
     std::uint64_t starts = 0;
   };
+  // `counters` with every present reading 0: a baseline process's contribution.
+  static Counters ZeroedCounters(const Counters& counters);
 
   double tolerance_;
   bool first_ = true;

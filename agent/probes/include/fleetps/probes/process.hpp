@@ -24,6 +24,15 @@ enum class StateBucket { kRunning, kSleeping, kWaiting, kZombie, kOther };
 /// BSD I = idle sleep and D/L = waiting, AIX A = active.
 [[nodiscard]] StateBucket BucketForState(Dialect dialect, std::string_view state) noexcept;
 
+/// node_exporter's letter for a process state (`node_processes_state{state}`). Linux and BusyBox
+/// keep the kernel's letter (R S D Z T t X I W P K). Elsewhere the dialect's bucket decides for
+/// the four that mean the same everywhere: running R (Solaris O, AIX A on a CPU), sleeping S
+/// (BSD I idle, AIX A waiting), uninterruptible D (BSD L/U, Solaris and HP-UX W) and zombie Z;
+/// any other state keeps the platform's own letter (T stopped, AIX/HP-UX I being created,
+/// HP-UX X growing). "?" when the tool printed no letter.
+[[nodiscard]] char NodeStateLetter(Dialect dialect, std::string_view state,
+                                   StateBucket bucket) noexcept;
+
 /// etime-derived start times can jitter by a second or two between probes.
 inline constexpr double kStartTimeToleranceSeconds = 2.0;
 
