@@ -349,6 +349,14 @@ class DashboardsE2E:
             r.check(f"{mode} mode: all {loaded} rules loaded and evaluating cleanly",
                     loaded == rules and not bad, f"{loaded} loaded of {rules}; " + "; ".join(bad[:4]))
         r.timing(f"{self.evaluated} expression evaluations", time.monotonic() - t)
+        # Both modes name each host's series by the host in `instance`, so per-instance panels
+        # of dashboards made for one exporter per host separate the hosts.
+        for mode in self.prom:
+            result = self.query(mode, "fleetps_up")["data"]["result"]
+            wrong = [x["metric"] for x in result
+                     if x["metric"].get("instance") != x["metric"].get("host")]
+            r.check(f"{mode} mode: every host series has instance = host ({len(result)} hosts)",
+                    result and not wrong, f"{len(wrong)} differ, e.g. {wrong[:2]}")
 
     def firing(self, mode):
         alerts = get_json(self.prom[mode][0] + "/api/v1/alerts")["data"]["alerts"]

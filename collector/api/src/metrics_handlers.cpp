@@ -53,6 +53,10 @@ boost::asio::awaitable<HttpAnswer> MetricsHandlers::ServiceDiscovery(
     boost::json::object labels;
     for (const auto& [name, value] : view->spec.labels) labels[name] = value;
     labels["host"] = view->spec.name;
+    // Meta labels are for relabelling only (Prometheus drops `__meta_*` after it): e.g. an
+    // `instance` of ADDRESS:9100 to join with the host's node_exporter.
+    labels["__meta_fleetps_address"] = view->spec.address;
+    labels["__meta_fleetps_port"] = std::to_string(view->spec.port);
     groups.push_back(boost::json::object{{"targets", boost::json::array{view->spec.name}},
                                          {"labels", std::move(labels)}});
   }

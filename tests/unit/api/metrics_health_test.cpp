@@ -68,8 +68,10 @@ TEST_F(FleetEndpointsTest, ServiceDiscoveryListsEveryHostWithItsLabels) {
   EXPECT_EQ(r.result(), http::status::ok);
   EXPECT_EQ(r[http::field::content_type], "application/json");
   EXPECT_EQ(r.body(),
-            "[{\"targets\":[\"web01\"],\"labels\":{\"dc\":\"paris\",\"host\":\"web01\"}},"
-            "{\"targets\":[\"db01\"],\"labels\":{\"host\":\"db01\"}}]\n");
+            "[{\"targets\":[\"web01\"],\"labels\":{\"dc\":\"paris\",\"host\":\"web01\","
+            "\"__meta_fleetps_address\":\"127.0.0.1\",\"__meta_fleetps_port\":\"22\"}},"
+            "{\"targets\":[\"db01\"],\"labels\":{\"host\":\"db01\","
+            "\"__meta_fleetps_address\":\"127.0.0.1\",\"__meta_fleetps_port\":\"22\"}}]\n");
 }
 
 TEST_F(FleetEndpointsTest, PrometheusEndpointsAreGetOnly) {
