@@ -552,7 +552,7 @@ class E2E:
         process = ["node_processes_pids", "node_processes_threads", "node_processes_state",
                    "namedprocess_namegroup_num_procs", "namedprocess_namegroup_cpu_seconds_total",
                    "namedprocess_namegroup_states", "fleetps_namegroup_starts_total"]
-        session = ["fleetps_host_info", "fleetps_ssh_session_info"]
+        session = ["fleetps_host_info", "fleetps_ssh_session_info", "node_uname_info"]
         want = common + (session if kind != "down" else [])
         if kind == "up":
             want += process + ["fleetps_probe_last_success_timestamp_seconds"]

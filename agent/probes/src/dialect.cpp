@@ -37,6 +37,7 @@ constexpr std::string_view kFingerprintBody =
     // processor ("powerpc"): the labels are built from -v, -r and -p there.
     "fp_b uname-v; uname -v 2>/dev/null; fp_e uname-v $?\n"
     "fp_b uname-p; uname -p 2>/dev/null; fp_e uname-p $?\n"
+    "fp_b uname-n; uname -n 2>/dev/null; fp_e uname-n $?\n"
     "fp_b self; echo $$; fp_e self 0\n"
     "fp_b ps-version; ps --version 2>&1 | head -n 5; fp_e ps-version $?\n"
     "fp_b ps-o; ps -o pid= -p $$ 2>/dev/null || ps -o pid 2>/dev/null | head -n 2; "
@@ -286,6 +287,8 @@ FingerprintResult ParseFingerprint(std::string_view output) {
   }
   fp.os_release = first_line("uname-r");
   fp.arch = first_line("uname-m");
+  fp.kernel_version = first_line("uname-v");
+  fp.nodename = first_line("uname-n");
   if (fp.os == "AIX") {
     // "7" and "2" make AIX 7.2; the machine serial says nothing about the architecture.
     const std::string version = first_line("uname-v");

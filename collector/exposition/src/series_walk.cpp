@@ -234,6 +234,18 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
       case CatalogIndex("fleetps_host_state"):
         WalkHostState(sink, DisplayState(view.status, quarantined));
         break;
+      case CatalogIndex("node_uname_info"):
+        // node_exporter's labels, from the fingerprint: dashboards key their host pickers on
+        // `nodename`. release and machine are the fingerprint's (AIX: "7.2", "powerpc").
+        if (!status.fingerprint) break;
+        sink.Sample(family,
+                    {{"sysname", status.fingerprint->os},
+                     {"release", status.fingerprint->os_release},
+                     {"version", status.fingerprint->kernel_version},
+                     {"machine", status.fingerprint->arch},
+                     {"nodename", status.fingerprint->nodename}},
+                    1);
+        break;
       case CatalogIndex("fleetps_host_info"):
         if (!status.fingerprint) break;
         sink.Sample(family,

@@ -114,6 +114,8 @@ std::string FingerprintSection(std::string_view name, const HostSnapshot& host,
                                       : "x86_64";
   } else if (name == "uname-v") {
     out = d == SimDialect::kAix ? "7" : d == SimDialect::kSolaris ? "11.4.0.15.0" : "#1 SMP";
+  } else if (name == "uname-n") {
+    out = host.hostname;
   } else if (name == "uname-p") {
     out = d == SimDialect::kAix       ? "powerpc"
           : d == SimDialect::kSolaris ? "sparc"

@@ -195,6 +195,26 @@ TEST_F(ExpositionTest, HostProcessStatesUseNodeExporterLettersWithRSDZAlways) {
   EXPECT_FALSE(text.samples.contains(R"(node_processes_state{host="up1",state="Running"})"));
 }
 
+TEST_F(ExpositionTest, UnameInfoCarriesNodeExporterLabelsFromTheFingerprint) {
+  agent::HostStatus ready;
+  ready.host = "up1";
+  ready.state = agent::HostState::kReady;
+  ready.epoch = 1;
+  ready.fingerprint = probes::Fingerprint{};
+  ready.fingerprint->os = "Linux";
+  ready.fingerprint->os_release = "6.1.0-13-amd64";
+  ready.fingerprint->kernel_version = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.55-1";
+  ready.fingerprint->arch = "x86_64";
+  ready.fingerprint->nodename = "web01.example";
+  state_.OnStatus(ready);
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr(R"(node_uname_info{host="up1",sysname="Linux",)"
+                              R"(release="6.1.0-13-amd64",version="#1 SMP PREEMPT_DYNAMIC )"
+                              R"(Debian 6.1.55-1",machine="x86_64",nodename="web01.example"} 1)"));
+  // A host never fingerprinted has none.
+  EXPECT_THAT(text, Not(HasSubstr(R"(node_uname_info{host="down1")")));
+}
+
 TEST_F(ExpositionTest, EveryDisconnectReasonIsThereFromTheStart) {
   const Parsed text = Parse(RenderMetrics(state_, {}));
   std::size_t reasons = 0;

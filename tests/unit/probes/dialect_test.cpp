@@ -1,3 +1,10 @@
+#include <sys/utsname.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "fixture.hpp"
@@ -44,6 +51,29 @@ INSTANTIATE_TEST_SUITE_P(
         FingerprintCase{"fingerprint/hpux.txt", "HP-UX", Dialect::kHpux},
         FingerprintCase{"fingerprint/freebsd.txt", "FreeBSD", Dialect::kFreebsd},
         FingerprintCase{"fingerprint/darwin.txt", "Darwin", Dialect::kDarwin}));
+
+TEST(ProbesFingerprintFields, TheScriptRunByThisMachinesShellNamesItsUname) {
+  // The real script under the real /bin/sh, against uname(2) of this machine.
+  const std::string dir = ::testing::TempDir();
+  const std::string script = dir + "/fingerprint.sh";
+  const std::string output = dir + "/fingerprint.out";
+  {
+    std::ofstream out(script);
+    out << FingerprintScript();
+  }
+  ASSERT_EQ(std::system(("/bin/sh " + script + " > " + output + " 2>/dev/null").c_str()), 0);
+  std::ifstream in(output);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const FingerprintResult r = ParseFingerprint(text);
+  ASSERT_TRUE(r.ok()) << r.error;
+  utsname names{};
+  ASSERT_EQ(uname(&names), 0);
+  EXPECT_EQ(r.fingerprint.os, names.sysname);
+  EXPECT_EQ(r.fingerprint.os_release, names.release);
+  EXPECT_EQ(r.fingerprint.kernel_version, names.version);
+  EXPECT_EQ(r.fingerprint.arch, names.machine);
+  EXPECT_EQ(r.fingerprint.nodename, names.nodename);
+}
 
 TEST(ProbesFingerprintFields, LinuxDetails) {
   const FingerprintResult r = ParseFingerprint(ReadFixture("fingerprint/linux-procps4.txt"));

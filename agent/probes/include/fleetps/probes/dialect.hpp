@@ -39,8 +39,10 @@ struct Fingerprint {
   std::string os;          ///< `uname -s`: "Linux", "AIX", "SunOS", "HP-UX", "FreeBSD", "Darwin".
   std::string os_release;  ///< `uname -r`.
   std::string arch;        ///< `uname -m`.
-  bool proc_readable = false;     ///< /proc/<pid>/stat is a readable text file (Linux-style /proc).
-  std::optional<long> clk_tck;    ///< `getconf CLK_TCK`.
+  std::string kernel_version;   ///< `uname -v` as printed ("#1 SMP PREEMPT_DYNAMIC ...", AIX "7").
+  std::string nodename;         ///< `uname -n`: the host's own name for itself.
+  bool proc_readable = false;   ///< /proc/<pid>/stat is a readable text file (Linux-style /proc).
+  std::optional<long> clk_tck;  ///< `getconf CLK_TCK`.
   std::optional<long> page_size;  ///< `getconf PAGESIZE`.
   std::optional<long> uid;        ///< Effective uid of the probe user.
   std::string zonename;           ///< Solaris zone, empty elsewhere.
@@ -69,7 +71,7 @@ inline constexpr std::string_view kFingerprintNonce = "fp0fingerprint";
 
 /// A POSIX sh script for stdin of `/bin/sh -s` that prints, in one round trip and in framed
 /// sections (`@@FLEETPS <nonce> BEGIN <name>` ... `@@FLEETPS <nonce> END <name> rc=<code>`):
-/// uname -s/-r/-m, ps flavour and `-o` support, /proc readability, CLK_TCK, PAGESIZE, uid,
+/// uname -s/-r/-m/-v/-p/-n, ps flavour and `-o` support, /proc readability, CLK_TCK, PAGESIZE, uid,
 /// zonename and which helper tools exist. Works in dash, bash, ksh, busybox sh and Bourne sh
 /// (functions, backquotes, `type`; no `$(...)`, no `local`, no `command -v`).
 [[nodiscard]] std::string_view FingerprintScript() noexcept;

@@ -48,6 +48,8 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"node_processes_pids", MetricType::kGauge, "Number of processes on the host"},
     MetricDescriptor{"node_processes_threads", MetricType::kGauge, "Number of threads on the host"},
     MetricDescriptor{"node_processes_state", MetricType::kGauge, "Processes on the host by state"},
+    MetricDescriptor{"node_uname_info", MetricType::kGauge,
+                     "Labeled system information as provided by the uname system call"},
     // fleetps' own.
     MetricDescriptor{"fleetps_up", MetricType::kGauge,
                      "1 when the last probe of the host succeeded"},
