@@ -1195,10 +1195,13 @@ class E2E:
         for name, _ in REAL_HOSTS:
             user = self.real[name]["FLEETPS_TEST_USER"]
 
-            def gone():
+            def left():
                 out = subprocess.run(["ps", "-u", user, "-o", "pid=,comm="], capture_output=True, text=True)
-                return out.stdout.strip() == ""
-            r.check(f"{name}: no process of {user} left (session closed)", wait_until(gone, 3, 0.1))
+                return out.stdout.strip()
+            # A probe in flight at SIGTERM runs on until it ends or its host-side watchdog kills
+            # it at probe_timeout (4 s here): nothing may be left once that deadline has passed.
+            r.check(f"{name}: no process of {user} left by the probe deadline (session closed)",
+                    wait_until(lambda: left() == "", 4 + 2, 0.1), left().replace("\n", "; "))
         log = open(self.collector_log).read()
         stop = [line for line in log.splitlines() if " event=stop " in line]
         r.check("collector logged a clean stop", stop and "exit_code=0" in stop[-1], stop[-1:] and stop[-1])
