@@ -14,12 +14,6 @@ namespace {
 constexpr std::size_t kMaxFilterBytes = 256;
 constexpr std::size_t kMaxFilterNames = 10'000;
 
-std::string Serialize(const boost::json::value& value) {
-  std::string out;
-  WriteJson(value, out);
-  return out;
-}
-
 std::string Event(std::string_view name, const boost::json::object& data) {
   std::string out = "event: ";
   out.append(name).append("\ndata: ");
@@ -127,7 +121,7 @@ std::string RenderOpenFilesJson(std::string_view host, std::int64_t pid,
   data["total"] = result.files.size();
   data["truncated"] = result.truncated;
   data["files"] = std::move(files);
-  return Serialize(boost::json::object{{"status", "ok"}, {"data", std::move(data)}});
+  return SerializeJson(boost::json::object{{"status", "ok"}, {"data", std::move(data)}});
 }
 
 boost::system::result<HostFilter, SelectorError> HostFilter::Parse(std::string_view text) {
