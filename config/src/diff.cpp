@@ -1,6 +1,7 @@
 #include "fleetps/config/diff.hpp"
 
 #include <unordered_map>
+#include <utility>
 
 namespace fleetps::config {
 
@@ -24,8 +25,19 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
   for (const HostSpec& host : before.hosts) {
     if (!new_hosts.contains(host.name)) diff.removed.push_back(host.name);
   }
-  diff.process_names_changed = before.process_names != after.process_names;
-  diff.collector_changed = !(before.collector == after.collector);
+  // The group bounds live in `collector:` but are grouping rules: a reload applies them.
+  auto grouping = [](const CollectorSettings& c) {
+    return std::pair(c.group_retention, c.max_groups_per_host);
+  };
+  auto without_grouping = [](CollectorSettings c) {
+    c.group_retention = {};
+    c.max_groups_per_host = 0;
+    return c;
+  };
+  diff.process_names_changed = before.process_names != after.process_names ||
+                               grouping(before.collector) != grouping(after.collector);
+  diff.collector_changed =
+      !(without_grouping(before.collector) == without_grouping(after.collector));
   return diff;
 }
 

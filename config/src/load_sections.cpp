@@ -44,6 +44,10 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto n = Unsigned(v, p, 1, 1000)) c.max_restarts = *n;
                } else if (key == "restart_period") {
                  if (auto d = Duration(v, p, 1s, 24h)) c.restart_period = *d;
+               } else if (key == "group_retention") {
+                 if (auto d = Duration(v, p, 1min, 24h * 30)) c.group_retention = *d;
+               } else if (key == "max_groups_per_host") {
+                 if (auto n = Unsigned(v, p, 1, 100'000)) c.max_groups_per_host = *n;
                }
              });
 }
@@ -63,13 +67,14 @@ void Loader::ParseProcessNames(const YAML::Node& value, Pos pos) {
     }
     ProcessNameMatcher matcher;
     YAML::Node name_node;
+    YAML::Node expect_node;
     bool has_selector = false;
     bool ok = true;
     std::set<std::string> groups;
     ForEachKey(node, "in process_names entry", &kProcessNameKeys,
                [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
                  const Pos p = ValuePos(key_node, v);
-                 has_selector = has_selector || key != "name";
+                 has_selector = has_selector || (key != "name" && key != "expect");
                  if (key == "name") {
                    if (auto text = String(v, p, "a name template")) {
                      matcher.name_template = *text;
@@ -98,6 +103,17 @@ void Loader::ParseProcessNames(const YAML::Node& value, Pos pos) {
                      ok = false;
                    } else {
                      (comm ? matcher.comm : matcher.exe) = std::move(*list);
+                   }
+                 } else if (key == "expect") {
+                   if (auto text = String(v, p, "a host selector")) {
+                     matcher.expect = *text;
+                     expect_node = v;
+                     if (text->empty()) {
+                       Report(p, "empty expect; write \"{}\" to expect the group on every host");
+                       ok = false;
+                     }
+                   } else {
+                     ok = false;
                    }
                  } else if (key == "cmdline") {
                    auto list = List(v, p, "regexes", false,
@@ -134,8 +150,26 @@ void Loader::ParseProcessNames(const YAML::Node& value, Pos pos) {
              problem.message, problem.warning ? Severity::kWarning : Severity::kError);
       ok = ok && problem.warning;
     }
+    if (!matcher.expect.empty()) ok = CheckExpect(matcher, expect_node, name_node) && ok;
     if (ok) inventory_.process_names.push_back(std::move(matcher));
   }
+}
+
+bool Loader::CheckExpect(const ProcessNameMatcher& matcher, const YAML::Node& expect_node,
+                         const YAML::Node& name_node) {
+  if (matcher.name_template.find("{{") != std::string::npos) {
+    // A templated name is only known once a process produces it: nothing to emit as 0 before.
+    Report(name_node.IsDefined() ? PosOf(name_node) : PosOf(expect_node),
+           "expect needs a fixed group name; " + Quote(matcher.name_template) +
+               " is a template, known only once a process has it");
+    return false;
+  }
+  if (!options_.check_expect) return true;
+  if (auto problem = options_.check_expect(matcher.expect)) {
+    Report(PosInScalar(expect_node, problem->first), "expect: " + problem->second);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace fleetps::config::detail

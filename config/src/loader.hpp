@@ -43,11 +43,12 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "dialect",        "algorithms",
                                   "labels"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
-inline const KeyList kCollectorKeys{"listen",       "max_concurrent_handshakes",
-                                    "threads",      "enable_reload_endpoint",
-                                    "max_restarts", "restart_period"};
+inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
+                                    "threads",         "enable_reload_endpoint",
+                                    "max_restarts",    "restart_period",
+                                    "group_retention", "max_groups_per_host"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
-inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline"};
+inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",
                                "solaris", "hpux",         "freebsd", "darwin"};
 
@@ -185,6 +186,10 @@ class Loader {
 
   void ParseCollector(const YAML::Node& value, Pos pos);
   void ParseProcessNames(const YAML::Node& value, Pos pos);
+  // `expect:` needs a fixed group name and, when LoadOptions can parse selectors, a valid host
+  // selector. False when the entry must be rejected.
+  bool CheckExpect(const ProcessNameMatcher& matcher, const YAML::Node& expect_node,
+                   const YAML::Node& name_node);
 
   // ---- load_hosts.cpp: inheritance, expansion, cross-checks ----
 

@@ -145,10 +145,10 @@ int main(int argc, char** argv) {
   const int baseline_scrapes = argc > 4 ? std::atoi(argv[4]) : scrapes;
 
   std::vector<probes::MatcherSpec> matchers;
-  std::vector<std::string> static_groups;
+  std::vector<std::string> fixed_names;
   for (std::size_t g = 0; g < groups; ++g) {
     matchers.push_back({"svc" + std::to_string(g), {"svc" + std::to_string(g)}, {}, {}});
-    static_groups.push_back("svc" + std::to_string(g));
+    fixed_names.push_back("svc" + std::to_string(g));
   }
   // Snapshots are built before the baseline RSS so that "per series" counts what the
   // exposition keeps (views, tracker, rendered text), not the synthetic process tables.
@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
   const double rss0 = RssBytes();
   const double heap0 = HeapBytes();
 
-  collector::FleetState state(*probes::Grouper::Compile(matchers).grouper, static_groups,
-                              collector::RenderHostText);
+  collector::GroupingRules rules(*probes::Grouper::Compile(matchers).grouper, fixed_names);
+  collector::FleetState state(std::move(rules), collector::RenderHostText);
   state.SetHosts(specs);
   const double build_cpu0 = CpuSeconds();
   for (std::size_t i = 0; i < hosts; ++i) {
@@ -213,11 +213,10 @@ int main(int argc, char** argv) {
       Measure(scrapes, [&] { return collector::RenderMetrics(state, self).size(); });
   // Re-rendering every host's text, as the probes do between two scrapes when every host was
   // probed: the per-probe cost moved out of the scrape.
-  const auto static_copy = state.StaticGroups();
   const auto views = state.Hosts();
   const Timing rerender = Measure(std::max(3, scrapes / 3), [&] {
     std::size_t n = 0;
-    for (const auto& view : views) n += collector::RenderHostText(*view, static_copy)->body.size();
+    for (const auto& view : views) n += collector::RenderHostText(*view)->body.size();
     return n;
   });
   std::size_t gzip_bytes = 0;

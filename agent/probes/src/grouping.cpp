@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <regex>
+#include <set>
 #include <type_traits>
 #include <unordered_map>
 
@@ -405,8 +406,39 @@ GroupTracker::Counters GroupTracker::ZeroedCounters(const Counters& counters) {
   return out;
 }
 
-GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper) {
+void GroupTracker::Admit(GroupSnapshot& out, const GroupLifecycle& lifecycle,
+                         std::chrono::system_clock::time_point now) {
+  // Expired templated groups go first, so their places are free for this update's new ones.
+  std::erase_if(accum_, [&](const auto& entry) {
+    const std::string& name = entry.first;
+    return !out.groups.contains(name) && !lifecycle.fixed.contains(name) &&
+           !lifecycle.expected.contains(name) &&
+           now - entry.second.last_seen >= lifecycle.retention;
+  });
+  std::size_t tracked = 0;
+  for (const auto& entry : accum_) tracked += lifecycle.expected.contains(entry.first) ? 0 : 1;
+  std::set<std::string, std::less<>> refused;
+  for (const auto& entry : out.groups) {
+    const std::string& name = entry.first;
+    if (accum_.contains(name) || lifecycle.expected.contains(name)) continue;
+    if (tracked >= lifecycle.max_groups) {
+      refused.insert(name);
+      continue;
+    }
+    ++tracked;
+    accum_[name].last_seen = now;
+  }
+  if (refused.empty()) return;
+  out.refused = refused.size();
+  for (const std::string& name : refused) out.groups.erase(name);
+  std::erase_if(out.members, [&](const auto& member) { return refused.contains(member.second); });
+}
+
+GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper,
+                                   const GroupLifecycle& lifecycle,
+                                   std::chrono::system_clock::time_point when) {
   GroupSnapshot out = grouper.Group(snapshot);
+  Admit(out, lifecycle, when);
   std::map<std::int64_t, Identity> next;
   for (const ProcessRow& row : snapshot.processes) {
     auto member = out.members.find(row.pid);
@@ -472,7 +504,8 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
   identities_ = std::move(next);
   first_ = false;
 
-  for (const auto& [name, acc] : accum_) {
+  for (auto& [name, acc] : accum_) {
+    if (out.groups.contains(name)) acc.last_seen = when;
     GroupStats& g = out.groups[name];  // a group seen before stays, with num_procs 0
     g.cpu_user_seconds = acc.total.cpu_user;
     g.cpu_system_seconds = acc.total.cpu_system;
@@ -484,6 +517,7 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     g.ctx_involuntary = acc.total.ctx_involuntary;
     g.starts_total = acc.starts;
   }
+  for (const std::string& name : lifecycle.expected) out.groups.try_emplace(name);
   return out;
 }
 

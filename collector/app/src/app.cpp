@@ -20,7 +20,7 @@
 #include "fleetps/collector/api/adhoc.hpp"
 #include "fleetps/collector/api/http_api.hpp"
 #include "fleetps/collector/api/ports.hpp"
-#include "fleetps/collector/app/algorithm_check.hpp"
+#include "fleetps/collector/app/load_options.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/http/http_server.hpp"
 #include "fleetps/collector/supervision/supervisor.hpp"
@@ -75,7 +75,7 @@ std::string Join(const std::vector<std::string>& items, std::size_t max = 10) {
 
 struct LoadedConfig {
   config::Inventory inventory;
-  probes::Grouper grouper;
+  GroupingRules grouping;
 };
 
 // Loads and validates everything `run` needs. On failure `config` is empty and `problems` holds
@@ -91,17 +91,17 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
     Log(LogLevel::kError, event, {{"diagnostic", line}});
     out.problems += line + "\n";
   };
-  config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
+  config::LoadResult loaded = config::LoadInventoryFile(path, CollectorLoadOptions());
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics) fail(d.ToString());
     return out;
   }
-  auto compiled = probes::Grouper::Compile(ToMatcherSpecs(loaded.inventory->process_names));
-  if (!compiled.grouper) {
-    for (const auto& e : compiled.errors) fail(path + ": " + e);
+  auto grouping = MakeGroupingRules(*loaded.inventory);
+  if (!grouping) {
+    for (const auto& e : grouping.error()) fail(path + ": " + e);
     return out;
   }
-  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*compiled.grouper)};
+  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*grouping)};
   return out;
 }
 
@@ -115,8 +115,7 @@ class App final : public FleetPort, public ControlPort {
         listen_(std::move(listen)),
         io_(static_cast<int>(Threads())),
         control_(asio::make_strand(io_)),
-        state_(std::move(loaded.grouper), StaticGroupNames(inventory_.process_names),
-               RenderHostText),
+        state_(std::move(loaded.grouping), RenderHostText),
         events_(bus_.Subscribe("*", kEventQueue).value()),
         handshakes_(std::make_shared<agent::AsyncSemaphore>(
             inventory_.collector.max_concurrent_handshakes)),
@@ -380,7 +379,7 @@ class App final : public FleetPort, public ControlPort {
     for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     state_.SetHosts(inventory_.hosts);
     if (diff.process_names_changed) {
-      state_.SetGrouping(std::move(loaded->grouper), StaticGroupNames(inventory_.process_names));
+      state_.SetGrouping(std::move(loaded->grouping));
     }
     for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);  // added + changed
     reload_ok_ = true;

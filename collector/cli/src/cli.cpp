@@ -8,8 +8,8 @@
 
 #include "answer.hpp"
 #include "fleetps/collector/api/query_api.hpp"
-#include "fleetps/collector/app/algorithm_check.hpp"
 #include "fleetps/collector/app/app.hpp"
+#include "fleetps/collector/app/load_options.hpp"
 #include "fleetps/collector/cli/keyscan.hpp"
 #include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/http/http_client.hpp"
@@ -45,7 +45,7 @@ int Usage(std::ostream& err, std::string_view problem) {
 int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   if (args.size() != 1) return Usage(err, "check-config takes exactly one FILE");
   const std::string path(args[0]);
-  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
+  const config::LoadResult loaded = config::LoadInventoryFile(path, CollectorLoadOptions());
   for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
     err << diagnostic.ToString() << '\n';
   }
@@ -290,7 +290,7 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
 int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   if (args.size() != 1) return Usage(err, "keyscan takes exactly one FILE");
   const std::string path(args[0]);
-  const config::LoadResult loaded = config::LoadInventoryFile(path, AlgorithmCheckingLoadOptions());
+  const config::LoadResult loaded = config::LoadInventoryFile(path, CollectorLoadOptions());
   if (!loaded.ok()) {
     for (const config::Diagnostic& diagnostic : loaded.diagnostics)
       err << diagnostic.ToString() << '\n';

@@ -87,18 +87,17 @@ FleetCollectable::FleetCollectable(const FleetState& state, std::function<SelfMe
 
 std::vector<MetricFamily> FleetCollectable::Collect() const {
   const SelfMetrics self = self_ ? self_() : SelfMetrics{};
-  const std::vector<std::string> static_groups = state_.StaticGroups();
   MetricFamilySink sink;
   if (only_host_) {
     if (auto view = state_.Host(*only_host_)) {
-      WalkHostSeries(sink, *view, static_groups, self.quarantined_hosts.contains(*only_host_));
+      WalkHostSeries(sink, *view, self.quarantined_hosts.contains(*only_host_));
     }
     return std::move(sink).Take();
   }
   const auto hosts = state_.Hosts();
   for (const auto& view : hosts) {
     sink.SetHost(view->spec.name);
-    WalkHostSeries(sink, *view, static_groups, self.quarantined_hosts.contains(view->spec.name));
+    WalkHostSeries(sink, *view, self.quarantined_hosts.contains(view->spec.name));
   }
   sink.SetHost(std::nullopt);
   WalkCollectorSeries(sink, self, state_, hosts);

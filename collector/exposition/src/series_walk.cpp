@@ -60,8 +60,7 @@ void WalkHostState(SeriesSink& sink, std::string_view current) {
   }
 }
 
-void WalkHostSeries(SeriesSink& sink, const HostView& view,
-                    const std::vector<std::string>& static_groups, bool quarantined) {
+void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
   static const agent::HostStatus kNoStatus;
   const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
   const bool has_status = view.status.has_value();
@@ -93,22 +92,19 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
       if (row.fds && row.fd_limit) empty.worst_fd_ratio = 0;
       if (row.threads) empty.num_threads = 0;
     }
-    groups.reserve(view.groups.groups.size() + static_groups.size());
+    groups.reserve(view.groups.groups.size());
     for (const auto& [name, stats] : view.groups.groups) groups.emplace_back(name, &stats);
-    for (const std::string& name : static_groups) {
-      if (!view.groups.groups.contains(name)) groups.emplace_back(name, &empty);
-    }
   }
   using Group = const probes::GroupStats&;
   using Name = std::string_view;
   auto each_group = [&](auto&& emit) {
     for (const auto& [name, stats] : groups) {
-      if (stats->num_procs != 0 || stats == &empty) {
+      if (stats->num_procs != 0) {
         emit(name, *stats);
         continue;
       }
-      // A group seen before and empty now keeps its counters; its gauges read 0, as for
-      // process-exporter, rather than vanishing.
+      // A group seen before (or expected) and empty now keeps its counters; its gauges read 0,
+      // as for process-exporter, rather than vanishing.
       emit(name, WithEmptyGauges(*stats, empty));
     }
   };
@@ -278,6 +274,18 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view,
             sink.Sample(family, {{"groupname", n}, {"proto", proto}}, static_cast<double>(count));
           }
         });
+        break;
+      case CatalogIndex("fleetps_namegroup_expected"):
+        if (!processes) break;
+        for (const std::string& name : view.expected_groups) {
+          sink.Sample(family, {{"groupname", name}}, 1);
+        }
+        break;
+      case CatalogIndex("fleetps_namegroups"):
+        if (processes) sink.Sample(family, {}, static_cast<double>(groups.size()));
+        break;
+      case CatalogIndex("fleetps_namegroups_refused_total"):
+        sink.Sample(family, {}, static_cast<double>(view.groups_refused_total));
         break;
       case CatalogIndex("fleetps_probe_skipped_total"):
         sink.Sample(family, {}, static_cast<double>(view.skipped_total));

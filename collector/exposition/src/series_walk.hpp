@@ -41,10 +41,9 @@ class SeriesSink {
 };
 
 /// Every per-host series of `view` (families before kFirstCollectorFamily), without a host
-/// label: the sink adds it where it belongs. `static_groups` are emitted as 0 while the host is
-/// up and they have no process; `quarantined` shows as the host state.
-void WalkHostSeries(SeriesSink& sink, const HostView& view,
-                    const std::vector<std::string>& static_groups, bool quarantined);
+/// label: the sink adds it where it belongs. Groups are the view's (its GroupLifecycle's), shown
+/// while the host is up; `quarantined` shows as the host state.
+void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined);
 
 /// fleetps_host_state's series with `current` as the state that is 1: part of WalkHostSeries,
 /// and on its own for the variant a quarantine swaps in (HostText::quarantined_host_state).

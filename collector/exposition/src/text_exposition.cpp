@@ -192,14 +192,13 @@ class TextSink final : public SeriesSink {
 
 }  // namespace
 
-std::shared_ptr<const HostText> RenderHostText(const HostView& view,
-                                               const std::vector<std::string>& static_groups) {
+std::shared_ptr<const HostText> RenderHostText(const HostView& view) {
   auto text = std::make_shared<HostText>();
   const std::string base = HostLabel(view.spec.name);
   // ~90 bytes a line, ~40 lines plus ~25 per group: one allocation for most hosts.
-  text->body.reserve(4096 + 2560 * (view.groups.groups.size() + static_groups.size()));
+  text->body.reserve(4096 + 2560 * view.groups.groups.size());
   TextSink body(text->body, base, TextSink::Headers::kNone, &text->offsets);
-  WalkHostSeries(body, view, static_groups, false);
+  WalkHostSeries(body, view, false);
   body.EndWalk();
   text->body.shrink_to_fit();
   TextSink quarantined(text->quarantined_host_state, base, TextSink::Headers::kNone);
@@ -212,13 +211,9 @@ std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
   // Views built outside FleetState carry no text: render those here.
   std::vector<std::shared_ptr<const HostText>> texts;
   texts.reserve(hosts.size());
-  std::vector<std::string> static_groups;
-  bool have_static_groups = false;
   std::size_t bytes = 16 * 1024;
   for (const auto& view : hosts) {
-    if (!view->text && !std::exchange(have_static_groups, true))
-      static_groups = state.StaticGroups();
-    texts.push_back(view->text ? view->text : RenderHostText(*view, static_groups));
+    texts.push_back(view->text ? view->text : RenderHostText(*view));
     bytes += texts.back()->body.size();
   }
   std::vector<bool> quarantined(hosts.size(), false);
@@ -251,11 +246,10 @@ std::optional<std::string> RenderHostMetrics(const FleetState& state, std::strin
                                              const SelfMetrics& self) {
   const auto view = state.Host(host);
   if (!view) return std::nullopt;
-  const std::vector<std::string> static_groups = state.StaticGroups();
   std::string out;
-  out.reserve(8192 + 2560 * (view->groups.groups.size() + static_groups.size()));
+  out.reserve(8192 + 2560 * view->groups.groups.size());
   TextSink sink(out, {}, TextSink::Headers::kPerFamily);
-  WalkHostSeries(sink, *view, static_groups, self.quarantined_hosts.contains(host));
+  WalkHostSeries(sink, *view, self.quarantined_hosts.contains(host));
   return out;
 }
 

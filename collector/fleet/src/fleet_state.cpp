@@ -26,11 +26,47 @@ std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
   return status ? agent::StateName(status->state) : "connecting";
 }
 
-FleetState::FleetState(probes::Grouper grouper, std::vector<std::string> static_groups,
-                       HostTextRenderer render)
-    : grouper_(std::move(grouper)),
-      static_groups_(std::move(static_groups)),
-      render_(std::move(render)) {}
+probes::GroupLifecycle GroupingRules::LifecycleFor(const config::HostSpec& spec) const {
+  probes::GroupLifecycle lifecycle;
+  lifecycle.fixed.insert(fixed_names.begin(), fixed_names.end());
+  lifecycle.retention = retention;
+  lifecycle.max_groups = max_groups_per_host;
+  QueryRow host;
+  host.host = spec.name;
+  host.labels = &spec.labels;
+  for (const GroupExpectation& expectation : expectations) {
+    if (expectation.hosts.Matches(host)) lifecycle.expected.insert(expectation.group);
+  }
+  return lifecycle;
+}
+
+boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules(
+    const config::Inventory& inventory) {
+  const auto& matchers = inventory.process_names;
+  auto compiled = probes::Grouper::Compile(ToMatcherSpecs(matchers));
+  std::vector<std::string> errors = std::move(compiled.errors);
+  GroupingRules rules(compiled.grouper.value_or(probes::Grouper(nullptr)));
+  rules.retention = inventory.collector.group_retention;
+  rules.max_groups_per_host = inventory.collector.max_groups_per_host;
+  for (std::size_t i = 0; i < matchers.size(); ++i) {
+    const config::ProcessNameMatcher& m = matchers[i];
+    if (m.name_template.find("{{") != std::string::npos) continue;
+    rules.fixed_names.push_back(m.name_template);
+    if (m.expect.empty()) continue;
+    auto hosts = ParseHostSelector(m.expect);
+    if (!hosts) {
+      errors.push_back("process_names[" + std::to_string(i) +
+                       "]: expect: " + hosts.error().ToString());
+      continue;
+    }
+    rules.expectations.push_back(GroupExpectation{m.name_template, std::move(*hosts)});
+  }
+  if (!errors.empty()) return errors;
+  return rules;
+}
+
+FleetState::FleetState(GroupingRules rules, HostTextRenderer render)
+    : rules_(std::move(rules)), render_(std::move(render)) {}
 
 void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
   std::lock_guard lock(mu_);
@@ -52,22 +88,27 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->probes_total = it->second.view->probes_total;
       view->skipped_total = it->second.view->skipped_total;
       view->lines_skipped_total = it->second.view->lines_skipped_total;
+      view->groups_refused_total = it->second.view->groups_refused_total;
     }
-    Entry& entry = next.emplace(spec.name, Entry{nullptr, probes::GroupTracker{}}).first->second;
+    Entry& entry =
+        next.emplace(spec.name, Entry{nullptr, probes::GroupTracker{}, rules_.LifecycleFor(spec)})
+            .first->second;
+    view->expected_groups.assign(entry.lifecycle.expected.begin(), entry.lifecycle.expected.end());
     Publish(entry, std::move(view));
   }
   hosts_ = std::move(next);
 }
 
-void FleetState::SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups) {
+void FleetState::SetGrouping(GroupingRules rules) {
   std::lock_guard lock(mu_);
-  grouper_ = std::move(grouper);
-  static_groups_ = std::move(static_groups);
+  rules_ = std::move(rules);
   // Counters restart from the next probe: group membership changed meaning.
   for (auto& [name, entry] : hosts_) {
     entry.tracker = probes::GroupTracker{};
+    entry.lifecycle = rules_.LifecycleFor(entry.view->spec);
     auto view = std::make_shared<HostView>(*entry.view);
     view->groups = {};
+    view->expected_groups.assign(entry.lifecycle.expected.begin(), entry.lifecycle.expected.end());
     Publish(entry, std::move(view));
   }
 }
@@ -128,7 +169,9 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     view->previous_snapshot_time = view->snapshot_time;
     view->snapshot = result.snapshot;
     view->snapshot_time = result.finished;
-    view->groups = entry.tracker.Update(*result.snapshot, grouper_);
+    view->groups =
+        entry.tracker.Update(*result.snapshot, rules_.grouper, entry.lifecycle, result.finished);
+    view->groups_refused_total += view->groups.refused;
     for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
       view->lines_skipped_total[i] += result.snapshot->stats.skipped[i];
     }
@@ -146,7 +189,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
 
 void FleetState::Publish(Entry& entry, std::shared_ptr<HostView> view) {
   // Rendering here, under mu_, costs ~100 ns per series once per probe; scrapes then only copy.
-  if (render_) view->text = render_(*view, static_groups_);
+  if (render_) view->text = render_(*view);
   entry.view = std::move(view);
 }
 
@@ -164,25 +207,12 @@ std::shared_ptr<const HostView> FleetState::Host(std::string_view name) const {
   return it == hosts_.end() ? nullptr : it->second.view;
 }
 
-std::vector<std::string> FleetState::StaticGroups() const {
-  std::lock_guard lock(mu_);
-  return static_groups_;
-}
-
 probes::GroupSnapshot FleetState::GroupOnce(const probes::HostSnapshot& snapshot) const {
   probes::Grouper grouper = [this] {
     std::lock_guard lock(mu_);
-    return grouper_;
+    return rules_.grouper;
   }();
   return grouper.Group(snapshot);
-}
-
-std::vector<std::string> StaticGroupNames(const std::vector<config::ProcessNameMatcher>& matchers) {
-  std::vector<std::string> names;
-  for (const auto& m : matchers) {
-    if (m.name_template.find("{{") == std::string::npos) names.push_back(m.name_template);
-  }
-  return names;
 }
 
 std::vector<probes::MatcherSpec> ToMatcherSpecs(

@@ -460,6 +460,20 @@ boost::system::result<Selector, SelectorError> ParseSelector(std::string_view te
   return selector;
 }
 
+boost::system::result<Selector, SelectorError> ParseHostSelector(std::string_view text) {
+  auto selector = ParseSelector(text);
+  if (!selector) return selector;
+  for (const Matcher& m : selector->matchers()) {
+    if (m.field.field != Field::kHost && m.field.field != Field::kLabel) {
+      return MakeSelectorError(text, m.position,
+                               "field " + Quoted(m.field.Name()) +
+                                   " is not a host field; a host selector takes host and "
+                                   "label.NAME only");
+    }
+  }
+  return selector;
+}
+
 bool Selector::Matches(const QueryRow& row) const {
   auto r = Evaluate(row);
   return r && *r;

@@ -126,8 +126,11 @@ class FakeAgent final : public AdhocAgent {
 class FakeFleet final : public FleetPort, public ControlPort {
  public:
   FakeFleet()
-      : state(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
-              {"db"}, RenderHostText) {}
+      : state(
+            GroupingRules(
+                *probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
+                {"db"}, {{"db", {}}}),
+            RenderHostText) {}
 
   const FleetState& State() const override { return state; }
   SelfMetrics Self() override { return self; }

@@ -85,10 +85,13 @@ agent::ProbeResult Answered(std::string host,
 class ExpositionTest : public ::testing::Test {
  protected:
   ExpositionTest()
-      : state_(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}},
-                                          probes::MatcherSpec{"web", {"nginx"}, {}, {}}})
-                    .grouper,
-               {"db", "web"}, RenderHostText) {
+      // Both groups expected on every host (an empty selector matches all): 0 when absent.
+      : state_(
+            GroupingRules(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}},
+                                                     probes::MatcherSpec{"web", {"nginx"}, {}, {}}})
+                               .grouper,
+                          {"db", "web"}, {{"db", {}}, {"web", {}}}),
+            RenderHostText) {
     state_.SetHosts({Spec("up1"), Spec("down1")});
     agent::HostStatus ready;
     ready.host = "up1";

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
 namespace fleetps::collector {
 namespace {
 
@@ -53,7 +58,7 @@ agent::ProbeResult Ok(std::string host, std::vector<probes::ProcessRow> rows) {
 
 std::unique_ptr<FleetState> MakeStatePtr(const std::vector<config::HostSpec>& hosts) {
   auto compiled = probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}});
-  auto state = std::make_unique<FleetState>(*compiled.grouper, std::vector<std::string>{"db"});
+  auto state = std::make_unique<FleetState>(GroupingRules(*compiled.grouper, {"db"}));
   state->SetHosts(hosts);
   return state;
 }
@@ -170,12 +175,93 @@ TEST(FleetStateTest, SkippedTicksAreCountedNotTreatedAsProbes) {
   EXPECT_EQ(state.Host("h")->probes_total, 0u);
 }
 
-TEST(FleetStateTest, StaticGroupNamesAreTemplatesWithoutPlaceholders) {
-  config::ProcessNameMatcher fixed;
-  fixed.name_template = "oracle";
-  config::ProcessNameMatcher templated;
-  templated.name_template = "{{.Comm}}";
-  EXPECT_EQ(StaticGroupNames({fixed, templated}), std::vector<std::string>{"oracle"});
+config::ProcessNameMatcher NameMatcher(std::string name, std::vector<std::string> comm,
+                                       std::string expect = {}) {
+  config::ProcessNameMatcher m;
+  m.name_template = std::move(name);
+  m.comm = std::move(comm);
+  m.expect = std::move(expect);
+  return m;
+}
+
+config::HostSpec LabelledSpec(std::string name, std::string role) {
+  config::HostSpec spec = Spec(std::move(name));
+  spec.labels["role"] = std::move(role);
+  return spec;
+}
+
+TEST(FleetStateTest, GroupingRulesKnowFixedNamesExpectationsAndBounds) {
+  config::Inventory inventory;
+  inventory.collector.group_retention = std::chrono::minutes(5);
+  inventory.collector.max_groups_per_host = 7;
+  inventory.process_names = {NameMatcher("oracle", {"ora_pmon"}, R"({label.role="db"})"),
+                             NameMatcher("{{.Comm}}", {"sshd"})};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_TRUE(rules) << rules.error().front();
+  EXPECT_EQ(rules->fixed_names, std::vector<std::string>{"oracle"});
+  ASSERT_EQ(rules->expectations.size(), 1u);
+  EXPECT_EQ(rules->expectations[0].group, "oracle");
+  const probes::GroupLifecycle db = rules->LifecycleFor(LabelledSpec("db1", "db"));
+  const probes::GroupLifecycle web = rules->LifecycleFor(LabelledSpec("web1", "web"));
+  EXPECT_EQ(db.expected, (std::set<std::string, std::less<>>{"oracle"}));
+  EXPECT_TRUE(web.expected.empty());
+  EXPECT_EQ(db.retention, std::chrono::minutes(5));
+  EXPECT_EQ(db.max_groups, 7u);
+}
+
+TEST(FleetStateTest, GroupingRulesReportAnExpectSelectorOverProcessFields) {
+  config::Inventory inventory;
+  inventory.process_names = {NameMatcher("oracle", {"ora_pmon"}, R"({user="oracle"})")};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_FALSE(rules);
+  ASSERT_EQ(rules.error().size(), 1u);
+  EXPECT_EQ(rules.error()[0],
+            R"(process_names[0]: expect: 1:2: field "user" is not a host field; a host )"
+            R"(selector takes host and label.NAME only)");
+}
+
+// DESIGN §6: an expected group reads 0 from the first probe on the hosts its selector matches,
+// and nowhere else; elsewhere a group appears once seen and then stays.
+TEST(FleetStateTest, ExpectedGroupsAreZeroOnlyWhereExpectedOthersAppearOnceSeen) {
+  config::Inventory inventory;
+  inventory.process_names = {NameMatcher("oracle", {"ora_pmon"}, R"({label.role="db"})"),
+                             NameMatcher("nginx", {"nginx"})};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_TRUE(rules);
+  FleetState state(std::move(*rules));
+  state.SetHosts({LabelledSpec("db1", "db"), LabelledSpec("web1", "web")});
+  EXPECT_TRUE(state.Host("db1")->groups.groups.empty()) << "nothing before the first probe";
+  EXPECT_EQ(state.Host("db1")->expected_groups, std::vector<std::string>{"oracle"});
+
+  state.OnResult(Ok("db1", {Row(10, "bash", 100, 1)}));
+  state.OnResult(Ok("web1", {Row(20, "bash", 100, 1)}));
+  const auto& db_groups = state.Host("db1")->groups.groups;
+  ASSERT_EQ(db_groups.size(), 1u);
+  EXPECT_EQ(db_groups.at("oracle").num_procs, 0u);
+  EXPECT_TRUE(state.Host("web1")->groups.groups.empty()) << "oracle is not expected on web1";
+
+  state.OnResult(Ok("web1", {Row(21, "nginx", 100, 1)}));
+  EXPECT_EQ(state.Host("web1")->groups.groups.at("nginx").num_procs, 1u);
+  state.OnResult(Ok("web1", {Row(20, "bash", 100, 1)}));
+  EXPECT_EQ(state.Host("web1")->groups.groups.at("nginx").num_procs, 0u) << "seen once: stays";
+  EXPECT_FALSE(state.Host("db1")->groups.groups.contains("nginx"));
+}
+
+TEST(FleetStateTest, GroupsBeyondTheLimitAreRefusedAndCounted) {
+  config::Inventory inventory;
+  inventory.collector.max_groups_per_host = 2;
+  inventory.process_names = {NameMatcher("{{.Comm}}", {"a", "b", "c"})};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_TRUE(rules);
+  FleetState state(std::move(*rules));
+  state.SetHosts({Spec("h")});
+  state.OnResult(Ok("h", {Row(1, "a", 100, 1), Row(2, "b", 100, 1), Row(3, "c", 100, 1)}));
+  auto view = state.Host("h");
+  EXPECT_EQ(view->groups.groups.size(), 2u);
+  EXPECT_FALSE(view->groups.groups.contains("c")) << "new groups are admitted in name order";
+  EXPECT_EQ(view->groups_refused_total, 1u);
+  state.OnResult(Ok("h", {Row(1, "a", 100, 1), Row(2, "b", 100, 1), Row(3, "c", 100, 1)}));
+  EXPECT_EQ(state.Host("h")->groups_refused_total, 2u) << "counted per probe";
 }
 
 }  // namespace

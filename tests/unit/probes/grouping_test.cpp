@@ -2,6 +2,8 @@
 // counters built from per-process deltas keyed by (pid, start time).
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "fixture.hpp"
 #include "fleetps/probes/grouping.hpp"
 
@@ -212,6 +214,74 @@ TEST(GroupTracker, CountersNeverGoBackwardsWhenAProcessExits) {
   ASSERT_EQ(s4.groups.count("w"), 1u);  // group stays, empty
   EXPECT_EQ(s4.groups.at("w").num_procs, 0u);
   EXPECT_DOUBLE_EQ(s4.groups.at("w").cpu_user_seconds, 10);
+}
+
+// DESIGN §6 group lifecycle: templated groups go after `retention` empty (with their counters);
+// fixed-name groups stay once seen; expected groups are there from the first update.
+TEST(GroupTracker, TemplatedGroupsAreDroppedAfterRetentionFixedAndExpectedStay) {
+  const Grouper g = Compile({{"db", {"oracle"}, {}, {}}, {"{{.Comm}}", {}, {}, {".+"}}});
+  GroupLifecycle lifecycle;
+  lifecycle.fixed = {"db", "web"};
+  lifecycle.expected = {"web"};
+  lifecycle.retention = std::chrono::minutes(10);
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(1000));
+  GroupTracker tracker;
+  GroupSnapshot s =
+      tracker.Update(Snapshot({Row(10, 1, "oracle", "ora"), Row(11, 1, "cron", "cron", 1000, 7)}),
+                     g, lifecycle, t0);
+  EXPECT_EQ(s.groups.size(), 3u);  // db, cron, and web expected though absent
+  EXPECT_EQ(s.groups.at("web").num_procs, 0u);
+  // cron busy for a while, then gone: kept as 0 within the retention, with its counters.
+  s = tracker.Update(Snapshot({Row(10, 1, "oracle", "ora"), Row(11, 1, "cron", "cron", 1000, 9)}),
+                     g, lifecycle, t0 + std::chrono::minutes(1));
+  EXPECT_DOUBLE_EQ(s.groups.at("cron").cpu_user_seconds, 2);
+  s = tracker.Update(Snapshot({}), g, lifecycle, t0 + std::chrono::minutes(10));
+  ASSERT_TRUE(s.groups.contains("cron"));
+  EXPECT_EQ(s.groups.at("cron").num_procs, 0u);
+  EXPECT_DOUBLE_EQ(s.groups.at("cron").cpu_user_seconds, 2);
+  // Ten minutes after it was last seen it is dropped; db (fixed) and web (expected) stay.
+  s = tracker.Update(Snapshot({}), g, lifecycle, t0 + std::chrono::minutes(11));
+  EXPECT_FALSE(s.groups.contains("cron"));
+  EXPECT_TRUE(s.groups.contains("db"));
+  EXPECT_TRUE(s.groups.contains("web"));
+  // If it returns it is a new series from 0: its earlier counters are gone.
+  s = tracker.Update(Snapshot({Row(12, 1, "cron", "cron", 5000, 3)}), g, lifecycle,
+                     t0 + std::chrono::minutes(12));
+  EXPECT_DOUBLE_EQ(s.groups.at("cron").cpu_user_seconds, 3);
+}
+
+TEST(GroupTracker, NewGroupsBeyondTheLimitAreRefusedUntilOneIsDropped) {
+  const Grouper g = Compile({{"{{.Comm}}", {}, {}, {".+"}}});
+  GroupLifecycle lifecycle;
+  lifecycle.expected = {"always"};  // not counted against the limit
+  lifecycle.max_groups = 2;
+  lifecycle.retention = std::chrono::minutes(1);
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(1000));
+  GroupTracker tracker;
+  GroupSnapshot s = tracker.Update(
+      Snapshot({Row(1, 0, "b", "b"), Row(2, 0, "c", "c"), Row(3, 0, "a", "a", 1000, 5)}), g,
+      lifecycle, t0);
+  EXPECT_EQ(s.refused, 1u);
+  EXPECT_TRUE(s.groups.contains("a"));
+  EXPECT_TRUE(s.groups.contains("b"));
+  EXPECT_FALSE(s.groups.contains("c"));  // name order decides among new groups
+  EXPECT_FALSE(s.members.contains(2));
+  EXPECT_TRUE(s.groups.contains("always"));
+  // a exits and ages out: c gets its place; existing groups keep theirs before new ones.
+  s = tracker.Update(Snapshot({Row(1, 0, "b", "b"), Row(2, 0, "c", "c", 1000, 4)}), g, lifecycle,
+                     t0 + std::chrono::seconds(30));
+  EXPECT_EQ(s.refused, 1u);
+  s = tracker.Update(Snapshot({Row(1, 0, "b", "b"), Row(2, 0, "c", "c", 1000, 6)}), g, lifecycle,
+                     t0 + std::chrono::minutes(2));
+  EXPECT_EQ(s.refused, 0u);
+  EXPECT_FALSE(s.groups.contains("a"));
+  ASSERT_TRUE(s.groups.contains("c"));
+  // Its process was known while refused: it counts from the probe before admission (4 → 6),
+  // not its whole lifetime (6).
+  EXPECT_DOUBLE_EQ(s.groups.at("c").cpu_user_seconds, 2);
+  s = tracker.Update(Snapshot({Row(1, 0, "b", "b"), Row(2, 0, "c", "c", 1000, 7)}), g, lifecycle,
+                     t0 + std::chrono::minutes(3));
+  EXPECT_DOUBLE_EQ(s.groups.at("c").cpu_user_seconds, 3);
 }
 
 TEST(GroupTracker, PidReuseWithNewStartTimeIsANewProcess) {

@@ -16,8 +16,11 @@ struct InventoryDiff {
   std::vector<std::string> removed;
   std::vector<std::string> changed;
   std::vector<std::string> unchanged;
-  bool process_names_changed = false;  ///< The grouping rules differ (order matters).
-  bool collector_changed = false;      ///< The `collector:` section differs.
+  /// The grouping rules differ: `process_names` (order matters), `collector.group_retention` or
+  /// `collector.max_groups_per_host`. A reload applies them.
+  bool process_names_changed = false;
+  /// The rest of the `collector:` section differs (takes effect after a restart).
+  bool collector_changed = false;
 
   /// True when applying `after` would change nothing.
   [[nodiscard]] bool empty() const {

@@ -61,6 +61,10 @@ struct ProcessNameMatcher {
   std::vector<std::string> comm;               ///< Exact comm values.
   std::vector<std::string> exe;                ///< Exact argv[0] or its base name.
   std::vector<std::string> cmdline;  ///< Regexes over the joined command line; all must match.
+  /// `expect:` a query selector over host fields (`host`, `label.NAME`), as written: on hosts it
+  /// matches, this fixed-name group is emitted from the first probe on, as 0 when absent. Empty
+  /// means the group appears on a host once seen there. Checked by LoadOptions::check_expect.
+  std::string expect;
   bool operator==(const ProcessNameMatcher&) const = default;
 };
 
@@ -72,6 +76,11 @@ struct CollectorSettings {
   bool enable_reload_endpoint = false;
   unsigned max_restarts = 5;  ///< Per-host crash intensity before quarantine...
   std::chrono::milliseconds restart_period{300'000};  ///< ...within this period.
+  /// A templated group (`{{.Comm}}`...) that stays empty this long is dropped from its host.
+  std::chrono::milliseconds group_retention{3'600'000};
+  /// Groups tracked per host, expected ones not counted; a new group beyond it is refused and
+  /// counted (fleetps_namegroups_refused_total).
+  unsigned max_groups_per_host = 1000;
   bool operator==(const CollectorSettings&) const = default;
 };
 

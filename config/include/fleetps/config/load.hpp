@@ -1,9 +1,11 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fleetps/config/diagnostic.hpp"
@@ -36,6 +38,11 @@ struct LoadOptions {
       check_algorithm_list;
   /// A warning reported at each `algorithms: legacy` (what it enables that is weak), or "".
   std::function<std::string()> legacy_warning;
+  /// Checks a process_names `expect:` selector; returns nullopt when it is valid, else the byte
+  /// offset in the selector text and the message (fleetps::config does not know the query
+  /// grammar). Without it, `expect` is only checked to name a fixed group.
+  std::function<std::optional<std::pair<std::size_t, std::string>>(std::string_view selector)>
+      check_expect;
 };
 
 /// Reads, parses and validates the YAML inventory at `path` (schema: config/README.md).

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,8 +69,27 @@ struct GroupStats {
 
 /// The grouping of one snapshot.
 struct GroupSnapshot {
-  std::map<std::string, GroupStats> groups;     ///< Only groups with members (Grouper).
+  /// Grouper: only groups with members. GroupTracker: the host's groups (see GroupLifecycle).
+  std::map<std::string, GroupStats> groups;
   std::map<std::int64_t, std::string> members;  ///< pid → group name, grouped processes only.
+  /// GroupTracker only: groups with members refused by GroupLifecycle::max_groups this update.
+  std::uint64_t refused = 0;
+};
+
+/// Which groups a host shows besides those with processes now (DESIGN.md §6), and the bound on
+/// them. One per host: `expected` depends on the host.
+struct GroupLifecycle {
+  /// Fixed-name groups expected on this host (`expect:`): in every update's output from the
+  /// first on, with num_procs 0 when absent.
+  std::set<std::string, std::less<>> expected;
+  /// Names of the fixed-name groups (templates without placeholders): once seen on the host,
+  /// kept. Other groups (templated) are dropped, counters and all, after `retention` empty.
+  std::set<std::string, std::less<>> fixed;
+  std::chrono::milliseconds retention{std::chrono::hours(1)};
+  /// Groups tracked at once, expected ones not counted. A group beyond it is refused (absent
+  /// from the output, its processes uncounted) until one is dropped; existing groups first,
+  /// then new ones in name order.
+  std::size_t max_groups = 1000;
 };
 
 struct GrouperResult;
@@ -112,14 +133,18 @@ struct GrouperResult {
 /// identity contributes its whole cumulative value and counts as a start. The first update's
 /// processes are the baseline: they contribute 0 and are no start, so counters count from when
 /// the collector first saw the host (process-exporter's semantics) and a collector restart is an
-/// ordinary counter reset, never a spike. Groups once seen stay in the output (num_procs 0).
-/// Not thread-safe: use from the host's own strand.
+/// ordinary counter reset, never a spike. Which groups are in the output, and how many at most,
+/// is the GroupLifecycle's: once seen a group stays (num_procs 0, counters kept) unless it is
+/// templated and stays empty for `retention`. Not thread-safe: use from the host's own strand.
 class GroupTracker {
  public:
   explicit GroupTracker(double start_time_tolerance = kStartTimeToleranceSeconds)
       : tolerance_(start_time_tolerance) {}
 
-  [[nodiscard]] GroupSnapshot Update(const HostSnapshot& snapshot, const Grouper& grouper);
+  /// `when` is the snapshot's time; retention is measured in it.
+  [[nodiscard]] GroupSnapshot Update(const HostSnapshot& snapshot, const Grouper& grouper,
+                                     const GroupLifecycle& lifecycle = {},
+                                     std::chrono::system_clock::time_point when = {});
 
  private:
   struct Counters {
@@ -135,7 +160,13 @@ class GroupTracker {
   struct Accum {
     Counters total;
     std::uint64_t starts = 0;
+    std::chrono::system_clock::time_point last_seen;  // last update with a member
   };
+  // Drops the templated groups empty for the retention, admits the groups of `out` the
+  // lifecycle allows, removes the others (and their members) from `out`, counts them in
+  // out.refused.
+  void Admit(GroupSnapshot& out, const GroupLifecycle& lifecycle,
+             std::chrono::system_clock::time_point now);
   // `counters` with every present reading 0: a baseline process's contribution.
   static Counters ZeroedCounters(const Counters& counters);
 

@@ -46,9 +46,7 @@ struct SelfMetrics {
                                                            const SelfMetrics& self);
 
 /// Renders a view's series with its `host` label, for FleetState to cache in the view.
-/// `static_groups` are emitted as 0 while the host is up and they have no process.
-[[nodiscard]] std::shared_ptr<const HostText> RenderHostText(
-    const HostView& view, const std::vector<std::string>& static_groups);
+[[nodiscard]] std::shared_ptr<const HostText> RenderHostText(const HostView& view);
 
 /// Capped label value: at most 256 bytes, cut at a UTF-8 boundary.
 [[nodiscard]] std::string BoundedLabelValue(std::string_view value);

@@ -12,9 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/system/result.hpp>
+
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/query/query.hpp"
+#include "fleetps/collector/query/selector.hpp"
 #include "fleetps/collector/telemetry/histogram.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/grouping.hpp"
@@ -39,8 +42,37 @@ struct HostView;
 
 /// Renders a view's series (exposition's RenderHostText) so a scrape only concatenates; a
 /// function here because the exposition module sits above this one.
-using HostTextRenderer = std::function<std::shared_ptr<const HostText>(
-    const HostView& view, const std::vector<std::string>& static_groups)>;
+using HostTextRenderer = std::function<std::shared_ptr<const HostText>(const HostView& view)>;
+
+/// A fixed-name group that must exist on the hosts a host selector matches (`expect:`).
+struct GroupExpectation {
+  std::string group;
+  Selector hosts;  ///< Over `host` and `label.NAME` only (ParseHostSelector).
+};
+
+/// How processes become groups on every host (DESIGN.md §6): the compiled `process_names`,
+/// which fixed-name groups are expected where, and the bounds on the others.
+struct GroupingRules {
+  explicit GroupingRules(probes::Grouper compiled, std::vector<std::string> fixed = {},
+                         std::vector<GroupExpectation> expected = {})
+      : grouper(std::move(compiled)),
+        fixed_names(std::move(fixed)),
+        expectations(std::move(expected)) {}
+
+  probes::Grouper grouper;
+  std::vector<std::string> fixed_names;  ///< Name templates without `{{`.
+  std::vector<GroupExpectation> expectations;
+  std::chrono::milliseconds retention{std::chrono::hours(1)};
+  std::size_t max_groups_per_host = 1000;
+
+  /// The lifecycle of one host's groups: `expected` from the expectations that match it.
+  [[nodiscard]] probes::GroupLifecycle LifecycleFor(const config::HostSpec& spec) const;
+};
+
+/// GroupingRules from a valid inventory; the errors of the process_names patterns or `expect:`
+/// selectors that do not compile ("process_names[2]: ...").
+[[nodiscard]] boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules(
+    const config::Inventory& inventory);
 
 /// Everything the exposition and the API know about one host, as of the last event. Immutable
 /// once published: readers hold a shared_ptr while they render, writers replace it.
@@ -63,13 +95,19 @@ struct HostView {
   std::chrono::system_clock::time_point last_probe_finished{};
   double last_probe_duration_seconds = 0;
   std::optional<double> last_success_unix;
+  /// Groups refused on this host by collector.max_groups_per_host, summed over probes.
+  std::uint64_t groups_refused_total = 0;
 
   std::shared_ptr<const probes::HostSnapshot> snapshot;   ///< Last good process table.
   std::chrono::system_clock::time_point snapshot_time{};  ///< When `snapshot` finished.
   /// The CPU of each process of the good table before `snapshot`, for rates (not the table).
   std::shared_ptr<const CpuSamples> previous_cpu;
   std::chrono::system_clock::time_point previous_snapshot_time{};
-  probes::GroupSnapshot groups;  ///< Grouped with counters that never go backwards.
+  /// The host's groups (GroupLifecycle: seen, expected, retained) with counters that never go
+  /// backwards. Empty until the first good probe.
+  probes::GroupSnapshot groups;
+  /// The `expect:` groups of this host, in name order (fleetps_namegroup_expected).
+  std::vector<std::string> expected_groups;
 
   /// This view's series, rendered by FleetState's HostTextRenderer before it publishes the view
   /// (null without a renderer; the exposition then renders on the fly).
@@ -84,16 +122,14 @@ struct HostView {
 /// longer than a map copy of pointers.
 class FleetState {
  public:
-  /// `static_groups` are the group names that can be known before any probe (templates without
-  /// placeholders); they are emitted as 0 from the first scrape on. `render`, when set, renders
-  /// each view's series as it is published.
-  FleetState(probes::Grouper grouper, std::vector<std::string> static_groups,
-             HostTextRenderer render = {});
+  /// `render`, when set, renders each view's series as it is published.
+  explicit FleetState(GroupingRules rules, HostTextRenderer render = {});
 
   /// Makes the host set equal to `hosts`: adds new ones, drops removed ones (their series
-  /// vanish), replaces specs of changed ones. Also swaps the grouping rules.
+  /// vanish), replaces specs of changed ones.
   void SetHosts(const std::vector<config::HostSpec>& hosts);
-  void SetGrouping(probes::Grouper grouper, std::vector<std::string> static_groups);
+  /// Swaps the grouping rules; every host's group counters restart from its next probe.
+  void SetGrouping(GroupingRules rules);
 
   /// Applies an agent event. `agent_generation` grows with every agent the collector starts
   /// (a reload or a crash restart replaces the agent): events of an older agent than the last
@@ -104,7 +140,6 @@ class FleetState {
   /// In inventory order.
   [[nodiscard]] std::vector<std::shared_ptr<const HostView>> Hosts() const;
   [[nodiscard]] std::shared_ptr<const HostView> Host(std::string_view name) const;
-  [[nodiscard]] std::vector<std::string> StaticGroups() const;
 
   /// Groups a snapshot that did not come through OnResult (a fresh ad hoc probe).
   [[nodiscard]] probes::GroupSnapshot GroupOnce(const probes::HostSnapshot& snapshot) const;
@@ -117,10 +152,10 @@ class FleetState {
   struct Entry {
     std::shared_ptr<const HostView> view;
     probes::GroupTracker tracker;
+    probes::GroupLifecycle lifecycle;
   };
   mutable std::mutex mu_;
-  probes::Grouper grouper_;                          // guarded by mu_
-  std::vector<std::string> static_groups_;           // guarded by mu_
+  GroupingRules rules_;                              // guarded by mu_
   std::vector<std::string> order_;                   // guarded by mu_
   std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
   Histogram schedule_delay_{ScheduleDelayBuckets()};
@@ -135,10 +170,6 @@ class FleetState {
 /// "connecting" before the agent's first status.
 [[nodiscard]] std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
                                             bool quarantined) noexcept;
-
-/// Group names known before any probe: `name` templates without `{{`.
-[[nodiscard]] std::vector<std::string> StaticGroupNames(
-    const std::vector<config::ProcessNameMatcher>& matchers);
 
 /// config → probes conversion (probes must not depend on config).
 [[nodiscard]] std::vector<probes::MatcherSpec> ToMatcherSpecs(

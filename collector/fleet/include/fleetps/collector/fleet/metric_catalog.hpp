@@ -78,6 +78,13 @@ inline constexpr std::array kMetricCatalog = {
                      "Processes that started in the group"},
     MetricDescriptor{"fleetps_namegroup_listen_sockets", MetricType::kGauge,
                      "Listening sockets of the group, by protocol"},
+    MetricDescriptor{"fleetps_namegroup_expected", MetricType::kGauge,
+                     "1 for each group an expect: selector requires on the host"},
+    MetricDescriptor{"fleetps_namegroups", MetricType::kGauge,
+                     "Process groups the host shows (seen, expected or retained)"},
+    MetricDescriptor{"fleetps_namegroups_refused_total", MetricType::kCounter,
+                     "Groups with processes left out because the host had max_groups_per_host, "
+                     "counted per probe"},
     MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter,
                      "Ticks skipped because the previous probe was still running"},
     MetricDescriptor{"fleetps_probe_lines_skipped_total", MetricType::kCounter,

@@ -157,4 +157,10 @@ class Selector {
 /// position of the offending token. Pure; never throws (except std::bad_alloc).
 [[nodiscard]] boost::system::result<Selector, SelectorError> ParseSelector(std::string_view text);
 
+/// ParseSelector restricted to the fields a host has before any probe, `host` and `label.NAME`
+/// (e.g. process_names `expect:`); any other field is an error at its position. Such a
+/// selector may be evaluated on a QueryRow with only `host` and `labels` set.
+[[nodiscard]] boost::system::result<Selector, SelectorError> ParseHostSelector(
+    std::string_view text);
+
 }  // namespace fleetps::collector

@@ -1,8 +1,11 @@
-#include "fleetps/collector/app/algorithm_check.hpp"
+#include "fleetps/collector/app/load_options.hpp"
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "fleetps/agent/algorithms.hpp"
+#include "fleetps/collector/query/selector.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -16,7 +19,7 @@ std::optional<agent::AlgorithmKind> KindOfKey(std::string_view key) {
 
 }  // namespace
 
-config::LoadOptions AlgorithmCheckingLoadOptions() {
+config::LoadOptions CollectorLoadOptions() {
   config::LoadOptions options;
   options.check_algorithm = [](std::string_view list, std::string_view name) {
     std::pair<std::string, std::string> verdict;
@@ -58,6 +61,12 @@ config::LoadOptions AlgorithmCheckingLoadOptions() {
     }
     return "legacy enables weak algorithms (used only when a server offers nothing stronger): " +
            weak;
+  };
+  options.check_expect =
+      [](std::string_view text) -> std::optional<std::pair<std::size_t, std::string>> {
+    auto selector = ParseHostSelector(text);
+    if (selector) return std::nullopt;
+    return std::pair(selector.error().position, selector.error().message);
   };
   return options;
 }
