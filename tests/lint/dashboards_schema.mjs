@@ -25,12 +25,17 @@ function fail(message) {
 
 // --- A JSON parser that keeps the line of every value, so errors can name it. ---
 
-class JsonSyntaxError extends Error {}
+class JsonSyntaxError extends Error {
+  constructor(line, message) {
+    super(message);
+    this.line = line;
+  }
+}
 
 function parseJson(text) {
   let pos = 0;
   let line = 1;
-  const error = (what) => new JsonSyntaxError(`${line}: ${what}`);
+  const error = (what) => new JsonSyntaxError(line, `invalid JSON: ${what}`);
   const skipSpace = () => {
     while (pos < text.length && ' \t\r\n'.includes(text[pos])) {
       if (text[pos] === '\n') line++;
@@ -106,7 +111,10 @@ const member = (node, key) =>
   node?.kind === 'object' ? node.members.find((m) => m.key === key)?.node : undefined;
 const scalarString = (node) =>
   node?.kind === 'scalar' && node.literal.startsWith('"') ? JSON.parse(node.literal) : undefined;
-const pathKey = (key) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+const isIdentifier = (key) => /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key);
+const pathKey = (key) => (isIdentifier(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+// Unquoted where it can be, so that tsc names a property 'footer' rather than '"footer"'.
+const propertyName = (key) => (isIdentifier(key) ? key : JSON.stringify(key));
 
 // --- Emitting TypeScript: one value per line, each line remembering its JSON path and line. ---
 
@@ -136,7 +144,7 @@ class TsWriter {
     children.forEach((child, i) => {
       const comma = i + 1 < children.length ? ',' : '';
       if (node.kind === 'object') {
-        this.value(child.node, jsonPath + pathKey(child.key), `${JSON.stringify(child.key)}: `,
+        this.value(child.node, jsonPath + pathKey(child.key), `${propertyName(child.key)}: `,
                    `${indent}  `, comma, child.keyLine);
       } else {
         this.value(child, `${jsonPath}[${i}]`, '', `${indent}  `, comma);
@@ -211,8 +219,8 @@ function generate(file, root, plugins, problems) {
       const folder = pluginFolder(type);
       const plugin = plugins.get(folder);
       if (!plugin) {
-        problems.push(`${file}:${member(panel, 'type').line}: ${panelPath}.type: ` +
-                      `@grafana/schema has no panel schema for type "${type}"`);
+        problems.push({ file, line: member(panel, 'type').line,
+                        text: `${panelPath}.type: @grafana/schema has no panel schema for type "${type}"` });
         return;
       }
       if (!imports.has(folder)) imports.set(folder, `Panel_${folder}`);
@@ -268,12 +276,18 @@ const files = inputs.flatMap((input) => {
 });
 if (files.length === 0) fail(`no dashboard (*.json) in ${inputs.join(' ')}`);
 
+// The work directory is emptied first; refuse one this script did not make.
+const marker = path.join(workDir, '.dashboards_schema');
+if (fs.existsSync(workDir) && fs.readdirSync(workDir).length > 0 && !fs.existsSync(marker)) {
+  fail(`${workDir} exists and was not made by this check: give an empty or new directory`);
+}
 fs.rmSync(workDir, { recursive: true, force: true });
 fs.mkdirSync(workDir, { recursive: true });
+fs.writeFileSync(marker, '');
 fs.symlinkSync(modulesDir, path.join(workDir, 'node_modules'), 'dir');
 
 const plugins = panelPlugins();
-const problems = [];
+const problems = []; // {file, line, text}, printed as FILE:LINE: text
 const generated = new Map(); // .ts file name -> {file, origins}
 files.forEach((filePath, i) => {
   const file = path.isAbsolute(filePath) && !path.relative(process.cwd(), filePath).startsWith('..')
@@ -283,7 +297,7 @@ files.forEach((filePath, i) => {
     root = parseJson(fs.readFileSync(filePath, 'utf8'));
   } catch (e) {
     if (!(e instanceof JsonSyntaxError)) throw e;
-    problems.push(`${file}:${e.message}`);
+    problems.push({ file, line: e.line, text: e.message });
     return;
   }
   const ts = generate(file, root, plugins, problems);
@@ -305,28 +319,26 @@ if (generated.size > 0) {
     { encoding: 'utf8' });
   if (tsc.error) fail(`cannot run tsc: ${tsc.error.message}`);
   // tsc prints `NAME.ts(LINE,COL): error TSnnnn: message`, then indented elaborations.
-  let current = null;
+  // tsc prints `NAME.ts(LINE,COL): error TSnnnn: message`, then indented elaborations. A line
+  // outside the dashboards' literals (the preamble) would be a fault of this script.
+  const before = problems.length;
   for (const text of tsc.stdout.split('\n')) {
     const match = /^(.+?\.ts)\((\d+),(\d+)\): error (TS\d+): (.*)$/.exec(text);
-    if (match) {
-      const source = generated.get(path.basename(match[1]));
-      const origin = source?.origins[Number(match[2]) - 1];
-      if (!origin) {
-        current = `${text} (in ${path.join(workDir, path.basename(match[1]))})`;
-      } else {
-        current = `${source.file}:${origin.jsonLine}: ${origin.jsonPath}: ${match[5]}`;
-      }
-      problems.push(current);
-    } else if (text.trim() !== '' && current !== null) {
-      problems[problems.length - 1] += `\n${text}`;
+    const source = match && generated.get(path.basename(match[1]));
+    const origin = source?.origins[Number(match[2]) - 1];
+    if (origin) {
+      problems.push({ file: source.file, line: origin.jsonLine, text: `${origin.jsonPath}: ${match[5]}` });
+    } else if (!match && text.trim() !== '' && problems.length > before) {
+      problems[problems.length - 1].text += `\n${text}`;
     } else if (text.trim() !== '') {
-      problems.push(text);
+      fail(`tsc reported an error outside the dashboards (in ${workDir}):\n${tsc.stdout}${tsc.stderr}`);
     }
   }
-  if (tsc.status !== 0 && problems.length === 0) fail(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+  if (tsc.status !== 0 && problems.length === before) fail(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
 }
 
-for (const problem of problems) console.log(problem);
+problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
+for (const { file, line, text } of problems) console.log(`${file}:${line}: ${text}`);
 if (problems.length > 0) {
   console.log(`${problems.length} schema error(s) in ${files.length} dashboard(s); ` +
               `generated TypeScript in ${workDir}`);
