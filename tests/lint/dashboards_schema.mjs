@@ -47,59 +47,56 @@ function parseJson(text) {
     if (text[pos] !== ch) throw error(`expected '${ch}'`);
     pos++;
   };
-  const stringToken = () => {
-    const match = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.exec(text.slice(pos));
-    if (!match) throw error('invalid string');
+  // Sticky regexes match at `pos` without copying the rest of the text.
+  const stringPattern = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+  const scalarPattern = /true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+  const token = (pattern, what) => {
+    pattern.lastIndex = pos;
+    const match = pattern.exec(text);
+    if (!match) throw error(what);
     pos += match[0].length;
-    return JSON.parse(match[0]);
+    return match[0];
+  };
+  // The items of `[...]` or `{...}` after the opening bracket, each read by `item`.
+  const sequence = (close, item) => {
+    const items = [];
+    skipSpace();
+    if (text[pos] === close) {
+      pos++;
+      return items;
+    }
+    for (;;) {
+      items.push(item());
+      skipSpace();
+      if (text[pos] !== ',') break;
+      pos++;
+    }
+    expect(close);
+    return items;
+  };
+  const objectMember = () => {
+    skipSpace();
+    const keyLine = line;
+    if (text[pos] !== '"') throw error('expected a property name');
+    const key = JSON.parse(token(stringPattern, 'invalid string'));
+    expect(':');
+    return { key, keyLine, node: value() };
   };
   const value = () => {
     skipSpace();
     const start = line;
-    const ch = text[pos];
-    if (ch === '{') {
-      pos++;
-      const members = [];
-      skipSpace();
-      if (text[pos] === '}') {
+    switch (text[pos]) {
+      case '{':
         pos++;
-        return { kind: 'object', members, line: start };
-      }
-      for (;;) {
-        skipSpace();
-        const keyLine = line;
-        if (text[pos] !== '"') throw error('expected a property name');
-        const key = stringToken();
-        expect(':');
-        members.push({ key, keyLine, node: value() });
-        skipSpace();
-        if (text[pos] === ',') { pos++; continue; }
-        expect('}');
-        return { kind: 'object', members, line: start };
-      }
-    }
-    if (ch === '[') {
-      pos++;
-      const items = [];
-      skipSpace();
-      if (text[pos] === ']') {
+        return { kind: 'object', members: sequence('}', objectMember), line: start };
+      case '[':
         pos++;
-        return { kind: 'array', items, line: start };
-      }
-      for (;;) {
-        items.push(value());
-        skipSpace();
-        if (text[pos] === ',') { pos++; continue; }
-        expect(']');
-        return { kind: 'array', items, line: start };
-      }
+        return { kind: 'array', items: sequence(']', value), line: start };
+      case '"':
+        return { kind: 'scalar', literal: token(stringPattern, 'invalid string'), line: start };
+      default:
+        return { kind: 'scalar', literal: token(scalarPattern, 'invalid value'), line: start };
     }
-    if (ch === '"') return { kind: 'scalar', literal: JSON.stringify(stringToken()), line: start };
-    const match = /^(?:true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)/.exec(
-      text.slice(pos, pos + 64));
-    if (!match) throw error('invalid value');
-    pos += match[0].length;
-    return { kind: 'scalar', literal: match[0], line: start };
   };
   const root = value();
   skipSpace();
@@ -161,7 +158,8 @@ function panelPlugins() {
   const pkg = JSON.parse(fs.readFileSync(path.join(modulesDir, '@grafana/schema/package.json'), 'utf8'));
   const plugins = new Map();
   for (const [specifier, target] of Object.entries(pkg.exports ?? {})) {
-    const match = /^\.\/dist\/esm\/raw\/composable\/([a-z0-9]+)\/panelcfg\/x\/[A-Za-z0-9]+_types\.gen$/.exec(specifier);
+    const match =
+      /^\.\/dist\/esm\/raw\/composable\/([a-z0-9]+)\/panelcfg\/x\/[A-Za-z0-9]+_types\.gen$/.exec(specifier);
     if (!match) continue;
     const types = fs.readFileSync(path.join(modulesDir, '@grafana/schema', target.types), 'utf8');
     plugins.set(match[1], {
@@ -241,7 +239,9 @@ function generate(file, root, plugins, problems) {
   };
   walkPanels(member(root, 'panels'), '$.panels');
 
-  for (const [folder, alias] of imports) ts.raw(`import type * as ${alias} from '${plugins.get(folder).module}';`);
+  for (const [folder, alias] of imports) {
+    ts.raw(`import type * as ${alias} from '${plugins.get(folder).module}';`);
+  }
   ts.raw('');
   ts.lines.push(...body.lines);
   ts.origins.push(...body.origins);
@@ -318,7 +318,6 @@ if (generated.size > 0) {
     [path.join(modulesDir, 'typescript/bin/tsc'), '-p', workDir, '--noEmit', '--strict', '--pretty', 'false'],
     { encoding: 'utf8' });
   if (tsc.error) fail(`cannot run tsc: ${tsc.error.message}`);
-  // tsc prints `NAME.ts(LINE,COL): error TSnnnn: message`, then indented elaborations.
   // tsc prints `NAME.ts(LINE,COL): error TSnnnn: message`, then indented elaborations. A line
   // outside the dashboards' literals (the preamble) would be a fault of this script.
   const before = problems.length;
