@@ -262,9 +262,9 @@ if (!workDir || inputs.length === 0) fail('usage: dashboards_schema.mjs --work D
 const pinned = JSON.parse(fs.readFileSync(path.join(toolDir, 'package.json'), 'utf8')).devDependencies;
 for (const [name, version] of Object.entries(pinned)) {
   const manifest = path.join(modulesDir, name, 'package.json');
-  const installed = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, 'utf8')).version : 'nothing';
+  const installed = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, 'utf8')).version : null;
   if (installed !== version) {
-    fail(`${path.relative(process.cwd(), toolDir)}/node_modules has ${name} ${installed}, ` +
+    fail(`${path.join(modulesDir, name)} is ${installed ? `version ${installed}` : 'not installed'}, ` +
          `package.json pins ${version}: run scripts/setup`);
   }
 }
