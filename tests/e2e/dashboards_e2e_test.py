@@ -21,9 +21,15 @@ dashboard and ".*" (the dashboards' "All" value) elsewhere, $group is "sshd" on 
 dashboard and ".*" elsewhere, $instance the collector's address, $__rate_interval 10s,
 $__interval 2s, $__range 5m.
 
+Both servers must hold the same host families for every host, none from two jobs (in probe mode
+the health families come from /metrics, the process families from /probe), and in probe mode
+`up{job="fleetps-hosts"}` is 0 for the hosts down from the start, with /probe's 503 line as the
+scrape error, and 1 for the others.
+
 Then it breaks hosts through fleetsim's control API (change_host_key, refuse, garbage,
-disconnect_after:1) and requires the matching alerts to fire on both servers, and no host alert
-for a healthy host. The rules are loaded as a test copy whose `for:` durations are rewritten to
+disconnect_after:1) and requires the matching alerts to fire on both servers, FleetpsHostDown
+naming the reason, no host alert for a healthy host, and in probe mode `up` 0 with the reason for
+every host left down. The rules are loaded as a test copy whose `for:` durations are rewritten to
 0s and whose recording-rule group interval is 1s, so alerts fire within seconds instead of
 minutes; the expressions are the shipped ones. Must run as root (scripts/testhost).
 """
