@@ -21,9 +21,15 @@ dashboard and ".*" (the dashboards' "All" value) elsewhere, $group is "sshd" on 
 dashboard and ".*" elsewhere, $instance the collector's address, $__rate_interval 10s,
 $__interval 2s, $__range 5m.
 
+Both servers must hold the same host families for every host, none from two jobs (in probe mode
+the health families come from /metrics, the process families from /probe), and in probe mode
+`up{job="fleetps-hosts"}` is 0 for the hosts down from the start, with /probe's 503 line as the
+scrape error, and 1 for the others.
+
 Then it breaks hosts through fleetsim's control API (change_host_key, refuse, garbage,
-disconnect_after:1) and requires the matching alerts to fire on both servers, and no host alert
-for a healthy host. The rules are loaded as a test copy whose `for:` durations are rewritten to
+disconnect_after:1) and requires the matching alerts to fire on both servers, FleetpsHostDown
+naming the reason, no host alert for a healthy host, and in probe mode `up` 0 with the reason for
+every host left down. The rules are loaded as a test copy whose `for:` durations are rewritten to
 0s and whose recording-rule group interval is 1s, so alerts fire within seconds instead of
 minutes; the expressions are the shipped ones. Must run as root (scripts/testhost).
 """
@@ -50,6 +56,11 @@ PORT_BLOCKS = [17000, 17200, 17400, 18000, 18200, 18400, 19000]
 BLOCK_SPAN = 110           # sim ports B..B+19; control B+100, collector B+101, Prometheus B+102/103
 INITIAL_FAULTS = {19: "reject_user_key", 20: "refuse"}
 INJECTED_FAULTS = {1: "change_host_key", 2: "refuse", 3: "garbage", 4: "disconnect_after:1"}
+# The reason each fault leaves a host down with (/probe's 503, the FleetpsHostDown description);
+# disconnect_after:1 leaves its host up and down in turn.
+DOWN_REASONS = {19: "auth_denied", 20: "connect_refused", 1: "hostkey_mismatch",
+                2: "connect_refused", 3: "parse_error"}
+HOST_FAMILIES = "fleetps_.+|namedprocess_.+|node_.+"
 REAL_HOST = "real-openssh"
 SUBSTITUTE = {"__rate_interval": "10s", "__interval": "2s", "__range": "5m", "__range_s": "300"}
 MARKER = "Empty when"
@@ -358,6 +369,69 @@ class DashboardsE2E:
             r.check(f"{mode} mode: every host series has instance = host ({len(result)} hosts)",
                     result and not wrong, f"{len(wrong)} differ, e.g. {wrong[:2]}")
 
+    def host_families(self, mode):
+        """{(family, host)} of every host series the server holds, and those that arrive from more
+        than one job (a fleet total would count them twice)."""
+        pairs = self.query(mode, f'count by (__name__, host, job) ({{__name__=~"{HOST_FAMILIES}", host!=""}})')
+        seen, twice = set(), set()
+        for x in pairs["data"]["result"]:
+            key = (x["metric"]["__name__"], x["metric"]["host"])
+            (twice if key in seen else seen).add(key)
+        return seen, twice
+
+    def scenario_same_series(self):
+        """Both modes hold the same host families for every host, each from one job only: in probe
+        mode the health families from /metrics, the process families from /probe."""
+        r = self.report
+        state = {}
+
+        def same():
+            state.update({mode: self.host_families(mode) for mode in self.prom})
+            return state["metrics"][0] == state["probe"][0]
+        wait_until(same, 10, 1)
+        (metrics, _), (probe, twice) = state["metrics"], state["probe"]
+        r.check(f"probe mode has the host families of metrics mode for every host ({len(metrics)} "
+                "(family, host) pairs)", metrics and metrics == probe,
+                f"only in metrics mode {sorted(metrics - probe)[:6]}; only in probe mode "
+                f"{sorted(probe - metrics)[:6]}")
+        r.check("probe mode: no host series comes from both jobs", not twice, str(sorted(twice)[:6]))
+        jobs = self.query("probe", f'count by (__name__, job) ({{__name__=~"{HOST_FAMILIES}", host!=""}})')
+        wrong = sorted((x["metric"]["__name__"], x["metric"]["job"]) for x in jobs["data"]["result"]
+                       if (x["metric"]["job"] == "fleetps-hosts")
+                       != bool(re.fullmatch(r"(namedprocess|node|fleetps_namegroup)_.+", x["metric"]["__name__"])))
+        r.check("probe mode: process families from /probe (fleetps-hosts), host health from /metrics (fleetps)",
+                jobs["data"]["result"] and not wrong, str(wrong[:6]))
+
+    def probe_targets(self):
+        """Probe mode: {host: (up, scrape error)} of the fleetps-hosts job."""
+        up = self.query("probe", 'up{job="fleetps-hosts"}')["data"]["result"]
+        targets = get_json(self.prom["probe"][0] + "/api/v1/targets?state=active")["data"]["activeTargets"]
+        errors = {t["labels"]["instance"]: t["lastError"] for t in targets
+                  if t["labels"]["job"] == "fleetps-hosts"}
+        return {x["metric"]["instance"]: (x["value"][1], errors.get(x["metric"]["instance"]))
+                for x in up}
+
+    def check_probe_targets(self, down, unsettled=()):
+        """Probe mode: `up` is 0 for the hosts in `down` ({number: reason}), with the reason as the
+        scrape error, and 1 for every other host but `unsettled`."""
+        r = self.report
+        names = [sim_name(n) for n in range(1, SIM_HOSTS + 1)] + [REAL_HOST]
+        want = {name: ("1", "") for name in names}
+        for n, reason in down.items():
+            want[sim_name(n)] = ("0", f"server returned HTTP status 503 host {sim_name(n)} is down: {reason}")
+        for n in unsettled:
+            del want[sim_name(n)]
+        state = {}
+
+        def settled():
+            state["got"] = self.probe_targets()
+            return all(state["got"].get(name) == w for name, w in want.items())
+        wait_until(settled, 60, 1)
+        wrong = {name: state["got"].get(name) for name, w in want.items() if state["got"].get(name) != w}
+        r.check(f"probe mode: up{{job=\"fleetps-hosts\"}} is 0 with the reason as the scrape error for "
+                f"{len(down)} down hosts, 1 for the {len(want) - len(down)} others", not wrong,
+                f"(up, error) differ for {len(wrong)}: {dict(list(wrong.items())[:4])}")
+
     def firing(self, mode):
         alerts = get_json(self.prom[mode][0] + "/api/v1/alerts")["data"]["alerts"]
         return {(a["labels"]["alertname"], a["labels"].get("host"), a["labels"].get("reason"))
@@ -389,7 +463,15 @@ class DashboardsE2E:
             wrong |= {a for a in fired if a[0] == "FleetpsHostDown" and a[1] in (sim_name(1), sim_name(3))}
             r.check(f"{mode} mode: no host alert for a healthy host, no HostDown for a changed key "
                     "or a failing probe", not wrong, f"{sorted(wrong, key=str)}")
+            alerts = get_json(self.prom[mode][0] + "/api/v1/alerts")["data"]["alerts"]
+            said = {a["labels"].get("host"): a["annotations"].get("description", "") for a in alerts
+                    if a["labels"]["alertname"] == "FleetpsHostDown"}
+            unsaid = {sim_name(n): said.get(sim_name(n)) for n in (2, 19, 20)
+                      if f"(reason: {DOWN_REASONS[n]})" not in said.get(sim_name(n), "")}
+            r.check(f"{mode} mode: FleetpsHostDown names the reason (connect_refused, auth_denied)",
+                    not unsaid, str(unsaid))
         r.timing(f"{len(expected)} alerts firing on both servers", time.monotonic() - t)
+        self.check_probe_targets(DOWN_REASONS, unsettled=[4])
 
     def run(self):
         ok = False
@@ -397,6 +479,8 @@ class DashboardsE2E:
             self.setup_fleet()
             self.start_prometheus()
             self.scenario_expressions()
+            self.scenario_same_series()
+            self.check_probe_targets({n: DOWN_REASONS[n] for n in INITIAL_FAULTS})
             self.scenario_alerts()
         except Fatal as error:
             self.report.check("prerequisite", False, str(error))

@@ -647,18 +647,29 @@ class E2E:
                 f"{collector_cores:.2f} cores (fleetsim {sim_cores:.2f})")
 
     def scenario_probe_sd(self):
-        """3. /probe per host (no host label), 404 for an unknown target; /sd lists every host."""
+        """3. /probe per host (no host label) while it is up, 503 with the reason while it is
+        not, 404 for an unknown target; /sd lists every host."""
         r = self.report
         t = time.monotonic()
         problems = {}
         lint = None
+        # Not up: the unreachable host, and the quiet host until its hourly tick (which may fall
+        # within the test; it is up then).
+        down_reason = {UNREACHABLE: "connect_refused", QUIET: "no probe yet"}
         for name in self.names:
             status, body = http(self.url + "/probe?target=" + urllib.parse.quote(name))
-            if status != 200:
-                problems[name] = [f"HTTP {status}"]
+            reason = down_reason.get(name)
+            if reason and status == 503:
+                if body != f"host {name} is down: {reason}\n":
+                    problems[name] = [f"503 with {body[:200]!r}"]
+                continue
+            if status != 200 or name == UNREACHABLE:
+                problems[name] = [f"HTTP {status}: {body[:200]!r}"]
                 continue
             samples = parse_metrics(body)
             p = []
+            if find(samples, "fleetps_up") != [1.0]:
+                p.append(f"200 with fleetps_up={find(samples, 'fleetps_up')}")
             if any("host" in l for _, l, _ in samples):
                 p.append("a series has a host label")
             if any(n.startswith(("fleetps_build_info", "fleetps_config_")) for n, _, _ in samples):
@@ -669,7 +680,8 @@ class E2E:
             if name == "real-openssh":
                 lint = self.promtool(body)
         r.timing(f"/probe for {len(self.names)} hosts", time.monotonic() - t)
-        r.check("/probe?target= answers 200 without a host label, same families, for every host",
+        r.check("/probe?target= answers 200 without a host label, same families, for every host "
+                "that is up; 503 'host NAME is down: REASON' for the unreachable and the unprobed host",
                 not problems, "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:8]))
         r.check("promtool check metrics on /probe?target=real-openssh: clean", lint and lint[0],
                 lint[1] if lint else "not run")

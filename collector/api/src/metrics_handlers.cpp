@@ -38,11 +38,26 @@ boost::asio::awaitable<HttpAnswer> MetricsHandlers::Probe(const ApiRequest& requ
     co_return MakeResponse(request.http, http::status::bad_request,
                            "missing parameter \"target\"\n");
   }
-  auto body = RenderHostMetrics(fleet_.State(), *host, fleet_.Self());
-  if (!body) {
-    co_return MakeResponse(request.http, http::status::not_found,
-                           "unknown target \"" + BoundedLabelValue(*host) + "\"\n");
+  const auto unknown = [&] {
+    return MakeResponse(request.http, http::status::not_found,
+                        "unknown target \"" + BoundedLabelValue(*host) + "\"\n");
+  };
+  const auto view = fleet_.State().Host(*host);
+  if (!view) co_return unknown();
+  const SelfMetrics self = fleet_.Self();
+  const bool quarantined = self.quarantined_hosts.contains(view->spec.name);
+  if (quarantined || !view->Up()) {
+    // Prometheus sets `up` 0 for a non-200 answer and shows only the status line as the
+    // scrape error, so the reason goes there as well as in the body.
+    const std::string why = "host " + view->spec.name +
+                            " is down: " + (quarantined ? "quarantined" : DownReason(*view));
+    HttpResponse response =
+        MakeResponse(request.http, http::status::service_unavailable, why + "\n");
+    response.reason(why);
+    co_return response;
   }
+  auto body = RenderHostMetrics(fleet_.State(), *host, self);
+  if (!body) co_return unknown();  // removed by a reload since the lookup above
   co_return MakeResponse(request.http, http::status::ok, std::move(*body), kExpositionType);
 }
 

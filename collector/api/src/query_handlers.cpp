@@ -41,13 +41,7 @@ std::string FailureReason(const HostView& view, const agent::ProbeResult* fresh)
     const auto reason = agent::ReasonName(fresh->reason);
     return std::string(reason.empty() ? agent::ProbeStatusName(fresh->status) : reason);
   }
-  if (!view.last_probe_failure.empty()) return view.last_probe_failure;
-  if (!view.status) return "connecting";
-  if (const auto reason = agent::ReasonName(view.status->last_reason); !reason.empty()) {
-    return std::string(reason);
-  }
-  if (view.status->state == agent::HostState::kReady) return "no probe yet";
-  return std::string(agent::StateName(view.status->state));
+  return DownReason(view);
 }
 
 // The answer to an open-files outcome that came back in time.

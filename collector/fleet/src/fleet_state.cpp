@@ -26,6 +26,16 @@ std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
   return status ? agent::StateName(status->state) : "connecting";
 }
 
+std::string DownReason(const HostView& view) {
+  if (!view.last_probe_failure.empty()) return view.last_probe_failure;
+  if (!view.status) return "connecting";
+  if (const auto reason = agent::ReasonName(view.status->last_reason); !reason.empty()) {
+    return std::string(reason);
+  }
+  if (view.status->state == agent::HostState::kReady) return "no probe yet";
+  return std::string(agent::StateName(view.status->state));
+}
+
 probes::GroupLifecycle GroupingRules::LifecycleFor(const config::HostSpec& spec) const {
   probes::GroupLifecycle lifecycle;
   lifecycle.fixed.insert(fixed_names.begin(), fixed_names.end());

@@ -1,5 +1,9 @@
 // MetricsHandlers, HealthHandlers and StatusPageHandler through the route table, with a fake
 // fleet: exact status codes, headers and bodies.
+#include <sstream>
+#include <string>
+
+#include <boost/beast/http/write.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +16,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Request;
+using testing::Row;
+using testing::Spec;
+using testing::Status;
 namespace http = boost::beast::http;
 
 using FleetEndpointsTest = testing::ApiTest;
@@ -48,6 +55,46 @@ TEST_F(FleetEndpointsTest, ProbeAnswersOneHostWithoutTheHostLabel) {
   EXPECT_EQ(r[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_THAT(r.body(), HasSubstr("fleetps_up 1\n"));
   EXPECT_THAT(r.body(), Not(HasSubstr("host=")));
+}
+
+// Prometheus shows only the status line of a failed scrape, so the reason must be in it.
+std::string StatusLine(const HttpResponse& response) {
+  std::ostringstream wire;
+  wire << response;
+  const std::string text = wire.str();
+  return text.substr(0, text.find("\r\n"));
+}
+
+void ExpectDown(const HttpResponse& r, std::string_view why) {
+  EXPECT_EQ(r.result(), http::status::service_unavailable) << why;
+  EXPECT_EQ(r[http::field::content_type], "text/plain; charset=utf-8") << why;
+  EXPECT_EQ(r.body(), std::string(why) + "\n");
+  EXPECT_EQ(StatusLine(r), "HTTP/1.1 503 " + std::string(why));
+}
+
+TEST_F(FleetEndpointsTest, ProbeOfAHostThatIsDownIs503WithTheReason) {
+  ExpectDown(Get("/probe?target=db01"), "host db01 is down: connect_refused");
+
+  fleet_.state.OnStatus(
+      Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kHostkeyMismatch));
+  ExpectDown(Get("/probe?target=db01"), "host db01 is down: hostkey_mismatch");
+
+  // A ready session is not enough: it needs a probe, and the last one must have succeeded.
+  fleet_.state.OnStatus(Status("db01", agent::HostState::kReady));
+  ExpectDown(Get("/probe?target=db01"), "host db01 is down: no probe yet");
+  agent::ProbeResult garbled = testing::Probe("db01", {});
+  garbled.status = agent::ProbeStatus::kParseError;
+  garbled.snapshot = nullptr;
+  fleet_.state.OnResult(garbled);
+  ExpectDown(Get("/probe?target=db01"), "host db01 is down: parse_error");
+  fleet_.state.OnResult(testing::Probe("db01", {Row(9, "oracle")}));
+  EXPECT_EQ(Get("/probe?target=db01").result(), http::status::ok);
+
+  fleet_.self.quarantined_hosts = {"web01"};  // even with a good last probe
+  ExpectDown(Get("/probe?target=web01"), "host web01 is down: quarantined");
+
+  fleet_.state.SetHosts({Spec("new01")});
+  ExpectDown(Get("/probe?target=new01"), "host new01 is down: connecting");
 }
 
 TEST_F(FleetEndpointsTest, ProbeWithoutOrWithAnUnknownTargetSaysSo) {

@@ -21,8 +21,11 @@ class MetricsHandlers {
   /// scrape's fleetps_scrape_duration_seconds.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Metrics(const ApiRequest& request);
 
-  /// GET /probe?target=HOST: one host's series without the host label; 400 without a target,
-  /// 404 for a host not in the inventory.
+  /// GET /probe?target=HOST: one host's series without the host label while the host is up
+  /// (HostView::Up() and not quarantined). Otherwise 503 with one text/plain line, also the
+  /// status line's reason phrase (what Prometheus shows as the scrape error), e.g. `host db01
+  /// is down: hostkey_mismatch`; the reason is DownReason or `quarantined`. 400 without a
+  /// target, 404 for a host not in the inventory.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Probe(const ApiRequest& request) const;
 
   /// GET /sd: the Prometheus http_sd target list, one group per host with its labels.

@@ -171,6 +171,11 @@ class FleetState {
 [[nodiscard]] std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
                                             bool quarantined) noexcept;
 
+/// Why a host is not up (HostView::Up() false), as the word the API, /probe and the CLI show:
+/// the last probe's failure, else the agent's last failure, else "no probe yet" on a ready
+/// session, else the agent's state ("connecting" before its first status).
+[[nodiscard]] std::string DownReason(const HostView& view);
+
 /// config → probes conversion (probes must not depend on config).
 [[nodiscard]] std::vector<probes::MatcherSpec> ToMatcherSpecs(
     const std::vector<config::ProcessNameMatcher>& matchers);
