@@ -38,7 +38,6 @@ SIM_SPARE = 20            # served by fleetsim, added by the reload
 DIALECTS = "linux-procps=40,busybox=20,aix=20,solaris=20"
 INTERVAL = "5s"
 INTERVAL_S = 5
-STATIC_GROUPS = ["ssh-daemon", "oracle", "never-running"]
 PORT_BLOCKS = [12000, 12400, 13000, 13400, 14000, 15000, 16000]
 BLOCK_SPAN = 320          # sim ports B..B+219; quiet host, closed port, controls, listens at B+300..305
 REAL_HOSTS = [            # name, testhost options
@@ -395,8 +394,9 @@ class E2E:
             "    cmdline: ['sshd|dropbear']",
             "  - name: oracle",
             "    cmdline: ['^ora_']",
-            "  - name: never-running",
+            "  - name: never-running",  # required on the simulated hosts only: 0 there, absent elsewhere
             "    comm: [e2e-absent]",
+            """    expect: '{label.sim="true"}'""",
             '  - name: "{{.Comm}}"',
             "    cmdline: ['.+']",
         ]
@@ -563,12 +563,18 @@ class E2E:
             problems.append(f"fleetps_session_up={find(samples, 'fleetps_session_up')}")
         if kind == "up":
             groups = {l["groupname"]: v for n, l, v in samples if n == "namedprocess_namegroup_num_procs"}
-            if any(g not in groups for g in STATIC_GROUPS):
-                problems.append(f"static groups missing: {sorted(set(STATIC_GROUPS) - set(groups))}")
+            expected = {l["groupname"]: v for n, l, v in samples if n == "fleetps_namegroup_expected"}
             if groups.get("ssh-daemon", 0) < 1:
                 problems.append(f"num_procs{{ssh-daemon}}={groups.get('ssh-daemon')}")
-            if groups.get("never-running") != 0:
-                problems.append(f"num_procs{{never-running}}={groups.get('never-running')}")
+            # DESIGN §6 lifecycle: a group is there once seen, or where `expect:` requires it.
+            simulated = host not in self.real and host != UNREACHABLE
+            if simulated and (groups.get("never-running") != 0 or expected != {"never-running": 1.0}):
+                problems.append(f"expected group: num_procs{{never-running}}="
+                                f"{groups.get('never-running')}, fleetps_namegroup_expected={expected}")
+            if not simulated and ("never-running" in groups or expected):
+                problems.append(f"a group expected only on simulated hosts is here: {expected}")
+            if not simulated and "oracle" in groups:
+                problems.append("oracle, never seen on this real host, is reported")
             pids = find(samples, "node_processes_pids")
             if not pids or pids[0] < 1:
                 problems.append(f"node_processes_pids={pids}")
@@ -613,7 +619,7 @@ class E2E:
             if p:
                 problems[name] = p
         r.check(f"per-host families for all {len(self.names)} hosts (up, state, every failure "
-                "reason, static groups, node_processes_*); none of the process families for the "
+                "reason, groups seen or expected, node_processes_*); none of the process families for the "
                 "unreachable host", not problems,
                 "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:8]))
         info = find(samples, "fleetps_host_info", host="real-csh")

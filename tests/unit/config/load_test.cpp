@@ -386,7 +386,8 @@ TEST(ConfigLoadTest, ExampleConfigLoads) {
   EXPECT_FALSE(inventory.hosts[18].algorithms.kex.empty());
   EXPECT_THAT(inventory.hosts[18].algorithms.pubkeys, ElementsAre("ssh-rsa"));
   EXPECT_TRUE(inventory.hosts[19].algorithms.legacy);
-  EXPECT_EQ(inventory.process_names.size(), 4u);
+  ASSERT_EQ(inventory.process_names.size(), 5u);
+  EXPECT_EQ(inventory.process_names[0].expect, R"({label.role="oracle"})");
   for (const HostSpec& host : inventory.hosts) {
     const bool safe = host.address == "localhost" || host.address.starts_with("127.") ||
                       host.address.ends_with(".example");
