@@ -22,7 +22,7 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
 2. Every panel shows data, unless it reads only families that NOT_EMITTED gives a reason for,
    or LEGITIMATELY_EMPTY says why it cannot on this fleet.
 3. No peer alert (nor FleetpsHostDown) is pending or firing over five evaluation rounds of the
-   healthy fleet. Then
+   healthy fleet, except the two that TRUE_FOR_JOBS says are true of a group of batch jobs. Then
    the separate fleetsim process is killed: FleetpsHostDown fires for that host only, and in
    /probe mode the peer "target down" alert (GitLab's RedisInstanceDown, `up != 1`) fires for
    it too. In /metrics mode `up` belongs to the one collector target and stays 1, so that
@@ -30,7 +30,9 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
 4. The collector is restarted (SIGTERM, then the same command): no rate() of
    namedprocess_namegroup_cpu_seconds_total, and no peer CPU alert expression, exceeds what
    fleetsim's processes can consume (MAX_CORES, read off tests/fleetsim/src/process_model.cpp)
-   at any evaluation instant around the restart.
+   at any evaluation instant around the restart. The `backup` group of batch jobs makes this
+   fail with counters that restart at the processes' lifetime CPU (checked against the
+   collector built at ff5610d^: 3.0 times the bound over 8 s windows, 1.6 times over 30 s).
 
 Peer rules are loaded as test copies: every `for:` becomes 0s (pending time would otherwise
 outlast the test); GitLab's `job="gitlab-redis"` selector becomes the mode's host job
@@ -71,6 +73,18 @@ HOST_JOB = {"metrics": "fleetps", "probe": "fleetps-hosts"}
 # as process-exporter folds them, well over 80 % of a core.
 DAEMONS = ["sshd", "nginx", "tnslsnr", "dropbear", "rsyslogd", "syslogd", "chronyd"]
 NEVER_RUNNING = ["patroni", "redis-sentinel", "osqueryd"]
+# fleetsim's backup jobs (`/bin/sh /usr/local/bin/backup.sh`, 20-900 s each, cheap): the one group
+# whose processes exit and start during the test, so the restart check below can fail. A counter
+# that restarted at its processes' lifetime CPU (issue #16) drops on a restart when jobs exited
+# before it, and rate() reads the whole value as new CPU; a group of daemons never drops.
+JOBS = "backup"
+JOBS_CMDLINE = r"^/bin/sh /usr/local/bin/backup\\.sh"
+# Peer alerts that are true for a group of short-lived jobs on any exporter, so not false alarms:
+# (alertname, groupname) -> reason.
+TRUE_FOR_JOBS = {
+    ("ProcessExporterProcessRestarting", JOBS): "the oldest job exits, so the oldest start time changes",
+    ("ProcessExporterGroupDown", JOBS): "between two runs a host may have no job at all (few on BusyBox)",
+}
 
 # Most cores one process of each group can use in fleetsim (process_model.cpp: Daemon() rates
 # are `cpu * Real(0.5, 1.5)`, default cpu 0.0005; nginx workers 0.01, master 0.0002; tnslsnr
@@ -78,7 +92,11 @@ NEVER_RUNNING = ["patroni", "redis-sentinel", "osqueryd"]
 # most n × this.
 MAX_CORES = {name: 0.0005 * 1.5 for name in DAEMONS}
 MAX_CORES.update(nginx=0.01 * 1.5, tnslsnr=0.001 * 1.5, **{name: 0 for name in NEVER_RUNNING})
-CPU_TIME_RESOLUTION_S = 1.0  # AIX and Solaris ps print TIME in whole seconds
+MAX_CORES[JOBS] = 0.01 * 2  # Churn() rates are `cpu * Real(0.2, 2)`, backup.sh's cpu 0.01
+# CPU time resolution: clock ticks from /proc/PID/stat on Linux; ps's TIME in whole seconds on
+# the others.
+CPU_TIME_RESOLUTION_S = {"linux-procps": 0.01}
+CPU_TIME_RESOLUTION_OTHERS_S = 1.0
 
 # Grafana's built-ins for a 5-minute range on a datasource whose scrape interval is set to the
 # probe interval: $__interval is then its minimum, the scrape interval, and $__rate_interval
@@ -204,6 +222,7 @@ class PeersE2E(DashboardsE2E):
         lines += ["process_names:", '  - name: "{{.Comm}}"', f"    comm: [{', '.join(DAEMONS)}]"]
         for name in NEVER_RUNNING:
             lines += [f"  - name: {name}", f"    comm: [{name}]"]
+        lines += [f"  - name: {JOBS}", f'    cmdline: ["{JOBS_CMDLINE}"]']
         self.config = os.path.join(self.work, "fleet.yaml")
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -511,6 +530,7 @@ class PeersE2E(DashboardsE2E):
                 seen[mode] |= self.alerts(mode)
             time.sleep(1)
         for mode in self.prom:
+            seen[mode] = {a for a in seen[mode] if (a[0], a[2]) not in TRUE_FOR_JOBS}
             self.report.check(f"{mode} mode: no peer alert nor FleetpsHostDown pending or firing on the healthy fleet "
                               f"({len(self.peer_alerts)} peer alerts loaded)", not seen[mode],
                               f"{len(seen[mode])}: {by_alert(seen[mode])}")
@@ -534,7 +554,7 @@ class PeersE2E(DashboardsE2E):
             r.check(f"{mode} mode: {' and '.join(sorted(a for a, _, _ in wanted[mode]))} fire for the stopped host "
                     f"{victim}", not missing,
                     f"missing {by_alert(missing)}; firing {by_alert(fired)}; up of its target: {victim_up}")
-            others = {a for a in self.alerts(mode) if a[1] != victim}
+            others = {a for a in self.alerts(mode) if a[1] != victim and (a[0], a[2]) not in TRUE_FOR_JOBS}
             r.check(f"{mode} mode: no peer alert or FleetpsHostDown for any other host", not others,
                     by_alert(others))
         # In /metrics mode `up` is the collector's one target: a peer up-based alert stays silent.
@@ -545,15 +565,17 @@ class PeersE2E(DashboardsE2E):
 
     # ---- 4: collector restart ------------------------------------------------------------------
 
-    def cpu_bound(self, num_procs, group, window_s):
-        """Most a group of num_procs processes can show as rate() over window_s (see MAX_CORES).
+    def cpu_bound(self, host, group, num_procs, window_s):
+        """Most a group of at most num_procs processes at a time can show as rate() over window_s.
 
-        Counters step at each probe, so the samples of a window may cover one probe interval more
-        than their span; rate() divides by the span, at least the window less a probe and a scrape
-        interval; and each process's CPU time may be off by its resolution at either end."""
+        At most num_procs run at any instant, each within MAX_CORES. Counters step at each probe,
+        so the samples of a window may cover one probe interval more than their span; rate()
+        divides by the span, at least the window less a probe and a scrape interval. Each
+        process's CPU time is read to its resolution, counted twice for the jobs that end and
+        start within the window."""
         span = window_s - PROBE_INTERVAL_S - 1
-        return num_procs * (MAX_CORES[group] * (window_s + PROBE_INTERVAL_S) / span
-                            + CPU_TIME_RESOLUTION_S / span)
+        resolution = CPU_TIME_RESOLUTION_S.get(self.dialect[host], CPU_TIME_RESOLUTION_OTHERS_S)
+        return num_procs * (MAX_CORES[group] * (window_s + PROBE_INTERVAL_S) + 2 * resolution) / span
 
     def range_query(self, mode, expr, start, end):
         answer = self.get(mode, "/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step="1")
@@ -607,7 +629,7 @@ class PeersE2E(DashboardsE2E):
                     keys = [k for k in most if labels.get("instance", k[0]) == k[0]
                             and labels.get("groupname", k[1]) == k[1]
                             and (not selected or selected.group(1) == k[1])]
-                    bound = scale * sum(self.cpu_bound(most[k], k[1], w) for k in keys)
+                    bound = scale * sum(self.cpu_bound(k[0], k[1], most[k], w) for k in keys)
                     for ts, value in series["values"]:
                         count += 1
                         excess = float(value) / bound if bound else float("inf") if float(value) > 0 else 0
