@@ -196,13 +196,25 @@ TEST(ProbesGoldenBusybox, PlainPsWithCrlf) {
   EXPECT_EQ(FindPid(snap, 1)->args, "init");
 }
 
+// process-exporter's per-process error counts, read off the fixture: no row unreadable; the
+// rows without /proc/PID/io (1, 2, 812, 2000, 2100, 3100, 4190) and the zombie 3000 without an
+// fd listing lack a reading others have.
+TEST(ProbesGoldenLinux, CountsProcessesWithAReadingMissing) {
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe.txt", LinuxFingerprint());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.snapshot.stats.processes_unreadable, 0u);
+  EXPECT_EQ(r.snapshot.stats.processes_partial, 8u);
+}
+
 TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   Fingerprint fp;
   fp.os = "AIX";
   const ProbeParseResult r = Parse(Dialect::kAix, "aix/probe.txt", fp);
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
-  EXPECT_EQ(snap.stats.lines_skipped, 1u);  // " bad line with words"
+  EXPECT_EQ(snap.stats.lines_skipped, 1u);         // " bad line with words"
+  EXPECT_EQ(snap.stats.processes_unreadable, 1u);  // that line is a process ps listed
   EXPECT_EQ(snap.processes.size(), 9u);
   // Running (blank wait channel) with a command of several words: the first word is the
   // command's, not the wait channel's.
