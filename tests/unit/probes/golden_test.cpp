@@ -306,6 +306,9 @@ TEST(ProbesGoldenHpux, NoResidentSizeAndCutOutput) {
   EXPECT_EQ(ase->vsz_bytes, 812000u * 1024u);
   EXPECT_EQ(ase->comm, "dataserver");
   EXPECT_DOUBLE_EQ(*ase->cpu_total_seconds, 36000.0);
+  EXPECT_FALSE(ase->threads.has_value());  // no thread count from HP-UX ps
+  EXPECT_EQ(snap.max_processes, 4200);     // kctune nproc
+  EXPECT_EQ(snap.max_threads, 8416);       // kctune nkthread
   EXPECT_TRUE(snap.stats.truncated_last_line);
   EXPECT_EQ(snap.listening.size(), 3u);  // the partial "*.49" line is dropped
   EXPECT_TRUE(HasSocket(snap, "tcp", 4100, std::nullopt));
