@@ -155,6 +155,15 @@ TEST_P(ResponderDialectTest, ProcessProbeParsesIntoTheSimulatedTable) {
   EXPECT_EQ(parsed.snapshot.stats.sections_unterminated, 0u);
   EXPECT_EQ(parsed.snapshot.remote_clock_unix, host.now_epoch);
   EXPECT_FALSE(parsed.snapshot.listening.empty());
+  // The probe user sees every process's readings: no process-exporter read errors.
+  EXPECT_EQ(parsed.snapshot.stats.processes_unreadable, 0u);
+  EXPECT_EQ(parsed.snapshot.stats.processes_partial, 0u);
+  const SimLimits limits = LimitsOf(host);
+  const auto stated = [](std::uint64_t v) {
+    return v == 0 ? std::nullopt : std::optional<std::int64_t>(static_cast<std::int64_t>(v));
+  };
+  EXPECT_EQ(parsed.snapshot.max_processes, stated(limits.max_processes));
+  EXPECT_EQ(parsed.snapshot.max_threads, stated(limits.max_threads));
   // The biggest process must come through with its identity and size.
   const auto biggest = std::max_element(
       host.processes.begin(), host.processes.end(),

@@ -247,6 +247,7 @@ TEST(DialectEmulatorTest, Solaris) {
   EXPECT_EQ(fp.zonename, "appzone");
   EXPECT_EQ(fp.uid, 1005) << "id without -u: the sed fallback";
   EXPECT_EQ(fp.page_size, 8192);
+  EXPECT_EQ(fp.max_processes, 30000) << "the emulator's kstat -p unix:0:var:v_proc";
   EXPECT_TRUE(fp.has_ucb_ps);
   EXPECT_TRUE(fp.has_lsof) << "the emulator's lsof (a non-root view)";
   EXPECT_TRUE(fp.has_netstat);
@@ -254,6 +255,8 @@ TEST(DialectEmulatorTest, Solaris) {
 
   const probes::HostSnapshot& snap = *run.result->snapshot;
   EXPECT_EQ(snap.remote_clock_unix, 1700000000) << "date +%s fails: the perl fallback";
+  EXPECT_EQ(snap.max_processes, 30000) << "the fingerprint's limit, in every snapshot";
+  EXPECT_FALSE(snap.max_threads) << "Solaris has no system-wide thread limit";
   EXPECT_EQ(snap.processes.size(), 6u);  // 8 rows minus the probe shell and `-sh -c /bin/sh -s`
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);
 
@@ -304,6 +307,8 @@ TEST(DialectEmulatorTest, Hpux) {
 
   const probes::HostSnapshot& snap = *run.result->snapshot;
   EXPECT_EQ(snap.processes.size(), 4u);
+  EXPECT_EQ(snap.max_processes, 4200) << "the emulator's kctune -P nproc";
+  EXPECT_EQ(snap.max_threads, 8416) << "the emulator's kctune -P nkthread";
   EXPECT_EQ(run.groups.groups.count("probe-self"), 0u);
   const GroupStats* sybase = Group(run, "sybase");
   ASSERT_NE(sybase, nullptr);

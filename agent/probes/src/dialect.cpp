@@ -48,6 +48,10 @@ constexpr std::string_view kFingerprintBody =
     "fp_e page-size $?\n"
     "fp_b uid; id -u 2>/dev/null || id | sed 's/^uid=\\([0-9]*\\).*/\\1/'; fp_e uid $?\n"
     "fp_b zonename; if fp_have zonename; then zonename 2>/dev/null; fi; fp_e zonename $?\n"
+    // Solaris's process limit (max_nprocs) is set at boot, so once per session is enough; the
+    // kstat command is a Perl script on Solaris 10, too slow to start on every probe.
+    "fp_b kstat-var; if fp_have kstat; then kstat -p unix:0:var:v_proc 2>/dev/null; fi; "
+    "fp_e kstat-var $?\n"
     "fp_b tools; for fp_t in lsof ss netstat sockstat procstat perl nawk; do "
     "if fp_have $fp_t; then echo $fp_t; fi; done; "
     "if [ -x /usr/ucb/ps ]; then echo ucb-ps; fi; fp_e tools 0\n";
@@ -82,7 +86,10 @@ constexpr std::string_view kProcBatch =
     "fp_e proc-io $?\n"
     "fp_b proc-limits; grep -sH '^Max open files' /proc/[0-9]*/limits; fp_e proc-limits $?\n"
     // The extra /proc/self/fd operand forces per-directory headers even with one match.
-    "fp_b proc-fd; ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null; fp_e proc-fd $?\n";
+    "fp_b proc-fd; ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null; fp_e proc-fd $?\n"
+    // node_exporter's process and thread limits; sysctl changes them at run time.
+    "fp_b proc-sys-limits; grep -sH '' /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max; "
+    "fp_e proc-sys-limits $?\n";
 
 constexpr std::string_view kLsofFd =
     "if fp_have lsof; then fp_b lsof-fd; lsof -n -P -l -w -b -F f 2>/dev/null; "
@@ -305,6 +312,7 @@ FingerprintResult ParseFingerprint(std::string_view output) {
   if (fp.page_size && *fp.page_size == 0) fp.page_size.reset();
   fp.uid = number("uid");
   fp.zonename = first_line("zonename");
+  if (auto b = body("kstat-var")) fp.max_processes = ParseKstatValue(*b, "unix:0:var:v_proc");
 
   if (auto b = body("ps-o")) {
     detail::LineReader reader(*b);
@@ -407,6 +415,11 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
     case Dialect::kHpux:
       AddSection(s, "ps", std::string(kHpuxPs) + " 2>/dev/null");
       AddSection(s, "comm", "UNIX95=1 ps -e -o pid= -o comm= 2>/dev/null");
+      // nproc and nkthread are dynamic on 11.31, so every probe reads them. kctune exists
+      // from 11.23 on; -P is the output format HP keeps stable for scripts.
+      s.append(
+          "if fp_have kctune; then fp_b kctune-limits; kctune -P name,current nproc nkthread "
+          "2>/dev/null; fp_e kctune-limits $?; fi\n");
       s.append(kLsofFd);
       s.append(kNetstatListen).append(kLsofListen);
       break;

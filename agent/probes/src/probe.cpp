@@ -200,6 +200,29 @@ void ExcludeSelf(HostSnapshot& snap) {
   snap.stats.self_excluded = before - snap.processes.size();
 }
 
+// Counts the processes lacking a per-process reading the host gives (stats.processes_partial):
+// a reading is given when at least one process of the table has it.
+void CountPartial(HostSnapshot& snap) {
+  bool status = false;
+  bool io = false;
+  bool fds = false;
+  for (const ProcessRow& row : snap.processes) {
+    status = status || row.ctx_voluntary.has_value();
+    io = io || row.read_bytes.has_value();
+    fds = fds || row.fds.has_value();
+  }
+  for (const ProcessRow& row : snap.processes) {
+    if ((status && !row.ctx_voluntary) || (io && !row.read_bytes) || (fds && !row.fds)) {
+      ++snap.stats.processes_partial;
+    }
+  }
+}
+
+// Process rows a table parser skipped: every skip but a header it did not know.
+std::uint64_t RowsSkipped(const ParseStats& stats) {
+  return stats.lines_skipped - stats.skipped[static_cast<std::size_t>(SkipReason::kNoHeader)];
+}
+
 }  // namespace
 
 std::string_view ProcessRow::exe() const noexcept {
@@ -229,11 +252,16 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   }
   std::vector<ProcessRow> rows;
   if (ps != nullptr) {
+    const std::uint64_t skipped_before = RowsSkipped(stats);
     rows = dialect == Dialect::kBusybox
                ? ParsePsWithHeader(dialect, ps->body, clock, stats)
                : ParsePsTable(dialect, PsColumnsFor(dialect), ps->body, clock, stats);
     SortByPid(rows);
+    stats.processes_unreadable = RowsSkipped(stats) - skipped_before;
   }
+  // With a ps table, a /proc stat line that does not parse leaves a row without /proc
+  // readings (a partial reading), not an unreadable process.
+  const std::uint64_t ps_unreadable = stats.processes_unreadable;
 
   if (IsLinux(dialect)) {
     ProcBatch batch;
@@ -250,6 +278,9 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     std::map<std::int64_t, ProcessRow> proc =
         ParseProcBatch(batch, fingerprint.clk_tck.value_or(100),
                        fingerprint.page_size.value_or(4096), snap.boot_time_unix, stats);
+    const HostLimits limits = ParseProcSysLimits(body("proc-sys-limits"), stats);
+    snap.max_processes = limits.max_processes;
+    snap.max_threads = limits.max_threads;
     if (rows.empty()) {
       // No usable ps: /proc alone is the table (BusyBox without ps, or ps failed).
       const Section* stat = Find(sections, "proc-stat");
@@ -257,9 +288,11 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
         result.error = "process table truncated";
         return result;
       }
+      stats.processes_unreadable -= ps_unreadable;  // only the stat lines count now
       rows.reserve(proc.size());
       for (auto& [pid, row] : proc) rows.push_back(std::move(row));
     } else {
+      stats.processes_unreadable = ps_unreadable;
       JoinByPid(rows, proc,
                 [](ProcessRow& row, ProcessRow& from_proc) { Enrich(row, std::move(from_proc)); });
       // BusyBox ps may lack PPID: a row /proc no longer knows exited meanwhile, and without
@@ -290,7 +323,13 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
       fds = ParseProcstatFdCounts(p->body, stats);
     }
     JoinByPid(rows, fds, [](ProcessRow& row, std::int64_t count) { row.fds = count; });
+    if (const Section* k = Find(sections, "kctune-limits")) {
+      const HostLimits limits = ParseKctuneLimits(k->body, stats);
+      snap.max_processes = limits.max_processes;
+      snap.max_threads = limits.max_threads;
+    }
   }
+  if (!snap.max_processes) snap.max_processes = fingerprint.max_processes;
 
   if (rows.empty()) {
     const bool missing =
@@ -301,6 +340,7 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   for (ProcessRow& row : rows) Finish(dialect, row);
   snap.processes = std::move(rows);
   ExcludeSelf(snap);
+  CountPartial(snap);
 
   const Section* netstat = Find(sections, "listen-netstat");
   const Section* lsof = Find(sections, "listen-lsof");

@@ -110,7 +110,10 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
   ForEachProcLine(batch.stat, "stat", stats, [&](std::int64_t pid, std::string_view content) {
     ProcessRow row;
     row.pid = pid;
-    if (!ParseStatLine(content, clk_tck, page_size, btime, row)) return false;
+    if (!ParseStatLine(content, clk_tck, page_size, btime, row)) {
+      ++stats.processes_unreadable;  // a process /proc listed and its stat did not give
+      return false;
+    }
     rows[pid] = std::move(row);
     return true;
   });

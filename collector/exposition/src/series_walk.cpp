@@ -178,12 +178,27 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
                         g.ctx_involuntary);
         });
         break;
+      case CatalogIndex("namedprocess_scrape_errors"):
+        sink.Sample(family, {}, static_cast<double>(view.scrape_errors_total));
+        break;
+      case CatalogIndex("namedprocess_scrape_procread_errors"):
+        sink.Sample(family, {}, static_cast<double>(view.scrape_procread_errors_total));
+        break;
+      case CatalogIndex("namedprocess_scrape_partial_errors"):
+        sink.Sample(family, {}, static_cast<double>(view.scrape_partial_errors_total));
+        break;
       case CatalogIndex("node_processes_pids"):
         if (processes)
           sink.Sample(family, {}, static_cast<double>(view.snapshot->processes.size()));
         break;
       case CatalogIndex("node_processes_threads"):
         if (processes) sink.Sample(family, {}, host_threads);
+        break;
+      case CatalogIndex("node_processes_max_processes"):
+        if (processes) SampleIfKnown(sink, family, {}, view.snapshot->max_processes);
+        break;
+      case CatalogIndex("node_processes_max_threads"):
+        if (processes) SampleIfKnown(sink, family, {}, view.snapshot->max_threads);
         break;
       case CatalogIndex("node_processes_state"):
         if (!processes) break;

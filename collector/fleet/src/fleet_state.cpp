@@ -99,6 +99,9 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->skipped_total = it->second.view->skipped_total;
       view->lines_skipped_total = it->second.view->lines_skipped_total;
       view->groups_refused_total = it->second.view->groups_refused_total;
+      view->scrape_errors_total = it->second.view->scrape_errors_total;
+      view->scrape_procread_errors_total = it->second.view->scrape_procread_errors_total;
+      view->scrape_partial_errors_total = it->second.view->scrape_partial_errors_total;
     }
     Entry& entry =
         next.emplace(spec.name, Entry{nullptr, probes::GroupTracker{}, rules_.LifecycleFor(spec)})
@@ -185,11 +188,14 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
       view->lines_skipped_total[i] += result.snapshot->stats.skipped[i];
     }
+    view->scrape_procread_errors_total += result.snapshot->stats.processes_unreadable;
+    view->scrape_partial_errors_total += result.snapshot->stats.processes_partial;
   } else if (result.session_epoch == 0 && !(view->status && view->status->last_reason)) {
     // A tick on a host that has been neither ready nor failed yet (connecting, fingerprinting):
     // the agent's `disconnected` is a placeholder there, and the host's state says more.
     view->last_probe_failure.clear();
   } else {
+    if (result.session_epoch != 0) ++view->scrape_errors_total;  // it ran, and gave no table
     const auto reason = agent::ReasonName(result.reason);
     view->last_probe_failure =
         reason.empty() ? std::string(agent::ProbeStatusName(result.status)) : std::string(reason);

@@ -156,6 +156,11 @@ std::string FingerprintSection(std::string_view name, const HostSnapshot& host,
     if (d == SimDialect::kSolaris) {
       out = "global";
     }
+  } else if (name == "kstat-var") {
+    // The script guards kstat with fp_have: elsewhere the section is empty, rc 0.
+    if (d == SimDialect::kSolaris) {
+      out = "unix:0:var:v_proc\t" + std::to_string(LimitsOf(host).max_processes);
+    }
   } else if (name == "tools") {
     for (std::string_view tool :
          {"lsof", "ss", "netstat", "sockstat", "procstat", "perl", "nawk", "ucb-ps"}) {
@@ -487,6 +492,11 @@ std::string ProbeSection(std::string_view name, const HostSnapshot& host, std::u
     if (name == "proc-io") return ProcIo(host);
     if (name == "proc-limits") return ProcLimits(host);
     if (name == "proc-fd") return ProcFd(host, self_pid);
+    if (name == "proc-sys-limits") {
+      const SimLimits limits = LimitsOf(host);
+      return "/proc/sys/kernel/pid_max:" + std::to_string(limits.max_processes) +
+             "\n/proc/sys/kernel/threads-max:" + std::to_string(limits.max_threads) + "\n";
+    }
   } else if (name.starts_with("proc-")) {
     rc = name == "proc-fd" ? 1 : 2;  // grep/ls on a missing /proc layout
     return {};
@@ -543,6 +553,22 @@ Answer PlainCommand(std::string_view command, const HostSnapshot& host) {
 }
 
 }  // namespace
+
+SimLimits LimitsOf(const HostSnapshot& host) {
+  switch (host.dialect) {
+    case SimDialect::kLinuxProcps:
+    case SimDialect::kBusybox: {
+      const bool old_pid_space =
+          host.dialect == SimDialect::kBusybox || LinuxRelease(host.number).starts_with("2.6");
+      return {old_pid_space ? 32768U : 4194304U, host.mem_total_kib / 128};
+    }
+    case SimDialect::kSolaris:
+      return {30000, 0};
+    case SimDialect::kAix:
+      break;
+  }
+  return {};
+}
 
 ScriptSections FindSections(std::string_view script) {
   ScriptSections found;

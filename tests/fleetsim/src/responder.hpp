@@ -36,6 +36,16 @@ struct ScriptSections {
 [[nodiscard]] Answer RunScript(std::string_view script, const HostSnapshot& host,
                                std::uint32_t self_pid);
 
+/// The system-wide limits a host states (node_exporter's node_processes_max_processes and
+/// _max_threads): Linux pid_max (4194304 as systemd sets it, 32768 on 2.6 kernels and BusyBox
+/// devices) and threads-max (the kernel's default, memory / 128 KiB); Solaris v_proc 30000
+/// (max_nprocs capped by the default pidmax), no thread limit; AIX neither. 0 = not stated.
+struct SimLimits {
+  std::uint64_t max_processes = 0;
+  std::uint64_t max_threads = 0;
+};
+[[nodiscard]] SimLimits LimitsOf(const HostSnapshot& host);
+
 /// The start of an endless process table in the dialect's `ps` format: a BEGIN marker for the
 /// `ps` section followed by rows; ContinueEndless produces more rows forever.
 [[nodiscard]] std::string EndlessPrefix(std::string_view script, const HostSnapshot& host);

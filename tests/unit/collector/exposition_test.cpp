@@ -160,6 +160,8 @@ class ExpositionTest : public ::testing::Test {
     row.ctx_involuntary = 4;
     snapshot->processes.push_back(row);
     snapshot->listening.push_back({"tcp", "0.0.0.0", 80, 7, "nginx"});
+    snapshot->max_processes = 4194304;
+    snapshot->max_threads = 127633;
     state_.OnResult(Answered("full", snapshot));
   }
 
@@ -305,6 +307,54 @@ TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
                               "reason=\"bad_number\"} 2"));
   EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
                               "reason=\"no_header\"} 0"));
+}
+
+// process-exporter's three scrape counters, per host: failed probes that ran, unreadable and
+// partially read processes of good ones; all at 0 from the start.
+TEST_F(ExpositionTest, ScrapeErrorCountersAddUpPerHost) {
+  std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("namedprocess_scrape_errors{host=\"down1\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("namedprocess_scrape_procread_errors{host=\"up1\"} 0\n"));
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  snapshot->processes.emplace_back().pid = 1;
+  snapshot->stats.processes_unreadable = 2;
+  snapshot->stats.processes_partial = 3;
+  state_.OnResult(Answered("up1", snapshot));
+  state_.OnResult(Answered("up1", snapshot));
+  agent::ProbeResult timed_out;
+  timed_out.host = "up1";
+  timed_out.status = agent::ProbeStatus::kTimeout;
+  timed_out.reason = make_error_code(agent::Errc::kTimeout);
+  timed_out.session_epoch = 1;
+  state_.OnResult(timed_out);
+  agent::ProbeResult not_ready = timed_out;  // a tick while the host was down: it never ran
+  not_ready.session_epoch = 0;
+  state_.OnResult(not_ready);
+  text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("namedprocess_scrape_errors{host=\"up1\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("namedprocess_scrape_procread_errors{host=\"up1\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("namedprocess_scrape_partial_errors{host=\"up1\"} 6\n"));
+  // Counters, typed as process-exporter types them (names without _total).
+  EXPECT_THAT(text, HasSubstr("# TYPE namedprocess_scrape_partial_errors counter\n"));
+}
+
+// node_exporter's limits appear where the platform states them, and only while the host is up.
+TEST_F(ExpositionTest, ProcessLimitsAppearWhereTheHostStatesThem) {
+  std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, Not(HasSubstr("node_processes_max_processes{")));  // AIX states none
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  snapshot->processes.emplace_back().pid = 1;
+  snapshot->max_processes = 30000;
+  state_.OnResult(Answered("up1", snapshot));
+  text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("node_processes_max_processes{host=\"up1\"} 30000\n"));
+  EXPECT_THAT(text, Not(HasSubstr("node_processes_max_threads{")));  // Solaris has none
+  agent::HostStatus lost;
+  lost.host = "up1";
+  lost.state = agent::HostState::kBackoff;
+  lost.last_reason = agent::Errc::kTimeout;
+  state_.OnStatus(lost);
+  EXPECT_THAT(RenderMetrics(state_, {}), Not(HasSubstr("node_processes_max_processes{")));
 }
 
 TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {

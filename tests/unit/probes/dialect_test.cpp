@@ -104,6 +104,8 @@ TEST(ProbesFingerprintFields, OldProcpsBusyboxSolaris) {
   EXPECT_TRUE(sol.has_ucb_ps);
   EXPECT_FALSE(sol.proc_readable);
   EXPECT_EQ(sol.page_size, 8192);
+  EXPECT_EQ(sol.max_processes, 30000);         // kstat unix:0:var:v_proc
+  EXPECT_FALSE(bb.max_processes.has_value());  // no kstat on Linux: read by each probe there
   const Fingerprint hp = ParseFingerprint(ReadFixture("fingerprint/hpux.txt")).fingerprint;
   EXPECT_FALSE(hp.ps_has_o);
 }

@@ -196,13 +196,25 @@ TEST(ProbesGoldenBusybox, PlainPsWithCrlf) {
   EXPECT_EQ(FindPid(snap, 1)->args, "init");
 }
 
+// process-exporter's per-process error counts, read off the fixture: no row unreadable; the
+// rows without /proc/PID/io (1, 2, 812, 2000, 2100, 3100, 4190) and the zombie 3000 without an
+// fd listing lack a reading others have.
+TEST(ProbesGoldenLinux, CountsProcessesWithAReadingMissing) {
+  const ProbeParseResult r =
+      Parse(Dialect::kLinuxProcps, "linux-procps/probe.txt", LinuxFingerprint());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.snapshot.stats.processes_unreadable, 0u);
+  EXPECT_EQ(r.snapshot.stats.processes_partial, 8u);
+}
+
 TEST(ProbesGoldenAix, DecimalCommasLsofAndNetstat) {
   Fingerprint fp;
   fp.os = "AIX";
   const ProbeParseResult r = Parse(Dialect::kAix, "aix/probe.txt", fp);
   ASSERT_TRUE(r.ok()) << r.error;
   const HostSnapshot& snap = r.snapshot;
-  EXPECT_EQ(snap.stats.lines_skipped, 1u);  // " bad line with words"
+  EXPECT_EQ(snap.stats.lines_skipped, 1u);         // " bad line with words"
+  EXPECT_EQ(snap.stats.processes_unreadable, 1u);  // that line is a process ps listed
   EXPECT_EQ(snap.processes.size(), 9u);
   // Running (blank wait channel) with a command of several words: the first word is the
   // command's, not the wait channel's.
@@ -294,6 +306,9 @@ TEST(ProbesGoldenHpux, NoResidentSizeAndCutOutput) {
   EXPECT_EQ(ase->vsz_bytes, 812000u * 1024u);
   EXPECT_EQ(ase->comm, "dataserver");
   EXPECT_DOUBLE_EQ(*ase->cpu_total_seconds, 36000.0);
+  EXPECT_FALSE(ase->threads.has_value());  // no thread count from HP-UX ps
+  EXPECT_EQ(snap.max_processes, 4200);     // kctune nproc
+  EXPECT_EQ(snap.max_threads, 8416);       // kctune nkthread
   EXPECT_TRUE(snap.stats.truncated_last_line);
   EXPECT_EQ(snap.listening.size(), 3u);  // the partial "*.49" line is dropped
   EXPECT_TRUE(HasSocket(snap, "tcp", 4100, std::nullopt));

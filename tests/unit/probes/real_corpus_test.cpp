@@ -290,5 +290,29 @@ TEST(RealCorpus, HasCapturesFromSixDialectsWithProvenance) {
   EXPECT_GE(dialects, 6u);
 }
 
+// kctune's parse format as HP's guide prints it: nproc is the process limit; maxuprc, a
+// per-user limit, is not a system-wide one; no nkthread asked, so no thread limit.
+TEST(RealCorpus, KctuneParseFormatGivesNprocAsTheProcessLimit) {
+  const fs::path capture = kRoot / "hpux/kctune-P-name-current-maxuprc-nproc-hpux-sag.txt";
+  ASSERT_TRUE(fs::exists(capture));
+  ParseStats stats;
+  const HostLimits limits = ParseKctuneLimits(Read(capture), stats);
+  EXPECT_EQ(limits.max_processes, 4200);
+  EXPECT_FALSE(limits.max_threads.has_value());
+  EXPECT_EQ(stats.lines_skipped, 0u);
+}
+
+// kstat -p lines as a SmartOS host printed them: the value of the named statistic only.
+TEST(RealCorpus, KstatParseableLinesGiveTheNamedStatistic) {
+  const fs::path capture = kRoot / "solaris/kstat-p-cpu-stat-regex-smartos.txt";
+  ASSERT_TRUE(fs::exists(capture));
+  const std::string text = Read(capture);
+  EXPECT_EQ(ParseKstatValue(text, "cpu_stat:1:cpu_stat1:kernel"), 78457429);
+  EXPECT_EQ(ParseKstatValue(text, "cpu_stat:4:cpu_stat4:idle"), 2436590263);
+  EXPECT_EQ(ParseKstatValue(text, "cpu_stat:1:cpu_stat1:kernel_asflt"), 34);
+  EXPECT_FALSE(ParseKstatValue(text, "unix:0:var:v_proc").has_value());
+  EXPECT_FALSE(ParseKstatValue(text, "cpu_stat:1:cpu_stat1").has_value());  // a prefix only
+}
+
 }  // namespace
 }  // namespace fleetps::probes

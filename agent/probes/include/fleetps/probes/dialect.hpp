@@ -46,6 +46,9 @@ struct Fingerprint {
   std::optional<long> page_size;  ///< `getconf PAGESIZE`.
   std::optional<long> uid;        ///< Effective uid of the probe user.
   std::string zonename;           ///< Solaris zone, empty elsewhere.
+  /// Solaris `kstat -p unix:0:var:v_proc` (max_nprocs, the system-wide process limit, set at
+  /// boot); ParseProcessProbe copies it into each snapshot's max_processes. Absent elsewhere.
+  std::optional<std::int64_t> max_processes;
   /// "procps-ng 4.0.2", "procps 3.2.8", "busybox", "posix" (ps -o works, not identified) or
   /// "unknown".
   std::string ps_flavour;
@@ -72,8 +75,9 @@ inline constexpr std::string_view kFingerprintNonce = "fp0fingerprint";
 /// A POSIX sh script for stdin of `/bin/sh -s` that prints, in one round trip and in framed
 /// sections (`@@FLEETPS <nonce> BEGIN <name>` ... `@@FLEETPS <nonce> END <name> rc=<code>`):
 /// uname -s/-r/-m/-v/-p/-n, ps flavour and `-o` support, /proc readability, CLK_TCK, PAGESIZE, uid,
-/// zonename and which helper tools exist. Works in dash, bash, ksh, busybox sh and Bourne sh
-/// (functions, backquotes, `type`; no `$(...)`, no `local`, no `command -v`).
+/// zonename, the kstat process limit (where `kstat` exists) and which helper tools exist. Works in
+/// dash, bash, ksh, busybox sh and Bourne sh (functions, backquotes, `type`; no `$(...)`, no
+/// `local`, no `command -v`).
 [[nodiscard]] std::string_view FingerprintScript() noexcept;
 
 /// Parses FingerprintScript() output. Text before the first marker (MOTD, banners) and CRLF line

@@ -163,11 +163,33 @@ struct ProcBatch {
 
 /// Parses the /proc batch into rows keyed by pid (only /proc-derived fields filled: ppid,
 /// state, comm, cpu, faults, threads, start time, rss/vsz, swap, ctx switches, io, fds,
-/// fd_limit; `user` is the numeric real uid). Also yields btime when present.
+/// fd_limit; `user` is the numeric real uid). Also yields btime when present. A stat line that
+/// does not parse is counted in stats.processes_unreadable as well as skipped.
 [[nodiscard]] std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch,
                                                                 long clk_tck, long page_size,
                                                                 std::optional<double>& btime,
                                                                 ParseStats& stats);
+
+// ---- system-wide limits ----------------------------------------------------------------------
+
+/// node_exporter's node_processes_max_processes and _max_threads, as one host states them.
+struct HostLimits {
+  std::optional<std::int64_t> max_processes;
+  std::optional<std::int64_t> max_threads;
+};
+
+/// Linux `grep -sH '' /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max`: pid_max is
+/// max_processes, threads-max is max_threads (what node_exporter's processes collector reads).
+[[nodiscard]] HostLimits ParseProcSysLimits(std::string_view text, ParseStats& stats);
+
+/// HP-UX `kctune -P name,current nproc nkthread` (kconfig(5)'s parse format: `field<TAB>value`
+/// lines, a blank line between tunables): nproc is max_processes, nkthread max_threads.
+[[nodiscard]] HostLimits ParseKctuneLimits(std::string_view text, ParseStats& stats);
+
+/// The value of `statistic` (`module:instance:name:statistic`) in Solaris `kstat -p` output
+/// (one `statistic<TAB>value` line each); nullopt when absent or not a non-negative integer.
+[[nodiscard]] std::optional<std::int64_t> ParseKstatValue(std::string_view text,
+                                                          std::string_view statistic);
 
 // ---- descriptors and sockets -----------------------------------------------------------------
 

@@ -126,6 +126,17 @@ struct ParseStats {
   std::uint64_t sections_unterminated = 0;  ///< A BEGIN without END (output cut short).
   bool truncated_last_line = false;         ///< The final line had no newline and was dropped.
   std::uint64_t self_excluded = 0;          ///< Probe processes removed from the table.
+  /// Processes the table listed but whose row could not be read (a ps row skipped as
+  /// short_line, bad_number or no_pid; with /proc as the table, a stat line that did not
+  /// parse): process-exporter's procread errors. A process that exited before it was read is
+  /// not one (it is simply not listed).
+  std::uint64_t processes_unreadable = 0;
+  /// Processes read whose other per-process readings the host gives were missing (Linux
+  /// /proc/PID/status, io or fd; elsewhere the lsof descriptor count): unreadable for the
+  /// probe user, or the process exited mid-read. A reading counts as given when the probe got
+  /// it for at least one process, so a platform or kernel without it adds nothing. Once per
+  /// process, however many readings it lacks: process-exporter's partial errors.
+  std::uint64_t processes_partial = 0;
 };
 
 /// One probe's worth of host state.
@@ -136,6 +147,12 @@ struct HostSnapshot {
   std::optional<std::int64_t> remote_clock_unix;
   std::optional<double> boot_time_unix;  ///< Linux btime.
   std::optional<std::int64_t> self_pid;  ///< The probe shell's $$.
+  /// System-wide limits, node_exporter's node_processes_max_processes and _max_threads: Linux
+  /// /proc/sys/kernel/pid_max and threads-max (read every probe: sysctl changes them at run
+  /// time), HP-UX kctune nproc and nkthread, Solaris v_proc (max_nprocs, fixed at boot: from
+  /// the fingerprint). Absent where the platform has no such limit or did not say.
+  std::optional<std::int64_t> max_processes;
+  std::optional<std::int64_t> max_threads;
   ParseStats stats;
 };
 

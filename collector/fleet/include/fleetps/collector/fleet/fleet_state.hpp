@@ -90,6 +90,12 @@ struct HostView {
   std::uint64_t skipped_total = 0;
   /// Output lines of good probes that became no row or socket, by probes::SkipReason.
   std::array<std::uint64_t, probes::kSkipReasonCount> lines_skipped_total{};
+  /// process-exporter's namedprocess_scrape_* counters, for this host: probes that ran on a
+  /// ready session and gave no table; processes a good probe listed but could not read;
+  /// processes it read with a reading missing (probes::ParseStats).
+  std::uint64_t scrape_errors_total = 0;
+  std::uint64_t scrape_procread_errors_total = 0;
+  std::uint64_t scrape_partial_errors_total = 0;
   std::optional<agent::ProbeStatus> last_probe_status;  ///< Of the last probe that ran.
   std::string last_probe_failure;                       ///< Reason name; empty after success.
   std::chrono::system_clock::time_point last_probe_finished{};
