@@ -398,7 +398,7 @@ class DashboardsE2E:
         jobs = self.query("probe", f'count by (__name__, job) ({{__name__=~"{HOST_FAMILIES}", host!=""}})')
         wrong = sorted((x["metric"]["__name__"], x["metric"]["job"]) for x in jobs["data"]["result"]
                        if (x["metric"]["job"] == "fleetps-hosts")
-                       != bool(re.fullmatch(r"(namedprocess|node|fleetps_namegroup)_.+", x["metric"]["__name__"])))
+                       != bool(re.fullmatch(r"(namedprocess_namegroup|node|fleetps_namegroup)_.+", x["metric"]["__name__"])))
         r.check("probe mode: process families from /probe (fleetps-hosts), host health from /metrics (fleetps)",
                 jobs["data"]["result"] and not wrong, str(wrong[:6]))
 

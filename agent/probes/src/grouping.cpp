@@ -411,13 +411,13 @@ void GroupTracker::Admit(GroupSnapshot& out, const GroupLifecycle& lifecycle,
   // Expired templated groups go first, so their places are free for this update's new ones.
   std::erase_if(accum_, [&](const auto& entry) {
     const std::string& name = entry.first;
-    return !out.groups.contains(name) && !lifecycle.fixed.contains(name) &&
+    return !out.groups.contains(name) && !(lifecycle.fixed && lifecycle.fixed->contains(name)) &&
            !lifecycle.expected.contains(name) &&
            now - entry.second.last_seen >= lifecycle.retention;
   });
   std::size_t tracked = 0;
   for (const auto& entry : accum_) tracked += lifecycle.expected.contains(entry.first) ? 0 : 1;
-  std::set<std::string, std::less<>> refused;
+  GroupNameSet refused;
   for (const auto& entry : out.groups) {
     const std::string& name = entry.first;
     if (accum_.contains(name) || lifecycle.expected.contains(name)) continue;

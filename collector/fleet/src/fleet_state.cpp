@@ -38,7 +38,7 @@ std::string DownReason(const HostView& view) {
 
 probes::GroupLifecycle GroupingRules::LifecycleFor(const config::HostSpec& spec) const {
   probes::GroupLifecycle lifecycle;
-  lifecycle.fixed.insert(fixed_names.begin(), fixed_names.end());
+  lifecycle.fixed = fixed_names;
   lifecycle.retention = retention;
   lifecycle.max_groups = max_groups_per_host;
   QueryRow host;
@@ -55,13 +55,12 @@ boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules
   const auto& matchers = inventory.process_names;
   auto compiled = probes::Grouper::Compile(ToMatcherSpecs(matchers));
   std::vector<std::string> errors = std::move(compiled.errors);
-  GroupingRules rules(compiled.grouper.value_or(probes::Grouper(nullptr)));
-  rules.retention = inventory.collector.group_retention;
-  rules.max_groups_per_host = inventory.collector.max_groups_per_host;
+  std::vector<std::string> fixed;
+  std::vector<GroupExpectation> expectations;
   for (std::size_t i = 0; i < matchers.size(); ++i) {
     const config::ProcessNameMatcher& m = matchers[i];
     if (m.name_template.find("{{") != std::string::npos) continue;
-    rules.fixed_names.push_back(m.name_template);
+    fixed.push_back(m.name_template);
     if (m.expect.empty()) continue;
     auto hosts = ParseHostSelector(m.expect);
     if (!hosts) {
@@ -69,9 +68,12 @@ boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules
                        "]: expect: " + hosts.error().ToString());
       continue;
     }
-    rules.expectations.push_back(GroupExpectation{m.name_template, std::move(*hosts)});
+    expectations.push_back(GroupExpectation{m.name_template, std::move(*hosts)});
   }
   if (!errors.empty()) return errors;
+  GroupingRules rules(std::move(*compiled.grouper), std::move(fixed), std::move(expectations));
+  rules.retention = inventory.collector.group_retention;
+  rules.max_groups_per_host = inventory.collector.max_groups_per_host;
   return rules;
 }
 

@@ -198,12 +198,12 @@ TEST(FleetStateTest, GroupingRulesKnowFixedNamesExpectationsAndBounds) {
                              NameMatcher("{{.Comm}}", {"sshd"})};
   auto rules = MakeGroupingRules(inventory);
   ASSERT_TRUE(rules) << rules.error().front();
-  EXPECT_EQ(rules->fixed_names, std::vector<std::string>{"oracle"});
+  EXPECT_EQ(*rules->fixed_names, probes::GroupNameSet{"oracle"});
   ASSERT_EQ(rules->expectations.size(), 1u);
   EXPECT_EQ(rules->expectations[0].group, "oracle");
   const probes::GroupLifecycle db = rules->LifecycleFor(LabelledSpec("db1", "db"));
   const probes::GroupLifecycle web = rules->LifecycleFor(LabelledSpec("web1", "web"));
-  EXPECT_EQ(db.expected, (std::set<std::string, std::less<>>{"oracle"}));
+  EXPECT_EQ(db.expected, probes::GroupNameSet{"oracle"});
   EXPECT_TRUE(web.expected.empty());
   EXPECT_EQ(db.retention, std::chrono::minutes(5));
   EXPECT_EQ(db.max_groups, 7u);

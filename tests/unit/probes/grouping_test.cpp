@@ -221,7 +221,7 @@ TEST(GroupTracker, CountersNeverGoBackwardsWhenAProcessExits) {
 TEST(GroupTracker, TemplatedGroupsAreDroppedAfterRetentionFixedAndExpectedStay) {
   const Grouper g = Compile({{"db", {"oracle"}, {}, {}}, {"{{.Comm}}", {}, {}, {".+"}}});
   GroupLifecycle lifecycle;
-  lifecycle.fixed = {"db", "web"};
+  lifecycle.fixed = std::make_shared<const GroupNameSet>(GroupNameSet{"db", "web"});
   lifecycle.expected = {"web"};
   lifecycle.retention = std::chrono::minutes(10);
   const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(1000));

@@ -76,15 +76,19 @@ struct GroupSnapshot {
   std::uint64_t refused = 0;
 };
 
+/// Group names, shared by every host's GroupLifecycle.
+using GroupNameSet = std::set<std::string, std::less<>>;
+
 /// Which groups a host shows besides those with processes now (DESIGN.md §6), and the bound on
 /// them. One per host: `expected` depends on the host.
 struct GroupLifecycle {
   /// Fixed-name groups expected on this host (`expect:`): in every update's output from the
   /// first on, with num_procs 0 when absent.
-  std::set<std::string, std::less<>> expected;
+  GroupNameSet expected;
   /// Names of the fixed-name groups (templates without placeholders): once seen on the host,
   /// kept. Other groups (templated) are dropped, counters and all, after `retention` empty.
-  std::set<std::string, std::less<>> fixed;
+  /// Shared by the hosts of a fleet; null means none.
+  std::shared_ptr<const GroupNameSet> fixed;
   std::chrono::milliseconds retention{std::chrono::hours(1)};
   /// Groups tracked at once, expected ones not counted. A group beyond it is refused (absent
   /// from the output, its processes uncounted) until one is dropped; existing groups first,

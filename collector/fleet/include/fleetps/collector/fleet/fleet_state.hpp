@@ -56,11 +56,12 @@ struct GroupingRules {
   explicit GroupingRules(probes::Grouper compiled, std::vector<std::string> fixed = {},
                          std::vector<GroupExpectation> expected = {})
       : grouper(std::move(compiled)),
-        fixed_names(std::move(fixed)),
+        fixed_names(std::make_shared<const probes::GroupNameSet>(fixed.begin(), fixed.end())),
         expectations(std::move(expected)) {}
 
   probes::Grouper grouper;
-  std::vector<std::string> fixed_names;  ///< Name templates without `{{`.
+  /// Name templates without `{{`; one set shared by every host's lifecycle.
+  std::shared_ptr<const probes::GroupNameSet> fixed_names;
   std::vector<GroupExpectation> expectations;
   std::chrono::milliseconds retention{std::chrono::hours(1)};
   std::size_t max_groups_per_host = 1000;
