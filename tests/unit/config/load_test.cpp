@@ -114,8 +114,9 @@ hosts:
   ASSERT_EQ(inventory.hosts.size(), 2u);
   EXPECT_EQ(inventory.hosts[0].privilege, Privilege::kSudo);
   EXPECT_EQ(inventory.hosts[1].privilege, Privilege::kNone);
-  EXPECT_EQ(LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n").hosts[0].privilege,
-            Privilege::kNone);
+  EXPECT_EQ(
+      LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n").hosts[0].privilege,
+      Privilege::kNone);
 }
 
 TEST(ConfigLoadTest, AlgorithmListsOverrideOneByOne) {

@@ -128,6 +128,17 @@ struct ParseStats {
   std::uint64_t self_excluded = 0;          ///< Probe processes removed from the table.
 };
 
+/// Readings of other users' processes that only root may make (`fleetps_probe_partial{what}`).
+enum class Reading {
+  kFds,           ///< Descriptor counts: /proc/PID/fd, lsof, procstat.
+  kIo,            ///< I/O byte counters: /proc/PID/io (Linux, BusyBox).
+  kSocketOwners,  ///< The process owning a listening socket: ss/netstat -p, lsof.
+};
+inline constexpr std::size_t kReadingCount = 3;
+
+/// "fds", "io", "socket_owners".
+[[nodiscard]] std::string_view ReadingName(Reading reading) noexcept;
+
 /// One probe's worth of host state.
 struct HostSnapshot {
   Dialect dialect = Dialect::kLinuxProcps;
@@ -137,6 +148,9 @@ struct HostSnapshot {
   std::optional<double> boot_time_unix;  ///< Linux btime.
   std::optional<std::int64_t> self_pid;  ///< The probe shell's $$.
   ParseStats stats;
+  /// By Reading: true when the probe read it as a user other than root (no sudo, or sudo
+  /// refused) and some process or socket lacks it. A reading the dialect never makes is false.
+  std::array<bool, kReadingCount> not_permitted{};
 };
 
 /// Outcome of ParseProcessProbe: `snapshot` is meaningful only when `error` is empty.
