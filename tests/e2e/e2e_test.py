@@ -574,6 +574,12 @@ class E2E:
                 problems.append(f"node_processes_pids={pids}")
             if find(samples, "fleetps_probe_success") != [1.0]:
                 problems.append(f"probe_success={find(samples, 'fleetps_probe_success')}")
+            partial = {l["what"]: v for n, l, v in samples if n == "fleetps_probe_partial"}
+            if set(partial) != {"fds", "io", "socket_owners"}:
+                problems.append(f"fleetps_probe_partial={partial}")
+            elif host in dict(REAL_HOSTS) and partial["fds"] != 1:
+                # An unprivileged login on a real Linux host may not list root's /proc/PID/fd.
+                problems.append(f"fleetps_probe_partial{{what=fds}}={partial['fds']} (want 1)")
         else:
             leaked = sorted(n for n in names if n.startswith(("namedprocess_", "node_processes_",
                                                                "fleetps_namegroup_")))
