@@ -235,7 +235,8 @@ TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWat
 
 // privilege: sudo's script (a function taking "$@", sudo -n -l gates) parses in every shell.
 // Run as root with sudo installed, sudo allows root everything: the fixed find and ss lines
-// really run and fill their sections; otherwise the login user's reads stand in.
+// really run and fill their sections (this process's fd/ and io among them); otherwise the
+// login user's reads stand in.
 TEST_P(WatchdogShellTest, SudoProcessProbeParses) {
   const ShellRun fp_run = RunInNewSession(argv_, WithWatchdog(FingerprintScript(), 30s), 15s);
   ASSERT_TRUE(fp_run.finished);
@@ -252,13 +253,14 @@ TEST_P(WatchdogShellTest, SudoProcessProbeParses) {
       << "status " << probe.status;
   const ProbeParseResult parsed = ParseProcessProbe(dialect, fp.fingerprint, probe.out, kNonce);
   ASSERT_TRUE(parsed.ok()) << parsed.error;
-  const auto init = std::find_if(parsed.snapshot.processes.begin(), parsed.snapshot.processes.end(),
-                                 [](const ProcessRow& row) { return row.pid == 1; });
-  ASSERT_NE(init, parsed.snapshot.processes.end());
+  // This test process: readable by root (a container's pid 1 may not be, even for root).
+  const auto self = std::find_if(parsed.snapshot.processes.begin(), parsed.snapshot.processes.end(),
+                                 [](const ProcessRow& row) { return row.pid == ::getpid(); });
+  ASSERT_NE(self, parsed.snapshot.processes.end());
   if (::getuid() == 0 && ::access("/usr/bin/sudo", X_OK) == 0) {
     EXPECT_NE(probe.out.find("BEGIN sudo\n proc-io proc-fd"), std::string::npos) << probe.out;
-    EXPECT_TRUE(init->fds.has_value()) << "sudo find listed no /proc/1/fd";
-    EXPECT_TRUE(init->read_bytes.has_value()) << "sudo find read no /proc/1/io";
+    EXPECT_TRUE(self->fds.has_value()) << "sudo find listed no /proc/PID/fd";
+    EXPECT_TRUE(self->read_bytes.has_value()) << "sudo find read no /proc/PID/io";
   }
 }
 
