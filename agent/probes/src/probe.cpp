@@ -170,36 +170,6 @@ std::vector<std::int64_t> Descendants(std::vector<std::pair<std::int64_t, std::i
   return found;
 }
 
-// Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
-// Rows ascend by pid.
-void ExcludeSelf(HostSnapshot& snap) {
-  if (!snap.self_pid) return;
-  const std::int64_t self = *snap.self_pid;
-  std::vector<std::pair<std::int64_t, std::int64_t>> links;  // (ppid, pid)
-  links.reserve(snap.processes.size());
-  std::optional<std::int64_t> parent;
-  for (const ProcessRow& row : snap.processes) {
-    links.emplace_back(row.ppid, row.pid);
-    if (row.pid == self) parent = row.ppid;
-  }
-  std::vector<std::int64_t> excluded = Descendants(links, self);
-  if (parent) {
-    auto it =
-        std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
-                         [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });
-    if (it != snap.processes.end() && it->pid == *parent &&
-        it->args.find("sh -s") != std::string::npos) {
-      excluded.push_back(it->pid);
-    }
-  }
-  std::sort(excluded.begin(), excluded.end());
-  const std::size_t before = snap.processes.size();
-  std::erase_if(snap.processes, [&](const ProcessRow& row) {
-    return std::binary_search(excluded.begin(), excluded.end(), row.pid);
-  });
-  snap.stats.self_excluded = before - snap.processes.size();
-}
-
 // Fills snap.not_permitted. A reading made as root (login uid 0, or a section the `sudo`
 // section names) is complete by definition: a process that exited between two reads lacks it
 // without being refused. A reading made as another user is partial when something lacks it.
@@ -241,6 +211,36 @@ void MarkNotPermitted(const std::vector<Section>& sections, const Fingerprint& f
       IsLinux(snap.dialect) ? made_by({"listen-ss", "listen-netstat"}) : made_by({"listen-lsof"});
   out[static_cast<std::size_t>(Reading::kSocketOwners)] = partial(
       owners, [](const ListenSocket& socket) { return !socket.pid; }, snap.listening);
+}
+
+// Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
+// Rows ascend by pid.
+void ExcludeSelf(HostSnapshot& snap) {
+  if (!snap.self_pid) return;
+  const std::int64_t self = *snap.self_pid;
+  std::vector<std::pair<std::int64_t, std::int64_t>> links;  // (ppid, pid)
+  links.reserve(snap.processes.size());
+  std::optional<std::int64_t> parent;
+  for (const ProcessRow& row : snap.processes) {
+    links.emplace_back(row.ppid, row.pid);
+    if (row.pid == self) parent = row.ppid;
+  }
+  std::vector<std::int64_t> excluded = Descendants(links, self);
+  if (parent) {
+    auto it =
+        std::lower_bound(snap.processes.begin(), snap.processes.end(), *parent,
+                         [](const ProcessRow& row, std::int64_t pid) { return row.pid < pid; });
+    if (it != snap.processes.end() && it->pid == *parent &&
+        it->args.find("sh -s") != std::string::npos) {
+      excluded.push_back(it->pid);
+    }
+  }
+  std::sort(excluded.begin(), excluded.end());
+  const std::size_t before = snap.processes.size();
+  std::erase_if(snap.processes, [&](const ProcessRow& row) {
+    return std::binary_search(excluded.begin(), excluded.end(), row.pid);
+  });
+  snap.stats.self_excluded = before - snap.processes.size();
 }
 
 }  // namespace

@@ -296,14 +296,6 @@ TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
   }
 }
 
-TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
-  const std::string text = RenderMetrics(state_, {});
-  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
-                              "reason=\"bad_number\"} 2"));
-  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
-                              "reason=\"no_header\"} 0"));
-}
-
 // Every reading of the bounded set per host with a good probe, 1 where it was not permitted;
 // none for a host that never answered (its readings are unknown, not complete).
 TEST_F(ExpositionTest, ProbePartialSaysWhichReadingsWereNotPermitted) {
@@ -322,6 +314,14 @@ TEST_F(ExpositionTest, ProbePartialSaysWhichReadingsWereNotPermitted) {
   EXPECT_THAT(text, HasSubstr("fleetps_probe_partial{host=\"up1\",probe=\"processes\",what="
                               "\"socket_owners\"} 0"));
   EXPECT_THAT(text, Not(HasSubstr("fleetps_probe_partial{host=\"down1\"")));
+}
+
+TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
+                              "reason=\"bad_number\"} 2"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","
+                              "reason=\"no_header\"} 0"));
 }
 
 TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {
