@@ -77,20 +77,56 @@ constexpr std::string_view kProcBatch =
     "fp_b proc-btime; grep '^btime' /proc/stat 2>/dev/null; fp_e proc-btime $?\n"
     "fp_b proc-stat; grep -sH '' /proc/[0-9]*/stat; fp_e proc-stat $?\n"
     "fp_b proc-status; grep -sH -e '^Uid:' -e '^Threads:' -e 'ctxt_switches:' -e '^VmSwap:' "
-    "/proc/[0-9]*/status; fp_e proc-status $?\n";
-constexpr std::string_view kProcLimits =
-    "fp_b proc-limits; grep -sH '^Max open files' /proc/[0-9]*/limits; fp_e proc-limits $?\n";
-// Other users' /proc/PID/io and fd/ are root's to read.
-constexpr std::string_view kProcIo =
-    "grep -sH -e '^read_bytes:' -e '^write_bytes:' /proc/[0-9]*/io";
-// The extra /proc/self/fd operand forces per-directory headers even with one match.
-constexpr std::string_view kProcFd = "ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null";
-constexpr std::string_view kLsofFdCommand = "lsof -n -P -l -w -b -F f 2>/dev/null";
+    "/proc/[0-9]*/status; fp_e proc-status $?\n"
+    "fp_b proc-io; grep -sH -e '^read_bytes:' -e '^write_bytes:' /proc/[0-9]*/io; "
+    "fp_e proc-io $?\n"
+    "fp_b proc-limits; grep -sH '^Max open files' /proc/[0-9]*/limits; fp_e proc-limits $?\n"
+    // The extra /proc/self/fd operand forces per-directory headers even with one match.
+    "fp_b proc-fd; ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null; fp_e proc-fd $?\n";
 
-// What sudo runs instead: the same output, from argument lists that never vary. find expands
-// /proc/[0-9]* itself (a shell glob would make the list differ per host and probe, and a
-// sudoers wildcard would allow any path); -prune keeps it out of every other /proc directory,
-// and -exec names absolute paths because sudo may keep the login user's PATH.
+constexpr std::string_view kLsofFd =
+    "if fp_have lsof; then fp_b lsof-fd; lsof -n -P -l -w -b -F f 2>/dev/null; "
+    "fp_e lsof-fd $?; fi\n";
+
+constexpr std::string_view kNetstatListen =
+    "fp_b listen-netstat; netstat -an 2>/dev/null; fp_e listen-netstat $?\n";
+
+// netstat lists every socket but no owners; lsof names owners but, run by a non-root probe user,
+// only that user's own sockets. Both run where lsof exists; ParseProcessProbe merges the two
+// (MergeListenSockets).
+constexpr std::string_view kLsofListen =
+    "if fp_have lsof; then fp_b listen-lsof; "
+    "lsof -n -P -l -w -b -iTCP -sTCP:LISTEN -iUDP -F pctPn 2>/dev/null; fp_e listen-lsof $?; "
+    "fi\n";
+
+// Headerless -o columns per dialect. POSIX: `name=` makes the rest of the option-argument the
+// header, so each column gets its own -o (procps alone also accepts the comma form).
+// wchan tells a running process (blank) from a sleeping one: AIX's state A covers both.
+constexpr std::string_view kAixPs =
+    "ps -e -o pid= -o ppid= -o user= -o stat= -o etime= -o time= -o rssize= -o vsz= "
+    "-o thcount= -o wchan= -o args=";
+constexpr std::string_view kSolarisPsColumns =
+    "-o pid= -o ppid= -o user= -o s= -o etime= -o time= -o rss= -o vsz= -o nlwp= -o zone= "
+    "-o args=";
+constexpr std::string_view kHpuxPs =
+    "UNIX95=1 ps -e -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o vsz= -o args=";
+constexpr std::string_view kFreebsdPs =
+    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o usertime= -o systime= "
+    "-o rss= -o vsz= -o nlwp= -o args=";
+constexpr std::string_view kDarwinPs =
+    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o utime= -o rss= "
+    "-o vsz= -o args=";
+
+void AddSection(std::string& s, std::string_view name, std::string_view command) {
+  s.append("fp_b ").append(name).append("; ").append(command).append("; fp_e ").append(name);
+  s.append(" $?\n");
+}
+
+// What sudo runs for the root-only sections: the same output as the login user's commands,
+// from argument lists that never vary. find expands /proc/[0-9]* itself (a shell glob would
+// make the list differ per host and probe, and a sudoers wildcard would allow any path);
+// -prune keeps it out of every other /proc directory, and -exec names absolute paths because
+// sudo may keep the login user's PATH.
 constexpr std::string_view kSudoFindFdArgs[] = {
     "/proc",     "-maxdepth", "2",     "-path",
     "/proc/*/*", "!",         "-path", "/proc/[0-9]*/fd",
@@ -123,14 +159,6 @@ constexpr std::string_view kSudoLsofFdArgs[] = {"-n", "-P", "-l", "-w", "-b", "-
 constexpr std::string_view kSudoLsofListenArgs[] = {
     "-n", "-P", "-l", "-w", "-b", "-iTCP", "-sTCP:LISTEN", "-iUDP", "-F", "pctPn"};
 
-enum SudoIndex : std::size_t {
-  kSudoProcFd,
-  kSudoProcIo,
-  kSudoSs,
-  kSudoNetstat,
-  kSudoLsofFd,
-  kSudoLsofListen
-};
 constexpr SudoCommand kSudoCommands[] = {
     {"proc-fd", "/usr/bin/find", kSudoFindFdArgs,
      "descriptor counts of every process (Linux, BusyBox: /proc/PID/fd)"},
@@ -145,88 +173,38 @@ constexpr SudoCommand kSudoCommands[] = {
     {"listen-lsof", "/usr/bin/lsof", kSudoLsofListenArgs,
      "owners of listening sockets (AIX, Solaris, HP-UX, macOS)"},
 };
+// kSudoCommands by the dialects whose sections they replace. Elsewhere `listen-netstat` is
+// `netstat -an`, which names no owners for anyone.
+constexpr std::span<const SudoCommand> kSudoLinux(kSudoCommands, 4);
+constexpr std::span<const SudoCommand> kSudoLsof(kSudoCommands + 4, 2);
 
-// Defined only under ProbePrivilege::kSudo. `fp_root SECTION PROGRAM ARGS...` runs the command
-// through sudo when `sudo -n -l` says that exact command is allowed without a password (no
-// prompt ever: -n), sets fp_rok=yes and adds SECTION to fp_ras; otherwise leaves fp_rok=no.
+// `fp_root SECTION PROGRAM ARGS...` runs the command through sudo when `sudo -n -l` says that
+// exact command is allowed without a password (no prompt ever: -n), sets fp_rok=yes and adds
+// SECTION to fp_ras; otherwise leaves fp_rok=no.
 constexpr std::string_view kSudoPrologue =
     "fp_ras=\n"
     "fp_root() { fp_rs=$1; shift; fp_rok=no; if sudo -n -l \"$@\" >/dev/null 2>&1; then "
     "fp_rok=yes; fp_ras=\"$fp_ras $fp_rs\"; sudo -n \"$@\" 2>/dev/null; fi; }\n";
 
-constexpr std::string_view kNetstatListen =
-    "fp_b listen-netstat; netstat -an 2>/dev/null; fp_e listen-netstat $?\n";
-
-// netstat lists every socket but no owners; lsof names owners but, run by a non-root probe user,
-// only that user's own sockets. Both run where lsof exists; ParseProcessProbe merges the two
-// (MergeListenSockets).
-constexpr std::string_view kLsofListenCommand =
-    "lsof -n -P -l -w -b -iTCP -sTCP:LISTEN -iUDP -F pctPn 2>/dev/null";
-
-// Headerless -o columns per dialect. POSIX: `name=` makes the rest of the option-argument the
-// header, so each column gets its own -o (procps alone also accepts the comma form).
-// wchan tells a running process (blank) from a sleeping one: AIX's state A covers both.
-constexpr std::string_view kAixPs =
-    "ps -e -o pid= -o ppid= -o user= -o stat= -o etime= -o time= -o rssize= -o vsz= "
-    "-o thcount= -o wchan= -o args=";
-constexpr std::string_view kSolarisPsColumns =
-    "-o pid= -o ppid= -o user= -o s= -o etime= -o time= -o rss= -o vsz= -o nlwp= -o zone= "
-    "-o args=";
-constexpr std::string_view kHpuxPs =
-    "UNIX95=1 ps -e -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o vsz= -o args=";
-constexpr std::string_view kFreebsdPs =
-    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o usertime= -o systime= "
-    "-o rss= -o vsz= -o nlwp= -o args=";
-constexpr std::string_view kDarwinPs =
-    "ps -ax -ww -o pid= -o ppid= -o user= -o state= -o etime= -o time= -o utime= -o rss= "
-    "-o vsz= -o args=";
-
-void AddSection(std::string& s, std::string_view name, std::string_view command) {
-  s.append("fp_b ").append(name).append("; ").append(command).append("; fp_e ").append(name);
-  s.append(" $?\n");
-}
-
-// A section only root can fill completely: `command` as the login user, or under kSudo the
-// fixed kSudoCommands[sudo] when sudo allows it and `command` when it does not. No final
-// newline: callers close it.
-void AddRootSection(std::string& s, ProbePrivilege privilege, SudoIndex sudo,
-                    std::string_view command) {
-  const SudoCommand& root = kSudoCommands[sudo];
-  s.append("fp_b ").append(root.section).append("; ");
-  if (privilege == ProbePrivilege::kLoginUser) {
-    s.append(command).append("; fp_e ").append(root.section).append(" $?");
-    return;
-  }
-  s.append("fp_root ").append(root.section).append(" ").append(detail::BaseName(root.program));
+// Rewrites the section `root.section` of script `s` ("fp_b NAME; COMMAND; fp_e NAME $?") so
+// that the fixed sudo command fills it when sudo allows it, and COMMAND, the login user's
+// read, when it does not. A script without that section is left as it is.
+void RunThroughSudo(std::string& s, const SudoCommand& root) {
+  const std::string begin = "fp_b " + std::string(root.section) + "; ";
+  const std::string end = "; fp_e " + std::string(root.section) + " $?";
+  const std::size_t at = s.find(begin);
+  if (at == std::string::npos) return;
+  const std::size_t command_at = at + begin.size();
+  const std::size_t end_at = s.find(end, command_at);
+  if (end_at == std::string::npos) return;
+  const std::string command = s.substr(command_at, end_at - command_at);
+  std::string rooted = begin + "fp_root " + std::string(root.section) + " ";
+  rooted.append(detail::BaseName(root.program));
   // Single quotes: the arguments hold globs and `!`, which must reach sudo verbatim.
-  for (std::string_view arg : root.args) s.append(" '").append(arg).append("'");
-  s.append("; fp_rc=$?; if [ $fp_rok = no ]; then ").append(command);
-  s.append("; fp_rc=$?; fi; fp_e ").append(root.section).append(" $fp_rc");
-}
-
-// lsof's sections exist only where lsof does.
-void AddLsofSection(std::string& s, ProbePrivilege privilege, SudoIndex sudo,
-                    std::string_view command) {
-  s.append("if fp_have lsof; then ");
-  AddRootSection(s, privilege, sudo, command);
-  s.append("; fi\n");
-}
-
-// Linux listening sockets with owners: ss, or netstat where ss is missing.
-void AddLinuxListen(std::string& s, ProbePrivilege privilege) {
-  s.append("if fp_have ss; then ");
-  AddRootSection(s, privilege, kSudoSs, "ss -ltunp 2>/dev/null");
-  s.append("\nelif fp_have netstat; then ");
-  AddRootSection(s, privilege, kSudoNetstat, "netstat -ltunp 2>/dev/null");
-  s.append("; fi\n");
-}
-
-void AddProcBatch(std::string& s, ProbePrivilege privilege) {
-  s.append(kProcBatch);
-  AddRootSection(s, privilege, kSudoProcIo, kProcIo);
-  s.append("\n").append(kProcLimits);
-  AddRootSection(s, privilege, kSudoProcFd, kProcFd);
-  s.push_back('\n');
+  for (std::string_view arg : root.args) rooted.append(" '").append(arg).append("'");
+  rooted.append("; fp_rc=$?; if [ $fp_rok = no ]; then ").append(command);
+  rooted.append("; fp_rc=$?; fi; fp_e ").append(root.section).append(" $fp_rc");
+  s.replace(at, end_at + end.size() - at, rooted);
 }
 
 }  // namespace
@@ -467,7 +445,6 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
   s.append(nonce);
   s.push_back('\n');
   s.append(kPrologue);
-  if (privilege == ProbePrivilege::kSudo) s.append(kSudoPrologue);
   s.append("fp_b self; echo $$; fp_e self 0\n");
   s.append(kClock);
   switch (dialect) {
@@ -476,8 +453,11 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       AddSection(s, "ps",
                  "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args= "
                  "2>/dev/null");
-      AddProcBatch(s, privilege);
-      AddLinuxListen(s, privilege);
+      s.append(kProcBatch);
+      s.append(
+          "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
+          "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "
+          "fp_e listen-netstat $?; fi\n");
       break;
     case Dialect::kBusybox:
       // Header-driven: BusyBox builds differ in which -o columns exist, and minimal builds
@@ -486,15 +466,17 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
                  fp.ps_has_o ? "ps -o pid,ppid,user,stat,rss,vsz,args 2>/dev/null || "
                                "ps -o pid,ppid,user,args 2>/dev/null || ps 2>/dev/null"
                              : "ps 2>/dev/null");
-      AddProcBatch(s, privilege);
-      AddLinuxListen(s, privilege);
+      s.append(kProcBatch);
+      s.append(
+          "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
+          "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "
+          "fp_e listen-netstat $?; fi\n");
       break;
     case Dialect::kAix:
       AddSection(s, "ps", std::string(kAixPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -e -o pid= -o comm= 2>/dev/null");
-      AddLsofSection(s, privilege, kSudoLsofFd, kLsofFdCommand);
-      s.append(kNetstatListen);
-      AddLsofSection(s, privilege, kSudoLsofListen, kLsofListenCommand);
+      s.append(kLsofFd);
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     case Dialect::kSolaris: {
       // Scope to the probe's own zone: a global zone's ps -e shows every zone.
@@ -506,26 +488,24 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       s.append(
           "if [ -x /usr/ucb/ps ]; then fp_b ucb-ps; /usr/ucb/ps -agwwwx 2>/dev/null; "
           "fp_e ucb-ps $?; fi\n");
-      AddLsofSection(s, privilege, kSudoLsofFd, kLsofFdCommand);
-      s.append(kNetstatListen);
-      AddLsofSection(s, privilege, kSudoLsofListen, kLsofListenCommand);
+      s.append(kLsofFd);
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     }
     case Dialect::kHpux:
       AddSection(s, "ps", std::string(kHpuxPs) + " 2>/dev/null");
       AddSection(s, "comm", "UNIX95=1 ps -e -o pid= -o comm= 2>/dev/null");
-      AddLsofSection(s, privilege, kSudoLsofFd, kLsofFdCommand);
-      s.append(kNetstatListen);
-      AddLsofSection(s, privilege, kSudoLsofListen, kLsofListenCommand);
+      s.append(kLsofFd);
+      s.append(kNetstatListen).append(kLsofListen);
       break;
     case Dialect::kFreebsd:
       AddSection(s, "ps", std::string(kFreebsdPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
       s.append(
-          "if fp_have procstat; then fp_b procstat-fd; procstat -fa 2>/dev/null; "
-          "fp_e procstat-fd $?; else\n");
-      AddLsofSection(s, privilege, kSudoLsofFd, kLsofFdCommand);
-      s.append("fi\n");
+           "if fp_have procstat; then fp_b procstat-fd; procstat -fa 2>/dev/null; "
+           "fp_e procstat-fd $?; else\n")
+          .append(kLsofFd)
+          .append("fi\n");
       s.append(
            "if fp_have sockstat; then fp_b listen-sockstat; sockstat -46l 2>/dev/null; "
            "fp_e listen-sockstat $?; else\n")
@@ -535,12 +515,17 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
     case Dialect::kDarwin:
       AddSection(s, "ps", std::string(kDarwinPs) + " 2>/dev/null");
       AddSection(s, "comm", "ps -ax -o pid= -o comm= 2>/dev/null");
-      AddLsofSection(s, privilege, kSudoLsofFd, kLsofFdCommand);
-      s.append(kNetstatListen);
-      AddLsofSection(s, privilege, kSudoLsofListen, kLsofListenCommand);
+      s.append(kLsofFd);
+      s.append(kNetstatListen).append(kLsofListen);
       break;
   }
-  if (privilege == ProbePrivilege::kSudo) s.append("fp_b sudo; echo \"$fp_ras\"; fp_e sudo 0\n");
+  if (privilege == ProbePrivilege::kSudo) {
+    const bool linux_proc = dialect == Dialect::kLinuxProcps || dialect == Dialect::kBusybox;
+    for (const SudoCommand& root : linux_proc ? kSudoLinux : kSudoLsof) RunThroughSudo(s, root);
+    // After the prologue's functions, before the first section.
+    s.insert(s.find("fp_b self;"), kSudoPrologue);
+    s.append("fp_b sudo; echo \"$fp_ras\"; fp_e sudo 0\n");
+  }
   return s;
 }
 
