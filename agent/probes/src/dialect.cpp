@@ -127,33 +127,18 @@ void AddSection(std::string& s, std::string_view name, std::string_view command)
 // make the list differ per host and probe, and a sudoers wildcard would allow any path);
 // -prune keeps it out of every other /proc directory, and -exec names absolute paths because
 // sudo may keep the login user's PATH.
+// One line per part of the find expression: start, prune everything else, act.
+// clang-format off
 constexpr std::string_view kSudoFindFdArgs[] = {
-    "/proc",     "-maxdepth", "2",     "-path",
-    "/proc/*/*", "!",         "-path", "/proc/[0-9]*/fd",
-    "-prune",    "-o",        "-path", "/proc/[0-9]*/fd",
-    "-exec",     "/bin/ls",   "-a",    "/proc/self/fd",
-    "{}",        "+"};
-constexpr std::string_view kSudoFindIoArgs[] = {"/proc",
-                                                "-maxdepth",
-                                                "2",
-                                                "-path",
-                                                "/proc/*/*",
-                                                "!",
-                                                "-path",
-                                                "/proc/[0-9]*/io",
-                                                "-prune",
-                                                "-o",
-                                                "-path",
-                                                "/proc/[0-9]*/io",
-                                                "-exec",
-                                                "/bin/grep",
-                                                "-sH",
-                                                "-e",
-                                                "^read_bytes:",
-                                                "-e",
-                                                "^write_bytes:",
-                                                "{}",
-                                                "+"};
+    "/proc", "-maxdepth", "2",
+    "-path", "/proc/*/*", "!", "-path", "/proc/[0-9]*/fd", "-prune", "-o",
+    "-path", "/proc/[0-9]*/fd", "-exec", "/bin/ls", "-a", "/proc/self/fd", "{}", "+"};
+constexpr std::string_view kSudoFindIoArgs[] = {
+    "/proc", "-maxdepth", "2",
+    "-path", "/proc/*/*", "!", "-path", "/proc/[0-9]*/io", "-prune", "-o",
+    "-path", "/proc/[0-9]*/io", "-exec", "/bin/grep", "-sH", "-e", "^read_bytes:", "-e",
+    "^write_bytes:", "{}", "+"};
+// clang-format on
 constexpr std::string_view kSudoListenLinuxArgs[] = {"-ltunp"};
 constexpr std::string_view kSudoLsofFdArgs[] = {"-n", "-P", "-l", "-w", "-b", "-F", "f"};
 constexpr std::string_view kSudoLsofListenArgs[] = {
