@@ -254,8 +254,11 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
     co_return r;
   }
   const std::string nonce = Nonce();
+  const probes::ProbePrivilege privilege = spec_.privilege == config::Privilege::kSudo
+                                               ? probes::ProbePrivilege::kSudo
+                                               : probes::ProbePrivilege::kLoginUser;
   const std::string script = probes::WithWatchdog(
-      probes::ProcessProbeScript(*dialect_, fingerprint_, nonce), spec_.probe_timeout);
+      probes::ProcessProbeScript(*dialect_, fingerprint_, nonce, privilege), spec_.probe_timeout);
   RunOptions options;
   options.output_limit = spec_.output_limit;
   options.deadline = Clock::now() + spec_.probe_timeout;

@@ -1,4 +1,5 @@
 #include "checks.hpp"
+#include "fleetps/config/load.hpp"
 
 #include <arpa/inet.h>
 
@@ -402,3 +403,9 @@ CheckedRegex CheckCmdlineRegex(std::string_view re2) {
 }
 
 }  // namespace fleetps::config::detail
+
+namespace fleetps::config {
+
+std::optional<std::string> CheckUserName(std::string_view user) { return detail::CheckUser(user); }
+
+}  // namespace fleetps::config

@@ -89,6 +89,12 @@ void Loader::ParseSetting(const std::string& key, const YAML::Node& value, Pos p
       if (dialect && *dialect == "auto") dialect->clear();
       return dialect;
     });
+  } else if (key == "privilege") {
+    Set(s.privilege, pos, [&]() -> std::optional<Privilege> {
+      const auto privilege = Enum(value, pos, {"none", "sudo"});
+      if (!privilege) return std::nullopt;
+      return *privilege == "sudo" ? Privilege::kSudo : Privilege::kNone;
+    });
   } else if (key == "algorithms") {
     ParseAlgorithms(value, pos, s);
   } else if (key == "labels") {

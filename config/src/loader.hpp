@@ -41,7 +41,7 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "probe_timeout",  "output_limit",
                                   "keepalive",      "max_channels_per_host",
                                   "dialect",        "algorithms",
-                                  "labels"};
+                                  "labels",         "privilege"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
 inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
                                     "threads",         "enable_reload_endpoint",
@@ -70,6 +70,7 @@ struct Settings {
   Setting<std::uint16_t> port;
   Setting<bool> use_ssh_agent;
   Setting<HostKeyPolicy> host_key_policy;
+  Setting<Privilege> privilege;
   Setting<milliseconds> interval, connect_timeout, probe_timeout, keepalive;
   Setting<std::uint64_t> output_limit;
   Setting<unsigned> max_channels_per_host;

@@ -68,6 +68,8 @@ MARKER = "Empty when"
 # though their panel shows data.
 MAY_BE_EMPTY = {
     ("fleetps-host", "Sessions and disconnects", "B"),  # no session of the host was lost yet
+    ("fleetps-host", "Open descriptors by group", "B"),  # every descriptor was readable
+    ("fleetps-host", "Disk I/O by group", "C"),  # every I/O counter was readable
 }
 
 

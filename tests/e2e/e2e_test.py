@@ -582,6 +582,12 @@ class E2E:
             pids = find(samples, "node_processes_pids")
             if not pids or pids[0] < 1:
                 problems.append(f"node_processes_pids={pids}")
+            partial = {l["what"]: v for n, l, v in samples if n == "fleetps_probe_partial"}
+            if set(partial) != {"fds", "io", "socket_owners"}:
+                problems.append(f"fleetps_probe_partial={partial}")
+            elif host in dict(REAL_HOSTS) and partial["fds"] != 1:
+                # An unprivileged login on a real Linux host may not list root's /proc/PID/fd.
+                problems.append(f"fleetps_probe_partial{{what=fds}}={partial['fds']} (want 1)")
             if find(samples, "fleetps_probe_success") != [1.0]:
                 problems.append(f"probe_success={find(samples, 'fleetps_probe_success')}")
             if host.startswith("real-"):

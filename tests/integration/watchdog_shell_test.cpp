@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -230,6 +231,37 @@ TEST_P(WatchdogShellTest, WrappedFingerprintAndProcessProbeParseAndExcludeTheWat
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(Join(LiveMembers(fp_run.pgid)), "");
   EXPECT_EQ(Join(LiveMembers(probe.pgid)), "");
+}
+
+// privilege: sudo's script (a function taking "$@", sudo -n -l gates) parses in every shell.
+// Run as root with sudo installed, sudo allows root everything: the fixed find and ss lines
+// really run and fill their sections (this process's fd/ and io among them); otherwise the
+// login user's reads stand in.
+TEST_P(WatchdogShellTest, SudoProcessProbeParses) {
+  const ShellRun fp_run = RunInNewSession(argv_, WithWatchdog(FingerprintScript(), 30s), 15s);
+  ASSERT_TRUE(fp_run.finished);
+  const FingerprintResult fp = ParseFingerprint(fp_run.out);
+  ASSERT_TRUE(fp.ok()) << fp.error << "\n" << fp_run.out;
+  const Dialect dialect = ChooseDialect(fp.fingerprint);
+  constexpr std::string_view kNonce = "00112233445566778899ccdd";
+  const ShellRun probe = RunInNewSession(
+      argv_,
+      WithWatchdog(ProcessProbeScript(dialect, fp.fingerprint, kNonce, ProbePrivilege::kSudo), 30s),
+      15s);
+  ASSERT_TRUE(probe.finished);
+  EXPECT_TRUE(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == 0)
+      << "status " << probe.status;
+  const ProbeParseResult parsed = ParseProcessProbe(dialect, fp.fingerprint, probe.out, kNonce);
+  ASSERT_TRUE(parsed.ok()) << parsed.error;
+  // This test process: readable by root (a container's pid 1 may not be, even for root).
+  const auto self = std::find_if(parsed.snapshot.processes.begin(), parsed.snapshot.processes.end(),
+                                 [](const ProcessRow& row) { return row.pid == ::getpid(); });
+  ASSERT_NE(self, parsed.snapshot.processes.end());
+  if (::getuid() == 0 && ::access("/usr/bin/sudo", X_OK) == 0) {
+    EXPECT_NE(probe.out.find("BEGIN sudo\n proc-io proc-fd"), std::string::npos) << probe.out;
+    EXPECT_TRUE(self->fds.has_value()) << "sudo find listed no /proc/PID/fd";
+    EXPECT_TRUE(self->read_bytes.has_value()) << "sudo find read no /proc/PID/io";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

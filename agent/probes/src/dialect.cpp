@@ -129,6 +129,76 @@ void AddSection(std::string& s, std::string_view name, std::string_view command)
   s.append(" $?\n");
 }
 
+// What sudo runs for the root-only sections: the same output as the login user's commands,
+// from argument lists that never vary. find expands /proc/[0-9]* itself (a shell glob would
+// make the list differ per host and probe, and a sudoers wildcard would allow any path);
+// -prune keeps it out of every other /proc directory, and -exec names absolute paths because
+// sudo may keep the login user's PATH.
+// One line per part of the find expression: start, prune everything else, act.
+// clang-format off
+constexpr std::string_view kSudoFindFdArgs[] = {
+    "/proc", "-maxdepth", "2",
+    "-path", "/proc/*/*", "!", "-path", "/proc/[0-9]*/fd", "-prune", "-o",
+    "-path", "/proc/[0-9]*/fd", "-exec", "/bin/ls", "-a", "/proc/self/fd", "{}", "+"};
+constexpr std::string_view kSudoFindIoArgs[] = {
+    "/proc", "-maxdepth", "2",
+    "-path", "/proc/*/*", "!", "-path", "/proc/[0-9]*/io", "-prune", "-o",
+    "-path", "/proc/[0-9]*/io", "-exec", "/bin/grep", "-sH", "-e", "^read_bytes:", "-e",
+    "^write_bytes:", "{}", "+"};
+// clang-format on
+constexpr std::string_view kSudoListenLinuxArgs[] = {"-ltunp"};
+constexpr std::string_view kSudoLsofFdArgs[] = {"-n", "-P", "-l", "-w", "-b", "-F", "f"};
+constexpr std::string_view kSudoLsofListenArgs[] = {
+    "-n", "-P", "-l", "-w", "-b", "-iTCP", "-sTCP:LISTEN", "-iUDP", "-F", "pctPn"};
+
+constexpr SudoCommand kSudoCommands[] = {
+    {"proc-fd", "/usr/bin/find", kSudoFindFdArgs,
+     "descriptor counts of every process (Linux, BusyBox: /proc/PID/fd)"},
+    {"proc-io", "/usr/bin/find", kSudoFindIoArgs,
+     "I/O byte counters of every process (Linux, BusyBox: /proc/PID/io)"},
+    {"listen-ss", "/usr/bin/ss", kSudoListenLinuxArgs,
+     "owners of listening sockets (Linux, BusyBox with ss)"},
+    {"listen-netstat", "/usr/bin/netstat", kSudoListenLinuxArgs,
+     "owners of listening sockets (Linux, BusyBox without ss)"},
+    {"lsof-fd", "/usr/bin/lsof", kSudoLsofFdArgs,
+     "descriptor counts of every process (AIX, Solaris, HP-UX, macOS, FreeBSD without procstat)"},
+    {"listen-lsof", "/usr/bin/lsof", kSudoLsofListenArgs,
+     "owners of listening sockets (AIX, Solaris, HP-UX, macOS)"},
+};
+// kSudoCommands by the dialects whose sections they replace. Elsewhere `listen-netstat` is
+// `netstat -an`, which names no owners for anyone.
+constexpr std::span<const SudoCommand> kSudoLinux(kSudoCommands, 4);
+constexpr std::span<const SudoCommand> kSudoLsof(kSudoCommands + 4, 2);
+
+// `fp_root SECTION PROGRAM ARGS...` runs the command through sudo when `sudo -n -l` says that
+// exact command is allowed without a password (no prompt ever: -n), sets fp_rok=yes and adds
+// SECTION to fp_ras; otherwise leaves fp_rok=no.
+constexpr std::string_view kSudoPrologue =
+    "fp_ras=\n"
+    "fp_root() { fp_rs=$1; shift; fp_rok=no; if sudo -n -l \"$@\" >/dev/null 2>&1; then "
+    "fp_rok=yes; fp_ras=\"$fp_ras $fp_rs\"; sudo -n \"$@\" 2>/dev/null; fi; }\n";
+
+// Rewrites the section `root.section` of script `s` ("fp_b NAME; COMMAND; fp_e NAME $?") so
+// that the fixed sudo command fills it when sudo allows it, and COMMAND, the login user's
+// read, when it does not. A script without that section is left as it is.
+void RunThroughSudo(std::string& s, const SudoCommand& root) {
+  const std::string begin = "fp_b " + std::string(root.section) + "; ";
+  const std::string end = "; fp_e " + std::string(root.section) + " $?";
+  const std::size_t at = s.find(begin);
+  if (at == std::string::npos) return;
+  const std::size_t command_at = at + begin.size();
+  const std::size_t end_at = s.find(end, command_at);
+  if (end_at == std::string::npos) return;
+  const std::string command = s.substr(command_at, end_at - command_at);
+  std::string rooted = begin + "fp_root " + std::string(root.section) + " ";
+  rooted.append(detail::BaseName(root.program));
+  // Single quotes: the arguments hold globs and `!`, which must reach sudo verbatim.
+  for (std::string_view arg : root.args) rooted.append(" '").append(arg).append("'");
+  rooted.append("; fp_rc=$?; if [ $fp_rok = no ]; then ").append(command);
+  rooted.append("; fp_rc=$?; fi; fp_e ").append(root.section).append(" $fp_rc");
+  s.replace(at, end_at + end.size() - at, rooted);
+}
+
 }  // namespace
 
 std::string_view DialectName(Dialect dialect) noexcept {
@@ -359,7 +429,10 @@ FingerprintResult ParseFingerprint(std::string_view output) {
   return result;
 }
 
-std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::string_view nonce) {
+std::span<const SudoCommand> SudoCommands() noexcept { return kSudoCommands; }
+
+std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::string_view nonce,
+                               ProbePrivilege privilege) {
   if (!IsValidNonce(nonce)) return {};
   std::string s = "fp_n=";
   s.append(nonce);
@@ -443,6 +516,13 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
       s.append(kLsofFd);
       s.append(kNetstatListen).append(kLsofListen);
       break;
+  }
+  if (privilege == ProbePrivilege::kSudo) {
+    const bool linux_proc = dialect == Dialect::kLinuxProcps || dialect == Dialect::kBusybox;
+    for (const SudoCommand& root : linux_proc ? kSudoLinux : kSudoLsof) RunThroughSudo(s, root);
+    // After the prologue's functions, before the first section.
+    s.insert(s.find("fp_b self;"), kSudoPrologue);
+    s.append("fp_b sudo; echo \"$fp_ras\"; fp_e sudo 0\n");
   }
   return s;
 }

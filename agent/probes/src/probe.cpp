@@ -170,6 +170,49 @@ std::vector<std::int64_t> Descendants(std::vector<std::pair<std::int64_t, std::i
   return found;
 }
 
+// Fills snap.not_permitted. A reading made as root (login uid 0, or a section the `sudo`
+// section names) is complete by definition: a process that exited between two reads lacks it
+// without being refused. A reading made as another user is partial when something lacks it.
+void MarkNotPermitted(const std::vector<Section>& sections, const Fingerprint& fingerprint,
+                      HostSnapshot& snap) {
+  const Section* sudo = Find(sections, "sudo");
+  auto as_root = [&](std::string_view section) {
+    if (fingerprint.uid == 0L) return true;
+    if (sudo == nullptr) return false;
+    detail::LineReader reader(sudo->body);
+    std::string_view line;
+    while (reader.Next(line)) {
+      for (std::string_view word = detail::NextToken(line); !word.empty();
+           word = detail::NextToken(line)) {
+        if (word == section) return true;
+      }
+    }
+    return false;
+  };
+  // The first of `names` the probe printed: the reading was attempted there.
+  auto made_by = [&](std::initializer_list<std::string_view> names) -> const Section* {
+    for (std::string_view name : names) {
+      if (const Section* s = Find(sections, name)) return s;
+    }
+    return nullptr;
+  };
+  auto partial = [&](const Section* made, auto lacks, const auto& items) {
+    return made != nullptr && !as_root(made->name) &&
+           std::any_of(items.begin(), items.end(), lacks);
+  };
+  auto& out = snap.not_permitted;
+  out[static_cast<std::size_t>(Reading::kFds)] = partial(
+      made_by({"proc-fd", "lsof-fd", "procstat-fd"}),
+      [](const ProcessRow& row) { return !row.fds; }, snap.processes);
+  out[static_cast<std::size_t>(Reading::kIo)] = partial(
+      made_by({"proc-io"}), [](const ProcessRow& row) { return !row.read_bytes; }, snap.processes);
+  // Elsewhere netstat -an never names owners, whoever runs it: only lsof can be refused them.
+  const Section* owners =
+      IsLinux(snap.dialect) ? made_by({"listen-ss", "listen-netstat"}) : made_by({"listen-lsof"});
+  out[static_cast<std::size_t>(Reading::kSocketOwners)] = partial(
+      owners, [](const ListenSocket& socket) { return !socket.pid; }, snap.listening);
+}
+
 // Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
 // Rows ascend by pid.
 void ExcludeSelf(HostSnapshot& snap) {
@@ -224,6 +267,18 @@ std::uint64_t RowsSkipped(const ParseStats& stats) {
 }
 
 }  // namespace
+
+std::string_view ReadingName(Reading reading) noexcept {
+  switch (reading) {
+    case Reading::kFds:
+      return "fds";
+    case Reading::kIo:
+      return "io";
+    case Reading::kSocketOwners:
+      return "socket_owners";
+  }
+  return "fds";
+}
 
 std::string_view ProcessRow::exe() const noexcept {
   std::string_view rest = args;
@@ -357,6 +412,7 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   } else if (const Section* k = Find(sections, "listen-sockstat")) {
     snap.listening = ParseSockstat(k->body, stats);
   }
+  MarkNotPermitted(sections, fingerprint, snap);
   return result;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <boost/url/url.hpp>
 
@@ -11,6 +12,7 @@
 #include "fleetps/collector/app/app.hpp"
 #include "fleetps/collector/app/load_options.hpp"
 #include "fleetps/collector/cli/keyscan.hpp"
+#include "fleetps/collector/cli/sudoers.hpp"
 #include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/collector/query/selector.hpp"
@@ -27,6 +29,7 @@ constexpr std::string_view kUsage =
     "  run --config FILE [--listen ADDR]   run the collector\n"
     "  check-config FILE                   validate an inventory; exit 0 when valid, 1 when not\n"
     "  keyscan FILE                        enroll the host keys of an inventory\n"
+    "  sudoers [--config FILE] [--user NAME]...   the sudoers rules privilege: sudo needs\n"
     "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
     "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
     "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server "
@@ -299,6 +302,53 @@ int KeyScan(std::span<const std::string_view> args, std::ostream& out, std::ostr
   return KeyScanInventory(*loaded.inventory, out, err);
 }
 
+// The users of the hosts with `privilege: sudo` in --config, then every --user, each once.
+int Sudoers(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  std::string config_path;
+  std::vector<std::string> users;
+  auto add = [&](std::string user) {
+    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+  };
+  std::vector<std::string> named_users;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config_path = std::string(args[++i]);
+    } else if (args[i] == "--user" && i + 1 < args.size()) {
+      named_users.emplace_back(args[++i]);
+    } else {
+      return Usage(err, args[i] == "--config" || args[i] == "--user"
+                            ? std::string(args[i]) + " needs a value"
+                            : "unexpected argument \"" + std::string(args[i]) + "\" for sudoers");
+    }
+  }
+  if (config_path.empty() && named_users.empty())
+    return Usage(err, "sudoers needs --config FILE or --user NAME");
+  if (!config_path.empty()) {
+    // The schema alone: which hosts use sudo, as which user (no algorithm names matter here).
+    const config::LoadResult loaded = config::LoadInventoryFile(config_path);
+    if (!loaded.ok()) {
+      for (const config::Diagnostic& diagnostic : loaded.diagnostics)
+        err << diagnostic.ToString() << '\n';
+      return kExitInvalid;
+    }
+    for (const config::HostSpec& host : loaded.inventory->hosts) {
+      if (host.privilege == config::Privilege::kSudo) add(host.user);
+    }
+    if (users.empty() && named_users.empty()) {
+      err << "fleetps: no host in " << config_path
+          << " has privilege: sudo; set it, or name the login user with --user NAME\n";
+      return kExitInvalid;
+    }
+  }
+  for (std::string& user : named_users) {
+    // The name goes into sudoers text: the inventory's rule keeps it one plain word.
+    if (auto problem = config::CheckUserName(user)) return Usage(err, "--user: " + *problem);
+    add(std::move(user));
+  }
+  out << SudoersSnippet(users);
+  return kExitOk;
+}
+
 int Run(std::span<const std::string_view> args, std::ostream& err) {
   RunOptions options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -329,6 +379,7 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   if (command == "check-config") return CheckConfig(rest, out, err);
   if (command == "run") return Run(rest, err);
   if (command == "keyscan") return KeyScan(rest, out, err);
+  if (command == "sudoers") return Sudoers(rest, out, err);
   if (command == "query") return Query(rest, out, err);
   if (command == "hosts") return Hosts(rest, out, err);
   if (command == "listening") return Query(rest, out, err, true);

@@ -227,6 +227,16 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
       case CatalogIndex("fleetps_probe_last_success_timestamp_seconds"):
         SampleIfKnown(sink, family, {{"probe", kProbeName}}, view.last_success_unix);
         break;
+      case CatalogIndex("fleetps_probe_partial"):
+        // Every reading of the bounded set, from the first good probe on.
+        if (!view.snapshot) break;
+        for (std::size_t i = 0; i < probes::kReadingCount; ++i) {
+          sink.Sample(family,
+                      {{"probe", kProbeName},
+                       {"what", probes::ReadingName(static_cast<probes::Reading>(i))}},
+                      view.snapshot->not_permitted[i] ? 1 : 0);
+        }
+        break;
       case CatalogIndex("fleetps_session_up"):
         sink.Sample(family, {}, session_up ? 1 : 0);
         break;

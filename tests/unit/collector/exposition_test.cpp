@@ -301,6 +301,26 @@ TEST_F(ExpositionTest, EveryReasonOfTheBoundedSetIsEmittedPerHost) {
   }
 }
 
+// Every reading of the bounded set per host with a good probe, 1 where it was not permitted;
+// none for a host that never answered (its readings are unknown, not complete).
+TEST_F(ExpositionTest, ProbePartialSaysWhichReadingsWereNotPermitted) {
+  auto snapshot = std::make_shared<probes::HostSnapshot>();
+  probes::ProcessRow row;
+  row.pid = 42;
+  row.comm = "oracle";
+  snapshot->processes.push_back(row);
+  snapshot->not_permitted[static_cast<std::size_t>(probes::Reading::kFds)] = true;
+  state_.OnResult(Answered("up1", snapshot));
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text,
+              HasSubstr("fleetps_probe_partial{host=\"up1\",probe=\"processes\",what=\"fds\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("fleetps_probe_partial{host=\"up1\",probe=\"processes\",what=\"io\"} 0"));
+  EXPECT_THAT(text, HasSubstr("fleetps_probe_partial{host=\"up1\",probe=\"processes\",what="
+                              "\"socket_owners\"} 0"));
+  EXPECT_THAT(text, Not(HasSubstr("fleetps_probe_partial{host=\"down1\"")));
+}
+
 TEST_F(ExpositionTest, SkippedLinesAreCountedByReason) {
   const std::string text = RenderMetrics(state_, {});
   EXPECT_THAT(text, HasSubstr("fleetps_probe_lines_skipped_total{host=\"up1\",probe=\"processes\","

@@ -103,6 +103,22 @@ hosts:
               ElementsAre(Pair("env", "staging"), Pair("role", "web"), Pair("team", "ops")));
 }
 
+TEST(ConfigLoadTest, PrivilegeDefaultsToNoneAndHostsOverrideIt) {
+  const Inventory inventory = LoadOk(R"(
+defaults: {user: mon, identity_file: /k, privilege: sudo}
+hosts:
+  - name: inherits
+  - name: plain
+    privilege: none
+)");
+  ASSERT_EQ(inventory.hosts.size(), 2u);
+  EXPECT_EQ(inventory.hosts[0].privilege, Privilege::kSudo);
+  EXPECT_EQ(inventory.hosts[1].privilege, Privilege::kNone);
+  EXPECT_EQ(
+      LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n").hosts[0].privilege,
+      Privilege::kNone);
+}
+
 TEST(ConfigLoadTest, AlgorithmListsOverrideOneByOne) {
   const Inventory inventory = LoadOk(R"(
 defaults:

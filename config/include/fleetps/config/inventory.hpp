@@ -16,6 +16,13 @@ enum class HostKeyPolicy {
   kAcceptNew,  ///< The first key seen is recorded in known_hosts, then strict.
 };
 
+/// `privilege:` how the probe reads what only root may read (other users' descriptors and I/O,
+/// socket owners).
+enum class Privilege {
+  kNone,  ///< As the login user: those readings stay partial (fleetps_probe_partial).
+  kSudo,  ///< Through `sudo -n` with fixed argument lists (`fleetps sudoers`), else as kNone.
+};
+
 /// Per-host algorithm lists (`algorithms:`), one name per entry, strongest first. An empty list
 /// means libssh's default for that list, or every algorithm libssh supports when `legacy` is set.
 struct Algorithms {
@@ -48,6 +55,7 @@ struct HostSpec {
   std::uint64_t output_limit = 4ull << 20;  ///< Bytes of output per probe before `too_large`.
   unsigned max_channels_per_host = 2;       ///< Always below sshd's MaxSessions (10).
   std::string dialect;                      ///< Empty = fingerprint on connect.
+  Privilege privilege = Privilege::kNone;
   Algorithms algorithms;
   std::map<std::string, std::string> labels;
 

@@ -62,4 +62,8 @@ struct LoadOptions {
 [[nodiscard]] LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name,
                                                  const LoadOptions& options = {});
 
+/// The inventory's rule for a login user name (`user:`), for names given elsewhere (a command
+/// line): nullopt when valid, else the message check-config would print.
+[[nodiscard]] std::optional<std::string> CheckUserName(std::string_view user);
+
 }  // namespace fleetps::config

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -93,14 +94,38 @@ inline constexpr std::string_view kFingerprintNonce = "fp0fingerprint";
 /// True when `nonce` is 8 to 64 hex digits, the only nonces the probe scripts accept.
 [[nodiscard]] bool IsValidNonce(std::string_view nonce) noexcept;
 
+/// How the process probe reads what only root may read: other users' descriptors and I/O
+/// counters, and the owners of their sockets (`privilege:` in the inventory).
+enum class ProbePrivilege {
+  kLoginUser,  ///< Every read as the login user.
+  kSudo,       ///< The reads of SudoCommands() through `sudo -n`; as the login user if refused.
+};
+
+/// One read the probe runs through `sudo -n` under ProbePrivilege::kSudo. The argument list is
+/// fixed (no host, config or user text in it), so a sudoers rule can allow exactly it.
+struct SudoCommand {
+  std::string_view section;  ///< The probe section it fills: "proc-fd", "lsof-fd"...
+  std::string_view program;  ///< Absolute path the sudoers rule names; the probe runs its base
+                             ///< name and sudo resolves it (secure_path), matching by inode.
+  std::span<const std::string_view> args;  ///< Arguments after the program, verbatim.
+  std::string_view reads;                  ///< What it reads, for the sudoers comment.
+};
+
+/// Every command the process probe may run through sudo, over all dialects.
+[[nodiscard]] std::span<const SudoCommand> SudoCommands() noexcept;
+
 /// The process probe script for `dialect`, for stdin of `/bin/sh -s`. One round trip prints the
 /// framed sections `self` ($$, so the probe's own processes can be excluded), `clock` (epoch
 /// seconds, with perl/awk fallbacks where `date +%s` is missing), the process table and, per
 /// dialect, /proc batches, descriptor counts and listening sockets. `nonce` must be fresh random
 /// hex (IsValidNonce) so that no process argument can forge a marker; the result is empty when
 /// it is not. Uses the fingerprint for zone scoping, ps `-o` support and tool availability.
+/// Under ProbePrivilege::kSudo each read of SudoCommands() the dialect makes first asks
+/// `sudo -n -l` whether that exact command is allowed, runs it through `sudo -n` if so, and
+/// otherwise runs the login user's read; the section `sudo` names the sections sudo filled.
 [[nodiscard]] std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fingerprint,
-                                             std::string_view nonce);
+                                             std::string_view nonce,
+                                             ProbePrivilege privilege = ProbePrivilege::kLoginUser);
 
 /// The largest host-side deadline WithWatchdog arms (2^31 - 1 s: fits a 32-bit `sleep` argument).
 inline constexpr std::int64_t kMaxWatchdogSeconds = 2'147'483'647;

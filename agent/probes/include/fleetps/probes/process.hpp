@@ -139,6 +139,17 @@ struct ParseStats {
   std::uint64_t processes_partial = 0;
 };
 
+/// Readings of other users' processes that only root may make (`fleetps_probe_partial{what}`).
+enum class Reading {
+  kFds,           ///< Descriptor counts: /proc/PID/fd, lsof, procstat.
+  kIo,            ///< I/O byte counters: /proc/PID/io (Linux, BusyBox).
+  kSocketOwners,  ///< The process owning a listening socket: ss/netstat -p, lsof.
+};
+inline constexpr std::size_t kReadingCount = 3;
+
+/// "fds", "io", "socket_owners".
+[[nodiscard]] std::string_view ReadingName(Reading reading) noexcept;
+
 /// One probe's worth of host state.
 struct HostSnapshot {
   Dialect dialect = Dialect::kLinuxProcps;
@@ -154,6 +165,9 @@ struct HostSnapshot {
   std::optional<std::int64_t> max_processes;
   std::optional<std::int64_t> max_threads;
   ParseStats stats;
+  /// By Reading: true when the probe read it as a user other than root (no sudo, or sudo
+  /// refused) and some process or socket lacks it. A reading the dialect never makes is false.
+  std::array<bool, kReadingCount> not_permitted{};
 };
 
 /// Outcome of ParseProcessProbe: `snapshot` is meaningful only when `error` is empty.

@@ -72,6 +72,9 @@ inline constexpr std::array kMetricCatalog = {
                      "1 on the reason of the last failed probe, 0 on every other reason"},
     MetricDescriptor{"fleetps_probe_last_success_timestamp_seconds", MetricType::kGauge,
                      "Time of the last successful probe"},
+    MetricDescriptor{"fleetps_probe_partial", MetricType::kGauge,
+                     "1 when the last good probe was not permitted to read this for some "
+                     "processes (privilege: none, or sudo refused)"},
     MetricDescriptor{"fleetps_session_up", MetricType::kGauge,
                      "1 when the SSH session to the host is established"},
     MetricDescriptor{"fleetps_session_connects_total", MetricType::kCounter,
