@@ -26,7 +26,9 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
    the separate fleetsim process is killed: FleetpsHostDown fires for that host only, and in
    /probe mode the peer "target down" alert (GitLab's RedisInstanceDown, `up != 1`) fires for
    it too. In /metrics mode `up` belongs to the one collector target and stays 1, so that
-   alert cannot see a host there: the test asserts that it stays silent in that mode.
+   alert cannot see a host there: the test asserts that it stays silent in that mode. In /probe
+   mode `up{job="fleetps-hosts"}` is 1 for every host of the healthy fleet, then 0 for the
+   stopped host only, with /probe's 503 line (`connect_refused`) as its scrape error.
 4. The collector is restarted (SIGTERM, then the same command): no rate() of
    namedprocess_namegroup_cpu_seconds_total, and no peer CPU alert expression, exceeds what
    fleetsim's processes can consume (MAX_CORES, read off tests/fleetsim/src/process_model.cpp)
@@ -199,6 +201,7 @@ class PeersE2E(DashboardsE2E):
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             emitted = {h["name"]: h for h in yaml.safe_load(f)["hosts"]}
         self.dialect = {name: emitted[name]["dialect"] for name in self.hosts}
+        self.inventory = list(self.hosts)  # self.hosts loses the victim when it is stopped
         # Both processes serve the shared host key of the state directory: the victim's port
         # gets the same known_hosts line.
         with open(os.path.join(sim_dir, "known_hosts")) as f:
@@ -230,6 +233,9 @@ class PeersE2E(DashboardsE2E):
         self.report.timing(f"two fleetsim processes, collector, {HOSTS} hosts up "
                            f"({', '.join(f'{h}={d}' for h, d in self.dialect.items())})",
                            time.monotonic() - t)
+
+    def initially_down(self):
+        return {}  # a fault-free fleet: every /probe target up
 
     def start_collector(self):
         self.collector_log = os.path.join(self.work, f"collector-{len(self.procs)}.log")
@@ -561,6 +567,7 @@ class PeersE2E(DashboardsE2E):
         silent = {a for a in self.alerts("metrics") if a[0] == TARGET_DOWN_ALERT}
         r.check(f"metrics mode: {TARGET_DOWN_ALERT} (up != 1) cannot see a host and stays silent", not silent,
                 by_alert(silent))
+        self.check_probe_targets({victim: "connect_refused"})
         r.timing("host stopped, alerts checked in both modes", time.monotonic() - t)
 
     # ---- 4: collector restart ------------------------------------------------------------------
