@@ -19,8 +19,9 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
    first option (or "All") selected when the saved one is not offered; `__inputs` substituted
    as an import does; built-ins as for a datasource whose scrape interval is the probe
    interval (GRAFANA_BUILTINS).
-2. Every panel shows data, unless it reads only families that NOT_EMITTED gives a reason for,
-   or LEGITIMATELY_EMPTY says why it cannot on this fleet. A dashboard in NEEDS_EDIT (22161,
+2. Every panel shows data (a time-series panel: at the evaluation instant or, as Grafana draws
+   a range, at some point of the last PANEL_RANGE_S), unless it reads only families that
+   NOT_EMITTED gives a reason for, or LEGITIMATELY_EMPTY says why it cannot on this fleet. A dashboard in NEEDS_EDIT (22161,
    whose variables read process-exporter's own build-info family) must instead show exactly
    that state as imported, and every panel meant to show data must show it after the edit
    dashboards/README.md gives. 1860's limit panels must show, for every host, exactly the
@@ -110,6 +111,7 @@ CPU_TIME_RESOLUTION_OTHERS_S = 1.0
 GRAFANA_BUILTINS = {"__interval": "2s", "__interval_ms": "2000", "__rate_interval": "8s",
                     "__range": "5m", "__range_s": "300", "__range_ms": "300000"}
 
+PANEL_RANGE_S = 30         # the time range over which a time-series panel counts as drawn
 PEER_DASHBOARDS = ["grafana-249-named-processes.json", "grafana-22161-process-exporter-dashboard.json",
                    "grafana-1860-node-exporter-full.json"]
 AWESOME_RULES = ["awesome-prometheus-alerts-process-exporter.yml", "awesome-prometheus-alerts-node-exporter.yml"]
@@ -175,6 +177,15 @@ LIMITS = {"linux-procps": BOTH_LIMITS, "busybox": BOTH_LIMITS, "solaris": {"node
 
 def sim_name(n):
     return f"sim{n:05d}"
+
+
+def numbers(data):
+    """Whether a query result holds a value other than NaN: Grafana draws nothing for NaN (a
+    division by `scalar()` of an empty vector gives NaN for every series)."""
+    if data["resultType"] in ("scalar", "string"):
+        return data["result"][1] != "NaN"
+    values = [v for series in data["result"] for v in series.get("values", [series.get("value")])]
+    return any(v[1] != "NaN" for v in values)
 
 
 def by_alert(alerts):
@@ -510,7 +521,7 @@ class PeersE2E(DashboardsE2E):
                 self.evaluated += 1
                 if answer.get("status") != "success":
                     out["errors"].append(f"\"{title}\" {target.get('refId')}: {answer.get('error')} in {expr}")
-                elif answer["data"]["result"] and not target.get("hide"):
+                elif not target.get("hide") and (numbers(answer["data"]) or self.drawn(mode, panel, target, expr)):
                     has_data = True
                 families |= self.families(target["expr"])
             foreign = {f for f in families if f not in self.catalog or self.not_emitted_reason(f)}
@@ -525,6 +536,15 @@ class PeersE2E(DashboardsE2E):
         if len(out["shows"]) < 10:
             print(f"{where}: panels with data: {out['shows']}", flush=True)
         return out
+
+    def drawn(self, mode, panel, target, expr):
+        """Whether a time-series panel draws this target over the last PANEL_RANGE_S, as Grafana
+        does with a range query: an instant can fall between two steps of a counter (irate of
+        two scrapes within one probe interval is 0, and `> 0` drops it)."""
+        if panel.get("type") not in ("graph", "timeseries") or target.get("instant"):
+            return False
+        now = time.time()
+        return numbers({"resultType": "matrix", "result": self.range_query(mode, expr, now - PANEL_RANGE_S, now)})
 
     def check_shows_data(self, where, result):
         r = self.report
