@@ -20,12 +20,12 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
    as an import does; built-ins as for a datasource whose scrape interval is the probe
    interval (GRAFANA_BUILTINS).
 2. Every panel shows data (a time-series panel: at the evaluation instant or, as Grafana draws
-   a range, at some point of the last PANEL_RANGE_S), unless it reads only families that
-   NOT_EMITTED gives a reason for, or LEGITIMATELY_EMPTY says why it cannot on this fleet. A dashboard in NEEDS_EDIT (22161,
-   whose variables read process-exporter's own build-info family) must instead show exactly
-   that state as imported, and every panel meant to show data must show it after the edit
-   dashboards/README.md gives. 1860's limit panels must show, for every host, exactly the
-   limits its platform states (LIMITS).
+   a range, at some point of the last PANEL_RANGE_S; NaN is no data), unless it reads only
+   families that NOT_EMITTED gives a reason for, or LEGITIMATELY_EMPTY says why it cannot on
+   this fleet. A dashboard in NEEDS_EDIT (22161, whose variables read process-exporter's own
+   build-info family) must instead show exactly that state as imported, and every panel meant
+   to show data must show it after the edit dashboards/README.md gives. 1860's limit panels
+   must show, for every host, exactly the limits its platform states (LIMITS).
 3. No peer alert (nor FleetpsHostDown) is pending or firing over five evaluation rounds of the
    healthy fleet, except the two that TRUE_FOR_JOBS says are true of a group of batch jobs. Then
    the separate fleetsim process is killed: FleetpsHostDown fires for that host only, and in
@@ -549,7 +549,7 @@ class PeersE2E(DashboardsE2E):
     def check_shows_data(self, where, result):
         r = self.report
         r.check(f"{where}: every panel meant to show data does ({len(result['shows'])} show data, "
-                f"{result['expected_empty']} legitimately empty)", result["shows"] and not result["empty"],
+                f"{result['expected_empty']} legitimately empty)", bool(result["shows"]) and not result["empty"],
                 f"{len(result['empty'])} empty: " + " | ".join(result["empty"][:10]))
 
     def check_needs_edit(self, mode, name, result, where):
@@ -589,7 +589,8 @@ class PeersE2E(DashboardsE2E):
         base = self.resolve_variables(mode, dash, f"{mode} 1860", [])
         wrong = []
         for host in self.inventory:
-            values = dict(base, node={**base["node"], "values": [host]}, nodename={**base["nodename"], "values": [host]})
+            values = dict(base, node={**base["node"], "values": [host]},
+                          nodename={**base["nodename"], "values": [host]})
             shown = {re.search(r"node_processes_max_\w+", expr).group(0) for _, expr in targets
                      if self.query(mode, self.substitute(expr, values, "1860 limits"))["data"]["result"]}
             if shown != LIMITS[self.dialect[host]]:
