@@ -24,7 +24,8 @@ $__interval 2s, $__range 5m.
 Both servers must hold the same host families for every host, none from two jobs (in probe mode
 the health families come from /metrics, the process families from /probe), and in probe mode
 `up{job="fleetps-hosts"}` is 0 for the hosts down from the start, with /probe's 503 line as the
-scrape error, and 1 for the others.
+scrape error, and 1 for every other host of the inventory (check_probe_targets, which subclasses
+with another fleet reuse).
 
 Then it breaks hosts through fleetsim's control API (change_host_key, refuse, garbage,
 disconnect_after:1) and requires the matching alerts to fire on both servers, FleetpsHostDown
@@ -187,7 +188,8 @@ class DashboardsE2E:
         log = os.path.join(self.work, "collector.log")
         self.collector = self.start("collector", [self.fleetps, "run", "--config", config], log)
 
-        healthy = [sim_name(n) for n in range(1, SIM_HOSTS + 1) if n not in INITIAL_FAULTS] + [REAL_HOST]
+        self.inventory = [sim_name(n) for n in range(1, SIM_HOSTS + 1)] + [REAL_HOST]
+        healthy = [name for name in self.inventory if name not in self.initially_down()]
 
         def all_up():
             self.alive("fleetps run", self.collector, log)
@@ -404,6 +406,10 @@ class DashboardsE2E:
         r.check("probe mode: process families from /probe (fleetps-hosts), host health from /metrics (fleetps)",
                 jobs["data"]["result"] and not wrong, str(wrong[:6]))
 
+    def initially_down(self):
+        """{host: reason} of the inventory hosts down from the start."""
+        return {sim_name(n): DOWN_REASONS[n] for n in INITIAL_FAULTS}
+
     def probe_targets(self):
         """Probe mode: {host: (up, scrape error)} of the fleetps-hosts job."""
         up = self.query("probe", 'up{job="fleetps-hosts"}')["data"]["result"]
@@ -414,25 +420,30 @@ class DashboardsE2E:
                 for x in up}
 
     def check_probe_targets(self, down, unsettled=()):
-        """Probe mode: `up` is 0 for the hosts in `down` ({number: reason}), with the reason as the
-        scrape error, and 1 for every other host but `unsettled`."""
+        """Probe mode: `up` is 0 for the hosts in `down` ({host: reason}), with the reason as the
+        scrape error, and 1 for every other host of self.inventory but `unsettled`."""
         r = self.report
-        names = [sim_name(n) for n in range(1, SIM_HOSTS + 1)] + [REAL_HOST]
-        want = {name: ("1", "") for name in names}
-        for n, reason in down.items():
-            want[sim_name(n)] = ("0", f"server returned HTTP status 503 host {sim_name(n)} is down: {reason}")
-        for n in unsettled:
-            del want[sim_name(n)]
+        want = {name: ("1", "") for name in self.inventory}
+        unknown = set(down) - set(want)
+        if unknown:
+            raise Fatal(f"check_probe_targets: {sorted(unknown)} not in the inventory")
+        for name, reason in down.items():
+            want[name] = ("0", f"server returned HTTP status 503 host {name} is down: {reason}")
+        for name in unsettled:
+            del want[name]
         state = {}
 
-        def settled():
-            state["got"] = self.probe_targets()
-            return all(state["got"].get(name) == w for name, w in want.items())
-        wait_until(settled, 60, 1)
-        wrong = {name: state["got"].get(name) for name, w in want.items() if state["got"].get(name) != w}
-        r.check(f"probe mode: up{{job=\"fleetps-hosts\"}} is 0 with the reason as the scrape error for "
-                f"{len(down)} down hosts, 1 for the {len(want) - len(down)} others", not wrong,
-                f"(up, error) differ for {len(wrong)}: {dict(list(wrong.items())[:4])}")
+        def wrong():
+            got = self.probe_targets()
+            differ = {name: got.get(name) for name, w in want.items() if got.get(name) != w}
+            differ.update({name: got[name] for name in set(got) - set(self.inventory)})  # not a host
+            return differ
+        wait_until(lambda: not wrong(), 60, 1)
+        differ = wrong()
+        what = (f"0 with the reason as the scrape error for {', '.join(sorted(down))}, 1 for the "
+                f"{len(want) - len(down)} other hosts" if down else f"1 for all {len(want)} hosts")
+        r.check(f"probe mode: up{{job=\"fleetps-hosts\"}} is {what}", not differ,
+                f"(up, error) differ for {len(differ)}: {dict(sorted(differ.items())[:4])}")
 
     def firing(self, mode):
         alerts = get_json(self.prom[mode][0] + "/api/v1/alerts")["data"]["alerts"]
@@ -473,7 +484,8 @@ class DashboardsE2E:
             r.check(f"{mode} mode: FleetpsHostDown names the reason (connect_refused, auth_denied)",
                     not unsaid, str(unsaid))
         r.timing(f"{len(expected)} alerts firing on both servers", time.monotonic() - t)
-        self.check_probe_targets(DOWN_REASONS, unsettled=[4])
+        self.check_probe_targets({sim_name(n): reason for n, reason in DOWN_REASONS.items()},
+                                 unsettled=[sim_name(4)])
 
     def run(self):
         ok = False
@@ -482,7 +494,7 @@ class DashboardsE2E:
             self.start_prometheus()
             self.scenario_expressions()
             self.scenario_same_series()
-            self.check_probe_targets({n: DOWN_REASONS[n] for n in INITIAL_FAULTS})
+            self.check_probe_targets(self.initially_down())
             self.scenario_alerts()
         except Fatal as error:
             self.report.check("prerequisite", False, str(error))

@@ -19,14 +19,21 @@ prometheus-metrics.yml or prometheus-probe.yml), the shipped rules and the peer 
    first option (or "All") selected when the saved one is not offered; `__inputs` substituted
    as an import does; built-ins as for a datasource whose scrape interval is the probe
    interval (GRAFANA_BUILTINS).
-2. Every panel shows data, unless it reads only families that NOT_EMITTED gives a reason for,
-   or LEGITIMATELY_EMPTY says why it cannot on this fleet.
+2. Every panel shows data (a time-series panel: at the evaluation instant or, as Grafana draws
+   a range, at some point of the last PANEL_RANGE_S; NaN is no data), unless it reads only
+   families that NOT_EMITTED gives a reason for, or LEGITIMATELY_EMPTY says why it cannot on
+   this fleet. A dashboard in NEEDS_EDIT (22161, whose variables read process-exporter's own
+   build-info family) must instead show exactly that state as imported, and every panel meant
+   to show data must show it after the edit dashboards/README.md gives. 1860's limit panels
+   must show, for every host, exactly the limits its platform states (LIMITS).
 3. No peer alert (nor FleetpsHostDown) is pending or firing over five evaluation rounds of the
    healthy fleet, except the two that TRUE_FOR_JOBS says are true of a group of batch jobs. Then
    the separate fleetsim process is killed: FleetpsHostDown fires for that host only, and in
    /probe mode the peer "target down" alert (GitLab's RedisInstanceDown, `up != 1`) fires for
    it too. In /metrics mode `up` belongs to the one collector target and stays 1, so that
-   alert cannot see a host there: the test asserts that it stays silent in that mode.
+   alert cannot see a host there: the test asserts that it stays silent in that mode. In /probe
+   mode `up{job="fleetps-hosts"}` is 1 for every host of the healthy fleet, then 0 for the
+   stopped host only, with /probe's 503 line (`connect_refused`) as its scrape error.
 4. The collector is restarted (SIGTERM, then the same command): no rate() of
    namedprocess_namegroup_cpu_seconds_total, and no peer CPU alert expression, exceeds what
    fleetsim's processes can consume (MAX_CORES, read off tests/fleetsim/src/process_model.cpp)
@@ -104,6 +111,7 @@ CPU_TIME_RESOLUTION_OTHERS_S = 1.0
 GRAFANA_BUILTINS = {"__interval": "2s", "__interval_ms": "2000", "__rate_interval": "8s",
                     "__range": "5m", "__range_s": "300", "__range_ms": "300000"}
 
+PANEL_RANGE_S = 30         # the time range over which a time-series panel counts as drawn
 PEER_DASHBOARDS = ["grafana-249-named-processes.json", "grafana-22161-process-exporter-dashboard.json",
                    "grafana-1860-node-exporter-full.json"]
 AWESOME_RULES = ["awesome-prometheus-alerts-process-exporter.yml", "awesome-prometheus-alerts-node-exporter.yml"]
@@ -130,7 +138,6 @@ NOT_EMITTED = [
      "hardware, clock, systemd and node_exporter's own collector statistics: not probed"),
     (r"node_(procs_running|procs_blocked|forks_total)",
      "/proc/stat counters; fleetps has the same counts as node_processes_state{state=\"R\"|\"D\"}"),
-    (r"node_processes_max_(processes|threads)", "kernel limits: not in kMetricCatalog yet (issue #16 item 4)"),
     (r"process_.*", "the exporter process's own metrics: fleetps has one collector process (on /metrics, with "
                     "the collector's instance), not one exporter per host, so instance=\"$node\" has none"),
 ]
@@ -142,9 +149,43 @@ LEGITIMATELY_EMPTY = {
         "divides by node_cpu_seconds_total of a node_exporter on the same host (job=\"node_exporter\")",
 }
 
+# Dashboards that cannot work as imported with any exporter but the one they were made for, and
+# the edit a user makes (dashboards/README.md gives it as one sed line; keep the two the same).
+# 22161's variables all start from process_exporter_build_info, process-exporter's own build
+# information, and $server/$host split `instance` as host:port, where fleetps' instance is the
+# host. fleetps does not pretend to be process-exporter, so the test requires exactly that state
+# as imported, then the edited dashboard to show data: "empty", the variables with no option as
+# imported; "pick", the variable the user then sets to a host.
+NEEDS_EDIT = {
+    "grafana-22161-process-exporter-dashboard.json": {
+        "family": "process_exporter_build_info",
+        "empty": {"job", "server", "port"},
+        "edit": [("process_exporter_build_info", "namedprocess_namegroup_num_procs"),
+                 ('"regex": "/(.*):.*/"', '"regex": "/(.*)/"'),
+                 ('query_result(\\"$server:$port\\")', 'query_result(\\"$server\\")')],
+        "pick": "server",
+    },
+}
+
+# 1860's limit panels and the limits fleetps exports per fleetsim dialect (docs/metrics.md:
+# pid_max and threads-max on Linux and BusyBox, max_nprocs on Solaris, none on AIX).
+LIMIT_PANELS = ["PIDs Number and Limit", "Threads Number and Limit"]
+BOTH_LIMITS = {"node_processes_max_processes", "node_processes_max_threads"}
+LIMITS = {"linux-procps": BOTH_LIMITS, "busybox": BOTH_LIMITS, "solaris": {"node_processes_max_processes"},
+          "aix": set()}
+
 
 def sim_name(n):
     return f"sim{n:05d}"
+
+
+def numbers(data):
+    """Whether a query result holds a value other than NaN: Grafana draws nothing for NaN (a
+    division by `scalar()` of an empty vector gives NaN for every series)."""
+    if data["resultType"] in ("scalar", "string"):
+        return data["result"][1] != "NaN"
+    values = [v for series in data["result"] for v in series.get("values", [series.get("value")])]
+    return any(v[1] != "NaN" for v in values)
 
 
 def by_alert(alerts):
@@ -199,6 +240,7 @@ class PeersE2E(DashboardsE2E):
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             emitted = {h["name"]: h for h in yaml.safe_load(f)["hosts"]}
         self.dialect = {name: emitted[name]["dialect"] for name in self.hosts}
+        self.inventory = list(self.hosts)  # self.hosts loses the victim when it is stopped
         # Both processes serve the shared host key of the state directory: the victim's port
         # gets the same known_hosts line.
         with open(os.path.join(sim_dir, "known_hosts")) as f:
@@ -230,6 +272,9 @@ class PeersE2E(DashboardsE2E):
         self.report.timing(f"two fleetsim processes, collector, {HOSTS} hosts up "
                            f"({', '.join(f'{h}={d}' for h, d in self.dialect.items())})",
                            time.monotonic() - t)
+
+    def initially_down(self):
+        return {}  # a fault-free fleet: every /probe target up
 
     def start_collector(self):
         self.collector_log = os.path.join(self.work, f"collector-{len(self.procs)}.log")
@@ -305,10 +350,15 @@ class PeersE2E(DashboardsE2E):
 
     # ---- Grafana variables ---------------------------------------------------------------------
 
-    def load_dashboard(self, name):
-        """The dashboard as Grafana imports it: `__inputs` replaced by their values."""
+    def load_dashboard(self, name, edit=()):
+        """The dashboard as Grafana imports it: `__inputs` replaced by their values; `edit`, pairs
+        (old, new) of the JSON text, is a user's edit before the import."""
         with open(os.path.join(self.peers, name)) as f:
             text = f.read()
+        for old, new in edit:
+            if old not in text:
+                raise Fatal(f"{name}: the edit's {old!r} is not in the dashboard")
+            text = text.replace(old, new)
         for inp in json.loads(text).get("__inputs", []):
             value = inp.get("value", "prometheus") if inp["type"] == "constant" else "prometheus"
             text = text.replace("${" + inp["name"] + "}", value)
@@ -448,55 +498,123 @@ class PeersE2E(DashboardsE2E):
                 return reason
         return None
 
+    def evaluate_dashboard(self, mode, name, dash, where):
+        """Resolves the variables and runs every panel target: a dict with the variable values,
+        errors, the titles of panels with data, panels empty without a reason (NOT_EMITTED,
+        LEGITIMATELY_EMPTY), the number legitimately empty and families read with no reason."""
+        out = {"errors": [], "shows": [], "empty": [], "expected_empty": 0, "unexplained": set(), "panels": 0}
+        values = out["values"] = self.resolve_variables(mode, dash, where, out["errors"])
+        shown = {k: v["values"] if isinstance(v, dict) and not v["all"] else "All"
+                 for k, v in values.items() if isinstance(v, dict)}
+        print(f"{where}: variables {shown}", flush=True)
+        for panel in self.panels(dash):
+            targets = [x for x in panel.get("targets", []) if x.get("expr")]
+            if panel.get("type") == "row" or not targets:
+                continue
+            out["panels"] += 1
+            title = panel.get("title", "")
+            has_data = False
+            families = set()
+            for target in targets:
+                expr = self.substitute(target["expr"], values, f"{where} \"{title}\"")
+                answer = self.query(mode, expr)
+                self.evaluated += 1
+                if answer.get("status") != "success":
+                    out["errors"].append(f"\"{title}\" {target.get('refId')}: {answer.get('error')} in {expr}")
+                elif not target.get("hide") and (numbers(answer["data"]) or self.drawn(mode, panel, target, expr)):
+                    has_data = True
+                families |= self.families(target["expr"])
+            foreign = {f for f in families if f not in self.catalog or self.not_emitted_reason(f)}
+            out["unexplained"] |= {f for f in foreign if not self.not_emitted_reason(f)}
+            only_foreign = families and families == foreign
+            if has_data:
+                out["shows"].append(title)
+            elif only_foreign or (name, title) in LEGITIMATELY_EMPTY:
+                out["expected_empty"] += 1
+            else:
+                out["empty"].append(f"\"{title}\": {'; '.join(x['expr'] for x in targets)[:300]}")
+        if len(out["shows"]) < 10:
+            print(f"{where}: panels with data: {out['shows']}", flush=True)
+        return out
+
+    def drawn(self, mode, panel, target, expr):
+        """Whether a time-series panel draws this target over the last PANEL_RANGE_S, as Grafana
+        does with a range query: an instant can fall between two steps of a counter (irate of
+        two scrapes within one probe interval is 0, and `> 0` drops it)."""
+        if panel.get("type") not in ("graph", "timeseries") or target.get("instant"):
+            return False
+        now = time.time()
+        return numbers({"resultType": "matrix", "result": self.range_query(mode, expr, now - PANEL_RANGE_S, now)})
+
+    def check_shows_data(self, where, result):
+        r = self.report
+        r.check(f"{where}: every panel meant to show data does ({len(result['shows'])} show data, "
+                f"{result['expected_empty']} legitimately empty)", bool(result["shows"]) and not result["empty"],
+                f"{len(result['empty'])} empty: " + " | ".join(result["empty"][:10]))
+
+    def check_needs_edit(self, mode, name, result, where):
+        """A dashboard of NEEDS_EDIT: as imported exactly its listed variables resolve to nothing,
+        because the family they read is the other exporter's own, and no panel shows data; with the
+        user's edit and a host picked, every panel meant to show data does."""
+        r = self.report
+        spec = NEEDS_EDIT[name]
+        family = spec["family"]
+        empty_vars = {k for k, v in result["values"].items() if isinstance(v, dict) and v["values"] == [""]}
+        present = self.query(mode, f"count({family})")["data"]["result"]
+        r.check(f"{where}: as imported, exactly ${', $'.join(sorted(spec['empty']))} offer nothing: they read "
+                f"{family}, which only that exporter publishes (not in kMetricCatalog, no series)",
+                empty_vars == spec["empty"] and family not in self.catalog and not present and not result["shows"],
+                f"variables with no option {sorted(empty_vars)}; {family} in the catalogue: "
+                f"{family in self.catalog}; series: {present}; panels with data {result['shows']}")
+        dash = self.load_dashboard(name, spec["edit"])
+        # The user then picks a host in the $server list: a linux-procps one, which has every family.
+        picked = next(h for h in self.hosts if self.dialect[h] == "linux-procps")
+        for var in dash["templating"]["list"]:
+            if var["name"] == spec["pick"]:
+                var["current"] = {"text": picked, "value": picked}
+        where = f"{where} with the edit of dashboards/README.md, ${spec['pick']}={picked}"
+        edited = self.evaluate_dashboard(mode, name, dash, where)
+        chosen = {k: edited["values"][k]["values"] for k in ("job", "host")}
+        r.check(f"{where}: $job and $host resolve to the host job and the host", not edited["errors"]
+                and chosen == {"job": [HOST_JOB[mode]], "host": [picked]},
+                f"{chosen}; errors: {' | '.join(edited['errors'][:4])}")
+        self.check_shows_data(where, edited)
+
+    def check_limits(self, mode):
+        """1860's limit targets (node_processes_max_*) show data with $node set to each host, for
+        exactly the limits its platform states (LIMITS)."""
+        dash = self.load_dashboard("grafana-1860-node-exporter-full.json")
+        targets = [(p["title"], x["expr"]) for p in self.panels(dash) if p.get("title") in LIMIT_PANELS
+                   for x in p.get("targets", []) if "node_processes_max_" in x.get("expr", "")]
+        base = self.resolve_variables(mode, dash, f"{mode} 1860", [])
+        wrong = []
+        for host in self.inventory:
+            values = dict(base, node={**base["node"], "values": [host]},
+                          nodename={**base["nodename"], "values": [host]})
+            shown = {re.search(r"node_processes_max_\w+", expr).group(0) for _, expr in targets
+                     if self.query(mode, self.substitute(expr, values, "1860 limits"))["data"]["result"]}
+            if shown != LIMITS[self.dialect[host]]:
+                wrong.append(f"{host} ({self.dialect[host]}): {sorted(shown)}")
+        self.report.check(f"{mode} mode: 1860's {' and '.join(LIMIT_PANELS)} show the limits each host's platform "
+                          f"states ({len(targets)} limit targets, {len(self.inventory)} hosts)",
+                          len(targets) == 2 and not wrong, f"{len(targets)} targets; differ: {'; '.join(wrong)}")
+
     def scenario_dashboards(self):
         r = self.report
         t = time.monotonic()
         for mode in self.prom:
             for name in PEER_DASHBOARDS:
-                dash = self.load_dashboard(name)
                 where = f"{mode} {name}"
-                errors, empty, unexplained = [], [], set()
-                values = self.resolve_variables(mode, dash, where, errors)
-                shown = {k: v["values"] if isinstance(v, dict) and not v["all"] else "All"
-                         for k, v in values.items() if isinstance(v, dict)}
-                print(f"{where}: variables {shown}", flush=True)
-                panels = expected_empty = 0
-                shows = []
-                for panel in self.panels(dash):
-                    targets = [x for x in panel.get("targets", []) if x.get("expr")]
-                    if panel.get("type") == "row" or not targets:
-                        continue
-                    panels += 1
-                    title = panel.get("title", "")
-                    has_data = False
-                    families = set()
-                    for target in targets:
-                        expr = self.substitute(target["expr"], values, f"{where} \"{title}\"")
-                        answer = self.query(mode, expr)
-                        self.evaluated += 1
-                        if answer.get("status") != "success":
-                            errors.append(f"\"{title}\" {target.get('refId')}: {answer.get('error')} in {expr}")
-                        elif answer["data"]["result"] and not target.get("hide"):
-                            has_data = True
-                        families |= self.families(target["expr"])
-                    foreign = {f for f in families if f not in self.catalog or self.not_emitted_reason(f)}
-                    unexplained |= {f for f in foreign if not self.not_emitted_reason(f)}
-                    only_foreign = families and families == foreign
-                    if has_data:
-                        shows.append(title)
-                    elif only_foreign or (name, title) in LEGITIMATELY_EMPTY:
-                        expected_empty += 1
-                    else:
-                        empty.append(f"\"{title}\": {'; '.join(x['expr'] for x in targets)[:300]}")
-                r.check(f"{where}: every expression evaluates ({panels} panels)", not errors,
-                        f"{len(errors)} errors: " + " | ".join(errors[:6]))
-                if len(shows) < 10:
-                    print(f"{where}: panels with data: {shows}", flush=True)
-                r.check(f"{where}: every panel meant to show data does ({len(shows)} show data, "
-                        f"{expected_empty} legitimately empty)", not empty,
-                        f"{len(empty)} empty: " + " | ".join(empty[:10]))
+                result = self.evaluate_dashboard(mode, name, self.load_dashboard(name), where)
+                r.check(f"{where}: every expression evaluates ({result['panels']} panels)", not result["errors"],
+                        f"{len(result['errors'])} errors: " + " | ".join(result["errors"][:6]))
                 r.check(f"{where}: every family read and not emitted has a reason in NOT_EMITTED",
-                        not unexplained, f"no reason for {sorted(unexplained)}")
+                        not result["unexplained"], f"no reason for {sorted(result['unexplained'])}")
+                if name in NEEDS_EDIT:
+                    self.check_needs_edit(mode, name, result, where)
+                else:
+                    self.check_shows_data(where, result)
+            self.check_limits(mode)
         r.timing(f"{self.evaluated} dashboard expression evaluations", time.monotonic() - t)
 
     # ---- 3: alerts -----------------------------------------------------------------------------
@@ -561,6 +679,7 @@ class PeersE2E(DashboardsE2E):
         silent = {a for a in self.alerts("metrics") if a[0] == TARGET_DOWN_ALERT}
         r.check(f"metrics mode: {TARGET_DOWN_ALERT} (up != 1) cannot see a host and stays silent", not silent,
                 by_alert(silent))
+        self.check_probe_targets({victim: "connect_refused"})
         r.timing("host stopped, alerts checked in both modes", time.monotonic() - t)
 
     # ---- 4: collector restart ------------------------------------------------------------------
