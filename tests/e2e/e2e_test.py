@@ -622,9 +622,11 @@ class E2E:
                            "namedprocess_scrape_partial_errors")
 
     def promtool(self, text):
-        result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                                text=True, timeout=60)
-        output = (result.stdout + result.stderr).strip()
+        """`promtool check metrics` on an exposition, str or the raw bytes as served."""
+        raw = text if isinstance(text, bytes) else text.encode()
+        result = subprocess.run(["promtool", "check", "metrics"], input=raw, capture_output=True,
+                                timeout=60)
+        output = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
         allowed = {f'{n} counter metrics should have "_total" suffix' for n in self.PEER_NAMED_COUNTERS}
         problems = [line for line in output.splitlines() if line.strip() not in allowed]
         lint_only = result.returncode in (0, 3)  # 3: lint problems only, the text parsed
@@ -672,6 +674,52 @@ class E2E:
         r.check("/metrics with Accept-Encoding: gzip answers gzip with the same families",
                 encoding == "gzip" and names(unzipped) == names(text),
                 f"Content-Encoding {encoding!r}, {len(raw)} bytes compressed, {len(text)} plain")
+
+    def scenario_hostile_names(self):
+        """2b. DESIGN §7: a process whose name is invalid UTF-8 with terminal escapes, a C1 CSI,
+        a quote and a backslash runs on the real hosts' machine; /metrics stays valid (promtool,
+        strict UTF-8), the name reaches labels as \\xNN escapes, and the CLI prints no raw
+        control byte."""
+        r = self.report
+        # 14 bytes, under Linux's 15-byte comm: what `{{.Comm}}` makes a group name of.
+        name = b'\xff\x1b[31mev"il\\\xc2\x9b'
+        escaped = r'\\xff\\x1b[31mev\"il\\\\xc2\\x9b'  # as written in the exposition text
+        path = os.path.join(os.fsencode(self.work), name)
+        shutil.copy("/bin/sleep", path)
+        hostile = subprocess.Popen([path, "60"], cwd="/", preexec_fn=die_with_parent)
+        try:
+            raw, seen = b"", False
+            deadline = time.monotonic() + 4 * INTERVAL_S
+            while time.monotonic() < deadline and not seen:
+                time.sleep(1)
+                with urllib.request.urlopen(self.url + "/metrics", timeout=30) as reply:
+                    raw = reply.read()
+                seen = f'groupname="{escaped}",host="real-openssh"'.encode() in raw or \
+                    f'host="real-openssh",groupname="{escaped}"'.encode() in raw
+            lines = [l for l in raw.split(b"\n") if escaped.encode() in l]
+            r.check("a process named with invalid UTF-8, ESC, C1, quote and backslash is a group "
+                    "whose label carries them as \\xNN escapes", seen,
+                    f"{len(lines)} lines with the escaped name; first: {lines[:1]!r}")
+            try:
+                raw.decode("utf-8", "strict")
+                valid = True
+            except UnicodeDecodeError as error:
+                valid = False
+            controls = sorted({b for b in raw if b < 0x20 and b != 0x0a} | ({0x7f} & set(raw)))
+            r.check("/metrics is valid UTF-8 with no control byte but newlines",
+                    valid and not controls and b"\xc2\x9b" not in raw, f"controls {controls}")
+            ok, detail = self.promtool(raw)
+            r.check("promtool check metrics on /metrics with the hostile name: clean", ok, detail)
+            cli = subprocess.run([self.fleetps, "query", 'comm=~".*ev.*il.*"', "--server", self.url],
+                                 capture_output=True, timeout=30)
+            bad = sorted({b for b in cli.stdout if b < 0x20 and b != 0x0a} | ({0x7f} & set(cli.stdout)))
+            r.check("fleetps query shows the hostile process without a raw control byte",
+                    cli.returncode == 0 and b"31mev" in cli.stdout and not bad
+                    and b"\xc2\x9b" not in cli.stdout,
+                    f"exit {cli.returncode}, control bytes {bad}: {cli.stdout[:300]!r}")
+        finally:
+            hostile.kill()
+            hostile.wait()
 
     def scenario_steady_cpu(self):
         """Collector CPU in steady state: 200 hosts probed every 5 s is ~40 probes/s."""
@@ -1332,6 +1380,7 @@ class E2E:
             self.start_collector()
             self.scenario_ready()
             self.scenario_metrics()
+            self.scenario_hostile_names()
             self.scenario_steady_cpu()
             self.scenario_probe_sd()
             self.scenario_query()

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "fleetps/collector/query/text.hpp"
 #include "series_walk.hpp"
 
 namespace fleetps::collector {
@@ -29,10 +30,13 @@ std::string_view BoundedView(std::string_view value) {
   return value.substr(0, cut);
 }
 
-// Bounded, then escaped as the text format wants (\\, \", \n).
+// Bounded, made label-safe (valid UTF-8, no controls: DESIGN §7), then escaped as the text
+// format wants (\\, \"; a newline cannot be left after LabelSafe).
 void AppendLabelValue(std::string& out, std::string_view value) {
   value = BoundedView(value);
-  if (value.find_first_of("\\\"\n") == std::string_view::npos) {
+  std::string safe;
+  if (!IsLabelSafe(value)) value = safe = LabelSafe(value);
+  if (value.find_first_of("\\\"") == std::string_view::npos) {
     out += value;
     return;
   }
@@ -43,9 +47,6 @@ void AppendLabelValue(std::string& out, std::string_view value) {
         break;
       case '"':
         out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
         break;
       default:
         out += c;
@@ -253,6 +254,9 @@ std::optional<std::string> RenderHostMetrics(const FleetState& state, std::strin
   return out;
 }
 
-std::string BoundedLabelValue(std::string_view value) { return std::string(BoundedView(value)); }
+std::string BoundedLabelValue(std::string_view value) {
+  value = BoundedView(value);
+  return IsLabelSafe(value) ? std::string(value) : LabelSafe(value);
+}
 
 }  // namespace fleetps::collector

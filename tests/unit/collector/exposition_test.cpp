@@ -1,5 +1,6 @@
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/http/gzip.hpp"
+#include "fleetps/collector/query/text.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -524,12 +525,40 @@ TEST_F(ExpositionTest, LabelValuesAreEscapedAndBounded) {
   config::HostSpec odd = Spec("we\"ird\\host\nname");
   state_.SetHosts({odd});
   const std::string text = RenderMetrics(state_, {});
-  EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"we\\\"ird\\\\host\\nname\"} 0\n"));
+  // The newline is a control character: \x0a in the value (then \ escaped by the format).
+  EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"we\\\"ird\\\\host\\\\x0aname\"} 0\n"));
   state_.SetHosts({Spec(std::string(300, 'h'))});
   const std::string bounded = "fleetps_up{host=\"" + std::string(256, 'h') + "\"} 0\n";
   EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr(bounded));
   FleetCollectable collectable(state_, {});
   EXPECT_THAT(prometheus::TextSerializer().Serialize(collectable.Collect()), HasSubstr(bounded));
+}
+
+// DESIGN §7: whatever a host prints, every label value is valid UTF-8 without control
+// characters, so one bad string cannot make Prometheus reject the whole scrape.
+TEST_F(ExpositionTest, HostileLabelValuesBecomeValidUtf8WithoutControls) {
+  agent::HostStatus ready = *state_.Host("up1")->status;
+  // Invalid UTF-8 (\xff, a lone continuation byte, a truncated sequence), ESC, a C1 CSI,
+  // a tab, a quote and a valid non-ASCII character.
+  ready.server.server_version = "SSH\xff\x80\xe2\x82 \x1b[31mred\xc2\x9bx\t\"q\" caf\xc3\xa9";
+  state_.OnStatus(ready);
+  const std::string want =
+      R"(server_version="SSH\\xff\\x80\\xe2\\x82 \\x1b[31mred\\xc2\\x9bx\\x09\"q\" caf)"
+      "\xc3\xa9\"";
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr(want));
+  FleetCollectable collectable(state_, {});
+  const std::string serialized = prometheus::TextSerializer().Serialize(collectable.Collect());
+  EXPECT_THAT(serialized, HasSubstr(want));
+  for (const std::string* out : {&text, &serialized}) {
+    EXPECT_EQ(ValidUtf8(*out), *out);
+    for (const char c : *out) {
+      const auto byte = static_cast<unsigned char>(c);
+      EXPECT_TRUE(byte >= 0x20 || c == '\n') << "control byte " << int{byte};
+      EXPECT_NE(byte, 0x7f);
+    }
+    EXPECT_EQ(out->find("\xc2\x9b"), std::string::npos) << "raw C1 CSI";
+  }
 }
 
 TEST_F(ExpositionTest, CollectorSelfMetrics) {

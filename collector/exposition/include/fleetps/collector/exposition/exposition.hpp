@@ -48,7 +48,9 @@ struct SelfMetrics {
 /// Renders a view's series with its `host` label, for FleetState to cache in the view.
 [[nodiscard]] std::shared_ptr<const HostText> RenderHostText(const HostView& view);
 
-/// Capped label value: at most 256 bytes, cut at a UTF-8 boundary.
+/// A label value as every sink writes it: at most 256 bytes of the input (cut at a UTF-8
+/// boundary), then LabelSafe (valid UTF-8, controls and invalid bytes as `\xNN`), whatever the
+/// host printed.
 [[nodiscard]] std::string BoundedLabelValue(std::string_view value);
 
 /// The same series as RenderMetrics / RenderHostMetrics as prometheus-cpp objects (both come

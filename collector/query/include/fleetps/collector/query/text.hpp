@@ -14,6 +14,17 @@ namespace fleetps::collector {
 /// `?`, so a remote command line cannot move the cursor or recolour the operator's terminal.
 [[nodiscard]] std::string TerminalSafe(std::string_view text);
 
+/// A Prometheus label value from whatever a host printed (DESIGN.md §7): printable ASCII and
+/// valid UTF-8 characters other than controls are kept; every byte of an invalid UTF-8 sequence,
+/// every C0 control (tab and newline included), DEL and every C1 control (U+0080..U+009F)
+/// becomes the four characters `\xNN` (lower-case hex). So the result is valid UTF-8 without
+/// control characters, one bad process name cannot make Prometheus reject a scrape, and the
+/// bytes stay readable in the label.
+[[nodiscard]] std::string LabelSafe(std::string_view text);
+
+/// True when LabelSafe(text) == text (the common case: checked without allocating).
+[[nodiscard]] bool IsLabelSafe(std::string_view text) noexcept;
+
 /// `text` in plain double quotes, as error messages name a field or a value: `"rsz"`. Built by
 /// appending: `"\"" + std::string(text) + "\""` draws a false -Wrestrict from GCC 12 at -O3.
 [[nodiscard]] inline std::string Quoted(std::string_view text) {
