@@ -138,13 +138,18 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
   if (!query) {
     co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(query.error()));
   }
-  co_return JsonAnswer(request, http::status::ok, co_await Answer(*query, listening));
+  auto answer = co_await Answer(*query, listening);
+  if (!answer) {
+    co_return JsonAnswer(request, http::status::bad_request,
+                         RenderErrorJson(answer.error().ToString(), answer.error().position, "q"));
+  }
+  co_return JsonAnswer(request, http::status::ok, std::move(*answer));
 }
 
 // Rows of each host's fresh probe when it came back ok, else of its latest snapshot (stale
 // with fresh=1 or while the host is not up), else none (down).
-boost::asio::awaitable<std::string> QueryHandlers::Answer(const ProcessQuery& query,
-                                                          bool listening) const {
+boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryHandlers::Answer(
+    const ProcessQuery& query, bool listening) const {
   const FleetState& state = fleet_.State();
   const auto views = state.Hosts();
   std::vector<std::optional<agent::ProbeResult>> fresh(views.size());
@@ -207,7 +212,7 @@ boost::asio::awaitable<std::string> QueryHandlers::Answer(const ProcessQuery& qu
     statuses.push_back(std::move(status));
   }
   auto answer = RunQuery(rows, query.selector, query.sort, query.limit);
-  if (!answer) co_return RenderErrorJson(answer.error().ToString(), answer.error().position, "q");
+  if (!answer) co_return answer.error();
   co_return listening ? RenderListeningJson(*answer, statuses)
                       : RenderProcessesJson(*answer, statuses);
 }

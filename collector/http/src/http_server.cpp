@@ -52,6 +52,8 @@ struct HttpServer::State {
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// Request line plus header fields (Beast's default is 8 KiB).
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 
 // Accept errors that concern one connection (its peer reset before we took it): the next
 // pending connection may be fine, so accept again at once.
@@ -137,9 +139,26 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(state->options.max_request_body);
-    parser.header_limit(16 * 1024);
+    parser.header_limit(kMaxHeaderBytes);
     stream.expires_after(state->options.read_timeout);
     auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    if (read_ec == http::error::header_limit) {
+      // Answered, not just closed, so the client learns why: 414 while the request line itself
+      // has not fit (a huge query string), else 431. The parser has the target once the
+      // request line is complete.
+      const bool long_target = parser.get().target().empty();
+      HttpResponse refused(
+          long_target ? http::status::uri_too_long : http::status::request_header_fields_too_large,
+          11);
+      refused.set(http::field::content_type, "text/plain; charset=utf-8");
+      refused.body() =
+          long_target ? "request target too long\n" : "request header fields too large\n";
+      refused.keep_alive(false);
+      refused.prepare_payload();
+      stream.expires_after(state->options.write_timeout);
+      co_await http::async_write(stream, refused, kUseTuple);
+      break;
+    }
     if (read_ec == http::error::body_limit) {
       HttpRequest partial = parser.release();
       HttpResponse too_large =

@@ -73,6 +73,19 @@ TEST_F(QueryHandlersTest, InvalidParametersAre400BeforeAnyAgentRuns) {
   EXPECT_EQ(web_->calls, 0);
 }
 
+// A regex that only proves too expensive on a host's data is still the request's fault: 400,
+// as for a selector that does not parse (README, API).
+TEST_F(QueryHandlersTest, ARegexTooExpensiveToEvaluateIs400) {
+  fleet_.state.OnResult(testing::Probe("web01", {testing::Row(42, std::string(64, 'a'))}));
+  const HttpResponse r = Get("/api/v1/processes?q=%7Bargs%3D~%22(a*)*b%22%7D");
+  EXPECT_EQ(r.result(), http::status::bad_request) << r.body();
+  const json::object doc = json::parse(r.body()).as_object();
+  EXPECT_EQ(doc.at("status"), "error");
+  EXPECT_EQ(doc.at("error").at("parameter"), "q");
+  EXPECT_THAT(std::string(doc.at("error").at("message").as_string()),
+              HasSubstr("regex too expensive to evaluate on host \"web01\""));
+}
+
 TEST_F(QueryHandlersTest, ListeningAnswersOneRowPerSocket) {
   const json::object doc = GetJson("/api/v1/listening");
   const json::array& rows = doc.at("data").at("rows").as_array();

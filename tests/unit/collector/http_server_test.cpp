@@ -133,6 +133,24 @@ TEST(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   EXPECT_TRUE(small.Read().starts_with("HTTP/1.1 200 "));
 }
 
+TEST(HttpServerTest, OversizedRequestLineGets414AndOversizedHeadersGet431) {
+  Server server(HttpServerOptions{});
+  handled = 0;
+  Client long_target(server.port());
+  long_target.Send("GET /api/v1/processes?q=" + std::string(20 * 1024, 'a') +
+                   " HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string answer = long_target.Read();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 414 ")) << answer.substr(0, 200);
+  EXPECT_NE(answer.find("request target too long"), std::string::npos);
+
+  Client long_headers(server.port());
+  long_headers.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'b') +
+                    "\r\n\r\n");
+  const std::string headers_answer = long_headers.Read();
+  EXPECT_TRUE(headers_answer.starts_with("HTTP/1.1 431 ")) << headers_answer.substr(0, 300);
+  EXPECT_EQ(handled.load(), 0);
+}
+
 TEST(HttpServerTest, ConnectionsBeyondTheCapAreClosedAndTheOthersStillServed) {
   HttpServerOptions options;
   options.max_connections = 2;

@@ -42,8 +42,9 @@ class QueryHandlers {
  private:
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Query(const ApiRequest& request,
                                                          bool listening) const;
-  [[nodiscard]] boost::asio::awaitable<std::string> Answer(const ProcessQuery& query,
-                                                           bool listening) const;
+  // The JSON answer, or the error a regex hit while matching (the request's fault: 400).
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<std::string, SelectorError>> Answer(
+      const ProcessQuery& query, bool listening) const;
 
   FleetPort& fleet_;
   AdhocLimits limits_;
