@@ -114,20 +114,18 @@ std::string QuoteLiteral(std::string_view text) {
 }
 
 std::string TerminalSafe(std::string_view text) {
-  const std::string valid = ValidUtf8(text);
   std::string out;
-  out.reserve(valid.size());
-  for (std::size_t i = 0; i < valid.size(); ++i) {
-    const auto c = static_cast<unsigned char>(valid[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out.push_back('?');
-    } else if (c == 0xc2 && i + 1 < valid.size() &&
-               static_cast<unsigned char>(valid[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(valid[i + 1]) <= 0x9f) {
-      out.push_back('?');  // U+0080..U+009F (0x9b is a one-byte CSI on some terminals)
-      ++i;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    if (const std::size_t length = KeptCharacterLength(text, i); length != 0) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else if (const std::size_t control = Utf8SequenceLength(text, i); control != 0) {
+      out.push_back('?');  // C0, DEL or C1 (0x9b is a one-byte CSI on some terminals)
+      i += control;
     } else {
-      out.push_back(static_cast<char>(c));
+      out.append("\xef\xbf\xbd");  // U+FFFD
+      ++i;
     }
   }
   return out;

@@ -510,6 +510,21 @@ TEST_F(ExpositionTest, FamiliesAreGroupedWithOneHelpAndTypeEach) {
   EXPECT_EQ(unique.size(), runs.size()) << "a family appears in two places";
 }
 
+// The group lifecycle's own series: expected groups and the group count while the host is up,
+// refusals always (a counter from the start).
+TEST_F(ExpositionTest, GroupLifecycleSeries) {
+  const std::string text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_namegroup_expected{host=\"up1\",groupname=\"db\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("fleetps_namegroup_expected{host=\"up1\",groupname=\"web\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("fleetps_namegroups{host=\"up1\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("namedprocess_namegroup_num_procs{host=\"up1\",groupname=\"web\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("fleetps_namegroups_refused_total{host=\"up1\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("fleetps_namegroups_refused_total{host=\"down1\"} 0\n"));
+  EXPECT_THAT(text, Not(HasSubstr("fleetps_namegroups{host=\"down1\"}")));
+  EXPECT_THAT(text, Not(HasSubstr("fleetps_namegroup_expected{host=\"down1\"")));
+}
+
 TEST_F(ExpositionTest, SeriesFollowTheCurrentSnapshot) {
   EXPECT_THAT(RenderMetrics(state_, {}),
               HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));

@@ -83,6 +83,22 @@ process_names:
   EXPECT_THAT(diff.unchanged, ElementsAre("keep", "edit", "gone"));
 }
 
+// The group bounds sit in `collector:` but are grouping rules, which a reload applies.
+TEST(InventoryDiffTest, GroupBoundsAreGroupingChangesNotCollectorChanges) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+collector: {group_retention: 10m, max_groups_per_host: 50}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_TRUE(diff.process_names_changed);
+  EXPECT_FALSE(diff.collector_changed);
+}
+
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
   const InventoryDiff diff = DiffInventories(
       Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),
