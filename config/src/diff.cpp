@@ -32,6 +32,7 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
   auto without_grouping = [](CollectorSettings c) {
     c.group_retention = {};
     c.max_groups_per_host = 0;
+    c.web_config_file.clear();  // a reload re-reads the web config, wherever it now is
     return c;
   };
   diff.process_names_changed = before.process_names != after.process_names ||

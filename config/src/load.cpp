@@ -47,7 +47,8 @@ class DocumentStarts : public YAML::EventHandler {
 
 }  // namespace
 
-LoadResult Loader::Run() {
+std::vector<Diagnostic> YamlReader::ReadDocument(
+    std::string_view empty_message, const std::function<void(const YAML::Node&)>& load_root) {
   try {
     const YAML::Node root = YAML::Load(std::string(source_));
     // yaml-cpp 0.7's LoadAll loops forever on some inputs (a "," where a document should
@@ -66,9 +67,9 @@ LoadResult Loader::Run() {
     } else if (starts.marks.size() == 2) {
       Report(MarkPos(starts.marks[1]), "expected one YAML document, found another");
     } else if (root.IsNull()) {
-      Report({1, 1}, "the file is empty; expected a mapping with \"hosts\"");
+      Report({1, 1}, std::string(empty_message));
     } else {
-      LoadRoot(root);
+      load_root(root);
     }
   } catch (const YAML::Exception& error) {
     // Syntax errors (and yaml-cpp's depth guard) end parsing: nothing else can be trusted.
@@ -78,8 +79,13 @@ LoadResult Loader::Run() {
                    [](const Diagnostic& a, const Diagnostic& b) {
                      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
                    });
+  return std::move(diagnostics_);
+}
+
+LoadResult Loader::Run() {
   LoadResult result;
-  result.diagnostics = std::move(diagnostics_);
+  result.diagnostics = ReadDocument("the file is empty; expected a mapping with \"hosts\"",
+                                    [this](const YAML::Node& root) { LoadRoot(root); });
   const bool has_error =
       std::any_of(result.diagnostics.begin(), result.diagnostics.end(),
                   [](const Diagnostic& d) { return d.severity == Severity::kError; });
@@ -144,10 +150,27 @@ LoadResult LoadInventoryFromString(std::string_view yaml, std::string file_name,
 }
 
 LoadResult LoadInventoryFile(const std::string& path, const LoadOptions& options) {
-  auto fail = [&path](std::string message) {
+  detail::ConfigText read = detail::ReadConfigText(path);
+  if (read.error) {
     LoadResult result;
-    result.diagnostics.push_back(Diagnostic{path, 0, 0, std::move(message), Severity::kError});
+    result.diagnostics.push_back(std::move(*read.error));
     return result;
+  }
+  return detail::Loader(read.text, path, detail::DirectoryOf(path), options).Run();
+}
+
+namespace detail {
+
+std::filesystem::path DirectoryOf(const std::string& path) {
+  std::error_code error;
+  std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
+  if (error) base.clear();
+  return base;
+}
+
+ConfigText ReadConfigText(const std::string& path) {
+  auto fail = [&path](std::string message) {
+    return ConfigText{{}, Diagnostic{path, 0, 0, std::move(message), Severity::kError}};
   };
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                              &std::fclose);
@@ -165,10 +188,9 @@ LoadResult LoadInventoryFile(const std::string& path, const LoadOptions& options
       break;
     }
   }
-  std::error_code error;
-  std::filesystem::path base = std::filesystem::absolute(path, error).parent_path();
-  if (error) base.clear();
-  return detail::Loader(text, path, std::move(base), options).Run();
+  return ConfigText{std::move(text), std::nullopt};
 }
+
+}  // namespace detail
 
 }  // namespace fleetps::config

@@ -41,19 +41,19 @@ std::string JoinOr(const KeyList& words) {
 
 // ---- positions and reporting ----
 
-Pos Loader::MarkPos(const YAML::Mark& mark) {
+Pos YamlReader::MarkPos(const YAML::Mark& mark) {
   if (mark.line < 0 || mark.column < 0) return {};
   return {mark.line + 1, mark.column + 1};
 }
 
-Pos Loader::PosOf(const YAML::Node& node) { return MarkPos(node.Mark()); }
+Pos YamlReader::PosOf(const YAML::Node& node) { return MarkPos(node.Mark()); }
 
-Pos Loader::ValuePos(const YAML::Node& key, const YAML::Node& value) {
+Pos YamlReader::ValuePos(const YAML::Node& key, const YAML::Node& value) {
   if (value.IsNull() && value.Mark().line != key.Mark().line) return PosOf(key);
   return PosOf(value);
 }
 
-Pos Loader::PosInScalar(const YAML::Node& node, std::size_t offset) const {
+Pos YamlReader::PosInScalar(const YAML::Node& node, std::size_t offset) const {
   const Pos base = PosOf(node);
   const int start = node.Mark().pos;
   if (start < 0 || static_cast<std::size_t>(start) >= source_.size() || !node.IsScalar()) {
@@ -88,12 +88,12 @@ Pos Loader::PosInScalar(const YAML::Node& node, std::size_t offset) const {
   return {base.line, base.column + static_cast<int>(raw)};
 }
 
-void Loader::Report(Pos pos, std::string message, Severity severity) {
+void YamlReader::Report(Pos pos, std::string message, Severity severity) {
   if (!seen_.emplace(pos.line, pos.column, message).second) return;
   diagnostics_.push_back(Diagnostic{file_, pos.line, pos.column, std::move(message), severity});
 }
 
-std::string Loader::Describe(const YAML::Node& node) {
+std::string YamlReader::Describe(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
@@ -107,8 +107,8 @@ std::string Loader::Describe(const YAML::Node& node) {
 
 // ---- mapping walk ----
 
-void Loader::ForEachKey(const YAML::Node& map, std::string_view where, const KeyList* allowed,
-                        const Visitor& visit) {
+void YamlReader::ForEachKey(const YAML::Node& map, std::string_view where, const KeyList* allowed,
+                            const Visitor& visit) {
   std::unordered_map<std::string, int> first_line;
   for (auto it = map.begin(); it != map.end(); ++it) {
     const YAML::Node key_node = it->first;
@@ -138,12 +138,19 @@ void Loader::ForEachKey(const YAML::Node& map, std::string_view where, const Key
   }
 }
 
-std::string Loader::UnknownKeyMessage(const std::string& key, std::string_view where,
-                                      const KeyList& allowed) {
+std::string YamlReader::UnknownKeyMessage(const std::string& key, std::string_view where,
+                                          const KeyList& allowed) const {
   std::string message = "unknown key " + Quote(key) + " " + std::string(where);
   if (const std::string closest = detail::ClosestKey(key, allowed); !closest.empty()) {
-    return message + "; did you mean " + Quote(closest) + "?";
+    message += "; did you mean " + Quote(closest) + "?";
   }
+  return message;
+}
+
+std::string Loader::UnknownKeyMessage(const std::string& key, std::string_view where,
+                                      const KeyList& allowed) const {
+  std::string message = YamlReader::UnknownKeyMessage(key, where, allowed);
+  if (message.ends_with('?')) return message;
   const std::pair<const KeyList*, std::string_view> homes[] = {
       {&kTopKeys, "at the top level"},
       {&kSettingKeys, "in defaults or a host entry"},
@@ -158,7 +165,8 @@ std::string Loader::UnknownKeyMessage(const std::string& key, std::string_view w
 
 // ---- scalar values ----
 
-std::optional<std::string> Loader::String(const YAML::Node& value, Pos pos, std::string_view what) {
+std::optional<std::string> YamlReader::String(const YAML::Node& value, Pos pos,
+                                              std::string_view what) {
   if (!value.IsScalar()) {
     Report(pos, "expected " + std::string(what) + ", got " + Describe(value));
     return std::nullopt;
@@ -166,8 +174,8 @@ std::optional<std::string> Loader::String(const YAML::Node& value, Pos pos, std:
   return value.Scalar();
 }
 
-std::optional<std::uint64_t> Loader::Unsigned(const YAML::Node& value, Pos pos, std::uint64_t low,
-                                              std::uint64_t high) {
+std::optional<std::uint64_t> YamlReader::Unsigned(const YAML::Node& value, Pos pos,
+                                                  std::uint64_t low, std::uint64_t high) {
   const std::string expected =
       "expected an integer in " + std::to_string(low) + ".." + std::to_string(high);
   if (value.IsScalar()) {
@@ -182,7 +190,7 @@ std::optional<std::uint64_t> Loader::Unsigned(const YAML::Node& value, Pos pos, 
   return std::nullopt;
 }
 
-std::optional<bool> Loader::Bool(const YAML::Node& value, Pos pos) {
+std::optional<bool> YamlReader::Bool(const YAML::Node& value, Pos pos) {
   if (value.IsScalar()) {
     const std::string& text = value.Scalar();
     if (text == "true" || text == "True" || text == "TRUE") return true;
@@ -192,8 +200,8 @@ std::optional<bool> Loader::Bool(const YAML::Node& value, Pos pos) {
   return std::nullopt;
 }
 
-std::optional<milliseconds> Loader::Duration(const YAML::Node& value, Pos pos, milliseconds low,
-                                             milliseconds high, bool zero_means_off) {
+std::optional<milliseconds> YamlReader::Duration(const YAML::Node& value, Pos pos, milliseconds low,
+                                                 milliseconds high, bool zero_means_off) {
   const std::string range = FormatDuration(low) + ".." + FormatDuration(high);
   const std::string expected = zero_means_off ? "expected 0 (off) or a duration in " + range
                                               : "expected a duration in " + range;
@@ -219,8 +227,8 @@ std::optional<milliseconds> Loader::Duration(const YAML::Node& value, Pos pos, m
   return parsed.value;
 }
 
-std::optional<std::uint64_t> Loader::Size(const YAML::Node& value, Pos pos, std::uint64_t low,
-                                          std::uint64_t high) {
+std::optional<std::uint64_t> YamlReader::Size(const YAML::Node& value, Pos pos, std::uint64_t low,
+                                              std::uint64_t high) {
   if (!value.IsScalar()) {
     Report(pos, "expected a size like \"4MiB\", got " + Describe(value));
     return std::nullopt;
@@ -238,7 +246,8 @@ std::optional<std::uint64_t> Loader::Size(const YAML::Node& value, Pos pos, std:
   return parsed.value;
 }
 
-std::optional<std::string> Loader::Enum(const YAML::Node& value, Pos pos, const KeyList& choices) {
+std::optional<std::string> YamlReader::Enum(const YAML::Node& value, Pos pos,
+                                            const KeyList& choices) {
   if (value.IsScalar() && Contains(choices, value.Scalar())) return value.Scalar();
   std::string message = "expected " + JoinOr(choices) + ", got " + Describe(value);
   if (value.IsScalar()) {
@@ -250,8 +259,9 @@ std::optional<std::string> Loader::Enum(const YAML::Node& value, Pos pos, const 
   return std::nullopt;
 }
 
-std::optional<std::string> Loader::Checked(const YAML::Node& value, Pos pos, std::string_view what,
-                                           std::optional<std::string> (*check)(std::string_view)) {
+std::optional<std::string> YamlReader::Checked(
+    const YAML::Node& value, Pos pos, std::string_view what,
+    std::optional<std::string> (*check)(std::string_view)) {
   auto text = String(value, pos, what);
   if (!text) return std::nullopt;
   if (auto problem = check(*text)) {
@@ -261,7 +271,7 @@ std::optional<std::string> Loader::Checked(const YAML::Node& value, Pos pos, std
   return text;
 }
 
-std::optional<std::string> Loader::Path(const YAML::Node& value, Pos pos) {
+std::optional<std::string> YamlReader::Path(const YAML::Node& value, Pos pos) {
   auto path = Checked(value, pos, "a path", detail::CheckPath);
   if (path && !base_dir_.empty() && std::filesystem::path(*path).is_relative()) {
     path = (base_dir_ / *path).lexically_normal().string();
@@ -269,7 +279,7 @@ std::optional<std::string> Loader::Path(const YAML::Node& value, Pos pos) {
   return path;
 }
 
-std::optional<std::vector<std::string>> Loader::List(
+std::optional<std::vector<std::string>> YamlReader::List(
     const YAML::Node& value, Pos pos, std::string_view what, bool allow_empty,
     const std::function<bool(const std::string&, const YAML::Node&)>& item) {
   if (!value.IsSequence() || (!allow_empty && value.size() == 0)) {

@@ -48,6 +48,8 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto d = Duration(v, p, 1min, 24h * 30)) c.group_retention = *d;
                } else if (key == "max_groups_per_host") {
                  if (auto n = Unsigned(v, p, 1, 100'000)) c.max_groups_per_host = *n;
+               } else if (key == "web_config_file") {
+                 if (auto path = Path(v, p)) c.web_config_file = *path;
                }
              });
 }

@@ -4,6 +4,7 @@
 //   load_settings.cpp  `defaults` and host entries as written: settings, algorithms, labels
 //   load_sections.cpp  the `collector` and `process_names` sections
 //   load_hosts.cpp     hosts: inheritance, nodeset expansion, cross-checks
+//   web_config.cpp     the web config file (collector.web_config_file), on the same plumbing
 // It uses yaml-cpp, which is private to fleetps::config: it stays in src/, never in include/.
 #pragma once
 
@@ -46,11 +47,25 @@ inline const KeyList kHostOnlyKeys{"name", "address"};
 inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
                                     "threads",         "enable_reload_endpoint",
                                     "max_restarts",    "restart_period",
-                                    "group_retention", "max_groups_per_host"};
+                                    "group_retention", "max_groups_per_host",
+                                    "web_config_file"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",
                                "solaris", "hpux",         "freebsd", "darwin"};
+
+// A configuration file's text, or why it could not be read (a diagnostic at 0:0).
+struct ConfigText {
+  std::string text;
+  std::optional<Diagnostic> error;
+};
+
+// Reads a configuration file of at most 64 MiB.
+ConfigText ReadConfigText(const std::string& path);
+
+// The absolute directory holding `path` (relative paths in the file are resolved against it),
+// or empty when it cannot be known.
+std::filesystem::path DirectoryOf(const std::string& path);
 
 struct Pos {
   int line = 0;
@@ -88,25 +103,23 @@ struct HostEntry {
   YAML::Node address_node;
 };
 
-// One load of one inventory text. Its member functions are defined by job in the files listed
-// at the top of this header.
-class Loader {
+// The reading plumbing of one YAML configuration text (load_reading.cpp): positions,
+// diagnostics, the mapping walk and the scalar readers, each reporting what it rejects. The
+// inventory loader and the web config loader (web_config.cpp) build on it.
+class YamlReader {
  public:
-  Loader(std::string_view source, std::string file, std::filesystem::path base_dir,
-         const LoadOptions& options)
-      : source_(source),
-        file_(std::move(file)),
-        base_dir_(std::move(base_dir)),
-        options_(options) {}
+  YamlReader(std::string_view source, std::string file, std::filesystem::path base_dir)
+      : source_(source), file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+  virtual ~YamlReader() = default;
+  YamlReader(const YamlReader&) = delete;
+  YamlReader& operator=(const YamlReader&) = delete;
 
-  LoadResult Run();
-
- private:
-  // ---- load.cpp: the top level ----
-
-  void LoadRoot(const YAML::Node& root);
-
-  // ---- load_reading.cpp: positions and reporting ----
+ protected:
+  // Parses the text as one YAML document and hands its root to `load_root`, unless the text
+  // is empty (reported as `empty_message`), not one document or not YAML. Returns every
+  // diagnostic, sorted by position.
+  std::vector<Diagnostic> ReadDocument(std::string_view empty_message,
+                                       const std::function<void(const YAML::Node&)>& load_root);
 
   static Pos MarkPos(const YAML::Mark& mark);
   static Pos PosOf(const YAML::Node& node);
@@ -123,8 +136,6 @@ class Loader {
   // "got ..." wording: numbers bare, other scalars quoted, collections by kind.
   static std::string Describe(const YAML::Node& node);
 
-  // ---- load_reading.cpp: mapping walk ----
-
   using Visitor = std::function<void(const std::string& key, const YAML::Node& key_node,
                                      const YAML::Node& value)>;
 
@@ -133,10 +144,9 @@ class Loader {
   void ForEachKey(const YAML::Node& map, std::string_view where, const KeyList* allowed,
                   const Visitor& visit);
 
-  static std::string UnknownKeyMessage(const std::string& key, std::string_view where,
-                                       const KeyList& allowed);
-
-  // ---- load_reading.cpp: scalar values ----
+  // The message for an unknown key: a "did you mean" hint when one is close.
+  virtual std::string UnknownKeyMessage(const std::string& key, std::string_view where,
+                                        const KeyList& allowed) const;
 
   std::optional<std::string> String(const YAML::Node& value, Pos pos, std::string_view what);
   std::optional<std::uint64_t> Unsigned(const YAML::Node& value, Pos pos, std::uint64_t low,
@@ -152,6 +162,7 @@ class Loader {
   std::optional<std::string> Checked(const YAML::Node& value, Pos pos, std::string_view what,
                                      std::optional<std::string> (*check)(std::string_view));
 
+  // A path, resolved against the directory of the file when relative.
   std::optional<std::string> Path(const YAML::Node& value, Pos pos);
 
   // A list of strings, each passed to `item` (which reports its own problems).
@@ -169,6 +180,34 @@ class Loader {
       setting.invalid = true;
     }
   }
+
+  std::string_view source_;
+  std::string file_;
+  std::filesystem::path base_dir_;
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+  std::set<std::tuple<int, int, std::string>> seen_;
+};
+
+// One load of one inventory text. Its member functions are defined by job in the files listed
+// at the top of this header.
+class Loader : public YamlReader {
+ public:
+  Loader(std::string_view source, std::string file, std::filesystem::path base_dir,
+         const LoadOptions& options)
+      : YamlReader(source, std::move(file), std::move(base_dir)), options_(options) {}
+
+  LoadResult Run();
+
+ private:
+  // ---- load.cpp: the top level ----
+
+  void LoadRoot(const YAML::Node& root);
+
+  // Adds where the key belongs when it is a key of another section.
+  std::string UnknownKeyMessage(const std::string& key, std::string_view where,
+                                const KeyList& allowed) const override;
 
   // ---- load_settings.cpp: defaults and host entries ----
 
@@ -204,11 +243,6 @@ class Loader {
   // a cross-check failure. `shown` names the host (or pattern) in messages.
   std::optional<HostSpec> Merge(const HostEntry& entry, const std::string& shown);
 
-  std::string_view source_;
-  std::string file_;
-  std::filesystem::path base_dir_;
-  std::vector<Diagnostic> diagnostics_;
-  std::set<std::tuple<int, int, std::string>> seen_;
   Settings defaults_;
   const LoadOptions& options_;
   std::vector<HostEntry> entries_;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `fleetps check-config` over the example and the config corpus: the example and every good file
 # exit 0; every bad file exits 1 and prints exactly its `# expect: LINE:COL: MESSAGE` lines, each
-# prefixed with the file name. bad-libssh/ holds files whose diagnostics need the linked libssh
-# (algorithm names), which only the CLI checks; the config library's own corpus test skips them. Runs under `unshare -n` when available, proving no network is used.
+# prefixed with the file name; so does every web config of web-bad/, named by an inventory's
+# collector.web_config_file (web-good/ ones exit 0). bad-libssh/ holds files whose diagnostics
+# need the linked libssh (algorithm names), which only the CLI checks; the config library's own
+# corpus test skips them. Runs under `unshare -n` when available, proving no network is used.
 set -euo pipefail
 fleetps=${1:?usage: check_config_cli.sh FLEETPS_BINARY SOURCE_DIR}
 src=${2:?}
@@ -39,5 +41,27 @@ for file in "$src"/tests/data/config/bad/*.yaml "$src"/tests/data/config/bad-lib
     failures=$((failures + 1))
   fi
 done
+# Web configs (collector.web_config_file): each bad one, named by a valid inventory, makes
+# check-config exit 1 with its own diagnostics, prefixed with the web config's path.
+inventory=$(mktemp --suffix=.yaml)
+trap 'rm -f "$inventory"' EXIT
+for file in "$src"/tests/data/config/web-bad/*.yaml "$src"/tests/data/config/web-good/*.yaml; do
+  checked=$((checked + 1))
+  printf 'collector: {web_config_file: %s}\ndefaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n' \
+    "$file" >"$inventory"
+  set +e
+  actual=$("${isolate[@]}" "$fleetps" check-config "$inventory" 2>&1 >/dev/null)
+  code=$?
+  set -e
+  expected=$(sed -n "s|^# expect: |$file:|p" "$file")
+  want=1; [[ $file == */web-good/* ]] && want=0
+  got=$(printf '%s\n' "$actual" | grep -F "$file:" | grep -v ': [0-9]* problems\?$' || true)
+  if [[ $code -ne $want || "$got" != "$expected" ]]; then
+    printf 'FAIL: %s: exit %s (want %s)\n  want:\n%s\n  got:\n%s\n' "$file" "$code" "$want" \
+      "$expected" "$got"
+    failures=$((failures + 1))
+  fi
+done
+
 echo "$checked corpus files checked, $failures failures"
 ((checked >= 25 && failures == 0))

@@ -18,6 +18,7 @@
 #include "fleetps/collector/query/selector.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
 #include "fleetps/config/load.hpp"
+#include "fleetps/config/web_config.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -27,7 +28,8 @@ constexpr std::string_view kUsage =
     "\n"
     "commands:\n"
     "  run --config FILE [--listen ADDR]   run the collector\n"
-    "  check-config FILE                   validate an inventory; exit 0 when valid, 1 when not\n"
+    "  check-config FILE                   validate an inventory and its web config; exit 0 when\n"
+    "                                      valid, 1 when not\n"
     "  keyscan FILE                        enroll the host keys of an inventory\n"
     "  sudoers [--config FILE] [--user NAME]...   the sudoers rules privilege: sudo needs\n"
     "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
@@ -49,18 +51,24 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
   if (args.size() != 1) return Usage(err, "check-config takes exactly one FILE");
   const std::string path(args[0]);
   const config::LoadResult loaded = config::LoadInventoryFile(path, CollectorLoadOptions());
-  for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
-    err << diagnostic.ToString() << '\n';
-  }
-  if (!loaded.ok()) {
-    // Warnings (weak algorithms...) are printed above but do not make the file invalid.
+  // Prints the diagnostics; true when one is an error. Warnings (weak algorithms...) are
+  // printed but do not make a file invalid.
+  const auto report = [&err](const std::string& file,
+                             const std::vector<config::Diagnostic>& diagnostics) {
+    for (const config::Diagnostic& diagnostic : diagnostics) err << diagnostic.ToString() << '\n';
     const auto errors = std::count_if(
-        loaded.diagnostics.begin(), loaded.diagnostics.end(),
+        diagnostics.begin(), diagnostics.end(),
         [](const config::Diagnostic& d) { return d.severity == config::Severity::kError; });
-    err << path << ": " << errors << (errors == 1 ? " problem" : " problems") << '\n';
-    return kExitInvalid;
-  }
+    if (errors > 0)
+      err << file << ": " << errors << (errors == 1 ? " problem" : " problems") << '\n';
+    return errors > 0;
+  };
+  if (report(path, loaded.diagnostics)) return kExitInvalid;
   const config::Inventory& inventory = *loaded.inventory;
+  // The web config's form (certificates are read by `run`, on the collector's host).
+  if (const std::string& web = inventory.collector.web_config_file; !web.empty()) {
+    if (report(web, config::LoadWebConfigFile(web).diagnostics)) return kExitInvalid;
+  }
   out << path << ": ok, " << inventory.hosts.size()
       << (inventory.hosts.size() == 1 ? " host, " : " hosts, ") << inventory.process_names.size()
       << (inventory.process_names.size() == 1 ? " process group rule\n" : " process group rules\n");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fleetps/config/load.hpp"
+#include "fleetps/config/web_config.hpp"
 
 namespace fleetps::config {
 namespace {
@@ -39,9 +40,10 @@ std::vector<std::string> Expectations(const fs::path& path) {
 }
 
 // "line:col: message" as in the expectations: ToString() without the file name.
-std::vector<std::string> Actual(const LoadResult& result, const std::string& file) {
+std::vector<std::string> Actual(const std::vector<Diagnostic>& diagnostics,
+                                const std::string& file) {
   std::vector<std::string> actual;
-  for (const Diagnostic& d : result.diagnostics) {
+  for (const Diagnostic& d : diagnostics) {
     const std::string text = d.ToString();
     EXPECT_EQ(d.file, file);
     actual.push_back(text.starts_with(file + ":") ? text.substr(file.size() + 1) : text);
@@ -63,7 +65,7 @@ TEST_P(ConfigBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
   const std::vector<std::string> expected = Expectations(path);
   ASSERT_FALSE(expected.empty()) << path << " has no '# expect:' line";
   const LoadResult result = LoadInventoryFile(path);
-  EXPECT_THAT(Actual(result, path), ::testing::ElementsAreArray(expected));
+  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::ElementsAreArray(expected));
   EXPECT_FALSE(result.ok());
   EXPECT_FALSE(result.inventory.has_value());
 }
@@ -76,7 +78,7 @@ class ConfigGoodCorpusTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(ConfigGoodCorpusTest, LoadsWithoutDiagnostics) {
   const std::string path = (kDataDir / "good" / (GetParam() + ".yaml")).string();
   const LoadResult result = LoadInventoryFile(path);
-  EXPECT_THAT(Actual(result, path), ::testing::IsEmpty());
+  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::IsEmpty());
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result.inventory->hosts.empty());
 }
@@ -84,7 +86,35 @@ TEST_P(ConfigGoodCorpusTest, LoadsWithoutDiagnostics) {
 INSTANTIATE_TEST_SUITE_P(ConfigGood, ConfigGoodCorpusTest, ::testing::ValuesIn(YamlFiles("good")),
                          TestName);
 
+// web-bad/ and web-good/ hold web configs (collector.web_config_file), in the same form.
+class WebConfigBadCorpusTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WebConfigBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
+  const std::string path = (kDataDir / "web-bad" / (GetParam() + ".yaml")).string();
+  const std::vector<std::string> expected = Expectations(path);
+  ASSERT_FALSE(expected.empty()) << path << " has no '# expect:' line";
+  const WebConfigResult result = LoadWebConfigFile(path);
+  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::ElementsAreArray(expected));
+  EXPECT_FALSE(result.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(WebConfigBad, WebConfigBadCorpusTest,
+                         ::testing::ValuesIn(YamlFiles("web-bad")), TestName);
+
+class WebConfigGoodCorpusTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WebConfigGoodCorpusTest, LoadsWithoutDiagnostics) {
+  const std::string path = (kDataDir / "web-good" / (GetParam() + ".yaml")).string();
+  const WebConfigResult result = LoadWebConfigFile(path);
+  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::IsEmpty());
+  EXPECT_TRUE(result.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(WebConfigGood, WebConfigGoodCorpusTest,
+                         ::testing::ValuesIn(YamlFiles("web-good")), TestName);
+
 TEST(ConfigCorpusTest, CorpusIsLargeEnough) {
+  EXPECT_GE(YamlFiles("web-bad").size(), 10u);
   EXPECT_GE(YamlFiles("bad").size(), 30u);
   EXPECT_GE(YamlFiles("good").size(), 3u);
 }

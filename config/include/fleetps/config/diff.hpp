@@ -19,7 +19,8 @@ struct InventoryDiff {
   /// The grouping rules differ: `process_names` (order matters), `collector.group_retention` or
   /// `collector.max_groups_per_host`. A reload applies them.
   bool process_names_changed = false;
-  /// The rest of the `collector:` section differs (takes effect after a restart).
+  /// The rest of the `collector:` section differs (takes effect after a restart; a reload
+  /// re-reads `web_config_file` whatever it names).
   bool collector_changed = false;
 
   /// True when applying `after` would change nothing.

@@ -89,6 +89,9 @@ struct CollectorSettings {
   /// Groups tracked per host, expected ones not counted; a new group beyond it is refused and
   /// counted (fleetps_namegroups_refused_total).
   unsigned max_groups_per_host = 1000;
+  /// TLS and basic auth for the HTTP port (web_config.hpp), resolved against the inventory's
+  /// directory; empty = plain HTTP without authentication. Re-read on every reload.
+  std::string web_config_file;
   bool operator==(const CollectorSettings&) const = default;
 };
 
