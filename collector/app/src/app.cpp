@@ -21,7 +21,9 @@
 #include "fleetps/collector/api/http_api.hpp"
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/app/load_options.hpp"
+#include "fleetps/collector/app/web_security.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
+#include "fleetps/collector/http/basic_auth.hpp"
 #include "fleetps/collector/http/http_server.hpp"
 #include "fleetps/collector/supervision/supervisor.hpp"
 #include "fleetps/collector/supervision/task_group.hpp"
@@ -76,6 +78,7 @@ std::string Join(const std::vector<std::string>& items, std::size_t max = 10) {
 struct LoadedConfig {
   config::Inventory inventory;
   GroupingRules grouping;
+  WebSecurity web;  // from collector.web_config_file
 };
 
 // Loads and validates everything `run` needs. On failure `config` is empty and `problems` holds
@@ -85,7 +88,8 @@ struct ConfigLoad {
   std::string problems;
 };
 
-ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
+ConfigLoad LoadConfig(const std::string& path, std::string_view event,
+                      const std::shared_ptr<BcryptVerifier>& bcrypt) {
   ConfigLoad out;
   auto fail = [&](const std::string& line) {
     Log(LogLevel::kError, event, {{"diagnostic", line}});
@@ -101,7 +105,12 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
     for (const auto& e : grouping.error()) fail(path + ": " + e);
     return out;
   }
-  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*grouping)};
+  auto web = LoadWebSecurity(loaded.inventory->collector.web_config_file, bcrypt);
+  if (!web) {
+    for (const auto& line : web.error()) fail(line);
+    return out;
+  }
+  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*grouping), std::move(*web)};
   return out;
 }
 
@@ -109,9 +118,12 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 class App final : public FleetPort, public ControlPort {
  public:
-  App(std::string config_path, LoadedConfig loaded, std::string listen)
+  App(std::string config_path, LoadedConfig loaded, std::string listen,
+      std::shared_ptr<BcryptVerifier> bcrypt)
       : config_path_(std::move(config_path)),
         inventory_(std::move(loaded.inventory)),
+        bcrypt_(std::move(bcrypt)),
+        web_(std::move(loaded.web)),
         listen_(std::move(listen)),
         io_(static_cast<int>(Threads())),
         control_(asio::make_strand(io_)),
@@ -126,9 +138,17 @@ class App final : public FleetPort, public ControlPort {
   }
 
   int Run() {
-    auto server = HttpServer::Bind(io_.get_executor(), listen_, [this](HttpRequest request) {
-      return api_.Handle(std::move(request));
-    });
+    HttpServerOptions options;
+    options.tls = [this] { return Web().tls; };
+    // Every endpoint behind the web config's gate (basic auth, headers), read per request so
+    // a reload applies to the next one.
+    const HttpHandler api = [this](HttpRequest request) { return api_.Handle(std::move(request)); };
+    auto server = HttpServer::Bind(
+        io_.get_executor(), listen_,
+        [this, api](HttpRequest request) {
+          return PassGate(Web().gate, std::move(request), api, auth_failures_);
+        },
+        std::move(options));
     if (!server) {
       Log(LogLevel::kError, "listen_failed",
           {{"listen", listen_}, {"error", server.error().message()}});
@@ -142,7 +162,9 @@ class App final : public FleetPort, public ControlPort {
          {"config", config_path_},
          {"listen", bound},
          {"hosts", std::to_string(inventory_.hosts.size())},
-         {"threads", std::to_string(Threads())}});
+         {"threads", std::to_string(Threads())},
+         {"tls", Web().tls ? "on" : "off"},
+         {"basic_auth", Web().gate->auth ? "on" : "off"}});
 
     for (auto [id, start] :
          std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
@@ -362,7 +384,7 @@ class App final : public FleetPort, public ControlPort {
   // Applies a new inventory as a diff. Runs on control_. Returns a one-line summary, or the
   // diagnostics when the file is invalid (the running config stays).
   asio::awaitable<ReloadOutcome> ApplyConfigFile(std::string origin) {
-    auto [loaded, problems] = LoadConfig(config_path_, "config_reload_failed");
+    auto [loaded, problems] = LoadConfig(config_path_, "config_reload_failed", bcrypt_);
     if (!loaded) {
       reload_ok_ = false;
       bus_.Publish("config", FleetEvent{0, ConfigReloadEvent{false, origin, "invalid config"}});
@@ -375,6 +397,11 @@ class App final : public FleetPort, public ControlPort {
     }
     inventory_ = std::move(loaded->inventory);
     reload_endpoint_ = inventory_.collector.enable_reload_endpoint;
+    {
+      // New connections and requests use it; open connections keep their TLS session.
+      std::lock_guard lock(web_mu_);
+      web_ = std::move(loaded->web);
+    }
     for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
     for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     state_.SetHosts(inventory_.hosts);
@@ -392,7 +419,9 @@ class App final : public FleetPort, public ControlPort {
          {"added", Join(diff.added)},
          {"removed", Join(diff.removed)},
          {"changed", Join(diff.changed)},
-         {"unchanged", std::to_string(diff.unchanged.size())}});
+         {"unchanged", std::to_string(diff.unchanged.size())},
+         {"tls", Web().tls ? "on" : "off"},
+         {"basic_auth", Web().gate->auth ? "on" : "off"}});
     bus_.Publish("config", FleetEvent{0, ConfigReloadEvent{true, origin, summary}});
     co_return ReloadOutcome{true, summary + "\n"};
   }
@@ -411,6 +440,13 @@ class App final : public FleetPort, public ControlPort {
         handshake_limit_ - std::min(handshake_limit_, handshakes_->Available());
     self.event_loop_lag = loop_lag_.Snapshot();
     self.process = ReadProcessStats();
+    for (std::size_t i = 0; i < kAuthFailureCount; ++i) {
+      const auto reason = static_cast<AuthFailure>(i);
+      const std::uint64_t count = reason == AuthFailure::kTlsHandshake
+                                      ? http_->TlsHandshakeFailures()
+                                      : auth_failures_->by_reason[i].load();
+      self.http_auth_failures.emplace_back(AuthFailureName(reason), count);
+    }
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }
@@ -436,8 +472,18 @@ class App final : public FleetPort, public ControlPort {
     }
   }
 
+  // The web config in force; the HTTP threads read it per connection and request.
+  WebSecurity Web() const {
+    std::lock_guard lock(web_mu_);
+    return web_;
+  }
+
   std::string config_path_;
-  config::Inventory inventory_;  // read and replaced on control_ only (after start-up)
+  config::Inventory inventory_;             // read and replaced on control_ only (after start-up)
+  std::shared_ptr<BcryptVerifier> bcrypt_;  // shared by the authenticators of every reload
+  mutable std::mutex web_mu_;
+  WebSecurity web_;  // guarded by web_mu_
+  std::shared_ptr<AuthFailureCounts> auth_failures_ = std::make_shared<AuthFailureCounts>();
   std::string listen_;
   asio::io_context io_;
   // Created with the App, before any io thread runs: Boost 1.81 lets two threads that create an
@@ -473,11 +519,12 @@ class App final : public FleetPort, public ControlPort {
 }  // namespace
 
 int RunCollector(const RunOptions& options) {
-  auto [loaded, problems] = LoadConfig(options.config_path, "config_invalid");
+  auto bcrypt = std::make_shared<BcryptVerifier>();
+  auto [loaded, problems] = LoadConfig(options.config_path, "config_invalid", bcrypt);
   if (!loaded) return 1;
   std::string listen = options.listen_override.empty() ? loaded->inventory.collector.listen
                                                        : options.listen_override;
-  App app(options.config_path, std::move(*loaded), std::move(listen));
+  App app(options.config_path, std::move(*loaded), std::move(listen), std::move(bcrypt));
   return app.Run();
 }
 

@@ -345,6 +345,11 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
           sink.Sample(family, {{"where", where}}, static_cast<double>(count));
         }
         break;
+      case CatalogIndex("fleetps_http_auth_failures_total"):
+        for (const auto& [reason, count] : self.http_auth_failures) {
+          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        }
+        break;
       case CatalogIndex("fleetps_config_last_reload_successful"):
         sink.Sample(family, {}, self.config_last_reload_successful ? 1 : 0);
         break;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <string>
 
@@ -14,16 +15,20 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
@@ -47,6 +52,7 @@ struct HttpServer::State {
   HttpHandler handler;
   HttpServerOptions options;
   std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
 };
 
 namespace {
@@ -112,18 +118,32 @@ class AcceptFailures {
   Clock::time_point last_count_;  // last RecordInternalError
 };
 
+// The TCP layer of a plain or TLS stream: deadlines and the socket live there.
+template <class Stream>
+beast::tcp_stream& TcpLayer(Stream& stream) {
+  return beast::get_lowest_layer(stream);
+}
+
 // Sends the head without a length, then lets the stream function write until it returns.
-asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_stream& stream,
+template <class Stream>
+asio::awaitable<void> ServeStream(const HttpServer::State& state, Stream& stream,
                                   HttpAnswer answer) {
   http::response<http::empty_body> head(std::move(answer.response.base()));
   head.erase(http::field::content_length);
   head.erase(http::field::transfer_encoding);
   head.keep_alive(false);
   http::response_serializer<http::empty_body> serializer(head);
-  stream.expires_after(state.options.write_timeout);
+  TcpLayer(stream).expires_after(state.options.write_timeout);
   auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
   if (ec) co_return;
-  HttpStreamWriter writer(stream, state.options.write_timeout);
+  const auto timeout = state.options.write_timeout;
+  HttpStreamWriter writer(
+      [&stream, timeout](std::string_view data) -> asio::awaitable<boost::system::error_code> {
+        TcpLayer(stream).expires_after(timeout);
+        auto [write_ec, n] = co_await asio::async_write(stream, asio::buffer(data), kUseTuple);
+        co_return write_ec;
+      },
+      TcpLayer(stream).socket().native_handle());
   try {
     co_await answer.stream(writer);
   } catch (const std::exception& e) {
@@ -132,15 +152,15 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_str
   }
 }
 
-asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
-                                      tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+// Answers requests on one connection, plain or TLS, until it closes.
+template <class Stream>
+asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, Stream& stream) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(state->options.max_request_body);
     parser.header_limit(kMaxHeaderBytes);
-    stream.expires_after(state->options.read_timeout);
+    TcpLayer(stream).expires_after(state->options.read_timeout);
     auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     if (read_ec == http::error::header_limit) {
       // Answered, not just closed, so the client learns why: 414 while the request line itself
@@ -155,7 +175,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
           long_target ? "request target too long\n" : "request header fields too large\n";
       refused.keep_alive(false);
       refused.prepare_payload();
-      stream.expires_after(state->options.write_timeout);
+      TcpLayer(stream).expires_after(state->options.write_timeout);
       co_await http::async_write(stream, refused, kUseTuple);
       break;
     }
@@ -164,7 +184,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
       HttpResponse too_large =
           MakeResponse(partial, http::status::payload_too_large, "request body too large\n");
       too_large.keep_alive(false);
-      stream.expires_after(state->options.write_timeout);
+      TcpLayer(stream).expires_after(state->options.write_timeout);
       co_await http::async_write(stream, too_large, kUseTuple);
       break;
     }
@@ -193,24 +213,48 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
     }
     response.prepare_payload();
     const bool keep_alive = response.keep_alive();
-    stream.expires_after(state->options.write_timeout);
+    TcpLayer(stream).expires_after(state->options.write_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, response, kUseTuple);
     if (write_ec || !keep_alive) break;
   }
+}
+
+asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
+                                      tcp::socket socket) {
+  // Held for the connection's life: a reload may replace the provider's context meanwhile.
+  const std::shared_ptr<asio::ssl::context> tls =
+      state->options.tls ? state->options.tls() : nullptr;
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (!tls) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await ServeRequests(state, stream);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+  TcpLayer(stream).expires_after(state->options.read_timeout);
+  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  if (handshake_ec) {
+    // Not logged per connection (a port scan would flood the log): counted.
+    state->tls_handshake_failures.fetch_add(1);
+    co_return;
+  }
+  co_await ServeRequests(state, stream);
+  // close_notify, so the client can tell the end of a close-delimited answer from a cut; a
+  // client that never answers it costs at most a second.
+  TcpLayer(stream).expires_after(std::chrono::seconds(1));
+  co_await stream.async_shutdown(kUseTuple);
+  TcpLayer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace
 
 asio::awaitable<boost::system::error_code> HttpStreamWriter::Write(std::string_view data) {
-  stream_.expires_after(timeout_);
-  auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(data), kUseTuple);
-  co_return ec;
+  return write_(data);
 }
 
 bool HttpStreamWriter::PeerClosed() const {
-  pollfd p{stream_.socket().native_handle(), POLLRDHUP, 0};
+  pollfd p{socket_, POLLRDHUP, 0};
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
@@ -274,6 +318,10 @@ asio::awaitable<void> HttpServer::Run() {
           RecordInternalException("http_session", error);
         });
   }
+}
+
+std::uint64_t HttpServer::TlsHandshakeFailures() const {
+  return state_->tls_handshake_failures.load();
 }
 
 void HttpServer::Close() {

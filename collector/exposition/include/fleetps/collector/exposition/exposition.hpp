@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -29,6 +30,9 @@ struct SelfMetrics {
   std::optional<HistogramSnapshot> event_loop_lag;
   std::optional<double> last_scrape_duration_seconds;
   std::optional<ProcessStats> process;
+  /// Requests and connections the web config refused, by reason (no_credentials...), every
+  /// reason from the start.
+  std::vector<std::pair<std::string, std::uint64_t>> http_auth_failures;
 };
 
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the

@@ -112,6 +112,9 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_internal_errors_total", MetricType::kCounter,
                      "Errors the collector caught and could hand to no caller (logged as "
                      "event=internal_error), by where they happened"},
+    MetricDescriptor{"fleetps_http_auth_failures_total", MetricType::kCounter,
+                     "Requests refused by basic auth and failed TLS handshakes on the HTTP port, "
+                     "by reason"},
     MetricDescriptor{"fleetps_config_last_reload_successful", MetricType::kGauge,
                      "1 when the last configuration load succeeded"},
     MetricDescriptor{"fleetps_build_info", MetricType::kInfo, "Version and revision of this build"},

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,23 +12,30 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/assert/source_location.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
 
 namespace fleetps::collector {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-/// Writes the body of a streaming answer (server-sent events). Lives as long as the stream
-/// function's call; used on the connection's coroutine only.
+/// Writes the body of a streaming answer (server-sent events) over plain TCP or TLS. Lives as
+/// long as the stream function's call; used on the connection's coroutine only.
 class HttpStreamWriter {
  public:
-  HttpStreamWriter(boost::beast::tcp_stream& stream, std::chrono::seconds timeout)
-      : stream_(stream), timeout_(timeout) {}
+  /// Writes all of its argument within the write timeout, or fails.
+  using WriteAll =
+      std::function<boost::asio::awaitable<boost::system::error_code>(std::string_view)>;
+
+  /// `socket` is the connection's TCP socket (under TLS too), for PeerClosed.
+  HttpStreamWriter(WriteAll write, int socket) : write_(std::move(write)), socket_(socket) {}
 
   /// Writes `data` as is, within the server's write timeout. Fails when the client went away
   /// or stopped reading for that long; the stream function should then return.
@@ -38,8 +46,8 @@ class HttpStreamWriter {
   [[nodiscard]] bool PeerClosed() const;
 
  private:
-  boost::beast::tcp_stream& stream_;
-  std::chrono::seconds timeout_;
+  WriteAll write_;
+  int socket_;
 };
 
 /// Produces a streaming body; returns when the stream is over (the connection then closes).
@@ -64,6 +72,11 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};  ///< Per request, headers and body together.
   std::chrono::seconds write_timeout{60};
   std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
+  /// Called once per accepted connection: the TLS context to serve it with, or null for plain
+  /// HTTP. A reload can swap certificates for new connections. The TLS handshake has
+  /// read_timeout to complete; one that fails closes the connection and is counted
+  /// (HttpServer::TlsHandshakeFailures).
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
 };
 
 /// Why the server cannot listen where it was told to: a rejected address or a failed socket call.
@@ -103,6 +116,10 @@ class HttpServer {
 
   /// Stops accepting; safe from any thread.
   void Close();
+
+  /// TLS handshakes that failed since the start (plain HTTP to a TLS port, a refused or missing
+  /// client certificate, no common version or cipher, a timeout). Thread-safe.
+  [[nodiscard]] std::uint64_t TlsHandshakeFailures() const;
 
   struct State;  ///< Implementation detail, shared with the connection coroutines.
 
