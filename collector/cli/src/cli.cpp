@@ -1,6 +1,8 @@
 #include "fleetps/collector/cli/cli.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,6 +41,9 @@ constexpr std::string_view kUsage =
     "                                      listening sockets and their processes\n"
     "  open-files HOST PID [-o table|json] [--server URL]   a process's open files\n"
     "  events [--host H] [--server URL]    follow host state changes, probes and reloads\n"
+    "  (query, hosts, listening, open-files and events also take --ca-file FILE for an\n"
+    "   https:// server, and --user NAME with the password in $FLEETPS_PASSWORD or\n"
+    "   --password-file FILE, for a collector with basic auth)\n"
     "  version                             print the version\n";
 
 int Usage(std::ostream& err, std::string_view problem) {
@@ -81,7 +86,35 @@ struct ClientFlags {
   std::string server = std::string(kDefaultServer);
   TableMode mode = TableMode::kTable;
   bool json = false;
+  HttpClientOptions http;     // --ca-file, --user; the password is read by ReadPassword
+  std::string password_file;  // --password-file
 };
+
+// The environment variable that may hold the --user's password (never a flag: argv is
+// visible to every user of the machine).
+constexpr const char* kPasswordEnv = "FLEETPS_PASSWORD";
+
+// With --user, fills in the password: the first line of --password-file, else $FLEETPS_PASSWORD.
+// The problem, for the user, when there is none.
+std::optional<std::string> ReadPassword(ClientFlags& flags) {
+  if (flags.http.user.empty()) {
+    if (!flags.password_file.empty()) return "--password-file needs --user";
+    return std::nullopt;
+  }
+  if (!flags.password_file.empty()) {
+    std::ifstream in(flags.password_file);
+    if (!in || !std::getline(in, flags.http.password)) {
+      return "cannot read --password-file " + flags.password_file;
+    }
+    if (flags.http.password.ends_with('\r')) flags.http.password.pop_back();
+    return std::nullopt;
+  }
+  if (const char* password = std::getenv(kPasswordEnv)) {
+    flags.http.password = password;
+    return std::nullopt;
+  }
+  return std::string("--user needs a password: set ") + kPasswordEnv + " or pass --password-file";
+}
 
 // A command line the usage text has to be shown for.
 struct UsageError {
@@ -93,11 +126,18 @@ struct UsageError {
 boost::system::result<bool, UsageError> ClientFlag(std::span<const std::string_view> args,
                                                    std::size_t& i, ClientFlags& flags) {
   const std::string_view arg = args[i];
-  if (arg == "--server" || arg == "-o" || arg == "--output") {
+  if (arg == "--server" || arg == "-o" || arg == "--output" || arg == "--ca-file" ||
+      arg == "--user" || arg == "--password-file") {
     if (i + 1 >= args.size()) return UsageError{std::string(arg) + " needs a value"};
     const std::string_view value = args[++i];
     if (arg == "--server") {
       flags.server = std::string(value);
+    } else if (arg == "--ca-file") {
+      flags.http.ca_file = std::string(value);
+    } else if (arg == "--user") {
+      flags.http.user = std::string(value);
+    } else if (arg == "--password-file") {
+      flags.password_file = std::string(value);
     } else if (value == "table") {
       flags.mode = TableMode::kTable;
     } else if (value == "wide") {
@@ -120,14 +160,41 @@ int UnexpectedStatus(const ClientFlags& flags, unsigned status, std::ostream& er
   return kExitInvalid;
 }
 
-int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
+// A refusal by the collector's web config (collector.web_config_file), which answers in plain
+// text, not JSON: a 401 or 503 of basic auth, a 400 for http:// to its TLS port. What to do.
+std::optional<int> RefusedByWebConfig(const ClientFlags& flags, const HttpReply& reply,
+                                      std::ostream& err) {
+  const unsigned status = reply.status;
+  if (status == 400 && reply.body.starts_with("this port serves HTTPS")) {
+    err << "fleetps: " << flags.server << ": " << reply.body;
+    return kExitInvalid;
+  }
+  if (status == 401) {
+    err << "fleetps: " << flags.server << " refused "
+        << (flags.http.user.empty() ? "the request: it needs credentials (--user NAME, with the "
+                                      "password in " +
+                                          std::string(kPasswordEnv) + " or --password-file)"
+                                    : "the credentials of user \"" + flags.http.user + "\"")
+        << " (HTTP 401)\n";
+    return kExitInvalid;
+  }
+  if (status == 503 && !flags.http.user.empty()) {
+    err << "fleetps: " << flags.server << " is busy checking credentials (HTTP 503); try again\n";
+    return kExitInvalid;
+  }
+  return std::nullopt;
+}
+
+int Fetch(ClientFlags flags, const std::string& target, std::string_view selector,
           AnswerKind answer, std::chrono::milliseconds timeout, std::ostream& out,
           std::ostream& err) {
-  const auto reply = HttpGet(flags.server, target, timeout);
+  if (const auto problem = ReadPassword(flags)) return Usage(err, *problem);
+  const auto reply = HttpGet(flags.server, target, timeout, flags.http);
   if (!reply) {
     err << "fleetps: " << reply.error().message << '\n';
     return kExitInvalid;
   }
+  if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
   TableOptions options;
   options.mode = flags.mode;
   options.selector = selector;
@@ -282,13 +349,15 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
     pending.erase(0, start);
     return static_cast<bool>(out);
   };
+  if (const auto problem = ReadPassword(flags)) return Usage(err, *problem);
   const auto reply = HttpGetStream(flags.server, std::string(url.encoded_target()),
-                                   std::chrono::milliseconds(60'000), on_data);
+                                   std::chrono::milliseconds(60'000), on_data, flags.http);
   if (!reply) {
     err << "fleetps: " << reply.error().message << '\n';
     return kExitInvalid;
   }
   if (reply->status == 200) return kExitOk;
+  if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
   // Not a stream: the server's error answer, read like any other.
   const auto answer = Answer::Read(reply->body);
   if (!answer) {

@@ -1,5 +1,7 @@
 #include "fleetps/collector/http/basic_auth.hpp"
 
+#include "base64.hpp"
+
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -19,43 +21,6 @@ namespace {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
-
-// RFC 4648 base64, strict: padding only at the end, no whitespace. nullopt when malformed.
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  std::size_t padding = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '=') {
-      if (i + 2 < text.size() || ++padding > 2) return std::nullopt;
-      continue;
-    }
-    if (padding > 0) return std::nullopt;
-    const auto value = kAlphabet.find(text[i]);
-    if (value == std::string_view::npos) return std::nullopt;
-    bits = (bits << 6) | static_cast<unsigned>(value);
-    if (++count == 4) {
-      out += static_cast<char>((bits >> 16) & 0xff);
-      out += static_cast<char>((bits >> 8) & 0xff);
-      out += static_cast<char>(bits & 0xff);
-      bits = 0;
-      count = 0;
-    }
-  }
-  if (count == 3) {  // one '='
-    out += static_cast<char>((bits >> 10) & 0xff);
-    out += static_cast<char>((bits >> 2) & 0xff);
-  } else if (count == 2) {  // two '='
-    out += static_cast<char>((bits >> 4) & 0xff);
-  } else if (count != 0) {
-    return std::nullopt;
-  }
-  return out;
-}
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -219,6 +220,36 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
   }
 }
 
+// On a TLS port, a client that speaks plain HTTP (its first byte is a letter, where TLS starts
+// with 0x16) gets a 400 saying so, as Go's net/http does, instead of a bare close. True when
+// it did. Waits at most read_timeout for the first byte.
+asio::awaitable<bool> AnswerPlainHttp(const HttpServer::State& state, tcp::socket& socket) {
+  asio::steady_timer deadline(socket.get_executor(), state.options.read_timeout);
+  deadline.async_wait([&socket](const boost::system::error_code& ec) {
+    if (!ec) socket.cancel();
+  });
+  auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, kUseTuple);
+  deadline.cancel();
+  if (wait_ec) co_return false;  // the handshake will fail on its own
+  char first = 0;
+  boost::system::error_code peek_ec;
+  const std::size_t peeked =
+      socket.receive(asio::buffer(&first, 1), tcp::socket::message_peek, peek_ec);
+  if (peek_ec || peeked == 0 || !std::isalpha(static_cast<unsigned char>(first))) co_return false;
+  HttpResponse refused(http::status::bad_request, 11);
+  refused.set(http::field::server, "fleetps");
+  refused.set(http::field::content_type, "text/plain; charset=utf-8");
+  refused.keep_alive(false);
+  refused.body() = "this port serves HTTPS: use https:// to reach it\n";
+  refused.prepare_payload();
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(state.options.write_timeout);
+  co_await http::async_write(stream, refused, kUseTuple);
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  co_return true;
+}
+
 asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
                                       tcp::socket socket) {
   // Held for the connection's life: a reload may replace the provider's context meanwhile.
@@ -229,6 +260,10 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
     beast::tcp_stream stream(std::move(socket));
     co_await ServeRequests(state, stream);
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  if (co_await AnswerPlainHttp(*state, socket)) {
+    state->tls_handshake_failures.fetch_add(1);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);

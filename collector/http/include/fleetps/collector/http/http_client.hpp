@@ -1,4 +1,5 @@
-// A minimal HTTP/1.1 GET client for the CLI (`fleetps query`, `fleetps hosts`, `fleetps events`).
+// A minimal HTTP/1.1 GET client, over TLS for https:// servers, for the CLI (`fleetps query`,
+// `fleetps hosts`, `fleetps events`).
 #pragma once
 
 #include <chrono>
@@ -18,13 +19,24 @@ struct HttpReply {
   std::string body;
 };
 
+/// How to reach a protected collector (collector.web_config_file).
+struct HttpClientOptions {
+  /// PEM file of the CAs to trust for an https:// server; empty = the system's trust store.
+  std::string ca_file;
+  /// Basic auth credentials, sent when `user` is not empty (over http:// too: the caller's
+  /// choice).
+  std::string user;
+  std::string password;
+};
+
 /// Why no answer came.
 struct HttpClientError {
   /// invalid_argument for a bad server URL, else the resolve, connect, write or read failure
   /// (beast::error::timeout when a deadline passed).
   boost::system::error_code code;
   /// One sentence for the user, naming the server: `cannot reach http://127.0.0.1:9732:
-  /// Connection refused`, `--server must look like http://HOST:PORT, got "..."`.
+  /// Connection refused`, `--server must look like http://HOST:PORT or https://HOST:PORT, got
+  /// "..."`, `TLS handshake with https://...: certificate verify failed (...)`.
   std::string message;
 };
 
@@ -32,12 +44,13 @@ struct HttpClientError {
 [[noreturn]] void throw_exception_from_error(const HttpClientError& error,
                                              const boost::source_location& location);
 
-/// GETs `path_and_query` from `server` ("http://HOST:PORT", scheme optional) within `timeout`
-/// (one deadline for the whole exchange). Errors: an unparsable server URL, a resolve,
-/// connection or read failure.
+/// GETs `path_and_query` from `server` ("http://HOST:PORT" or "https://HOST:PORT", scheme
+/// optional meaning http) within `timeout` (one deadline for the whole exchange). Over https
+/// the server's certificate must chain to a trusted CA and name HOST. Errors: an unparsable
+/// server URL, a resolve, connection, TLS handshake or read failure.
 [[nodiscard]] boost::system::result<HttpReply, HttpClientError> HttpGet(
-    const std::string& server, const std::string& path_and_query,
-    std::chrono::milliseconds timeout);
+    const std::string& server, const std::string& path_and_query, std::chrono::milliseconds timeout,
+    const HttpClientOptions& options = {});
 
 /// GETs a streaming answer (server-sent events) and hands each piece of the body to `on_data`
 /// as it arrives, until the server closes the stream. `idle_timeout` bounds the silence between
@@ -46,6 +59,7 @@ struct HttpClientError {
 /// HttpGet, worded as the stream ending (`stream from SERVER ended: ...`).
 [[nodiscard]] boost::system::result<HttpReply, HttpClientError> HttpGetStream(
     const std::string& server, const std::string& path_and_query,
-    std::chrono::milliseconds idle_timeout, const std::function<bool(std::string_view)>& on_data);
+    std::chrono::milliseconds idle_timeout, const std::function<bool(std::string_view)>& on_data,
+    const HttpClientOptions& options = {});
 
 }  // namespace fleetps::collector
