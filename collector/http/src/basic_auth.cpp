@@ -118,8 +118,9 @@ asio::awaitable<std::optional<AuthFailure>> BasicAuthenticator::Check(std::strin
   if (space == std::string_view::npos || !EqualsIgnoringCase(header.substr(0, space), "basic")) {
     co_return AuthFailure::kNoCredentials;
   }
-  std::optional<std::string> decoded =
-      DecodeBase64(header.substr(header.find_first_not_of(' ', space)));
+  const auto credentials = header.find_first_not_of(' ', space);
+  if (credentials == std::string_view::npos) co_return AuthFailure::kNoCredentials;
+  std::optional<std::string> decoded = DecodeBase64(header.substr(credentials));
   const auto colon = decoded ? decoded->find(':') : std::string::npos;
   if (colon == std::string::npos) co_return AuthFailure::kNoCredentials;
   const std::string user = decoded->substr(0, colon);

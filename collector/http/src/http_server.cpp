@@ -224,13 +224,12 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
 // with 0x16) gets a 400 saying so, as Go's net/http does, instead of a bare close. True when
 // it did. Waits at most read_timeout for the first byte.
 asio::awaitable<bool> AnswerPlainHttp(const HttpServer::State& state, tcp::socket& socket) {
+  using namespace asio::experimental::awaitable_operators;
   asio::steady_timer deadline(socket.get_executor(), state.options.read_timeout);
-  deadline.async_wait([&socket](const boost::system::error_code& ec) {
-    if (!ec) socket.cancel();
-  });
-  auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, kUseTuple);
-  deadline.cancel();
-  if (wait_ec) co_return false;  // the handshake will fail on its own
+  const auto readable = co_await (socket.async_wait(tcp::socket::wait_read, kUseTuple) ||
+                                  deadline.async_wait(kUseTuple));
+  // Timed out or failed: the handshake will fail on its own.
+  if (readable.index() != 0 || std::get<0>(std::get<0>(readable))) co_return false;
   char first = 0;
   boost::system::error_code peek_ec;
   const std::size_t peeked =

@@ -81,6 +81,8 @@ TEST_F(BasicAuthTest, MissingOrMalformedCredentialsAreNoCredentials) {
   EXPECT_EQ(Check(auth_, ""), AuthFailure::kNoCredentials);
   EXPECT_EQ(Check(auth_, "Bearer YWxpY2U6ZmxlZXRwcy10ZXN0"), AuthFailure::kNoCredentials);
   EXPECT_EQ(Check(auth_, "Basic not-base64!"), AuthFailure::kNoCredentials);
+  EXPECT_EQ(Check(auth_, "Basic "), AuthFailure::kNoCredentials);
+  EXPECT_EQ(Check(auth_, "Basic"), AuthFailure::kNoCredentials);
   EXPECT_EQ(Check(auth_, "Basic YWxpY2U="), AuthFailure::kNoCredentials);   // "alice", no colon
   EXPECT_EQ(Check(auth_, "basic YWxpY2U6ZmxlZXRwcy10ZXN0"), std::nullopt);  // scheme any case
 }

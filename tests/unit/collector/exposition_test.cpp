@@ -441,6 +441,7 @@ SelfMetrics FullSelf() {
   self.event_loop_lag = lag.Snapshot();
   self.last_scrape_duration_seconds = 0.0125;
   self.process = ProcessStats{1.5, 4096, 8192, 12, 1024, 1.7e9};
+  self.http_auth_failures = {{"no_credentials", 3}, {"bad_credentials", 2}, {"busy", 0}};
   return self;
 }
 

@@ -51,6 +51,15 @@ std::vector<std::string> Actual(const std::vector<Diagnostic>& diagnostics,
   return actual;
 }
 
+// A bad file's diagnostics are exactly its `# expect:` lines, and nothing was loaded.
+void ExpectBadFile(const std::string& path, const std::vector<Diagnostic>& diagnostics,
+                   bool loaded) {
+  const std::vector<std::string> expected = Expectations(path);
+  ASSERT_FALSE(expected.empty()) << path << " has no '# expect:' line";
+  EXPECT_THAT(Actual(diagnostics, path), ::testing::ElementsAreArray(expected));
+  EXPECT_FALSE(loaded);
+}
+
 std::string TestName(const ::testing::TestParamInfo<std::string>& info) {
   std::string name = info.param;
   std::replace_if(
@@ -62,11 +71,8 @@ class ConfigBadCorpusTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ConfigBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
   const std::string path = (kDataDir / "bad" / (GetParam() + ".yaml")).string();
-  const std::vector<std::string> expected = Expectations(path);
-  ASSERT_FALSE(expected.empty()) << path << " has no '# expect:' line";
   const LoadResult result = LoadInventoryFile(path);
-  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::ElementsAreArray(expected));
-  EXPECT_FALSE(result.ok());
+  ExpectBadFile(path, result.diagnostics, result.ok());
   EXPECT_FALSE(result.inventory.has_value());
 }
 
@@ -91,11 +97,8 @@ class WebConfigBadCorpusTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(WebConfigBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
   const std::string path = (kDataDir / "web-bad" / (GetParam() + ".yaml")).string();
-  const std::vector<std::string> expected = Expectations(path);
-  ASSERT_FALSE(expected.empty()) << path << " has no '# expect:' line";
   const WebConfigResult result = LoadWebConfigFile(path);
-  EXPECT_THAT(Actual(result.diagnostics, path), ::testing::ElementsAreArray(expected));
-  EXPECT_FALSE(result.ok());
+  ExpectBadFile(path, result.diagnostics, result.ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(WebConfigBad, WebConfigBadCorpusTest,
