@@ -93,27 +93,27 @@ INSTANTIATE_TEST_SUITE_P(ConfigGood, ConfigGoodCorpusTest, ::testing::ValuesIn(Y
                          TestName);
 
 // web-bad/ and web-good/ hold web configs (collector.web_config_file), in the same form.
-class WebConfigBadCorpusTest : public ::testing::TestWithParam<std::string> {};
+class ConfigWebBadCorpusTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(WebConfigBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
+TEST_P(ConfigWebBadCorpusTest, ReportsExactlyTheExpectedDiagnostics) {
   const std::string path = (kDataDir / "web-bad" / (GetParam() + ".yaml")).string();
   const WebConfigResult result = LoadWebConfigFile(path);
   ExpectBadFile(path, result.diagnostics, result.ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(WebConfigBad, WebConfigBadCorpusTest,
+INSTANTIATE_TEST_SUITE_P(ConfigWebBad, ConfigWebBadCorpusTest,
                          ::testing::ValuesIn(YamlFiles("web-bad")), TestName);
 
-class WebConfigGoodCorpusTest : public ::testing::TestWithParam<std::string> {};
+class ConfigWebGoodCorpusTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(WebConfigGoodCorpusTest, LoadsWithoutDiagnostics) {
+TEST_P(ConfigWebGoodCorpusTest, LoadsWithoutDiagnostics) {
   const std::string path = (kDataDir / "web-good" / (GetParam() + ".yaml")).string();
   const WebConfigResult result = LoadWebConfigFile(path);
   EXPECT_THAT(Actual(result.diagnostics, path), ::testing::IsEmpty());
   EXPECT_TRUE(result.ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(WebConfigGood, WebConfigGoodCorpusTest,
+INSTANTIATE_TEST_SUITE_P(ConfigWebGood, ConfigWebGoodCorpusTest,
                          ::testing::ValuesIn(YamlFiles("web-good")), TestName);
 
 TEST(ConfigCorpusTest, CorpusIsLargeEnough) {

@@ -26,7 +26,7 @@ std::vector<std::string> Messages(const WebConfigResult& result) {
 // The hash of exporter-toolkit's example user alice (docs/web-config.yml).
 constexpr const char* kHash = "$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze";
 
-TEST(WebConfigTest, ReadsEverySettingFleetpsHonours) {
+TEST(ConfigWebConfigTest, ReadsEverySettingFleetpsHonours) {
   const WebConfigResult result = LoadWebConfigFromString(
       "tls_server_config:\n"
       "  cert_file: /etc/fleetps/server.crt\n"
@@ -61,7 +61,7 @@ TEST(WebConfigTest, ReadsEverySettingFleetpsHonours) {
   EXPECT_THAT(web.basic_auth_users, ElementsAre(Pair("alice", kHash)));
 }
 
-TEST(WebConfigTest, DefaultsAreTls12AndNoClientCert) {
+TEST(ConfigWebConfigTest, DefaultsAreTls12AndNoClientCert) {
   const WebConfigResult result =
       LoadWebConfigFromString("tls_server_config: {cert_file: a.crt, key_file: a.key}\n", "w");
   ASSERT_TRUE(result.ok());
@@ -71,7 +71,7 @@ TEST(WebConfigTest, DefaultsAreTls12AndNoClientCert) {
   EXPECT_TRUE(result.config->basic_auth_users.empty());
 }
 
-TEST(WebConfigTest, NeverEchoesAPasswordOrKey) {
+TEST(ConfigWebConfigTest, NeverEchoesAPasswordOrKey) {
   const WebConfigResult result = LoadWebConfigFromString(
       "basic_auth_users:\n  prometheus: 'correct horse battery'\n", "web.yml");
   EXPECT_THAT(Messages(result),
@@ -80,7 +80,7 @@ TEST(WebConfigTest, NeverEchoesAPasswordOrKey) {
                                 Not(HasSubstr("horse")))));
 }
 
-TEST(WebConfigTest, RelativeFilesAreResolvedAgainstTheWebConfigsDirectory) {
+TEST(ConfigWebConfigTest, RelativeFilesAreResolvedAgainstTheWebConfigsDirectory) {
   const auto dir = std::filesystem::temp_directory_path() / "fleetps_web_config_test";
   std::filesystem::create_directories(dir);
   const auto path = (dir / "web.yml").string();
@@ -92,13 +92,13 @@ TEST(WebConfigTest, RelativeFilesAreResolvedAgainstTheWebConfigsDirectory) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(WebConfigTest, UnreadableFileIsOneDiagnosticWithoutPosition) {
+TEST(ConfigWebConfigTest, UnreadableFileIsOneDiagnosticWithoutPosition) {
   const WebConfigResult result = LoadWebConfigFile("/nonexistent/web.yml");
   EXPECT_THAT(Messages(result),
               ElementsAre("/nonexistent/web.yml:0:0: cannot read file: No such file or directory"));
 }
 
-TEST(WebConfigTest, BcryptHashShape) {
+TEST(ConfigWebConfigTest, BcryptHashShape) {
   EXPECT_TRUE(IsBcryptHash(kHash));
   EXPECT_TRUE(IsBcryptHash("$2a$04$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze"));
   EXPECT_TRUE(IsBcryptHash("$2b$31$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze"));
@@ -110,7 +110,7 @@ TEST(WebConfigTest, BcryptHashShape) {
   EXPECT_FALSE(IsBcryptHash("$6$salt$hash"));
 }
 
-TEST(WebConfigTest, InventoryResolvesWebConfigFileAgainstItsDirectory) {
+TEST(ConfigWebConfigTest, InventoryResolvesWebConfigFileAgainstItsDirectory) {
   const auto dir = std::filesystem::temp_directory_path() / "fleetps_web_config_inventory_test";
   std::filesystem::create_directories(dir);
   const auto path = (dir / "fleet.yaml").string();
