@@ -43,6 +43,15 @@ bool BcryptMatches(std::string_view password, const std::string& hash) {
          CRYPTO_memcmp(computed, hash.data(), hash.size()) == 0;
 }
 
+namespace {
+
+// BcryptMatches as a coroutine for co_spawn onto the pool: its arguments live in its own frame.
+asio::awaitable<bool> BcryptMatchesHere(std::string password, std::string hash) {
+  co_return BcryptMatches(password, hash);
+}
+
+}  // namespace
+
 BcryptVerifier::BcryptVerifier(std::size_t max_pending) : max_pending_(max_pending) {}
 
 BcryptVerifier::~BcryptVerifier() {
@@ -58,8 +67,7 @@ asio::awaitable<std::optional<bool>> BcryptVerifier::Matches(std::string passwor
   }
   // The check runs on the pool's thread; the caller resumes on its own executor.
   const bool matches = co_await asio::co_spawn(
-      pool_.get_executor(),
-      [&password, &hash]() -> asio::awaitable<bool> { co_return BcryptMatches(password, hash); },
+      pool_.get_executor(), BcryptMatchesHere(std::move(password), std::move(hash)),
       asio::use_awaitable);
   pending_.fetch_sub(1);
   co_return matches;
