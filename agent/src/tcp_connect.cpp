@@ -35,6 +35,8 @@ asio::awaitable<boost::system::error_code> ConnectTcp(tcp::socket& socket,
   if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
   if (auto ec = std::get<0>(std::get<0>(connected))) {
     if (ec == asio::error::operation_aborted) co_return ec;
+    // socket() found no free descriptor: the collector's limit, not the host.
+    if (IsOutOfDescriptors(ec)) co_return make_error_code(Errc::kFdLimit);
     co_return make_error_code(Errc::kConnectRefused);
   }
   co_return boost::system::error_code{};
