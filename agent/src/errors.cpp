@@ -7,11 +7,11 @@ namespace fleetps::agent {
 namespace {
 
 constexpr Errc kAll[] = {
-    Errc::kConnectRefused,  Errc::kConnectTimeout, Errc::kDns,
-    Errc::kBannerTimeout,   Errc::kKexFailed,      Errc::kHostkeyUnknown,
-    Errc::kHostkeyMismatch, Errc::kAuthDenied,     Errc::kChannelFailed,
-    Errc::kTimeout,         Errc::kTooLarge,       Errc::kParseError,
-    Errc::kDisconnected,    Errc::kCommandFailed,  Errc::kInternal,
+    Errc::kConnectRefused,  Errc::kConnectTimeout,  Errc::kDns,
+    Errc::kBannerTimeout,   Errc::kKexFailed,       Errc::kHostkeyUnknown,
+    Errc::kHostkeyMismatch, Errc::kAuthDenied,      Errc::kChannelFailed,
+    Errc::kTimeout,         Errc::kTooLarge,        Errc::kParseError,
+    Errc::kDisconnected,    Errc::kCommandFailed,   Errc::kInternal,
     Errc::kFdLimit,         Errc::kKnownHostsWrite,
 };
 

@@ -205,8 +205,9 @@ asio::awaitable<void> HostAgent::Lifecycle() {
     auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
     if (ec == Errc::kFdLimit) {
       const auto floor = options_.timings.fd_limit_retry;
-      delay = std::max(delay, floor + std::chrono::milliseconds(static_cast<std::int64_t>(
-                                          options_.uniform() * static_cast<double>(floor.count()))));
+      delay =
+          std::max(delay, floor + std::chrono::milliseconds(static_cast<std::int64_t>(
+                                      options_.uniform() * static_cast<double>(floor.count()))));
     }
     if (ec == Errc::kTimeout) {
       // The host kills a timed-out script at its own deadline (whole seconds, armed a little

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -13,6 +14,7 @@
 #include <libssh/libssh.h>
 
 #include "ssh_session_core.hpp"
+#include "tcp_connect.hpp"
 
 namespace fleetps::agent {
 
@@ -33,6 +35,7 @@ void SshSession::Core::FreeNow() noexcept {
   fd_ = -1;
   error_code ignored;
   socket_.close(ignored);  // still Asio's own socket only if Connect stopped before releasing it
+  if (std::exchange(holds_descriptor_slot_, false)) detail::ReturnSessionDescriptor();
 }
 
 asio::awaitable<error_code> SshSession::Core::WaitIo(Op& op) {

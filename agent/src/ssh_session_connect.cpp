@@ -173,6 +173,10 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   op.deadline = deadline;
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
 
+  if (!holds_descriptor_slot_) {
+    if (!detail::TakeSessionDescriptor()) co_return make_error_code(Errc::kFdLimit);
+    holds_descriptor_slot_ = true;
+  }
   asio::steady_timer timer(ex_, deadline);
   if (auto ec = co_await detail::ConnectTcp(socket_, timer, host, spec.port)) co_return ec;
   if (closed_) co_return make_error_code(Errc::kDisconnected);

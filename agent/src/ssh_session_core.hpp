@@ -131,12 +131,12 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
     Attach();
     if (!socket_.is_open()) return;
     pending = true;
-    socket_.async_wait(type, [self = shared_from_this(), type,
-                              generation = wait_generation_](const error_code&) {
-      if (generation != self->wait_generation_) return;  // detached before a libssh call
-      (type == tcp::socket::wait_write ? self->write_wait_ : self->read_wait_) = false;
-      self->WakeAll();
-    });
+    socket_.async_wait(
+        type, [self = shared_from_this(), type, generation = wait_generation_](const error_code&) {
+          if (generation != self->wait_generation_) return;  // detached before a libssh call
+          (type == tcp::socket::wait_write ? self->write_wait_ : self->read_wait_) = false;
+          self->WakeAll();
+        });
   }
 
   // Calls into libssh may consume bytes meant for another parked operation (libssh reads for the
@@ -199,6 +199,7 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   tcp protocol_ = tcp::v4();
   bool fd_adopted_ = false;  // ssh_connect was called: libssh's socket holds fd_
   unsigned wait_generation_ = 0;
+  bool holds_descriptor_slot_ = false;  // detail::TakeSessionDescriptor, returned by FreeNow
   std::vector<Waiter*> waiters_;
   // Liveness (WatchIdle): when the server last sent anything, and the next keepalive.
   Clock::time_point last_heard_{};

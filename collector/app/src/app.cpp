@@ -316,10 +316,9 @@ class App final : public FleetPort, public ControlPort {
          {"soft_limit", have_limit ? std::to_string(limit.rlim_cur) : ""},
          {"hard_limit", have_limit ? std::to_string(limit.rlim_max) : ""},
          {"needed", std::to_string(DescriptorsNeeded())},
-         {"detail",
-          "connections fail for lack of file descriptors; raise the limit to at least " +
-              std::to_string(DescriptorsNeeded()) +
-              " (LimitNOFILE= in the systemd unit, or ulimit -n before fleetps run)"}});
+         {"detail", "connections fail for lack of file descriptors; raise the limit to at least " +
+                        std::to_string(DescriptorsNeeded()) +
+                        " (LimitNOFILE= in the systemd unit, or ulimit -n before fleetps run)"}});
   }
 
   // About one descriptor per host session, one per HTTP connection, and a margin for the

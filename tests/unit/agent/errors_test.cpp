@@ -41,8 +41,10 @@ TEST(ErrcTest, OutOfDescriptorsIsFdLimitAndOtherLocalFailuresInternal) {
   EXPECT_EQ(LocalFailure(EMFILE), Errc::kFdLimit);
   EXPECT_EQ(LocalFailure(ENFILE), Errc::kFdLimit);
   EXPECT_EQ(LocalFailure(EACCES), Errc::kInternal);
-  EXPECT_TRUE(IsOutOfDescriptors(boost::system::error_code(EMFILE, boost::system::system_category())));
-  EXPECT_TRUE(IsOutOfDescriptors(boost::system::error_code(ENFILE, boost::system::generic_category())));
+  EXPECT_TRUE(
+      IsOutOfDescriptors(boost::system::error_code(EMFILE, boost::system::system_category())));
+  EXPECT_TRUE(
+      IsOutOfDescriptors(boost::system::error_code(ENFILE, boost::system::generic_category())));
   EXPECT_FALSE(IsOutOfDescriptors(boost::asio::error::connection_refused));
   EXPECT_FALSE(IsOutOfDescriptors(make_error_code(Errc::kFdLimit)));
 }

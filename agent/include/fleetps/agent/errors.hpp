@@ -30,7 +30,7 @@ enum class Errc {
   kDisconnected,     ///< The session broke (EOF, reset, protocol error) or was closed.
   kCommandFailed,  ///< The remote script failed (non-zero exit or a signal) without usable output.
   kInternal,       ///< A local failure: bad key file, out of memory, unexpected libssh state.
-  kFdLimit,  ///< The collector ran out of file descriptors (EMFILE/ENFILE) while connecting.
+  kFdLimit,        ///< The collector ran out of file descriptors (EMFILE/ENFILE) while connecting.
   kKnownHostsWrite,  ///< accept-new could not record a new host key (read-only or full file
                      ///< system, permissions): retrying soon cannot help.
 };
