@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fleetps/agent/errors.hpp"
+
 namespace fleetps::agent {
 namespace {
 
