@@ -1,6 +1,7 @@
 #include "fleetps/agent/ssh_session.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,10 +26,19 @@ void SshSession::Core::FreeNow() noexcept {
     // closes (and forgets) it when the session breaks: close it only while libssh holds it.
     NoteLibsshClosed();
     const socket_t held = fd_adopted_ ? ssh_get_fd(ssh_) : fd_;
+    struct stat before {};
+    const bool was_open = held != SSH_INVALID_SOCKET && ::fstat(held, &before) == 0;
     ssh_disconnect(ssh_);
     ssh_free(ssh_);
     ssh_ = nullptr;
-    if (held != SSH_INVALID_SOCKET) ::close(held);
+    // ssh_disconnect writes its message, and libssh closes the descriptor when a write fails:
+    // close the number only while it still names this connection's socket (not one another
+    // thread has opened since).
+    struct stat after {};
+    if (was_open && ::fstat(held, &after) == 0 && after.st_dev == before.st_dev &&
+        after.st_ino == before.st_ino) {
+      ::close(held);
+    }
   } else if (fd_ >= 0) {
     ::close(fd_);
   }
