@@ -1,16 +1,18 @@
 #include "fleetps/agent/errors.hpp"
 
+#include <cerrno>
 #include <string>
 
 namespace fleetps::agent {
 namespace {
 
 constexpr Errc kAll[] = {
-    Errc::kConnectRefused,  Errc::kConnectTimeout, Errc::kDns,
-    Errc::kBannerTimeout,   Errc::kKexFailed,      Errc::kHostkeyUnknown,
-    Errc::kHostkeyMismatch, Errc::kAuthDenied,     Errc::kChannelFailed,
-    Errc::kTimeout,         Errc::kTooLarge,       Errc::kParseError,
-    Errc::kDisconnected,    Errc::kCommandFailed,  Errc::kInternal,
+    Errc::kConnectRefused,  Errc::kConnectTimeout,  Errc::kDns,
+    Errc::kBannerTimeout,   Errc::kKexFailed,       Errc::kHostkeyUnknown,
+    Errc::kHostkeyMismatch, Errc::kAuthDenied,      Errc::kChannelFailed,
+    Errc::kTimeout,         Errc::kTooLarge,        Errc::kParseError,
+    Errc::kDisconnected,    Errc::kCommandFailed,   Errc::kInternal,
+    Errc::kFdLimit,         Errc::kKnownHostsWrite,
 };
 
 // error_category's destructor is protected and non-virtual by design (categories are static).
@@ -59,6 +61,10 @@ std::string_view ReasonName(Errc e) noexcept {
       return "command_failed";
     case Errc::kInternal:
       return "internal";
+    case Errc::kFdLimit:
+      return "fd_limit";
+    case Errc::kKnownHostsWrite:
+      return "known_hosts_write";
   }
   return "internal";
 }
@@ -69,7 +75,17 @@ std::string_view ReasonName(const boost::system::error_code& ec) noexcept {
   return "internal";
 }
 
-const Errc (&AllReasons() noexcept)[15] { return kAll; }
+const Errc (&AllReasons() noexcept)[17] { return kAll; }
+
+Errc LocalFailure(int errno_value) noexcept {
+  return errno_value == EMFILE || errno_value == ENFILE ? Errc::kFdLimit : Errc::kInternal;
+}
+
+bool IsOutOfDescriptors(const boost::system::error_code& ec) noexcept {
+  return (ec.category() == boost::system::system_category() ||
+          ec.category() == boost::system::generic_category()) &&
+         (ec.value() == EMFILE || ec.value() == ENFILE);
+}
 
 const boost::system::error_category& AgentCategory() noexcept {
   static const Category category;
@@ -77,7 +93,8 @@ const boost::system::error_category& AgentCategory() noexcept {
 }
 
 bool OpensCircuit(const boost::system::error_code& ec) noexcept {
-  return ec == Errc::kAuthDenied || ec == Errc::kHostkeyUnknown || ec == Errc::kHostkeyMismatch;
+  return ec == Errc::kAuthDenied || ec == Errc::kHostkeyUnknown || ec == Errc::kHostkeyMismatch ||
+         ec == Errc::kKnownHostsWrite;
 }
 
 }  // namespace fleetps::agent

@@ -1,5 +1,8 @@
 #include "fleetps/agent/host_agent.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -200,6 +203,12 @@ asio::awaitable<void> HostAgent::Lifecycle() {
     // A negotiation failure is as deterministic as a refused key: retrying soon cannot help.
     const bool circuit = OpensCircuit(ec) || failure.deterministic;
     auto delay = circuit ? circuit_.Next(options_.uniform()) : backoff_.Next(options_.uniform());
+    if (ec == Errc::kFdLimit) {
+      const auto floor = options_.timings.fd_limit_retry;
+      delay =
+          std::max(delay, floor + std::chrono::milliseconds(static_cast<std::int64_t>(
+                                      options_.uniform() * static_cast<double>(floor.count()))));
+    }
     if (ec == Errc::kTimeout) {
       // The host kills a timed-out script at its own deadline (whole seconds, armed a little
       // after ours started): reconnect only after that, so that the next fingerprint never

@@ -9,8 +9,10 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <unordered_map>
 
 #include <libssh/libssh.h>
@@ -79,7 +81,7 @@ boost::system::result<std::string> ReadWholeFile(const std::string& path, bool& 
   if (!in) {
     exists = false;
     if (errno == ENOENT) return std::string{};
-    return make_error_code(Errc::kInternal);
+    return make_error_code(LocalFailure(errno));
   }
   exists = true;
   std::ostringstream buf;
@@ -319,15 +321,23 @@ boost::system::result<std::vector<std::string>> KnownHostsFile::KeyTypes(std::st
 
 boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std::string_view host,
                                                                             std::uint16_t port,
-                                                                            const HostKey& key) {
+                                                                            const HostKey& key,
+                                                                            std::string* why) {
   if (key.type.find_first_of(" \t\r\n") != std::string::npos ||
       key.base64.find_first_of(" \t\r\n") != std::string::npos || key.type.empty() ||
       key.base64.empty()) {
     return make_error_code(Errc::kInternal);
   }
+  // A failed write is the file system's answer (read-only, full, permissions), the same on every
+  // retry; out of descriptors is the collector's own state. errno is read before anything else.
+  auto write_failed = [why](const std::string& path, int err) {
+    if (why != nullptr) *why = "cannot write " + path + ": " + std::strerror(err);
+    const Errc local = LocalFailure(err);
+    return make_error_code(local == Errc::kFdLimit ? local : Errc::kKnownHostsWrite);
+  };
   const std::string lock_path = path_ + ".lock";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) return make_error_code(Errc::kInternal);
+  if (lock_fd < 0) return write_failed(lock_path, errno);
   struct LockGuard {
     int fd;
     ~LockGuard() { ::close(fd); }  // closing drops the flock
@@ -354,20 +364,28 @@ boost::system::result<KnownHostsFile::RecordOutcome> KnownHostsFile::Record(std:
   const std::string tmp =
       path_ + ".tmp." + std::to_string(::getpid()) + '.' + std::to_string(counter.fetch_add(1));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error_code(Errc::kInternal);
+  if (fd < 0) return write_failed(tmp, errno);
   std::size_t done = 0;
-  bool ok = true;
-  while (ok && done < content.size()) {
+  int err = 0;
+  while (err == 0 && done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<std::size_t>(n);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else {
+      err = n < 0 ? errno : ENOSPC;  // a write of 0 bytes: nothing more fits
+    }
   }
-  ok = ok && ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path_.c_str()) != 0) {
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
     ::unlink(tmp.c_str());
-    return make_error_code(Errc::kInternal);
+    return write_failed(tmp, err);
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    return write_failed(path_, err);
   }
   {
     std::lock_guard lock(mu_);

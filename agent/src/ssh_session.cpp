@@ -1,9 +1,11 @@
 #include "fleetps/agent/ssh_session.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -13,25 +15,41 @@
 #include <libssh/libssh.h>
 
 #include "ssh_session_core.hpp"
+#include "tcp_connect.hpp"
 
 namespace fleetps::agent {
 
 void SshSession::Core::FreeNow() noexcept {
+  Detach();
   if (ssh_ != nullptr) {
     // libssh >= 0.10 leaves an SSH_OPTIONS_FD descriptor open on disconnect and free, but
-    // closes (and forgets) it on some connect error paths: close it while libssh holds it.
-    const socket_t held = fd_adopted_ ? ssh_get_fd(ssh_) : libssh_fd_;
+    // closes (and forgets) it when the session breaks: close it only while libssh holds it.
+    NoteLibsshClosed();
+    const socket_t held = fd_adopted_ ? ssh_get_fd(ssh_) : fd_;
+    struct stat before {};
+    const bool was_open = held != SSH_INVALID_SOCKET && ::fstat(held, &before) == 0;
     ssh_disconnect(ssh_);
     ssh_free(ssh_);
     ssh_ = nullptr;
-    if (held != SSH_INVALID_SOCKET) ::close(held);
+    // ssh_disconnect writes its message, and libssh closes the descriptor when a write fails:
+    // close the number only while it still names this connection's socket (not one another
+    // thread has opened since).
+    struct stat after {};
+    if (was_open && ::fstat(held, &after) == 0 && after.st_dev == before.st_dev &&
+        after.st_ino == before.st_ino) {
+      ::close(held);
+    }
+  } else if (fd_ >= 0) {
+    ::close(fd_);
   }
+  fd_ = -1;
   error_code ignored;
-  socket_.close(ignored);
+  socket_.close(ignored);  // still Asio's own socket only if Connect stopped before releasing it
+  if (std::exchange(holds_descriptor_slot_, false)) detail::ReturnSessionDescriptor();
 }
 
 asio::awaitable<error_code> SshSession::Core::WaitIo(Op& op) {
-  if (closed_ || ssh_ == nullptr) co_return make_error_code(Errc::kDisconnected);
+  if (closed_ || ssh_ == nullptr || fd_ < 0) co_return make_error_code(Errc::kDisconnected);
   if (Clock::now() >= op.deadline) co_return make_error_code(Errc::kTimeout);
   // Armed before anything looks at the socket: input arriving from here on completes this wait
   // and wakes every parked operation; input already there shows in `readable`.
@@ -44,7 +62,7 @@ asio::awaitable<error_code> SshSession::Core::WaitIo(Op& op) {
   const bool write_pending = (ssh_get_poll_flags(ssh_) & SSH_WRITE_PENDING) != 0 &&
                              Call([this] { return ssh_blocking_flush(ssh_, 0); }) == SSH_AGAIN;
   if (write_pending) ArmSocketWait(tcp::socket::wait_write);
-  pollfd p{socket_.native_handle(), static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)), 0};
+  pollfd p{fd_, static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)), 0};
   // Readiness already there: retry at once, but bounded so a libssh state that ignores a
   // readable socket cannot spin us until the deadline.
   if ((readable || ::poll(&p, 1, 0) > 0) && ++op.spins < 64) {
@@ -136,8 +154,12 @@ asio::awaitable<boost::system::result<EnrollResult>> Enroll(const config::HostSp
   if (!scanned) co_return scanned.error();
   KnownHostsFile file(spec.known_hosts);
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
-  auto outcome = file.Record(host, spec.port, scanned->key);
-  if (!outcome) co_return outcome.error();
+  std::string why;
+  auto outcome = file.Record(host, spec.port, scanned->key, &why);
+  if (!outcome) {
+    if (failure != nullptr) *failure = {std::move(why), false, {}};
+    co_return outcome.error();
+  }
   co_return EnrollResult{std::move(*scanned), *outcome};
 }
 

@@ -83,8 +83,12 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
     ~ChannelGuard() {
       if (ch == nullptr || core.ssh_ == nullptr) return;
       ssh_remove_channel_callbacks(ch, cb);
-      if (ssh_channel_is_open(ch) && !core.SessionBroken()) ssh_channel_close(ch);
-      ssh_channel_free(ch);
+      // Both may send a close message, and a failed write makes libssh close the descriptor.
+      core.Call([this] {
+        if (ssh_channel_is_open(ch) && !core.SessionBroken()) ssh_channel_close(ch);
+        ssh_channel_free(ch);
+        return 0;
+      });
     }
   } guard{*this, ssh_channel_new(ssh_), &callbacks};
   ssh_channel ch = guard.ch;

@@ -173,6 +173,10 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   op.deadline = deadline;
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
 
+  if (!holds_descriptor_slot_) {
+    if (!detail::TakeSessionDescriptor()) co_return make_error_code(Errc::kFdLimit);
+    holds_descriptor_slot_ = true;
+  }
   asio::steady_timer timer(ex_, deadline);
   if (auto ec = co_await detail::ConnectTcp(socket_, timer, host, spec.port)) co_return ec;
   if (closed_) co_return make_error_code(Errc::kDisconnected);
@@ -187,18 +191,15 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 
-  // libssh gets its own descriptor for the same socket: it closes it on some connect error
-  // paths, FreeNow closes it otherwise, and Asio keeps (and alone closes) the registered one.
-  const int libssh_fd = ::dup(socket_.native_handle());
-  if (libssh_fd < 0) co_return make_error_code(Errc::kInternal);
+  // One descriptor per connection: Asio lets go of it and libssh gets it (SSH_OPTIONS_FD);
+  // Asio takes it back only to wait (Core::Attach), FreeNow closes it unless libssh did.
+  protocol_ = socket_.local_endpoint(ignored).protocol();
+  fd_ = socket_.release(ignored);
+  if (fd_ < 0) co_return make_error_code(Errc::kInternal);
   ssh_ = ssh_new();
-  if (ssh_ == nullptr) {
-    ::close(libssh_fd);
-    co_return make_error_code(Errc::kInternal);
-  }
-  socket_t fd = libssh_fd;
+  if (ssh_ == nullptr) co_return make_error_code(Errc::kInternal);
+  socket_t fd = fd_;
   ssh_options_set(ssh_, SSH_OPTIONS_FD, &fd);
-  libssh_fd_ = libssh_fd;
   bool off = false;
   int on = 1;
   int verbosity = SSH_LOG_NOLOG;
@@ -321,8 +322,12 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     if (spec.host_key_policy != config::HostKeyPolicy::kAcceptNew || !known_hosts) {
       co_return make_error_code(Errc::kHostkeyUnknown);
     }
-    auto recorded = known_hosts->Record(host, spec.port, server_key);
-    if (!recorded) co_return recorded.error();
+    std::string why;
+    auto recorded = known_hosts->Record(host, spec.port, server_key, &why);
+    if (!recorded) {
+      failure = {std::move(why), false, {}};
+      co_return recorded.error();
+    }
     if (*recorded == KnownHostsFile::RecordOutcome::kRefused) {
       co_return make_error_code(Errc::kHostkeyMismatch);
     }

@@ -79,8 +79,7 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
     if (closed_) return;
     closed_ = true;
     WakeAll();
-    error_code ignored;
-    socket_.cancel(ignored);
+    Detach();
     if (active_ops_ == 0) FreeNow();
   }
 
@@ -97,28 +96,69 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   }
 
   bool SocketReadable() {
-    pollfd p{socket_.native_handle(), POLLIN, 0};
+    pollfd p{fd_, POLLIN, 0};  // a negative fd (closed by libssh) polls as nothing
     return ::poll(&p, 1, 0) > 0;
+  }
+
+  // One descriptor per connection, owned by libssh once adopted (SSH_OPTIONS_FD). libssh 0.10.6
+  // closes it by itself whenever the session breaks (EOF, SSH_MSG_DISCONNECT, a write error, a
+  // connect error), from inside any call that reads or writes. So Asio holds the descriptor
+  // only while a wait is armed and never during a libssh call (Call detaches first): a number
+  // libssh closed, and another thread reused, is never deregistered or closed by Asio here.
+  // An armed wait whose registration is new reports the readiness already there, so detaching
+  // loses no wakeup.
+  void Attach() {
+    if (socket_.is_open() || fd_ < 0) return;
+    error_code ignored;
+    socket_.assign(protocol_, fd_, ignored);
+  }
+
+  void Detach() noexcept {
+    ++wait_generation_;  // the cancelled waits' handlers must not clear the flags of new ones
+    read_wait_ = write_wait_ = false;
+    if (!socket_.is_open()) return;
+    error_code ignored;
+    if (fd_adopted_) {
+      (void)socket_.release(ignored);
+    } else {
+      socket_.cancel(ignored);  // still Asio's own socket: connecting
+    }
   }
 
   void ArmSocketWait(tcp::socket::wait_type type) {
     bool& pending = type == tcp::socket::wait_write ? write_wait_ : read_wait_;
     if (pending) return;
+    Attach();
+    if (!socket_.is_open()) return;
     pending = true;
-    socket_.async_wait(type, [self = shared_from_this(), type](const error_code&) {
-      (type == tcp::socket::wait_write ? self->write_wait_ : self->read_wait_) = false;
-      self->WakeAll();
-    });
+    socket_.async_wait(
+        type, [self = shared_from_this(), type, generation = wait_generation_](const error_code&) {
+          if (generation != self->wait_generation_) return;  // detached before a libssh call
+          (type == tcp::socket::wait_write ? self->write_wait_ : self->read_wait_) = false;
+          self->WakeAll();
+        });
   }
 
   // Calls into libssh may consume bytes meant for another parked operation (libssh reads for the
   // whole session); when that can have happened, wake the others so they look at their buffers.
+  // Asio lets go of the descriptor for the call (see Attach) and waits again afterwards.
   template <class Fn>
   auto Call(Fn&& fn) {
     const bool others_wait = !waiters_.empty() && SocketReadable();
+    const bool rearm_read = read_wait_;
+    const bool rearm_write = write_wait_;
+    Detach();
     auto rc = fn();
+    NoteLibsshClosed();
+    if (rearm_read) ArmSocketWait(tcp::socket::wait_read);
+    if (rearm_write) ArmSocketWait(tcp::socket::wait_write);
     if (others_wait) WakeAll();
     return rc;
+  }
+
+  // libssh forgets the descriptor exactly when it closes it (0.10.6, and 0.11 for its own).
+  void NoteLibsshClosed() noexcept {
+    if (fd_adopted_ && fd_ >= 0 && ssh_ != nullptr && ssh_get_fd(ssh_) != fd_) fd_ = -1;
   }
 
   // Parks until the socket is ready in the direction libssh needs, another operation made
@@ -154,8 +194,12 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   bool read_wait_ = false;
   bool write_wait_ = false;
   int active_ops_ = 0;
-  int libssh_fd_ = -1;
-  bool fd_adopted_ = false;
+  // The connection's descriptor once Asio's connect released it; -1 after libssh closed it.
+  int fd_ = -1;
+  tcp protocol_ = tcp::v4();
+  bool fd_adopted_ = false;  // ssh_connect was called: libssh's socket holds fd_
+  unsigned wait_generation_ = 0;
+  bool holds_descriptor_slot_ = false;  // detail::TakeSessionDescriptor, returned by FreeNow
   std::vector<Waiter*> waiters_;
   // Liveness (WatchIdle): when the server last sent anything, and the next keepalive.
   Clock::time_point last_heard_{};

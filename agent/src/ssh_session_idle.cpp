@@ -73,7 +73,7 @@ int SshSession::Core::DrainInput() {
 }
 
 void SshSession::Core::NoteServerTraffic() {
-  const auto received = detail::TcpBytesReceived(socket_.native_handle());
+  const auto received = detail::TcpBytesReceived(fd_);
   if (!received) {
     last_heard_ = Clock::now();  // no counter on this platform: only errors end the session
     return;

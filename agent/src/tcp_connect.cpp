@@ -1,5 +1,11 @@
 #include "tcp_connect.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +21,28 @@ namespace fleetps::agent::detail {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using tcp = asio::ip::tcp;
+
+namespace {
+std::atomic<long> session_descriptors{0};
+}  // namespace
+
+long ReservedDescriptors(long soft_limit) noexcept { return std::min(64L, soft_limit / 20); }
+
+bool TakeSessionDescriptor() noexcept {
+  rlimit limit{};
+  long cap = std::numeric_limits<long>::max();
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const auto soft = static_cast<long>(limit.rlim_cur);
+    cap = soft - ReservedDescriptors(soft);
+  }
+  if (session_descriptors.fetch_add(1) >= cap) {
+    session_descriptors.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void ReturnSessionDescriptor() noexcept { session_descriptors.fetch_sub(1); }
 
 asio::awaitable<boost::system::error_code> ConnectTcp(tcp::socket& socket,
                                                       asio::steady_timer& deadline,
@@ -35,6 +63,8 @@ asio::awaitable<boost::system::error_code> ConnectTcp(tcp::socket& socket,
   if (connected.index() == 1) co_return make_error_code(Errc::kConnectTimeout);
   if (auto ec = std::get<0>(std::get<0>(connected))) {
     if (ec == asio::error::operation_aborted) co_return ec;
+    // socket() found no free descriptor: the collector's limit, not the host.
+    if (IsOutOfDescriptors(ec)) co_return make_error_code(Errc::kFdLimit);
     co_return make_error_code(Errc::kConnectRefused);
   }
   co_return boost::system::error_code{};

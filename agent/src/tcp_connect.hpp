@@ -10,11 +10,23 @@
 
 namespace fleetps::agent::detail {
 
+/// Descriptors sessions never take: the last min(64, soft limit / 20) under the soft
+/// RLIMIT_NOFILE stay free for the collector itself (the HTTP listener and its clients,
+/// known_hosts, logs), so `/metrics` still answers when the fleet needs more descriptors than
+/// the limit gives. At most 5% of the limit, so exhaustion still shows as open / max > 0.9.
+[[nodiscard]] long ReservedDescriptors(long soft_limit) noexcept;
+
+/// Takes a process-wide slot for one session's connection descriptor: false (the caller fails
+/// with `fd_limit`) when the sessions already hold the soft limit minus ReservedDescriptors.
+/// Every true must be matched by one ReturnSessionDescriptor. Thread-safe.
+[[nodiscard]] bool TakeSessionDescriptor() noexcept;
+void ReturnSessionDescriptor() noexcept;
+
 /// Resolves `host` (a name or an IP literal) and connects `socket` to `port`, both before
 /// `deadline` expires (the timer is the deadline: callers reuse it for what follows). Asio does
 /// both, so nothing blocks the thread (libssh would call getaddrinfo). Errors (`Errc`): dns
-/// (also a resolve that ran out of time), connect_timeout, connect_refused; operation_aborted
-/// when cancelled.
+/// (also a resolve that ran out of time), connect_timeout, connect_refused, fd_limit (no descriptor
+/// for the socket); operation_aborted when cancelled.
 [[nodiscard]] boost::asio::awaitable<boost::system::error_code> ConnectTcp(
     boost::asio::ip::tcp::socket& socket, boost::asio::steady_timer& deadline,
     const std::string& host, std::uint16_t port);

@@ -1,9 +1,14 @@
 #include "fleetps/collector/app/app.hpp"
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -138,6 +143,9 @@ class App final : public FleetPort, public ControlPort {
   }
 
   int Run() {
+    RaiseAndLogDescriptorLimit();
+    // Opens the /proc/self files the self-metrics re-read, while descriptors are still free.
+    (void)ReadProcessStats();
     HttpServerOptions options;
     options.tls = [this] { return Web().tls; };
     // Every endpoint behind the web config's gate (basic auth, headers), read per request so
@@ -295,6 +303,7 @@ class App final : public FleetPort, public ControlPort {
       if (const auto* status = std::get_if<agent::HostStatus>(&event->payload)) {
         state_.OnStatus(*status, event->generation);
         LogStatus(*status);
+        if (status->last_reason == agent::Errc::kFdLimit) LogDescriptorExhaustion();
       } else if (const auto* probe = std::get_if<agent::ProbeResult>(&event->payload)) {
         const auto& result = *probe;
         state_.OnResult(result, event->generation);
@@ -307,6 +316,60 @@ class App final : public FleetPort, public ControlPort {
                {"reason", agent::ReasonName(result.reason)}});
         }
       }
+    }
+  }
+
+  // Out of descriptors is the collector's problem, not the hosts': one line a minute at most,
+  // with the figures and what to change (each host's host_state line names the reason).
+  void LogDescriptorExhaustion() {
+    ++fd_limit_failures_;
+    const auto now = std::chrono::steady_clock::now();
+    if (fd_limit_logged_ != std::chrono::steady_clock::time_point{} &&
+        now - fd_limit_logged_ < std::chrono::minutes(1)) {
+      return;
+    }
+    fd_limit_logged_ = now;
+    const auto stats = ReadProcessStats();
+    rlimit limit{};
+    const bool have_limit = getrlimit(RLIMIT_NOFILE, &limit) == 0;
+    Log(LogLevel::kError, "fd_limit",
+        {{"failures", std::to_string(std::exchange(fd_limit_failures_, 0))},
+         {"open_fds", stats ? std::to_string(static_cast<std::uint64_t>(stats->open_fds)) : ""},
+         {"soft_limit", have_limit ? std::to_string(limit.rlim_cur) : ""},
+         {"hard_limit", have_limit ? std::to_string(limit.rlim_max) : ""},
+         {"needed", std::to_string(DescriptorsNeeded())},
+         {"detail", "connections fail for lack of file descriptors; raise the limit to at least " +
+                        std::to_string(DescriptorsNeeded()) +
+                        " (LimitNOFILE= in the systemd unit, or ulimit -n before fleetps run)"}});
+  }
+
+  // About one descriptor per host session, one per HTTP connection, and a margin for the
+  // listener, logs, known_hosts and /proc files.
+  std::uint64_t DescriptorsNeeded() const {
+    constexpr std::uint64_t kMargin = 64;
+    return inventory_.hosts.size() + HttpServerOptions{}.max_connections + kMargin;
+  }
+
+  // Raises the soft descriptor limit to the hard one and says so; warns when even the hard limit
+  // is short of what the inventory needs.
+  void RaiseAndLogDescriptorLimit() const {
+    const auto limit = RaiseDescriptorLimit();
+    if (!limit) return;
+    Log(LogLevel::kInfo, "fd_limit_raised",
+        {{"soft_limit", std::to_string(limit->soft)},
+         {"hard_limit", std::to_string(limit->hard)},
+         {"soft_limit_was", std::to_string(limit->soft_before)}});
+    const std::uint64_t needed = DescriptorsNeeded();
+    if (limit->hard < needed) {
+      Log(LogLevel::kWarn, "fd_limit_low",
+          {{"hard_limit", std::to_string(limit->hard)},
+           {"needed", std::to_string(needed)},
+           {"hosts", std::to_string(inventory_.hosts.size())},
+           {"detail", "the hard descriptor limit is below what " +
+                          std::to_string(inventory_.hosts.size()) +
+                          " hosts need; set LimitNOFILE=" + std::to_string(needed) +
+                          " in the systemd unit, or ulimit -n " + std::to_string(needed) +
+                          " before fleetps run, or some hosts will fail with fd_limit"}});
     }
   }
 
@@ -511,6 +574,9 @@ class App final : public FleetPort, public ControlPort {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> agent_generations_{0};
   std::atomic<bool> reload_ok_{true};
+  // LogDescriptorExhaustion's rate limit (EventsService only).
+  std::chrono::steady_clock::time_point fd_limit_logged_{};
+  std::uint64_t fd_limit_failures_ = 0;
   // inventory_'s collector.enable_reload_endpoint, for HTTP threads (inventory_ is control_'s).
   std::atomic<bool> reload_endpoint_{inventory_.collector.enable_reload_endpoint};
   HttpApi api_;  // last: its handlers use the members above

@@ -1,11 +1,14 @@
 #include "fleetps/collector/telemetry/process_stats.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
-#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -68,31 +71,89 @@ std::optional<ProcStat> ParseProcStat(std::string_view line) {
   return out;
 }
 
+namespace {
+
+// The descriptors ReadProcessStats keeps open, opened by its first call.
+class SelfFiles {
+ public:
+  SelfFiles()
+      : stat_fd_(::open("/proc/self/stat", O_RDONLY | O_CLOEXEC)),
+        fd_dir_(::opendir("/proc/self/fd")),
+        boot_time_(BootTime()) {}
+  ~SelfFiles() {
+    if (stat_fd_ >= 0) ::close(stat_fd_);
+    if (fd_dir_ != nullptr) ::closedir(fd_dir_);
+  }
+  SelfFiles(const SelfFiles&) = delete;
+  SelfFiles& operator=(const SelfFiles&) = delete;
+
+  std::optional<ProcessStats> Read() {
+    std::lock_guard lock(mu_);
+    if (stat_fd_ < 0) return std::nullopt;
+    // One read at offset 0 regenerates the whole line (a few hundred bytes).
+    std::array<char, 1024> buf{};
+    const ssize_t n = ::pread(stat_fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) return std::nullopt;
+    auto stat = ParseProcStat(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    if (!stat) return std::nullopt;
+    const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    ProcessStats out;
+    out.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks;
+    out.resident_bytes = static_cast<double>(stat->rss_pages) * page;
+    out.virtual_bytes = static_cast<double>(stat->vsize_bytes);
+    if (boot_time_) {
+      out.start_time_seconds = *boot_time_ + static_cast<double>(stat->start_ticks) / ticks;
+    }
+    if (fd_dir_ != nullptr) {
+      ::rewinddir(fd_dir_);
+      std::size_t fds = 0;
+      while (const dirent* entry = ::readdir(fd_dir_)) {
+        if (entry->d_name[0] != '.') ++fds;  // "." and ".."; descriptors are numbers
+      }
+      out.open_fds = static_cast<double>(fds);
+    }
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      out.max_fds = limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(limit.rlim_cur);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  int stat_fd_;
+  DIR* fd_dir_;
+  std::optional<double> boot_time_;
+};
+
+}  // namespace
+
 std::optional<ProcessStats> ReadProcessStats() {
-  auto text = Slurp("/proc/self/stat");
-  if (!text) return std::nullopt;
-  auto stat = ParseProcStat(*text);
-  if (!stat) return std::nullopt;
-  const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
-  ProcessStats out;
-  out.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / ticks;
-  out.resident_bytes = static_cast<double>(stat->rss_pages) * page;
-  out.virtual_bytes = static_cast<double>(stat->vsize_bytes);
-  if (auto boot = BootTime()) {
-    out.start_time_seconds = *boot + static_cast<double>(stat->start_ticks) / ticks;
-  }
-  std::error_code ec;
-  std::size_t fds = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    ++fds;
-  }
-  out.open_fds = static_cast<double>(fds);
+  static SelfFiles files;
+  return files.Read();
+}
+
+std::optional<DescriptorLimit> RaiseDescriptorLimit() {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    out.max_fds = limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(limit.rlim_cur);
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return std::nullopt;
+  DescriptorLimit out;
+  out.soft_before = limit.rlim_cur;
+  rlim_t target = limit.rlim_max;
+  if (target == RLIM_INFINITY) {
+    // The kernel refuses a soft limit above fs.nr_open.
+    unsigned long long nr_open = 0;
+    if (auto text = Slurp("/proc/sys/fs/nr_open")) {
+      std::string_view rest(*text);
+      if (Field(rest, nr_open)) target = nr_open;
+    }
   }
+  if (limit.rlim_cur < target) {
+    const rlimit raised{target, limit.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit.rlim_cur = target;
+  }
+  out.soft = limit.rlim_cur;
+  out.hard = target;
   return out;
 }
 

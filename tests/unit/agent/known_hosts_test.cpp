@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fleetps/agent/errors.hpp"
+
 namespace fleetps::agent {
 namespace {
 
@@ -101,6 +103,16 @@ TEST_F(KnownHostsTest, RecordCreatesAMissingFile) {
   KnownHostsFile f(path_);
   EXPECT_EQ(*f.Record("web01", 22, kKeyA), KnownHostsFile::RecordOutcome::kAdded);
   EXPECT_EQ(Read(), "web01 " + kKeyA.type + " " + kKeyA.base64 + "\n");
+}
+
+TEST_F(KnownHostsTest, RecordIntoAMissingDirectoryIsAWriteFailureNamingTheFile) {
+  const std::string path = (dir_ / "gone" / "known_hosts").string();
+  KnownHostsFile f(path);
+  std::string why;
+  const auto recorded = f.Record("web01", 22, kKeyA, &why);
+  ASSERT_FALSE(recorded);
+  EXPECT_EQ(recorded.error(), Errc::kKnownHostsWrite);
+  EXPECT_EQ(why, "cannot write " + path + ".lock: No such file or directory");
 }
 
 TEST_F(KnownHostsTest, RecordRejectsKeysThatWouldBreakTheLineFormat) {

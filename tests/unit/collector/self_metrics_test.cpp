@@ -1,9 +1,14 @@
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -66,6 +71,33 @@ TEST(ProcessStatsTest, ReadsThisProcess) {
   EXPECT_GT(stats->start_time_seconds, 1.5e9);
   EXPECT_LE(stats->start_time_seconds, static_cast<double>(std::time(nullptr)) + 1);
   EXPECT_GE(stats->cpu_seconds, 0);
+}
+
+TEST(ProcessStatsTest, StillReadsWhenNoDescriptorIsLeft) {
+  ASSERT_TRUE(ReadProcessStats().has_value());  // opens its files, as `fleetps run` does at start
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A soft limit a few descriptors above what is open, then those few taken: nothing more can
+  // be opened.
+  const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(probe, 0);
+  const rlimit tight{static_cast<rlim_t>(probe + 8), saved.rlim_max};
+  ::close(probe);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::vector<int> fillers;
+  int fd = 0;
+  while ((fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) fillers.push_back(fd);
+  const bool exhausted = errno == EMFILE;
+  const auto stats = ReadProcessStats();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  const auto held = fillers.size();
+  for (int f : fillers) ::close(f);
+  EXPECT_TRUE(exhausted);
+  ASSERT_TRUE(stats.has_value()) << "self-metrics vanish exactly when they matter";
+  EXPECT_EQ(stats->max_fds, static_cast<double>(tight.rlim_cur));
+  EXPECT_GE(stats->open_fds, static_cast<double>(held));
+  EXPECT_GT(stats->resident_bytes, 0);
+  EXPECT_GT(stats->start_time_seconds, 1.5e9);
 }
 
 TEST(LoopMonitorTest, RecordsLagUntilCancelled) {

@@ -30,6 +30,9 @@ enum class Errc {
   kDisconnected,     ///< The session broke (EOF, reset, protocol error) or was closed.
   kCommandFailed,  ///< The remote script failed (non-zero exit or a signal) without usable output.
   kInternal,       ///< A local failure: bad key file, out of memory, unexpected libssh state.
+  kFdLimit,        ///< The collector ran out of file descriptors (EMFILE/ENFILE) while connecting.
+  kKnownHostsWrite,  ///< accept-new could not record a new host key (read-only or full file
+                     ///< system, permissions): retrying soon cannot help.
 };
 
 /// The wire name of `e`, e.g. "hostkey_mismatch". Never empty; unknown values give "internal".
@@ -40,7 +43,15 @@ enum class Errc {
 [[nodiscard]] std::string_view ReasonName(const boost::system::error_code& ec) noexcept;
 
 /// Every reason, in enum order, so metrics can emit the whole bounded set.
-[[nodiscard]] const Errc (&AllReasons() noexcept)[15];
+[[nodiscard]] const Errc (&AllReasons() noexcept)[17];
+
+/// The reason for a local call that failed with `errno_value`: `Errc::kFdLimit` for EMFILE and
+/// ENFILE (the collector is out of descriptors, not the host at fault), else `Errc::kInternal`.
+[[nodiscard]] Errc LocalFailure(int errno_value) noexcept;
+
+/// True when `ec` is EMFILE or ENFILE in the system or generic category (as Asio reports a
+/// socket() that found no free descriptor).
+[[nodiscard]] bool IsOutOfDescriptors(const boost::system::error_code& ec) noexcept;
 
 /// The category of `Errc`; its name is "fleetps.agent". Thread-safe (a function-local static).
 [[nodiscard]] const boost::system::error_category& AgentCategory() noexcept;
@@ -51,7 +62,8 @@ enum class Errc {
 }
 
 /// True for failures that open the circuit (long cool-down) instead of ordinary backoff: retrying
-/// them quickly cannot help and would trip the server's MaxAuthTries or PerSourcePenalties.
+/// them quickly cannot help and would trip the server's MaxAuthTries or PerSourcePenalties (or,
+/// for `kKnownHostsWrite`, run a full handshake only to fail at the same write again).
 [[nodiscard]] bool OpensCircuit(const boost::system::error_code& ec) noexcept;
 
 }  // namespace fleetps::agent

@@ -115,6 +115,9 @@ struct AgentTimings {
   std::chrono::milliseconds circuit_first{30'000};  ///< Cool-down after auth/host-key failures...
   std::chrono::milliseconds circuit_cap{600'000};   ///< ...doubling up to this.
   std::chrono::milliseconds healthy_reset{60'000};  ///< A session up this long resets backoff.
+  /// Least wait after `fd_limit` (the collector out of descriptors), jittered up to twice this:
+  /// a quick retry would only take a descriptor another host's reconnect needs.
+  std::chrono::milliseconds fd_limit_retry{10'000};
 };
 
 struct AgentOptions {

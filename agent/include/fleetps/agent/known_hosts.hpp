@@ -77,9 +77,15 @@ class KnownHostsFile {
 
   /// Records `key` for `host`:`port` unless the host already has a key (accept-new semantics:
   /// a changed key never overwrites the stored one). Creates the file (mode 0600) if missing.
-  /// Errors: `Errc::kInternal` on any I/O failure; the original file is then unchanged.
+  /// Errors, the original file then unchanged: `Errc::kKnownHostsWrite` when the lock file, the
+  /// temporary copy or the rename cannot be written (read-only or full file system,
+  /// permissions), `Errc::kFdLimit` when no descriptor was free, `Errc::kInternal` for a key
+  /// that cannot be written as one line or a file that cannot be read. On a failure with a
+  /// system error, `why` (when given) names the file and the error, e.g.
+  /// "cannot write /var/lib/fleetps/known_hosts.tmp.12.0: No space left on device".
   [[nodiscard]] boost::system::result<RecordOutcome> Record(std::string_view host,
-                                                            std::uint16_t port, const HostKey& key);
+                                                            std::uint16_t port, const HostKey& key,
+                                                            std::string* why = nullptr);
 
   /// The known_hosts pattern for a host: "host" for port 22, else "[host]:port".
   [[nodiscard]] static std::string HostPattern(std::string_view host, std::uint16_t port);
@@ -136,8 +142,9 @@ struct EnrollResult {
 };
 
 /// `fleetps keyscan`: scans `spec` and records its key in `spec.known_hosts` (never replacing a
-/// different stored key: the outcome is then `kRefused`). Errors: as `KeyScan`, plus
-/// `Errc::kInternal` when the file cannot be written.
+/// different stored key: the outcome is then `kRefused`). Errors: as `KeyScan`, plus those of
+/// `KnownHostsFile::Record` (`Errc::kKnownHostsWrite` when the file cannot be written, with the
+/// file and the error in `failure`).
 [[nodiscard]] boost::asio::awaitable<boost::system::result<EnrollResult>> Enroll(
     const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
     FailureDetail* failure = nullptr);

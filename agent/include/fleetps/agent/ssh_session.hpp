@@ -120,8 +120,10 @@ class SshSession {
   /// `spec.known_hosts`, and authenticates with `spec.identity_file` (then the ssh-agent when
   /// `spec.use_ssh_agent`). Closes any previous connection first. Returns an empty code on
   /// success. Errors (`Errc`): dns, connect_refused, connect_timeout, banner_timeout, kex_failed,
-  /// hostkey_unknown, hostkey_mismatch, auth_denied, timeout, disconnected, internal; and
-  /// `operation_aborted` when cancelled. On any error the session is closed.
+  /// hostkey_unknown, hostkey_mismatch, auth_denied, timeout, disconnected, internal,
+  /// fd_limit (no descriptor for the connection), known_hosts_write (accept-new could not record
+  /// the key: `LastFailure()` names the file and the error); and `operation_aborted` when
+  /// cancelled. On any error the session is closed. A session holds one descriptor, its socket.
   [[nodiscard]] boost::asio::awaitable<boost::system::error_code> Connect(
       const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
       ConnectOptions options = {});
