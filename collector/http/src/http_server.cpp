@@ -1,11 +1,13 @@
 #include "fleetps/collector/http/http_server.hpp"
 
 #include <algorithm>
-#include <atomic>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <exception>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include <poll.h>
@@ -15,6 +17,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -27,6 +30,8 @@
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
+#include "fleetps/collector/http/connection_budget.hpp"
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 #include "fleetps/collector/telemetry/log.hpp"
 
@@ -36,17 +41,37 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 
+namespace {
+ConnectionBudget::Limits BudgetLimits(const HttpServerOptions& options) {
+  return {options.max_connections, options.max_connections_per_client};
+}
+}  // namespace
+
 struct HttpServer::State {
-  State(tcp::acceptor a, HttpHandler h, HttpServerOptions o)
+  State(tcp::acceptor a, HttpHandler h, const HttpServerOptions& o)
       : acceptor(std::move(a)),
         accept_retry(acceptor.get_executor()),
         handler(std::move(h)),
-        options(o) {}
+        budget(BudgetLimits(o)),
+        options_(o) {}
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;  // the pause after a failed accept; Close() cancels it
   HttpHandler handler;
-  HttpServerOptions options;
-  std::atomic<std::size_t> connections{0};
+  ConnectionBudget budget;
+
+  HttpServerOptions Options() const {
+    const std::lock_guard lock(options_mutex_);
+    return options_;
+  }
+  void SetOptions(const HttpServerOptions& options) {
+    const std::lock_guard lock(options_mutex_);
+    options_ = options;
+    budget.SetLimits(BudgetLimits(options));
+  }
+
+ private:
+  mutable std::mutex options_mutex_;  // SetOptions runs on the reload's thread
+  HttpServerOptions options_;
 };
 
 namespace {
@@ -113,17 +138,18 @@ class AcceptFailures {
 };
 
 // Sends the head without a length, then lets the stream function write until it returns.
-asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_stream& stream,
+asio::awaitable<void> ServeStream(const HttpServerOptions& options, beast::tcp_stream& stream,
                                   HttpAnswer answer) {
   http::response<http::empty_body> head(std::move(answer.response.base()));
   head.erase(http::field::content_length);
   head.erase(http::field::transfer_encoding);
   head.keep_alive(false);
   http::response_serializer<http::empty_body> serializer(head);
-  stream.expires_after(state.options.write_timeout);
+  stream.expires_after(options.write_timeout);
   auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  if (ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
   if (ec) co_return;
-  HttpStreamWriter writer(stream, state.options.write_timeout);
+  HttpStreamWriter writer(stream, options.write_timeout);
   try {
     co_await answer.stream(writer);
   } catch (const std::exception& e) {
@@ -132,16 +158,69 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_str
   }
 }
 
-asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
-                                      tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+// Reads the next request under the deadlines: the first byte of a later request within
+// idle_timeout of the previous response, the headers by `header_deadline` (the first request:
+// the accept plus header_timeout; a later one: its first byte plus header_timeout), the body
+// within body_timeout of the headers. Each deadline is absolute: bytes trickling in do not
+// extend it. A timeout is counted under the deadline that passed.
+asio::awaitable<boost::system::error_code> ReadRequest(
+    const HttpServerOptions& options, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    http::request_parser<http::string_body>& parser, ConnectionBudget::Lease& lease,
+    std::optional<ConnectionBudget::Clock::time_point> header_deadline) {
+  using Clock = ConnectionBudget::Clock;
+  const auto timed_out = [](const boost::system::error_code& ec, HttpDeadline deadline) {
+    if (ec == beast::error::timeout) RecordHttpTimeout(deadline);
+    return ec;
+  };
+  if (!header_deadline) {  // keep-alive: idle until the next request starts
+    if (buffer.size() == 0) {
+      stream.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kMaxHeaderBytes), kUseTuple);
+      if (ec) co_return timed_out(ec, HttpDeadline::kIdle);
+      buffer.commit(n);
+    }
+    header_deadline = Clock::now() + options.header_timeout;
+    lease.Waiting(HttpEviction::kReadingRequest, Clock::now());
+  }
+  stream.expires_at(*header_deadline);
+  auto [header_ec, header_bytes] =
+      co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+  if (header_ec) co_return timed_out(header_ec, HttpDeadline::kHeader);
+  if (parser.is_done()) co_return boost::system::error_code{};
+  stream.expires_after(options.body_timeout);
+  auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  co_return timed_out(body_ec, HttpDeadline::kBody);
+}
+
+asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket,
+                                      ConnectionBudget::Lease admitted) {
+  using Clock = ConnectionBudget::Clock;
+  const auto accepted = Clock::now();
+  const HttpServerOptions options = state->Options();
+  // Shared with the eviction request, which runs on this coroutine's strand (the socket's
+  // executor) and finds the stream gone once the connection has ended.
+  const auto shared_stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  beast::tcp_stream& stream = *shared_stream;
+  // Declared after the stream: the slot is released before the socket closes.
+  ConnectionBudget::Lease lease = std::move(admitted);
+  lease.OnEvict([weak = std::weak_ptr(shared_stream), executor = stream.get_executor()] {
+    asio::post(executor, [weak] {
+      // The pending read ends (end of stream); the coroutine then closes the connection.
+      if (auto evicted = weak.lock()) {
+        beast::error_code ignored;
+        evicted->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      }
+    });
+  });
+  lease.Waiting(HttpEviction::kReadingRequest, accepted);
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(state->options.max_request_body);
+    parser.body_limit(options.max_request_body);
     parser.header_limit(kMaxHeaderBytes);
-    stream.expires_after(state->options.read_timeout);
-    auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    const auto read_ec = co_await ReadRequest(
+        options, stream, buffer, parser, lease,
+        first ? std::optional(accepted + options.header_timeout) : std::nullopt);
     if (read_ec == http::error::header_limit) {
       // Answered, not just closed, so the client learns why: 414 while the request line itself
       // has not fit (a huge query string), else 431. The parser has the target once the
@@ -155,7 +234,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
           long_target ? "request target too long\n" : "request header fields too large\n";
       refused.keep_alive(false);
       refused.prepare_payload();
-      stream.expires_after(state->options.write_timeout);
+      stream.expires_after(options.write_timeout);
       co_await http::async_write(stream, refused, kUseTuple);
       break;
     }
@@ -164,11 +243,12 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
       HttpResponse too_large =
           MakeResponse(partial, http::status::payload_too_large, "request body too large\n");
       too_large.keep_alive(false);
-      stream.expires_after(state->options.write_timeout);
+      stream.expires_after(options.write_timeout);
       co_await http::async_write(stream, too_large, kUseTuple);
       break;
     }
-    if (read_ec) break;  // closed, timed out or malformed: nothing useful to answer
+    if (read_ec) break;        // closed, timed out, evicted or malformed: nothing useful to answer
+    if (!lease.Busy()) break;  // evicted just as the request completed: its slot is gone
     HttpRequest request = parser.release();
     const unsigned version = request.version();
     const bool wants_keep_alive = request.keep_alive();
@@ -181,7 +261,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
       RecordInternalError("http_session", failure);
     }
     if (failure.empty() && answer.stream) {
-      co_await ServeStream(*state, stream, std::move(answer));
+      co_await ServeStream(options, stream, std::move(answer));
       break;
     }
     HttpResponse response = std::move(answer.response);
@@ -193,12 +273,37 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
     }
     response.prepare_payload();
     const bool keep_alive = response.keep_alive();
-    stream.expires_after(state->options.write_timeout);
+    stream.expires_after(options.write_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, response, kUseTuple);
+    if (write_ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
     if (write_ec || !keep_alive) break;
+    lease.Waiting(HttpEviction::kIdle, Clock::now());
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// Answers a connection the budget refused and closes it, without waiting: one non-blocking
+// write of a 503 into the fresh socket's empty send buffer (a close if even that fails). What
+// the client already sent is read and dropped first, so the close does not reset the answer
+// away.
+void Refuse(tcp::socket& socket, HttpRefusal why) {
+  const auto answer = [](std::string_view body) {
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: fleetps\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+           "Connection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+  };
+  static const std::string kClientLimit = answer("too many connections from your address\n");
+  static const std::string kServerFull = answer("too many connections\n");
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) return;
+  std::array<char, 4096> discard{};
+  (void)socket.read_some(asio::buffer(discard), ec);
+  (void)socket.write_some(
+      asio::buffer(why == HttpRefusal::kClientLimit ? kClientLimit : kServerFull), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
 }
 
 }  // namespace
@@ -206,6 +311,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
 asio::awaitable<boost::system::error_code> HttpStreamWriter::Write(std::string_view data) {
   stream_.expires_after(timeout_);
   auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(data), kUseTuple);
+  if (ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
   co_return ec;
 }
 
@@ -250,31 +356,47 @@ asio::awaitable<void> HttpServer::Run() {
   auto state = state_;
   AcceptFailures failures;
   for (;;) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(kUseTuple);
+    // Each connection's socket, deadlines and eviction run on its own strand.
+    auto [ec, accepted] = co_await state->acceptor.async_accept(
+        asio::make_strand(state->acceptor.get_executor()), kUseTuple);
     if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
     if (ec && OnlyThatConnectionFailed(ec)) continue;
     if (ec) {
       // Out of descriptors or memory: keep serving the connections we have, and wait before
-      // trying again instead of spinning on the still-pending connection.
+      // trying again instead of spinning on the still-pending connection. Out of descriptors,
+      // the connection waiting longest without a request gives its descriptor to the pending
+      // one (perhaps a scrape).
+      if (ec == boost::system::errc::too_many_files_open ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        (void)state->budget.EvictLongestWaiting();
+      }
       state->accept_retry.expires_after(failures.Failed(ec, AcceptFailures::Clock::now()));
       auto [wait_ec] = co_await state->accept_retry.async_wait(kUseTuple);
       if (wait_ec) co_return;  // cancelled, or Close()
       continue;
     }
     failures.Succeeded(AcceptFailures::Clock::now());
-    if (state->connections.load() >= state->options.max_connections) continue;  // socket closes
-    state->connections.fetch_add(1);
+    tcp::socket socket(std::move(accepted));  // its executor is still the strand
+    boost::system::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;  // already gone
+    auto lease = state->budget.Admit(peer.address());
+    if (!lease) {
+      Refuse(socket, lease.error());
+      continue;
+    }
     // The executor is read before the socket moves into the coroutine (arguments are unordered).
     const auto executor = socket.get_executor();
     asio::co_spawn(
         executor,
-        [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
-        [state](const std::exception_ptr& error) {
-          state->connections.fetch_sub(1);
-          RecordInternalException("http_session", error);
-        });
+        [state, s = std::move(socket), l = std::move(*lease)]() mutable {
+          return ServeConnection(state, std::move(s), std::move(l));
+        },
+        [](const std::exception_ptr& error) { RecordInternalException("http_session", error); });
   }
 }
+
+void HttpServer::SetOptions(const HttpServerOptions& options) { state_->SetOptions(options); }
 
 void HttpServer::Close() {
   asio::post(state_->acceptor.get_executor(), [state = state_] {

@@ -26,7 +26,7 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 /// function's call; used on the connection's coroutine only.
 class HttpStreamWriter {
  public:
-  HttpStreamWriter(boost::beast::tcp_stream& stream, std::chrono::seconds timeout)
+  HttpStreamWriter(boost::beast::tcp_stream& stream, std::chrono::milliseconds timeout)
       : stream_(stream), timeout_(timeout) {}
 
   /// Writes `data` as is, within the server's write timeout. Fails when the client went away
@@ -39,7 +39,7 @@ class HttpStreamWriter {
 
  private:
   boost::beast::tcp_stream& stream_;
-  std::chrono::seconds timeout_;
+  std::chrono::milliseconds timeout_;
 };
 
 /// Produces a streaming body; returns when the stream is over (the connection then closes).
@@ -59,11 +59,25 @@ struct HttpAnswer {
 /// Exceptions escaping it become a 500, never a dropped connection.
 using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)>;
 
+/// Limits that hold against slow, idle and greedy clients (collector.http in the config). The
+/// deadlines are absolute, never extended by a byte arriving: a client dripping its request
+/// is cut when its deadline passes.
 struct HttpServerOptions {
   std::size_t max_request_body = std::size_t{64} * 1024;  ///< Larger bodies get 413.
-  std::chrono::seconds read_timeout{30};  ///< Per request, headers and body together.
-  std::chrono::seconds write_timeout{60};
-  std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
+  /// The first request's headers must be complete this long after the accept; a later
+  /// request's, this long after its first byte.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// The body must be complete this long after the headers.
+  std::chrono::milliseconds body_timeout{30'000};
+  /// Between keep-alive requests: the next request must start this long after the previous
+  /// response, else the connection is closed.
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds write_timeout{60'000};  ///< Per write of a response or stream.
+  /// Connections held at once. A new one beyond it evicts the connection waiting longest
+  /// without a request in hand; when all are busy it gets a 503 (or a close).
+  std::size_t max_connections = 512;
+  /// Connections held at once from one source address; beyond it a 503 (or a close).
+  std::size_t max_connections_per_client = 64;
 };
 
 /// Why the server cannot listen where it was told to: a rejected address or a failed socket call.
@@ -83,10 +97,11 @@ struct ListenError {
 [[noreturn]] void throw_exception_from_error(const ListenError& error,
                                              const boost::source_location& location);
 
-/// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection (the Beast awaitable
-/// example's shape). Thread-safe to construct; `Run` is a coroutine that returns when cancelled
-/// (the acceptor closes, open connections finish their current request; streaming answers end
-/// when their stream function returns).
+/// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection on its own strand (the
+/// Beast awaitable example's shape), admitted by a ConnectionBudget under the options' caps.
+/// Thread-safe to construct; `Run` is a coroutine that returns when cancelled (the acceptor
+/// closes, open connections finish their current request; streaming answers end when their
+/// stream function returns).
 class HttpServer {
  public:
   /// Binds and listens; `listen` is "HOST:PORT" as ParseListenAddress reads it (port 0 picks a
@@ -103,6 +118,10 @@ class HttpServer {
 
   /// Stops accepting; safe from any thread.
   void Close();
+
+  /// Replaces the options; they apply to connections accepted from now on (open ones keep
+  /// theirs). Safe from any thread.
+  void SetOptions(const HttpServerOptions& options);
 
   struct State;  ///< Implementation detail, shared with the connection coroutines.
 
