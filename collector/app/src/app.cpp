@@ -59,6 +59,18 @@ class RunningAgent final : public AdhocAgent {
   asio::any_io_executor strand_;
 };
 
+HttpServerOptions HttpOptions(const config::HttpSettings& http) {
+  HttpServerOptions options;
+  options.max_connections = http.max_connections;
+  options.max_connections_per_client = http.max_connections_per_client;
+  options.header_timeout = http.header_timeout;
+  options.body_timeout = http.body_timeout;
+  options.idle_timeout = http.idle_timeout;
+  options.write_timeout = http.write_timeout;
+  options.max_request_body = static_cast<std::size_t>(http.max_request_body);
+  return options;
+}
+
 constexpr auto kHostShutdownDeadline = 8s;  // inside the top-level 10 s
 constexpr auto kReloadCoalesce = 250ms;
 constexpr std::size_t kEventQueue = 1 << 16;
@@ -126,9 +138,10 @@ class App final : public FleetPort, public ControlPort {
   }
 
   int Run() {
-    auto server = HttpServer::Bind(io_.get_executor(), listen_, [this](HttpRequest request) {
-      return api_.Handle(std::move(request));
-    });
+    auto server = HttpServer::Bind(
+        io_.get_executor(), listen_,
+        [this](HttpRequest request) { return api_.Handle(std::move(request)); },
+        HttpOptions(inventory_.collector.http));
     if (!server) {
       Log(LogLevel::kError, "listen_failed",
           {{"listen", listen_}, {"error", server.error().message()}});
@@ -375,6 +388,7 @@ class App final : public FleetPort, public ControlPort {
     }
     inventory_ = std::move(loaded->inventory);
     reload_endpoint_ = inventory_.collector.enable_reload_endpoint;
+    if (diff.http_changed && http_) http_->SetOptions(HttpOptions(inventory_.collector.http));
     for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
     for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     state_.SetHosts(inventory_.hosts);

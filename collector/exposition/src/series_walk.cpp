@@ -7,6 +7,7 @@
 
 #include "fleetps/agent/algorithms.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
@@ -331,6 +332,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
 
 void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetState& state,
                          const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  const HttpConnectionCounts http = HttpConnectionCountsNow();
   for (std::size_t family = kFirstCollectorFamily; family < kMetricCatalog.size(); ++family) {
     switch (family) {
       case CatalogIndex("fleetps_supervisor_restarts_total"):
@@ -374,6 +376,27 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         break;
       case CatalogIndex("fleetps_scrape_duration_seconds"):
         SampleIfKnown(sink, family, {}, self.last_scrape_duration_seconds);
+        break;
+      case CatalogIndex("fleetps_http_connections"):
+        sink.Sample(family, {}, static_cast<double>(http.open));
+        break;
+      case CatalogIndex("fleetps_http_max_connections"):
+        sink.Sample(family, {}, static_cast<double>(http.limit));
+        break;
+      case CatalogIndex("fleetps_http_connections_refused_total"):
+        for (const auto& [reason, count] : http.refused) {
+          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        }
+        break;
+      case CatalogIndex("fleetps_http_connections_evicted_total"):
+        for (const auto& [reason, count] : http.evicted) {
+          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        }
+        break;
+      case CatalogIndex("fleetps_http_connections_timed_out_total"):
+        for (const auto& [deadline, count] : http.timed_out) {
+          sink.Sample(family, {{"deadline", deadline}}, static_cast<double>(count));
+        }
         break;
       default:
         if (!self.process) break;

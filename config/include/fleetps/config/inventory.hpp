@@ -77,6 +77,18 @@ struct ProcessNameMatcher {
 };
 
 /// The `collector:` section.
+/// `collector.http`: the HTTP server's connection budget and deadlines (HttpServerOptions).
+struct HttpSettings {
+  unsigned max_connections = 512;
+  unsigned max_connections_per_client = 64;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds write_timeout{60'000};
+  std::uint64_t max_request_body = std::uint64_t{64} << 10;
+  bool operator==(const HttpSettings&) const = default;
+};
+
 struct CollectorSettings {
   std::string listen = "127.0.0.1:9732";
   unsigned max_concurrent_handshakes = 64;
@@ -89,6 +101,7 @@ struct CollectorSettings {
   /// Groups tracked per host, expected ones not counted; a new group beyond it is refused and
   /// counted (fleetps_namegroups_refused_total).
   unsigned max_groups_per_host = 1000;
+  HttpSettings http;  ///< Applied by a reload to connections accepted after it.
   bool operator==(const CollectorSettings&) const = default;
 };
 
