@@ -5,7 +5,8 @@ namespace fleetps::collector {
 ConnectionBudget::Lease& ConnectionBudget::Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
     if (budget_ != nullptr) budget_->Release(id_);
-    budget_ = std::exchange(other.budget_, nullptr);
+    budget_ = std::move(other.budget_);
+    other.budget_ = nullptr;
     id_ = other.id_;
   }
   return *this;
@@ -73,7 +74,7 @@ boost::system::result<ConnectionBudget::Lease, HttpRefusal> ConnectionBudget::Ad
   const std::uint64_t id = next_id_++;
   connections_.emplace(id, Connection{client, {}, false, HttpEviction::kReadingRequest, {}});
   AddHttpConnectionsOpen(1);
-  return Lease(this, id);
+  return Lease(shared_from_this(), id);
 }
 
 bool ConnectionBudget::EvictLongestWaiting() {

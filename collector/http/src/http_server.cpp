@@ -52,12 +52,12 @@ struct HttpServer::State {
       : acceptor(std::move(a)),
         accept_retry(acceptor.get_executor()),
         handler(std::move(h)),
-        budget(BudgetLimits(o)),
+        budget(std::make_shared<ConnectionBudget>(BudgetLimits(o))),
         options_(o) {}
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;  // the pause after a failed accept; Close() cancels it
   HttpHandler handler;
-  ConnectionBudget budget;
+  std::shared_ptr<ConnectionBudget> budget;  // shared with the leases
 
   HttpServerOptions Options() const {
     const std::lock_guard lock(options_mutex_);
@@ -66,7 +66,7 @@ struct HttpServer::State {
   void SetOptions(const HttpServerOptions& options) {
     const std::lock_guard lock(options_mutex_);
     options_ = options;
-    budget.SetLimits(BudgetLimits(options));
+    budget->SetLimits(BudgetLimits(options));
   }
 
  private:
@@ -368,7 +368,7 @@ asio::awaitable<void> HttpServer::Run() {
       // one (perhaps a scrape).
       if (ec == boost::system::errc::too_many_files_open ||
           ec == boost::system::errc::too_many_files_open_in_system) {
-        (void)state->budget.EvictLongestWaiting();
+        (void)state->budget->EvictLongestWaiting();
       }
       state->accept_retry.expires_after(failures.Failed(ec, AcceptFailures::Clock::now()));
       auto [wait_ec] = co_await state->accept_retry.async_wait(kUseTuple);
@@ -380,7 +380,7 @@ asio::awaitable<void> HttpServer::Run() {
     boost::system::error_code peer_ec;
     const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;  // already gone
-    auto lease = state->budget.Admit(peer.address());
+    auto lease = state->budget->Admit(peer.address());
     if (!lease) {
       Refuse(socket, lease.error());
       continue;

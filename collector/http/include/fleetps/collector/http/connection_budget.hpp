@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -22,7 +23,7 @@
 
 namespace fleetps::collector {
 
-class ConnectionBudget {
+class ConnectionBudget : public std::enable_shared_from_this<ConnectionBudget> {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -40,8 +41,7 @@ class ConnectionBudget {
   class Lease {
    public:
     Lease() = default;
-    Lease(Lease&& other) noexcept
-        : budget_(std::exchange(other.budget_, nullptr)), id_(other.id_) {}
+    Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&& other) noexcept;
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
@@ -58,8 +58,9 @@ class ConnectionBudget {
 
    private:
     friend class ConnectionBudget;
-    Lease(ConnectionBudget* budget, std::uint64_t id) : budget_(budget), id_(id) {}
-    ConnectionBudget* budget_ = nullptr;
+    Lease(std::shared_ptr<ConnectionBudget> budget, std::uint64_t id)
+        : budget_(std::move(budget)), id_(id) {}
+    std::shared_ptr<ConnectionBudget> budget_;  // null once moved from
     std::uint64_t id_ = 0;
   };
 
@@ -70,8 +71,8 @@ class ConnectionBudget {
 
   /// Admits a connection from `client`, evicting the longest-waiting connection when the
   /// global cap is reached. Refused (and counted in fleetps_http_connections_refused_total)
-  /// when `client` already holds its share, or when every held connection is busy. The budget
-  /// must outlive the lease.
+  /// when `client` already holds its share, or when every held connection is busy. The lease
+  /// keeps the budget alive. The budget must be owned by a shared_ptr.
   [[nodiscard]] boost::system::result<Lease, HttpRefusal> Admit(
       const boost::asio::ip::address& client);
 
