@@ -3,15 +3,16 @@
 
     http_budget_test.py FLEETPS FLEETSIM SOURCE_DIR
 
-Starts fleetsim (10 hosts) and the collector with `collector.http` at max_connections 256,
-max_connections_per_client 80 and short header/body/idle deadlines. Then 600 hostile clients
-from 127.0.0.2..127.0.0.7 (100 each) hold connections: a third idle on keep-alive after one
+Starts fleetsim (10 hosts) and the collector with `collector.http` at the default
+max_connections (512), max_connections_per_client 90 (so at most 540 of them fit) and short
+header/body/idle deadlines. Then 600 hostile clients from 127.0.0.2..127.0.0.7 (100 each) hold
+connections: a third idle on keep-alive after one
 request, a third dripping a request header one byte a second, a third stuck in a half-sent
 body; each reconnects a second after the server closes it. Meanwhile a scraper from 127.0.0.1
 fetches /metrics every 0.25 s on a new connection. Checks: every scrape answers 200 within 1 s,
 the collector uses under 0.2 core over the window (from /proc/PID/stat), the budget is seen at
-work in its own metrics (evictions, per-client refusals, header timeouts; never more than 256
-connections held). Standard library only; loopback only; no root.
+work in its own metrics (the budget full, evictions, per-client refusals, header timeouts; never
+more than 512 connections held). Standard library only; loopback only; no root.
 """
 
 import os
@@ -35,8 +36,8 @@ PORT_BLOCKS = [17000, 17200, 17400, 17600, 17800]
 BLOCK_SPAN = 20              # sim ports B..B+9, fleetsim control B+10, collector B+11
 ATTACKERS = 600
 ATTACK_SOURCES = [f"127.0.0.{n}" for n in range(2, 8)]  # 100 clients each
-MAX_CONNECTIONS = 256
-PER_CLIENT = 80
+MAX_CONNECTIONS = 512         # the default
+PER_CLIENT = 90
 RECONNECT_AFTER = 1.0        # seconds after the server closed a hostile connection
 DRIP_EVERY = 1.0             # seconds between header bytes
 RAMP_SECONDS = 4             # hostile connections established before the measured window
@@ -191,7 +192,6 @@ class HttpBudgetTest:
                 "collector:",
                 f"  listen: 127.0.0.1:{self.port}",
                 "  http:",
-                f"    max_connections: {MAX_CONNECTIONS}",
                 f"    max_connections_per_client: {PER_CLIENT}",
                 "    header_timeout: 3s",
                 "    body_timeout: 3s",
@@ -242,8 +242,8 @@ class HttpBudgetTest:
             print(f"hostile clients: {hostile.connects} connects, {hostile.closed_by_server} closed "
                   f"by the server, {hostile.failures} failed to connect; holding {held_at_start} at "
                   f"the window's start, {held_at_end} at its end", flush=True)
-            r.check(f"the hostile clients held connections ({ATTACKERS} wanted)",
-                    held_at_start >= ATTACKERS * 0.8, f"{held_at_start} held")
+            r.check(f"the hostile clients filled the budget ({ATTACKERS} tried, {MAX_CONNECTIONS} fit)",
+                    held_at_start >= MAX_CONNECTIONS * 0.9, f"{held_at_start} held")
             slow = [(round(s, 3), status) for s, status, _ in scrapes
                     if status != 200 or s >= SCRAPE_LIMIT]
             latencies = sorted(s for s, _, _ in scrapes)
