@@ -27,6 +27,15 @@ void SampleIfKnown(SeriesSink& sink, std::size_t family, std::initializer_list<L
   if (value) sink.Sample(family, labels, static_cast<double>(*value));
 }
 
+// One series per (label value, count): a counter family whose label set is fixed, every value
+// present from the start.
+void SampleCounts(SeriesSink& sink, std::size_t family, std::string_view label,
+                  const std::vector<std::pair<std::string_view, std::uint64_t>>& counts) {
+  for (const auto& [value, count] : counts) {
+    sink.Sample(family, {{label, value}}, static_cast<double>(count));
+  }
+}
+
 // `stats` of a group that has no process now, with every gauge the host gives (set in `empty`)
 // read as 0 instead of absent.
 probes::GroupStats WithEmptyGauges(probes::GroupStats stats, const probes::GroupStats& empty) {
@@ -343,9 +352,7 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         break;
       case CatalogIndex("fleetps_internal_errors_total"):
         // Every site from the start, 0 until it records an error: rate() sees the first one.
-        for (const auto& [where, count] : InternalErrorCounts()) {
-          sink.Sample(family, {{"where", where}}, static_cast<double>(count));
-        }
+        SampleCounts(sink, family, "where", InternalErrorCounts());
         break;
       case CatalogIndex("fleetps_config_last_reload_successful"):
         sink.Sample(family, {}, self.config_last_reload_successful ? 1 : 0);
@@ -384,19 +391,13 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         sink.Sample(family, {}, static_cast<double>(http.limit));
         break;
       case CatalogIndex("fleetps_http_connections_refused_total"):
-        for (const auto& [reason, count] : http.refused) {
-          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
-        }
+        SampleCounts(sink, family, "reason", http.refused);
         break;
       case CatalogIndex("fleetps_http_connections_evicted_total"):
-        for (const auto& [reason, count] : http.evicted) {
-          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
-        }
+        SampleCounts(sink, family, "reason", http.evicted);
         break;
       case CatalogIndex("fleetps_http_connections_timed_out_total"):
-        for (const auto& [deadline, count] : http.timed_out) {
-          sink.Sample(family, {{"deadline", deadline}}, static_cast<double>(count));
-        }
+        SampleCounts(sink, family, "deadline", http.timed_out);
         break;
       default:
         if (!self.process) break;

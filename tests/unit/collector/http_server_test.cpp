@@ -440,6 +440,18 @@ class DescriptorHog {
   std::vector<int> fds_;
 };
 
+// Everything `socket` receives until the server closes it (giving up after 10 s of silence).
+std::string ReadToEnd(tcp::socket& socket) {
+  timeval tv{10, 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  char buffer[4096];
+  for (boost::system::error_code ec; !ec;) {
+    answer.append(buffer, socket.read_some(asio::buffer(buffer), ec));
+  }
+  return answer;
+}
+
 double ProcessCpuSeconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -470,13 +482,7 @@ TEST(HttpServerTest, AcceptWaitsWhileDescriptorsRunOutAndServesOnceTheyAreBack) 
   EXPECT_LE(errors, 2U) << "counted at most once a second, not per attempt";
 
   hog.Release();  // the next retry (at most 1 s away) accepts the waiting connection
-  timeval tv{10, 0};
-  setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string answer;
-  char buffer[4096];
-  for (boost::system::error_code ec; !ec;) {
-    answer.append(buffer, client.read_some(asio::buffer(buffer), ec));
-  }
+  const std::string answer = ReadToEnd(client);
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
   EXPECT_NE(answer.find("hello\n"), std::string::npos) << answer;
 }
@@ -497,13 +503,7 @@ TEST(HttpServerTest, OutOfDescriptorsTheLongestIdleConnectionMakesRoomForThePend
   asio::write(
       client,
       asio::buffer(std::string_view("GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
-  timeval tv{10, 0};
-  setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string answer;
-  char buffer[4096];
-  for (boost::system::error_code ec; !ec;) {
-    answer.append(buffer, client.read_some(asio::buffer(buffer), ec));
-  }
+  const std::string answer = ReadToEnd(client);
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
   EXPECT_EQ(idle.Read(), "") << "the idle connection gave its descriptor";
   EXPECT_EQ(ConnectionCount(&HttpConnectionCounts::evicted, "idle"), evicted_before + 1);
