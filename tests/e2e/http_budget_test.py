@@ -12,7 +12,7 @@ body; each reconnects a second after the server closes it. Meanwhile a scraper f
 fetches /metrics every 0.25 s on a new connection. Checks: every scrape answers 200 within 1 s,
 the collector uses under 0.2 core over the window (from /proc/PID/stat), the budget is seen at
 work in its own metrics (the budget full, evictions, per-client refusals, header timeouts; never
-more than 512 connections held). Standard library only; loopback only; no root.
+more than 512 connections held), and a SIGHUP with a new max_connections applies it. Standard library only; loopback only; no root.
 """
 
 import os
@@ -186,7 +186,7 @@ class HttpBudgetTest:
             raise Fatal(f"fleetsim exited: {self.log('fleetsim')[-2000:]}")
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             inventory = f.read()
-        config = os.path.join(self.work, "fleet.yaml")
+        config = self.config = os.path.join(self.work, "fleet.yaml")
         with open(config, "w") as f:
             f.write(inventory.replace("hosts:\n", "\n".join([
                 "collector:",
@@ -274,6 +274,20 @@ class HttpBudgetTest:
             r.check(f"the collector never held more than {MAX_CONNECTIONS} connections",
                     held and held[0] <= MAX_CONNECTIONS
                     and find(after, "fleetps_http_max_connections") == [MAX_CONNECTIONS], str(held))
+
+            # A reload applies collector.http (to connections accepted after it).
+            with open(self.config) as f:
+                text = f.read()
+            with open(self.config + ".tmp", "w") as f:
+                f.write(text.replace("  http:\n", "  http:\n    max_connections: 300\n", 1))
+            os.replace(self.config + ".tmp", self.config)
+            self.collector.send_signal(signal.SIGHUP)
+
+            def limit():
+                status, body = http(self.url + "/metrics", timeout=5)
+                return find(parse_metrics(body), "fleetps_http_max_connections") if status == 200 else []
+            r.check("SIGHUP applies a new collector.http.max_connections",
+                    wait_until(lambda: limit() == [300], 10), str(limit()))
         except Fatal as error:
             r.check("setup", False, str(error))
         finally:
