@@ -1,6 +1,22 @@
 #include "fleetps/collector/http/connection_budget.hpp"
 
+#include <algorithm>
+
 namespace fleetps::collector {
+namespace {
+
+// Who counts as one client: an IPv4 address (also when mapped into IPv6), or an IPv6 /64, the
+// block one host or site gets, so one IPv6 host cannot take a share per address it picks.
+boost::asio::ip::address ClientOf(const boost::asio::ip::address& address) {
+  if (!address.is_v6()) return address;
+  const boost::asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6);
+  boost::asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::address_v6(bytes);
+}
+
+}  // namespace
 
 ConnectionBudget::Lease& ConnectionBudget::Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -55,7 +71,8 @@ ConnectionBudget::~ConnectionBudget() {
 }
 
 boost::system::result<ConnectionBudget::Lease, HttpRefusal> ConnectionBudget::Admit(
-    const boost::asio::ip::address& client) {
+    const boost::asio::ip::address& address) {
+  const boost::asio::ip::address client = ClientOf(address);
   const std::lock_guard lock(mutex_);
   auto [share, inserted] = per_client_.try_emplace(client, 0);
   if (share->second >= limits_.max_connections_per_client) {

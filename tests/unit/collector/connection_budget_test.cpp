@@ -65,6 +65,18 @@ TEST(ConnectionBudgetTest, PerClientShareIsRefusedAndComesBackOnRelease) {
   EXPECT_TRUE(evicted.empty());
 }
 
+TEST(ConnectionBudgetTest, AnIpv6ClientIsItsSlash64AndAMappedIpv4AddressIsThatAddress) {
+  auto budget = std::make_shared<ConnectionBudget>(ConnectionBudget::Limits{100, 1});
+  const auto address = [](const char* text) { return boost::asio::ip::make_address(text); };
+  auto v6 = budget->Admit(address("2001:db8:1:2::1"));
+  ASSERT_TRUE(v6);
+  EXPECT_FALSE(budget->Admit(address("2001:db8:1:2:ffff::9"))) << "same /64";
+  EXPECT_TRUE(budget->Admit(address("2001:db8:1:3::1"))) << "another /64";
+  auto v4 = budget->Admit(address("127.0.0.2"));
+  ASSERT_TRUE(v4);
+  EXPECT_FALSE(budget->Admit(address("::ffff:127.0.0.2"))) << "the same IPv4 client";
+}
+
 TEST(ConnectionBudgetTest, ALoweredLimitEvictsDownToItAndAMovedLeaseReleasesOnce) {
   auto budget = std::make_shared<ConnectionBudget>(ConnectionBudget::Limits{4, 10});
   std::vector<std::string> evicted;

@@ -69,12 +69,13 @@ class ConnectionBudget : public std::enable_shared_from_this<ConnectionBudget> {
   ConnectionBudget(const ConnectionBudget&) = delete;
   ConnectionBudget& operator=(const ConnectionBudget&) = delete;
 
-  /// Admits a connection from `client`, evicting the longest-waiting connection when the
+  /// Admits a connection from `address`, evicting the longest-waiting connection when the
   /// global cap is reached. Refused (and counted in fleetps_http_connections_refused_total)
-  /// when `client` already holds its share, or when every held connection is busy. The lease
-  /// keeps the budget alive. The budget must be owned by a shared_ptr.
+  /// when its client (the IPv4 address, or the IPv6 /64) already holds its share, or when every
+  /// held connection is busy. The lease keeps the budget alive. The budget must be owned by a
+  /// shared_ptr.
   [[nodiscard]] boost::system::result<Lease, HttpRefusal> Admit(
-      const boost::asio::ip::address& client);
+      const boost::asio::ip::address& address);
 
   /// Evicts the longest-waiting connection, if any: room for a connection the kernel holds
   /// but accept() cannot take (out of descriptors). True when one was evicted.
@@ -87,7 +88,7 @@ class ConnectionBudget : public std::enable_shared_from_this<ConnectionBudget> {
 
  private:
   struct Connection {
-    boost::asio::ip::address client;
+    boost::asio::ip::address client;  // the share it counts in
     Evict evict;
     bool waiting = false;
     HttpEviction what = HttpEviction::kReadingRequest;

@@ -76,7 +76,8 @@ struct HttpServerOptions {
   /// Connections held at once. A new one beyond it evicts the connection waiting longest
   /// without a request in hand; when all are busy it gets a 503 (or a close).
   std::size_t max_connections = 512;
-  /// Connections held at once from one source address; beyond it a 503 (or a close).
+  /// Connections held at once from one client (an IPv4 address, an IPv6 /64); beyond it a 503
+  /// (or a close).
   std::size_t max_connections_per_client = 64;
 };
 
