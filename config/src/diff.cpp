@@ -29,16 +29,19 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
   auto grouping = [](const CollectorSettings& c) {
     return std::pair(c.group_retention, c.max_groups_per_host);
   };
-  auto without_grouping = [](CollectorSettings c) {
+  // So does `collector.http`, for the connections accepted after it.
+  auto without_reloadable = [](CollectorSettings c) {
     c.group_retention = {};
     c.max_groups_per_host = 0;
     c.web_config_file.clear();  // a reload re-reads the web config, wherever it now is
+    c.http = {};
     return c;
   };
   diff.process_names_changed = before.process_names != after.process_names ||
                                grouping(before.collector) != grouping(after.collector);
+  diff.http_changed = before.collector.http != after.collector.http;
   diff.collector_changed =
-      !(without_grouping(before.collector) == without_grouping(after.collector));
+      !(without_reloadable(before.collector) == without_reloadable(after.collector));
   return diff;
 }
 

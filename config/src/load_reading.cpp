@@ -156,6 +156,7 @@ std::string Loader::UnknownKeyMessage(const std::string& key, std::string_view w
       {&kSettingKeys, "in defaults or a host entry"},
       {&kHostOnlyKeys, "in a host entry"},
       {&kCollectorKeys, "in collector"},
+      {&kCollectorHttpKeys, "in collector.http"},
       {&kAlgorithmKeys, "in algorithms"}};
   for (const auto& [keys, home] : homes) {
     if (Contains(*keys, key)) return message + "; it belongs " + std::string(home);

@@ -50,6 +50,36 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto n = Unsigned(v, p, 1, 100'000)) c.max_groups_per_host = *n;
                } else if (key == "web_config_file") {
                  if (auto path = Path(v, p)) c.web_config_file = *path;
+               } else if (key == "http") {
+                 ParseCollectorHttp(v, p);
+               }
+             });
+}
+
+void Loader::ParseCollectorHttp(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping, got " + Describe(value));
+    return;
+  }
+  HttpSettings& h = inventory_.collector.http;
+  ForEachKey(value, "in collector.http", &kCollectorHttpKeys,
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               const Pos p = ValuePos(key_node, v);
+               if (key == "max_connections") {
+                 if (auto n = Unsigned(v, p, 1, 100'000)) h.max_connections = *n;
+               } else if (key == "max_connections_per_client") {
+                 if (auto n = Unsigned(v, p, 1, 100'000)) h.max_connections_per_client = *n;
+               } else if (key == "header_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) h.header_timeout = *d;
+               } else if (key == "body_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) h.body_timeout = *d;
+               } else if (key == "idle_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) h.idle_timeout = *d;
+               } else if (key == "write_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) h.write_timeout = *d;
+               } else if (key == "max_request_body") {
+                 if (auto n = Size(v, p, 1ull << 10, 16ull << 20)) h.max_request_body = *n;
                }
              });
 }

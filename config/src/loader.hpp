@@ -44,11 +44,20 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "dialect",        "algorithms",
                                   "labels",         "privilege"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
-inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
-                                    "threads",         "enable_reload_endpoint",
-                                    "max_restarts",    "restart_period",
-                                    "group_retention", "max_groups_per_host",
+inline const KeyList kCollectorKeys{"listen",
+                                    "max_concurrent_handshakes",
+                                    "threads",
+                                    "enable_reload_endpoint",
+                                    "max_restarts",
+                                    "restart_period",
+                                    "group_retention",
+                                    "max_groups_per_host",
+                                    "http",
                                     "web_config_file"};
+inline const KeyList kCollectorHttpKeys{"max_connections", "max_connections_per_client",
+                                        "header_timeout",  "body_timeout",
+                                        "idle_timeout",    "write_timeout",
+                                        "max_request_body"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",
@@ -225,6 +234,7 @@ class Loader : public YamlReader {
   // ---- load_sections.cpp: collector and process_names ----
 
   void ParseCollector(const YAML::Node& value, Pos pos);
+  void ParseCollectorHttp(const YAML::Node& value, Pos pos);
   void ParseProcessNames(const YAML::Node& value, Pos pos);
   // `expect:` needs a fixed group name and, when LoadOptions can parse selectors, a valid host
   // selector. False when the entry must be rejected.

@@ -66,6 +66,18 @@ class RunningAgent final : public AdhocAgent {
   asio::any_io_executor strand_;
 };
 
+HttpServerOptions HttpOptions(const config::HttpSettings& http) {
+  HttpServerOptions options;
+  options.max_connections = http.max_connections;
+  options.max_connections_per_client = http.max_connections_per_client;
+  options.header_timeout = http.header_timeout;
+  options.body_timeout = http.body_timeout;
+  options.idle_timeout = http.idle_timeout;
+  options.write_timeout = http.write_timeout;
+  options.max_request_body = static_cast<std::size_t>(http.max_request_body);
+  return options;
+}
+
 constexpr auto kHostShutdownDeadline = 8s;  // inside the top-level 10 s
 constexpr auto kReloadCoalesce = 250ms;
 constexpr std::size_t kEventQueue = 1 << 16;
@@ -146,8 +158,6 @@ class App final : public FleetPort, public ControlPort {
     RaiseAndLogDescriptorLimit();
     // Opens the /proc/self files the self-metrics re-read, while descriptors are still free.
     (void)ReadProcessStats();
-    HttpServerOptions options;
-    options.tls = [this] { return Web().tls; };
     // Every endpoint behind the web config's gate (basic auth, headers), read per request so
     // a reload applies to the next one.
     const HttpHandler api = [this](HttpRequest request) { return api_.Handle(std::move(request)); };
@@ -156,7 +166,7 @@ class App final : public FleetPort, public ControlPort {
         [this, api](HttpRequest request) {
           return PassGate(Web().gate, std::move(request), api, auth_failures_);
         },
-        std::move(options));
+        ServerOptions());
     if (!server) {
       Log(LogLevel::kError, "listen_failed",
           {{"listen", listen_}, {"error", server.error().message()}});
@@ -347,7 +357,7 @@ class App final : public FleetPort, public ControlPort {
   // listener, logs, known_hosts and /proc files.
   std::uint64_t DescriptorsNeeded() const {
     constexpr std::uint64_t kMargin = 64;
-    return inventory_.hosts.size() + HttpServerOptions{}.max_connections + kMargin;
+    return inventory_.hosts.size() + inventory_.collector.http.max_connections + kMargin;
   }
 
   // Raises the soft descriptor limit to the hard one and says so; warns when even the hard limit
@@ -465,6 +475,7 @@ class App final : public FleetPort, public ControlPort {
       std::lock_guard lock(web_mu_);
       web_ = std::move(loaded->web);
     }
+    if (diff.http_changed && http_) http_->SetOptions(ServerOptions());
     for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
     for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
     state_.SetHosts(inventory_.hosts);
@@ -539,6 +550,13 @@ class App final : public FleetPort, public ControlPort {
   WebSecurity Web() const {
     std::lock_guard lock(web_mu_);
     return web_;
+  }
+
+  // The server's options from collector.http, with the web config's TLS looked up per connection.
+  HttpServerOptions ServerOptions() {
+    HttpServerOptions options = HttpOptions(inventory_.collector.http);
+    options.tls = [this] { return Web().tls; };
+    return options;
   }
 
   std::string config_path_;

@@ -7,6 +7,7 @@
 
 #include "fleetps/agent/algorithms.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
@@ -24,6 +25,15 @@ template <typename Optional>
 void SampleIfKnown(SeriesSink& sink, std::size_t family, std::initializer_list<Label> labels,
                    const Optional& value) {
   if (value) sink.Sample(family, labels, static_cast<double>(*value));
+}
+
+// One series per (label value, count): a counter family whose label set is fixed, every value
+// present from the start.
+void SampleCounts(SeriesSink& sink, std::size_t family, std::string_view label,
+                  const std::vector<std::pair<std::string_view, std::uint64_t>>& counts) {
+  for (const auto& [value, count] : counts) {
+    sink.Sample(family, {{label, value}}, static_cast<double>(count));
+  }
 }
 
 // `stats` of a group that has no process now, with every gauge the host gives (set in `empty`)
@@ -331,6 +341,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
 
 void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetState& state,
                          const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  const HttpConnectionCounts http = HttpConnectionCountsNow();
   for (std::size_t family = kFirstCollectorFamily; family < kMetricCatalog.size(); ++family) {
     switch (family) {
       case CatalogIndex("fleetps_supervisor_restarts_total"):
@@ -341,9 +352,7 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         break;
       case CatalogIndex("fleetps_internal_errors_total"):
         // Every site from the start, 0 until it records an error: rate() sees the first one.
-        for (const auto& [where, count] : InternalErrorCounts()) {
-          sink.Sample(family, {{"where", where}}, static_cast<double>(count));
-        }
+        SampleCounts(sink, family, "where", InternalErrorCounts());
         break;
       case CatalogIndex("fleetps_http_auth_failures_total"):
         for (const auto& [reason, count] : self.http_auth_failures) {
@@ -379,6 +388,21 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         break;
       case CatalogIndex("fleetps_scrape_duration_seconds"):
         SampleIfKnown(sink, family, {}, self.last_scrape_duration_seconds);
+        break;
+      case CatalogIndex("fleetps_http_connections"):
+        sink.Sample(family, {}, static_cast<double>(http.open));
+        break;
+      case CatalogIndex("fleetps_http_max_connections"):
+        sink.Sample(family, {}, static_cast<double>(http.limit));
+        break;
+      case CatalogIndex("fleetps_http_connections_refused_total"):
+        SampleCounts(sink, family, "reason", http.refused);
+        break;
+      case CatalogIndex("fleetps_http_connections_evicted_total"):
+        SampleCounts(sink, family, "reason", http.evicted);
+        break;
+      case CatalogIndex("fleetps_http_connections_timed_out_total"):
+        SampleCounts(sink, family, "deadline", http.timed_out);
         break;
       default:
         if (!self.process) break;

@@ -1,6 +1,7 @@
 #include "fleetps/collector/http/http_server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include <poll.h>
@@ -19,6 +22,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -33,6 +37,8 @@
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
+#include "fleetps/collector/http/connection_budget.hpp"
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 #include "fleetps/collector/telemetry/log.hpp"
 
@@ -42,18 +48,38 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 
+namespace {
+ConnectionBudget::Limits BudgetLimits(const HttpServerOptions& options) {
+  return {options.max_connections, options.max_connections_per_client};
+}
+}  // namespace
+
 struct HttpServer::State {
-  State(tcp::acceptor a, HttpHandler h, HttpServerOptions o)
+  State(tcp::acceptor a, HttpHandler h, const HttpServerOptions& o)
       : acceptor(std::move(a)),
         accept_retry(acceptor.get_executor()),
         handler(std::move(h)),
-        options(o) {}
+        budget(std::make_shared<ConnectionBudget>(BudgetLimits(o))),
+        options_(o) {}
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;  // the pause after a failed accept; Close() cancels it
   HttpHandler handler;
-  HttpServerOptions options;
-  std::atomic<std::size_t> connections{0};
+  std::shared_ptr<ConnectionBudget> budget;  // shared with the leases
   std::atomic<std::uint64_t> tls_handshake_failures{0};
+
+  HttpServerOptions Options() const {
+    const std::lock_guard lock(options_mutex_);
+    return options_;
+  }
+  void SetOptions(const HttpServerOptions& options) {
+    const std::lock_guard lock(options_mutex_);
+    options_ = options;
+    budget->SetLimits(BudgetLimits(options));
+  }
+
+ private:
+  mutable std::mutex options_mutex_;  // SetOptions runs on the reload's thread
+  HttpServerOptions options_;
 };
 
 namespace {
@@ -127,21 +153,23 @@ beast::tcp_stream& TcpLayer(Stream& stream) {
 
 // Sends the head without a length, then lets the stream function write until it returns.
 template <class Stream>
-asio::awaitable<void> ServeStream(const HttpServer::State& state, Stream& stream,
+asio::awaitable<void> ServeStream(const HttpServerOptions& options, Stream& stream,
                                   HttpAnswer answer) {
   http::response<http::empty_body> head(std::move(answer.response.base()));
   head.erase(http::field::content_length);
   head.erase(http::field::transfer_encoding);
   head.keep_alive(false);
   http::response_serializer<http::empty_body> serializer(head);
-  TcpLayer(stream).expires_after(state.options.write_timeout);
+  TcpLayer(stream).expires_after(options.write_timeout);
   auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  if (ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
   if (ec) co_return;
-  const auto timeout = state.options.write_timeout;
+  const auto timeout = options.write_timeout;
   HttpStreamWriter writer(
       [&stream, timeout](std::string_view data) -> asio::awaitable<boost::system::error_code> {
         TcpLayer(stream).expires_after(timeout);
         auto [write_ec, n] = co_await asio::async_write(stream, asio::buffer(data), kUseTuple);
+        if (write_ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
         co_return write_ec;
       },
       TcpLayer(stream).socket().native_handle());
@@ -153,16 +181,69 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, Stream& stream
   }
 }
 
-// Answers requests on one connection, plain or TLS, until it closes.
+// Reads the next request under the deadlines: the first byte of a later request within
+// idle_timeout of the previous response, the headers by `header_deadline` (the first request:
+// the accept plus header_timeout; a later one: its first byte plus header_timeout), the body
+// within body_timeout of the headers. Each deadline is absolute: bytes trickling in do not
+// extend it. A timeout is counted under the deadline that passed.
 template <class Stream>
-asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, Stream& stream) {
+asio::awaitable<boost::system::error_code> ReadRequest(
+    const HttpServerOptions& options, Stream& stream, beast::flat_buffer& buffer,
+    http::request_parser<http::string_body>& parser, ConnectionBudget::Lease& lease,
+    std::optional<ConnectionBudget::Clock::time_point> header_deadline) {
+  using Clock = ConnectionBudget::Clock;
+  const auto timed_out = [](const boost::system::error_code& ec, HttpDeadline deadline) {
+    if (ec == beast::error::timeout) RecordHttpTimeout(deadline);
+    return ec;
+  };
+  if (!header_deadline) {  // keep-alive: idle until the next request starts
+    if (buffer.size() == 0) {
+      TcpLayer(stream).expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kMaxHeaderBytes), kUseTuple);
+      if (ec) co_return timed_out(ec, HttpDeadline::kIdle);
+      buffer.commit(n);
+    }
+    header_deadline = Clock::now() + options.header_timeout;
+    lease.Waiting(HttpEviction::kReadingRequest, Clock::now());
+  }
+  TcpLayer(stream).expires_at(*header_deadline);
+  auto [header_ec, header_bytes] =
+      co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+  if (header_ec) co_return timed_out(header_ec, HttpDeadline::kHeader);
+  if (parser.is_done()) co_return boost::system::error_code{};
+  TcpLayer(stream).expires_after(options.body_timeout);
+  auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  co_return timed_out(body_ec, HttpDeadline::kBody);
+}
+
+// Answers requests on one connection, plain or TLS, until it closes. The stream is shared with
+// the eviction request, which runs on this coroutine's strand (the socket's executor) and finds
+// the stream gone once the connection has ended.
+template <class Stream>
+asio::awaitable<void> ServeRequests(const std::shared_ptr<HttpServer::State>& state,
+                                    const HttpServerOptions& options,
+                                    std::shared_ptr<Stream> shared_stream,
+                                    ConnectionBudget::Lease& lease,
+                                    ConnectionBudget::Clock::time_point accepted) {
+  using Clock = ConnectionBudget::Clock;
+  Stream& stream = *shared_stream;
+  lease.OnEvict([weak = std::weak_ptr(shared_stream), executor = stream.get_executor()] {
+    asio::post(executor, [weak] {
+      // The pending read ends (end of stream); the coroutine then closes the connection.
+      if (auto evicted = weak.lock()) {
+        beast::error_code ignored;
+        TcpLayer(*evicted).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      }
+    });
+  });
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(state->options.max_request_body);
+    parser.body_limit(options.max_request_body);
     parser.header_limit(kMaxHeaderBytes);
-    TcpLayer(stream).expires_after(state->options.read_timeout);
-    auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    const auto read_ec = co_await ReadRequest(
+        options, stream, buffer, parser, lease,
+        first ? std::optional(accepted + options.header_timeout) : std::nullopt);
     if (read_ec == http::error::header_limit) {
       // Answered, not just closed, so the client learns why: 414 while the request line itself
       // has not fit (a huge query string), else 431. The parser has the target once the
@@ -176,7 +257,7 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
           long_target ? "request target too long\n" : "request header fields too large\n";
       refused.keep_alive(false);
       refused.prepare_payload();
-      TcpLayer(stream).expires_after(state->options.write_timeout);
+      TcpLayer(stream).expires_after(options.write_timeout);
       co_await http::async_write(stream, refused, kUseTuple);
       break;
     }
@@ -185,11 +266,12 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
       HttpResponse too_large =
           MakeResponse(partial, http::status::payload_too_large, "request body too large\n");
       too_large.keep_alive(false);
-      TcpLayer(stream).expires_after(state->options.write_timeout);
+      TcpLayer(stream).expires_after(options.write_timeout);
       co_await http::async_write(stream, too_large, kUseTuple);
       break;
     }
-    if (read_ec) break;  // closed, timed out or malformed: nothing useful to answer
+    if (read_ec) break;        // closed, timed out, evicted or malformed: nothing useful to answer
+    if (!lease.Busy()) break;  // evicted just as the request completed: its slot is gone
     HttpRequest request = parser.release();
     const unsigned version = request.version();
     const bool wants_keep_alive = request.keep_alive();
@@ -202,7 +284,7 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
       RecordInternalError("http_session", failure);
     }
     if (failure.empty() && answer.stream) {
-      co_await ServeStream(*state, stream, std::move(answer));
+      co_await ServeStream(options, stream, std::move(answer));
       break;
     }
     HttpResponse response = std::move(answer.response);
@@ -214,20 +296,23 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<HttpServer::State> state, St
     }
     response.prepare_payload();
     const bool keep_alive = response.keep_alive();
-    TcpLayer(stream).expires_after(state->options.write_timeout);
+    TcpLayer(stream).expires_after(options.write_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, response, kUseTuple);
+    if (write_ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
     if (write_ec || !keep_alive) break;
+    lease.Waiting(HttpEviction::kIdle, Clock::now());
   }
 }
 
 // On a TLS port, a client that speaks plain HTTP (its first byte is a letter, where TLS starts
 // with 0x16) gets a 400 saying so, as Go's net/http does, instead of a bare close. True when
-// it did. Waits at most read_timeout for the first byte.
-asio::awaitable<bool> AnswerPlainHttp(const HttpServer::State& state, tcp::socket& socket) {
+// it did. Waits for the first byte until `deadline` at most.
+asio::awaitable<bool> AnswerPlainHttp(const HttpServerOptions& options, tcp::socket& socket,
+                                      ConnectionBudget::Clock::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer deadline(socket.get_executor(), state.options.read_timeout);
+  asio::steady_timer timer(socket.get_executor(), deadline);
   const auto readable = co_await (socket.async_wait(tcp::socket::wait_read, kUseTuple) ||
-                                  deadline.async_wait(kUseTuple));
+                                  timer.async_wait(kUseTuple));
   // Timed out or failed: the handshake will fail on its own.
   if (readable.index() != 0 || std::get<0>(std::get<0>(readable))) co_return false;
   char first = 0;
@@ -242,43 +327,74 @@ asio::awaitable<bool> AnswerPlainHttp(const HttpServer::State& state, tcp::socke
   refused.body() = "this port serves HTTPS: use https:// to reach it\n";
   refused.prepare_payload();
   beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(state.options.write_timeout);
+  stream.expires_after(options.write_timeout);
   co_await http::async_write(stream, refused, kUseTuple);
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   co_return true;
 }
 
-asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
-                                      tcp::socket socket) {
+asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket,
+                                      ConnectionBudget::Lease admitted) {
+  using Clock = ConnectionBudget::Clock;
+  const auto accepted = Clock::now();
+  const HttpServerOptions options = state->Options();
+  // Outlives the streams: a connection holds its slot until its socket has closed.
+  ConnectionBudget::Lease lease = std::move(admitted);
+  lease.Waiting(HttpEviction::kReadingRequest, accepted);
   // Held for the connection's life: a reload may replace the provider's context meanwhile.
-  const std::shared_ptr<asio::ssl::context> tls =
-      state->options.tls ? state->options.tls() : nullptr;
+  const std::shared_ptr<asio::ssl::context> tls = options.tls ? options.tls() : nullptr;
   beast::error_code ignored;
   if (!tls) {
-    beast::tcp_stream stream(std::move(socket));
-    co_await ServeRequests(state, stream);
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+    co_await ServeRequests(state, options, stream, lease, accepted);
+    stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
     co_return;
   }
-  if (co_await AnswerPlainHttp(*state, socket)) {
+  // The handshake counts against the first request's header deadline, and the connection stays
+  // evictable meanwhile, so a client that opens TLS and stalls is treated like a slow header.
+  const auto header_deadline = accepted + options.header_timeout;
+  if (co_await AnswerPlainHttp(options, socket, header_deadline)) {
     state->tls_handshake_failures.fetch_add(1);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
-  TcpLayer(stream).expires_after(state->options.read_timeout);
-  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  auto stream = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);
+  TcpLayer(*stream).expires_at(header_deadline);
+  auto [handshake_ec] = co_await stream->async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (handshake_ec) {
     // Not logged per connection (a port scan would flood the log): counted.
     state->tls_handshake_failures.fetch_add(1);
     co_return;
   }
-  co_await ServeRequests(state, stream);
+  co_await ServeRequests(state, options, stream, lease, accepted);
   // close_notify, so the client can tell the end of a close-delimited answer from a cut; a
   // client that never answers it costs at most a second.
-  TcpLayer(stream).expires_after(std::chrono::seconds(1));
-  co_await stream.async_shutdown(kUseTuple);
-  TcpLayer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  TcpLayer(*stream).expires_after(std::chrono::seconds(1));
+  co_await stream->async_shutdown(kUseTuple);
+  TcpLayer(*stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// Answers a connection the budget refused and closes it, without waiting: one non-blocking
+// write of a 503 into the fresh socket's empty send buffer (a close if even that fails). What
+// the client already sent is read and dropped first, so the close does not reset the answer
+// away.
+void Refuse(tcp::socket& socket, HttpRefusal why) {
+  const auto answer = [](std::string_view body) {
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: fleetps\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+           "Connection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+  };
+  static const std::string kClientLimit = answer("too many connections from your address\n");
+  static const std::string kServerFull = answer("too many connections\n");
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) return;
+  std::array<char, 4096> discard{};
+  (void)socket.read_some(asio::buffer(discard), ec);
+  (void)socket.write_some(
+      asio::buffer(why == HttpRefusal::kClientLimit ? kClientLimit : kServerFull), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
 }
 
 }  // namespace
@@ -328,31 +444,47 @@ asio::awaitable<void> HttpServer::Run() {
   auto state = state_;
   AcceptFailures failures;
   for (;;) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(kUseTuple);
+    // Each connection's socket, deadlines and eviction run on its own strand.
+    auto [ec, accepted] = co_await state->acceptor.async_accept(
+        asio::make_strand(state->acceptor.get_executor()), kUseTuple);
     if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
     if (ec && OnlyThatConnectionFailed(ec)) continue;
     if (ec) {
       // Out of descriptors or memory: keep serving the connections we have, and wait before
-      // trying again instead of spinning on the still-pending connection.
+      // trying again instead of spinning on the still-pending connection. Out of descriptors,
+      // the connection waiting longest without a request gives its descriptor to the pending
+      // one (perhaps a scrape).
+      if (ec == boost::system::errc::too_many_files_open ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        (void)state->budget->EvictLongestWaiting();
+      }
       state->accept_retry.expires_after(failures.Failed(ec, AcceptFailures::Clock::now()));
       auto [wait_ec] = co_await state->accept_retry.async_wait(kUseTuple);
       if (wait_ec) co_return;  // cancelled, or Close()
       continue;
     }
     failures.Succeeded(AcceptFailures::Clock::now());
-    if (state->connections.load() >= state->options.max_connections) continue;  // socket closes
-    state->connections.fetch_add(1);
+    tcp::socket socket(std::move(accepted));  // its executor is still the strand
+    boost::system::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;  // already gone
+    auto lease = state->budget->Admit(peer.address());
+    if (!lease) {
+      Refuse(socket, lease.error());
+      continue;
+    }
     // The executor is read before the socket moves into the coroutine (arguments are unordered).
     const auto executor = socket.get_executor();
     asio::co_spawn(
         executor,
-        [state, s = std::move(socket)]() mutable { return ServeConnection(state, std::move(s)); },
-        [state](const std::exception_ptr& error) {
-          state->connections.fetch_sub(1);
-          RecordInternalException("http_session", error);
-        });
+        [state, s = std::move(socket), l = std::move(*lease)]() mutable {
+          return ServeConnection(state, std::move(s), std::move(l));
+        },
+        [](const std::exception_ptr& error) { RecordInternalException("http_session", error); });
   }
 }
+
+void HttpServer::SetOptions(const HttpServerOptions& options) { state_->SetOptions(options); }
 
 std::uint64_t HttpServer::TlsHandshakeFailures() const {
   return state_->tls_handshake_failures.load();

@@ -14,6 +14,7 @@
 
 #include "fleetps/collector/api/status_page.hpp"
 #include "fleetps/collector/fleet/metric_catalog.hpp"
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
@@ -474,6 +475,39 @@ TEST_F(ExpositionTest, EveryCatalogueFamilyIsEmitted) {
   const Parsed parsed = Parse(RenderMetrics(state_, FullSelf()));
   const std::set<std::string> emitted(parsed.help_families.begin(), parsed.help_families.end());
   for (const auto& d : kMetricCatalog) EXPECT_TRUE(emitted.contains(std::string(d.name))) << d.name;
+}
+
+TEST_F(ExpositionTest, HttpConnectionCountersHaveEveryReasonInBothRenderings) {
+  const auto key = [](std::string_view family, std::string_view label, std::string_view value) {
+    return std::string(family) + "{" + std::string(label) + "=\"" + std::string(value) + "\"}";
+  };
+  const std::string evicted = key("fleetps_http_connections_evicted_total", "reason", "idle");
+  const Parsed before = Parse(RenderMetrics(state_, {}));
+  ASSERT_TRUE(before.samples.contains(evicted));
+  RecordHttpEviction(HttpEviction::kIdle);
+  const Parsed text = Parse(RenderMetrics(state_, {}));
+  EXPECT_EQ(text.samples.at(evicted), before.samples.at(evicted) + 1);
+  FleetCollectable collectable(state_, {});
+  const Parsed reference = Parse(prometheus::TextSerializer().Serialize(collectable.Collect()));
+  EXPECT_EQ(reference.samples.at(evicted), text.samples.at(evicted));
+  // Every reason from the start, so the first refusal is a change from 0, not a new series.
+  for (std::string_view reason : kHttpRefusalReasons) {
+    EXPECT_TRUE(
+        text.samples.contains(key("fleetps_http_connections_refused_total", "reason", reason)))
+        << reason;
+  }
+  for (std::string_view reason : kHttpEvictionReasons) {
+    EXPECT_TRUE(
+        text.samples.contains(key("fleetps_http_connections_evicted_total", "reason", reason)))
+        << reason;
+  }
+  for (std::string_view deadline : kHttpDeadlines) {
+    EXPECT_TRUE(text.samples.contains(
+        key("fleetps_http_connections_timed_out_total", "deadline", deadline)))
+        << deadline;
+  }
+  EXPECT_TRUE(text.samples.contains("fleetps_http_connections"));
+  EXPECT_TRUE(text.samples.contains("fleetps_http_max_connections"));
 }
 
 TEST_F(ExpositionTest, InternalErrorsAreCountedBySiteInBothRenderings) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <stdexcept>
@@ -18,10 +19,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
 #include <gtest/gtest.h>
 
+#include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
 
 namespace fleetps::collector {
@@ -46,6 +51,10 @@ asio::awaitable<void> WriteThenThrow(HttpStreamWriter& out) {
 asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
   ++handled;
   if (request.target() == "/throw") throw std::runtime_error("handler broke");
+  if (request.target() == "/hold") {  // a request being handled for a while
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(1500));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
   if (request.target() == "/stream-throws") {
     HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream"));
     answer.stream = [](HttpStreamWriter& out) { return WriteThenThrow(out); };
@@ -83,9 +92,12 @@ class Server {
   std::thread thread_;
 };
 
-// A blocking client socket that gives up reading after 10 s instead of hanging the test.
+// A blocking client socket that gives up reading after 10 s instead of hanging the test;
+// connecting from `source` (another 127.0.0.x is another client to the server).
 struct Client {
-  explicit Client(unsigned short port) : socket(io) {
+  explicit Client(unsigned short port, std::string_view source = "127.0.0.1") : socket(io) {
+    socket.open(tcp::v4());
+    socket.bind(tcp::endpoint(asio::ip::make_address(source), 0));
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     timeval tv{10, 0};
     setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -106,6 +118,40 @@ struct Client {
   asio::io_context io;
   tcp::socket socket;
 };
+
+// Whether the server has closed the connection: true once a read returns end of stream or an
+// error, false while it is open (data that arrives meanwhile is dropped). Never blocks.
+bool ClosedByServer(Client& client) {
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::recv(client.socket.native_handle(), buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) continue;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+// Polls `done` every 20 ms for up to `limit`; its last answer.
+template <class Predicate>
+bool Eventually(Predicate done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// fleetps_http_connections_{refused,evicted,timed_out}_total for one label value.
+std::uint64_t ConnectionCount(
+    std::vector<std::pair<std::string_view, std::uint64_t>> HttpConnectionCounts::*family,
+    std::string_view label) {
+  const HttpConnectionCounts counts = HttpConnectionCountsNow();
+  for (const auto& [value, count] : counts.*family) {
+    if (value == label) return count;
+  }
+  ADD_FAILURE() << "no counter for " << label;
+  return 0;
+}
 
 std::uint64_t InternalErrors(std::string_view where) {
   for (const auto& [site, count] : InternalErrorCounts()) {
@@ -151,26 +197,143 @@ TEST(HttpServerTest, OversizedRequestLineGets414AndOversizedHeadersGet431) {
   EXPECT_EQ(handled.load(), 0);
 }
 
-TEST(HttpServerTest, ConnectionsBeyondTheCapAreClosedAndTheOthersStillServed) {
+TEST(HttpServerTest, AtTheCapTheLongestIdleConnectionMakesRoomForANewClient) {
   HttpServerOptions options;
   options.max_connections = 2;
   Server server(options);
+  const std::uint64_t evicted_before = ConnectionCount(&HttpConnectionCounts::evicted, "idle");
   Client first(server.port());
   Client second(server.port());
-  // Both are served (so both are counted) before the third connects.
+  // Both are served (so both hold a slot), then idle between keep-alive requests.
   first.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_NE(first.Read("hello\n").find("hello\n"), std::string::npos);
   second.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_NE(second.Read("hello\n").find("hello\n"), std::string::npos);
 
   Client third(server.port());
-  boost::system::error_code ignored;
-  asio::write(third.socket, asio::buffer(std::string_view("GET /c HTTP/1.1\r\nHost: x\r\n\r\n")),
-              ignored);
-  EXPECT_EQ(third.Read(), "");  // closed without an answer
+  third.Send("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(third.Read().find("hello\n"), std::string::npos);
+  EXPECT_EQ(first.Read(), "") << "the longest idle connection is closed";
+  EXPECT_EQ(ConnectionCount(&HttpConnectionCounts::evicted, "idle"), evicted_before + 1);
 
+  second.Send("GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(second.Read().find("hello\n"), std::string::npos) << "the other one is kept";
+}
+
+TEST(HttpServerTest, ARequestBeingHandledIsNeverEvictedTheNewcomerGets503) {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  Server server(options);
+  const std::uint64_t refused_before =
+      ConnectionCount(&HttpConnectionCounts::refused, "server_full");
+  handled = 0;
+  Client busy(server.port());
+  busy.Send("GET /hold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(Eventually([] { return handled.load() == 1; }));
+
+  Client newcomer(server.port());
+  const std::string refused = newcomer.Read();
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1\r\n"), std::string::npos) << refused;
+  EXPECT_TRUE(refused.ends_with("\r\n\r\ntoo many connections\n")) << refused;
+  EXPECT_EQ(ConnectionCount(&HttpConnectionCounts::refused, "server_full"), refused_before + 1);
+
+  const std::string answer = busy.Read();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_NE(answer.find("hello\n"), std::string::npos);
+}
+
+TEST(HttpServerTest, AClientOverItsShareIsRefusedAnotherAddressIsServed) {
+  HttpServerOptions options;
+  options.max_connections_per_client = 2;
+  Server server(options);
+  const std::uint64_t refused_before =
+      ConnectionCount(&HttpConnectionCounts::refused, "client_limit");
+  Client first(server.port(), "127.0.0.2");
+  Client second(server.port(), "127.0.0.2");
+  first.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(first.Read("hello\n").find("hello\n"), std::string::npos);
+  second.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(second.Read("hello\n").find("hello\n"), std::string::npos);
+
+  Client third(server.port(), "127.0.0.2");
+  const std::string refused = third.Read();
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1\r\n"), std::string::npos) << refused;
+  EXPECT_TRUE(refused.ends_with("too many connections from your address\n")) << refused;
+  EXPECT_EQ(ConnectionCount(&HttpConnectionCounts::refused, "client_limit"), refused_before + 1);
+
+  Client other(server.port(), "127.0.0.3");
+  other.Send("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(other.Read().find("hello\n"), std::string::npos);
   first.Send("GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  EXPECT_NE(first.Read().find("hello\n"), std::string::npos);
+  EXPECT_NE(first.Read().find("hello\n"), std::string::npos) << "the admitted ones are kept";
+}
+
+TEST(HttpServerTest, AHeaderDrippedByteByByteIsCutAtTheHeaderDeadline) {
+  HttpServerOptions options;
+  options.header_timeout = std::chrono::milliseconds(500);
+  Server server(options);
+  const std::uint64_t header_before = ConnectionCount(&HttpConnectionCounts::timed_out, "header");
+  handled = 0;
+  Client dripper(server.port());
+  dripper.Send("GET / HTTP/1.1\r\n");
+  // One header byte every 50 ms: each byte would reset a per-read timeout, never this one.
+  bool closed = false;
+  for (int i = 0; i < 100 && !closed; ++i) {
+    boost::system::error_code ec;
+    asio::write(dripper.socket, asio::buffer(std::string_view("X")), ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    closed = ec || ClosedByServer(dripper);
+  }
+  EXPECT_TRUE(closed) << "still open after 5 s of dripping (deadline 0.5 s)";
+  // Counted as the server's read fails, which may be just after the client sees the close.
+  EXPECT_TRUE(Eventually([&] {
+    return ConnectionCount(&HttpConnectionCounts::timed_out, "header") == header_before + 1;
+  }));
+  EXPECT_EQ(handled.load(), 0);
+}
+
+TEST(HttpServerTest, AHalfSentBodyAndAnIdleKeepAliveAreCutAtTheirDeadlines) {
+  HttpServerOptions options;
+  options.body_timeout = std::chrono::milliseconds(300);
+  options.idle_timeout = std::chrono::milliseconds(300);
+  Server server(options);
+  const std::uint64_t body_before = ConnectionCount(&HttpConnectionCounts::timed_out, "body");
+  const std::uint64_t idle_before = ConnectionCount(&HttpConnectionCounts::timed_out, "idle");
+  handled = 0;
+  Client half_body(server.port());
+  half_body.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+  EXPECT_EQ(half_body.Read(), "");
+  // Counted as the server's read fails, which may be just after the client sees the close.
+  EXPECT_TRUE(Eventually([&] {
+    return ConnectionCount(&HttpConnectionCounts::timed_out, "body") == body_before + 1;
+  }));
+  EXPECT_EQ(handled.load(), 0);
+
+  Client idle(server.port());
+  idle.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(idle.Read("hello\n").find("hello\n"), std::string::npos);
+  EXPECT_EQ(idle.Read(), "") << "closed after idle_timeout without a next request";
+  // Counted as the server's read fails, which may be just after the client sees the close.
+  EXPECT_TRUE(Eventually([&] {
+    return ConnectionCount(&HttpConnectionCounts::timed_out, "idle") == idle_before + 1;
+  }));
+}
+
+TEST(HttpServerTest, KeepAliveRequestsInsideTheDeadlinesAreServed) {
+  HttpServerOptions options;
+  options.header_timeout = std::chrono::seconds(1);
+  options.idle_timeout = std::chrono::seconds(5);
+  Server server(options);
+  Client client(server.port());
+  // Later requests' header deadlines start at their first byte, not at the accept: the third
+  // request starts 1.8 s after it.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    client.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(client.Read("hello\n").find("hello\n"), std::string::npos) << "request " << i;
+  }
 }
 
 TEST(HttpServerTest, StreamingAnswerIsCloseDelimited) {
@@ -278,6 +441,18 @@ class DescriptorHog {
   std::vector<int> fds_;
 };
 
+// Everything `socket` receives until the server closes it (giving up after 10 s of silence).
+std::string ReadToEnd(tcp::socket& socket) {
+  timeval tv{10, 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  char buffer[4096];
+  for (boost::system::error_code ec; !ec;) {
+    answer.append(buffer, socket.read_some(asio::buffer(buffer), ec));
+  }
+  return answer;
+}
+
 double ProcessCpuSeconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -308,15 +483,31 @@ TEST(HttpServerTest, AcceptWaitsWhileDescriptorsRunOutAndServesOnceTheyAreBack) 
   EXPECT_LE(errors, 2U) << "counted at most once a second, not per attempt";
 
   hog.Release();  // the next retry (at most 1 s away) accepts the waiting connection
-  timeval tv{10, 0};
-  setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string answer;
-  char buffer[4096];
-  for (boost::system::error_code ec; !ec;) {
-    answer.append(buffer, client.read_some(asio::buffer(buffer), ec));
-  }
+  const std::string answer = ReadToEnd(client);
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
   EXPECT_NE(answer.find("hello\n"), std::string::npos) << answer;
+}
+
+TEST(HttpServerTest, OutOfDescriptorsTheLongestIdleConnectionMakesRoomForThePendingOne) {
+  SmallDescriptorTable table(256);
+  Server server(HttpServerOptions{});
+  const std::uint64_t evicted_before = ConnectionCount(&HttpConnectionCounts::evicted, "idle");
+  Client idle(server.port());
+  idle.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(idle.Read("hello\n").find("hello\n"), std::string::npos);
+  asio::io_context io;
+  tcp::socket client(io);
+  client.open(tcp::v4());
+  DescriptorHog hog;  // held until the end: only the idle connection's descriptor can free up
+  ASSERT_GT(hog.size(), 0U);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(
+      client,
+      asio::buffer(std::string_view("GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  const std::string answer = ReadToEnd(client);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_EQ(idle.Read(), "") << "the idle connection gave its descriptor";
+  EXPECT_EQ(ConnectionCount(&HttpConnectionCounts::evicted, "idle"), evicted_before + 1);
 }
 
 }  // namespace

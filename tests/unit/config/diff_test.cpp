@@ -99,6 +99,23 @@ process_names:
   EXPECT_FALSE(diff.collector_changed);
 }
 
+TEST(InventoryDiffTest, HttpLimitsAreAReloadableChangeNotACollectorChange) {
+  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+collector: {http: {max_connections: 100, idle_timeout: 30s}}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_TRUE(diff.http_changed);
+  EXPECT_FALSE(diff.collector_changed);
+  EXPECT_FALSE(diff.process_names_changed);
+  EXPECT_FALSE(diff.empty());
+}
+
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
   const InventoryDiff diff = DiffInventories(
       Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),

@@ -19,6 +19,8 @@ struct InventoryDiff {
   /// The grouping rules differ: `process_names` (order matters), `collector.group_retention` or
   /// `collector.max_groups_per_host`. A reload applies them.
   bool process_names_changed = false;
+  /// `collector.http` differs. A reload applies it to connections accepted after it.
+  bool http_changed = false;
   /// The rest of the `collector:` section differs (takes effect after a restart; a reload
   /// re-reads `web_config_file` whatever it names).
   bool collector_changed = false;
@@ -26,7 +28,7 @@ struct InventoryDiff {
   /// True when applying `after` would change nothing.
   [[nodiscard]] bool empty() const {
     return added.empty() && removed.empty() && changed.empty() && !process_names_changed &&
-           !collector_changed;
+           !http_changed && !collector_changed;
   }
 };
 

@@ -77,6 +77,18 @@ struct ProcessNameMatcher {
 };
 
 /// The `collector:` section.
+/// `collector.http`: the HTTP server's connection budget and deadlines (HttpServerOptions).
+struct HttpSettings {
+  unsigned max_connections = 512;
+  unsigned max_connections_per_client = 64;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds write_timeout{60'000};
+  std::uint64_t max_request_body = std::uint64_t{64} << 10;
+  bool operator==(const HttpSettings&) const = default;
+};
+
 struct CollectorSettings {
   std::string listen = "127.0.0.1:9732";
   unsigned max_concurrent_handshakes = 64;
@@ -92,6 +104,7 @@ struct CollectorSettings {
   /// TLS and basic auth for the HTTP port (web_config.hpp), resolved against the inventory's
   /// directory; empty = plain HTTP without authentication. Re-read on every reload.
   std::string web_config_file;
+  HttpSettings http;  ///< Applied by a reload to connections accepted after it.
   bool operator==(const CollectorSettings&) const = default;
 };
 

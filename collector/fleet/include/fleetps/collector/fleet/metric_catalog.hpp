@@ -133,6 +133,17 @@ inline constexpr std::array kMetricCatalog = {
                      "Actual minus planned start of scheduled probes"},
     MetricDescriptor{"fleetps_scrape_duration_seconds", MetricType::kGauge,
                      "Time spent rendering the previous /metrics response"},
+    MetricDescriptor{"fleetps_http_connections", MetricType::kGauge,
+                     "HTTP connections the collector holds"},
+    MetricDescriptor{"fleetps_http_max_connections", MetricType::kGauge,
+                     "Limit on HTTP connections held at once (collector.http.max_connections)"},
+    MetricDescriptor{"fleetps_http_connections_refused_total", MetricType::kCounter,
+                     "New HTTP connections answered 503 and closed, by reason"},
+    MetricDescriptor{"fleetps_http_connections_evicted_total", MetricType::kCounter,
+                     "HTTP connections closed to admit a new one at max_connections, by what "
+                     "they were doing"},
+    MetricDescriptor{"fleetps_http_connections_timed_out_total", MetricType::kCounter,
+                     "HTTP connections closed at a deadline, by deadline"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},

@@ -67,14 +67,29 @@ struct HttpAnswer {
 /// Exceptions escaping it become a 500, never a dropped connection.
 using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)>;
 
+/// Limits that hold against slow, idle and greedy clients (collector.http in the config). The
+/// deadlines are absolute, never extended by a byte arriving: a client dripping its request
+/// is cut when its deadline passes.
 struct HttpServerOptions {
   std::size_t max_request_body = std::size_t{64} * 1024;  ///< Larger bodies get 413.
-  std::chrono::seconds read_timeout{30};  ///< Per request, headers and body together.
-  std::chrono::seconds write_timeout{60};
-  std::size_t max_connections = 512;  ///< Accepted beyond this are closed at once.
+  /// The first request's headers must be complete this long after the accept; a later
+  /// request's, this long after its first byte.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// The body must be complete this long after the headers.
+  std::chrono::milliseconds body_timeout{30'000};
+  /// Between keep-alive requests: the next request must start this long after the previous
+  /// response, else the connection is closed.
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds write_timeout{60'000};  ///< Per write of a response or stream.
+  /// Connections held at once. A new one beyond it evicts the connection waiting longest
+  /// without a request in hand; when all are busy it gets a 503 (or a close).
+  std::size_t max_connections = 512;
+  /// Connections held at once from one client (an IPv4 address, an IPv6 /64); beyond it a 503
+  /// (or a close).
+  std::size_t max_connections_per_client = 64;
   /// Called once per accepted connection: the TLS context to serve it with, or null for plain
-  /// HTTP. A reload can swap certificates for new connections. The TLS handshake has
-  /// read_timeout to complete; one that fails closes the connection and is counted
+  /// HTTP. A reload can swap certificates for new connections. The TLS handshake must complete
+  /// within header_timeout of the accept; one that fails closes the connection and is counted
   /// (HttpServer::TlsHandshakeFailures).
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
 };
@@ -96,10 +111,11 @@ struct ListenError {
 [[noreturn]] void throw_exception_from_error(const ListenError& error,
                                              const boost::source_location& location);
 
-/// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection (the Beast awaitable
-/// example's shape). Thread-safe to construct; `Run` is a coroutine that returns when cancelled
-/// (the acceptor closes, open connections finish their current request; streaming answers end
-/// when their stream function returns).
+/// A small HTTP/1.1 server on Boost.Beast, one coroutine per connection on its own strand (the
+/// Beast awaitable example's shape), admitted by a ConnectionBudget under the options' caps.
+/// Thread-safe to construct; `Run` is a coroutine that returns when cancelled (the acceptor
+/// closes, open connections finish their current request; streaming answers end when their
+/// stream function returns).
 class HttpServer {
  public:
   /// Binds and listens; `listen` is "HOST:PORT" as ParseListenAddress reads it (port 0 picks a
@@ -120,6 +136,10 @@ class HttpServer {
   /// TLS handshakes that failed since the start (plain HTTP to a TLS port, a refused or missing
   /// client certificate, no common version or cipher, a timeout). Thread-safe.
   [[nodiscard]] std::uint64_t TlsHandshakeFailures() const;
+
+  /// Replaces the options; they apply to connections accepted from now on (open ones keep
+  /// theirs). Safe from any thread.
+  void SetOptions(const HttpServerOptions& options);
 
   struct State;  ///< Implementation detail, shared with the connection coroutines.
 
