@@ -43,10 +43,16 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "dialect",        "algorithms",
                                   "labels",         "privilege"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
-inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
-                                    "threads",         "enable_reload_endpoint",
-                                    "max_restarts",    "restart_period",
-                                    "group_retention", "max_groups_per_host"};
+inline const KeyList kCollectorKeys{"listen",
+                                    "max_concurrent_handshakes",
+                                    "threads",
+                                    "enable_reload_endpoint",
+                                    "max_restarts",
+                                    "restart_period",
+                                    "group_retention",
+                                    "max_groups_per_host",
+                                    "max_processes_per_host",
+                                    "max_label_value_bytes"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",

@@ -89,6 +89,12 @@ struct CollectorSettings {
   /// Groups tracked per host, expected ones not counted; a new group beyond it is refused and
   /// counted (fleetps_namegroups_refused_total).
   unsigned max_groups_per_host = 1000;
+  /// Process rows of one probe kept per host (the lowest pids); the rest are dropped and
+  /// counted (fleetps_processes_dropped_total).
+  unsigned max_processes_per_host = 50'000;
+  /// Bytes of one label value in a host's series; a longer one is cut with a visible marker and
+  /// counted (fleetps_label_values_truncated_total).
+  unsigned max_label_value_bytes = 256;
   bool operator==(const CollectorSettings&) const = default;
 };
 
