@@ -52,6 +52,8 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto n = Unsigned(v, p, 100, 10'000'000)) c.max_processes_per_host = *n;
                } else if (key == "max_label_value_bytes") {
                  if (auto n = Unsigned(v, p, 32, 65'536)) c.max_label_value_bytes = *n;
+               } else if (key == "max_host_events_per_minute") {
+                 if (auto n = Unsigned(v, p, 6, 60'000)) c.max_host_events_per_minute = *n;
                }
              });
 }

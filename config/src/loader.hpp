@@ -52,7 +52,8 @@ inline const KeyList kCollectorKeys{"listen",
                                     "group_retention",
                                     "max_groups_per_host",
                                     "max_processes_per_host",
-                                    "max_label_value_bytes"};
+                                    "max_label_value_bytes",
+                                    "max_host_events_per_minute"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",

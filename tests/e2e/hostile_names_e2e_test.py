@@ -18,6 +18,7 @@ raw. Bounded: about 10 s (40 s when the checks fail and wait out their deadlines
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_test import Report, die_with_parent, http, wait_until  # noqa: E402
+from e2e_test import Report, die_with_parent, http, stop_processes, wait_until  # noqa: E402
 
 HOST = "hostile01"
 MARK = "hostile-e2e"
@@ -83,6 +84,7 @@ class HostileNames:
         self.work = tempfile.mkdtemp(prefix="fleetps-hostile-e2e-")
         os.chmod(self.work, 0o755)  # the login user reads authorized_keys below it
         self.testhost_dir = os.path.join(self.work, "sshd")
+        self.collector_log = os.path.join(self.work, "collector.log")
 
     def start(self, name, argv, log, **kwargs):
         with open(log, "w") as out:
@@ -120,7 +122,6 @@ class HostileNames:
                 f"    port: {env['FLEETPS_TEST_PORT']}",
                 "process_names:", '  - name: "{{.Comm}}"', f"    cmdline: ['^/opt/{MARK}']",
             ]) + "\n")
-        self.collector_log = os.path.join(self.work, "collector.log")
         self.collector = self.start("collector", [self.fleetps, "run", "--config", config],
                                     self.collector_log)
         def serving():
@@ -237,15 +238,7 @@ class HostileNames:
                 f"HTTP {status}, {len(page)} chars")
 
     def cleanup(self):
-        for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs)
         subprocess.run([self.testhost, "stop", self.testhost_dir], capture_output=True)
 
     def run(self):
@@ -259,12 +252,13 @@ class HostileNames:
         finally:
             self.cleanup()
             ok = self.report.summary()
-            if not ok:
+            if not ok and os.path.exists(self.collector_log):
                 with open(self.collector_log) as f:
                     print("---- collector log (last 20 lines) ----\n" + "".join(f.readlines()[-20:]))
-                print(f"work directory kept: {self.work}")
-            else:
+            if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
                 shutil.rmtree(self.work, ignore_errors=True)
+            else:
+                print(f"work directory kept: {self.work}")
         return ok
 
 
@@ -275,6 +269,8 @@ def main():
     if os.geteuid() != 0:
         print("hostile_names_e2e_test.py: must run as root (scripts/testhost)", file=sys.stderr)
         return 1
+    # ctest's timeout ends us through run()'s finally block, which stops everything.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     return 0 if HostileNames(*sys.argv[1:]).run() else 1
 
 

@@ -319,6 +319,9 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
       case CatalogIndex("fleetps_label_values_truncated_total"):
         sink.Sample(family, {}, static_cast<double>(view.label_values_truncated_total));
         break;
+      case CatalogIndex("fleetps_host_events_coalesced_total"):
+        sink.Sample(family, {}, static_cast<double>(view.host_events_coalesced_total));
+        break;
       case CatalogIndex("fleetps_probe_skipped_total"):
         sink.Sample(family, {}, static_cast<double>(view.skipped_total));
         break;

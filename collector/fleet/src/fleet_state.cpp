@@ -127,6 +127,7 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->groups_refused_total = it->second.view->groups_refused_total;
       view->processes_dropped_total = it->second.view->processes_dropped_total;
       view->label_values_truncated_total = it->second.view->label_values_truncated_total;
+      view->host_events_coalesced_total = it->second.view->host_events_coalesced_total;
       view->scrape_errors_total = it->second.view->scrape_errors_total;
       view->scrape_procread_errors_total = it->second.view->scrape_procread_errors_total;
       view->scrape_partial_errors_total = it->second.view->scrape_partial_errors_total;
@@ -154,7 +155,8 @@ void FleetState::SetGrouping(GroupingRules rules) {
   }
 }
 
-void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation) {
+void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation,
+                          std::uint64_t coalesced) {
   std::lock_guard lock(mu_);
   auto it = hosts_.find(status.host);
   if (it == hosts_.end()) return;  // a removed host's last words
@@ -164,6 +166,7 @@ void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_g
   const std::uint64_t previous_epoch =
       agent_generation > before.agent_generation || !before.status ? 0 : before.status->epoch;
   view->agent_generation = agent_generation;
+  view->host_events_coalesced_total += coalesced;
   const bool was_up = before.status && SessionUp(before.status->state);
   // Agent epochs restart at 0 when an agent is replaced (reload, crash restart); the host's
   // session count keeps growing across agents.

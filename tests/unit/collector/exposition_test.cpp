@@ -525,6 +525,23 @@ TEST_F(ExpositionTest, GroupLifecycleSeries) {
   EXPECT_THAT(text, Not(HasSubstr("fleetps_namegroup_expected{host=\"down1\"")));
 }
 
+// The per-host bounds' counters (issue 17) are there for every host from the start, at 0, up
+// or down, and follow the view.
+TEST_F(ExpositionTest, HostBoundCountersFromTheStart) {
+  std::string text = RenderMetrics(state_, {});
+  for (const char* host : {"up1", "down1"}) {
+    for (const char* family :
+         {"fleetps_processes_dropped_total", "fleetps_label_values_truncated_total",
+          "fleetps_host_events_coalesced_total"}) {
+      EXPECT_THAT(text, HasSubstr(std::string(family) + "{host=\"" + host + "\"} 0\n"));
+    }
+  }
+  agent::HostStatus status = *state_.Host("down1")->status;
+  state_.OnStatus(status, 0, 3);
+  text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_host_events_coalesced_total{host=\"down1\"} 3\n"));
+}
+
 TEST_F(ExpositionTest, SeriesFollowTheCurrentSnapshot) {
   EXPECT_THAT(RenderMetrics(state_, {}),
               HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));

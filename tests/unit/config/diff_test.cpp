@@ -99,6 +99,35 @@ process_names:
   EXPECT_FALSE(diff.collector_changed);
 }
 
+// So are the row and label bounds; the event budget is a collector change (a restarted agent
+// takes it).
+TEST(InventoryDiffTest, RowAndLabelBoundsAreGroupingChanges) {
+  const InventoryDiff bounds = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+collector: {max_processes_per_host: 500, max_label_value_bytes: 64}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_TRUE(bounds.process_names_changed);
+  EXPECT_FALSE(bounds.collector_changed);
+  const InventoryDiff events = DiffInventories(Load(kBefore), Load(R"(
+defaults: {user: monitor, identity_file: /k}
+collector: {max_host_events_per_minute: 600}
+hosts:
+  - name: keep
+  - name: edit
+  - name: gone
+process_names:
+  - comm: [sshd]
+)"));
+  EXPECT_FALSE(events.process_names_changed);
+  EXPECT_TRUE(events.collector_changed);
+}
+
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
   const InventoryDiff diff = DiffInventories(
       Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),

@@ -119,6 +119,8 @@ struct HostView {
   /// Group names of good probes longer than collector.max_label_value_bytes as label values
   /// (cut where the exposition writes them), counted per probe.
   std::uint64_t label_values_truncated_total = 0;
+  /// Status events of this host coalesced by collector.max_host_events_per_minute, summed.
+  std::uint64_t host_events_coalesced_total = 0;
   /// The label value bound in force when this view was made (the sinks cut with it).
   std::size_t label_value_bytes = kDefaultLabelValueBytes;
 
@@ -158,7 +160,9 @@ class FleetState {
   /// Applies an agent event. `agent_generation` grows with every agent the collector starts
   /// (a reload or a crash restart replaces the agent): events of an older agent than the last
   /// one seen for the host are ignored, and a newer agent's epoch counts from 0.
-  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0);
+  /// `coalesced`: earlier statuses this one replaced (StatusThrottle), counted in the view.
+  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0,
+                std::uint64_t coalesced = 0);
   void OnResult(const agent::ProbeResult& result, std::uint64_t agent_generation = 0);
 
   /// In inventory order.

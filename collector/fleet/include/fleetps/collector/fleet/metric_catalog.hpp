@@ -105,6 +105,9 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_label_values_truncated_total", MetricType::kCounter,
                      "Group names longer than max_label_value_bytes as label values, cut where "
                      "the exposition writes them, counted per probe"},
+    MetricDescriptor{"fleetps_host_events_coalesced_total", MetricType::kCounter,
+                     "Status events of the host not published because it was over "
+                     "max_host_events_per_minute (a later status replaced them)"},
     MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter,
                      "Ticks skipped because the previous probe was still running"},
     MetricDescriptor{"fleetps_probe_lines_skipped_total", MetricType::kCounter,
