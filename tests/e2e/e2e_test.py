@@ -114,6 +114,14 @@ def stop_processes(procs):
             proc.wait()
 
 
+def finish_work_dir(work, ok):
+    """Removes a passing run's work directory unless FLEETPS_E2E_KEEP=1; else says where it is."""
+    if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work directory kept: {work}")
+
+
 def http(url, method="GET", data=None, timeout=30):
     """Returns (status, body text); HTTP errors are answers, not exceptions."""
     request = urllib.request.Request(url, method=method, data=data)
@@ -1412,10 +1420,7 @@ class E2E:
                     print("".join([l for l in lines if "level=info" not in l][-40:]))
                 except OSError:
                     pass
-            if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                print(f"work directory kept: {self.work}")
+            finish_work_dir(self.work, ok)
         return ok
 
 

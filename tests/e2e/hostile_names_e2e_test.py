@@ -27,7 +27,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_test import Report, die_with_parent, http, stop_processes, wait_until  # noqa: E402
+from e2e_test import (Report, die_with_parent, finish_work_dir, http, stop_processes,  # noqa: E402
+                      wait_until)
 
 HOST = "hostile01"
 MARK = "hostile-e2e"
@@ -255,10 +256,7 @@ class HostileNames:
             if not ok and os.path.exists(self.collector_log):
                 with open(self.collector_log) as f:
                     print("---- collector log (last 20 lines) ----\n" + "".join(f.readlines()[-20:]))
-            if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                print(f"work directory kept: {self.work}")
+            finish_work_dir(self.work, ok)
         return ok
 
 
