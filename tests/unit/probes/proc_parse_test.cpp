@@ -95,11 +95,11 @@ TEST(ProcBatch, CommWithNewlineIsParsedWhole) {
   ParseStats stats;
   const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows.at(1431).comm, "a\nb) S 1 \"q\\\xff\x1b");
-  EXPECT_EQ(rows.at(1431).ppid, 1428);
-  EXPECT_EQ(rows.at(1431).state, "S");
-  EXPECT_EQ(rows.at(1432).comm, "\n/proc/1/stat:(");
-  EXPECT_EQ(rows.at(1432).ppid, 1428);
+  EXPECT_EQ(rows.at(23454).comm, "a\nb) S 1 \"q\\\xff\x1b");
+  EXPECT_EQ(rows.at(23454).ppid, 23449);
+  EXPECT_EQ(rows.at(23454).state, "S");
+  EXPECT_EQ(rows.at(23455).comm, "\n/proc/1/stat:(");
+  EXPECT_EQ(rows.at(23455).ppid, 23449);
   EXPECT_FALSE(rows.contains(1));
   EXPECT_EQ(stats.lines_skipped, 0u);
   EXPECT_EQ(stats.processes_unreadable, 0u);

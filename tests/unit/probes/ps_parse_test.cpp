@@ -381,9 +381,9 @@ TEST(PsTable, ControlBytesInArgsStayOnOneRow) {
   const auto rows = ParsePsTable(Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps), text,
                                  std::nullopt, stats);
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].pid, 1431);
+  EXPECT_EQ(rows[0].pid, 23454);
   EXPECT_EQ(rows[0].args, "/opt/x label=\"} fake_metric 1.[2J?? 60");
-  EXPECT_EQ(rows[1].pid, 1432);
+  EXPECT_EQ(rows[1].pid, 23455);
   EXPECT_EQ(stats.lines_skipped, 0u);
 }
 
