@@ -1,5 +1,6 @@
 #include "fleetps/config/diff.hpp"
 
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -25,9 +26,10 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
   for (const HostSpec& host : before.hosts) {
     if (!new_hosts.contains(host.name)) diff.removed.push_back(host.name);
   }
-  // The group bounds live in `collector:` but are grouping rules: a reload applies them.
+  // The per-host bounds live in `collector:` but are grouping rules: a reload applies them.
   auto grouping = [](const CollectorSettings& c) {
-    return std::pair(c.group_retention, c.max_groups_per_host);
+    return std::tuple(c.group_retention, c.max_groups_per_host, c.max_processes_per_host,
+                      c.max_label_value_bytes);
   };
   // So does `collector.http`, for the connections accepted after it.
   auto without_reloadable = [](CollectorSettings c) {
@@ -35,6 +37,8 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
     c.max_groups_per_host = 0;
     c.web_config_file.clear();  // a reload re-reads the web config, wherever it now is
     c.http = {};
+    c.max_processes_per_host = 0;
+    c.max_label_value_bytes = 0;
     return c;
   };
   diff.process_names_changed = before.process_names != after.process_names ||

@@ -48,6 +48,12 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto d = Duration(v, p, 1min, 24h * 30)) c.group_retention = *d;
                } else if (key == "max_groups_per_host") {
                  if (auto n = Unsigned(v, p, 1, 100'000)) c.max_groups_per_host = *n;
+               } else if (key == "max_processes_per_host") {
+                 if (auto n = Unsigned(v, p, 100, 10'000'000)) c.max_processes_per_host = *n;
+               } else if (key == "max_label_value_bytes") {
+                 if (auto n = Unsigned(v, p, 32, 65'536)) c.max_label_value_bytes = *n;
+               } else if (key == "max_host_events_per_minute") {
+                 if (auto n = Unsigned(v, p, 6, 60'000)) c.max_host_events_per_minute = *n;
                } else if (key == "web_config_file") {
                  if (auto path = Path(v, p)) c.web_config_file = *path;
                } else if (key == "http") {

@@ -53,7 +53,10 @@ inline const KeyList kCollectorKeys{"listen",
                                     "group_retention",
                                     "max_groups_per_host",
                                     "http",
-                                    "web_config_file"};
+                                    "web_config_file",
+                                    "max_processes_per_host",
+                                    "max_label_value_bytes",
+                                    "max_host_events_per_minute"};
 inline const KeyList kCollectorHttpKeys{"max_connections", "max_connections_per_client",
                                         "header_timeout",  "body_timeout",
                                         "idle_timeout",    "write_timeout",

@@ -101,6 +101,27 @@ def die_with_parent():
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def stop_processes(procs):
+    """SIGTERM to every (name, Popen) still running, newest first; SIGKILL after 10 s."""
+    for _, proc in reversed(procs):
+        if proc.poll() is None:
+            proc.terminate()
+    for _, proc in reversed(procs):
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def finish_work_dir(work, ok):
+    """Removes a passing run's work directory unless FLEETPS_E2E_KEEP=1; else says where it is."""
+    if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work directory kept: {work}")
+
+
 def http(url, method="GET", data=None, timeout=30):
     """Returns (status, body text); HTTP errors are answers, not exceptions."""
     request = urllib.request.Request(url, method=method, data=data)
@@ -1361,15 +1382,7 @@ class E2E:
     # ---- driver -----------------------------------------------------------------------------
 
     def cleanup(self):
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs)
         for directory in self.testhost_dirs:
             subprocess.run([self.testhost, "stop", directory], capture_output=True)
 
@@ -1407,10 +1420,7 @@ class E2E:
                     print("".join([l for l in lines if "level=info" not in l][-40:]))
                 except OSError:
                     pass
-            if ok and os.environ.get("FLEETPS_E2E_KEEP") != "1":
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                print(f"work directory kept: {self.work}")
+            finish_work_dir(self.work, ok)
         return ok
 
 

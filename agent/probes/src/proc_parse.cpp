@@ -38,6 +38,43 @@ void ForEachProcLine(std::string_view text, std::string_view file, ParseStats& s
   }
 }
 
+// Calls `fn(pid, content)` once per `/proc/PID/stat` file of a `grep -sH '' .../stat` listing.
+// A stat file is one line unless the comm holds a newline (prctl(PR_SET_NAME) and exec accept
+// any byte but NUL); grep then prefixes each of its lines with the file name, so the lines of
+// one file are the consecutive lines with the same prefix, joined back with the newline. The
+// prefix is grep's own, so a comm cannot pass itself off as another process's record.
+template <class Fn>
+void ForEachStatRecord(std::string_view text, ParseStats& stats, Fn fn) {
+  detail::LineReader reader(text);
+  std::string_view line;
+  std::int64_t pid = -1;
+  std::string record;
+  auto flush = [&] {
+    if (pid >= 0 && !fn(pid, std::string_view(record))) stats.Skip(SkipReason::kUnknownLine);
+    pid = -1;
+    record.clear();
+  };
+  while (reader.Next(line)) {
+    if (detail::Trim(line).empty()) continue;
+    ++stats.lines_seen;
+    std::int64_t line_pid = 0;
+    std::string_view content;
+    if (!SplitProcLine(line, "stat", line_pid, content)) {
+      flush();
+      stats.Skip(SkipReason::kUnknownLine);
+      continue;
+    }
+    if (line_pid == pid) {
+      record.push_back('\n');
+    } else {
+      flush();
+      pid = line_pid;
+    }
+    record.append(content);
+  }
+  flush();
+}
+
 // "/proc/<pid>/stat" per proc(5): comm sits in parentheses and may itself contain ") ", so the
 // fields start after the LAST ')'.
 bool ParseStatLine(std::string_view content, long clk_tck, long page_size,
@@ -107,7 +144,7 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
     }
   }
 
-  ForEachProcLine(batch.stat, "stat", stats, [&](std::int64_t pid, std::string_view content) {
+  ForEachStatRecord(batch.stat, stats, [&](std::int64_t pid, std::string_view content) {
     ProcessRow row;
     row.pid = pid;
     if (!ParseStatLine(content, clk_tck, page_size, btime, row)) {

@@ -216,6 +216,36 @@ bool ParseByTokens(Dialect dialect, const Layout& layout, std::string_view line,
   return true;
 }
 
+// BusyBox prints "{comm} argv..." with the comm raw, so a newline in a comm splits its row: the
+// next line(s) hold the comm's rest, its `}` and the argv. Joins them back (with the newline)
+// when that `}` closes within a comm's 15 bytes (TASK_COMM_LEN - 1): the command column of a
+// following row starts further in, so a row is never taken for a continuation.
+void JoinSplitComm(detail::LineReader& reader, ProcessRow& row, ParseStats& stats) {
+  constexpr std::size_t kMaxCommBytes = 15;
+  if (!row.args.starts_with('{') || row.args.find('}') != std::string::npos) return;
+  std::string joined = row.args;
+  std::size_t comm_bytes = joined.size() - 1;
+  detail::LineReader ahead = reader;
+  std::string_view next;
+  std::uint64_t lines = 0;
+  while (comm_bytes < kMaxCommBytes && ahead.Next(next)) {
+    ++lines;
+    joined.push_back('\n');
+    ++comm_bytes;
+    const std::size_t close = next.find('}');
+    if (close != std::string_view::npos) {
+      if (comm_bytes + close > kMaxCommBytes) return;
+      joined.append(next);
+      row.args = std::move(joined);
+      stats.lines_seen += lines;
+      reader = ahead;
+      return;
+    }
+    joined.append(next);
+    comm_bytes += next.size();
+  }
+}
+
 std::vector<ProcessRow> ParseRows(Dialect dialect, const Layout& layout, std::string_view text,
                                   detail::LineReader& reader, std::optional<std::int64_t> clock,
                                   ParseStats& stats) {
@@ -260,6 +290,8 @@ std::vector<ProcessRow> ParseRows(Dialect dialect, const Layout& layout, std::st
     if (!ok) {
       rows.pop_back();
       stats.Skip(why);
+    } else if (dialect == Dialect::kBusybox) {
+      JoinSplitComm(reader, *row, stats);
     }
   }
   return rows;

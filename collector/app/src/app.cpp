@@ -26,6 +26,7 @@
 #include "fleetps/collector/api/http_api.hpp"
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/app/load_options.hpp"
+#include "fleetps/collector/app/status_throttle.hpp"
 #include "fleetps/collector/app/web_security.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/http/basic_auth.hpp"
@@ -269,8 +270,12 @@ class App final : public FleetPort, public ControlPort {
   }
 
   void StartHost(const config::HostSpec& spec) {
-    auto started = hosts_.StartChild(
-        {spec.name, [this, spec] { return RunHost(spec); }, RestartType::kPermanent});
+    auto started =
+        hosts_.StartChild({spec.name,
+                           [this, spec, events = inventory_.collector.max_host_events_per_minute] {
+                             return RunHost(spec, events);
+                           },
+                           RestartType::kPermanent});
     if (!started && started.error() != SupervisorErrc::kAlreadyStarted) {
       Log(LogLevel::kError, "host_start_failed",
           {{"host", spec.name}, {"error", started.error().message()}});
@@ -278,17 +283,25 @@ class App final : public FleetPort, public ControlPort {
   }
 
   // One host's child: runs on the strand the supervisor gave it.
-  asio::awaitable<void> RunHost(config::HostSpec spec) {
+  asio::awaitable<void> RunHost(config::HostSpec spec, unsigned events_per_minute) {
     auto strand = co_await asio::this_coro::executor;
     const std::uint64_t generation = ++agent_generations_;
-    agent::AgentSink sink{.on_status =
-                              [this, generation](const agent::HostStatus& s) {
-                                bus_.Publish("host/" + s.host, FleetEvent{generation, s});
-                              },
-                          .on_result =
-                              [this, generation](const agent::ProbeResult& r) {
-                                bus_.Publish("host/" + r.host, FleetEvent{generation, r});
-                              }};
+    auto throttle = std::make_shared<StatusThrottle>(
+        strand, events_per_minute,
+        [this, generation](const agent::HostStatus& s, std::uint64_t coalesced) {
+          bus_.Publish("host/" + s.host, FleetEvent{generation, s, coalesced});
+        });
+    // The agent's last status (stopped, crashed) reaches the fleet state even over budget.
+    struct FlushOnExit {
+      std::shared_ptr<StatusThrottle> throttle;
+      ~FlushOnExit() { throttle->Flush(); }
+    } flush_on_exit{throttle};
+    agent::AgentSink sink{
+        .on_status = [throttle](const agent::HostStatus& s) { throttle->Offer(s); },
+        .on_result =
+            [this, generation](const agent::ProbeResult& r) {
+              bus_.Publish("host/" + r.host, FleetEvent{generation, r});
+            }};
     agent::AgentOptions options;
     options.handshake_limiter = handshakes_;
     options.known_hosts = KnownHostsFor(spec.known_hosts);
@@ -311,7 +324,7 @@ class App final : public FleetPort, public ControlPort {
       auto event = co_await events_.Receive();
       if (!event) co_return;  // bus closed or cancelled
       if (const auto* status = std::get_if<agent::HostStatus>(&event->payload)) {
-        state_.OnStatus(*status, event->generation);
+        state_.OnStatus(*status, event->generation, event->coalesced);
         LogStatus(*status);
         if (status->last_reason == agent::Errc::kFdLimit) LogDescriptorExhaustion();
       } else if (const auto* probe = std::get_if<agent::ProbeResult>(&event->payload)) {

@@ -29,7 +29,8 @@ class MetricFamilySink final : public SeriesSink {
     metric.label.reserve(labels.size() + (host_ ? 1 : 0));
     if (host_) metric.label.push_back({"host", *host_});
     for (const Label& label : labels) {
-      metric.label.push_back({std::string(label.name), BoundedLabelValue(label.value)});
+      metric.label.push_back(
+          {std::string(label.name), BoundedLabelValue(label.value, label_value_bytes)});
     }
     MetricFamily& target = Family(family);
     if (target.type == prometheus::MetricType::Counter) {

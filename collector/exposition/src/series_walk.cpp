@@ -71,6 +71,7 @@ void WalkHostState(SeriesSink& sink, std::string_view current) {
 }
 
 void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
+  sink.label_value_bytes = view.label_value_bytes;
   static const agent::HostStatus kNoStatus;
   const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
   const bool has_status = view.status.has_value();
@@ -322,6 +323,15 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
       case CatalogIndex("fleetps_namegroups_refused_total"):
         sink.Sample(family, {}, static_cast<double>(view.groups_refused_total));
         break;
+      case CatalogIndex("fleetps_processes_dropped_total"):
+        sink.Sample(family, {}, static_cast<double>(view.processes_dropped_total));
+        break;
+      case CatalogIndex("fleetps_label_values_truncated_total"):
+        sink.Sample(family, {}, static_cast<double>(view.label_values_truncated_total));
+        break;
+      case CatalogIndex("fleetps_host_events_coalesced_total"):
+        sink.Sample(family, {}, static_cast<double>(view.host_events_coalesced_total));
+        break;
       case CatalogIndex("fleetps_probe_skipped_total"):
         sink.Sample(family, {}, static_cast<double>(view.skipped_total));
         break;
@@ -341,6 +351,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
 
 void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetState& state,
                          const std::vector<std::shared_ptr<const HostView>>& hosts) {
+  sink.label_value_bytes = kDefaultLabelValueBytes;
   const HttpConnectionCounts http = HttpConnectionCountsNow();
   for (std::size_t family = kFirstCollectorFamily; family < kMetricCatalog.size(); ++family) {
     switch (family) {

@@ -33,6 +33,10 @@ class SeriesSink {
   /// A histogram family's `_bucket{le}`, `_sum` and `_count` series.
   virtual void Histogram(std::size_t family, const HistogramSnapshot& histogram) = 0;
 
+  /// Bytes a label value may take (BoundedLabelValue); the walks set it: the view's bound for a
+  /// host's series, the default for the collector's.
+  std::size_t label_value_bytes = kDefaultLabelValueBytes;
+
  protected:
   SeriesSink() = default;
   SeriesSink(const SeriesSink&) = default;

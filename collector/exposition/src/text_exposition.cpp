@@ -21,21 +21,13 @@
 namespace fleetps::collector {
 namespace {
 
-constexpr std::size_t kMaxLabelBytes = 256;
-
-std::string_view BoundedView(std::string_view value) {
-  if (value.size() <= kMaxLabelBytes) return value;
-  std::size_t cut = kMaxLabelBytes;
-  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
-  return value.substr(0, cut);
-}
-
-// Bounded, made label-safe (valid UTF-8, no controls: DESIGN §7), then escaped as the text
+// Made label-safe (valid UTF-8, no controls: DESIGN §7) and bounded, then escaped as the text
 // format wants (\\, \"; a newline cannot be left after LabelSafe).
-void AppendLabelValue(std::string& out, std::string_view value) {
-  value = BoundedView(value);
+void AppendLabelValue(std::string& out, std::string_view value,
+                      std::size_t max_bytes = kDefaultLabelValueBytes) {
   std::string safe;
-  if (!IsLabelSafe(value)) value = safe = LabelSafe(value);
+  if (value.size() > max_bytes || !IsLabelSafe(value))
+    value = safe = BoundedLabelSafe(value, max_bytes);
   if (value.find_first_of("\\\"") == std::string_view::npos) {
     out += value;
     return;
@@ -128,7 +120,7 @@ class TextSink final : public SeriesSink {
         first = false;
         out_ += label.name;
         out_ += "=\"";
-        AppendLabelValue(out_, label.value);
+        AppendLabelValue(out_, label.value, label_value_bytes);
         out_ += '"';
       }
       out_ += '}';
@@ -254,9 +246,8 @@ std::optional<std::string> RenderHostMetrics(const FleetState& state, std::strin
   return out;
 }
 
-std::string BoundedLabelValue(std::string_view value) {
-  value = BoundedView(value);
-  return IsLabelSafe(value) ? std::string(value) : LabelSafe(value);
+std::string BoundedLabelValue(std::string_view value, std::size_t max_bytes) {
+  return BoundedLabelSafe(value, max_bytes);
 }
 
 }  // namespace fleetps::collector

@@ -1,6 +1,9 @@
 #include "fleetps/collector/fleet/fleet_state.hpp"
 
+#include <algorithm>
 #include <utility>
+
+#include "fleetps/collector/query/text.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -11,6 +14,25 @@ double UnixSeconds(std::chrono::system_clock::time_point t) {
 
 bool SessionUp(agent::HostState state) {
   return state == agent::HostState::kReady || state == agent::HostState::kFingerprinting;
+}
+
+// `snapshot` with at most `max_rows` processes: the lowest pids. System services start early
+// and keep low pids while a fork storm makes new high ones, and the same rule on every probe
+// keeps the same processes (and so the same groups and counters) from one probe to the next.
+std::shared_ptr<const probes::HostSnapshot> BoundRows(
+    std::shared_ptr<const probes::HostSnapshot> snapshot, std::size_t max_rows,
+    std::uint64_t& dropped) {
+  if (snapshot->processes.size() <= max_rows) return snapshot;
+  auto bounded = std::make_shared<probes::HostSnapshot>(*snapshot);
+  auto& rows = bounded->processes;
+  auto by_pid = [](const probes::ProcessRow& a, const probes::ProcessRow& b) {
+    return a.pid < b.pid;
+  };
+  if (!std::is_sorted(rows.begin(), rows.end(), by_pid))
+    std::sort(rows.begin(), rows.end(), by_pid);
+  dropped += rows.size() - max_rows;
+  rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(max_rows), rows.end());
+  return bounded;
 }
 
 }  // namespace
@@ -74,6 +96,8 @@ boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules
   GroupingRules rules(std::move(*compiled.grouper), std::move(fixed), std::move(expectations));
   rules.retention = inventory.collector.group_retention;
   rules.max_groups_per_host = inventory.collector.max_groups_per_host;
+  rules.max_processes_per_host = inventory.collector.max_processes_per_host;
+  rules.max_label_value_bytes = inventory.collector.max_label_value_bytes;
   return rules;
 }
 
@@ -101,6 +125,9 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->skipped_total = it->second.view->skipped_total;
       view->lines_skipped_total = it->second.view->lines_skipped_total;
       view->groups_refused_total = it->second.view->groups_refused_total;
+      view->processes_dropped_total = it->second.view->processes_dropped_total;
+      view->label_values_truncated_total = it->second.view->label_values_truncated_total;
+      view->host_events_coalesced_total = it->second.view->host_events_coalesced_total;
       view->scrape_errors_total = it->second.view->scrape_errors_total;
       view->scrape_procread_errors_total = it->second.view->scrape_procread_errors_total;
       view->scrape_partial_errors_total = it->second.view->scrape_partial_errors_total;
@@ -128,7 +155,8 @@ void FleetState::SetGrouping(GroupingRules rules) {
   }
 }
 
-void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation) {
+void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation,
+                          std::uint64_t coalesced) {
   std::lock_guard lock(mu_);
   auto it = hosts_.find(status.host);
   if (it == hosts_.end()) return;  // a removed host's last words
@@ -138,6 +166,7 @@ void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_g
   const std::uint64_t previous_epoch =
       agent_generation > before.agent_generation || !before.status ? 0 : before.status->epoch;
   view->agent_generation = agent_generation;
+  view->host_events_coalesced_total += coalesced;
   const bool was_up = before.status && SessionUp(before.status->state);
   // Agent epochs restart at 0 when an agent is replaced (reload, crash restart); the host's
   // session count keeps growing across agents.
@@ -182,11 +211,16 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     if (view->snapshot)
       view->previous_cpu = std::make_shared<const CpuSamples>(SampleCpu(*view->snapshot));
     view->previous_snapshot_time = view->snapshot_time;
-    view->snapshot = result.snapshot;
+    view->snapshot =
+        BoundRows(result.snapshot, rules_.max_processes_per_host, view->processes_dropped_total);
     view->snapshot_time = result.finished;
     view->groups =
-        entry.tracker.Update(*result.snapshot, rules_.grouper, entry.lifecycle, result.finished);
+        entry.tracker.Update(*view->snapshot, rules_.grouper, entry.lifecycle, result.finished);
     view->groups_refused_total += view->groups.refused;
+    for (const auto& [name, group] : view->groups.groups) {
+      if (LabelSafeExceeds(name, rules_.max_label_value_bytes))
+        ++view->label_values_truncated_total;
+    }
     for (std::size_t i = 0; i < probes::kSkipReasonCount; ++i) {
       view->lines_skipped_total[i] += result.snapshot->stats.skipped[i];
     }
@@ -207,6 +241,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
 
 void FleetState::Publish(Entry& entry, std::shared_ptr<HostView> view) {
   // Rendering here, under mu_, costs ~100 ns per series once per probe; scrapes then only copy.
+  view->label_value_bytes = rules_.max_label_value_bytes;
   if (render_) view->text = render_(*view);
   entry.view = std::move(view);
 }

@@ -1,5 +1,6 @@
 #include "fleetps/collector/query/text.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -87,6 +88,30 @@ std::string LabelSafe(std::string_view text) {
     out.push_back(kHex[c & 0xf]);
     ++i;
   }
+  return out;
+}
+
+bool LabelSafeExceeds(std::string_view text, std::size_t max_bytes) {
+  if (text.size() > max_bytes) return true;  // LabelSafe never shortens
+  return !IsLabelSafe(text) && LabelSafe(text).size() > max_bytes;
+}
+
+std::string BoundedLabelSafe(std::string_view text, std::size_t max_bytes) {
+  max_bytes = std::max(max_bytes, kMinLabelValueBytes);
+  std::string out = IsLabelSafe(text) ? std::string(text) : LabelSafe(text);
+  if (out.size() <= max_bytes) return out;
+  // FNV-1a over the raw bytes: stable across runs and hosts, so a cut name is the same series
+  // from one scrape to the next.
+  std::uint32_t hash = 2166136261u;
+  for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string marker = "\xe2\x80\xa6";  // U+2026 HORIZONTAL ELLIPSIS
+  for (int shift = 28; shift >= 0; shift -= 4) marker.push_back(kHex[(hash >> shift) & 0xf]);
+  std::size_t cut = max_bytes - marker.size();
+  // LabelSafe's output is valid UTF-8: back up over continuation bytes to a character start.
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+  out.resize(cut);
+  out += marker;
   return out;
 }
 

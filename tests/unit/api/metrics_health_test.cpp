@@ -9,6 +9,7 @@
 
 #include "api_fakes.hpp"
 #include "fleetps/collector/api/http_api.hpp"
+#include "fleetps/collector/exposition/exposition.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -106,8 +107,10 @@ TEST_F(FleetEndpointsTest, ProbeWithoutOrWithAnUnknownTargetSaysSo) {
   const HttpResponse unknown = Get("/probe?target=web%2002");
   EXPECT_EQ(unknown.result(), http::status::not_found);
   EXPECT_EQ(unknown.body(), "unknown target \"web 02\"\n");
-  EXPECT_EQ(Get("/probe?target=" + std::string(300, 'x')).body(),
-            "unknown target \"" + std::string(256, 'x') + "\"\n");  // bounded
+  // Bounded as a label value is: 245 bytes, then the cut marker (`…` and a hash).
+  const std::string echoed = Get("/probe?target=" + std::string(300, 'x')).body();
+  EXPECT_EQ(echoed, "unknown target \"" + BoundedLabelValue(std::string(300, 'x')) + "\"\n");
+  EXPECT_THAT(echoed, ::testing::HasSubstr(std::string(245, 'x') + "\xe2\x80\xa6"));
 }
 
 TEST_F(FleetEndpointsTest, ServiceDiscoveryListsEveryHostWithItsLabels) {

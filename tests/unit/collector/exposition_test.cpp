@@ -560,6 +560,23 @@ TEST_F(ExpositionTest, GroupLifecycleSeries) {
   EXPECT_THAT(text, Not(HasSubstr("fleetps_namegroup_expected{host=\"down1\"")));
 }
 
+// The per-host bounds' counters (issue 17) are there for every host from the start, at 0, up
+// or down, and follow the view.
+TEST_F(ExpositionTest, HostBoundCountersFromTheStart) {
+  std::string text = RenderMetrics(state_, {});
+  for (const char* host : {"up1", "down1"}) {
+    for (const char* family :
+         {"fleetps_processes_dropped_total", "fleetps_label_values_truncated_total",
+          "fleetps_host_events_coalesced_total"}) {
+      EXPECT_THAT(text, HasSubstr(std::string(family) + "{host=\"" + host + "\"} 0\n"));
+    }
+  }
+  agent::HostStatus status = *state_.Host("down1")->status;
+  state_.OnStatus(status, 0, 3);
+  text = RenderMetrics(state_, {});
+  EXPECT_THAT(text, HasSubstr("fleetps_host_events_coalesced_total{host=\"down1\"} 3\n"));
+}
+
 TEST_F(ExpositionTest, SeriesFollowTheCurrentSnapshot) {
   EXPECT_THAT(RenderMetrics(state_, {}),
               HasSubstr("fleetps_probe_skipped_total{host=\"up1\"} 0\n"));
@@ -578,7 +595,11 @@ TEST_F(ExpositionTest, LabelValuesAreEscapedAndBounded) {
   // The newline is a control character: \x0a in the value (then \ escaped by the format).
   EXPECT_THAT(text, HasSubstr("fleetps_up{host=\"we\\\"ird\\\\host\\\\x0aname\"} 0\n"));
   state_.SetHosts({Spec(std::string(300, 'h'))});
-  const std::string bounded = "fleetps_up{host=\"" + std::string(256, 'h') + "\"} 0\n";
+  // 245 bytes of the value, then the marker: `…` and 8 hex digits, 256 bytes in all.
+  const std::string cut = BoundedLabelValue(std::string(300, 'h'));
+  EXPECT_EQ(cut.size(), 256u);
+  EXPECT_TRUE(cut.starts_with(std::string(245, 'h') + "\xe2\x80\xa6")) << cut;
+  const std::string bounded = "fleetps_up{host=\"" + cut + "\"} 0\n";
   EXPECT_THAT(RenderMetrics(state_, {}), HasSubstr(bounded));
   FleetCollectable collectable(state_, {});
   EXPECT_THAT(prometheus::TextSerializer().Serialize(collectable.Collect()), HasSubstr(bounded));
@@ -666,10 +687,20 @@ TEST_F(ExpositionTest, ScheduleDelayCountsScheduledProbesOnly) {
 }
 
 TEST(ExpositionLabelTest, LongLabelValuesAreCutAtAUtf8Boundary) {
-  std::string value(255, 'a');
-  value += "\xc3\xa9";  // a two-byte character straddling byte 256
-  const std::string bounded = BoundedLabelValue(value);
-  EXPECT_EQ(bounded.size(), 255u);
+  std::string value(244, 'a');
+  value += "\xc3\xa9";  // a two-byte character straddling the cut at byte 245
+  const std::string bounded = BoundedLabelValue(value + std::string(20, 'b'));
+  EXPECT_EQ(bounded.size(), 244u + 11u);
+  EXPECT_TRUE(bounded.starts_with(std::string(244, 'a') + "\xe2\x80\xa6")) << bounded;
+  // The same value cuts the same way (a stable series); another one sharing the start does not
+  // become the same series.
+  EXPECT_EQ(BoundedLabelValue(value + std::string(20, 'b')), bounded);
+  EXPECT_NE(BoundedLabelValue(value + std::string(20, 'c')), bounded);
+  // The bound is on the value as written: 100 ESC bytes are 400 bytes of \x1b.
+  const std::string escapes = BoundedLabelValue(std::string(100, '\x1b'), 64);
+  EXPECT_EQ(escapes.size(), 64u);
+  EXPECT_TRUE(escapes.starts_with("\\x1b\\x1b")) << escapes;
+  EXPECT_EQ(BoundedLabelValue(std::string(256, 'a')), std::string(256, 'a'));
 }
 
 TEST(ExpositionGzipTest, AcceptEncodingParsing) {

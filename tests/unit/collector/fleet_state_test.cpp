@@ -264,5 +264,52 @@ TEST(FleetStateTest, GroupsBeyondTheLimitAreRefusedAndCounted) {
   EXPECT_EQ(state.Host("h")->groups_refused_total, 2u) << "counted per probe";
 }
 
+// A probe listing more processes than collector.max_processes_per_host keeps the lowest pids,
+// whatever order the rows came in, and counts the others; they are in no group.
+TEST(FleetStateTest, RowsBeyondTheLimitKeepTheLowestPidsAndAreCounted) {
+  config::Inventory inventory;
+  inventory.collector.max_processes_per_host = 100;
+  inventory.process_names = {NameMatcher("{{.Comm}}", {"low", "high"})};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_TRUE(rules);
+  FleetState state(std::move(*rules));
+  state.SetHosts({Spec("h")});
+  std::vector<probes::ProcessRow> rows;
+  for (int pid = 1000; pid > 900; --pid) rows.push_back(Row(pid, "high", 100, 1));
+  for (int pid = 1; pid <= 30; ++pid) rows.push_back(Row(pid, "low", 100, 1));
+  state.OnResult(Ok("h", rows));
+  auto view = state.Host("h");
+  ASSERT_EQ(view->snapshot->processes.size(), 100u);
+  EXPECT_EQ(view->snapshot->processes.front().pid, 1);
+  EXPECT_EQ(view->snapshot->processes.back().pid, 970);
+  EXPECT_EQ(view->processes_dropped_total, 30u);
+  EXPECT_EQ(view->groups.groups.at("low").num_procs, 30u);
+  EXPECT_EQ(view->groups.groups.at("high").num_procs, 70u);
+  state.OnResult(Ok("h", rows));
+  EXPECT_EQ(state.Host("h")->processes_dropped_total, 60u) << "summed over probes";
+  state.OnResult(Ok("h", {Row(1, "low", 100, 1)}));
+  EXPECT_EQ(state.Host("h")->processes_dropped_total, 60u);
+}
+
+// A group name longer than collector.max_label_value_bytes as a label value (after \xNN
+// escaping) is counted once per probe, and the view carries the bound the exposition cuts at.
+TEST(FleetStateTest, LongGroupNamesAreCountedPerProbe) {
+  config::Inventory inventory;
+  inventory.collector.max_label_value_bytes = 32;
+  inventory.process_names = {NameMatcher(
+      "{{.Comm}}", {std::string(32, 'x'), "short", "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b"})};
+  auto rules = MakeGroupingRules(inventory);
+  ASSERT_TRUE(rules);
+  FleetState state(std::move(*rules));
+  state.SetHosts({Spec("h")});
+  EXPECT_EQ(state.Host("h")->label_value_bytes, 32u);
+  // 32 bytes fit; 9 ESC bytes are 36 bytes as \x1b escapes and do not.
+  state.OnResult(Ok("h", {Row(1, std::string(32, 'x'), 100, 1), Row(2, "short", 100, 1),
+                          Row(3, "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b", 100, 1)}));
+  EXPECT_EQ(state.Host("h")->label_values_truncated_total, 1u);
+  state.OnResult(Ok("h", {Row(3, "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b", 100, 1)}));
+  EXPECT_EQ(state.Host("h")->label_values_truncated_total, 2u);
+}
+
 }  // namespace
 }  // namespace fleetps::collector

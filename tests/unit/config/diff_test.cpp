@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
 #include "fleetps/config/load.hpp"
 
 namespace fleetps::config {
@@ -26,6 +29,11 @@ hosts:
 process_names:
   - comm: [sshd]
 )";
+
+// kBefore with a `collector:` section.
+std::string WithCollector(std::string_view section) {
+  return "collector: " + std::string(section) + "\n" + std::string(kBefore);
+}
 
 TEST(InventoryDiffTest, IdenticalInventoriesDiffEmpty) {
   const InventoryDiff diff = DiffInventories(Load(kBefore), Load(kBefore));
@@ -85,16 +93,8 @@ process_names:
 
 // The group bounds sit in `collector:` but are grouping rules, which a reload applies.
 TEST(InventoryDiffTest, GroupBoundsAreGroupingChangesNotCollectorChanges) {
-  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
-defaults: {user: monitor, identity_file: /k}
-collector: {group_retention: 10m, max_groups_per_host: 50}
-hosts:
-  - name: keep
-  - name: edit
-  - name: gone
-process_names:
-  - comm: [sshd]
-)"));
+  const InventoryDiff diff = DiffInventories(
+      Load(kBefore), Load(WithCollector("{group_retention: 10m, max_groups_per_host: 50}")));
   EXPECT_TRUE(diff.process_names_changed);
   EXPECT_FALSE(diff.collector_changed);
 }
@@ -114,6 +114,20 @@ process_names:
   EXPECT_FALSE(diff.collector_changed);
   EXPECT_FALSE(diff.process_names_changed);
   EXPECT_FALSE(diff.empty());
+}
+
+// So are the row and label bounds; the event budget is a collector change (a restarted agent
+// takes it).
+TEST(InventoryDiffTest, RowAndLabelBoundsAreGroupingChanges) {
+  const InventoryDiff bounds = DiffInventories(
+      Load(kBefore),
+      Load(WithCollector("{max_processes_per_host: 500, max_label_value_bytes: 64}")));
+  EXPECT_TRUE(bounds.process_names_changed);
+  EXPECT_FALSE(bounds.collector_changed);
+  const InventoryDiff events =
+      DiffInventories(Load(kBefore), Load(WithCollector("{max_host_events_per_minute: 600}")));
+  EXPECT_FALSE(events.process_names_changed);
+  EXPECT_TRUE(events.collector_changed);
 }
 
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "fixture.hpp"
 #include "fleetps/probes/parsers.hpp"
 
 namespace fleetps::probes {
@@ -79,6 +80,50 @@ TEST(ProcBatch, UnlistedFdDirectoryIsAbsent) {
   const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
   EXPECT_FALSE(rows.at(1).fds.has_value());
   EXPECT_EQ(rows.at(2).fds, 0);
+}
+
+// Real output (tests/data/real/linux-procps/PROVENANCE.md): `grep -sH '' /proc/PID/stat` of two
+// processes whose comm holds a newline. grep prefixes each line of a file with its name, so the
+// lines of one file are joined back: the comm is whole, and the second one, which imitates the
+// record of pid 1, stays a comm of its own process.
+TEST(ProcBatch, CommWithNewlineIsParsedWhole) {
+  ProcBatch batch;
+  const std::string stat =
+      testing::ReadFixture("../real/linux-procps/proc-stat-comm-newline-debian12.txt");
+  batch.stat = stat;
+  std::optional<double> btime = 1000.0;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows.at(23454).comm, "a\nb) S 1 \"q\\\xff\x1b");
+  EXPECT_EQ(rows.at(23454).ppid, 23449);
+  EXPECT_EQ(rows.at(23454).state, "S");
+  EXPECT_EQ(rows.at(23455).comm, "\n/proc/1/stat:(");
+  EXPECT_EQ(rows.at(23455).ppid, 23449);
+  EXPECT_FALSE(rows.contains(1));
+  EXPECT_EQ(stats.lines_skipped, 0u);
+  EXPECT_EQ(stats.processes_unreadable, 0u);
+}
+
+// Only consecutive lines of the same file are one record: a stat line cut short is skipped
+// and does not swallow the next process's line.
+TEST(ProcBatch, StatLinesOfDifferentFilesStaySeparate) {
+  ProcBatch batch;
+  batch.stat =
+      "/proc/5/stat:5 (cut\n"
+      "/proc/6/stat:6 (b) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n"
+      "/proc/6/other:x\n"
+      "/proc/7/stat:7 (c\n"
+      "/proc/7/stat:d) R 6 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n";
+  std::optional<double> btime;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows.at(6).comm, "b");
+  EXPECT_EQ(rows.at(7).comm, "c\nd");
+  EXPECT_EQ(rows.at(7).ppid, 6);
+  EXPECT_EQ(stats.lines_skipped, 2u);
+  EXPECT_EQ(stats.processes_unreadable, 1u);
 }
 
 }  // namespace

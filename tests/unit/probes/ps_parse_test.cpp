@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "fixture.hpp"
 #include "fleetps/probes/parsers.hpp"
 
 namespace fleetps::probes {
@@ -368,6 +369,50 @@ TEST(PsFastPaths, PsTableTokensWithControlBytesAndPadding) {
   EXPECT_EQ(rows[0].state, "S");
   EXPECT_EQ(rows[0].args, "/bin/x\ty");
   EXPECT_EQ(rows[0].rss_bytes, 8u * 1024);
+}
+
+// procps ps prints control characters of a command line as `?` (and `.`, ` `): the probe's
+// own ps columns for the two processes of proc-stat-comm-newline-debian12.txt (captured with
+// it) are one line per process.
+TEST(PsTable, ControlBytesInArgsStayOnOneRow) {
+  const std::string text =
+      testing::ReadFixture("../real/linux-procps/probe-ps-control-args-debian12.txt");
+  ParseStats stats;
+  const auto rows = ParsePsTable(Dialect::kLinuxProcps, PsColumnsFor(Dialect::kLinuxProcps), text,
+                                 std::nullopt, stats);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].pid, 23454);
+  EXPECT_EQ(rows[0].args, "/opt/x label=\"} fake_metric 1.[2J?? 60");
+  EXPECT_EQ(rows[1].pid, 23455);
+  EXPECT_EQ(stats.lines_skipped, 0u);
+}
+
+// Real BusyBox 1.35 output (tests/data/real/busybox/PROVENANCE.md): BusyBox prints the comm raw
+// in "{comm} argv", so the comm's newline splits the row; the two lines are one process again.
+TEST(PsTable, BusyboxCommWithNewlineIsOneRow) {
+  const std::string text =
+      testing::ReadFixture("../real/busybox/probe-ps-o-comm-newline-busybox135.txt");
+  ParseStats stats;
+  const auto rows = ParsePsWithHeader(Dialect::kBusybox, text, std::nullopt, stats);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].pid, 1490);
+  EXPECT_EQ(rows[0].args,
+            "{a\nb) S 1 \"q\\\xff\x1b} /opt/x label=\"} fake_metric 1 [2J\xc2\x9b 30");
+  EXPECT_EQ(stats.lines_skipped, 0u);
+}
+
+// A row whose command only starts with `{` keeps the next row: its `}` is beyond a comm's
+// 15 bytes.
+TEST(PsTable, BusyboxBraceWithoutCloseKeepsTheNextRow) {
+  ParseStats stats;
+  const auto rows = ParsePsWithHeader(Dialect::kBusybox,
+                                      "PID   PPID  USER     STAT RSS  VSZ  COMMAND\n"
+                                      "   10     1 root     S    1412 2500 {odd\n"
+                                      "   11     1 root     S    1412 2500 {sh} bash -c x\n",
+                                      std::nullopt, stats);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].args, "{odd");
+  EXPECT_EQ(rows[1].args, "{sh} bash -c x");
 }
 
 }  // namespace

@@ -16,8 +16,9 @@ struct InventoryDiff {
   std::vector<std::string> removed;
   std::vector<std::string> changed;
   std::vector<std::string> unchanged;
-  /// The grouping rules differ: `process_names` (order matters), `collector.group_retention` or
-  /// `collector.max_groups_per_host`. A reload applies them.
+  /// The grouping rules differ: `process_names` (order matters), `collector.group_retention`,
+  /// `max_groups_per_host`, `max_processes_per_host` or `max_label_value_bytes`. A reload
+  /// applies them.
   bool process_names_changed = false;
   /// `collector.http` differs. A reload applies it to connections accepted after it.
   bool http_changed = false;

@@ -105,6 +105,15 @@ struct CollectorSettings {
   /// directory; empty = plain HTTP without authentication. Re-read on every reload.
   std::string web_config_file;
   HttpSettings http;  ///< Applied by a reload to connections accepted after it.
+  /// Process rows of one probe kept per host (the lowest pids); the rest are dropped and
+  /// counted (fleetps_processes_dropped_total).
+  unsigned max_processes_per_host = 50'000;
+  /// Bytes of one label value in a host's series; a longer one is cut with a visible marker and
+  /// counted (fleetps_label_values_truncated_total).
+  unsigned max_label_value_bytes = 256;
+  /// Status events one host may publish per minute (a burst of as many); beyond it they are
+  /// coalesced into the latest and counted (fleetps_host_events_coalesced_total).
+  unsigned max_host_events_per_minute = 60;
   bool operator==(const CollectorSettings&) const = default;
 };
 

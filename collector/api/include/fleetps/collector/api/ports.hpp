@@ -27,6 +27,9 @@ namespace fleetps::collector {
 struct FleetEvent {
   std::uint64_t generation = 0;
   std::variant<agent::HostStatus, agent::ProbeResult, ConfigReloadEvent> payload;
+  /// HostStatus only: earlier statuses of the host this one replaced because the host was over
+  /// its event budget (StatusThrottle, collector.max_host_events_per_minute).
+  std::uint64_t coalesced = 0;
 };
 
 using FleetBus = registry::Bus<FleetEvent>;

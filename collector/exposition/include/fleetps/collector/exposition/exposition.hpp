@@ -52,10 +52,12 @@ struct SelfMetrics {
 /// Renders a view's series with its `host` label, for FleetState to cache in the view.
 [[nodiscard]] std::shared_ptr<const HostText> RenderHostText(const HostView& view);
 
-/// A label value as every sink writes it: at most 256 bytes of the input (cut at a UTF-8
-/// boundary), then LabelSafe (valid UTF-8, controls and invalid bytes as `\xNN`), whatever the
-/// host printed.
-[[nodiscard]] std::string BoundedLabelValue(std::string_view value);
+/// A label value as every sink writes it: LabelSafe (valid UTF-8, controls and invalid bytes as
+/// `\xNN`), whatever the host printed, then at most `max_bytes` bytes (BoundedLabelSafe: a cut
+/// value ends in `…` and a hash). Host series use their view's bound
+/// (`collector.max_label_value_bytes`), collector series the default.
+[[nodiscard]] std::string BoundedLabelValue(std::string_view value,
+                                            std::size_t max_bytes = kDefaultLabelValueBytes);
 
 /// The same series as RenderMetrics / RenderHostMetrics as prometheus-cpp objects (both come
 /// from one walk of the series), for embedding fleetps in a prometheus-cpp Registry/Exposer and

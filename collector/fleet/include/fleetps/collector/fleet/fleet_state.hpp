@@ -44,6 +44,12 @@ struct HostView;
 /// function here because the exposition module sits above this one.
 using HostTextRenderer = std::function<std::shared_ptr<const HostText>(const HostView& view)>;
 
+/// Bytes of a label value in the exposition unless `collector.max_label_value_bytes` says
+/// otherwise (BoundedLabelSafe).
+inline constexpr std::size_t kDefaultLabelValueBytes = 256;
+/// Process rows kept per probe unless `collector.max_processes_per_host` says otherwise.
+inline constexpr std::size_t kDefaultMaxProcessesPerHost = 50'000;
+
 /// A fixed-name group that must exist on the hosts a host selector matches (`expect:`).
 struct GroupExpectation {
   std::string group;
@@ -65,6 +71,10 @@ struct GroupingRules {
   std::vector<GroupExpectation> expectations;
   std::chrono::milliseconds retention{std::chrono::hours(1)};
   std::size_t max_groups_per_host = 1000;
+  /// Rows of one probe kept: the lowest pids (ApplyRowBound).
+  std::size_t max_processes_per_host = kDefaultMaxProcessesPerHost;
+  /// Bytes of a label value in this fleet's host series (BoundedLabelSafe).
+  std::size_t max_label_value_bytes = kDefaultLabelValueBytes;
 
   /// The lifecycle of one host's groups: `expected` from the expectations that match it.
   [[nodiscard]] probes::GroupLifecycle LifecycleFor(const config::HostSpec& spec) const;
@@ -104,6 +114,15 @@ struct HostView {
   std::optional<double> last_success_unix;
   /// Groups refused on this host by collector.max_groups_per_host, summed over probes.
   std::uint64_t groups_refused_total = 0;
+  /// Process rows of good probes left out by collector.max_processes_per_host, summed.
+  std::uint64_t processes_dropped_total = 0;
+  /// Group names of good probes longer than collector.max_label_value_bytes as label values
+  /// (cut where the exposition writes them), counted per probe.
+  std::uint64_t label_values_truncated_total = 0;
+  /// Status events of this host coalesced by collector.max_host_events_per_minute, summed.
+  std::uint64_t host_events_coalesced_total = 0;
+  /// The label value bound in force when this view was made (the sinks cut with it).
+  std::size_t label_value_bytes = kDefaultLabelValueBytes;
 
   std::shared_ptr<const probes::HostSnapshot> snapshot;   ///< Last good process table.
   std::chrono::system_clock::time_point snapshot_time{};  ///< When `snapshot` finished.
@@ -141,7 +160,9 @@ class FleetState {
   /// Applies an agent event. `agent_generation` grows with every agent the collector starts
   /// (a reload or a crash restart replaces the agent): events of an older agent than the last
   /// one seen for the host are ignored, and a newer agent's epoch counts from 0.
-  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0);
+  /// `coalesced`: earlier statuses this one replaced (StatusThrottle), counted in the view.
+  void OnStatus(const agent::HostStatus& status, std::uint64_t agent_generation = 0,
+                std::uint64_t coalesced = 0);
   void OnResult(const agent::ProbeResult& result, std::uint64_t agent_generation = 0);
 
   /// In inventory order.

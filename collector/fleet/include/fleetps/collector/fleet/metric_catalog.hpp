@@ -99,6 +99,15 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_namegroups_refused_total", MetricType::kCounter,
                      "Groups with processes left out because the host had max_groups_per_host, "
                      "counted per probe"},
+    MetricDescriptor{"fleetps_processes_dropped_total", MetricType::kCounter,
+                     "Process rows of good probes left out because the host listed more than "
+                     "max_processes_per_host (the highest pids go)"},
+    MetricDescriptor{"fleetps_label_values_truncated_total", MetricType::kCounter,
+                     "Group names longer than max_label_value_bytes as label values, cut where "
+                     "the exposition writes them, counted per probe"},
+    MetricDescriptor{"fleetps_host_events_coalesced_total", MetricType::kCounter,
+                     "Status events of the host not published because it was over "
+                     "max_host_events_per_minute (a later status replaced them)"},
     MetricDescriptor{"fleetps_probe_skipped_total", MetricType::kCounter,
                      "Ticks skipped because the previous probe was still running"},
     MetricDescriptor{"fleetps_probe_lines_skipped_total", MetricType::kCounter,

@@ -2,6 +2,7 @@
 // terminals, and the quoting error messages use. Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,18 @@ namespace fleetps::collector {
 
 /// True when LabelSafe(text) == text (the common case: checked without allocating).
 [[nodiscard]] bool IsLabelSafe(std::string_view text) noexcept;
+
+/// Fewest bytes BoundedLabelSafe accepts as a bound: room for the cut marker and some text.
+inline constexpr std::size_t kMinLabelValueBytes = 32;
+
+/// LabelSafe(text) of at most `max_bytes` bytes (at least kMinLabelValueBytes). A longer one is
+/// cut at a UTF-8 character boundary and ends in the marker `…` plus 8 hex digits of a hash
+/// of the whole of `text` (11 bytes), so the cut is visible and two long values that share
+/// their beginning stay two series.
+[[nodiscard]] std::string BoundedLabelSafe(std::string_view text, std::size_t max_bytes);
+
+/// True when BoundedLabelSafe(text, max_bytes) cuts `text` (LabelSafe(text) is longer).
+[[nodiscard]] bool LabelSafeExceeds(std::string_view text, std::size_t max_bytes);
 
 /// `text` in plain double quotes, as error messages name a field or a value: `"rsz"`. Built by
 /// appending: `"\"" + std::string(text) + "\""` draws a false -Wrestrict from GCC 12 at -O3.
