@@ -126,9 +126,10 @@ class App final : public FleetPort, public ControlPort {
   }
 
   int Run() {
-    auto server = HttpServer::Bind(io_.get_executor(), listen_, [this](HttpRequest request) {
-      return api_.Handle(std::move(request));
-    });
+    auto server =
+        HttpServer::Bind(io_.get_executor(), listen_, [this](HttpRequest request, HttpPeer peer) {
+          return api_.Handle(std::move(request), peer);
+        });
     if (!server) {
       Log(LogLevel::kError, "listen_failed",
           {{"listen", listen_}, {"error", server.error().message()}});

@@ -134,6 +134,9 @@ asio::awaitable<void> ServeStream(const HttpServer::State& state, beast::tcp_str
 
 asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
                                       tcp::socket socket) {
+  boost::system::error_code peer_ec;
+  const tcp::endpoint remote = socket.remote_endpoint(peer_ec);
+  const HttpPeer peer = peer_ec ? HttpPeer{} : HttpPeer{remote.address(), remote.port()};
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
@@ -175,7 +178,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state,
     HttpAnswer answer;
     std::string failure;
     try {
-      answer = co_await state->handler(std::move(request));
+      answer = co_await state->handler(std::move(request), peer);
     } catch (const std::exception& e) {
       failure = e.what();
       RecordInternalError("http_session", failure);

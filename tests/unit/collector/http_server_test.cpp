@@ -43,7 +43,7 @@ asio::awaitable<void> WriteThenThrow(HttpStreamWriter& out) {
   throw std::runtime_error("stream broke");
 }
 
-asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
+asio::awaitable<HttpAnswer> Handle(HttpRequest request, HttpPeer peer) {
   ++handled;
   if (request.target() == "/throw") throw std::runtime_error("handler broke");
   if (request.target() == "/stream-throws") {
@@ -55,6 +55,9 @@ asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
     HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream"));
     answer.stream = [](HttpStreamWriter& out) { return WriteTwice(out); };
     co_return answer;
+  }
+  if (request.target() == "/peer") {
+    co_return MakeResponse(request, http::status::ok, peer.address.to_string() + "\n");
   }
   co_return MakeResponse(request, http::status::ok, "hello\n");
 }
@@ -85,7 +88,12 @@ class Server {
 
 // A blocking client socket that gives up reading after 10 s instead of hanging the test.
 struct Client {
-  explicit Client(unsigned short port) : socket(io) {
+  // From `source` (a loopback address) when given, else from whatever the kernel picks.
+  explicit Client(unsigned short port, std::string_view source = {}) : socket(io) {
+    if (!source.empty()) {
+      socket.open(tcp::v4());
+      socket.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    }
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     timeval tv{10, 0};
     setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -131,6 +139,16 @@ TEST(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   small.Send(
       "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
   EXPECT_TRUE(small.Read().starts_with("HTTP/1.1 200 "));
+}
+
+TEST(HttpServerTest, HandlerSeesTheClientsAddress) {
+  Server server(HttpServerOptions{});
+  for (const std::string_view source : {"127.0.0.2", "127.0.0.3"}) {
+    Client client(server.port(), source);
+    client.Send("GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string answer = client.Read();
+    EXPECT_TRUE(answer.ends_with("\r\n\r\n" + std::string(source) + "\n")) << answer;
+  }
 }
 
 TEST(HttpServerTest, OversizedRequestLineGets414AndOversizedHeadersGet431) {

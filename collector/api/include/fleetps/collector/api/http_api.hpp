@@ -33,9 +33,10 @@ class HttpApi {
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  /// Answers one request (an HttpHandler for HttpServer).
-  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Handle(HttpRequest request) const {
-    return router_.Route(std::move(request));
+  /// Answers one request from `peer` (an HttpHandler for HttpServer).
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Handle(HttpRequest request,
+                                                          HttpPeer peer = {}) const {
+    return router_.Route(std::move(request), peer);
   }
 
   /// Ends every event stream (see EventHandlers::StopStreams).
