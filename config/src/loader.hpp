@@ -43,10 +43,20 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "dialect",        "algorithms",
                                   "labels",         "privilege"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
-inline const KeyList kCollectorKeys{"listen",          "max_concurrent_handshakes",
-                                    "threads",         "enable_reload_endpoint",
-                                    "max_restarts",    "restart_period",
-                                    "group_retention", "max_groups_per_host"};
+inline const KeyList kCollectorKeys{"listen",
+                                    "max_concurrent_handshakes",
+                                    "threads",
+                                    "enable_reload_endpoint",
+                                    "max_restarts",
+                                    "restart_period",
+                                    "group_retention",
+                                    "max_groups_per_host",
+                                    "fresh_rate_per_client",
+                                    "fresh_burst_per_client",
+                                    "fresh_rate",
+                                    "fresh_burst",
+                                    "api_threads",
+                                    "api_max_pending"};
 inline const KeyList kAlgorithmKeys{"kex", "hostkeys", "ciphers", "macs", "pubkeys"};
 inline const KeyList kProcessNameKeys{"name", "comm", "exe", "cmdline", "expect"};
 inline const KeyList kDialects{"auto",    "linux-procps", "busybox", "aix",

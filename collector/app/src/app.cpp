@@ -105,6 +105,18 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event) {
   return out;
 }
 
+// The API's admission limits from the `collector` section.
+HttpApiOptions ApiOptions(const config::CollectorSettings& collector) {
+  HttpApiOptions options;
+  options.fresh.per_client = {static_cast<double>(collector.fresh_rate_per_client),
+                              static_cast<double>(collector.fresh_burst_per_client)};
+  options.fresh.total = {static_cast<double>(collector.fresh_rate),
+                         static_cast<double>(collector.fresh_burst)};
+  options.work.threads = collector.api_threads;
+  options.work.max_pending = collector.api_max_pending;
+  return options;
+}
+
 // The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 class App final : public FleetPort, public ControlPort {
@@ -121,7 +133,7 @@ class App final : public FleetPort, public ControlPort {
             inventory_.collector.max_concurrent_handshakes)),
         hosts_(io_.get_executor(), HostSupervisorOptions(), clock_, random_, LogSupervisorEvent),
         top_(io_.get_executor(), TopSupervisorOptions{}, clock_, random_, LogSupervisorEvent),
-        api_(*this, *this, bus_) {
+        api_(*this, *this, bus_, ApiOptions(inventory_.collector)) {
     state_.SetHosts(inventory_.hosts);
   }
 
@@ -412,6 +424,9 @@ class App final : public FleetPort, public ControlPort {
         handshake_limit_ - std::min(handshake_limit_, handshakes_->Available());
     self.event_loop_lag = loop_lag_.Snapshot();
     self.process = ReadProcessStats();
+    const ApiRefusals refused = api_.Refusals();
+    self.api_refused = {refused.rate_limited_client, refused.rate_limited_collector,
+                        refused.overloaded};
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }

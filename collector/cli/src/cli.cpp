@@ -16,6 +16,7 @@
 #include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/collector/query/selector.hpp"
+#include "fleetps/collector/query/text.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
 #include "fleetps/config/load.hpp"
 
@@ -112,6 +113,17 @@ int UnexpectedStatus(const ClientFlags& flags, unsigned status, std::ostream& er
   return kExitInvalid;
 }
 
+// A refusal that asks to come back later (429 rate limited, 503 busy with Retry-After): one
+// line saying so and when, instead of the server's whole message.
+bool ReportRetryLater(const HttpReply& reply, std::ostream& err) {
+  const bool limited = reply.status == 429;
+  if (!limited && !(reply.status == 503 && !reply.retry_after.empty())) return false;
+  err << "fleetps: " << (limited ? "rate limited" : "server busy");
+  if (!reply.retry_after.empty()) err << ", retry in " << TerminalSafe(reply.retry_after) << " s";
+  err << '\n';
+  return true;
+}
+
 int Fetch(const ClientFlags& flags, const std::string& target, std::string_view selector,
           AnswerKind answer, std::chrono::milliseconds timeout, std::ostream& out,
           std::ostream& err) {
@@ -120,6 +132,7 @@ int Fetch(const ClientFlags& flags, const std::string& target, std::string_view 
     err << "fleetps: " << reply.error().message << '\n';
     return kExitInvalid;
   }
+  if (ReportRetryLater(*reply, err)) return kExitInvalid;
   TableOptions options;
   options.mode = flags.mode;
   options.selector = selector;
@@ -281,6 +294,7 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
     return kExitInvalid;
   }
   if (reply->status == 200) return kExitOk;
+  if (ReportRetryLater(*reply, err)) return kExitInvalid;
   // Not a stream: the server's error answer, read like any other.
   const auto answer = Answer::Read(reply->body);
   if (!answer) {

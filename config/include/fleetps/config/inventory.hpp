@@ -89,6 +89,16 @@ struct CollectorSettings {
   /// Groups tracked per host, expected ones not counted; a new group beyond it is refused and
   /// counted (fleetps_namegroups_refused_total).
   unsigned max_groups_per_host = 1000;
+  /// Budgets of ad hoc work (fresh=1 queries, open-files) in host probes: refill per second and
+  /// burst, per client address and over all clients.
+  unsigned fresh_rate_per_client = 100;
+  unsigned fresh_burst_per_client = 1000;
+  unsigned fresh_rate = 250;
+  unsigned fresh_burst = 2000;
+  /// Worker threads for API evaluation, off the threads that serve scrapes...
+  unsigned api_threads = 1;
+  /// ...and the API requests admitted at once; the next gets 503.
+  unsigned api_max_pending = 64;
   bool operator==(const CollectorSettings&) const = default;
 };
 

@@ -130,6 +130,9 @@ inline constexpr std::array kMetricCatalog = {
                      "Actual minus planned start of scheduled probes"},
     MetricDescriptor{"fleetps_scrape_duration_seconds", MetricType::kGauge,
                      "Time spent rendering the previous /metrics response"},
+    MetricDescriptor{"fleetps_api_refused_total", MetricType::kCounter,
+                     "API requests refused before any work: 429 over an ad hoc budget (per "
+                     "client or collector-wide), 503 with too many requests in progress"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},

@@ -16,6 +16,7 @@ namespace fleetps::collector {
 struct HttpReply {
   unsigned status = 0;
   std::string body;
+  std::string retry_after;  ///< The Retry-After header as sent (429, 503); empty when absent.
 };
 
 /// Why no answer came.
