@@ -23,7 +23,7 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
       workers_(options.work),
       metrics_(fleet),
       health_(control),
-      query_(fleet, options.adhoc, fresh_),
+      query_(fleet, options.adhoc, fresh_, workers_),
       events_(bus, options.events),
       status_page_(fleet) {
   using enum RouteMethods;
@@ -33,13 +33,11 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
   router_.Add("/-/healthy", kAny, Call(health_, &HealthHandlers::Healthy));
   router_.Add("/-/ready", kAny, Call(health_, &HealthHandlers::Ready));
   router_.Add("/-/reload", kPost, Call(health_, &HealthHandlers::Reload));
-  router_.Add("/api/v1/processes", kGet,
-              OnWorkers(workers_, Call(query_, &QueryHandlers::Processes)));
-  router_.Add("/api/v1/listening", kGet,
-              OnWorkers(workers_, Call(query_, &QueryHandlers::Listening)));
+  router_.Add("/api/v1/processes", kGet, Call(query_, &QueryHandlers::Processes));
+  router_.Add("/api/v1/listening", kGet, Call(query_, &QueryHandlers::Listening));
   router_.AddPattern("/api/v1/hosts/{host}/processes/{pid}/open-files",
                      &QueryHandlers::IsOpenFilesPath, kGet,
-                     OnWorkers(workers_, Call(query_, &QueryHandlers::OpenFiles)));
+                     Call(query_, &QueryHandlers::OpenFiles));
   router_.Add("/api/v1/events", kGet, Call(events_, &EventHandlers::Events));
   router_.Add("/api/v1/hosts", kGet, OnWorkers(workers_, Call(query_, &QueryHandlers::Hosts)));
   router_.Add("/", kGet, OnWorkers(workers_, Call(status_page_, &StatusPageHandler::Page)));

@@ -149,12 +149,18 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
     }
     if (auto refused = RefusedAdhoc(request, with_agent)) co_return std::move(*refused);
   }
-  auto answer = co_await Answer(*query, listening, views, std::move(jobs));
-  if (!answer) {
-    co_return JsonAnswer(request, http::status::bad_request,
-                         RenderErrorJson(answer.error().ToString(), answer.error().position, "q"));
-  }
-  co_return JsonAnswer(request, http::status::ok, std::move(*answer));
+  // Refusals above are answered here at once; the fan-out's wait and the evaluation go to the
+  // API workers, off the io thread.
+  const RouteHandler evaluate = [&](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
+    auto answer = co_await Answer(*query, listening, views, std::move(jobs));
+    if (!answer) {
+      co_return JsonAnswer(
+          r, http::status::bad_request,
+          RenderErrorJson(answer.error().ToString(), answer.error().position, "q"));
+    }
+    co_return JsonAnswer(r, http::status::ok, std::move(*answer));
+  };
+  co_return co_await workers_.Run(request, evaluate);
 }
 
 // Rows of each host's fresh probe when it came back ok, else of its latest snapshot (stale

@@ -29,8 +29,9 @@ struct HttpApiOptions {
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
 ///   GET  /api/v1/events                                          EventHandlers
 ///   GET  / /index.html                                           StatusPageHandler
-/// The query routes and the status page run on ApiWorkers (503 when too many are in progress),
-/// the scrape and health routes on the caller's io thread; the event stream answers there too.
+/// Query evaluation (processes and listening once admitted, hosts) and the status page run on
+/// ApiWorkers (503 when too many are in progress); the scrape and health routes, the event
+/// stream and open-files (one host, budgeted) answer on the caller's io thread.
 /// The ports and the bus must outlive the HttpApi; streams hold what they need themselves.
 class HttpApi {
  public:

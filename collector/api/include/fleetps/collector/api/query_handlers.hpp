@@ -21,15 +21,17 @@ namespace fleetps::collector {
 
 class QueryHandlers {
  public:
-  /// `fresh` budgets the ad hoc work (fresh=1 and open-files) of every client; it must outlive
-  /// the handlers.
-  QueryHandlers(FleetPort& fleet, AdhocLimits limits, FreshLimiter& fresh)
-      : fleet_(fleet), limits_(limits), fresh_(fresh) {}
+  /// `fresh` budgets the ad hoc work (fresh=1 and open-files) of every client; `workers` run the
+  /// evaluation of process and listening queries once admitted. Both must outlive the handlers.
+  QueryHandlers(FleetPort& fleet, AdhocLimits limits, FreshLimiter& fresh, ApiWorkers& workers)
+      : fleet_(fleet), limits_(limits), fresh_(fresh), workers_(workers) {}
 
   /// GET /api/v1/processes?q=&sort=&limit=&fresh=: one row per process of the latest
   /// snapshots, or with fresh=1 of one ad hoc probe per host over the warm sessions (a host
   /// whose probe fails or misses the deadline answers its snapshot as "stale"). A fresh=1 query
-  /// costs one token per host with a running agent; refused: 429 with Retry-After.
+  /// costs one token per host with a running agent; refused: 429 with Retry-After. Parameters
+  /// and budget are checked on the caller's thread, the rest runs on the ApiWorkers (503 when
+  /// they have too many requests in progress).
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Processes(const ApiRequest& request) const;
 
   /// GET /api/v1/listening: the same, one row per listening socket.
@@ -64,6 +66,7 @@ class QueryHandlers {
   FleetPort& fleet_;
   AdhocLimits limits_;
   FreshLimiter& fresh_;
+  ApiWorkers& workers_;
 };
 
 }  // namespace fleetps::collector
