@@ -131,21 +131,33 @@ ApiWorkers::~ApiWorkers() {
   for (std::thread& t : threads_) t.join();
 }
 
+ApiWorkers::Slot ApiWorkers::Reserve() {
+  if (pending_->fetch_add(1) >= options_.max_pending) {
+    pending_->fetch_sub(1);
+    refused_.fetch_add(1);
+    return Slot();
+  }
+  return Slot(pending_);
+}
+
+HttpResponse ApiWorkers::Busy(const ApiRequest& request) const {
+  return RetryLaterAnswer(request, http::status::service_unavailable,
+                          "API busy: " + std::to_string(options_.max_pending) +
+                              " requests in progress (collector.api_max_pending)",
+                          std::chrono::seconds(1));
+}
+
+asio::awaitable<HttpAnswer> ApiWorkers::Run(Slot slot, const ApiRequest& request,
+                                            const RouteHandler& handler) {
+  const Slot held = std::move(slot);  // released when the answer is back
+  co_return co_await asio::co_spawn(io_, handler(request), asio::use_awaitable);
+}
+
 asio::awaitable<HttpAnswer> ApiWorkers::Run(const ApiRequest& request,
                                             const RouteHandler& handler) {
-  if (pending_.fetch_add(1) >= options_.max_pending) {
-    pending_.fetch_sub(1);
-    refused_.fetch_add(1);
-    co_return RetryLaterAnswer(request, http::status::service_unavailable,
-                               "API busy: " + std::to_string(options_.max_pending) +
-                                   " requests in progress (collector.api_max_pending)",
-                               std::chrono::seconds(1));
-  }
-  struct Release {
-    std::atomic<std::size_t>& pending;
-    ~Release() { pending.fetch_sub(1); }
-  } release{pending_};
-  co_return co_await asio::co_spawn(io_, handler(request), asio::use_awaitable);
+  Slot slot = Reserve();
+  if (!slot) co_return Busy(request);
+  co_return co_await Run(std::move(slot), request, handler);
 }
 
 HttpResponse RetryLaterAnswer(const ApiRequest& request, http::status status,

@@ -138,6 +138,9 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
   if (!query) {
     co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(query.error()));
   }
+  // A place among the API's requests in progress first: a 503 must not spend the budget.
+  ApiWorkers::Slot slot = workers_.Reserve();
+  if (!slot) co_return workers_.Busy(request);
   const auto views = fleet_.State().Hosts();
   std::vector<AdhocJob> jobs;
   if (query->fresh) {
@@ -160,7 +163,7 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
     }
     co_return JsonAnswer(r, http::status::ok, std::move(*answer));
   };
-  co_return co_await workers_.Run(request, evaluate);
+  co_return co_await workers_.Run(std::move(slot), request, evaluate);
 }
 
 // Rows of each host's fresh probe when it came back ok, else of its latest snapshot (stale

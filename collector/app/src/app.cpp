@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -138,10 +139,10 @@ class App final : public FleetPort, public ControlPort {
   }
 
   int Run() {
-    auto server =
-        HttpServer::Bind(io_.get_executor(), listen_, [this](HttpRequest request, HttpPeer peer) {
-          return api_.Handle(std::move(request), peer);
-        });
+    auto server = HttpServer::Bind(http_io_.get_executor(), listen_,
+                                   [this](HttpRequest request, HttpPeer peer) {
+                                     return api_.Handle(std::move(request), peer);
+                                   });
     if (!server) {
       Log(LogLevel::kError, "listen_failed",
           {{"listen", listen_}, {"error", server.error().message()}});
@@ -175,10 +176,15 @@ class App final : public FleetPort, public ControlPort {
                      if (error) failure = DescribeException(error);
                      io_.stop();
                    });
+    auto http_work = asio::make_work_guard(http_io_);
+    std::jthread http_thread([this] { http_io_.run(); });
     std::vector<std::jthread> workers;
     for (unsigned i = 1; i < Threads(); ++i) workers.emplace_back([this] { io_.run(); });
     io_.run();
     workers.clear();
+    http_work.reset();
+    http_io_.stop();  // connections still open (keep-alive, streams) end with it
+    http_thread.join();
     const auto report = top_.LastShutdown();
     std::vector<LogField> fields{{"exit_code", std::to_string(exit_code)},
                                  {"unfinished", Join(report.unfinished)}};
@@ -324,7 +330,9 @@ class App final : public FleetPort, public ControlPort {
 
   // Event streams end when the HTTP service stops, so shutdown never waits on a client.
   asio::awaitable<void> HttpService() {
-    co_await http_->Run();
+    // Accepts and serves on the HTTP thread: a scrape never queues behind the agents' work on
+    // io_ (a fresh=1 fan-out makes a burst of it). Cancelling this cancels the accept loop.
+    co_await asio::co_spawn(http_io_, http_->Run(), asio::use_awaitable);
     api_.StopStreams();
   }
 
@@ -477,6 +485,9 @@ class App final : public FleetPort, public ControlPort {
   std::map<std::string, std::shared_ptr<agent::KnownHostsFile>> known_hosts_;  // guarded
   DynamicSupervisor hosts_;
   TopSupervisor top_;
+  // The HTTP server's own thread (started in Run): /metrics, /probe, /sd and the health checks
+  // are answered there; API evaluation goes on to api_'s workers, agent work stays on io_.
+  asio::io_context http_io_{1};
   std::optional<HttpServer> http_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> agent_generations_{0};

@@ -8,7 +8,7 @@
 Phases, one collector (the fleetsim-emitted inventory, collector defaults):
   ready  wait until every host is ready (at most --ready-timeout s)
   idle   --idle seconds: only the scraper
-  load   --load seconds: the scraper plus C clients, each sending
+  load   --load seconds: the scraper plus C clients (source addresses 127.0.1.1...), each sending
          GET /api/v1/processes?q={}&limit=10&fresh=1 back to back; a client answered 429 or 503
          waits what Retry-After says (at most 5 s) before its next query, as a polite client
          does; other answers are followed by the next query at once
@@ -52,8 +52,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def get(port, path, timeout):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port, path, timeout, source=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
@@ -179,11 +180,11 @@ def main():
         lock = threading.Lock()
         stop = threading.Event()
 
-        def client():
+        def client(source):
             while not stop.is_set():
                 t = time.monotonic()
                 try:
-                    status, retry_after, _ = get(port, QUERY, 90)
+                    status, retry_after, _ = get(port, QUERY, 90, source)
                 except OSError as e:
                     status, retry_after = type(e).__name__, None
                 with lock:
@@ -196,7 +197,9 @@ def main():
         c0, s0 = cpu_seconds(collector.pid), cpu_seconds(sim.pid)
         t0 = time.monotonic()
         scraper = scrape_phase(port, a.load, os.path.join(run_dir, "scrapes_load.txt"))
-        threads = [threading.Thread(target=client) for _ in range(a.clients)]
+        # Each client on its own loopback address, as distinct machines would be.
+        threads = [threading.Thread(target=client, args=(f"127.0.1.{i + 1}",))
+                   for i in range(a.clients)]
         for t in threads:
             t.start()
         scraper.wait()

@@ -8,10 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -122,14 +124,44 @@ class ApiWorkers {
   ApiWorkers(const ApiWorkers&) = delete;
   ApiWorkers& operator=(const ApiWorkers&) = delete;
 
-  /// `handler(request)` on a worker, its answer (or exception) back on the caller's executor; or
-  /// at once 503 `{"status":"error",...}` with `Retry-After: 1` when max_pending requests are
-  /// in progress. `request` and `handler` must outlive the returned awaitable's completion.
+  /// One of the max_pending places, held until destroyed (or moved into Run); empty when all
+  /// are taken.
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Slot&& other) noexcept = default;
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (pending_) pending_->fetch_sub(1);
+    }
+    explicit operator bool() const noexcept { return pending_ != nullptr; }
+
+   private:
+    friend class ApiWorkers;
+    explicit Slot(std::shared_ptr<std::atomic<std::size_t>> pending)
+        : pending_(std::move(pending)) {}
+    // Shared: a slot held by a coroutine frame may be destroyed after the ApiWorkers.
+    std::shared_ptr<std::atomic<std::size_t>> pending_;
+  };
+
+  /// Takes a place for a request; an empty Slot when max_pending are taken (then counted as
+  /// refused: answer Busy). Lets a handler refuse before it charges anything else.
+  [[nodiscard]] Slot Reserve();
+
+  /// 503 `{"status":"error",...}` with `Retry-After: 1`: max_pending requests in progress.
+  [[nodiscard]] HttpResponse Busy(const ApiRequest& request) const;
+
+  /// `handler(request)` on a worker holding `slot`, its answer (or exception) back on the
+  /// caller's executor. `request` and `handler` must outlive the returned awaitable's completion.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Run(Slot slot, const ApiRequest& request,
+                                                       const RouteHandler& handler);
+
+  /// The same after taking a slot, or Busy at once when there is none.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Run(const ApiRequest& request,
                                                        const RouteHandler& handler);
 
   /// Requests admitted and not yet answered.
-  [[nodiscard]] std::size_t Pending() const { return pending_.load(); }
+  [[nodiscard]] std::size_t Pending() const { return pending_->load(); }
   /// Requests refused with 503 so far.
   [[nodiscard]] std::uint64_t Refused() const { return refused_.load(); }
 
@@ -138,7 +170,8 @@ class ApiWorkers {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
-  std::atomic<std::size_t> pending_{0};
+  std::shared_ptr<std::atomic<std::size_t>> pending_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::atomic<std::uint64_t> refused_{0};
 };
 
