@@ -274,7 +274,7 @@ hosts: [{name: a}]
 TEST(ConfigLoadTest, AdmissionLimitsOfTheApi) {
   const Inventory defaults =
       LoadOk("defaults: {user: mon, use_ssh_agent: true}\nhosts: [{name: a}]\n");
-  EXPECT_EQ(defaults.collector.fresh_rate_per_client, 100u);
+  EXPECT_EQ(defaults.collector.fresh_rate_per_client, 50u);
   EXPECT_EQ(defaults.collector.fresh_burst, 2000u);
   EXPECT_EQ(defaults.collector.api_threads, 1u);
   const Inventory inventory = LoadOk(R"(

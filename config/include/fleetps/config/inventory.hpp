@@ -91,9 +91,9 @@ struct CollectorSettings {
   unsigned max_groups_per_host = 1000;
   /// Budgets of ad hoc work (fresh=1 queries, open-files) in host probes: refill per second and
   /// burst, per client address and over all clients.
-  unsigned fresh_rate_per_client = 100;
+  unsigned fresh_rate_per_client = 50;
   unsigned fresh_burst_per_client = 1000;
-  unsigned fresh_rate = 250;
+  unsigned fresh_rate = 100;
   unsigned fresh_burst = 2000;
   /// Worker threads for API evaluation, off the threads that serve scrapes...
   unsigned api_threads = 1;

@@ -37,8 +37,8 @@ struct FreshRate {
 /// burst), so a query over more hosts than the burst still runs once the bucket is full, and is
 /// then charged its full cost: the bucket goes into debt and later queries wait it out.
 struct FreshLimits {
-  FreshRate per_client{100, 1000};  ///< Per client address (IPv6: per /64).
-  FreshRate total{250, 2000};       ///< Over all clients.
+  FreshRate per_client{50, 1000};  ///< Per client address (IPv6: per /64).
+  FreshRate total{100, 2000};      ///< Over all clients.
   /// Clients tracked at once. An entry expires once its bucket has refilled (it then reads as a
   /// new client's); a new client finding the table full of live entries is refused.
   std::size_t max_clients = 10'000;
