@@ -9,7 +9,8 @@
 # binary is used as it is). To compare with an older commit, build that commit in a second build
 # directory and run this script on each. OUTDIR receives admission_TAG.json and run-TAG/ (config,
 # logs, every scrape's latency); the Markdown rows (one per phase) go to stdout, with the machine
-# and load. About 1.5 minutes. Uses 127.0.0.1 ports 25999-26999 only; stops everything it started.
+# and load. About 1.5 minutes. Uses 127.0.0.1 ports in 25999-31400 only; stops everything it
+# started.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)

@@ -3,7 +3,7 @@
 /metrics scraped back to back by one client while C clients send fresh=1 queries.
 
     admission_bench.py --build BUILD_DIR --out OUT [--hosts 1000] [--clients 20]
-                       [--idle 10] [--load 30] [--base-port 26000] [--tag NAME]
+                       [--idle 10] [--load 30] [--base-port P] [--tag NAME]
 
 Phases, one collector (the fleetsim-emitted inventory, collector defaults):
   ready  wait until every host is ready (at most --ready-timeout s)
@@ -108,7 +108,9 @@ def main():
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--idle", type=float, default=10)
     p.add_argument("--load", type=float, default=30)
-    p.add_argument("--base-port", type=int, default=26000)
+    p.add_argument("--base-port", type=int, default=0,
+                   help="first fleet port (default: the first of 26000, 27100, 28200, 29300, 30400 "
+                        "with no socket in any state, TIME-WAIT included, on the range)")
     p.add_argument("--ready-timeout", type=float, default=180)
     p.add_argument("--tag", default="run")
     a = p.parse_args()
@@ -117,6 +119,15 @@ def main():
     run_dir = os.path.join(a.out, f"run-{a.tag}")
     os.makedirs(run_dir, exist_ok=True)
     sim_dir = os.path.join(run_dir, "sim")
+    if not a.base_port:
+        # fleetsim's listeners cannot bind over the TIME-WAIT sockets an earlier run leaves.
+        def free(base):
+            out = subprocess.run(["ss", "-Htan", f"sport >= :{base - 1} and sport <= :{base + a.hosts}"],
+                                 capture_output=True, text=True, check=True).stdout
+            return not out.strip()
+        a.base_port = next((b for b in (26000, 27100, 28200, 29300, 30400) if free(b)), 0)
+        if not a.base_port:
+            raise SystemExit("admission: no free port range; wait a minute for TIME-WAIT to clear")
     port = a.base_port - 1  # below the fleet's ports
     sim_args = ["--hosts", str(a.hosts), "--base-port", str(a.base_port), "--dialects", DIALECTS]
     procs = []
