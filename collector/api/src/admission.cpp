@@ -115,11 +115,13 @@ std::uint64_t FreshLimiter::Refused(FreshScope scope) const {
 ApiWorkers::ApiWorkers(ApiWorkOptions options)
     : options_(options), work_(asio::make_work_guard(io_)) {
   const unsigned threads = std::max(1u, options_.threads);
+  // Relative to the process's nice (a collector started at nice 5 gets workers at 15).
+  const int nice = std::min(19, ::getpriority(PRIO_PROCESS, 0) + options_.nice);
   for (unsigned i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([this, nice] {
       // Best effort: a failure leaves the worker at the process's priority. PRIO_PROCESS with a
       // thread id sets that thread's nice on Linux.
-      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), options_.nice);
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice);
       io_.run();
     });
   }
