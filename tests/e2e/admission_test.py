@@ -3,8 +3,8 @@
 
     admission_test.py FLEETPS FLEETSIM SOURCE_DIR
 
-Four fleetsim hosts; the collector allows each client 8 host probes (two fresh=1 queries over
-the four hosts), refilling at 1 per second, and the collector 100. Two clients on their own
+Eight fleetsim hosts; the collector allows each client 16 host probes (two fresh=1 queries over
+the eight hosts), refilling at 1 per second, and the collector 100. Two clients on their own
 loopback addresses send their fresh=1 queries at the same moment while a third scrapes
 /metrics back to back:
 - 127.0.0.2 sends five: two answer 200, three 429 with a Retry-After of whole seconds and a
@@ -31,9 +31,9 @@ import yaml  # python3-yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
 
-HOSTS = 4
+HOSTS = 8  # a query costs 8: the refill of 1 per second takes 8 s to admit one more
 PORT_BLOCKS = [24000, 24100, 24200, 25000, 25100]
-BLOCK_SPAN = 60  # fleetsim B..B+3, collector B+50
+BLOCK_SPAN = 60  # fleetsim B..B+7, collector B+50
 BUDGET_QUERIES = 2  # fresh_burst_per_client / HOSTS
 CLIENT_A, CLIENT_B = "127.0.0.2", "127.0.0.3"
 
