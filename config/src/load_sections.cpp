@@ -48,6 +48,18 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto d = Duration(v, p, 1min, 24h * 30)) c.group_retention = *d;
                } else if (key == "max_groups_per_host") {
                  if (auto n = Unsigned(v, p, 1, 100'000)) c.max_groups_per_host = *n;
+               } else if (key == "fresh_rate_per_client") {
+                 if (auto n = Unsigned(v, p, 1, 1'000'000)) c.fresh_rate_per_client = *n;
+               } else if (key == "fresh_burst_per_client") {
+                 if (auto n = Unsigned(v, p, 1, 10'000'000)) c.fresh_burst_per_client = *n;
+               } else if (key == "fresh_rate") {
+                 if (auto n = Unsigned(v, p, 1, 1'000'000)) c.fresh_rate = *n;
+               } else if (key == "fresh_burst") {
+                 if (auto n = Unsigned(v, p, 1, 10'000'000)) c.fresh_burst = *n;
+               } else if (key == "api_threads") {
+                 if (auto n = Unsigned(v, p, 1, 64)) c.api_threads = *n;
+               } else if (key == "api_max_pending") {
+                 if (auto n = Unsigned(v, p, 1, 10'000)) c.api_max_pending = *n;
                } else if (key == "max_processes_per_host") {
                  if (auto n = Unsigned(v, p, 100, 10'000'000)) c.max_processes_per_host = *n;
                } else if (key == "max_label_value_bytes") {

@@ -9,12 +9,21 @@ RouteHandler Call(Group& group, Method method) {
   return [&group, method](const ApiRequest& request) { return (group.*method)(request); };
 }
 
+// `handler` run on `workers` instead of the io thread that read the request.
+RouteHandler OnWorkers(ApiWorkers& workers, RouteHandler handler) {
+  return [&workers, handler = std::move(handler)](const ApiRequest& request) {
+    return workers.Run(request, handler);
+  };
+}
+
 }  // namespace
 
 HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiOptions options)
-    : metrics_(fleet),
+    : fresh_(options.fresh),
+      workers_(options.work),
+      metrics_(fleet),
       health_(control),
-      query_(fleet, options.adhoc),
+      query_(fleet, options.adhoc, fresh_, workers_),
       events_(bus, options.events),
       status_page_(fleet) {
   using enum RouteMethods;
@@ -30,9 +39,15 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
                      &QueryHandlers::IsOpenFilesPath, kGet,
                      Call(query_, &QueryHandlers::OpenFiles));
   router_.Add("/api/v1/events", kGet, Call(events_, &EventHandlers::Events));
-  router_.Add("/api/v1/hosts", kGet, Call(query_, &QueryHandlers::Hosts));
-  router_.Add("/", kGet, Call(status_page_, &StatusPageHandler::Page));
-  router_.Add("/index.html", kGet, Call(status_page_, &StatusPageHandler::Page));
+  router_.Add("/api/v1/hosts", kGet, OnWorkers(workers_, Call(query_, &QueryHandlers::Hosts)));
+  router_.Add("/", kGet, OnWorkers(workers_, Call(status_page_, &StatusPageHandler::Page)));
+  router_.Add("/index.html", kGet,
+              OnWorkers(workers_, Call(status_page_, &StatusPageHandler::Page)));
+}
+
+ApiRefusals HttpApi::Refusals() const {
+  return ApiRefusals{fresh_.Refused(FreshScope::kClient), fresh_.Refused(FreshScope::kCollector),
+                     workers_.Refused()};
 }
 
 }  // namespace fleetps::collector

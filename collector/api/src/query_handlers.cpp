@@ -138,27 +138,42 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
   if (!query) {
     co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(query.error()));
   }
-  auto answer = co_await Answer(*query, listening);
-  if (!answer) {
-    co_return JsonAnswer(request, http::status::bad_request,
-                         RenderErrorJson(answer.error().ToString(), answer.error().position, "q"));
+  // A place among the API's requests in progress first: a 503 must not spend the budget.
+  ApiWorkers::Slot slot = workers_.Reserve();
+  if (!slot) co_return workers_.Busy(request);
+  const auto views = fleet_.State().Hosts();
+  std::vector<AdhocJob> jobs;
+  if (query->fresh) {
+    jobs.reserve(views.size());
+    std::size_t with_agent = 0;
+    for (const auto& view : views) {
+      jobs.push_back(AdhocJob{fleet_.Agent(view->spec.name), view->spec.probe_timeout});
+      if (jobs.back().agent) ++with_agent;
+    }
+    if (auto refused = RefusedAdhoc(request, with_agent)) co_return std::move(*refused);
   }
-  co_return JsonAnswer(request, http::status::ok, std::move(*answer));
+  // Refusals above are answered here at once; the fan-out's wait and the evaluation go to the
+  // API workers, off the io thread.
+  const RouteHandler evaluate = [&](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
+    auto answer = co_await Answer(*query, listening, views, std::move(jobs));
+    if (!answer) {
+      co_return JsonAnswer(
+          r, http::status::bad_request,
+          RenderErrorJson(answer.error().ToString(), answer.error().position, "q"));
+    }
+    co_return JsonAnswer(r, http::status::ok, std::move(*answer));
+  };
+  co_return co_await workers_.Run(std::move(slot), request, evaluate);
 }
 
 // Rows of each host's fresh probe when it came back ok, else of its latest snapshot (stale
 // with fresh=1 or while the host is not up), else none (down).
 boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryHandlers::Answer(
-    const ProcessQuery& query, bool listening) const {
+    const ProcessQuery& query, bool listening,
+    const std::vector<std::shared_ptr<const HostView>>& views, std::vector<AdhocJob> jobs) const {
   const FleetState& state = fleet_.State();
-  const auto views = state.Hosts();
   std::vector<std::optional<agent::ProbeResult>> fresh(views.size());
   if (query.fresh) {
-    std::vector<AdhocJob> jobs;
-    jobs.reserve(views.size());
-    for (const auto& view : views) {
-      jobs.push_back(AdhocJob{fleet_.Agent(view->spec.name), view->spec.probe_timeout});
-    }
     AdhocWork<agent::ProbeResult> probe = [](AdhocAgent& agent) {
       return agent.RunAdhoc(agent::ProbeKind::kProcesses);
     };
@@ -217,6 +232,25 @@ boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryH
                       : RenderProcessesJson(*answer, statuses);
 }
 
+std::optional<HttpResponse> QueryHandlers::RefusedAdhoc(const ApiRequest& request,
+                                                        std::size_t hosts) const {
+  const auto refusal = fresh_.Admit(request.peer.address, hosts, FreshLimiter::Clock::now());
+  if (!refusal) return std::nullopt;
+  const FreshLimits& limits = fresh_.Limits();
+  const bool client = refusal->scope == FreshScope::kClient;
+  const FreshRate& rate = client ? limits.per_client : limits.total;
+  const auto whole = [](double v) { return std::to_string(static_cast<std::uint64_t>(v)); };
+  const std::string keys = client ? "collector.fresh_rate_per_client, fresh_burst_per_client"
+                                  : "collector.fresh_rate, fresh_burst";
+  return RetryLaterAnswer(
+      request, http::status::too_many_requests,
+      std::string("rate limited: ") + (client ? "this client's" : "the collector-wide") +
+          " budget for ad hoc work is spent (this request needs " + whole(refusal->needed) +
+          " host probes; budget " + whole(rate.burst) + ", refilling " + whole(rate.per_second) +
+          "/s: " + keys + "); retry in " + std::to_string(refusal->retry_after.count()) + " s",
+      refusal->retry_after);
+}
+
 bool QueryHandlers::IsOpenFilesPath(std::string_view path) {
   return MatchOpenFilesPath(path, "").has_value();
 }
@@ -238,6 +272,7 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::OpenFiles(const ApiRequest& re
     co_return JsonError(request, http::status::service_unavailable,
                         "host " + req.host + " is down: " + FailureReason(*view, nullptr));
   }
+  if (auto refused = RefusedAdhoc(request, 1)) co_return std::move(*refused);
   const std::int64_t pid = req.pid;
   std::vector<AdhocJob> job{AdhocJob{std::move(agent), view->spec.probe_timeout}};
   AdhocWork<agent::OpenFilesOutcome> list = [pid](AdhocAgent& a) { return a.RunOpenFiles(pid); };

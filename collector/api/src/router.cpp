@@ -54,12 +54,12 @@ const Router::Entry* Router::Find(std::string_view path) const {
   return nullptr;
 }
 
-boost::asio::awaitable<HttpAnswer> Router::Route(HttpRequest request) const {
+boost::asio::awaitable<HttpAnswer> Router::Route(HttpRequest request, HttpPeer peer) const {
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) {
     co_return MakeResponse(request, http::status::bad_request, "malformed request target\n");
   }
-  const ApiRequest api{request, std::string(target->path()), target->encoded_query()};
+  const ApiRequest api{request, std::string(target->path()), target->encoded_query(), peer};
   const Entry* entry = Find(api.path);
   if (!entry) co_return MakeResponse(request, http::status::not_found, "not found\n");
   if (!Accepts(entry->methods, request.method())) {

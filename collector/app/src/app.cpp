@@ -13,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -132,6 +133,18 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event,
   return out;
 }
 
+// The API's admission limits from the `collector` section.
+HttpApiOptions ApiOptions(const config::CollectorSettings& collector) {
+  HttpApiOptions options;
+  options.fresh.per_client = {static_cast<double>(collector.fresh_rate_per_client),
+                              static_cast<double>(collector.fresh_burst_per_client)};
+  options.fresh.total = {static_cast<double>(collector.fresh_rate),
+                         static_cast<double>(collector.fresh_burst)};
+  options.work.threads = collector.api_threads;
+  options.work.max_pending = collector.api_max_pending;
+  return options;
+}
+
 // The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 class App final : public FleetPort, public ControlPort {
@@ -151,7 +164,7 @@ class App final : public FleetPort, public ControlPort {
             inventory_.collector.max_concurrent_handshakes)),
         hosts_(io_.get_executor(), HostSupervisorOptions(), clock_, random_, LogSupervisorEvent),
         top_(io_.get_executor(), TopSupervisorOptions{}, clock_, random_, LogSupervisorEvent),
-        api_(*this, *this, bus_) {
+        api_(*this, *this, bus_, ApiOptions(inventory_.collector)) {
     state_.SetHosts(inventory_.hosts);
   }
 
@@ -161,11 +174,13 @@ class App final : public FleetPort, public ControlPort {
     (void)ReadProcessStats();
     // Every endpoint behind the web config's gate (basic auth, headers), read per request so
     // a reload applies to the next one.
-    const HttpHandler api = [this](HttpRequest request) { return api_.Handle(std::move(request)); };
     auto server = HttpServer::Bind(
-        io_.get_executor(), listen_,
-        [this, api](HttpRequest request) {
-          return PassGate(Web().gate, std::move(request), api, auth_failures_);
+        http_io_.get_executor(), listen_,
+        [this](HttpRequest request, HttpPeer peer) {
+          return PassGate(
+              Web().gate, std::move(request),
+              [this, peer](HttpRequest admitted) { return api_.Handle(std::move(admitted), peer); },
+              auth_failures_);
         },
         ServerOptions());
     if (!server) {
@@ -203,10 +218,15 @@ class App final : public FleetPort, public ControlPort {
                      if (error) failure = DescribeException(error);
                      io_.stop();
                    });
+    auto http_work = asio::make_work_guard(http_io_);
+    std::jthread http_thread([this] { http_io_.run(); });
     std::vector<std::jthread> workers;
     for (unsigned i = 1; i < Threads(); ++i) workers.emplace_back([this] { io_.run(); });
     io_.run();
     workers.clear();
+    http_work.reset();
+    http_io_.stop();  // connections still open (keep-alive, streams) end with it
+    http_thread.join();
     const auto report = top_.LastShutdown();
     std::vector<LogField> fields{{"exit_code", std::to_string(exit_code)},
                                  {"unfinished", Join(report.unfinished)}};
@@ -419,7 +439,9 @@ class App final : public FleetPort, public ControlPort {
 
   // Event streams end when the HTTP service stops, so shutdown never waits on a client.
   asio::awaitable<void> HttpService() {
-    co_await http_->Run();
+    // Accepts and serves on the HTTP thread: a scrape never queues behind the agents' work on
+    // io_ (a fresh=1 fan-out makes a burst of it). Cancelling this cancels the accept loop.
+    co_await asio::co_spawn(http_io_, http_->Run(), asio::use_awaitable);
     api_.StopStreams();
   }
 
@@ -534,6 +556,9 @@ class App final : public FleetPort, public ControlPort {
                                       : auth_failures_->by_reason[i].load();
       self.http_auth_failures.emplace_back(AuthFailureName(reason), count);
     }
+    const ApiRefusals refused = api_.Refusals();
+    self.api_refused = {refused.rate_limited_client, refused.rate_limited_collector,
+                        refused.overloaded};
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }
@@ -601,6 +626,9 @@ class App final : public FleetPort, public ControlPort {
   std::map<std::string, std::shared_ptr<agent::KnownHostsFile>> known_hosts_;  // guarded
   DynamicSupervisor hosts_;
   TopSupervisor top_;
+  // The HTTP server's own thread (started in Run): /metrics, /probe, /sd and the health checks
+  // are answered there; API evaluation goes on to api_'s workers, agent work stays on io_.
+  asio::io_context http_io_{1};
   std::optional<HttpServer> http_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> agent_generations_{0};

@@ -18,6 +18,7 @@
 #include "fleetps/collector/cli/table.hpp"
 #include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/collector/query/selector.hpp"
+#include "fleetps/collector/query/text.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
 #include "fleetps/config/load.hpp"
 #include "fleetps/config/web_config.hpp"
@@ -160,6 +161,17 @@ int UnexpectedStatus(const ClientFlags& flags, unsigned status, std::ostream& er
   return kExitInvalid;
 }
 
+// A refusal that asks to come back later (429 rate limited, 503 busy with Retry-After): one
+// line saying so and when, instead of the server's whole message.
+bool ReportRetryLater(const HttpReply& reply, std::ostream& err) {
+  const bool limited = reply.status == 429;
+  if (!limited && !(reply.status == 503 && !reply.retry_after.empty())) return false;
+  err << "fleetps: " << (limited ? "rate limited" : "server busy");
+  if (!reply.retry_after.empty()) err << ", retry in " << TerminalSafe(reply.retry_after) << " s";
+  err << '\n';
+  return true;
+}
+
 // A refusal by the collector's web config (collector.web_config_file), which answers in plain
 // text, not JSON: a 401 or 503 of basic auth, a 400 for http:// to its TLS port. What to do.
 std::optional<int> RefusedByWebConfig(const ClientFlags& flags, const HttpReply& reply,
@@ -178,7 +190,7 @@ std::optional<int> RefusedByWebConfig(const ClientFlags& flags, const HttpReply&
         << " (HTTP 401)\n";
     return kExitInvalid;
   }
-  if (status == 503 && !flags.http.user.empty()) {
+  if (status == 503 && reply.body.starts_with("too many authentication attempts")) {
     err << "fleetps: " << flags.server << " is busy checking credentials (HTTP 503); try again\n";
     return kExitInvalid;
   }
@@ -195,6 +207,7 @@ int Fetch(ClientFlags flags, const std::string& target, std::string_view selecto
     return kExitInvalid;
   }
   if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
+  if (ReportRetryLater(*reply, err)) return kExitInvalid;
   TableOptions options;
   options.mode = flags.mode;
   options.selector = selector;
@@ -358,6 +371,7 @@ int Events(std::span<const std::string_view> args, std::ostream& out, std::ostre
   }
   if (reply->status == 200) return kExitOk;
   if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
+  if (ReportRetryLater(*reply, err)) return kExitInvalid;
   // Not a stream: the server's error answer, read like any other.
   const auto answer = Answer::Read(reply->body);
   if (!answer) {

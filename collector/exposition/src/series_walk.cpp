@@ -415,6 +415,15 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
       case CatalogIndex("fleetps_http_connections_timed_out_total"):
         SampleCounts(sink, family, "deadline", http.timed_out);
         break;
+      case CatalogIndex("fleetps_api_refused_total"):
+        // Every reason from the start, so rate() sees the first refusal.
+        for (const auto& [reason, count] :
+             {std::pair{"rate_limited_client", self.api_refused.rate_limited_client},
+              std::pair{"rate_limited_collector", self.api_refused.rate_limited_collector},
+              std::pair{"overloaded", self.api_refused.overloaded}}) {
+          sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
+        }
+        break;
       default:
         if (!self.process) break;
         const ProcessStats& p = *self.process;

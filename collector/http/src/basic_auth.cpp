@@ -153,7 +153,7 @@ asio::awaitable<std::optional<AuthFailure>> BasicAuthenticator::Check(std::strin
 }
 
 asio::awaitable<HttpAnswer> PassGate(std::shared_ptr<const HttpGate> gate, HttpRequest request,
-                                     HttpHandler next,
+                                     std::function<asio::awaitable<HttpAnswer>(HttpRequest)> next,
                                      std::shared_ptr<AuthFailureCounts> failures) {
   HttpAnswer answer;
   std::optional<AuthFailure> refused;

@@ -107,6 +107,7 @@ asio::awaitable<boost::system::error_code> Get(Stream& stream, ServerAddress ser
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
   if (read_ec) co_return read_ec;
   reply.status = parser.get().result_int();
+  reply.retry_after = std::string(parser.get()[http::field::retry_after]);
   reply.body = std::move(parser.get().body());
   co_return boost::system::error_code{};
 }
@@ -127,6 +128,7 @@ asio::awaitable<boost::system::error_code> GetStream(
   auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, kTuple);
   if (header_ec) co_return header_ec;
   reply.status = parser.get().result_int();
+  reply.retry_after = std::string(parser.get()[http::field::retry_after]);
   std::array<char, 16 * 1024> chunk{};
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();

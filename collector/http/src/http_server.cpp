@@ -224,7 +224,7 @@ asio::awaitable<void> ServeRequests(const std::shared_ptr<HttpServer::State>& st
                                     const HttpServerOptions& options,
                                     std::shared_ptr<Stream> shared_stream,
                                     ConnectionBudget::Lease& lease,
-                                    ConnectionBudget::Clock::time_point accepted) {
+                                    ConnectionBudget::Clock::time_point accepted, HttpPeer peer) {
   using Clock = ConnectionBudget::Clock;
   Stream& stream = *shared_stream;
   lease.OnEvict([weak = std::weak_ptr(shared_stream), executor = stream.get_executor()] {
@@ -278,7 +278,7 @@ asio::awaitable<void> ServeRequests(const std::shared_ptr<HttpServer::State>& st
     HttpAnswer answer;
     std::string failure;
     try {
-      answer = co_await state->handler(std::move(request));
+      answer = co_await state->handler(std::move(request), peer);
     } catch (const std::exception& e) {
       failure = e.what();
       RecordInternalError("http_session", failure);
@@ -335,7 +335,7 @@ asio::awaitable<bool> AnswerPlainHttp(const HttpServerOptions& options, tcp::soc
 }
 
 asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, tcp::socket socket,
-                                      ConnectionBudget::Lease admitted) {
+                                      ConnectionBudget::Lease admitted, HttpPeer peer) {
   using Clock = ConnectionBudget::Clock;
   const auto accepted = Clock::now();
   const HttpServerOptions options = state->Options();
@@ -347,7 +347,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
   beast::error_code ignored;
   if (!tls) {
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-    co_await ServeRequests(state, options, stream, lease, accepted);
+    co_await ServeRequests(state, options, stream, lease, accepted, peer);
     stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
     co_return;
   }
@@ -366,7 +366,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<HttpServer::State> state, 
     state->tls_handshake_failures.fetch_add(1);
     co_return;
   }
-  co_await ServeRequests(state, options, stream, lease, accepted);
+  co_await ServeRequests(state, options, stream, lease, accepted, peer);
   // close_notify, so the client can tell the end of a close-delimited answer from a cut; a
   // client that never answers it costs at most a second.
   TcpLayer(*stream).expires_after(std::chrono::seconds(1));
@@ -477,8 +477,9 @@ asio::awaitable<void> HttpServer::Run() {
     const auto executor = socket.get_executor();
     asio::co_spawn(
         executor,
-        [state, s = std::move(socket), l = std::move(*lease)]() mutable {
-          return ServeConnection(state, std::move(s), std::move(l));
+        [state, s = std::move(socket), l = std::move(*lease),
+         client = HttpPeer{peer.address(), peer.port()}]() mutable {
+          return ServeConnection(state, std::move(s), std::move(l), std::move(client));
         },
         [](const std::exception_ptr& error) { RecordInternalException("http_session", error); });
   }

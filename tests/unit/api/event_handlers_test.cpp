@@ -83,7 +83,9 @@ class EventHandlersTest : public ::testing::Test {
 
 TEST_F(EventHandlersTest, AnswerIsAnEventStreamOrAnError) {
   HttpAnswer answer = Await(io_, handlers_.Events({Request(http::verb::get, "/api/v1/events"),
-                                                   "/api/v1/events", "host=web%5B01-02%5D"}));
+                                                   "/api/v1/events",
+                                                   "host=web%5B01-02%5D",
+                                                   {}}));
   EXPECT_EQ(answer.response.result(), http::status::ok);
   EXPECT_EQ(answer.response[http::field::content_type], "text/event-stream; charset=utf-8");
   EXPECT_EQ(answer.response[http::field::cache_control], "no-cache");
@@ -92,8 +94,8 @@ TEST_F(EventHandlersTest, AnswerIsAnEventStreamOrAnError) {
   answer = HttpAnswer();  // an answer never sent frees its slot
   EXPECT_EQ(handlers_.OpenStreams(), 0u);
 
-  const HttpAnswer bad =
-      Await(io_, handlers_.Events({Request(http::verb::get, "/"), "/api/v1/events", "host=a%20b"}));
+  const HttpAnswer bad = Await(
+      io_, handlers_.Events({Request(http::verb::get, "/"), "/api/v1/events", "host=a%20b", {}}));
   EXPECT_EQ(bad.response.result(), http::status::bad_request);
   EXPECT_EQ(bad.response[http::field::content_type], "application/json");
   EXPECT_THAT(bad.response.body(), HasSubstr("\"parameter\":\"host\""));
@@ -106,7 +108,7 @@ TEST_F(EventHandlersTest, StreamsAreCappedAndASlotFreesWithItsStream) {
   ASSERT_TRUE(first.has_value());
   ASSERT_TRUE(second.has_value());
   const HttpAnswer refused =
-      Await(io_, handlers_.Events({Request(http::verb::get, "/"), "/api/v1/events", ""}));
+      Await(io_, handlers_.Events({Request(http::verb::get, "/"), "/api/v1/events", "", {}}));
   EXPECT_EQ(refused.response.result(), http::status::service_unavailable);
   EXPECT_EQ(
       refused.response.body(),

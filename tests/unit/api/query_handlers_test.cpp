@@ -26,7 +26,7 @@ constexpr AdhocLimits kTestLimits{std::chrono::milliseconds(100), std::chrono::m
 
 class QueryHandlersTest : public testing::ApiTest {
  protected:
-  QueryHandlersTest() : ApiTest(HttpApiOptions{kTestLimits, {}}) {
+  QueryHandlersTest() : ApiTest(HttpApiOptions{kTestLimits, {}, {}, {}}) {
     web_ = std::make_shared<FakeAgent>(io_);
     fleet_.agents["web01"] = web_;
   }

@@ -119,7 +119,7 @@ TEST_F(RouterTest, AnswersKeepTheRequestsVersionAndKeepAlive) {
 
 TEST(ApiRequestTest, ParamDecodesTheFirstValue) {
   const HttpRequest http_request = Request(http::verb::get, "/probe?target=web%2001&target=x&e=");
-  const ApiRequest request{http_request, "/probe", "target=web%2001&target=x&e="};
+  const ApiRequest request{http_request, "/probe", "target=web%2001&target=x&e=", {}};
   EXPECT_EQ(request.Param("target"), "web 01");
   EXPECT_EQ(request.Param("e"), "");
   EXPECT_EQ(request.Param("missing"), std::nullopt);

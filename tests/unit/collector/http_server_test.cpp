@@ -48,7 +48,7 @@ asio::awaitable<void> WriteThenThrow(HttpStreamWriter& out) {
   throw std::runtime_error("stream broke");
 }
 
-asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
+asio::awaitable<HttpAnswer> Handle(HttpRequest request, HttpPeer peer) {
   ++handled;
   if (request.target() == "/throw") throw std::runtime_error("handler broke");
   if (request.target() == "/hold") {  // a request being handled for a while
@@ -64,6 +64,9 @@ asio::awaitable<HttpAnswer> Handle(HttpRequest request) {
     HttpAnswer answer(MakeResponse(request, http::status::ok, {}, "text/event-stream"));
     answer.stream = [](HttpStreamWriter& out) { return WriteTwice(out); };
     co_return answer;
+  }
+  if (request.target() == "/peer") {
+    co_return MakeResponse(request, http::status::ok, peer.address.to_string() + "\n");
   }
   co_return MakeResponse(request, http::status::ok, "hello\n");
 }
@@ -177,6 +180,16 @@ TEST(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   small.Send(
       "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
   EXPECT_TRUE(small.Read().starts_with("HTTP/1.1 200 "));
+}
+
+TEST(HttpServerTest, HandlerSeesTheClientsAddress) {
+  Server server(HttpServerOptions{});
+  for (const std::string_view source : {"127.0.0.2", "127.0.0.3"}) {
+    Client client(server.port(), source);
+    client.Send("GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string answer = client.Read();
+    EXPECT_TRUE(answer.ends_with("\r\n\r\n" + std::string(source) + "\n")) << answer;
+  }
 }
 
 TEST(HttpServerTest, OversizedRequestLineGets414AndOversizedHeadersGet431) {

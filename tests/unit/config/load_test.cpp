@@ -271,6 +271,41 @@ hosts: [{name: a}]
   EXPECT_EQ(inventory.collector.restart_period, 60s);
 }
 
+TEST(ConfigLoadTest, AdmissionLimitsOfTheApi) {
+  const Inventory defaults =
+      LoadOk("defaults: {user: mon, use_ssh_agent: true}\nhosts: [{name: a}]\n");
+  EXPECT_EQ(defaults.collector.fresh_rate_per_client, 50u);
+  EXPECT_EQ(defaults.collector.fresh_burst, 2000u);
+  EXPECT_EQ(defaults.collector.api_threads, 1u);
+  const Inventory inventory = LoadOk(R"(
+defaults: {user: mon, use_ssh_agent: true}
+collector:
+  fresh_rate_per_client: 5
+  fresh_burst_per_client: 50
+  fresh_rate: 20
+  fresh_burst: 400
+  api_threads: 2
+  api_max_pending: 8
+hosts: [{name: a}]
+)");
+  EXPECT_EQ(inventory.collector.fresh_rate_per_client, 5u);
+  EXPECT_EQ(inventory.collector.fresh_burst_per_client, 50u);
+  EXPECT_EQ(inventory.collector.fresh_rate, 20u);
+  EXPECT_EQ(inventory.collector.fresh_burst, 400u);
+  EXPECT_EQ(inventory.collector.api_threads, 2u);
+  EXPECT_EQ(inventory.collector.api_max_pending, 8u);
+  EXPECT_THAT(Errors(R"(defaults: {user: mon, use_ssh_agent: true}
+collector:
+  fresh_rate: 0
+  api_threads: 65
+  api_max_pending: many
+hosts: [{name: a}]
+)"),
+              ElementsAre("t.yaml:3:15: expected an integer in 1..1000000, got 0",
+                          "t.yaml:4:16: expected an integer in 1..64, got 65",
+                          "t.yaml:5:20: expected an integer in 1..10000, got \"many\""));
+}
+
 TEST(ConfigLoadTest, ProcessNamesKeepTheirPatternsAsWritten) {
   const Inventory inventory = LoadOk(R"(
 defaults: {user: mon, use_ssh_agent: true}

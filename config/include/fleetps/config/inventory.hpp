@@ -114,6 +114,16 @@ struct CollectorSettings {
   /// Status events one host may publish per minute (a burst of as many); beyond it they are
   /// coalesced into the latest and counted (fleetps_host_events_coalesced_total).
   unsigned max_host_events_per_minute = 60;
+  /// Budgets of ad hoc work (fresh=1 queries, open-files) in host probes: refill per second and
+  /// burst, per client address and over all clients.
+  unsigned fresh_rate_per_client = 50;
+  unsigned fresh_burst_per_client = 1000;
+  unsigned fresh_rate = 100;
+  unsigned fresh_burst = 2000;
+  /// Worker threads for API evaluation, off the threads that serve scrapes...
+  unsigned api_threads = 1;
+  /// ...and the API requests admitted at once; the next gets 503.
+  unsigned api_max_pending = 64;
   bool operator==(const CollectorSettings&) const = default;
 };
 

@@ -4,6 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "fleetps/collector/api/admission.hpp"
 #include "fleetps/collector/api/event_handlers.hpp"
 #include "fleetps/collector/api/health_handlers.hpp"
 #include "fleetps/collector/api/metrics_handlers.hpp"
@@ -17,6 +18,8 @@ namespace fleetps::collector {
 struct HttpApiOptions {
   AdhocLimits adhoc;
   EventStreamOptions events;
+  FreshLimits fresh;
+  ApiWorkOptions work;
 };
 
 /// Routes (methods as RouteMethods name them):
@@ -26,6 +29,9 @@ struct HttpApiOptions {
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
 ///   GET  /api/v1/events                                          EventHandlers
 ///   GET  / /index.html                                           StatusPageHandler
+/// Query evaluation (processes and listening once admitted, hosts) and the status page run on
+/// ApiWorkers (503 when too many are in progress); the scrape and health routes, the event
+/// stream and open-files (one host, budgeted) answer on the caller's io thread.
 /// The ports and the bus must outlive the HttpApi; streams hold what they need themselves.
 class HttpApi {
  public:
@@ -33,9 +39,10 @@ class HttpApi {
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  /// Answers one request (an HttpHandler for HttpServer).
-  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Handle(HttpRequest request) const {
-    return router_.Route(std::move(request));
+  /// Answers one request from `peer` (an HttpHandler for HttpServer).
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Handle(HttpRequest request,
+                                                          HttpPeer peer = {}) const {
+    return router_.Route(std::move(request), peer);
   }
 
   /// Ends every event stream (see EventHandlers::StopStreams).
@@ -44,7 +51,12 @@ class HttpApi {
   [[nodiscard]] const Router& Routes() const noexcept { return router_; }
   [[nodiscard]] const EventHandlers& Events() const noexcept { return events_; }
 
+  /// The 429 and 503 refusals so far (fleetps_api_refused_total).
+  [[nodiscard]] ApiRefusals Refusals() const;
+
  private:
+  FreshLimiter fresh_;
+  ApiWorkers workers_;
   MetricsHandlers metrics_;
   HealthHandlers health_;
   QueryHandlers query_;

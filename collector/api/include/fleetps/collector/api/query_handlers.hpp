@@ -1,14 +1,19 @@
 // The query endpoints (docs/query.md): GET /api/v1/processes, /api/v1/listening,
 // /api/v1/hosts/{host}/processes/{pid}/open-files and /api/v1/hosts. Invalid parameters are
-// answered 400 before any agent is asked anything.
+// answered 400, and ad hoc work beyond the FreshLimiter's budgets 429, before any agent is asked
+// anything.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
 #include "fleetps/collector/api/adhoc.hpp"
+#include "fleetps/collector/api/admission.hpp"
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/api/router.hpp"
 
@@ -16,12 +21,17 @@ namespace fleetps::collector {
 
 class QueryHandlers {
  public:
-  explicit QueryHandlers(FleetPort& fleet, AdhocLimits limits = {})
-      : fleet_(fleet), limits_(limits) {}
+  /// `fresh` budgets the ad hoc work (fresh=1 and open-files) of every client; `workers` run the
+  /// evaluation of process and listening queries once admitted. Both must outlive the handlers.
+  QueryHandlers(FleetPort& fleet, AdhocLimits limits, FreshLimiter& fresh, ApiWorkers& workers)
+      : fleet_(fleet), limits_(limits), fresh_(fresh), workers_(workers) {}
 
   /// GET /api/v1/processes?q=&sort=&limit=&fresh=: one row per process of the latest
   /// snapshots, or with fresh=1 of one ad hoc probe per host over the warm sessions (a host
-  /// whose probe fails or misses the deadline answers its snapshot as "stale").
+  /// whose probe fails or misses the deadline answers its snapshot as "stale"). A fresh=1 query
+  /// costs one token per host with a running agent; refused: 429 with Retry-After. Parameters
+  /// and budget are checked on the caller's thread, the rest runs on the ApiWorkers (503 when
+  /// they have too many requests in progress).
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Processes(const ApiRequest& request) const;
 
   /// GET /api/v1/listening: the same, one row per listening socket.
@@ -33,7 +43,8 @@ class QueryHandlers {
 
   /// GET /api/v1/hosts/{host}/processes/{pid}/open-files: runs the fixed open-files template
   /// on the host's warm session. 404 unknown host or process, 503 host down, 504 deadline,
-  /// 403 permission denied, 501 unsupported dialect, 502 failed probe.
+  /// 403 permission denied, 501 unsupported dialect, 502 failed probe, 429 beyond the client's
+  /// or the collector's ad hoc budget (costs one token).
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> OpenFiles(const ApiRequest& request) const;
 
   /// GET /api/v1/hosts: every host's state, session and last probe.
@@ -43,11 +54,19 @@ class QueryHandlers {
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Query(const ApiRequest& request,
                                                          bool listening) const;
   // The JSON answer, or the error a regex hit while matching (the request's fault: 400).
+  // `views` are the hosts to answer for, `jobs` their fresh probes (empty without fresh=1).
   [[nodiscard]] boost::asio::awaitable<boost::system::result<std::string, SelectorError>> Answer(
-      const ProcessQuery& query, bool listening) const;
+      const ProcessQuery& query, bool listening,
+      const std::vector<std::shared_ptr<const HostView>>& views, std::vector<AdhocJob> jobs) const;
+  // Charges ad hoc work on `hosts` hosts to `request`'s client: nullopt when admitted, else the
+  // 429 answer.
+  [[nodiscard]] std::optional<HttpResponse> RefusedAdhoc(const ApiRequest& request,
+                                                         std::size_t hosts) const;
 
   FleetPort& fleet_;
   AdhocLimits limits_;
+  FreshLimiter& fresh_;
+  ApiWorkers& workers_;
 };
 
 }  // namespace fleetps::collector

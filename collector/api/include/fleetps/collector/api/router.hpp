@@ -21,6 +21,7 @@ struct ApiRequest {
   const HttpRequest& http;
   std::string path;                ///< Percent-decoded, as routed.
   std::string_view encoded_query;  ///< Without the `?`; empty when there is none.
+  HttpPeer peer;                   ///< The client (per-client limits key on its address).
 
   /// The decoded value of the first query parameter `name`, or nullopt when absent.
   [[nodiscard]] std::optional<std::string> Param(std::string_view name) const;
@@ -55,8 +56,9 @@ class Router {
   void AddPattern(std::string pattern, PathMatcher matches, RouteMethods methods,
                   RouteHandler handler);
 
-  /// Answers `request` with its route's handler, or one of the errors above.
-  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Route(HttpRequest request) const;
+  /// Answers `request` from `peer` with its route's handler, or one of the errors above.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Route(HttpRequest request,
+                                                         HttpPeer peer = {}) const;
 
   /// Exact paths and pattern names, sorted exact paths first: what the table serves.
   [[nodiscard]] std::vector<std::string> Patterns() const;

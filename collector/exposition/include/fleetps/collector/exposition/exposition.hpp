@@ -20,6 +20,13 @@
 namespace fleetps::collector {
 
 /// Collector-wide values sampled at scrape time. Unset optionals are not emitted.
+/// API requests refused so far, by reason (fleetps_api_refused_total).
+struct ApiRefusalCounts {
+  std::uint64_t rate_limited_client = 0;     ///< 429, a client's ad hoc budget.
+  std::uint64_t rate_limited_collector = 0;  ///< 429, the collector-wide ad hoc budget.
+  std::uint64_t overloaded = 0;              ///< 503, too many API requests in progress.
+};
+
 struct SelfMetrics {
   std::uint64_t supervisor_restarts = 0;
   std::uint64_t bus_dropped = 0;
@@ -33,6 +40,7 @@ struct SelfMetrics {
   /// Requests and connections the web config refused, by reason (no_credentials...), every
   /// reason from the start.
   std::vector<std::pair<std::string, std::uint64_t>> http_auth_failures;
+  ApiRefusalCounts api_refused;
 };
 
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the

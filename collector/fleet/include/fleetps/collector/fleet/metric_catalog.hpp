@@ -153,6 +153,9 @@ inline constexpr std::array kMetricCatalog = {
                      "they were doing"},
     MetricDescriptor{"fleetps_http_connections_timed_out_total", MetricType::kCounter,
                      "HTTP connections closed at a deadline, by deadline"},
+    MetricDescriptor{"fleetps_api_refused_total", MetricType::kCounter,
+                     "API requests refused before any work: 429 over an ad hoc budget (per "
+                     "client or collector-wide), 503 with too many requests in progress"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,9 +106,11 @@ struct HttpGate {
 
 /// Answers `request` through `gate`: 401 with `WWW-Authenticate: Basic realm="fleetps"` without
 /// valid credentials, 503 with `Retry-After: 1` when bcrypt is busy, else `next`'s answer; the
-/// gate's headers on all of them. Refusals are added to `failures`. Never logs credentials.
+/// gate's headers on all of them. Refusals are added to
+/// `failures`. Never logs credentials.
 [[nodiscard]] boost::asio::awaitable<HttpAnswer> PassGate(
-    std::shared_ptr<const HttpGate> gate, HttpRequest request, HttpHandler next,
+    std::shared_ptr<const HttpGate> gate, HttpRequest request,
+    std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)> next,
     std::shared_ptr<AuthFailureCounts> failures);
 
 }  // namespace fleetps::collector

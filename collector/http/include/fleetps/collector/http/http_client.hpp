@@ -17,6 +17,7 @@ namespace fleetps::collector {
 struct HttpReply {
   unsigned status = 0;
   std::string body;
+  std::string retry_after;  ///< The Retry-After header as sent (429, 503); empty when absent.
 };
 
 /// How to reach a protected collector (collector.web_config_file).

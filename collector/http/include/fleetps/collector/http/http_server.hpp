@@ -10,6 +10,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/assert/source_location.hpp>
 #include <boost/beast/http/message.hpp>
@@ -63,9 +64,16 @@ struct HttpAnswer {
   HttpStreamBody stream;
 };
 
-/// Answers one request. Runs on the connection's coroutine; must not block (co_await instead).
-/// Exceptions escaping it become a 500, never a dropped connection.
-using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest)>;
+/// The client a request came from, as the accepted socket's remote endpoint says (no proxy
+/// header is trusted). Per-client limits key on `address`.
+struct HttpPeer {
+  boost::asio::ip::address address;  ///< Unspecified when the endpoint could not be read.
+  unsigned short port = 0;
+};
+
+/// Answers one request from `peer`. Runs on the connection's coroutine; must not block
+/// (co_await instead). Exceptions escaping it become a 500, never a dropped connection.
+using HttpHandler = std::function<boost::asio::awaitable<HttpAnswer>(HttpRequest, HttpPeer)>;
 
 /// Limits that hold against slow, idle and greedy clients (collector.http in the config). The
 /// deadlines are absolute, never extended by a byte arriving: a client dripping its request
