@@ -71,25 +71,29 @@ std::size_t AsyncSemaphore::Available() const {
 
 asio::awaitable<boost::system::error_code> AsyncSemaphore::Acquire(
     Permit& permit, std::chrono::steady_clock::time_point deadline) {
+  // The shared state, not `this`, after the first suspension: the semaphore may be destroyed
+  // while this waiter is suspended (its owner torn down as a cancelled wait unwinds), and
+  // the state outlives it through this copy.
+  const auto state = state_;
   auto waiter = std::make_shared<SemaphoreWaiter>(co_await asio::this_coro::executor);
   {
-    std::lock_guard lock(state_->mu);
-    if (state_->available > 0) {
-      --state_->available;
-      permit = Permit(state_);
+    std::lock_guard lock(state->mu);
+    if (state->available > 0) {
+      --state->available;
+      permit = Permit(state);
       co_return boost::system::error_code{};
     }
-    state_->waiters.push_back(waiter);
+    state->waiters.push_back(waiter);
   }
   waiter->timer.expires_at(deadline);
   auto [ec] = co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   {
-    std::lock_guard lock(state_->mu);
+    std::lock_guard lock(state->mu);
     if (waiter->granted) {
-      permit = Permit(state_);
+      permit = Permit(state);
       co_return boost::system::error_code{};
     }
-    auto& q = state_->waiters;
+    auto& q = state->waiters;
     q.erase(std::remove(q.begin(), q.end(), waiter), q.end());
   }
   if (!ec) co_return make_error_code(Errc::kTimeout);

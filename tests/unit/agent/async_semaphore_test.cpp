@@ -1,5 +1,7 @@
 #include "fleetps/agent/async_semaphore.hpp"
 
+#include <cstring>
+#include <new>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -68,6 +70,32 @@ TEST(AsyncSemaphoreTest, PassedDeadlineTimesOutWithoutTakingAUnit) {
   EXPECT_EQ(result, Errc::kTimeout);
   held.Release();
   EXPECT_EQ(s.Available(), 1u);
+}
+
+// A waiter may outlive its semaphore: the owner (a session, the handshake limiter) can be torn
+// down while a cancelled or timed-out wait is still unwinding. The waiter must then touch only
+// the shared state. The semaphore's storage is wiped after destruction, so a waiter that reads
+// `this` finds a null state and crashes instead of passing by luck.
+TEST(AsyncSemaphoreTest, AWaiterOutlivesItsSemaphore) {
+  asio::io_context io;
+  alignas(AsyncSemaphore) unsigned char storage[sizeof(AsyncSemaphore)];
+  auto* s = new (storage) AsyncSemaphore(0);
+  boost::system::error_code result;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result = co_await AcquireBy(*s, Clock::now() + std::chrono::milliseconds(20));
+        done = true;
+      },
+      asio::detached);
+  io.poll();  // the waiter is queued on its timer
+  ASSERT_FALSE(done);
+  s->~AsyncSemaphore();
+  std::memset(storage, 0, sizeof(storage));
+  io.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(result, make_error_code(Errc::kTimeout));
 }
 
 }  // namespace
