@@ -122,9 +122,9 @@ def finish_work_dir(work, ok):
         print(f"work directory kept: {work}")
 
 
-def http(url, method="GET", data=None, timeout=30):
+def http(url, method="GET", data=None, timeout=30, headers=None):
     """Returns (status, body text); HTTP errors are answers, not exceptions."""
-    request = urllib.request.Request(url, method=method, data=data)
+    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return reply.status, reply.read().decode("utf-8", "replace")

@@ -12,9 +12,13 @@ body; each reconnects a second after the server closes it. Meanwhile a scraper f
 fetches /metrics every 0.25 s on a new connection. Checks: every scrape answers 200 within 1 s,
 the collector uses under 0.2 core over the window (from /proc/PID/stat), the budget is seen at
 work in its own metrics (the budget full, evictions, per-client refusals, header timeouts; never
-more than 512 connections held), and a SIGHUP with a new max_connections applies it. Standard library only; loopback only; no root.
+more than 512 connections held), basic auth is on (a web config; the scraper sends credentials)
+and a client without them gets 401 while the budget is full, and a SIGHUP with a new
+max_connections applies it. Standard library plus libxcrypt's bcrypt through python3 crypt;
+loopback only; no root.
 """
 
+import base64
 import os
 import resource
 import selectors
@@ -40,6 +44,7 @@ MAX_CONNECTIONS = 512         # the default
 PER_CLIENT = 90
 RECONNECT_AFTER = 1.0        # seconds after the server closed a hostile connection
 DRIP_EVERY = 1.0             # seconds between header bytes
+SCRAPE_USER, SCRAPE_PASSWORD = "prometheus", "budget-test-secret"
 RAMP_SECONDS = 4             # hostile connections established before the measured window
 WINDOW_SECONDS = 20
 SCRAPE_EVERY = 0.25
@@ -149,6 +154,8 @@ class HttpBudgetTest:
         self.report = Report()
         self.procs = []
         self.work = tempfile.mkdtemp(prefix="fleetps-http-budget-")
+        token = base64.b64encode(f"{SCRAPE_USER}:{SCRAPE_PASSWORD}".encode()).decode()
+        self.credentials = {"Authorization": f"Basic {token}"}
 
     def start(self, name, argv):
         log = open(os.path.join(self.work, f"{name}.log"), "w")
@@ -196,14 +203,21 @@ class HttpBudgetTest:
                 "    header_timeout: 3s",
                 "    body_timeout: 3s",
                 "    idle_timeout: 10s",
+                "  web_config_file: web.yml",
                 "hosts:", ""]), 1))
+        # Basic auth on every endpoint, as a protected collector runs: the scraper sends
+        # credentials (remembered after the first bcrypt check), the hostile clients none.
+        import crypt  # libxcrypt: the same bcrypt the collector verifies with
+        password_hash = crypt.crypt(SCRAPE_PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**10))
+        with open(os.path.join(self.work, "web.yml"), "w") as f:
+            f.write(f"basic_auth_users:\n  {SCRAPE_USER}: {password_hash}\n")
         self.collector = self.start("collector", [self.fleetps, "run", "--config", config])
 
         def ready():
             if self.collector.poll() is not None:
                 raise Fatal(f"collector exited: {self.log('collector')[-2000:]}")
             try:
-                status, body = http(self.url + "/metrics", timeout=2)
+                status, body = http(self.url + "/metrics", timeout=2, headers=self.credentials)
             except OSError:
                 return False
             return status == 200 and sum(find(parse_metrics(body), "fleetps_host_state",
@@ -215,7 +229,7 @@ class HttpBudgetTest:
         """One /metrics fetch on a new connection: (seconds, status, body)."""
         t = time.monotonic()
         try:
-            status, body = http(self.url + "/metrics", timeout=5)
+            status, body = http(self.url + "/metrics", timeout=5, headers=self.credentials)
         except OSError as error:
             return time.monotonic() - t, f"error {error}", ""
         return time.monotonic() - t, status, body
@@ -236,6 +250,8 @@ class HttpBudgetTest:
                 time.sleep(SCRAPE_EVERY)
             cores = (cpu_seconds(self.collector.pid) - cpu_start) / (time.monotonic() - t_start)
             held_at_end = hostile.held()
+            # While the budget is full: a client without credentials is told so, not served.
+            anonymous, _ = http(self.url + "/metrics", timeout=SCRAPE_LIMIT)
             hostile.stop.set()
             hostile.thread.join(5)
 
@@ -259,6 +275,8 @@ class HttpBudgetTest:
                        f"max {latencies[-1] * 1000:.1f} ms")
             r.check(f"collector CPU under {CPU_LIMIT} core over the window", cores < CPU_LIMIT,
                     f"{cores:.3f} cores")
+            r.check("a scrape without credentials gets 401 (basic auth configured)",
+                    anonymous == 401, f"HTTP {anonymous}")
 
             after = parse_metrics(scrapes[-1][2]) if scrapes and scrapes[-1][1] == 200 else []
             start = parse_metrics(before)
@@ -288,7 +306,7 @@ class HttpBudgetTest:
             self.collector.send_signal(signal.SIGHUP)
 
             def limit():
-                status, body = http(self.url + "/metrics", timeout=5)
+                status, body = http(self.url + "/metrics", timeout=5, headers=self.credentials)
                 return find(parse_metrics(body), "fleetps_http_max_connections") if status == 200 else []
             r.check("SIGHUP applies a new collector.http.max_connections",
                     wait_until(lambda: limit() == [300], 10), str(limit()))
