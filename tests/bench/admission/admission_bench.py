@@ -113,6 +113,9 @@ def main():
                         "with no socket in any state, TIME-WAIT included, on the range)")
     p.add_argument("--ready-timeout", type=float, default=180)
     p.add_argument("--tag", default="run")
+    p.add_argument("--no-budgets", action="store_true",
+                   help="fresh budgets and api_max_pending at their maximum: the fan-out load of "
+                        "a build without admission, to check the collector survives it")
     a = p.parse_args()
     fleetps = os.path.join(a.build, "collector", "fleetps")
     fleetsim = os.path.join(a.build, "tests", "fleetsim", "fleetsim")
@@ -151,7 +154,10 @@ def main():
         config = open(os.path.join(sim_dir, "fleet.yaml")).read()
         config_path = os.path.join(run_dir, "fleet.yaml")
         with open(config_path, "w") as f:
-            f.write(f"collector:\n  listen: 127.0.0.1:{port}\n" + config)
+            unlimited = ("  fresh_rate_per_client: 1000000\n  fresh_burst_per_client: 10000000\n"
+                         "  fresh_rate: 1000000\n  fresh_burst: 10000000\n"
+                         "  api_max_pending: 10000\n") if a.no_budgets else ""
+            f.write(f"collector:\n  listen: 127.0.0.1:{port}\n{unlimited}" + config)
         collector = start("collector", [fleetps, "run", "--config", config_path])
         t_start = time.monotonic()
         ready = 0
