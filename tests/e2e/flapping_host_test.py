@@ -35,7 +35,7 @@ from e2e_test import (EventStream, Fatal, Report, block_is_free, die_with_parent
 
 HOSTS = 4
 FLAPPER = "sim00003"
-PORT_BLOCKS = [26000, 26100, 26200, 27000, 27100]
+PORT_BLOCKS = [31000, 31100, 31200, 31300, 31400]
 BLOCK_SPAN = 60              # fleetsim B..B+3, its control B+40, collector B+50
 EVENTS_PER_MINUTE = 6        # the lowest allowed: burst 6, then one per 10 s
 FLAP_CONNECTS = 4            # connects of the flapping host before the heal (4 changes each)
