@@ -50,9 +50,17 @@ for file in "$src"/tests/data/config/web-bad/*.yaml "$src"/tests/data/config/web
   printf 'collector: {web_config_file: %s}\ndefaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n' \
     "$file" >"$inventory"
   set +e
-  actual=$("${isolate[@]}" "$fleetps" check-config "$inventory" 2>&1 >/dev/null)
+  summary_out=$(mktemp)
+  actual=$("${isolate[@]}" "$fleetps" check-config "$inventory" 2>&1 >"$summary_out")
   code=$?
   set -e
+  # A good web config is summed up on the ok line (`# summary:` in the file says how).
+  summary=$(sed -n 's/^# summary: //p' "$file")
+  if [[ -n $summary ]] && ! grep -qF "; $file: $summary" "$summary_out"; then
+    printf 'FAIL: %s: the ok line lacks "%s": %s\n' "$file" "$summary" "$(cat "$summary_out")"
+    failures=$((failures + 1))
+  fi
+  rm -f "$summary_out"
   expected=$(sed -n "s|^# expect: |$file:|p" "$file")
   want=1; [[ $file == */web-good/* ]] && want=0
   got=$(printf '%s\n' "$actual" | grep -F "$file:" | grep -v ': [0-9]* problems\?$' || true)

@@ -72,12 +72,20 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
   if (report(path, loaded.diagnostics)) return kExitInvalid;
   const config::Inventory& inventory = *loaded.inventory;
   // The web config's form (certificates are read by `run`, on the collector's host).
+  std::string web_summary;
   if (const std::string& web = inventory.collector.web_config_file; !web.empty()) {
-    if (report(web, config::LoadWebConfigFile(web).diagnostics)) return kExitInvalid;
+    const config::WebConfigResult web_loaded = config::LoadWebConfigFile(web);
+    if (report(web, web_loaded.diagnostics)) return kExitInvalid;
+    const std::size_t users = web_loaded.config->basic_auth_users.size();
+    web_summary = "; " + web + ": " + (web_loaded.config->tls ? "TLS" : "no TLS") + ", " +
+                  (users == 0 ? std::string("no basic auth")
+                              : "basic auth for " + std::to_string(users) +
+                                    (users == 1 ? " user" : " users"));
   }
   out << path << ": ok, " << inventory.hosts.size()
       << (inventory.hosts.size() == 1 ? " host, " : " hosts, ") << inventory.process_names.size()
-      << (inventory.process_names.size() == 1 ? " process group rule\n" : " process group rules\n");
+      << (inventory.process_names.size() == 1 ? " process group rule" : " process group rules")
+      << web_summary << '\n';
   return kExitOk;
 }
 
