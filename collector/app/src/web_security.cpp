@@ -193,7 +193,8 @@ boost::system::result<std::shared_ptr<ssl::context>, std::vector<std::string>> M
   if (!tls.curve_preferences.empty()) {
     std::string groups;
     for (const std::string& curve : tls.curve_preferences) {
-      groups += (groups.empty() ? "" : ":") + OpenSslGroup(curve);
+      if (!groups.empty()) groups += ':';
+      groups += OpenSslGroup(curve);
     }
     if (SSL_CTX_set1_groups_list(native, groups.c_str()) != 1) {
       problems.push_back("cannot use curve_preferences: " + OpenSslReason());
