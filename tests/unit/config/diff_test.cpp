@@ -100,16 +100,8 @@ TEST(InventoryDiffTest, GroupBoundsAreGroupingChangesNotCollectorChanges) {
 }
 
 TEST(InventoryDiffTest, HttpLimitsAreAReloadableChangeNotACollectorChange) {
-  const InventoryDiff diff = DiffInventories(Load(kBefore), Load(R"(
-defaults: {user: monitor, identity_file: /k}
-collector: {http: {max_connections: 100, idle_timeout: 30s}}
-hosts:
-  - name: keep
-  - name: edit
-  - name: gone
-process_names:
-  - comm: [sshd]
-)"));
+  const InventoryDiff diff = DiffInventories(
+      Load(kBefore), Load(WithCollector("{http: {max_connections: 100, idle_timeout: 30s}}")));
   EXPECT_TRUE(diff.http_changed);
   EXPECT_FALSE(diff.collector_changed);
   EXPECT_FALSE(diff.process_names_changed);
