@@ -12,7 +12,7 @@ constexpr Errc kAll[] = {
     Errc::kHostkeyMismatch, Errc::kAuthDenied,      Errc::kChannelFailed,
     Errc::kTimeout,         Errc::kTooLarge,        Errc::kParseError,
     Errc::kDisconnected,    Errc::kCommandFailed,   Errc::kInternal,
-    Errc::kFdLimit,         Errc::kKnownHostsWrite,
+    Errc::kFdLimit,         Errc::kKnownHostsWrite, Errc::kShellFailed,
 };
 
 // error_category's destructor is protected and non-virtual by design (categories are static).
@@ -65,6 +65,8 @@ std::string_view ReasonName(Errc e) noexcept {
       return "fd_limit";
     case Errc::kKnownHostsWrite:
       return "known_hosts_write";
+    case Errc::kShellFailed:
+      return "shell_failed";
   }
   return "internal";
 }
@@ -75,7 +77,7 @@ std::string_view ReasonName(const boost::system::error_code& ec) noexcept {
   return "internal";
 }
 
-const Errc (&AllReasons() noexcept)[17] { return kAll; }
+const Errc (&AllReasons() noexcept)[18] { return kAll; }
 
 Errc LocalFailure(int errno_value) noexcept {
   return errno_value == EMFILE || errno_value == ENFILE ? Errc::kFdLimit : Errc::kInternal;

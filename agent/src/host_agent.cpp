@@ -12,6 +12,7 @@
 
 #include "fleetps/agent/schedule.hpp"
 #include "fleetps/probes/process.hpp"
+#include "random_token.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (GCC PR 104578).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -88,6 +89,8 @@ HostAgent::HostAgent(asio::any_io_executor strand, config::HostSpec spec, AgentS
       circuit_(options_.timings.circuit_first, options_.timings.circuit_cap),
       rng_(std::random_device{}()) {
   status_.host = spec_.name;
+  if (spec_.probe_channel == config::ProbeChannel::kExec) channel_ = ChannelMode::kExec;
+  status_.channel = channel_;
   if (!options_.known_hosts && !spec_.known_hosts.empty()) {
     options_.known_hosts = std::make_shared<KnownHostsFile>(spec_.known_hosts);
   }
@@ -104,6 +107,7 @@ void HostAgent::SetState(HostState state, std::chrono::milliseconds retry_in) {
   status_.since = SysClock::now();
   status_.retry_in = retry_in;
   status_.dialect = dialect_;
+  status_.channel = channel_;
   if (state == HostState::kReady) {
     status_.fingerprint = fingerprint_;
     status_.server = session_.Info();
@@ -117,15 +121,46 @@ void HostAgent::Publish(const ProbeResult& result) {
   if (sink_.on_result) sink_.on_result(result);
 }
 
-std::string HostAgent::Nonce() {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::random_device rd;  // not the jitter engine: a remote process must not predict markers
-  std::string nonce;
-  for (int i = 0; i < 4; ++i) {
-    const std::uint32_t word = rd();
-    for (int shift = 28; shift >= 0; shift -= 4) nonce += kHex[(word >> shift) & 0xf];
+// Not the jitter engine: a remote process must not predict markers.
+std::string HostAgent::Nonce() { return detail::RandomHexToken(); }
+
+void HostAgent::FallBackToExec(std::string reason) {
+  channel_ = ChannelMode::kExec;
+  shell_retry_at_ = Clock::now() + options_.timings.shell_retry;
+  shell_failures_ = 0;
+  status_.channel = channel_;
+  status_.channel_fallback = std::move(reason);
+  if (sink_.on_status) sink_.on_status(status_);
+}
+
+asio::awaitable<boost::system::result<CommandOutput>> HostAgent::RunOnHost(std::string_view script,
+                                                                           RunOptions options) {
+  if (Clock::now() < quiet_until_) {
+    // A timed-out run's processes may still be on the host: never run beside them.
+    if (quiet_until_ >= options.deadline) co_return make_error_code(Errc::kTimeout);
+    co_await SleepUntil(quiet_until_);
   }
-  return nonce;
+  options.channel = channel_;
+  auto out = co_await session_.RunScript(script, options);
+  if (!out && out.error() == Errc::kTimeout) {
+    // The host kills a timed-out script at its own deadline (whole seconds, armed a little
+    // after ours started); the same margin as the reconnect delay in Lifecycle.
+    const auto host_deadline =
+        std::chrono::milliseconds(probes::WatchdogSeconds(spec_.probe_timeout) * 1000);
+    quiet_until_ = std::max(quiet_until_, Clock::now() + (host_deadline - spec_.probe_timeout) +
+                                              std::chrono::seconds(1));
+  }
+  if (options.channel == ChannelMode::kShell) {
+    if (out) {
+      shell_proven_ = true;
+      shell_failures_ = 0;
+    } else if (out.error() == Errc::kShellFailed &&
+               spec_.probe_channel == config::ProbeChannel::kAuto && shell_proven_ &&
+               ++shell_failures_ >= 2) {
+      FallBackToExec("the shell ended during 2 probes in a row");
+    }
+  }
+  co_return out;
 }
 
 error_code HostAgent::DownReason() const {
@@ -158,6 +193,22 @@ asio::awaitable<void> HostAgent::Lifecycle() {
   for (;;) {
     dialect_.reset();
     session_failure_ = {};
+    shell_proven_ = false;
+    shell_failures_ = 0;
+    switch (spec_.probe_channel) {
+      case config::ProbeChannel::kExec:
+        channel_ = ChannelMode::kExec;
+        break;
+      case config::ProbeChannel::kShell:
+        channel_ = ChannelMode::kShell;
+        break;
+      case config::ProbeChannel::kAuto:
+        if (Clock::now() >= shell_retry_at_) {
+          channel_ = ChannelMode::kShell;
+          status_.channel_fallback.clear();
+        }
+        break;
+    }
     SetState(HostState::kConnecting);
     error_code ec;
     if (!identity_) {
@@ -228,7 +279,17 @@ asio::awaitable<error_code> HostAgent::Fingerprint() {
   options.output_limit = spec_.output_limit;
   options.deadline = Clock::now() + spec_.probe_timeout;
   const std::string script = probes::WithWatchdog(probes::FingerprintScript(), spec_.probe_timeout);
-  auto out = co_await session_.RunScript(script, options);
+  auto out = co_await RunOnHost(script, options);
+  if (!out && spec_.probe_channel == config::ProbeChannel::kAuto &&
+      channel_ == ChannelMode::kShell && !shell_proven_ && session_.IsUsable() &&
+      (out.error() == Errc::kShellFailed || out.error() == Errc::kTimeout)) {
+    // The first shell run of the session failed: this host's shell misbehaves. Use exec.
+    FallBackToExec(out.error() == Errc::kShellFailed
+                       ? "the shell ended before the fingerprint finished"
+                       : "the shell sent no end marker within probe_timeout");
+    options.deadline = std::max(Clock::now(), quiet_until_) + spec_.probe_timeout;
+    out = co_await RunOnHost(script, options);
+  }
   if (!out) co_return out.error();
   auto parsed = probes::ParseFingerprint(out->out);
   if (!parsed.ok()) co_return make_error_code(Errc::kParseError);
@@ -271,7 +332,7 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
   RunOptions options;
   options.output_limit = spec_.output_limit;
   options.deadline = Clock::now() + spec_.probe_timeout;
-  auto out = co_await session_.RunScript(script, options);
+  auto out = co_await RunOnHost(script, options);
   r.finished = SysClock::now();
   if (!out) {
     r.reason = out.error();

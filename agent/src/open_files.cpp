@@ -34,7 +34,7 @@ boost::asio::awaitable<OpenFilesOutcome> HostAgent::RunOpenFiles(std::int64_t pi
   RunOptions options;
   options.output_limit = std::min<std::uint64_t>(spec_.output_limit, kOpenFilesOutputLimit);
   options.deadline = Clock::now() + spec_.probe_timeout;
-  auto out = co_await session_.RunScript(script, options);
+  auto out = co_await RunOnHost(script, options);
   r.finished = std::chrono::system_clock::now();
   if (!out) {
     r.reason = out.error();

@@ -42,6 +42,7 @@ void SshSession::Core::FreeNow() noexcept {
   } else if (fd_ >= 0) {
     ::close(fd_);
   }
+  shell_.reset();  // its channel went with ssh_free; this returns the channel permit
   fd_ = -1;
   error_code ignored;
   socket_.close(ignored);  // still Asio's own socket only if Connect stopped before releasing it
@@ -99,6 +100,8 @@ void SshSession::Close() noexcept {
 }
 
 bool SshSession::IsUsable() const noexcept { return core_ && core_->Usable(); }
+
+ShellStats SshSession::Shell() const noexcept { return core_ ? core_->Shell() : ShellStats{}; }
 
 asio::awaitable<error_code> SshSession::Connect(const config::HostSpec& spec,
                                                 Clock::time_point deadline,

@@ -19,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #include "fleetps/agent/ssh_session.hpp"
@@ -71,6 +72,9 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   asio::awaitable<boost::system::result<CommandOutput>> Run(std::string_view script,
                                                             const RunOptions& options,
                                                             AsyncSemaphore& channels);
+  ShellStats Shell() const noexcept {
+    return {shell_ != nullptr, shells_opened_, shell_stray_bytes_};
+  }
   asio::awaitable<error_code> WatchIdle(Clock::time_point until,
                                         std::chrono::milliseconds keepalive,
                                         FailureDetail& failure);
@@ -182,6 +186,38 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
 
   bool SessionBroken() const { return ssh_ == nullptr || ssh_is_connected(ssh_) == 0; }
 
+  // The session's persistent interpreter channel (ChannelMode::kShell). It holds one channel
+  // permit while open; `turn` lets one run at a time use it.
+  struct ShellChannel {
+    ssh_channel channel = nullptr;
+    AsyncSemaphore::Permit permit;
+    ssh_channel_callbacks_struct callbacks{};
+    bool exited = false;  // exit-status or exit-signal arrived: the interpreter is gone
+  };
+
+  // Sends close (when the connection still works) and frees `ch`, unhooking `cb` first.
+  void FreeChannel(ssh_channel ch, ssh_channel_callbacks cb) noexcept;
+  void CloseShell() noexcept;
+  bool ShellEnded() const;
+
+  asio::awaitable<boost::system::result<CommandOutput>> RunExec(Op& op, std::string_view script,
+                                                                const RunOptions& options,
+                                                                AsyncSemaphore::Permit permit);
+  asio::awaitable<boost::system::result<CommandOutput>> RunShell(Op& op, std::string_view script,
+                                                                 const RunOptions& options,
+                                                                 AsyncSemaphore& channels);
+  asio::awaitable<error_code> OpenShell(Op& op, const RunOptions& options,
+                                        AsyncSemaphore& channels);
+  // Opens a session channel on `ch` and execs `interpreter`. Errors: channel_failed,
+  // disconnected, and timeout or operation_aborted (which leave libssh mid-request).
+  asio::awaitable<error_code> OpenAndExec(Op& op, ssh_channel ch, const std::string& interpreter);
+  asio::awaitable<error_code> Send(Op& op, ssh_channel ch, std::string_view data);
+  // Reads both streams of `ch` into `take(is_stderr, bytes)` until `done()` or EOF on both.
+  // Returns too_large when `take` refuses bytes, `eof` set per stream.
+  template <class Take, class Done>
+  asio::awaitable<error_code> ReadOutput(Op& op, ssh_channel ch, bool (&eof)[2], Take take,
+                                         Done done);
+
   // Moves last_heard_ to now when the kernel received bytes from the server since the last look.
   void NoteServerTraffic();
 
@@ -205,6 +241,10 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   Clock::time_point last_heard_{};
   Clock::time_point next_keepalive_{};
   std::uint64_t bytes_received_ = 0;
+  std::unique_ptr<ShellChannel> shell_;
+  AsyncSemaphore shell_turn_{1};
+  std::uint64_t shells_opened_ = 0;
+  std::uint64_t shell_stray_bytes_ = 0;
 };
 
 }  // namespace fleetps::agent

@@ -129,6 +129,7 @@ std::optional<HostSpec> Loader::Merge(const HostEntry& entry, const std::string&
   take(spec.max_channels_per_host, h.max_channels_per_host, d.max_channels_per_host);
   take(spec.dialect, h.dialect, d.dialect);
   take(spec.privilege, h.privilege, d.privilege);
+  take(spec.probe_channel, h.probe_channel, d.probe_channel);
   take(spec.algorithms.kex, h.kex, d.kex);
   take(spec.algorithms.hostkeys, h.hostkeys, d.hostkeys);
   take(spec.algorithms.ciphers, h.ciphers, d.ciphers);

@@ -95,6 +95,14 @@ void Loader::ParseSetting(const std::string& key, const YAML::Node& value, Pos p
       if (!privilege) return std::nullopt;
       return *privilege == "sudo" ? Privilege::kSudo : Privilege::kNone;
     });
+  } else if (key == "probe_channel") {
+    Set(s.probe_channel, pos, [&]() -> std::optional<ProbeChannel> {
+      const auto channel = Enum(value, pos, {"auto", "shell", "exec"});
+      if (!channel) return std::nullopt;
+      return *channel == "shell"  ? ProbeChannel::kShell
+             : *channel == "exec" ? ProbeChannel::kExec
+                                  : ProbeChannel::kAuto;
+    });
   } else if (key == "algorithms") {
     ParseAlgorithms(value, pos, s);
   } else if (key == "labels") {

@@ -42,7 +42,8 @@ inline const KeyList kSettingKeys{"user",           "port",
                                   "probe_timeout",  "output_limit",
                                   "keepalive",      "max_channels_per_host",
                                   "dialect",        "algorithms",
-                                  "labels",         "privilege"};
+                                  "labels",         "privilege",
+                                  "probe_channel"};
 inline const KeyList kHostOnlyKeys{"name", "address"};
 inline const KeyList kCollectorKeys{"listen",
                                     "max_concurrent_handshakes",
@@ -104,6 +105,7 @@ struct Settings {
   Setting<bool> use_ssh_agent;
   Setting<HostKeyPolicy> host_key_policy;
   Setting<Privilege> privilege;
+  Setting<ProbeChannel> probe_channel;
   Setting<milliseconds> interval, connect_timeout, probe_timeout, keepalive;
   Setting<std::uint64_t> output_limit;
   Setting<unsigned> max_channels_per_host;

@@ -119,6 +119,26 @@ hosts:
       Privilege::kNone);
 }
 
+TEST(ConfigLoadTest, ProbeChannelDefaultsToAutoAndHostsOverrideIt) {
+  const Inventory inventory = LoadOk(R"(
+defaults: {user: mon, identity_file: /k, probe_channel: exec}
+hosts:
+  - name: inherits
+  - name: shell
+    probe_channel: shell
+  - name: auto
+    probe_channel: auto
+)");
+  ASSERT_EQ(inventory.hosts.size(), 3u);
+  EXPECT_EQ(inventory.hosts[0].probe_channel, ProbeChannel::kExec);
+  EXPECT_EQ(inventory.hosts[1].probe_channel, ProbeChannel::kShell);
+  EXPECT_EQ(inventory.hosts[2].probe_channel, ProbeChannel::kAuto);
+  EXPECT_EQ(LoadOk("defaults: {user: mon, identity_file: /k}\nhosts: [{name: a}]\n")
+                .hosts[0]
+                .probe_channel,
+            ProbeChannel::kAuto);
+}
+
 TEST(ConfigLoadTest, AlgorithmListsOverrideOneByOne) {
   const Inventory inventory = LoadOk(R"(
 defaults:

@@ -9,6 +9,13 @@
 
 namespace fleetps::agent {
 
+/// Which channel a run uses.
+enum class ChannelMode : std::uint8_t {
+  kExec,   ///< A new channel per run: exec the interpreter, script on stdin, then EOF.
+  kShell,  ///< The session's one persistent interpreter channel, framed per run (see
+           ///< `SshSession::RunScript`).
+};
+
 /// How a script runs on a session.
 struct RunOptions {
   /// The remote command line: a fixed interpreter that reads the script from stdin. Never built
@@ -19,6 +26,8 @@ struct RunOptions {
   /// Overall deadline (channel wait, open, exec, send, read to EOF, exit status). Not an idle
   /// timeout: output that keeps trickling in does not extend it.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  /// Exec channel per run, or the session's persistent shell.
+  ChannelMode channel = ChannelMode::kExec;
 };
 
 /// What a finished command produced.

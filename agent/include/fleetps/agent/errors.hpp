@@ -33,6 +33,8 @@ enum class Errc {
   kFdLimit,        ///< The collector ran out of file descriptors (EMFILE/ENFILE) while connecting.
   kKnownHostsWrite,  ///< accept-new could not record a new host key (read-only or full file
                      ///< system, permissions): retrying soon cannot help.
+  kShellFailed,  ///< The persistent shell ended (EOF, close, exit) or printed an end marker with
+                 ///< another run's token before the run's own: the host's shell misbehaves.
 };
 
 /// The wire name of `e`, e.g. "hostkey_mismatch". Never empty; unknown values give "internal".
@@ -43,7 +45,7 @@ enum class Errc {
 [[nodiscard]] std::string_view ReasonName(const boost::system::error_code& ec) noexcept;
 
 /// Every reason, in enum order, so metrics can emit the whole bounded set.
-[[nodiscard]] const Errc (&AllReasons() noexcept)[17];
+[[nodiscard]] const Errc (&AllReasons() noexcept)[18];
 
 /// The reason for a local call that failed with `errno_value`: `Errc::kFdLimit` for EMFILE and
 /// ENFILE (the collector is out of descriptors, not the host at fault), else `Errc::kInternal`.

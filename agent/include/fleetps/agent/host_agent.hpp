@@ -55,6 +55,12 @@ struct HostStatus {
   ServerInfo server;
   std::chrono::system_clock::time_point since;  ///< When this state was entered.
   std::chrono::milliseconds retry_in{0};        ///< In backoff/circuit_open: the chosen delay.
+  /// The channel probes use on this host now (`probe_channel`: auto picks shell until the
+  /// host's shell misbehaves).
+  ChannelMode channel = ChannelMode::kShell;
+  /// Why `probe_channel: auto` uses exec on this host, e.g. "the shell ended before the probe
+  /// finished"; "" while it uses the shell or the mode is forced. Free text: never a label.
+  std::string channel_fallback;
 };
 
 /// Probe templates the agent can run. Only these fixed, allowlisted scripts ever run remotely.
@@ -118,6 +124,9 @@ struct AgentTimings {
   /// Least wait after `fd_limit` (the collector out of descriptors), jittered up to twice this:
   /// a quick retry would only take a descriptor another host's reconnect needs.
   std::chrono::milliseconds fd_limit_retry{10'000};
+  /// `probe_channel: auto` after a fallback to exec: the shell is tried again on the first
+  /// session that starts this long after the fallback (not on every reconnect).
+  std::chrono::milliseconds shell_retry{3'600'000};
 };
 
 struct AgentOptions {
@@ -137,8 +146,20 @@ struct AgentOptions {
 /// socket waits and libssh calls of this host happen there. Not thread-safe otherwise.
 ///
 /// Failures are values, never exceptions: connection failures go to `backoff` (full jitter),
-/// auth and host-key failures to `circuit_open`; a probe that times out poisons the session,
-/// which is closed and replaced (new epoch). An exception escaping `Run()` is a bug.
+/// auth and host-key failures to `circuit_open`. A probe that times out costs its channel, not
+/// the session (see `SshSession`); one that times out in the middle of a libssh request poisons
+/// the session, which is closed and replaced (new epoch) after backoff. At most one probe's
+/// processes run on a host: after a timeout, the next run on the host (probe, ad hoc, open
+/// files, or the next session's fingerprint) starts only once the host-side watchdog
+/// (probes::WithWatchdog) has surely killed the timed-out one, or fails as `timeout` when its
+/// own deadline comes first.
+///
+/// Channel (`spec.probe_channel`): `exec` opens a channel per run; `shell` runs everything on
+/// the session's persistent shell; `auto` does too, but the first shell failure of a session's
+/// fingerprint (`shell_failed`, or a timeout of that first shell run), or two shell failures in
+/// a row later, switch the host to exec, with the reason in `HostStatus::channel_fallback`,
+/// until a session starts `AgentTimings::shell_retry` after the switch. An exception escaping
+/// `Run()` is a bug.
 ///
 /// Usage (collector):
 /// ```
@@ -186,6 +207,12 @@ class HostAgent {
   void Publish(const ProbeResult& result);
   [[nodiscard]] std::string Nonce();
   [[nodiscard]] boost::system::error_code DownReason() const;
+  /// Runs `script` on the session with the host's channel, after the quiet time a timed-out run
+  /// left (within `options.deadline`), and keeps the channel bookkeeping.
+  boost::asio::awaitable<boost::system::result<CommandOutput>> RunOnHost(std::string_view script,
+                                                                         RunOptions options);
+  /// `probe_channel: auto` gives up the shell on this host for `shell_retry`.
+  void FallBackToExec(std::string reason);
   /// Status of a script run that failed with `ec`; replaces a poisoned session (the lifecycle
   /// loop reconnects) and throws operation_aborted when the run was cancelled.
   ProbeStatus OnRunFailed(const boost::system::error_code& ec);
@@ -205,6 +232,13 @@ class HostAgent {
   std::uint64_t next_seq_ = 0;
   std::chrono::steady_clock::time_point next_tick_{};
   std::mt19937_64 rng_;
+  // Channel choice (see the class comment).
+  ChannelMode channel_ = ChannelMode::kShell;
+  std::chrono::steady_clock::time_point shell_retry_at_{};  // auto: exec until then
+  bool shell_proven_ = false;                               // a shell run completed on this session
+  int shell_failures_ = 0;                                  // consecutive shell_failed runs
+  // A run that timed out may leave processes on the host until its watchdog fires.
+  std::chrono::steady_clock::time_point quiet_until_{};
 };
 
 }  // namespace fleetps::agent

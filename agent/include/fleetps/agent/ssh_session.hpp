@@ -84,6 +84,13 @@ struct ConnectOptions {
   std::shared_ptr<const Identity> identity;
 };
 
+/// The persistent shell of a connection (`ChannelMode::kShell`), for tests and metrics.
+struct ShellStats {
+  bool open = false;              ///< A shell channel is open now.
+  std::uint64_t opened = 0;       ///< Shell channels opened on this connection so far.
+  std::uint64_t stray_bytes = 0;  ///< Bytes found on the shell between runs, dropped.
+};
+
 /// One SSH connection to one host, driven by Asio: Asio resolves and connects the socket, libssh
 /// runs non-blocking on it, and every wait is an `async_wait` on that socket. Reusable: after
 /// `Close()` (or a failed `Connect`) the next `Connect` starts a fresh connection and bumps
@@ -91,13 +98,20 @@ struct ConnectOptions {
 ///
 /// Threading: every member must be called from the executor given to the constructor, which must
 /// be a strand (or a single-threaded io_context): libssh forbids concurrent use of a session. Up
-/// to `max_channels_per_host` `RunScript` calls may be in flight at once on that executor; more
-/// wait for a channel slot (within their deadline).
+/// to `max_channels_per_host` channels may be open at once on that executor (the persistent
+/// shell, while open, holds one of them); more runs wait for a channel slot (within their
+/// deadline).
 ///
-/// Deadlines and poisoning: every operation has a deadline. An operation that times out or is
-/// cancelled leaves libssh in an unknown state, so the session becomes *poisoned*: later calls
-/// fail with `Errc::kDisconnected` until it is closed and reconnected. `too_large` does not poison
-/// (the channel is closed cleanly).
+/// Deadlines and poisoning: every operation has a deadline. A timeout costs the probe, not the
+/// session: a deadline that passes while a run sends its script or reads its output closes that
+/// run's channel (for the shell: the shell; the next shell run opens a new one) and returns
+/// `timeout`, the session staying usable (whether the connection itself is dead is for
+/// `WatchIdle`'s keepalive to tell). A deadline that passes in the middle of a libssh request
+/// (key exchange, auth, channel open, exec request) or any cancellation leaves libssh in an
+/// unknown state, so the session becomes *poisoned*: later calls fail with `Errc::kDisconnected`
+/// until it is closed and reconnected. `too_large`, `channel_failed` and `shell_failed` close the
+/// channel, never the session. The remote processes of a run whose channel was closed may live
+/// on until the host-side watchdog (probes::WithWatchdog) kills them.
 ///
 /// Security: host keys are checked before any authentication request is sent; `~/.ssh/config`,
 /// `~/.ssh/known_hosts` and the global known_hosts are never read; no pty, env, X11 or agent
@@ -128,10 +142,33 @@ class SshSession {
       const config::HostSpec& spec, std::chrono::steady_clock::time_point deadline,
       ConnectOptions options = {});
 
-  /// Opens a channel, execs `options.interpreter`, writes `script` to its stdin, closes stdin and
-  /// reads stdout and stderr to EOF, then waits for the exit status or signal. A non-zero exit is
-  /// not an error (see `CommandOutput`). Errors: channel_failed, timeout, too_large,
-  /// disconnected; `operation_aborted` when cancelled.
+  /// Runs `script` under `options.interpreter` and returns its stdout, stderr and exit status. A
+  /// non-zero exit is not an error (see `CommandOutput`).
+  ///
+  /// `ChannelMode::kExec`: opens a channel, execs the interpreter, writes `script` to its stdin,
+  /// closes stdin and reads stdout and stderr to EOF, then waits for the exit status or signal.
+  ///
+  /// `ChannelMode::kShell`: uses the connection's one persistent interpreter channel, opened on
+  /// the first shell run and kept open between runs (its stdin is never closed). Each run writes
+  /// these lines, with a fresh random 32-hex-digit token T:
+  /// ```
+  ///   (
+  ///   <script, ending with a newline>
+  ///   ) </dev/null
+  ///   fp_s=$?; echo; echo "@@FLEETPS <T> EXIT rc=$fp_s"; echo >&2; echo "@@FLEETPS <T> EXIT" >&2
+  /// ```
+  /// The run is complete when stdout and stderr each carry their trailer; the trailers (with the
+  /// newline `echo` puts before them) are stripped, so `out` and `err` are byte-exact, and
+  /// `exit_status` is the rc (`exit_signal` stays empty). A trailer with another token is output
+  /// like any other. Bytes the shell printed between runs, or after a run's trailers, are dropped
+  /// (`Shell()` counts them). One run at a time uses the shell: a run that finds it busy takes an
+  /// exec channel when a channel slot is free, else waits for the shell within its deadline. A
+  /// shell that ended between runs is reopened silently; one that ends during a run (EOF, close,
+  /// exit) gives `shell_failed`, and the next shell run opens a new one. An exec run that finds no
+  /// free slot while the shell idles on the last one closes the shell.
+  ///
+  /// Errors: channel_failed, shell_failed, timeout, too_large, disconnected, internal;
+  /// `operation_aborted` when cancelled.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<CommandOutput>> RunScript(
       std::string_view script, RunOptions options);
 
@@ -154,6 +191,9 @@ class SshSession {
 
   /// True between a successful `Connect` and `Close` or poisoning.
   [[nodiscard]] bool IsUsable() const noexcept;
+
+  /// The current connection's shell (all zero when not connected).
+  [[nodiscard]] ShellStats Shell() const noexcept;
 
   /// Negotiated parameters of the current (or last) connection.
   [[nodiscard]] const ServerInfo& Info() const noexcept { return info_; }

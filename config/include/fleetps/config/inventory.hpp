@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fleetps::config {
@@ -22,6 +23,20 @@ enum class Privilege {
   kNone,  ///< As the login user: those readings stay partial (fleetps_probe_partial).
   kSudo,  ///< Through `sudo -n` with fixed argument lists (`fleetps sudoers`), else as kNone.
 };
+
+/// `probe_channel:` how probes reach the host's `/bin/sh`.
+enum class ProbeChannel {
+  kAuto,   ///< The persistent shell, falling back to exec for a host whose shell misbehaves.
+  kShell,  ///< The persistent shell only: a shell failure is a probe error.
+  kExec,   ///< A new exec channel per probe.
+};
+
+/// "auto", "shell", "exec".
+[[nodiscard]] constexpr std::string_view ProbeChannelName(ProbeChannel channel) noexcept {
+  return channel == ProbeChannel::kShell ? "shell"
+         : channel == ProbeChannel::kExec ? "exec"
+                                          : "auto";
+}
 
 /// Per-host algorithm lists (`algorithms:`), one name per entry, strongest first. An empty list
 /// means libssh's default for that list, or every algorithm libssh supports when `legacy` is set.
@@ -56,6 +71,7 @@ struct HostSpec {
   unsigned max_channels_per_host = 2;       ///< Always below sshd's MaxSessions (10).
   std::string dialect;                      ///< Empty = fingerprint on connect.
   Privilege privilege = Privilege::kNone;
+  ProbeChannel probe_channel = ProbeChannel::kAuto;
   Algorithms algorithms;
   std::map<std::string, std::string> labels;
 
