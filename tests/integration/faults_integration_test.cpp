@@ -59,6 +59,7 @@ asio::awaitable<std::vector<Clock::duration>> ProbeLoop(config::HostSpec spec,
     t.expires_at(next);
     co_await t.async_wait(asio::use_awaitable);
     RunOptions o;
+    o.channel = testing::TestChannelMode();
     o.deadline = Clock::now() + 5s;
     auto r = co_await session.RunScript("echo ok\n", o);
     if (!r || r->out != "ok\n") co_return lateness;
@@ -129,6 +130,7 @@ TEST(LoginShellTest, ScriptOnStdinGivesIdenticalBytesUnderEveryShell) {
       if (auto ec = co_await session.Connect(spec, Clock::now() + 10s))
         co_return "connect " + std::string(ReasonName(ec));
       RunOptions o;
+      o.channel = testing::TestChannelMode();
       o.deadline = Clock::now() + 10s;
       auto r = co_await session.RunScript(s, o);
       if (!r) co_return "run " + std::string(ReasonName(r.error()));
@@ -149,6 +151,7 @@ asio::awaitable<int> ConnectAndProbe(config::HostSpec spec,
   if (co_await session.Connect(spec, Clock::now() + 60s)) co_return 0;
   ready->fetch_add(1);
   RunOptions o;
+  o.channel = testing::TestChannelMode();
   o.deadline = Clock::now() + 60s;
   auto r = co_await session.RunScript("echo $$\n", o);
   co_return r && r->Succeeded() ? 1 : 0;

@@ -26,7 +26,8 @@ struct Outcome {
 asio::awaitable<Outcome> ConnectAndRun(config::HostSpec spec, std::string script,
                                        std::uint64_t limit = 64ull << 20,
                                        std::chrono::seconds timeout = std::chrono::seconds(20),
-                                       std::string interpreter = "/bin/sh -s") {
+                                       std::string interpreter = "/bin/sh -s",
+                                       ChannelMode channel = testing::TestChannelMode()) {
   SshSession session(co_await asio::this_coro::executor);
   Outcome o;
   o.connect = co_await session.Connect(spec, Clock::now() + spec.connect_timeout);
@@ -34,6 +35,7 @@ asio::awaitable<Outcome> ConnectAndRun(config::HostSpec spec, std::string script
   o.info = session.Info();
   RunOptions options;
   options.interpreter = interpreter;
+  options.channel = channel;
   options.output_limit = limit;
   options.deadline = Clock::now() + timeout;
   o.run = co_await session.RunScript(script, options);
@@ -86,8 +88,10 @@ TEST_P(SessionTest, ReadsTenMebibytesWithoutStalling) {
 
 TEST_P(SessionTest, ReportsTheSignalThatKilledTheCommand) {
   // `exec` replaces the login shell, so the killed shell is the process the server reports on.
-  auto o = RunCoro(io_, ConnectAndRun(host_.Spec(), "echo before; kill -KILL $$\n", 1 << 20,
-                                      std::chrono::seconds(20), "exec /bin/sh -s"));
+  // An exec channel: on the shell, $$ is the persistent shell (see shell_channel tests).
+  auto o =
+      RunCoro(io_, ConnectAndRun(host_.Spec(), "echo before; kill -KILL $$\n", 1 << 20,
+                                 std::chrono::seconds(20), "exec /bin/sh -s", ChannelMode::kExec));
   ASSERT_FALSE(o.connect) << ReasonName(o.connect);
   ASSERT_TRUE(o.run) << ReasonName(o.run.error());
   EXPECT_EQ(o.run->out, "before\n");
@@ -122,6 +126,7 @@ asio::awaitable<std::vector<boost::system::result<CommandOutput>>> ManyOnOneSess
   }
   for (int i = 0; i < count; ++i) {
     RunOptions options;
+    options.channel = testing::TestChannelMode();
     options.deadline = Clock::now() + std::chrono::seconds(10);
     const std::string script = "echo " + std::to_string(i) + "\n";
     results.push_back(co_await session.RunScript(script, options));

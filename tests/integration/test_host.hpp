@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "fleetps/agent/command.hpp"
 #include "fleetps/config/inventory.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio coroutine frames (GCC PR 104578).
@@ -42,6 +43,24 @@ inline std::string ReadFile(const std::filesystem::path& p) {
 }
 
 inline int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+/// The probe channel the tests run with: FLEETPS_TEST_PROBE_CHANNEL=shell|exec, or the product
+/// default (auto) when unset. Any other value is a broken test setup.
+inline config::ProbeChannel TestProbeChannel() {
+  const char* env = std::getenv("FLEETPS_TEST_PROBE_CHANNEL");
+  const std::string value = env != nullptr ? env : "";
+  if (value.empty()) return config::ProbeChannel::kAuto;
+  if (value == "shell") return config::ProbeChannel::kShell;
+  if (value == "exec") return config::ProbeChannel::kExec;
+  throw std::runtime_error("FLEETPS_TEST_PROBE_CHANNEL must be shell or exec, not " + value);
+}
+
+/// The `RunOptions::channel` of session-level tests: what a host agent starts with under
+/// TestProbeChannel() (auto starts on the shell).
+inline agent::ChannelMode TestChannelMode() {
+  return TestProbeChannel() == config::ProbeChannel::kExec ? agent::ChannelMode::kExec
+                                                           : agent::ChannelMode::kShell;
+}
 
 /// A throwaway sshd or dropbear on 127.0.0.1 started through scripts/testhost; stopped (and its
 /// directory removed) on destruction.
@@ -118,6 +137,7 @@ class TestHost {
     spec.known_hosts = Env("FLEETPS_TEST_KNOWN_HOSTS");
     spec.connect_timeout = std::chrono::seconds(10);
     spec.probe_timeout = std::chrono::seconds(20);
+    spec.probe_channel = TestProbeChannel();
     return spec;
   }
 

@@ -99,6 +99,8 @@ boost::json::object HostJson(const HostView& view, bool quarantined,
   if (status.last_reason) host["last_reason"] = agent::ReasonName(status.last_reason);
   if (!status.detail.empty()) host["last_detail"] = ValidUtf8(status.detail);
   if (!status.server.banner.empty()) host["server_banner"] = ValidUtf8(status.server.banner);
+  if (view.status) host["channel"] = agent::ChannelModeName(status.channel);
+  if (!status.channel_fallback.empty()) host["channel_fallback"] = status.channel_fallback;
   if (!status.weak_algorithms.empty()) {
     boost::json::array weak;
     for (const auto& w : status.weak_algorithms) {

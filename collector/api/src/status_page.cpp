@@ -87,6 +87,16 @@ std::string FailureDetail(const HostView& view) {
   return out;
 }
 
+// The probe channel in use, and why `probe_channel: auto` left the shell when it did.
+std::string ChannelCell(const HostView& view) {
+  if (!view.status) return {};
+  std::string out(agent::ChannelModeName(view.status->channel));
+  if (!view.status->channel_fallback.empty()) {
+    out += "<div class=\"detail\">" + HtmlEscape(view.status->channel_fallback) + "</div>";
+  }
+  return out;
+}
+
 std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>& hosts,
                              const std::set<std::string, std::less<>>& quarantined) {
   const auto now = std::chrono::system_clock::now();
@@ -112,7 +122,8 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
             HtmlEscape(view->status && view->status->dialect
                            ? probes::DialectName(*view->status->dialect)
                            : "") +
-            "</td><td>" + std::to_string(view->connects_total) + "</td><td>" +
+            "</td><td>" + ChannelCell(*view) + "</td><td>" + std::to_string(view->connects_total) +
+            "</td><td>" +
             HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
             HtmlEscape(reason) + FailureDetail(*view) + "</td><td>" +
@@ -126,7 +137,7 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
   page +=
       "<span><a href=\"/metrics\">/metrics</a></span><span><a href=\"/api/v1/hosts\">"
       "/api/v1/hosts</a></span></p>\n<table><thead><tr><th>host</th><th>address</th>"
-      "<th>state</th><th>dialect</th><th>epoch</th><th>last probe</th><th>processes</th>"
+      "<th>state</th><th>dialect</th><th>channel</th><th>epoch</th><th>last probe</th><th>processes</th>"
       "<th>last failure</th><th>session age</th></tr></thead><tbody>\n";
   page += rows;
   page += "</tbody></table></body></html>\n";

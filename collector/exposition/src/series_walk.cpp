@@ -293,7 +293,8 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
                     {{"server_version", status.server.server_version},
                      {"kex", status.server.kex},
                      {"cipher", status.server.cipher},
-                     {"hostkey_type", status.server.hostkey_type}},
+                     {"hostkey_type", status.server.hostkey_type},
+                     {"channel", agent::ChannelModeName(status.channel)}},
                     1);
         break;
       case CatalogIndex("fleetps_ssh_hostkey_mismatch"):

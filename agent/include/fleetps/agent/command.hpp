@@ -16,6 +16,11 @@ enum class ChannelMode : std::uint8_t {
            ///< `SshSession::RunScript`).
 };
 
+/// "exec", "shell" (the `channel` label of `fleetps_ssh_session_info`).
+[[nodiscard]] constexpr std::string_view ChannelModeName(ChannelMode mode) noexcept {
+  return mode == ChannelMode::kShell ? "shell" : "exec";
+}
+
 /// How a script runs on a session.
 struct RunOptions {
   /// The remote command line: a fixed interpreter that reads the script from stdin. Never built
