@@ -4,6 +4,10 @@
 //
 //   agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K] [...]
 //
+// `--channel shell|exec` picks how probes run (RunOptions::channel; default exec, the figures
+// of earlier runs): with shell, each session's probes share its one persistent shell channel
+// (the 2-channel figure then has one probe on the shell and one on an exec channel at a time).
+//
 // Everything runs on ONE io_context thread (plus Asio's internal resolver thread, whose CPU is
 // included: it is collector cost). CPU is getrusage(RUSAGE_SELF) user+sys of this process only;
 // sshd is never counted. Each RSS repetition runs in a fresh fork()ed child of a process that has
@@ -65,6 +69,7 @@ struct ProbeShape {
   std::string script;
 };
 ProbeShape g_probe;
+agent::ChannelMode g_channel = agent::ChannelMode::kExec;
 constexpr double kProbeGoalUs = 250;
 constexpr double kHandshakeGoalUs = 1000;
 constexpr double kHostGoalKb = 96;
@@ -168,6 +173,7 @@ asio::awaitable<void> ConnectOrDie(SshSession& session, const config::HostSpec& 
 asio::awaitable<void> ProbeOrDie(SshSession& session, const config::HostSpec& spec) {
   RunOptions options;  // named: a braced temporary inside co_await double-frees with GCC 12
   options.deadline = Clock::now() + spec.probe_timeout;
+  options.channel = g_channel;
   auto out = co_await session.RunScript(g_probe.script, options);
   if (!out) Fail("probe failed: " + std::string(agent::ReasonName(out.error())));
   if (out->out.size() != g_probe.bytes || !out->Succeeded()) {
@@ -464,7 +470,7 @@ constexpr const char* kUsage =
     "usage: agent_bench ENV_FILE [--reps R] [--probes N] [--handshakes M] [--sessions K]\n"
     "       [--parallel P] [--only cpu|rss] [--bytes B] [--cipher C] [--mac M]\n"
     "       [--alt-identity KEY_FILE] [--big-known-hosts FILE]\n"
-    "       [--no-fork]";
+    "       [--no-fork] [--channel shell|exec]";
 
 int Main(int argc, char** argv) {
   Params p;
@@ -486,7 +492,11 @@ int Main(int argc, char** argv) {
       p.connect_parallelism = std::stoi(value());
     else if (a == "--bytes")
       g_probe.bytes = std::stoul(value());
-    else if (a == "--only")
+    else if (a == "--channel") {
+      const std::string channel = value();
+      if (channel != "shell" && channel != "exec") Fail(kUsage);
+      g_channel = channel == "shell" ? agent::ChannelMode::kShell : agent::ChannelMode::kExec;
+    } else if (a == "--only")
       p.only = value();
     else if (a == "--cipher")
       p.cipher = value();
@@ -538,9 +548,10 @@ int Main(int argc, char** argv) {
                 f.info.cipher.c_str(), f.info.mac.c_str());
   }
   std::printf(
-      "1 io_context thread; %d repetitions; N=%d probes of %zu B; M=%d handshakes "
-      "(%d cold); K=%d sessions (%d connecting at once)\n\n",
-      p.reps, p.probes, g_probe.bytes, p.handshakes, std::max(1, p.handshakes / 4), p.sessions,
+      "1 io_context thread; %d repetitions; N=%d probes of %zu B on %s channels; M=%d "
+      "handshakes (%d cold); K=%d sessions (%d connecting at once)\n\n",
+      p.reps, p.probes, g_probe.bytes, std::string(agent::ChannelModeName(g_channel)).c_str(),
+      p.handshakes, std::max(1, p.handshakes / 4), p.sessions,
       std::min(p.connect_parallelism, p.sessions));
   std::printf("| figure | median | spread (min – max) | goal |\n|---|---|---|---|\n");
   for (const Figure* fig :

@@ -3,7 +3,7 @@
 # scripts/testhost (dedicated user fleetps-bench, login shell /bin/sh), runs agent_bench against
 # it and prints a Markdown section for tests/bench/RESULTS.md on stdout (progress on stderr).
 #
-#   tests/bench/run_agent_bench.sh [BUILD_DIR] [agent_bench options...]
+#   tests/bench/run_agent_bench.sh [BUILD_DIR] [agent_bench options...]   (e.g. --channel shell)
 #
 # BUILD_DIR defaults to build/bench (configure it with -DCMAKE_BUILD_TYPE=Release). Needs root,
 # like every testhost user. Takes about 2-3 minutes on 2 cores.
