@@ -12,10 +12,10 @@ namespace {
 
 TEST(ErrcTest, ReasonNamesAreTheBoundedWireSet) {
   const std::set<std::string> expected = {
-      "connect_refused", "connect_timeout",  "dns",          "banner_timeout", "kex_failed",
-      "hostkey_unknown", "hostkey_mismatch", "auth_denied",  "channel_failed", "timeout",
-      "too_large",       "parse_error",      "disconnected", "command_failed", "internal",
-      "fd_limit",        "known_hosts_write"};
+      "connect_refused", "connect_timeout",   "dns",          "banner_timeout", "kex_failed",
+      "hostkey_unknown", "hostkey_mismatch",  "auth_denied",  "channel_failed", "timeout",
+      "too_large",       "parse_error",       "disconnected", "command_failed", "internal",
+      "fd_limit",        "known_hosts_write", "shell_failed"};
   std::set<std::string> names;
   for (Errc e : AllReasons()) names.insert(std::string(ReasonName(e)));
   EXPECT_EQ(names, expected);

@@ -230,8 +230,8 @@ TEST(AnswerReading, CaretUnderTheSelectorPosition) {
 }
 
 constexpr std::string_view kHosts = R"({"status":"ok","data":{"hosts":[
-  {"host":"web01","state":"ready","dialect":"linux-procps","epoch":3,"last_probe":"ok","session_age_seconds":3700,"labels":{"env":"prod","role":"web"}},
-  {"host":"web02","state":"ready","dialect":"linux-procps","epoch":1,"last_probe":"ok","session_age_seconds":60,"labels":{"env":"prod"}},
+  {"host":"web01","state":"ready","dialect":"linux-procps","channel":"shell","epoch":3,"last_probe":"ok","session_age_seconds":3700,"labels":{"env":"prod","role":"web"}},
+  {"host":"web02","state":"ready","dialect":"linux-procps","channel":"exec","channel_fallback":"the shell ended before the fingerprint finished","epoch":1,"last_probe":"ok","session_age_seconds":60,"labels":{"env":"prod"}},
   {"host":"db1","state":"backoff","dialect":"aix","epoch":7,"last_probe":"timeout","last_reason":"timeout","labels":{}},
   {"host":"web03","state":"ready","dialect":"linux-procps","epoch":2,"last_probe":"ok","session_age_seconds":61},
   {"host":"db2","state":"backoff","dialect":"aix","epoch":0,"last_probe":"timeout","last_reason":"timeout"}
@@ -251,14 +251,18 @@ TEST(TableHosts, WideListsEveryHost) {
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(
       r.out,
-      "HOST   STATE    DIALECT       EPOCH  PROBE    SESSION  REASON   LABELS             WEAK  "
-      "DETAIL\n"
-      "web01  ready    linux-procps      3  ok          1h1m  -        env=prod,role=web  -     -\n"
-      "web02  ready    linux-procps      1  ok            1m  -        env=prod           -     -\n"
-      "db1    backoff  aix               7  timeout        -  timeout  -                  -     -\n"
-      "web03  ready    linux-procps      2  ok          1m1s  -        -                  -     -\n"
-      "db2    backoff  aix               0  timeout        -  timeout  -                  -     "
-      "-\n");
+      "HOST   STATE    DIALECT       CHANNEL  EPOCH  PROBE    SESSION  REASON   LABELS             "
+      "WEAK  DETAIL\n"
+      "web01  ready    linux-procps  shell        3  ok          1h1m  -        env=prod,role=web  "
+      "-     -\n"
+      "web02  ready    linux-procps  exec         1  ok            1m  -        env=prod           "
+      "-     -\n"
+      "db1    backoff  aix           -            7  timeout        -  timeout  -                  "
+      "-     -\n"
+      "web03  ready    linux-procps  -            2  ok          1m1s  -        -                  "
+      "-     -\n"
+      "db2    backoff  aix           -            0  timeout        -  timeout  -                  "
+      "-     -\n");
 }
 
 // What /api/v1/hosts says of an old server: the failure's detail and the weak algorithms a

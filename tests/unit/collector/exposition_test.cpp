@@ -280,6 +280,10 @@ TEST_F(ExpositionTest, UpHostHasGroupsIncludingAbsentStaticOnesAsZero) {
               HasSubstr("namedprocess_namegroup_num_procs{host=\"up1\",groupname=\"web\"} 0"));
   EXPECT_THAT(text, HasSubstr("fleetps_host_info{host=\"up1\",os=\"AIX\""));
   EXPECT_THAT(text, HasSubstr("dialect=\"aix\""));
+  // The probe channel in use is a label of the session info (HostStatus's default: shell).
+  EXPECT_THAT(text, HasSubstr("fleetps_ssh_session_info{host=\"up1\",server_version="
+                              "\"OpenSSH_9.2p1\",kex=\"\",cipher=\"\",hostkey_type=\"\","
+                              "channel=\"shell\"} 1"));
 }
 
 TEST_F(ExpositionTest, DownHostIsDistinctFromAbsentProcesses) {
