@@ -123,8 +123,7 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
                            ? probes::DialectName(*view->status->dialect)
                            : "") +
             "</td><td>" + ChannelCell(*view) + "</td><td>" + std::to_string(view->connects_total) +
-            "</td><td>" +
-            HtmlEscape(last_probe) + "</td><td>" +
+            "</td><td>" + HtmlEscape(last_probe) + "</td><td>" +
             (view->snapshot ? std::to_string(view->snapshot->processes.size()) : "") + "</td><td>" +
             HtmlEscape(reason) + FailureDetail(*view) + "</td><td>" +
             (session_up ? Age(now - view->status->since) : std::string()) + "</td></tr>\n";
@@ -137,7 +136,8 @@ std::string RenderStatusPage(const std::vector<std::shared_ptr<const HostView>>&
   page +=
       "<span><a href=\"/metrics\">/metrics</a></span><span><a href=\"/api/v1/hosts\">"
       "/api/v1/hosts</a></span></p>\n<table><thead><tr><th>host</th><th>address</th>"
-      "<th>state</th><th>dialect</th><th>channel</th><th>epoch</th><th>last probe</th><th>processes</th>"
+      "<th>state</th><th>dialect</th><th>channel</th><th>epoch</th><th>last "
+      "probe</th><th>processes</th>"
       "<th>last failure</th><th>session age</th></tr></thead><tbody>\n";
   page += rows;
   page += "</tbody></table></body></html>\n";

@@ -156,15 +156,15 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
   Rendered r;
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
-        {"HOST"},   {"STATE"},  {"DIALECT"}, {"CHANNEL"}, {"EPOCH", true}, {"PROBE"}, {"SESSION", true},
-        {"REASON"}, {"LABELS"}, {"WEAK"},    {"DETAIL"},
+        {"HOST"},          {"STATE"},  {"DIALECT"}, {"CHANNEL"}, {"EPOCH", true}, {"PROBE"},
+        {"SESSION", true}, {"REASON"}, {"LABELS"},  {"WEAK"},    {"DETAIL"},
     };
     std::vector<std::vector<std::string>> cells;
     for (const AnswerObject& h : *hosts) {
       cells.push_back({h.Cell("host"), h.Scalar("state"), h.Scalar("dialect"), h.Scalar("channel"),
-                       h.Scalar("epoch"),
-                       h.Scalar("last_probe"), AgeCell(h.Number("session_age_seconds")),
-                       h.Scalar("last_reason"), DashIfEmpty(TerminalSafe(LabelsText(h))),
+                       h.Scalar("epoch"), h.Scalar("last_probe"),
+                       AgeCell(h.Number("session_age_seconds")), h.Scalar("last_reason"),
+                       DashIfEmpty(TerminalSafe(LabelsText(h))),
                        DashIfEmpty(TerminalSafe(WeakAlgorithmsText(h))), h.Scalar("last_detail")});
     }
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);

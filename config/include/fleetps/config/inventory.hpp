@@ -33,7 +33,7 @@ enum class ProbeChannel {
 
 /// "auto", "shell", "exec".
 [[nodiscard]] constexpr std::string_view ProbeChannelName(ProbeChannel channel) noexcept {
-  return channel == ProbeChannel::kShell ? "shell"
+  return channel == ProbeChannel::kShell  ? "shell"
          : channel == ProbeChannel::kExec ? "exec"
                                           : "auto";
 }
