@@ -32,15 +32,7 @@ using namespace std::chrono_literals;
 using Result = boost::system::result<CommandOutput>;
 using testing::TestHost;
 
-// Like testing::RunCoro, but returns as soon as `aw` is done: a connected session keeps a socket
-// wait armed, and io.run() would wait for that forever.
-template <class T>
-T Await(asio::io_context& io, asio::awaitable<T> aw) {
-  auto done = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.restart();
-  while (done.wait_for(0s) != std::future_status::ready) io.run_one_for(50ms);
-  return done.get();
-}
+using testing::Await;
 
 RunOptions Shell(Clock::duration timeout = 10s, std::uint64_t limit = 1 << 20) {
   RunOptions o;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -33,6 +34,18 @@ T RunCoro(boost::asio::io_context& io, boost::asio::awaitable<T> aw) {
   io.restart();
   io.run();
   return f.get();
+}
+
+/// Like RunCoro, but returns as soon as `aw` is done: a session that outlives one call keeps a
+/// socket wait armed, and io.run() would wait for that forever.
+template <class T>
+T Await(boost::asio::io_context& io, boost::asio::awaitable<T> aw) {
+  auto done = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
+  io.restart();
+  while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    io.run_one_for(std::chrono::milliseconds(50));
+  }
+  return done.get();
 }
 
 inline std::string ReadFile(const std::filesystem::path& p) {

@@ -57,15 +57,7 @@ using testing::TestHost;
 
 constexpr const char* kUser = "fleetps-wd";
 
-// Like testing::RunCoro, but returns as soon as `aw` is done: a session that outlives one call
-// keeps a socket wait armed, and io.run() would wait for that forever.
-template <class T>
-T Await(asio::io_context& io, asio::awaitable<T> aw) {
-  auto done = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.restart();
-  while (done.wait_for(0s) != std::future_status::ready) io.run_one_for(50ms);
-  return done.get();
-}
+using testing::Await;
 
 // The probe user's live processes by process group: pgid -> "pid args" lines. The servers' own
 // processes (sshd's `sshd: user@notty`, dropbear) are not the probe's; zombies are already dead.
