@@ -434,6 +434,11 @@ class App final : public FleetPort, public ControlPort {
     const std::string weak = agent::FormatWeakAlgorithms(status.weak_algorithms);
     if (status.state == agent::HostState::kReady && !weak.empty())
       fields.emplace_back("weak", weak);
+    // probe_channel: auto gave up the host's shell (the line of the moment it did, and later).
+    if (!status.channel_fallback.empty()) {
+      fields.emplace_back("channel", agent::ChannelModeName(status.channel));
+      fields.emplace_back("channel_fallback", status.channel_fallback);
+    }
     Log(failing ? LogLevel::kWarn : LogLevel::kInfo, "host_state", fields);
   }
 
