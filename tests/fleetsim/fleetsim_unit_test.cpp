@@ -196,23 +196,11 @@ TEST(ResponderTest, FindsNonceAndSectionsOfAProbeScript) {
             sections.names.end());
 }
 
-// The framing of a run on fleetps' persistent shell channel (DESIGN §3), as SshSession writes it.
-std::string Framed(std::string_view script, std::string_view token) {
-  std::string out = "(\n";
-  out += script;
-  out += ") </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS ";
-  out += token;
-  out += " EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS ";
-  out += token;
-  out += " EXIT\" >&2\n";
-  return out;
-}
-
 constexpr std::string_view kToken = "0123456789abcdef0123456789abcdef";
 
 TEST(ShellRunTest, FindsTheRunAtTheStartOfStdin) {
-  const std::string first = Framed("echo one\nexit 3\n", kToken);
-  const std::string second = Framed("true\n", "ffffffffffffffffffffffffffffffff");
+  const std::string first = FrameShellRun("echo one\nexit 3\n", kToken);
+  const std::string second = FrameShellRun("true\n", "ffffffffffffffffffffffffffffffff");
   const std::string both = first + second;
   const auto run = FindShellRun(both);
   ASSERT_TRUE(run.has_value());
@@ -224,13 +212,13 @@ TEST(ShellRunTest, FindsTheRunAtTheStartOfStdin) {
   EXPECT_EQ(next->script, "true\n");
   EXPECT_EQ(next->length, second.size());
   // An empty script, and a script that prints the close's own text, are runs too.
-  EXPECT_EQ(FindShellRun(Framed("", kToken))->script, "");
+  EXPECT_EQ(FindShellRun(FrameShellRun("", kToken))->script, "");
   const std::string tricky = "echo ') </dev/null'\n\n) </dev/null\nfp_s=$?; echo; echo x\n";
-  EXPECT_EQ(FindShellRun(Framed(tricky, kToken))->script, tricky);
+  EXPECT_EQ(FindShellRun(FrameShellRun(tricky, kToken))->script, tricky);
 }
 
 TEST(ShellRunTest, IncompleteOrMisframedInputIsNoRun) {
-  const std::string run = Framed("echo one\n", kToken);
+  const std::string run = FrameShellRun("echo one\n", kToken);
   for (std::size_t cut = 0; cut < run.size(); ++cut) {
     EXPECT_FALSE(FindShellRun(std::string_view(run).substr(0, cut)).has_value()) << cut;
   }
@@ -238,7 +226,7 @@ TEST(ShellRunTest, IncompleteOrMisframedInputIsNoRun) {
                                  "0123456789abcdef0123456789abcdef0",  // 33 digits
                                  "0123456789ABCDEF0123456789ABCDEF",   // upper case
                                  "0123456789abcdef0123456789abcdeg"}) {
-    EXPECT_FALSE(FindShellRun(Framed("echo one\n", token)).has_value()) << token;
+    EXPECT_FALSE(FindShellRun(FrameShellRun("echo one\n", token)).has_value()) << token;
   }
   // Two different tokens in one trailer line; text before the opening line.
   std::string mixed = run;
@@ -248,7 +236,11 @@ TEST(ShellRunTest, IncompleteOrMisframedInputIsNoRun) {
   EXPECT_FALSE(FindShellRun("echo one\n").has_value());
 }
 
-TEST(ShellRunTest, TrailersAreWhatTheFramingsEchosPrint) {
+TEST(ShellRunTest, FramingAndTrailersAreTheSharedDesignsSpelling) {
+  EXPECT_EQ(FrameShellRun("echo one\n", kToken),
+            "(\necho one\n) </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS "
+            "0123456789abcdef0123456789abcdef EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS "
+            "0123456789abcdef0123456789abcdef EXIT\" >&2\n");
   EXPECT_EQ(ShellStdoutTrailer(kToken, 3), "\n@@FLEETPS " + std::string(kToken) + " EXIT rc=3\n");
   EXPECT_EQ(ShellStderrTrailer(kToken), "\n@@FLEETPS " + std::string(kToken) + " EXIT\n");
 }

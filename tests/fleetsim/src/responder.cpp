@@ -662,6 +662,17 @@ std::optional<ShellRun> FindShellRun(std::string_view input) {
   return std::nullopt;
 }
 
+std::string FrameShellRun(std::string_view script, std::string_view token) {
+  std::string out = "(\n";
+  out += script;
+  out += ") </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS ";
+  out += token;
+  out += " EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS ";
+  out += token;
+  out += " EXIT\" >&2\n";
+  return out;
+}
+
 std::string ShellStdoutTrailer(std::string_view token, int rc) {
   std::string out = "\n@@FLEETPS ";
   out += token;

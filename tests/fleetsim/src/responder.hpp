@@ -50,6 +50,9 @@ struct ShellRun {
 /// framed, framed differently, or not complete yet).
 [[nodiscard]] std::optional<ShellRun> FindShellRun(std::string_view input);
 
+/// The run as the client frames it (FindShellRun's inverse), for tests that play the client.
+[[nodiscard]] std::string FrameShellRun(std::string_view script, std::string_view token);
+
 /// What the shell prints after the run: on stdout `\n@@FLEETPS <T> EXIT rc=<rc>\n`, on stderr
 /// `\n@@FLEETPS <T> EXIT\n`.
 [[nodiscard]] std::string ShellStdoutTrailer(std::string_view token, int rc);
