@@ -91,6 +91,11 @@ class ShellChannel {
     return o;
   }
 
+  /// Reads until the server ends the channel.
+  Output ReadToEnd(milliseconds limit = milliseconds(5'000)) {
+    return ReadUntil([](const Output&) { return false; }, limit);
+  }
+
   /// Reads one framed run's answer: both trailers of `token`.
   Output ReadRun(std::string_view token, milliseconds limit = milliseconds(10'000)) {
     const std::string err_trailer = ShellStderrTrailer(token);
@@ -116,6 +121,8 @@ class ShellChannel {
   ssh_channel channel_;
   bool ok_ = false;
 };
+
+bool AnyOutput(const ShellChannel::Output& o) { return !o.out.empty() || !o.err.empty(); }
 
 class FleetsimShellTest : public ::testing::Test {
  protected:
@@ -190,8 +197,7 @@ TEST_F(FleetsimShellTest, ManyRunsShareOneChannelAndAnswerAsExecDoes) {
 
   // EOF after the runs: the shell exits with the last command's status, nothing more printed.
   ASSERT_TRUE(shell.SendEof());
-  const auto end =
-      shell.ReadUntil([](const ShellChannel::Output&) { return false; }, milliseconds(5'000));
+  const auto end = shell.ReadToEnd();
   EXPECT_TRUE(end.eof);
   EXPECT_EQ(end.exit_status, 0);
   EXPECT_EQ(end.out, "");
@@ -212,11 +218,10 @@ TEST_F(FleetsimShellTest, RunsArriveTwoInOneWriteOrSplitAcrossWrites) {
   // A run split in three writes is answered once its last byte is there, not before.
   const std::string run = FrameShellRun("echo three\n", Token(3));
   const std::size_t third = run.size() / 3;
-  auto nothing = [](const ShellChannel::Output& o) { return !o.out.empty() || !o.err.empty(); };
   ASSERT_TRUE(shell.Write(run.substr(0, third)));
-  EXPECT_EQ(shell.ReadUntil(nothing, milliseconds(200)).out, "");
+  EXPECT_EQ(shell.ReadUntil(AnyOutput, milliseconds(200)).out, "");
   ASSERT_TRUE(shell.Write(run.substr(third, third)));
-  EXPECT_EQ(shell.ReadUntil(nothing, milliseconds(200)).out, "");
+  EXPECT_EQ(shell.ReadUntil(AnyOutput, milliseconds(200)).out, "");
   ASSERT_TRUE(shell.Write(run.substr(2 * third)));
   EXPECT_EQ(shell.ReadRun(Token(3)).out, "three\n" + ShellStdoutTrailer(Token(3), 0));
   EXPECT_EQ(Stat("shell_runs_served"), 3u);
@@ -229,13 +234,11 @@ TEST_F(FleetsimShellTest, MisframedInputIsAnExecScriptAnsweredAtEof) {
   ASSERT_TRUE(shell.Ok());
   // Upper-case hex is not a token: no run, nothing answered while stdin stays open.
   ASSERT_TRUE(shell.Write(FrameShellRun("echo one\n", "0123456789ABCDEF0123456789ABCDEF")));
-  const auto before_eof = shell.ReadUntil(
-      [](const ShellChannel::Output& o) { return !o.out.empty(); }, milliseconds(300));
+  const auto before_eof = shell.ReadUntil(AnyOutput, milliseconds(300));
   EXPECT_EQ(before_eof.out, "");
   EXPECT_FALSE(before_eof.eof);
   ASSERT_TRUE(shell.SendEof());
-  const auto after =
-      shell.ReadUntil([](const ShellChannel::Output&) { return false; }, milliseconds(5'000));
+  const auto after = shell.ReadToEnd();
   EXPECT_TRUE(after.eof);
   EXPECT_EQ(after.out.find(" EXIT rc="), std::string::npos) << after.out;
   EXPECT_EQ(Stat("shell_runs_served"), 0u);
@@ -248,14 +251,9 @@ TEST_F(FleetsimShellTest, ShellEofFaultRunsNothingBeforeStdinEnds) {
   ShellChannel shell(session.get());
   ASSERT_TRUE(shell.Ok());
   ASSERT_TRUE(shell.Write(FrameShellRun(kStableScript, Token(1))));
-  EXPECT_EQ(shell
-                .ReadUntil([](const ShellChannel::Output& o) { return !o.out.empty(); },
-                           milliseconds(500))
-                .out,
-            "");
+  EXPECT_EQ(shell.ReadUntil(AnyOutput, milliseconds(500)).out, "");
   ASSERT_TRUE(shell.SendEof());
-  const auto after =
-      shell.ReadUntil([](const ShellChannel::Output&) { return false; }, milliseconds(5'000));
+  const auto after = shell.ReadToEnd();
   EXPECT_TRUE(after.eof);
   EXPECT_TRUE(after.out.ends_with(ShellStdoutTrailer(Token(1), 0))) << after.out;
   EXPECT_EQ(after.err, ShellStderrTrailer(Token(1)));
@@ -269,8 +267,7 @@ TEST_F(FleetsimShellTest, ShellExitFaultAnswersTheFirstRunWithoutTrailerAndEnds)
   ShellChannel shell(session.get());
   ASSERT_TRUE(shell.Ok());
   ASSERT_TRUE(shell.Write(FrameShellRun(kStableScript, Token(1))));
-  const auto answer =
-      shell.ReadUntil([](const ShellChannel::Output&) { return false; }, milliseconds(5'000));
+  const auto answer = shell.ReadToEnd();
   EXPECT_TRUE(answer.eof);
   EXPECT_EQ(answer.out, exec_answer);
   EXPECT_EQ(answer.err, "");
@@ -313,8 +310,7 @@ TEST_F(FleetsimShellTest, CommandFaultsActOnShellRuns) {
       ASSERT_TRUE(shell.Write(FrameShellRun("true\n", Token(run))));
       EXPECT_EQ(shell.ReadRun(Token(run)).out, ShellStdoutTrailer(Token(run), 0));
     }
-    const auto end =
-        shell.ReadUntil([](const ShellChannel::Output&) { return false; }, milliseconds(5'000));
+    const auto end = shell.ReadToEnd();
     EXPECT_TRUE(end.eof || ssh_is_connected(session.get()) == 0);
     EXPECT_EQ(Stat("sessions_dropped"), 1u);
   }
