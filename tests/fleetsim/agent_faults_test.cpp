@@ -164,6 +164,29 @@ class AgentFaultTest : public ::testing::Test {
           "a first ok probe");
   }
 
+  // shell:eof and shell:exit (issue 18): a host whose persistent shell misbehaves. With the
+  // default channel (auto) the agent falls back to exec, probes stay ok, and fleetsim answers no
+  // more shell runs; in exec mode the shell is never used; forced shell never gets ready.
+  void ExpectShellFaultOutcome(const std::string& fault) {
+    ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=" + fault}));
+    StartAgent();
+    if (TestProbeChannel() == "shell") {  // no fallback: fingerprinting fails, never ready
+      ASSERT_NO_FATAL_FAILURE(Await(
+          [](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 20s, "2 backoffs"));
+      std::lock_guard lock(rec_.mu);
+      EXPECT_EQ(rec_.CountStates(HostState::kReady), 0u) << Describe(rec_);
+      return;
+    }
+    ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 2; },
+                                  20s, "2 ok probes"));
+    const auto shell_runs = Stat("shell_runs_served");
+    const auto commands = Stat("commands_served");
+    ASSERT_NO_FATAL_FAILURE(Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 4; },
+                                  10s, "2 more ok probes"));
+    EXPECT_EQ(Stat("shell_runs_served"), shell_runs) << "probes still go to the shell";
+    EXPECT_GE(Stat("commands_served"), commands + 2);
+  }
+
   // Declaration order matters: the runner stops (and its agents end) before the recorders and
   // fleetsim go away.
   Fleetsim fleet_;
@@ -636,6 +659,14 @@ TEST_F(AgentFaultTest, DelayBelowTheDeadlineIsOkWithLatencyAtLeastTheDelay) {
     EXPECT_LT(Took(r), kProbeTimeout);
   }
   ExpectGapFree(rec_.results);
+}
+
+TEST_F(AgentFaultTest, ShellThatRunsNothingBeforeEofFallsBackToExec) {
+  ExpectShellFaultOutcome("shell:eof");
+}
+
+TEST_F(AgentFaultTest, ShellThatExitsAfterTheFirstRunFallsBackToExec) {
+  ExpectShellFaultOutcome("shell:exit");
 }
 
 // delay above the deadline (set at run time): the documented other half, `timeout`.
