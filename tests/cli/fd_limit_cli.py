@@ -23,6 +23,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import probe_channel  # noqa: E402
+
 HOSTS = 600
 # Blocks no other test uses (e2e 12000-16400, dashboards/web/budget 17000-19200, peers
 # 21000-23100, admission 24000-25200 and 26000-27200, flapping 31000-31500): a port that
@@ -124,7 +127,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="fleetps-fd-limit-") as work:
         sim_dir = os.path.join(work, "sim")
         subprocess.run([fleetsim, "--emit-config", sim_dir, "--hosts", str(HOSTS), "--base-port",
-                        str(base), "--user", "fleetsim"], check=True, capture_output=True)
+                        str(base), "--user", "fleetsim"] + probe_channel.emit_args(),
+                       check=True, capture_output=True)
         config = os.path.join(sim_dir, "fleet.yaml")
         with open(config, "a") as f:
             f.write("collector:\n  listen: 127.0.0.1:0\n  threads: 2\n")

@@ -29,6 +29,7 @@ import time
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
 
 HOSTS = 8  # a query costs 8: the refill of 1 per second takes 8 s to admit one more
@@ -103,7 +104,7 @@ def main():
             raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
 
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
-            config = yaml.safe_load(f)
+            config = probe_channel.apply(yaml.safe_load(f))
         config["collector"] = {"listen": f"127.0.0.1:{port}",
                                "fresh_rate_per_client": 1,
                                "fresh_burst_per_client": BUDGET_QUERIES * HOSTS,

@@ -49,6 +49,7 @@ import urllib.parse
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from e2e_test import Fatal, Report, block_is_free, die_with_parent, get_json, http, wait_until  # noqa: E402
 
 SIM_HOSTS = 20
@@ -172,6 +173,7 @@ class DashboardsE2E:
         lines = ["defaults:", "  user: fleetsim", f"  identity_file: {sim_dir}/id_ed25519",
                  f"  known_hosts: {known_hosts}", "  host_key_policy: strict", "  interval: 2s",
                  "  connect_timeout: 1500ms", "  probe_timeout: 1500ms",
+                 *probe_channel.defaults_lines(),
                  "collector:", f"  listen: {self.collector_addr}", "hosts:"]
         for n in range(1, SIM_HOSTS + 1):
             h = self.sim_hosts[sim_name(n)]

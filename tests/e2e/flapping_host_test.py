@@ -30,6 +30,7 @@ import time
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from e2e_test import (EventStream, Fatal, Report, block_is_free, die_with_parent, find, http,  # noqa: E402
                       parse_metrics, stop_processes, wait_until)
 
@@ -76,7 +77,7 @@ def main():
             raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
 
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
-            config = yaml.safe_load(f)
+            config = probe_channel.apply(yaml.safe_load(f))
         config["defaults"].update({"interval": "1s", "probe_timeout": "800ms"})
         config["collector"] = {"listen": f"127.0.0.1:{base + 50}",
                                "max_host_events_per_minute": EVENTS_PER_MINUTE}

@@ -27,6 +27,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from e2e_test import (Report, die_with_parent, finish_work_dir, http, stop_processes,  # noqa: E402
                       wait_until)
 
@@ -118,6 +119,7 @@ class HostileNames:
                 f"  identity_file: {env['FLEETPS_TEST_IDENTITY']}",
                 f"  known_hosts: {env['FLEETPS_TEST_KNOWN_HOSTS']}",
                 "  interval: 2s", "  probe_timeout: 1500ms",
+                *probe_channel.defaults_lines(),
                 "collector:", f"  listen: {self.url[len('http://'):]}",
                 "hosts:", f"  - name: {HOST}", "    address: 127.0.0.1",
                 f"    port: {env['FLEETPS_TEST_PORT']}",

@@ -32,6 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from e2e_test import (Fatal, Report, block_is_free, cpu_seconds, die_with_parent, find, http,  # noqa: E402
                       parse_metrics, wait_until)
 
@@ -183,7 +184,8 @@ class HttpBudgetTest:
         self.url = f"http://127.0.0.1:{self.port}"
         sim_dir = os.path.join(self.work, "sim")
         common = ["--hosts", str(SIM_HOSTS), "--base-port", str(base), "--dialects", "linux-procps=1"]
-        subprocess.run([self.fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + common,
+        subprocess.run([self.fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + common
+                       + probe_channel.emit_args(),
                        check=True, capture_output=True)
         sim = self.start("fleetsim", [self.fleetsim, "--state-dir", sim_dir,
                                       "--control", f"127.0.0.1:{base + SIM_HOSTS}"] + common)

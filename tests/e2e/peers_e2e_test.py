@@ -61,6 +61,7 @@ import urllib.parse
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probe_channel  # noqa: E402
 from dashboards_e2e_test import DashboardsE2E  # noqa: E402
 from e2e_test import E2E, Fatal, block_is_free, get_json, http, wait_until  # noqa: E402
 
@@ -256,6 +257,7 @@ class PeersE2E(DashboardsE2E):
         lines = ["defaults:", "  user: fleetsim", f"  identity_file: {sim_dir}/id_ed25519",
                  f"  known_hosts: {known_hosts}", "  host_key_policy: strict",
                  f"  interval: {PROBE_INTERVAL_S}s", "  connect_timeout: 1500ms", "  probe_timeout: 1500ms",
+                 *probe_channel.defaults_lines(),
                  "collector:", f"  listen: {self.collector_addr}", "hosts:"]
         for n, name in enumerate(self.hosts, 1):
             port = self.victim_port if n == VICTIM else base + n - 1

@@ -26,6 +26,8 @@ import urllib.parse
 import urllib.request
 import warnings
 
+import probe_channel
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt  # libxcrypt: the same bcrypt the collector verifies with
@@ -127,7 +129,8 @@ def main():
         write_web(tls_and_auth)
         sim_dir = os.path.join(work, "sim")
         subprocess.run([fleetsim, "--emit-config", sim_dir, "--hosts", "2", "--base-port",
-                        str(sim_port), "--dialects", "linux-procps=100", "--user", "fleetsim"],
+                        str(sim_port), "--dialects", "linux-procps=100", "--user", "fleetsim"]
+                       + probe_channel.emit_args(),
                        check=True, capture_output=True)
         config = os.path.join(work, "fleet.yaml")
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "fleetps/config/load.hpp"
@@ -44,6 +45,34 @@ TEST(FleetsimEmitConfigTest, InventoryLoadsWithFleetpsConfig) {
     ++lines;
   }
   EXPECT_EQ(lines, 50);
+}
+
+TEST(FleetsimEmitConfigTest, ProbeChannelGoesIntoTheDefaultsOnlyWhenAsked) {
+  auto emit = [](const std::filesystem::path& dir, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {FLEETSIM_BINARY, "--emit-config", dir.string(), "--hosts", "2",
+                                     "--base-port",   "21100"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProcess(argv, {}, std::chrono::seconds(60));
+  };
+  auto defaults_of = [](const std::filesystem::path& dir) {
+    std::ifstream in(dir / "fleet.yaml");
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    return text.substr(0, text.find("\nhosts:\n") + 1);
+  };
+  const auto plain = MakeTempDir("fleetsim-emit-");
+  ASSERT_EQ(emit(plain, {}).exit_code, 0);
+  EXPECT_EQ(defaults_of(plain).find("probe_channel"), std::string::npos);
+  for (std::string mode : {"auto", "shell", "exec"}) {
+    const auto dir = MakeTempDir("fleetsim-emit-");
+    const auto r = emit(dir, {"--probe-channel", mode});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(defaults_of(dir).find("\n  probe_channel: " + mode + "\n"), std::string::npos)
+        << defaults_of(dir);
+  }
+  const auto bad = emit(MakeTempDir("fleetsim-emit-"), {"--probe-channel", "ssh"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--probe-channel wants auto, shell or exec"), std::string::npos)
+      << bad.err;
 }
 
 TEST(FleetsimEmitConfigTest, PerHostKeysGiveEveryHostItsOwnKnownHostsKey) {

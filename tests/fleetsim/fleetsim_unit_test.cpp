@@ -18,9 +18,10 @@ namespace {
 constexpr std::int64_t kSimEpoch = 1'700'000'000;
 
 TEST(FaultTest, ParsesEveryFaultAndFormatsItBack) {
-  for (std::string_view text : {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip",
-                                "endless", "garbage", "disconnect_after:3", "change_host_key",
-                                "reject_user_key", "delay:250", "random_delay:1000"}) {
+  for (std::string_view text :
+       {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip", "endless", "garbage",
+        "disconnect_after:3", "change_host_key", "reject_user_key", "delay:250",
+        "random_delay:1000", "shell:eof", "shell:exit"}) {
     const auto fault = ParseFault(text);
     ASSERT_TRUE(fault.has_value()) << text;
     EXPECT_EQ(FormatFault(*fault), text);
@@ -29,7 +30,8 @@ TEST(FaultTest, ParsesEveryFaultAndFormatsItBack) {
 }
 
 TEST(FaultTest, RejectsMalformedFaults) {
-  for (std::string_view text : {"", "dripp", "delay", "delay:", "delay:x", "drip:3", "delay:-1"}) {
+  for (std::string_view text : {"", "dripp", "delay", "delay:", "delay:x", "drip:3", "delay:-1",
+                                "shell", "shell:", "shell:foo", "shell:eof:1"}) {
     EXPECT_FALSE(ParseFault(text).has_value()) << text;
   }
 }
@@ -192,6 +194,55 @@ TEST(ResponderTest, FindsNonceAndSectionsOfAProbeScript) {
   EXPECT_EQ(sections.nonce, probes::kFingerprintNonce);
   EXPECT_NE(std::find(sections.names.begin(), sections.names.end(), "uname-s"),
             sections.names.end());
+}
+
+constexpr std::string_view kToken = "0123456789abcdef0123456789abcdef";
+
+TEST(ShellRunTest, FindsTheRunAtTheStartOfStdin) {
+  const std::string first = FrameShellRun("echo one\nexit 3\n", kToken);
+  const std::string second = FrameShellRun("true\n", "ffffffffffffffffffffffffffffffff");
+  const std::string both = first + second;
+  const auto run = FindShellRun(both);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->script, "echo one\nexit 3\n");
+  EXPECT_EQ(run->token, kToken);
+  EXPECT_EQ(run->length, first.size());
+  const auto next = FindShellRun(std::string_view(both).substr(run->length));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->script, "true\n");
+  EXPECT_EQ(next->length, second.size());
+  // An empty script, and a script that prints the close's own text, are runs too.
+  EXPECT_EQ(FindShellRun(FrameShellRun("", kToken))->script, "");
+  const std::string tricky = "echo ') </dev/null'\n\n) </dev/null\nfp_s=$?; echo; echo x\n";
+  EXPECT_EQ(FindShellRun(FrameShellRun(tricky, kToken))->script, tricky);
+}
+
+TEST(ShellRunTest, IncompleteOrMisframedInputIsNoRun) {
+  const std::string run = FrameShellRun("echo one\n", kToken);
+  for (std::size_t cut = 0; cut < run.size(); ++cut) {
+    EXPECT_FALSE(FindShellRun(std::string_view(run).substr(0, cut)).has_value()) << cut;
+  }
+  for (std::string_view token : {"0123456789abcdef0123456789abcde",    // 31 digits
+                                 "0123456789abcdef0123456789abcdef0",  // 33 digits
+                                 "0123456789ABCDEF0123456789ABCDEF",   // upper case
+                                 "0123456789abcdef0123456789abcdeg"}) {
+    EXPECT_FALSE(FindShellRun(FrameShellRun("echo one\n", token)).has_value()) << token;
+  }
+  // Two different tokens in one trailer line; text before the opening line.
+  std::string mixed = run;
+  mixed.replace(mixed.rfind(kToken), kToken.size(), "ffffffffffffffffffffffffffffffff");
+  EXPECT_FALSE(FindShellRun(mixed).has_value());
+  EXPECT_FALSE(FindShellRun(" " + run).has_value());
+  EXPECT_FALSE(FindShellRun("echo one\n").has_value());
+}
+
+TEST(ShellRunTest, FramingAndTrailersAreTheSharedDesignsSpelling) {
+  EXPECT_EQ(FrameShellRun("echo one\n", kToken),
+            "(\necho one\n) </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS "
+            "0123456789abcdef0123456789abcdef EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS "
+            "0123456789abcdef0123456789abcdef EXIT\" >&2\n");
+  EXPECT_EQ(ShellStdoutTrailer(kToken, 3), "\n@@FLEETPS " + std::string(kToken) + " EXIT rc=3\n");
+  EXPECT_EQ(ShellStderrTrailer(kToken), "\n@@FLEETPS " + std::string(kToken) + " EXIT\n");
 }
 
 TEST(ResponderTest, AnswersPlainCommands) {

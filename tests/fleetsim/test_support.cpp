@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -33,6 +34,11 @@ std::vector<char*> Argv(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
+
+std::string TestProbeChannel() {
+  const char* mode = std::getenv("FLEETPS_TEST_PROBE_CHANNEL");
+  return mode != nullptr ? mode : "";
+}
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, std::string_view input,
                          std::chrono::milliseconds deadline, std::size_t max_output) {
@@ -179,6 +185,11 @@ bool Fleetsim::Start(std::uint32_t hosts, const std::vector<std::string>& extra,
                    static_cast<unsigned>(Clock::now().time_since_epoch().count()));
   // Below the ephemeral range (32768+), so client sockets never hold our ports.
   const unsigned top = 32700 - hosts;
+  const std::string probe_channel = TestProbeChannel();
+  if (!probe_channel.empty() && probe_channel != "shell" && probe_channel != "exec") {
+    error = "FLEETPS_TEST_PROBE_CHANNEL is \"" + probe_channel + "\"; it must be shell or exec";
+    return false;
+  }
   for (int attempt = 0; attempt < 6; ++attempt) {
     base_port_ = static_cast<std::uint16_t>(20000 + rng() % (top - 20000));
     std::vector<std::string> args = {FLEETSIM_BINARY,
@@ -194,6 +205,10 @@ bool Fleetsim::Start(std::uint32_t hosts, const std::vector<std::string>& extra,
     std::vector<std::string> emit = args;
     emit.push_back("--emit-config");
     emit.push_back(dir_.string());
+    if (!probe_channel.empty()) {
+      emit.push_back("--probe-channel");
+      emit.push_back(probe_channel);
+    }
     const auto emitted = RunProcess(emit, {}, std::chrono::seconds(60));
     if (emitted.exit_code != 0) {
       error = "emit-config failed: " + emitted.err;

@@ -26,6 +26,11 @@ struct ProcessResult {
                                        std::chrono::milliseconds deadline,
                                        std::size_t max_output = 64u << 20);
 
+/// The probe channel the tests run in: FLEETPS_TEST_PROBE_CHANNEL, "shell" or "exec"; empty when
+/// unset (the product's default, `auto`). Any other value is returned as is, and Fleetsim::Start
+/// refuses it.
+[[nodiscard]] std::string TestProbeChannel();
+
 /// A running process started in the background (stdout and stderr to files).
 class BackgroundProcess {
  public:
@@ -51,7 +56,8 @@ class Fleetsim {
   ~Fleetsim() { Stop(); }
 
   /// Emits the config and starts serving; picks another base port when one is taken.
-  /// `extra` are more fleetsim arguments (--fault, --host-dialect...).
+  /// `extra` are more fleetsim arguments (--fault, --host-dialect...). The emitted defaults
+  /// carry `probe_channel: <TestProbeChannel()>` when the test mode is set.
   [[nodiscard]] bool Start(std::uint32_t hosts, const std::vector<std::string>& extra,
                            std::string& error);
   void Stop();

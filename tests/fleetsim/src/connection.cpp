@@ -115,7 +115,13 @@ class SshConnection final : public Connection {
     ssh_channel channel = nullptr;
     ssh_channel_callbacks_struct callbacks{};
     std::string command;
-    std::string input;
+    std::string input;     // stdin not answered yet
+    std::string script;    // what the answer being prepared runs
+    std::string token;     // the framing token of a shell run; empty for an exec answer
+    bool trailer = false;  // a shell run: the answer ends with the trailers, the channel stays
+    std::string err_output;
+    std::size_t err_sent = 0;
+    std::uint64_t shell_runs = 0;
     bool exec = false;
     bool eof = false;
     bool peer_closed = false;
@@ -282,11 +288,16 @@ class SshConnection final : public Connection {
   void ServiceChannels() {
     for (auto it = channels_.begin(); it != channels_.end();) {
       Channel& c = *it;
-      if (c.phase == Phase::kCollecting && c.exec && c.eof) {
-        BeginAnswer(c);
-      }
-      if (c.phase == Phase::kSending) {
-        Send(c);
+      // A shell run that ends at once leaves the channel collecting: a next run may be buffered.
+      bool again = true;
+      while (again) {
+        again = false;
+        if (c.phase == Phase::kCollecting && c.exec) {
+          TakeInput(c);
+        }
+        if (c.phase == Phase::kSending) {
+          again = Send(c) && c.phase == Phase::kCollecting;
+        }
       }
       if (c.phase == Phase::kDone || c.peer_closed) {
         if (c.timer) {
@@ -299,6 +310,39 @@ class SshConnection final : public Connection {
       }
       ++it;
     }
+  }
+
+  // Starts the next answer when stdin holds one: a complete framed shell run (the channel then
+  // stays open for the next), or, at EOF, whatever remains, answered like an exec'd script.
+  void TakeInput(Channel& c) {
+    const FaultKind fault = fleet_.FaultOf(host_).kind;
+    // A shell that reads ahead (shell:eof) runs nothing before stdin ends.
+    if (fault != FaultKind::kShellEof || c.eof) {
+      if (const auto run = FindShellRun(c.input)) {
+        c.script.assign(run->script);
+        c.token.assign(run->token);
+        c.trailer = fault != FaultKind::kShellExit;
+        c.input.erase(0, run->length);
+        BeginAnswer(c);
+        return;
+      }
+    }
+    if (!c.eof) {
+      return;
+    }
+    c.token.clear();
+    c.trailer = false;
+    if (c.shell_runs > 0 && c.input.find_first_not_of(" \t\n") == std::string::npos) {
+      // A shell whose stdin ends after its runs exits with the last command's status (echo's).
+      ssh_channel_request_send_exit_status(c.channel, 0);
+      ssh_channel_send_eof(c.channel);
+      ssh_channel_close(c.channel);
+      c.phase = Phase::kDone;
+      return;
+    }
+    c.script = std::move(c.input);
+    c.input.clear();
+    BeginAnswer(c);
   }
 
   void BeginAnswer(Channel& c) {
@@ -325,6 +369,10 @@ class SshConnection final : public Connection {
                          .count();
     HostSnapshot host = SimulateHost(host_, fleet_.DialectOf(host_), fleet_.SimEpoch(), now);
     c.phase = Phase::kSending;
+    c.mode = Mode::kNormal;
+    c.sent = 0;
+    c.err_output.clear();
+    c.err_sent = 0;
     switch (fault.kind) {
       case FaultKind::kGarbage: {
         c.output.resize(64 * 1024);
@@ -333,17 +381,18 @@ class SshConnection final : public Connection {
           ch = static_cast<char>(rng() & 0xff);
         }
         c.exit_status = 0;
+        AddTrailers(c);
         return;
       }
       case FaultKind::kEndless:
         c.mode = Mode::kEndless;
-        c.output = EndlessPrefix(c.input, host);
+        c.output = EndlessPrefix(c.script, host);
         c.endless_host = std::make_unique<HostSnapshot>(std::move(host));
         return;
       default:
         break;
     }
-    Answer answer = RunScript(c.input, host, NextSelfPid());
+    Answer answer = RunScript(c.script, host, NextSelfPid());
     c.output = std::move(answer.output);
     c.exit_status = answer.exit_status;
     if (fault.kind == FaultKind::kStallOutput) {
@@ -352,9 +401,19 @@ class SshConnection final : public Connection {
     } else if (fault.kind == FaultKind::kDrip) {
       c.mode = Mode::kDrip;
     }
+    AddTrailers(c);
   }
 
-  void Send(Channel& c) {
+  // The lines the framing's echos print after a shell run: `echo; echo "@@FLEETPS ..."`.
+  static void AddTrailers(Channel& c) {
+    if (c.trailer) {
+      c.output += ShellStdoutTrailer(c.token, c.exit_status);
+      c.err_output = ShellStderrTrailer(c.token);
+    }
+  }
+
+  // Writes what the client's window and libssh's buffer take. True when the answer is complete.
+  bool Send(Channel& c) {
     for (;;) {
       if (c.mode == Mode::kEndless && c.sent == c.output.size()) {
         c.output = EndlessChunk(*c.endless_host, c.endless_counter, kWriteChunk);
@@ -368,44 +427,86 @@ class SshConnection final : public Connection {
         break;
       }
       if ((ssh_get_poll_flags(session_) & SSH_WRITE_PENDING) != 0) {
-        return;  // Back-pressure: wait until libssh has flushed what it holds.
+        return false;  // Back-pressure: wait until libssh has flushed what it holds.
       }
       std::size_t n = std::min({limit - c.sent, kWriteChunk,
                                 static_cast<std::size_t>(ssh_channel_window_size(c.channel))});
       if (c.mode == Mode::kDrip) {
         if (!c.drip_ready) {
-          return;
+          return false;
         }
         n = std::min<std::size_t>(n, 1);
       }
       if (n == 0) {
-        return;  // The client's window is full; its window adjust wakes us.
+        return false;  // The client's window is full; its window adjust wakes us.
       }
       const int written =
           ssh_channel_write(c.channel, c.output.data() + c.sent, static_cast<std::uint32_t>(n));
       if (written < 0) {
         c.phase = Phase::kDone;
-        return;
+        return false;
       }
       c.sent += static_cast<std::size_t>(written);
       fleet_.MutableStats().bytes_out += static_cast<std::uint64_t>(written);
       if (c.mode == Mode::kDrip && written > 0) {
         c.drip_ready = false;
         StartTimer(c, std::chrono::seconds(1), [](Channel& ch) { ch.drip_ready = true; });
-        return;
+        return false;
       }
       if (written == 0) {
-        return;
+        return false;
       }
     }
     if (c.mode == Mode::kStall) {
       c.phase = Phase::kStalled;  // Forever: only the client's close ends it.
-      return;
+      return false;
     }
-    ssh_channel_request_send_exit_status(c.channel, c.exit_status);
-    ssh_channel_send_eof(c.channel);
-    ssh_channel_close(c.channel);
-    c.phase = Phase::kDone;
+    // stderr carries only a shell run's trailer, written once stdout is complete.
+    while (c.err_sent < c.err_output.size()) {
+      if ((ssh_get_poll_flags(session_) & SSH_WRITE_PENDING) != 0) {
+        return false;
+      }
+      const std::size_t n = std::min(c.err_output.size() - c.err_sent,
+                                     static_cast<std::size_t>(ssh_channel_window_size(c.channel)));
+      if (n == 0) {
+        return false;
+      }
+      const int written = ssh_channel_write_stderr(c.channel, c.err_output.data() + c.err_sent,
+                                                   static_cast<std::uint32_t>(n));
+      if (written < 0) {
+        c.phase = Phase::kDone;
+        return false;
+      }
+      if (written == 0) {
+        return false;
+      }
+      c.err_sent += static_cast<std::size_t>(written);
+      fleet_.MutableStats().bytes_out += static_cast<std::uint64_t>(written);
+    }
+    FinishAnswer(c);
+    return true;
+  }
+
+  // A shell run leaves the channel open for the next; anything else ends it like a process.
+  void FinishAnswer(Channel& c) {
+    if (!c.token.empty()) {
+      ++c.shell_runs;
+      ++fleet_.MutableStats().shell_runs_served;
+    }
+    if (c.trailer) {
+      c.phase = Phase::kCollecting;
+      c.output.clear();
+      c.err_output.clear();
+      c.script.clear();
+      c.token.clear();
+      c.sent = 0;
+      c.err_sent = 0;
+    } else {
+      ssh_channel_request_send_exit_status(c.channel, c.exit_status);
+      ssh_channel_send_eof(c.channel);
+      ssh_channel_close(c.channel);
+      c.phase = Phase::kDone;
+    }
     ++commands_;
     ++fleet_.MutableStats().commands_served;
     const Fault fault = fleet_.FaultOf(host_);

@@ -178,6 +178,7 @@ std::string StatsJson(const Fleet& fleet) {
   o["auth_denied"] = s.auth_denied;
   o["channels_opened"] = s.channels_opened;
   o["commands_served"] = s.commands_served;
+  o["shell_runs_served"] = s.shell_runs_served;
   o["bytes_in"] = s.bytes_in;
   o["bytes_out"] = s.bytes_out;
   o["sessions_dropped"] = s.sessions_dropped;

@@ -8,7 +8,8 @@
 namespace fleetps::fleetsim {
 
 bool EmitConfig(const std::filesystem::path& dir_arg, const FleetOptions& options,
-                const KeyStore& keys, const std::string& user, std::string& error) {
+                const KeyStore& keys, const std::string& user, const std::string& probe_channel,
+                std::string& error) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir_arg, ec);
@@ -39,8 +40,11 @@ bool EmitConfig(const std::filesystem::path& dir_arg, const FleetOptions& option
        << "  host_key_policy: strict\n"
        << "  interval: 15s\n"
        << "  connect_timeout: 5s\n"
-       << "  probe_timeout: 10s\n"
-       << "hosts:\n";
+       << "  probe_timeout: 10s\n";
+  if (!probe_channel.empty()) {
+    yaml << "  probe_channel: " << probe_channel << "\n";
+  }
+  yaml << "hosts:\n";
   for (std::uint32_t number = 1; number <= options.hosts; ++number) {
     const auto port = options.base_port + number - 1;
     const std::string dialect(SimDialectName(DialectOf(number, options)));

@@ -13,7 +13,7 @@ struct FaultName {
   bool takes_arg;
 };
 
-constexpr std::array<FaultName, 13> kFaultNames{{
+constexpr std::array<FaultName, 15> kFaultNames{{
     {FaultKind::kNone, "none", false},
     {FaultKind::kRefuse, "refuse", false},
     {FaultKind::kNoBanner, "no_banner", false},
@@ -27,6 +27,9 @@ constexpr std::array<FaultName, 13> kFaultNames{{
     {FaultKind::kDisconnectAfter, "disconnect_after", true},
     {FaultKind::kDelay, "delay", true},
     {FaultKind::kRandomDelay, "random_delay", true},
+    // Whole names with a colon: a word, not a number, follows it.
+    {FaultKind::kShellEof, "shell:eof", false},
+    {FaultKind::kShellExit, "shell:exit", false},
 }};
 
 std::string_view Trim(std::string_view s) {
@@ -52,13 +55,16 @@ std::optional<Fault> ParseFault(std::string_view text) {
     arg = text.substr(colon + 1);
   }
   for (const auto& entry : kFaultNames) {
+    if (!entry.takes_arg) {
+      if (entry.name == text) {
+        return Fault{entry.kind, 0};
+      }
+      continue;
+    }
     if (entry.name != name) {
       continue;
     }
     Fault fault{entry.kind, 0};
-    if (!entry.takes_arg) {
-      return text.find(':') == std::string_view::npos ? std::optional(fault) : std::nullopt;
-    }
     const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), fault.arg);
     if (arg.empty() || ec != std::errc{} || end != arg.data() + arg.size()) {
       return std::nullopt;

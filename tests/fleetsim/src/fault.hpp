@@ -25,6 +25,8 @@ enum class FaultKind : std::uint8_t {
   kDisconnectAfter,  ///< The session is disconnected after `arg` commands.
   kDelay,            ///< Each answer waits `arg` ms first.
   kRandomDelay,      ///< Each answer waits a uniform 0..`arg` ms first.
+  kShellEof,         ///< A shell that reads ahead: framed runs are answered only after stdin EOF.
+  kShellExit,        ///< A shell that answers its first framed run without trailer, then exits.
 };
 
 struct Fault {
@@ -42,7 +44,8 @@ struct Fault {
 
 /// Parses "none", "refuse", "no_banner", "kex_stall", "stall_output", "drip", "endless",
 /// "garbage", "disconnect_after:N", "change_host_key", "reject_user_key", "delay:MS",
-/// "random_delay:MS". Surrounding whitespace is ignored. nullopt when malformed.
+/// "random_delay:MS", "shell:eof", "shell:exit". Surrounding whitespace is ignored. nullopt when
+/// malformed.
 [[nodiscard]] std::optional<Fault> ParseFault(std::string_view text);
 
 /// The text form ParseFault accepts, e.g. "delay:250".

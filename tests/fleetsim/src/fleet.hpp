@@ -57,12 +57,13 @@ struct FleetStats {
   std::uint64_t auth_accepted = 0;
   std::uint64_t auth_denied = 0;
   std::uint64_t channels_opened = 0;
-  std::uint64_t commands_served = 0;   ///< Commands whose answer was completely sent.
-  std::uint64_t bytes_in = 0;          ///< Channel payload received (scripts).
-  std::uint64_t bytes_out = 0;         ///< Channel payload sent (answers).
-  std::uint64_t sessions_dropped = 0;  ///< By faults, the control API or errors.
-  std::uint64_t sessions_open = 0;     ///< Current SSH sessions.
-  std::uint64_t raw_open = 0;          ///< Current no_banner / kex_stall connections.
+  std::uint64_t commands_served = 0;    ///< Commands whose answer was completely sent.
+  std::uint64_t shell_runs_served = 0;  ///< Of those, framed runs on a persistent shell.
+  std::uint64_t bytes_in = 0;           ///< Channel payload received (scripts).
+  std::uint64_t bytes_out = 0;          ///< Channel payload sent (answers).
+  std::uint64_t sessions_dropped = 0;   ///< By faults, the control API or errors.
+  std::uint64_t sessions_open = 0;      ///< Current SSH sessions.
+  std::uint64_t raw_open = 0;           ///< Current no_banner / kex_stall connections.
 };
 
 class Connection;

@@ -32,10 +32,12 @@ constexpr std::string_view kUsage =
     "                [--host-dialect HOSTSPEC=DIALECT]... [--fault HOSTSPEC=FAULT[:ARG]]...\n"
     "                [--control ADDR:PORT]\n"
     "                [--emit-config DIR [--serve]] [--user NAME]\n"
+    "                [--probe-channel auto|shell|exec]\n"
     "  MIX      e.g. linux-procps=70,busybox=10,aix=10,solaris=10\n"
     "  HOSTSPEC all | N | A-B | simNNNNN, comma-separated\n"
     "  FAULT    none refuse no_banner kex_stall stall_output drip endless garbage\n"
-    "           disconnect_after:N change_host_key reject_user_key delay:MS random_delay:MS\n";
+    "           disconnect_after:N change_host_key reject_user_key delay:MS random_delay:MS\n"
+    "           shell:eof shell:exit\n";
 
 struct Options {
   FleetOptions fleet;
@@ -48,6 +50,7 @@ struct Options {
   std::string emit_dir;
   bool serve = false;
   std::string user = "monitor";
+  std::string probe_channel;  // into the emitted defaults when set
 };
 
 int UsageError(std::string_view message) {
@@ -120,6 +123,12 @@ int main(int argc, char** argv) {
         options.serve = true;
       } else if (arg == "--user") {
         options.user = value();
+      } else if (arg == "--probe-channel") {
+        options.probe_channel = value();
+        if (options.probe_channel != "auto" && options.probe_channel != "shell" &&
+            options.probe_channel != "exec") {
+          return UsageError("--probe-channel wants auto, shell or exec");
+        }
       } else {
         return UsageError("unknown argument " + std::string(arg));
       }
@@ -176,7 +185,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!options.emit_dir.empty()) {
-    if (!EmitConfig(options.emit_dir, options.fleet, keys, options.user, error)) {
+    if (!EmitConfig(options.emit_dir, options.fleet, keys, options.user, options.probe_channel,
+                    error)) {
       std::cerr << "fleetsim: " << error << "\n";
       return 1;
     }

@@ -629,6 +629,66 @@ Answer RunScript(std::string_view script, const HostSnapshot& host, std::uint32_
   return answer;
 }
 
+std::optional<ShellRun> FindShellRun(std::string_view input) {
+  static constexpr std::string_view kOpen = "(\n";
+  static constexpr std::string_view kClose = "\n) </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS ";
+  static constexpr std::string_view kMiddle = " EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS ";
+  static constexpr std::string_view kEnd = " EXIT\" >&2\n";
+  static constexpr std::size_t kTokenLength = 32;
+  if (!input.starts_with(kOpen)) {
+    return std::nullopt;
+  }
+  auto is_token = [](std::string_view t) {
+    return t.size() == kTokenLength && std::all_of(t.begin(), t.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  // The close may follow the opening newline at once (empty script); a script may hold the
+  // close's text itself, so every occurrence is tried.
+  for (std::size_t at = input.find(kClose, kOpen.size() - 1); at != std::string_view::npos;
+       at = input.find(kClose, at + 1)) {
+    std::string_view rest = input.substr(at + kClose.size());
+    const std::string_view token = rest.substr(0, kTokenLength);
+    if (!is_token(token) || !rest.substr(kTokenLength).starts_with(kMiddle)) {
+      continue;
+    }
+    rest.remove_prefix(kTokenLength + kMiddle.size());
+    if (!rest.starts_with(token) || !rest.substr(kTokenLength).starts_with(kEnd)) {
+      continue;
+    }
+    const std::size_t length = input.size() - rest.size() + kTokenLength + kEnd.size();
+    return ShellRun{input.substr(kOpen.size(), at + 1 - kOpen.size()), token, length};
+  }
+  return std::nullopt;
+}
+
+std::string FrameShellRun(std::string_view script, std::string_view token) {
+  std::string out = "(\n";
+  out += script;
+  out += ") </dev/null\nfp_s=$?; echo; echo \"@@FLEETPS ";
+  out += token;
+  out += " EXIT rc=$fp_s\"; echo >&2; echo \"@@FLEETPS ";
+  out += token;
+  out += " EXIT\" >&2\n";
+  return out;
+}
+
+std::string ShellStdoutTrailer(std::string_view token, int rc) {
+  std::string out = "\n@@FLEETPS ";
+  out += token;
+  out += " EXIT rc=";
+  out += std::to_string(rc);
+  out += '\n';
+  return out;
+}
+
+std::string ShellStderrTrailer(std::string_view token) {
+  std::string out = "\n@@FLEETPS ";
+  out += token;
+  out += " EXIT\n";
+  return out;
+}
+
 std::string EndlessPrefix(std::string_view script, const HostSnapshot& host) {
   const ScriptSections sections = FindSections(script);
   const std::string nonce = sections.nonce.empty() ? "0000000000000000" : sections.nonce;

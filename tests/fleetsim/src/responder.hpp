@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,27 @@ struct ScriptSections {
 /// simulated shell's $$ (never a pid of the table).
 [[nodiscard]] Answer RunScript(std::string_view script, const HostSnapshot& host,
                                std::uint32_t self_pid);
+
+/// One framed run on fleetps' persistent shell channel, as the client writes it to stdin:
+/// `(\n<script>) </dev/null\nfp_s=$?; echo; echo "@@FLEETPS <T> EXIT rc=$fp_s"; echo >&2;
+/// echo "@@FLEETPS <T> EXIT" >&2\n`, `<T>` 32 lowercase hex digits.
+struct ShellRun {
+  std::string_view script;  ///< What the subshell runs, with its final newline.
+  std::string_view token;   ///< `<T>`.
+  std::size_t length = 0;   ///< Bytes of stdin the run takes, trailer line included.
+};
+
+/// The framed run at the start of `input`; nullopt when `input` does not start with one (not
+/// framed, framed differently, or not complete yet).
+[[nodiscard]] std::optional<ShellRun> FindShellRun(std::string_view input);
+
+/// The run as the client frames it (FindShellRun's inverse), for tests that play the client.
+[[nodiscard]] std::string FrameShellRun(std::string_view script, std::string_view token);
+
+/// What the shell prints after the run: on stdout `\n@@FLEETPS <T> EXIT rc=<rc>\n`, on stderr
+/// `\n@@FLEETPS <T> EXIT\n`.
+[[nodiscard]] std::string ShellStdoutTrailer(std::string_view token, int rc);
+[[nodiscard]] std::string ShellStderrTrailer(std::string_view token);
 
 /// The system-wide limits a host states (node_exporter's node_processes_max_processes and
 /// _max_threads): Linux pid_max (4194304 as systemd sets it, 32768 on 2.6 kernels and BusyBox
