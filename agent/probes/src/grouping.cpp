@@ -412,9 +412,23 @@ GroupSnapshot Grouper::Impl::GroupRows(const HostSnapshot& snapshot,
   }
   std::vector<int> resolved = own;
   if (options.fold_children) {
-    std::unordered_map<std::int64_t, std::size_t> index;
+    // (pid, row) by pid, for the parent lookups: one block, not a hash node per process. Rows
+    // usually ascend by pid already; of a repeated pid the first row counts.
+    std::vector<std::pair<std::int64_t, std::size_t>> index;
     index.reserve(procs.size());
-    for (std::size_t i = 0; i < procs.size(); ++i) index.emplace(procs[i].pid, i);
+    for (std::size_t i = 0; i < procs.size(); ++i) index.emplace_back(procs[i].pid, i);
+    auto by_pid = [](const auto& a, const auto& b) { return a.first < b.first; };
+    if (!std::is_sorted(index.begin(), index.end(), by_pid)) {
+      std::stable_sort(index.begin(), index.end(), by_pid);
+    }
+    auto parent_of = [&](std::size_t at) -> std::optional<std::size_t> {
+      const std::int64_t ppid = procs[at].ppid;
+      auto it =
+          std::lower_bound(index.begin(), index.end(), ppid,
+                           [](const auto& entry, std::int64_t pid) { return entry.first < pid; });
+      if (it == index.end() || it->first != ppid) return std::nullopt;
+      return it->second;
+    };
     std::vector<int> state(procs.size(), -2);
     std::vector<std::size_t> path;
     for (std::size_t i = 0; i < procs.size(); ++i) {
@@ -427,9 +441,9 @@ GroupSnapshot Grouper::Impl::GroupRows(const HostSnapshot& snapshot,
       // Walk up until a resolved ancestor; the path length bound breaks ppid cycles.
       while (state[at] == -2 && path.size() <= procs.size()) {
         path.push_back(at);
-        auto it = index.find(procs[at].ppid);
-        if (it == index.end() || it->second == at) break;
-        at = it->second;
+        const std::optional<std::size_t> parent = parent_of(at);
+        if (!parent || *parent == at) break;
+        at = *parent;
       }
       if (state[at] != -2) group = state[at];
       for (std::size_t p : path) state[p] = group;
