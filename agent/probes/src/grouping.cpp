@@ -635,19 +635,7 @@ GroupSnapshot GroupTracker::Track(GroupSnapshot out, const HostSnapshot& snapsho
   }
   // Snapshots ascend by pid (HostSnapshot); a table that does not is ordered here, the last
   // row of a repeated pid winning.
-  auto by_pid = [](const Identity& a, const Identity& b) { return a.pid < b.pid; };
-  if (!std::is_sorted(next.begin(), next.end(), by_pid)) {
-    std::stable_sort(next.begin(), next.end(), by_pid);
-  }
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < next.size(); ++i) {
-    if (kept > 0 && next[kept - 1].pid == next[i].pid) {
-      next[kept - 1] = next[i];
-    } else {
-      next[kept++] = next[i];
-    }
-  }
-  next.resize(kept);
+  detail::SortByPidKeepLast(next, [](const Identity& id) { return id.pid; });
   identities_ = std::move(next);
   first_ = false;
 

@@ -161,17 +161,7 @@ PidMap<ProcessRow> ParseProcBatch(const ProcBatch& batch, long clk_tck, long pag
   std::vector<std::pair<std::int64_t, std::size_t>> index;
   index.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) index.emplace_back(rows[i].first, i);
-  std::stable_sort(index.begin(), index.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::size_t unique = 0;
-  for (std::size_t i = 0; i < index.size(); ++i) {
-    if (unique > 0 && index[unique - 1].first == index[i].first) {
-      index[unique - 1] = index[i];
-    } else {
-      index[unique++] = index[i];
-    }
-  }
-  index.resize(unique);
+  detail::SortByPidKeepLast(index, [](const auto& entry) { return entry.first; });
 
   // The remaining files only enrich processes whose stat line was read. They list the pids in
   // the stat listing's order, one file's lines together: the last answer usually serves the
