@@ -187,6 +187,19 @@ void AddOpt(std::optional<T>& sum, const Value& value) {
 struct Grouper::Impl {
   std::vector<Matcher> matchers;
   GroupOptions options;
+  bool names_use_user = false;      // a template has {{.Username}}
+  bool names_use_identity = false;  // a template has {{.PID}} or {{.StartTime}}
+
+  // What a row's own match depends on (GroupMemo::Key).
+  GroupMemo::Key KeyOf(const ProcessRow& row) const {
+    GroupMemo::Key key{row.comm, row.args, {}, 0, 0};
+    if (names_use_user) key.user = row.user;
+    if (names_use_identity) {
+      key.pid = row.pid;
+      key.start = row.start_time_unix.value_or(-1);
+    }
+    return key;
+  }
 
   // First match wins; returns the matcher's rendered name.
   std::optional<std::string> Match(const ProcessRow& row) const {
@@ -225,6 +238,10 @@ struct Grouper::Impl {
     }
     return std::nullopt;
   }
+
+  // Groups `snapshot` given each row's own match (`own[i]`, null: none).
+  GroupSnapshot GroupRows(const HostSnapshot& snapshot,
+                          const std::vector<const std::string*>& own_names) const;
 
   static std::string Render(const Matcher& m, const ProcessRow& row,
                             const std::vector<std::pair<std::string, std::string>>& captures) {
@@ -302,6 +319,11 @@ GrouperResult Grouper::Compile(const std::vector<MatcherSpec>& specs, GroupOptio
       result.errors.push_back(where + name.error);
       ok = false;
     }
+    for (const TemplatePart& part : m.name) {
+      impl->names_use_user = impl->names_use_user || part.field == Field::kUsername;
+      impl->names_use_identity =
+          impl->names_use_identity || part.field == Field::kPid || part.field == Field::kStartTime;
+    }
     if (ok) impl->matchers.push_back(std::move(m));
   }
   if (result.errors.empty()) result.grouper.emplace(std::move(impl));
@@ -310,25 +332,103 @@ GrouperResult Grouper::Compile(const std::vector<MatcherSpec>& specs, GroupOptio
 
 std::optional<std::string> Grouper::Name(const ProcessRow& row) const { return impl_->Match(row); }
 
+std::size_t GroupMemo::KeyHash::operator()(const Key& key) const noexcept {
+  std::size_t h = std::hash<std::string_view>{}(key.args);
+  const auto mix = [&h](std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+  mix(std::hash<std::string_view>{}(key.comm));
+  if (!key.user.empty()) mix(std::hash<std::string_view>{}(key.user));
+  if (key.pid != 0) mix(std::hash<std::int64_t>{}(key.pid));
+  return h;
+}
+
 GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
   const std::vector<ProcessRow>& procs = snapshot.processes;
-  std::unordered_map<std::int64_t, std::size_t> index;
-  index.reserve(procs.size());
-  for (std::size_t i = 0; i < procs.size(); ++i) index.emplace(procs[i].pid, i);
+  std::vector<std::optional<std::string>> names;
+  names.reserve(procs.size());
+  std::vector<const std::string*> own(procs.size(), nullptr);
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    if (auto& name = names.emplace_back(impl_->Match(procs[i]))) own[i] = &*name;
+  }
+  return impl_->GroupRows(snapshot, own);
+}
 
+GroupSnapshot Grouper::Group(const std::shared_ptr<const HostSnapshot>& snapshot,
+                             GroupMemo& memo) const {
+  if (memo.grouper_ != impl_) {
+    memo.entries_.clear();
+    memo.grouper_ = impl_;
+  }
+  const std::vector<ProcessRow>& procs = snapshot->processes;
+  std::vector<const std::string*> own(procs.size(), nullptr);
+  // Rows beyond the memo's bound, matched every time.
+  std::vector<std::optional<std::string>> unmemoised;
+  unmemoised.reserve(procs.size());
+  GroupMemo::Entries next;
+  next.reserve(std::min(procs.size(), memo.max_entries_));
+  memo.hits_ = 0;
+  memo.misses_ = 0;
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    const GroupMemo::Key key = impl_->KeyOf(procs[i]);
+    auto it = next.find(key);
+    if (it != next.end()) {
+      ++memo.hits_;
+    } else if (auto old = memo.entries_.find(key); old != memo.entries_.end()) {
+      // Moved, not copied: the node now views this snapshot's strings.
+      ++memo.hits_;
+      auto node = memo.entries_.extract(old);
+      node.key() = key;
+      it = next.insert(std::move(node)).position;
+    } else {
+      ++memo.misses_;
+      std::optional<std::string> name = impl_->Match(procs[i]);
+      if (next.size() >= memo.max_entries_) {
+        if (auto& kept = unmemoised.emplace_back(std::move(name))) own[i] = &*kept;
+        continue;
+      }
+      it = next.emplace(key, std::move(name)).first;
+    }
+    if (it->second) own[i] = &*it->second;
+  }
+  GroupSnapshot out = impl_->GroupRows(*snapshot, own);
+  // The old entries view the old snapshot: they go first.
+  memo.entries_ = std::move(next);
+  memo.source_ = snapshot;
+  return out;
+}
+
+GroupSnapshot Grouper::Impl::GroupRows(const HostSnapshot& snapshot,
+                                       const std::vector<const std::string*>& own_names) const {
+  const std::vector<ProcessRow>& procs = snapshot.processes;
   // Resolved group per process: -2 unknown, -1 none, else index into `names`.
-  std::vector<std::string> names;
-  std::unordered_map<std::string, int> name_index;
+  std::vector<std::string_view> names;
+  std::unordered_map<std::string_view, int> name_index;
   std::vector<int> own(procs.size(), -1);
   for (std::size_t i = 0; i < procs.size(); ++i) {
-    if (auto name = impl_->Match(procs[i])) {
+    if (const std::string* name = own_names[i]) {
       auto [it, inserted] = name_index.emplace(*name, static_cast<int>(names.size()));
       if (inserted) names.push_back(*name);
       own[i] = it->second;
     }
   }
   std::vector<int> resolved = own;
-  if (impl_->options.fold_children) {
+  if (options.fold_children) {
+    // (pid, row) by pid, for the parent lookups: one block, not a hash node per process. Rows
+    // usually ascend by pid already; of a repeated pid the first row counts.
+    std::vector<std::pair<std::int64_t, std::size_t>> index;
+    index.reserve(procs.size());
+    for (std::size_t i = 0; i < procs.size(); ++i) index.emplace_back(procs[i].pid, i);
+    auto by_pid = [](const auto& a, const auto& b) { return a.first < b.first; };
+    if (!std::is_sorted(index.begin(), index.end(), by_pid)) {
+      std::stable_sort(index.begin(), index.end(), by_pid);
+    }
+    auto parent_of = [&](std::size_t at) -> std::optional<std::size_t> {
+      const std::int64_t ppid = procs[at].ppid;
+      auto it =
+          std::lower_bound(index.begin(), index.end(), ppid,
+                           [](const auto& entry, std::int64_t pid) { return entry.first < pid; });
+      if (it == index.end() || it->first != ppid) return std::nullopt;
+      return it->second;
+    };
     std::vector<int> state(procs.size(), -2);
     std::vector<std::size_t> path;
     for (std::size_t i = 0; i < procs.size(); ++i) {
@@ -341,23 +441,25 @@ GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
       // Walk up until a resolved ancestor; the path length bound breaks ppid cycles.
       while (state[at] == -2 && path.size() <= procs.size()) {
         path.push_back(at);
-        auto it = index.find(procs[at].ppid);
-        if (it == index.end() || it->second == at) break;
-        at = it->second;
+        const std::optional<std::size_t> parent = parent_of(at);
+        if (!parent || *parent == at) break;
+        at = *parent;
       }
       if (state[at] != -2) group = state[at];
       for (std::size_t p : path) state[p] = group;
     }
-    resolved = state;
+    resolved = std::move(state);
   }
 
+  // Aggregated by index first: one map insertion per group, not a lookup per process.
+  std::vector<GroupStats> stats(names.size());
   GroupSnapshot out;
   for (std::size_t i = 0; i < procs.size(); ++i) {
     if (resolved[i] < 0) continue;
     const ProcessRow& row = procs[i];
-    const std::string& name = names[static_cast<std::size_t>(resolved[i])];
-    out.members.emplace(row.pid, name);
-    GroupStats& g = out.groups[name];
+    const auto group = static_cast<std::size_t>(resolved[i]);
+    out.members.emplace_hint(out.members.end(), row.pid, names[group]);
+    GroupStats& g = stats[group];
     ++g.num_procs;
     g.cpu_user_seconds += row.cpu_user_seconds.value_or(row.cpu_total_seconds.value_or(0));
     AddOpt(g.cpu_system_seconds, row.cpu_system_seconds);
@@ -382,11 +484,27 @@ GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
           std::min(g.oldest_start_time_unix.value_or(*row.start_time_unix), *row.start_time_unix);
     }
   }
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (stats[k].num_procs > 0) out.groups.emplace(std::string(names[k]), std::move(stats[k]));
+  }
   for (const ListenSocket& socket : snapshot.listening) {
     if (!socket.pid) continue;
     auto it = out.members.find(*socket.pid);
     if (it != out.members.end()) ++out.groups[it->second].listen_sockets[socket.proto];
   }
+  return out;
+}
+
+GroupTracker::Counters GroupTracker::Identity::Last() const {
+  Counters out;
+  out.cpu_user = cpu_user;
+  out.cpu_system = cpu_system;
+  out.read_bytes = read_bytes;
+  out.write_bytes = write_bytes;
+  out.major_faults = major_faults;
+  out.minor_faults = minor_faults;
+  out.ctx_voluntary = ctx_voluntary;
+  out.ctx_involuntary = ctx_involuntary;
   return out;
 }
 
@@ -437,9 +555,21 @@ void GroupTracker::Admit(GroupSnapshot& out, const GroupLifecycle& lifecycle,
 GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper,
                                    const GroupLifecycle& lifecycle,
                                    std::chrono::system_clock::time_point when) {
-  GroupSnapshot out = grouper.Group(snapshot);
+  return Track(grouper.Group(snapshot), snapshot, lifecycle, when);
+}
+
+GroupSnapshot GroupTracker::Update(const std::shared_ptr<const HostSnapshot>& snapshot,
+                                   const Grouper& grouper, const GroupLifecycle& lifecycle,
+                                   std::chrono::system_clock::time_point when) {
+  return Track(grouper.Group(snapshot, memo_), *snapshot, lifecycle, when);
+}
+
+GroupSnapshot GroupTracker::Track(GroupSnapshot out, const HostSnapshot& snapshot,
+                                  const GroupLifecycle& lifecycle,
+                                  std::chrono::system_clock::time_point when) {
   Admit(out, lifecycle, when);
-  std::map<std::int64_t, Identity> next;
+  std::vector<Identity> next;
+  next.reserve(snapshot.processes.size());
   for (const ProcessRow& row : snapshot.processes) {
     auto member = out.members.find(row.pid);
     Counters now;
@@ -452,11 +582,13 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     now.ctx_voluntary = row.ctx_voluntary;
     now.ctx_involuntary = row.ctx_involuntary;
 
-    auto prev = identities_.find(row.pid);
-    const bool same = prev != identities_.end() &&
-                      SameStartTime(prev->second.start_time, row.start_time_unix, tolerance_);
-    next[row.pid] =
-        Identity{same ? prev->second.start_time : std::optional<double>(row.start_time_unix), now};
+    auto prev = std::lower_bound(identities_.begin(), identities_.end(), row.pid,
+                                 [](const Identity& id, std::int64_t pid) { return id.pid < pid; });
+    const bool same = prev != identities_.end() && prev->pid == row.pid &&
+                      SameStartTime(prev->start_time, row.start_time_unix, tolerance_);
+    next.push_back(Identity{row.pid, same ? prev->start_time : row.start_time_unix, now.cpu_user,
+                            now.cpu_system, now.read_bytes, now.write_bytes, now.major_faults,
+                            now.minor_faults, now.ctx_voluntary, now.ctx_involuntary});
     if (member == out.members.end()) continue;
 
     Accum& acc = accum_[member->second];
@@ -476,7 +608,7 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
       AddOpt(total.ctx_involuntary, add.ctx_involuntary);
       continue;
     }
-    const Counters& last = prev->second.last;
+    const Counters last = prev->Last();
     // A value that shrinks (or appears only now) contributes nothing: counters only grow.
     auto delta_d = [](std::optional<double>& sum, std::optional<double> cur,
                       std::optional<double> old) {
@@ -501,6 +633,9 @@ GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& 
     delta_u(total.ctx_voluntary, now.ctx_voluntary, last.ctx_voluntary);
     delta_u(total.ctx_involuntary, now.ctx_involuntary, last.ctx_involuntary);
   }
+  // Snapshots ascend by pid (HostSnapshot); a table that does not is ordered here, the last
+  // row of a repeated pid winning.
+  detail::SortByPidKeepLast(next, [](const Identity& id) { return id.pid; });
   identities_ = std::move(next);
   first_ = false;
 

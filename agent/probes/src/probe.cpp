@@ -330,7 +330,7 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     batch.io = body("proc-io");
     batch.limits = body("proc-limits");
     batch.fd = body("proc-fd");
-    std::map<std::int64_t, ProcessRow> proc =
+    PidMap<ProcessRow> proc =
         ParseProcBatch(batch, fingerprint.clk_tck.value_or(100),
                        fingerprint.page_size.value_or(4096), snap.boot_time_unix, stats);
     const HostLimits limits = ParseProcSysLimits(body("proc-sys-limits"), stats);

@@ -126,12 +126,14 @@ std::optional<std::uint64_t> FirstNumber(std::string_view value) {
 
 }  // namespace
 
-std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long clk_tck,
-                                                  long page_size, std::optional<double>& btime,
-                                                  ParseStats& stats) {
+PidMap<ProcessRow> ParseProcBatch(const ProcBatch& batch, long clk_tck, long page_size,
+                                  std::optional<double>& btime, ParseStats& stats) {
   if (clk_tck <= 0) clk_tck = 100;
   if (page_size <= 0) page_size = 4096;
-  std::map<std::int64_t, ProcessRow> rows;
+  // Rows in the order the shell's glob listed them (1, 10, 100, 2, ...), and a pid-sorted index
+  // into them: the rows are moved once, into pid order, at the end.
+  std::vector<std::pair<std::int64_t, ProcessRow>> rows;
+  rows.reserve(detail::CountNewlines(batch.stat) + 1);
 
   {
     detail::LineReader reader(batch.btime);
@@ -145,20 +147,34 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
   }
 
   ForEachStatRecord(batch.stat, stats, [&](std::int64_t pid, std::string_view content) {
-    ProcessRow row;
+    ProcessRow& row = rows.emplace_back(pid, ProcessRow{}).second;
     row.pid = pid;
     if (!ParseStatLine(content, clk_tck, page_size, btime, row)) {
+      rows.pop_back();
       ++stats.processes_unreadable;  // a process /proc listed and its stat did not give
       return false;
     }
-    rows[pid] = std::move(row);
     return true;
   });
 
-  // The remaining files only enrich processes whose stat line was read.
+  // (pid, row index), by pid; of a pid listed twice the last listing counts.
+  std::vector<std::pair<std::int64_t, std::size_t>> index;
+  index.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) index.emplace_back(rows[i].first, i);
+  detail::SortByPidKeepLast(index, [](const auto& entry) { return entry.first; });
+
+  // The remaining files only enrich processes whose stat line was read. They list the pids in
+  // the stat listing's order, one file's lines together: the last answer usually serves the
+  // next line, and a search the rest.
+  std::int64_t last_pid = -1;
+  ProcessRow* last_row = nullptr;
   auto find = [&](std::int64_t pid) -> ProcessRow* {
-    auto it = rows.find(pid);
-    return it == rows.end() ? nullptr : &it->second;
+    if (pid == last_pid) return last_row;
+    auto it = std::lower_bound(index.begin(), index.end(), pid,
+                               [](const auto& entry, std::int64_t p) { return entry.first < p; });
+    last_pid = pid;
+    last_row = it != index.end() && it->first == pid ? &rows[it->second].second : nullptr;
+    return last_row;
   };
 
   ForEachProcLine(batch.status, "status", stats, [&](std::int64_t pid, std::string_view content) {
@@ -242,7 +258,10 @@ std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch, long c
     }
     flush();
   }
-  return rows;
+  std::vector<std::pair<std::int64_t, ProcessRow>> sorted;
+  sorted.reserve(index.size());
+  for (const auto& [pid, i] : index) sorted.emplace_back(pid, std::move(rows[i].second));
+  return PidMap<ProcessRow>(std::move(sorted), [](ProcessRow&, ProcessRow&&) {});
 }
 
 }  // namespace fleetps::probes

@@ -1,6 +1,7 @@
 // Small string_view helpers shared by the parsers. Hot-path code: no allocation, no regex.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace fleetps::probes::detail {
 
@@ -201,6 +203,25 @@ inline std::string_view BaseName(std::string_view path) noexcept {
 
 inline bool StartsWith(std::string_view s, std::string_view prefix) noexcept {
   return s.substr(0, prefix.size()) == prefix;
+}
+
+/// Orders `items` by `pid_of(item)`, stably (one pass when already in order), and keeps only
+/// the last of items with the same pid: a later listing of a pid replaces an earlier one.
+template <class T, class PidOf>
+void SortByPidKeepLast(std::vector<T>& items, PidOf pid_of) {
+  auto by_pid = [&](const T& a, const T& b) { return pid_of(a) < pid_of(b); };
+  if (!std::is_sorted(items.begin(), items.end(), by_pid)) {
+    std::stable_sort(items.begin(), items.end(), by_pid);
+  }
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (kept > 0 && pid_of(items[kept - 1]) == pid_of(items[i])) {
+      items[kept - 1] = std::move(items[i]);
+    } else if (kept++ != i) {
+      items[kept - 1] = std::move(items[i]);
+    }
+  }
+  items.resize(kept);
 }
 
 }  // namespace fleetps::probes::detail

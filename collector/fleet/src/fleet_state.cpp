@@ -215,7 +215,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
         BoundRows(result.snapshot, rules_.max_processes_per_host, view->processes_dropped_total);
     view->snapshot_time = result.finished;
     view->groups =
-        entry.tracker.Update(*view->snapshot, rules_.grouper, entry.lifecycle, result.finished);
+        entry.tracker.Update(view->snapshot, rules_.grouper, entry.lifecycle, result.finished);
     view->groups_refused_total += view->groups.refused;
     for (const auto& [name, group] : view->groups.groups) {
       if (LabelSafeExceeds(name, rules_.max_label_value_bytes))

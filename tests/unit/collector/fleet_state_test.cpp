@@ -127,6 +127,20 @@ TEST(FleetStateTest, GroupCountersNeverGoBackwardsWhenAProcessExits) {
   EXPECT_EQ(state.Host("h")->groups.groups.at("db").num_procs, 1u);
 }
 
+TEST(FleetStateTest, AReloadRegroupsProcessesTheHostsMemoKnew) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kReady, 1));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 5)}));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 6)}));  // answered from the host's memo
+  EXPECT_EQ(state.Host("h")->groups.members.at(10), "db");
+  auto renamed = probes::Grouper::Compile({probes::MatcherSpec{"ora", {"oracle"}, {}, {}}});
+  state.SetGrouping(GroupingRules(*renamed.grouper, {"ora"}));
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 7)}));
+  EXPECT_EQ(state.Host("h")->groups.members.at(10), "ora");
+  EXPECT_FALSE(state.Host("h")->groups.groups.contains("db"));
+}
+
 TEST(FleetStateTest, FailedProbeKeepsTheLastSnapshotAndRecordsTheReason) {
   auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
   FleetState& state = *owned;

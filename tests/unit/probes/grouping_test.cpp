@@ -319,6 +319,106 @@ TEST(GroupTracker, ShrinkingValueContributesNothing) {
   EXPECT_EQ(s.groups.at("w").read_bytes, 100u);
 }
 
+std::shared_ptr<const HostSnapshot> Shared(std::vector<ProcessRow> rows) {
+  return std::make_shared<const HostSnapshot>(Snapshot(std::move(rows)));
+}
+
+// The memoised grouping must give exactly what matching every row gives.
+void ExpectSameGrouping(const GroupSnapshot& memoised, const GroupSnapshot& direct) {
+  EXPECT_EQ(memoised.members, direct.members);
+  ASSERT_EQ(memoised.groups.size(), direct.groups.size());
+  for (const auto& [name, stats] : direct.groups) {
+    ASSERT_TRUE(memoised.groups.contains(name)) << name;
+    EXPECT_EQ(memoised.groups.at(name).num_procs, stats.num_procs) << name;
+  }
+}
+
+TEST(GroupMemo, UnchangedRowsAreAnsweredFromTheMemo) {
+  const Grouper g = Compile({{"db", {"postgres"}, {}, {}}, {"{{.Comm}}", {}, {}, {"^nginx: "}}});
+  GroupMemo memo;
+  const std::vector<ProcessRow> rows = {
+      Row(1, 0, "init", "/sbin/init"), Row(10, 1, "postgres", "/usr/bin/postgres -D x"),
+      Row(11, 1, "nginx", "nginx: master"), Row(12, 11, "nginx", "nginx: worker"),
+      Row(13, 11, "nginx", "nginx: worker")};
+  GroupSnapshot first = g.Group(Shared(rows), memo);
+  ExpectSameGrouping(first, g.Group(Snapshot(rows)));
+  EXPECT_EQ(memo.last_misses(), 4u);  // the two workers share a key
+  EXPECT_EQ(memo.last_hits(), 1u);
+  EXPECT_EQ(memo.size(), 4u);
+  // The next probe's table is a new object with the same rows: no matcher runs.
+  GroupSnapshot second = g.Group(Shared(rows), memo);
+  ExpectSameGrouping(second, first);
+  EXPECT_EQ(memo.last_misses(), 0u);
+  EXPECT_EQ(memo.last_hits(), rows.size());
+  // A process gone is forgotten: the memo holds the keys of the last table only.
+  (void)g.Group(Shared({rows[0], rows[1]}), memo);
+  EXPECT_EQ(memo.size(), 2u);
+}
+
+TEST(GroupMemo, AProcessWhoseArgsChangeChangesGroup) {
+  const Grouper g = Compile({{"{{.Matches.Role}}", {}, {}, {"^postgres: (?P<Role>\\w+)"}}});
+  GroupTracker tracker;
+  GroupSnapshot s = tracker.Update(Shared({Row(10, 1, "postgres", "postgres: walwriter")}), g);
+  EXPECT_EQ(s.members.at(10), "walwriter");
+  // Same pid, same start time (the same process), new title (setproctitle).
+  s = tracker.Update(Shared({Row(10, 1, "postgres", "postgres: checkpointer")}), g);
+  EXPECT_EQ(s.members.at(10), "checkpointer");
+  EXPECT_EQ(tracker.memo().last_misses(), 1u);
+  // Its comm changing (prctl) changes its key too.
+  const Grouper by_comm = Compile({{"{{.Comm}}", {}, {}, {".*"}}});
+  GroupTracker comm_tracker;
+  (void)comm_tracker.Update(Shared({Row(10, 1, "a", "x")}), by_comm);
+  s = comm_tracker.Update(Shared({Row(10, 1, "b", "x")}), by_comm);
+  EXPECT_EQ(s.members.at(10), "b");
+}
+
+TEST(GroupMemo, AnotherGrouperStartsAfresh) {
+  const Grouper before = Compile({{"old", {"worker"}, {}, {}}});
+  const Grouper after = Compile({{"new", {"worker"}, {}, {}}});
+  const std::vector<ProcessRow> rows = {Row(10, 1, "worker", "w"), Row(11, 1, "worker", "w")};
+  GroupTracker tracker;
+  (void)tracker.Update(Shared(rows), before);
+  GroupSnapshot s = tracker.Update(Shared(rows), before);
+  EXPECT_EQ(s.members.at(10), "old");
+  EXPECT_EQ(tracker.memo().last_misses(), 0u);
+  // A reload compiles new rules: nothing remembered under the old ones may answer.
+  s = tracker.Update(Shared(rows), after);
+  EXPECT_EQ(s.members.at(10), "new");
+  EXPECT_EQ(s.members.at(11), "new");
+  EXPECT_EQ(tracker.memo().last_misses(), 1u);
+}
+
+TEST(GroupMemo, SizeIsBoundedAndRowsBeyondItAreStillGrouped) {
+  const Grouper g = Compile({{"{{.Comm}}", {}, {}, {".+"}}});
+  GroupTracker tracker(kStartTimeToleranceSeconds, /*memo_entries=*/2);
+  std::vector<ProcessRow> rows;
+  for (int pid = 1; pid <= 6; ++pid) {
+    rows.push_back(Row(pid, 0, "p" + std::to_string(pid), "cmd " + std::to_string(pid)));
+  }
+  for (int probe = 0; probe < 2; ++probe) {
+    const GroupSnapshot s = tracker.Update(Shared(rows), g);
+    EXPECT_LE(tracker.memo().size(), 2u);
+    EXPECT_EQ(tracker.memo().last_misses(), probe == 0 ? 6u : 4u);
+    ExpectSameGrouping(s, g.Group(Snapshot(rows)));
+  }
+}
+
+TEST(GroupMemo, PerProcessTemplateFieldsAreInTheKey) {
+  const Grouper g = Compile({{"{{.Comm}}-{{.PID}}-{{.Username}}", {"sleep"}, {}, {}}});
+  GroupMemo memo;
+  std::vector<ProcessRow> rows = {Row(20, 1, "sleep", "sleep 9"), Row(21, 1, "sleep", "sleep 9")};
+  rows[1].user = "ops";
+  for (int probe = 0; probe < 2; ++probe) {
+    const GroupSnapshot s = g.Group(Shared(rows), memo);
+    EXPECT_EQ(s.members.at(20), "sleep-20-app");
+    EXPECT_EQ(s.members.at(21), "sleep-21-ops");
+  }
+  EXPECT_EQ(memo.size(), 2u);
+  // The same pid as another user (a new identity after pid reuse) is a new key.
+  rows[0].user = "ops";
+  EXPECT_EQ(g.Group(Shared(rows), memo).members.at(20), "sleep-20-ops");
+}
+
 TEST(GroupGolden, LinuxFixtureGroups) {
   Fingerprint fp;
   fp.clk_tck = 100;

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "fleetps/probes/process.hpp"
@@ -97,6 +98,7 @@ struct GroupLifecycle {
 };
 
 struct GrouperResult;
+class GroupMemo;
 
 /// Compiled matchers. Immutable after Compile: copies share state and may be used from many
 /// threads.
@@ -117,6 +119,10 @@ class Grouper {
   /// Groups a snapshot (own match first, then ancestry when fold_children). Ungrouped
   /// processes are ignored.
   [[nodiscard]] GroupSnapshot Group(const HostSnapshot& snapshot) const;
+  /// The same grouping, with each row's own match looked up in (and recorded into) `memo`,
+  /// which then views `snapshot` and keeps it alive. Same result as Group(*snapshot).
+  [[nodiscard]] GroupSnapshot Group(const std::shared_ptr<const HostSnapshot>& snapshot,
+                                    GroupMemo& memo) const;
 
   struct Impl;
   explicit Grouper(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -131,6 +137,48 @@ struct GrouperResult {
   std::vector<std::string> errors;  ///< "process_names[2]: unknown template field .Foo"
 };
 
+/// One host's own-match results across probes: a host's table barely changes between probes, so
+/// most rows skip the matchers and their regexes. An entry is keyed by what a row's own match
+/// depends on: (comm, args) (exe is the first word of args), plus the user, pid and start time
+/// only when a name template uses them. Keys view the snapshot of the last Group, which the memo
+/// keeps alive (the same one the host's view holds, so it costs no copy). After each Group the
+/// memo holds exactly the keys of that snapshot, at most `max_entries` of them (rows beyond it
+/// are matched every time). Tied to one Grouper: grouping with another (a reload) starts afresh.
+/// Not thread-safe: one per host.
+class GroupMemo {
+ public:
+  static constexpr std::size_t kDefaultMaxEntries = 4096;
+  explicit GroupMemo(std::size_t max_entries = kDefaultMaxEntries) : max_entries_(max_entries) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  /// Rows of the last Group answered from the memo, and rows that went through the matchers.
+  [[nodiscard]] std::size_t last_hits() const noexcept { return hits_; }
+  [[nodiscard]] std::size_t last_misses() const noexcept { return misses_; }
+
+ private:
+  friend class Grouper;
+  struct Key {
+    std::string_view comm;
+    std::string_view args;
+    std::string_view user;  // empty unless a template uses {{.Username}}
+    std::int64_t pid = 0;   // 0 unless a template uses {{.PID}} or {{.StartTime}}
+    double start = 0;       // likewise
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const noexcept;
+  };
+  /// The rendered name of the first matching matcher, or nullopt: no matcher matches.
+  using Entries = std::unordered_map<Key, std::optional<std::string>, KeyHash>;
+
+  std::size_t max_entries_;
+  std::shared_ptr<const void> grouper_;         // the Grouper::Impl the entries were made with
+  std::shared_ptr<const HostSnapshot> source_;  // the snapshot the keys view
+  Entries entries_;
+  std::size_t hits_ = 0;
+  std::size_t misses_ = 0;
+};
+
 /// Keeps per-process identities ((pid, start time) within `start_time_tolerance` seconds, since
 /// etime-derived start times can jitter by a second) across snapshots of ONE host and turns
 /// them into monotonic group counters: a process that exits keeps its contribution, a new
@@ -142,13 +190,21 @@ struct GrouperResult {
 /// templated and stays empty for `retention`. Not thread-safe: use from the host's own strand.
 class GroupTracker {
  public:
-  explicit GroupTracker(double start_time_tolerance = kStartTimeToleranceSeconds)
-      : tolerance_(start_time_tolerance) {}
+  explicit GroupTracker(double start_time_tolerance = kStartTimeToleranceSeconds,
+                        std::size_t memo_entries = GroupMemo::kDefaultMaxEntries)
+      : tolerance_(start_time_tolerance), memo_(memo_entries) {}
 
   /// `when` is the snapshot's time; retention is measured in it.
   [[nodiscard]] GroupSnapshot Update(const HostSnapshot& snapshot, const Grouper& grouper,
                                      const GroupLifecycle& lifecycle = {},
                                      std::chrono::system_clock::time_point when = {});
+  /// The same update, grouping through this tracker's GroupMemo (which keeps `snapshot` alive
+  /// until the next update): what a host's probes use.
+  [[nodiscard]] GroupSnapshot Update(const std::shared_ptr<const HostSnapshot>& snapshot,
+                                     const Grouper& grouper, const GroupLifecycle& lifecycle = {},
+                                     std::chrono::system_clock::time_point when = {});
+
+  [[nodiscard]] const GroupMemo& memo() const noexcept { return memo_; }
 
  private:
   struct Counters {
@@ -157,9 +213,15 @@ class GroupTracker {
     std::optional<std::uint64_t> read_bytes, write_bytes, major_faults, minor_faults, ctx_voluntary,
         ctx_involuntary;
   };
+  // A process's identity and last readings in 80 bytes (CompactOptional): one per process.
   struct Identity {
-    std::optional<double> start_time;
-    Counters last;
+    std::int64_t pid = 0;
+    CompactOptional<double> start_time;
+    double cpu_user = 0;
+    CompactOptional<double> cpu_system;
+    CompactOptional<std::uint64_t> read_bytes, write_bytes, major_faults, minor_faults,
+        ctx_voluntary, ctx_involuntary;
+    [[nodiscard]] Counters Last() const;
   };
   struct Accum {
     Counters total;
@@ -173,11 +235,15 @@ class GroupTracker {
              std::chrono::system_clock::time_point now);
   // `counters` with every present reading 0: a baseline process's contribution.
   static Counters ZeroedCounters(const Counters& counters);
+  // Turns this update's grouping into counters (both Update overloads).
+  GroupSnapshot Track(GroupSnapshot out, const HostSnapshot& snapshot,
+                      const GroupLifecycle& lifecycle, std::chrono::system_clock::time_point when);
 
   double tolerance_;
   bool first_ = true;
-  std::map<std::int64_t, Identity> identities_;
+  std::vector<Identity> identities_;  // ascending pid
   std::map<std::string, Accum> accum_;
+  GroupMemo memo_;
 };
 
 }  // namespace fleetps::probes

@@ -161,14 +161,13 @@ struct ProcBatch {
   std::string_view fd;      ///< `ls -a /proc/self/fd /proc/[0-9]*/fd`.
 };
 
-/// Parses the /proc batch into rows keyed by pid (only /proc-derived fields filled: ppid,
+/// Parses the /proc batch into rows by pid (only /proc-derived fields filled: ppid,
 /// state, comm, cpu, faults, threads, start time, rss/vsz, swap, ctx switches, io, fds,
 /// fd_limit; `user` is the numeric real uid). Also yields btime when present. A stat line that
 /// does not parse is counted in stats.processes_unreadable as well as skipped.
-[[nodiscard]] std::map<std::int64_t, ProcessRow> ParseProcBatch(const ProcBatch& batch,
-                                                                long clk_tck, long page_size,
-                                                                std::optional<double>& btime,
-                                                                ParseStats& stats);
+[[nodiscard]] PidMap<ProcessRow> ParseProcBatch(const ProcBatch& batch, long clk_tck,
+                                                long page_size, std::optional<double>& btime,
+                                                ParseStats& stats);
 
 // ---- system-wide limits ----------------------------------------------------------------------
 
