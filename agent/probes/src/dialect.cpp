@@ -81,7 +81,8 @@ constexpr std::string_view kClock =
 // that path. The patterns keep every line of a /proc/PID/stat file and only the wanted lines of
 // the others: a stat record starts with its pid; a comm holding newlines (prctl(PR_SET_NAME)
 // accepts any byte but NUL) splits it into a last line with ") STATE " and middle lines of at
-// most 13 bytes, which no status, io or limits line is (theirs carry a colon or are long).
+// most 13 bytes, which no status, io or limits line is (theirs carry a colon or are long); a
+// middle line that holds a colon itself is not printed, and that comm lacks it.
 // /proc/self/stat is grep's own: its start time plus btime is the host's clock, without `date`.
 // node_exporter's process and thread limits come from /proc/sys (sysctl changes them at run
 // time). The tab in the middle-line pattern is literal.
