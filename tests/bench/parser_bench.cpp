@@ -232,11 +232,13 @@ class Output {
     Appendf(text, "\n@@FLEETPS %.*s END %.*s rc=%d\n", static_cast<int>(kNonce.size()),
             kNonce.data(), static_cast<int>(name.size()), name.data(), rc);
   }
-  void Prologue(const std::vector<Proc>& procs, const char* motd) {
+  // Linux and BusyBox probes have no clock section: their clock comes from /proc.
+  void Prologue(const std::vector<Proc>& procs, const char* motd, bool clock = true) {
     text += motd;
     Begin("self");
     Appendf(text, "%lld\n", static_cast<long long>(procs[procs.size() - 2].pid));
     End("self");
+    if (!clock) return;
     Begin("clock");
     Appendf(text, "%lld\n", static_cast<long long>(kClock));
     End("clock");
@@ -272,13 +274,17 @@ class Output {
   }
 };
 
-// /proc batch of the Linux and BusyBox probes (proc(5) layouts, `grep -sH`, `ls -a`).
+// /proc reads of the Linux and BusyBox probes (proc(5) layouts): the one `grep -sH` over every
+// file, in its operand order, then `ls -a` of the fd directories.
 void ProcBatch(Output& o, const std::vector<Proc>& procs) {
   std::string& t = o.text;
-  o.Begin("proc-btime");
-  Appendf(t, "btime %lld\n", static_cast<long long>(kBoot));
-  o.End("proc-btime");
-  o.Begin("proc-stat");
+  o.Begin("proc-files");
+  Appendf(t, "/proc/stat:ctxt 46063317\n/proc/stat:btime %lld\n", static_cast<long long>(kBoot));
+  Appendf(t,
+          "/proc/self/stat:4299 (grep) R 4242 4242 4190 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 "
+          "%llu 3608576 417 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+          static_cast<unsigned long long>(kClock - kBoot) * 100);
+  t += "/proc/sys/kernel/pid_max:4194304\n/proc/sys/kernel/threads-max:192735\n";
   for (const Proc& p : procs) {
     const auto pid = static_cast<long long>(p.pid);
     const std::uint64_t start = static_cast<std::uint64_t>(kClock - kBoot - p.etime) * 100;
@@ -295,8 +301,6 @@ void ProcBatch(Output& o, const std::vector<Proc>& procs) {
             static_cast<unsigned long long>(p.vsz_kib * 1024),
             static_cast<unsigned long long>(p.rss_kib / 4));
   }
-  o.End("proc-stat");
-  o.Begin("proc-status");
   for (const Proc& p : procs) {
     const auto pid = static_cast<long long>(p.pid);
     Appendf(t, "/proc/%lld/status:Uid:\t%d\t%d\t%d\t%d\n", pid, p.uid, p.uid, p.uid, p.uid);
@@ -307,8 +311,6 @@ void ProcBatch(Output& o, const std::vector<Proc>& procs) {
     Appendf(t, "/proc/%lld/status:nonvoluntary_ctxt_switches:\t%llu\n", pid,
             static_cast<unsigned long long>(p.stime));
   }
-  o.End("proc-status");
-  o.Begin("proc-io");
   for (const Proc& p : procs) {
     if (!p.readable) continue;
     const auto pid = static_cast<long long>(p.pid);
@@ -316,14 +318,12 @@ void ProcBatch(Output& o, const std::vector<Proc>& procs) {
             static_cast<unsigned long long>(p.utime * 4096), pid,
             static_cast<unsigned long long>(p.stime * 512));
   }
-  o.End("proc-io", 2);  // unreadable files make grep return 2
-  o.Begin("proc-limits");
   for (const Proc& p : procs) {
     Appendf(t,
             "/proc/%lld/limits:Max open files            %-20s 524288               files     \n",
             static_cast<long long>(p.pid), p.threads > 30 ? "unlimited" : "1024");
   }
-  o.End("proc-limits");
+  o.End("proc-files", 2);  // unreadable io files make grep return 2
   o.Begin("proc-fd");
   t += "/proc/self/fd:\n.\n..\n0\n1\n2\n3\n";
   for (const Proc& p : procs) {
@@ -336,7 +336,7 @@ void ProcBatch(Output& o, const std::vector<Proc>& procs) {
 
 std::string LinuxProcps(const std::vector<Proc>& procs) {
   Output o;
-  o.Prologue(procs, "Welcome to Ubuntu 22.04.3 LTS (GNU/Linux 5.15.0-88-generic x86_64)\n");
+  o.Prologue(procs, "Welcome to Ubuntu 22.04.3 LTS (GNU/Linux 5.15.0-88-generic x86_64)\n", false);
   o.Begin("ps");
   for (const Proc& p : procs) {
     const char* suffix = p.state == 'S' && p.threads > 1 ? "l" : p.ppid == 1 ? "s" : "";
@@ -363,7 +363,7 @@ std::string LinuxProcps(const std::vector<Proc>& procs) {
 
 std::string Busybox(const std::vector<Proc>& procs) {
   Output o;
-  o.Prologue(procs, "BusyBox v1.35.0 (2023-01-03 10:00:00 UTC) built-in shell (ash)\n\n");
+  o.Prologue(procs, "BusyBox v1.35.0 (2023-01-03 10:00:00 UTC) built-in shell (ash)\n\n", false);
   o.Begin("ps-header");
   o.text += "PID   PPID  USER     STAT   RSS  VSZ COMMAND\n";
   for (const Proc& p : procs) {

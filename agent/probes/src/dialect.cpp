@@ -76,20 +76,25 @@ constexpr std::string_view kClock =
     "esac\n"
     "echo \"$fp_c\"; case \"$fp_c\" in ''|*[!0-9]*) fp_e clock 1;; *) fp_e clock 0;; esac\n";
 
-// Linux /proc batch: a handful of execs for the whole table, never one per process.
-constexpr std::string_view kProcBatch =
-    "fp_b proc-btime; grep '^btime' /proc/stat 2>/dev/null; fp_e proc-btime $?\n"
-    "fp_b proc-stat; grep -sH '' /proc/[0-9]*/stat; fp_e proc-stat $?\n"
-    "fp_b proc-status; grep -sH -e '^Uid:' -e '^Threads:' -e 'ctxt_switches:' -e '^VmSwap:' "
-    "/proc/[0-9]*/status; fp_e proc-status $?\n"
-    "fp_b proc-io; grep -sH -e '^read_bytes:' -e '^write_bytes:' /proc/[0-9]*/io; "
-    "fp_e proc-io $?\n"
-    "fp_b proc-limits; grep -sH '^Max open files' /proc/[0-9]*/limits; fp_e proc-limits $?\n"
-    // The extra /proc/self/fd operand forces per-directory headers even with one match.
-    "fp_b proc-fd; ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null; fp_e proc-fd $?\n"
-    // node_exporter's process and thread limits; sysctl changes them at run time.
-    "fp_b proc-sys-limits; grep -sH '' /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max; "
-    "fp_e proc-sys-limits $?\n";
+// Linux /proc reads: one grep over every file, so one exec for the whole table. grep prints
+// the files in operand order, each line prefixed with its path, and the parser dispatches by
+// that path. The patterns keep every line of a /proc/PID/stat file and only the wanted lines of
+// the others: a stat record starts with its pid; a comm holding newlines (prctl(PR_SET_NAME)
+// accepts any byte but NUL) splits it into a last line with ") STATE " and middle lines of at
+// most 13 bytes, which no status, io or limits line is (theirs carry a colon or are long); a
+// middle line that holds a colon itself is not printed, and that comm lacks it.
+// /proc/self/stat is grep's own: its start time plus btime is the host's clock, without `date`.
+// node_exporter's process and thread limits come from /proc/sys (sysctl changes them at run
+// time). The tab in the middle-line pattern is literal.
+constexpr std::string_view kProcPatterns =
+    "-e '^[0-9]' -e ') [A-Za-z] ' -e '^[^\t:]\\{0,13\\}$' -e '^btime ' -e '^Uid:' "
+    "-e '^Threads:' -e 'ctxt_switches:' -e '^VmSwap:' -e '^Max open files'";
+constexpr std::string_view kProcIoPatterns = "-e '^read_bytes:' -e '^write_bytes:'";
+constexpr std::string_view kProcFiles =
+    "/proc/stat /proc/self/stat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max "
+    "/proc/[0-9]*/stat /proc/[0-9]*/status";
+// The extra /proc/self/fd operand forces per-directory headers even with one match.
+constexpr std::string_view kProcFd = "ls -a /proc/self/fd /proc/[0-9]*/fd 2>/dev/null";
 
 constexpr std::string_view kLsofFd =
     "if fp_have lsof; then fp_b lsof-fd; lsof -n -P -l -w -b -F f 2>/dev/null; "
@@ -127,6 +132,24 @@ constexpr std::string_view kDarwinPs =
 void AddSection(std::string& s, std::string_view name, std::string_view command) {
   s.append("fp_b ").append(name).append("; ").append(command).append("; fp_e ").append(name);
   s.append(" $?\n");
+}
+
+// The /proc sections of a Linux or BusyBox probe. With sudo, the io counters are a section of
+// their own, which RunThroughSudo hands to root's fixed command; otherwise the one grep reads
+// them too.
+void AddProcSections(std::string& s, ProbePrivilege privilege) {
+  std::string grep = "grep -sH ";
+  grep.append(kProcPatterns);
+  if (privilege == ProbePrivilege::kSudo) {
+    grep.append(" ").append(kProcFiles).append(" /proc/[0-9]*/limits");
+    AddSection(s, "proc-files", grep);
+    AddSection(s, "proc-io", "grep -sH " + std::string(kProcIoPatterns) + " /proc/[0-9]*/io");
+  } else {
+    grep.append(" ").append(kProcIoPatterns).append(" ").append(kProcFiles);
+    grep.append(" /proc/[0-9]*/io /proc/[0-9]*/limits");
+    AddSection(s, "proc-files", grep);
+  }
+  AddSection(s, "proc-fd", kProcFd);
 }
 
 // What sudo runs for the root-only sections: the same output as the login user's commands,
@@ -439,14 +462,15 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
   s.push_back('\n');
   s.append(kPrologue);
   s.append("fp_b self; echo $$; fp_e self 0\n");
-  s.append(kClock);
+  // Linux hosts give their clock through the /proc read (no `date` exec).
+  if (dialect != Dialect::kLinuxProcps && dialect != Dialect::kBusybox) s.append(kClock);
   switch (dialect) {
     case Dialect::kLinuxProcps:
       // user:32 keeps long names readable instead of falling back to the uid.
       AddSection(s, "ps",
                  "ps -e -ww -o pid=,ppid=,user:32=,stat=,etime=,time=,rss=,vsz=,nlwp=,args= "
                  "2>/dev/null");
-      s.append(kProcBatch);
+      AddProcSections(s, privilege);
       s.append(
           "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
           "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "
@@ -459,7 +483,7 @@ std::string ProcessProbeScript(Dialect dialect, const Fingerprint& fp, std::stri
                  fp.ps_has_o ? "ps -o pid,ppid,user,stat,rss,vsz,args 2>/dev/null || "
                                "ps -o pid,ppid,user,args 2>/dev/null || ps 2>/dev/null"
                              : "ps 2>/dev/null");
-      s.append(kProcBatch);
+      AddProcSections(s, privilege);
       s.append(
           "if fp_have ss; then fp_b listen-ss; ss -ltunp 2>/dev/null; fp_e listen-ss $?\n"
           "elif fp_have netstat; then fp_b listen-netstat; netstat -ltunp 2>/dev/null; "

@@ -205,12 +205,91 @@ void MarkNotPermitted(const std::vector<Section>& sections, const Fingerprint& f
       made_by({"proc-fd", "lsof-fd", "procstat-fd"}),
       [](const ProcessRow& row) { return !row.fds; }, snap.processes);
   out[static_cast<std::size_t>(Reading::kIo)] = partial(
-      made_by({"proc-io"}), [](const ProcessRow& row) { return !row.read_bytes; }, snap.processes);
+      made_by({"proc-io", "proc-files"}), [](const ProcessRow& row) { return !row.read_bytes; },
+      snap.processes);
   // Elsewhere netstat -an never names owners, whoever runs it: only lsof can be refused them.
   const Section* owners =
       IsLinux(snap.dialect) ? made_by({"listen-ss", "listen-netstat"}) : made_by({"listen-lsof"});
   out[static_cast<std::size_t>(Reading::kSocketOwners)] = partial(
       owners, [](const ListenSocket& socket) { return !socket.pid; }, snap.listening);
+}
+
+// The runs of one `grep -sH` over every /proc file (the Linux "proc-files" section), by file: grep
+// prints its operands in order, so each kind of file is one run of lines and a view of it is
+// what the per-file parsers read. Lines of a kind that (unexpectedly) interleave with another
+// run reach that run's parser, which skips them as unknown lines.
+struct ProcFiles {
+  std::string_view btime;      // "btime N" from /proc/stat
+  std::string_view self_stat;  // grep's own /proc/self/stat content: the host's clock
+  std::string_view sys_limits;
+  std::string_view stat;
+  std::string_view status;
+  std::string_view io;
+  std::string_view limits;
+};
+
+ProcFiles SplitProcFiles(std::string_view text) {
+  ProcFiles files;
+  enum Kind : std::uint8_t { kStat, kStatus, kIo, kLimits, kSys, kKinds };
+  std::size_t begin[kKinds];
+  std::size_t end[kKinds] = {};
+  std::fill(std::begin(begin), std::end(begin), std::string_view::npos);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t newline = std::min(text.find('\n', at), text.size());
+    const std::size_t next = newline == text.size() ? newline : newline + 1;
+    const std::string_view line = text.substr(at, newline - at);
+    int kind = -1;
+    if (line.starts_with("/proc/stat:btime ")) {
+      files.btime = detail::Trim(line.substr(11));
+    } else if (line.starts_with("/proc/self/stat:")) {
+      files.self_stat = detail::Trim(line.substr(16));
+    } else if (line.starts_with("/proc/sys/")) {
+      kind = kSys;
+    } else if (line.starts_with("/proc/") && line.size() > 6 && detail::IsDigit(line[6])) {
+      std::size_t i = 7;
+      while (i < line.size() && detail::IsDigit(line[i])) ++i;
+      const std::string_view file = line.substr(i);
+      if (file.starts_with("/stat:")) kind = kStat;
+      if (file.starts_with("/status:")) kind = kStatus;
+      if (file.starts_with("/io:")) kind = kIo;
+      if (file.starts_with("/limits:")) kind = kLimits;
+    }
+    if (kind >= 0) {
+      if (begin[kind] == std::string_view::npos) begin[kind] = at;
+      end[kind] = next;
+    }
+    at = next;
+  }
+  auto run = [&](int kind) {
+    return begin[kind] == std::string_view::npos
+               ? std::string_view{}
+               : text.substr(begin[kind], end[kind] - begin[kind]);
+  };
+  files.stat = run(kStat);
+  files.status = run(kStatus);
+  files.io = run(kIo);
+  files.limits = run(kLimits);
+  files.sys_limits = run(kSys);
+  return files;
+}
+
+// The host's clock from a /proc/PID/stat record of a process that just started (grep's own):
+// btime ("btime N") plus its start time (field 22, the 20th after the comm's closing
+// parenthesis). Both count from the same boot, also in a container or time namespace.
+std::optional<std::int64_t> ClockFromStat(std::string_view stat, std::string_view btime_line,
+                                          long clk_tck) {
+  std::string_view btime_rest = btime_line;
+  (void)detail::NextToken(btime_rest);
+  const auto btime = detail::ParseI64(detail::NextToken(btime_rest));
+  const std::size_t close = stat.rfind(')');
+  if (!btime || close == std::string_view::npos || clk_tck <= 0) return std::nullopt;
+  std::string_view rest = stat.substr(close + 1);
+  std::string_view field;
+  for (int n = 3; n <= 22; ++n) field = detail::NextToken(rest);
+  const auto ticks = detail::ParseU64(field);
+  if (!ticks) return std::nullopt;
+  return *btime + static_cast<std::int64_t>(*ticks / static_cast<std::uint64_t>(clk_tck));
 }
 
 // Removes the probe shell, everything it started, and the login shell that ran `sh -s`.
@@ -296,8 +375,15 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
     return result;
   }
   const std::vector<Section> sections = SplitSections(output, nonce, stats);
-  snap.remote_clock_unix = FirstInteger(Find(sections, "clock"));
   snap.self_pid = FirstInteger(Find(sections, "self"));
+  // Linux: every /proc read is one section, and the clock comes from it (btime and grep's own
+  // start), which the ps table's elapsed times need first.
+  const Section* proc_section = IsLinux(dialect) ? Find(sections, "proc-files") : nullptr;
+  const ProcFiles files =
+      SplitProcFiles(proc_section == nullptr ? std::string_view{} : proc_section->body);
+  const long clk_tck = fingerprint.clk_tck.value_or(100);
+  snap.remote_clock_unix = IsLinux(dialect) ? ClockFromStat(files.self_stat, files.btime, clk_tck)
+                                            : FirstInteger(Find(sections, "clock"));
   const std::optional<std::int64_t> clock = snap.remote_clock_unix;
 
   const Section* ps = Find(sections, dialect == Dialect::kBusybox ? "ps-header" : "ps");
@@ -320,26 +406,23 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
 
   if (IsLinux(dialect)) {
     ProcBatch batch;
-    auto body = [&](std::string_view name) {
-      const Section* s = Find(sections, name);
-      return s == nullptr ? std::string_view{} : s->body;
-    };
-    batch.btime = body("proc-btime");
-    batch.stat = body("proc-stat");
-    batch.status = body("proc-status");
-    batch.io = body("proc-io");
-    batch.limits = body("proc-limits");
-    batch.fd = body("proc-fd");
-    PidMap<ProcessRow> proc =
-        ParseProcBatch(batch, fingerprint.clk_tck.value_or(100),
-                       fingerprint.page_size.value_or(4096), snap.boot_time_unix, stats);
-    const HostLimits limits = ParseProcSysLimits(body("proc-sys-limits"), stats);
+    batch.btime = files.btime;
+    batch.stat = files.stat;
+    batch.status = files.status;
+    // With sudo the io counters have their own section (root's read, or the user's).
+    const Section* io = Find(sections, "proc-io");
+    batch.io = io == nullptr ? files.io : io->body;
+    batch.limits = files.limits;
+    const Section* fd = Find(sections, "proc-fd");
+    batch.fd = fd == nullptr ? std::string_view{} : fd->body;
+    PidMap<ProcessRow> proc = ParseProcBatch(batch, clk_tck, fingerprint.page_size.value_or(4096),
+                                             snap.boot_time_unix, stats);
+    const HostLimits limits = ParseProcSysLimits(files.sys_limits, stats);
     snap.max_processes = limits.max_processes;
     snap.max_threads = limits.max_threads;
     if (rows.empty()) {
       // No usable ps: /proc alone is the table (BusyBox without ps, or ps failed).
-      const Section* stat = Find(sections, "proc-stat");
-      if (stat != nullptr && !stat->terminated) {
+      if (proc_section != nullptr && !proc_section->terminated) {
         result.error = "process table truncated";
         return result;
       }
@@ -352,8 +435,8 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
                 [](ProcessRow& row, ProcessRow& from_proc) { Enrich(row, std::move(from_proc)); });
       // BusyBox ps may lack PPID: a row /proc no longer knows exited meanwhile, and without
       // its parent it could be the probe's own ps, so it goes.
-      const Section* stat = Find(sections, "proc-stat");
-      if (dialect == Dialect::kBusybox && !proc.empty() && stat != nullptr && stat->terminated) {
+      if (dialect == Dialect::kBusybox && !proc.empty() && proc_section != nullptr &&
+          proc_section->terminated) {
         std::erase_if(rows, [&](const ProcessRow& row) { return !proc.contains(row.pid); });
       }
     }
@@ -388,7 +471,7 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
 
   if (rows.empty()) {
     const bool missing =
-        ps == nullptr && (!IsLinux(dialect) || Find(sections, "proc-stat") == nullptr);
+        ps == nullptr && (!IsLinux(dialect) || Find(sections, "proc-files") == nullptr);
     result.error = missing ? "missing process table" : "empty process table";
     return result;
   }

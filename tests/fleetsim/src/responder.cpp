@@ -361,6 +361,38 @@ std::string ProcLimits(const HostSnapshot& host) {
   return out;
 }
 
+// grep's own /proc/self/stat, as the probe's one /proc grep reads it: started now, so its
+// start time plus btime is the host's clock.
+std::string ProcSelfStat(const HostSnapshot& host, std::uint32_t self_pid) {
+  std::string out;
+  Appendf(out,
+          "/proc/self/stat:%u (grep) R %u %u %u 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 %llu "
+          "3608576 417 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+          self_pid + 2, self_pid, self_pid, self_pid,
+          static_cast<unsigned long long>((host.now_epoch - host.boot_epoch) * kClockTicks));
+  return out;
+}
+
+std::string ProcSysLimits(const HostSnapshot& host) {
+  const SimLimits limits = LimitsOf(host);
+  return "/proc/sys/kernel/pid_max:" + std::to_string(limits.max_processes) +
+         "\n/proc/sys/kernel/threads-max:" + std::to_string(limits.max_threads) + "\n";
+}
+
+// The probe's one `grep -sH` over /proc: its operands in order (/proc/stat, /proc/self/stat,
+// /proc/sys/kernel/{pid_max,threads-max}, then every stat, status, io and limits file). With
+// sudo the io counters are a section of their own.
+std::string ProcFiles(const HostSnapshot& host, std::uint32_t self_pid, bool with_io) {
+  std::string out = "/proc/stat:btime " + std::to_string(host.boot_epoch) + "\n";
+  out += ProcSelfStat(host, self_pid);
+  out += ProcSysLimits(host);
+  out += ProcStat(host);
+  out += ProcStatus(host);
+  if (with_io) out += ProcIo(host);
+  out += ProcLimits(host);
+  return out;
+}
+
 std::string ProcFd(const HostSnapshot& host, std::uint32_t self_pid) {
   // `ls -a dir...` lists operands in C-locale order: /proc/1/fd, /proc/10/fd, ..., /proc/self/fd.
   std::vector<const SimProcess*> order;
@@ -473,8 +505,9 @@ bool SectionPrinted(std::string_view name, SimDialect dialect) {
   return true;
 }
 
+// `separate_io`: the script reads the io counters in a section of their own (sudo).
 std::string ProbeSection(std::string_view name, const HostSnapshot& host, std::uint32_t self_pid,
-                         int& rc) {
+                         bool separate_io, int& rc) {
   rc = 0;
   const bool linux_proc =
       host.dialect == SimDialect::kLinuxProcps || host.dialect == SimDialect::kBusybox;
@@ -486,17 +519,9 @@ std::string ProbeSection(std::string_view name, const HostSnapshot& host, std::u
   if (name == "listen-ss") return ListenSs(host);
   if (name == "listen-netstat") return ListenNetstat(host);
   if (linux_proc) {
-    if (name == "proc-btime") return "btime " + std::to_string(host.boot_epoch) + "\n";
-    if (name == "proc-stat") return ProcStat(host);
-    if (name == "proc-status") return ProcStatus(host);
+    if (name == "proc-files") return ProcFiles(host, self_pid, separate_io);
     if (name == "proc-io") return ProcIo(host);
-    if (name == "proc-limits") return ProcLimits(host);
     if (name == "proc-fd") return ProcFd(host, self_pid);
-    if (name == "proc-sys-limits") {
-      const SimLimits limits = LimitsOf(host);
-      return "/proc/sys/kernel/pid_max:" + std::to_string(limits.max_processes) +
-             "\n/proc/sys/kernel/threads-max:" + std::to_string(limits.max_threads) + "\n";
-    }
   } else if (name.starts_with("proc-")) {
     rc = name == "proc-fd" ? 1 : 2;  // grep/ls on a missing /proc layout
     return {};
@@ -619,7 +644,9 @@ Answer RunScript(std::string_view script, const HostSnapshot& host, std::uint32_
       continue;
     }
     int rc = 0;
-    const std::string body = ProbeSection(name, host, self_pid, rc);
+    const bool separate_io =
+        std::find(sections.names.begin(), sections.names.end(), "proc-io") != sections.names.end();
+    const std::string body = ProbeSection(name, host, self_pid, separate_io, rc);
     // The scripts' fp_e prints an empty line first, so the END marker always starts a line.
     Appendf(answer.output, "@@FLEETPS %s BEGIN %s\n", sections.nonce.c_str(), name.c_str());
     answer.output += body;

@@ -2,6 +2,7 @@
 // config in them) and the readings a probe reports as not permitted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,22 @@ std::string SudoSection(std::string_view sections) {
          "\n\n@@FLEETPS " + std::string(kNonce) + " END sudo rc=0\n";
 }
 
+// The /proc/PID/io lines of a probe output, as the section a sudo probe gives them.
+std::string IoSection(std::string_view output) {
+  std::string body;
+  std::size_t at = 0;
+  while (at < output.size()) {
+    const std::size_t end = std::min(output.find('\n', at), output.size());
+    const std::string_view line = output.substr(at, end - at);
+    if (line.starts_with("/proc/") && line.find("/io:") != std::string_view::npos) {
+      body.append(line).push_back('\n');
+    }
+    at = end + 1;
+  }
+  return "@@FLEETPS " + std::string(kNonce) + " BEGIN proc-io\n" + body + "\n@@FLEETPS " +
+         std::string(kNonce) + " END proc-io rc=0\n";
+}
+
 bool NotPermitted(const HostSnapshot& snap, Reading reading) {
   return snap.not_permitted[static_cast<std::size_t>(reading)];
 }
@@ -124,9 +141,11 @@ TEST(ProbesPrivilege, ReadingsMissingAsAnotherUserAreNotPermitted) {
   ASSERT_TRUE(root.ok()) << root.error;
   EXPECT_EQ(root.snapshot.not_permitted, (std::array<bool, kReadingCount>{}));
 
-  // Through sudo, per section: what sudo did not fill stays partial.
-  const ProbeParseResult sudo = ParseProcessProbe(Dialect::kLinuxProcps, LinuxAs(1000),
-                                                  output + SudoSection(" proc-io proc-fd"), kNonce);
+  // Through sudo, per section: what sudo did not fill stays partial. A sudo probe reads the io
+  // counters in a section of their own (here the fixture's, as if root had read them).
+  const ProbeParseResult sudo =
+      ParseProcessProbe(Dialect::kLinuxProcps, LinuxAs(1000),
+                        output + IoSection(output) + SudoSection(" proc-io proc-fd"), kNonce);
   ASSERT_TRUE(sudo.ok()) << sudo.error;
   EXPECT_FALSE(NotPermitted(sudo.snapshot, Reading::kFds));
   EXPECT_FALSE(NotPermitted(sudo.snapshot, Reading::kIo));

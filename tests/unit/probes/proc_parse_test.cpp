@@ -105,6 +105,33 @@ TEST(ProcBatch, CommWithNewlineIsParsedWhole) {
   EXPECT_EQ(stats.processes_unreadable, 0u);
 }
 
+// Real output (tests/data/real/linux-procps/PROVENANCE.md) of the probe's one /proc grep for
+// comms with two newlines: its patterns keep the first line (the pid), the last (") S ") and a
+// middle line of up to 13 bytes without a colon or tab, so "12\nab\ncd" and "u\n\nv" are whole;
+// "p\nq:r\ns" loses its middle part (docs/dialects.md). status's Name line, which matched
+// ") S " in a comm, is not a field the parser reads.
+TEST(ProcBatch, ProbeGrepKeepsCommsWithTwoNewlines) {
+  const std::string text =
+      testing::ReadFixture("../real/linux-procps/proc-files-comm-two-newlines-debian12.txt");
+  const std::size_t status_at = text.rfind('\n', text.find("/status:")) + 1;
+  ProcBatch batch;
+  batch.stat = std::string_view(text).substr(0, status_at);
+  batch.status = std::string_view(text).substr(status_at);
+  std::optional<double> btime = 1000.0;
+  ParseStats stats;
+  const auto rows = ParseProcBatch(batch, 100, 4096, btime, stats);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows.at(13583).comm, "a\nb) S 1 x");
+  EXPECT_EQ(rows.at(13583).ppid, 13540);
+  EXPECT_EQ(rows.at(13583).user, "0");
+  EXPECT_EQ(rows.at(13584).comm, "p\ns");
+  EXPECT_EQ(rows.at(13585).comm, "u\n\nv");
+  EXPECT_EQ(rows.at(13586).comm, "12\nab\ncd");
+  EXPECT_EQ(rows.at(13586).state, "S");
+  EXPECT_EQ(rows.at(13586).ctx_voluntary, 1u);
+  EXPECT_EQ(stats.lines_skipped, 0u);
+}
+
 // Only consecutive lines of the same file are one record: a stat line cut short is skipped
 // and does not swallow the next process's line.
 TEST(ProcBatch, StatLinesOfDifferentFilesStaySeparate) {
