@@ -6,6 +6,10 @@
 #
 #   tests/bench/run_scale_bench.sh BUILD_DIR OUTDIR [scale_bench.py options, e.g. --window 60]
 #
+# Issue 18's options (scale_bench.py --help): --baseline BUILD_DIR (a previous build's collector
+# runs the same phases back to back; one table with both and the delta), --fleet linux-procps,
+# --interval S, --channel shell|exec|auto (probe_channel in the inventory; only when given),
+# --scrape-every S (/metrics during the windows, default 15).
 # BUILD_DIR: a Release build; the fleetps and fleetsim targets are built when missing (an existing
 # binary is used as it is: rebuild it yourself after changing the code).
 # OUTDIR receives scale.json, scale_steady.csv, scale_storm.csv, scale.md, plots/scale_storm.png
@@ -19,7 +23,7 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-(($# >= 2)) || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# >= 2)) || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 build=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
