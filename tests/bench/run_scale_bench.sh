@@ -78,7 +78,7 @@ fragment=$(
   echo "- Commit $commit$( ((dirty)) && echo " + $dirty uncommitted files in agent/, collector/, tests/fleetsim/"), build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")"
   echo "- Everything ran at nice $nice_level, autogroup nice $nice_level (the collector and fleetsim included)"
   echo "- Load average (1/5/15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); wall time $((SECONDS - t0)) s"
-  [[ -s $out/plots/scale_storm.png ]] && echo "- Plot: \`plots/scale_storm.png\`"
+  if [[ -s $out/plots/scale_storm.png ]]; then echo "- Plot: \`plots/scale_storm.png\`"; fi
 )
 # tests/bench/run sends stdout to OUTDIR/scale.md itself; write it here only when it does not.
 if [[ ! /dev/stdout -ef $out/scale.md ]]; then
