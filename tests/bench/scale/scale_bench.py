@@ -565,7 +565,14 @@ class Bench:
         rounds = (time.monotonic() - t_all_ready) / interval_s
         load1 = open("/proc/loadavg").read().split()[:3]
         m1 = c.metrics()
-        procs = [h.get("processes", 0) for h in c.hosts() if "processes" in h]
+        host_list = c.hosts()
+        procs = [h.get("processes", 0) for h in host_list if "processes" in h]
+        # The probe channel each host is on, where the build reports one (any field naming it).
+        channels = {}
+        for h in host_list:
+            for key, value in h.items():
+                if "channel" in key and isinstance(value, str):
+                    channels[f"{key}={value}"] = channels.get(f"{key}={value}", 0) + 1
         window = w1 - w0
         cpu = p1 - p0
         probes_sim = sum(b["commands_served"] - x["commands_served"] for x, b in zip(s0, s1))
@@ -575,9 +582,11 @@ class Bench:
                 m0["hist"].get("fleetps_probe_schedule_delay_seconds", {}).get("count", 0)
         # fleetsim's counters are read right at the window's edges; the collector's histogram
         # count spans the two scrapes (a little longer), so it is only a cross-check.
-        # fleetsim counts what it answered; should it not count a run on a shell channel, the
-        # collector's own count stands in.
-        probes = probes_sim or d_count or 0
+        # fleetsim counts what it answered. Should it count a persistent shell channel once
+        # instead of each run on it, the collector's own count (the histogram's, spanning the
+        # two scrapes, so a little longer than the window) stands in.
+        use_collector = d_count and probes_sim < 0.5 * d_count
+        probes = d_count if use_collector else probes_sim
         lag = hist_delta(m0, m1, "fleetps_event_loop_lag_seconds")
         delay = hist_delta(m0, m1, "fleetps_probe_schedule_delay_seconds")
         lag999, lag999_note = quantile(0.999, lag) if lag else (None, "metric absent")
@@ -587,8 +596,8 @@ class Bench:
         rss1, fds1 = self.one_host.get(build["name"], (None, None))
         r = {
             "build": build["name"], "channel": build["channel"],
-            "probes_source": "fleetsim" if probes_sim else "collector",
-            "window_scrapes": scrapes,
+            "probes_source": "collector" if use_collector else "fleetsim",
+            "window_scrapes": scrapes, "channels_in_use": channels,
             "fds_per_host": (fds - fds1) / capped if fds1 is not None else None,
             "hosts_asked": n, "hosts": capped, "interval_s": interval_s, "ready": ready,
             "ready_states": states, "ready_seconds": t_ready, "ready_trace": c.ready_trace,
@@ -872,7 +881,9 @@ def report(results, args):
         p(f"- {k}: /metrics {r['scrape_bytes'] / 1e6:.0f} MB; scrapes outside the window "
           f"{' / '.join(f'{1e3 * x:,.0f}' for x in r['scrape_seconds'])} ms"
           + (f", inside {', '.join(f'{1e3 * x:,.0f}' for x in sc['seconds'])} ms" if sc else "")
-          + f"; probes counted by {r['probes_source']}; {fmt(r.get('processes_per_host_mean'), '.0f')} processes per host on average; "
+          + f"; probes counted by {r['probes_source']}; channels in use: "
+          + (", ".join(f"{mode} × {count:,}" for mode, count in sorted(r["channels_in_use"].items())) or "not reported")
+          + f"; {fmt(r.get('processes_per_host_mean'), '.0f')} processes per host on average; "
           f"RSS measured {r['rounds_before_rss']:.1f} rounds after all were ready; collector fds {r['collector_fds']:,}; load {' '.join(r['loadavg_before'])} → "
           f"{' '.join(r['loadavg_after'])}; lag note: {r['loop_lag_note'] or '-'}; delay note: {r['schedule_delay_note'] or '-'}")
     p("")
