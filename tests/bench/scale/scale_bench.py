@@ -128,12 +128,14 @@ def build_info(name, build_dir, channel):
                     src = line.split("=", 1)[1].strip()
     except OSError:
         pass
-    if src:
+    if src and os.path.exists(os.path.join(src, "COMMIT")):
+        # A `git archive` tree (tests/bench/run --baseline REV): git would name the repository
+        # around it.
+        commit = open(os.path.join(src, "COMMIT")).read().strip()
+    elif src:
         git = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
         if git.returncode == 0:
             commit = git.stdout.strip()
-        elif os.path.exists(os.path.join(src, "COMMIT")):  # a `git archive` tree (tests/bench/run)
-            commit = open(os.path.join(src, "COMMIT")).read().strip()
     return {"name": name, "dir": build_dir, "fleetps": os.path.join(build_dir, "collector", "fleetps"),
             "channel": channel, "commit": commit}
 
