@@ -669,7 +669,8 @@ class Bench:
             peak_inflight = max(peak_inflight, inflight)
             row = {"how": how, "t": now - t0, "accepted": st["connections_accepted"] - accepted0,
                    "authenticated": st["auth_accepted"] - st0["auth_accepted"],
-                   "inflight_estimate": inflight, "sessions_open": st["sessions_open"], "ready_new": None}
+                   "inflight_estimate": inflight, "sessions_open": st["sessions_open"], "ready_new": None,
+                   "build": steady["build"]}
             if now - last_poll >= self.args.storm_poll:
                 last_poll = now
                 hosts = c.hosts()
