@@ -128,11 +128,7 @@ def build_info(name, build_dir, channel):
                     src = line.split("=", 1)[1].strip()
     except OSError:
         pass
-    if src and os.path.exists(os.path.join(src, "COMMIT")):
-        # A `git archive` tree (tests/bench/run --baseline REV): git would name the repository
-        # around it.
-        commit = open(os.path.join(src, "COMMIT")).read().strip()
-    elif src:
+    if src:
         git = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
         if git.returncode == 0:
             commit = git.stdout.strip()
@@ -822,7 +818,8 @@ def report(results, args):
     two = len(builds) > 1
     out = []
     p = out.append
-    p("### Scale: steady state and reconnect storm (fleetsim)\n")
+    p(f"### Scale: steady state{' and reconnect storm' if args.storm else ''} (fleetsim, {args.fleet} fleet, "
+      f"interval {args.interval} s)\n")
     p(f"- Fleet: fleetsim, dialects `{DIALECTS}` (`--fleet {args.fleet}`), {len(results['fleetsim'])} process(es) "
       f"of ≤ {PER_SIM} hosts (RLIMIT_NOFILE {results['nofile']}); collector `max_concurrent_handshakes: "
       f"{args.handshakes}`, threads = cores, interval {args.interval} s, the emitted `process_names` (11 groups)")
