@@ -50,9 +50,10 @@ trap - INT TERM
 mkdir -p "$out/plots"
 if command -v gnuplot >/dev/null && [[ -s $out/scale_storm.csv ]]; then
   # ready_new is sampled every few rows; the in-flight estimate on every row. The new build's
-  # storms only (column 8), when --baseline ran them too.
-  awk -F, 'NR > 1 && $1 == "kill" && $8 == "new" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_kill.dat"
-  awk -F, 'NR > 1 && $1 == "restart" && $8 == "new" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_restart.dat"
+  # storms only (column 8), when --baseline ran them too; Python's csv ends lines with CRLF.
+  storm_rows() { awk -F, -v how="$1" '{ sub(/\r$/, "") } NR > 1 && $1 == how && $8 == "new" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv"; }
+  storm_rows kill >"$out/run/storm_kill.dat"
+  storm_rows restart >"$out/run/storm_restart.dat"
   gnuplot <<EOF || echo "run_scale_bench: gnuplot failed" >&2
 set terminal pngcairo size 900,500
 set output "$out/plots/scale_storm.png"
