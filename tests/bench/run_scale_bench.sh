@@ -6,6 +6,10 @@
 #
 #   tests/bench/run_scale_bench.sh BUILD_DIR OUTDIR [scale_bench.py options, e.g. --window 60]
 #
+# Issue 18's options (scale_bench.py --help): --baseline BUILD_DIR (a previous build's collector
+# runs the same phases back to back; one table with both and the delta), --fleet linux-procps,
+# --interval S, --channel shell|exec|auto (probe_channel in the inventory; only when given),
+# --scrape-every S (/metrics during the windows, default 15).
 # BUILD_DIR: a Release build; the fleetps and fleetsim targets are built when missing (an existing
 # binary is used as it is: rebuild it yourself after changing the code).
 # OUTDIR receives scale.json, scale_steady.csv, scale_storm.csv, scale.md, plots/scale_storm.png
@@ -19,7 +23,7 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-(($# >= 2)) || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# >= 2)) || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 build=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
@@ -45,9 +49,11 @@ trap - INT TERM
 
 mkdir -p "$out/plots"
 if command -v gnuplot >/dev/null && [[ -s $out/scale_storm.csv ]]; then
-  # ready_new is sampled every few rows; the in-flight estimate on every row.
-  awk -F, 'NR > 1 && $1 == "kill" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_kill.dat"
-  awk -F, 'NR > 1 && $1 == "restart" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv" >"$out/run/storm_restart.dat"
+  # ready_new is sampled every few rows; the in-flight estimate on every row. The new build's
+  # storms only (column 8), when --baseline ran them too; Python's csv ends lines with CRLF.
+  storm_rows() { awk -F, -v how="$1" '{ sub(/\r$/, "") } NR > 1 && $1 == how && $8 == "new" { print $2, $5, ($7 == "" ? "NaN" : $7) }' "$out/scale_storm.csv"; }
+  storm_rows kill >"$out/run/storm_kill.dat"
+  storm_rows restart >"$out/run/storm_restart.dat"
   gnuplot <<EOF || echo "run_scale_bench: gnuplot failed" >&2
 set terminal pngcairo size 900,500
 set output "$out/plots/scale_storm.png"
@@ -74,7 +80,7 @@ fragment=$(
   echo "- Commit $commit$( ((dirty)) && echo " + $dirty uncommitted files in agent/, collector/, tests/fleetsim/"), build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")"
   echo "- Everything ran at nice $nice_level, autogroup nice $nice_level (the collector and fleetsim included)"
   echo "- Load average (1/5/15 min) before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); wall time $((SECONDS - t0)) s"
-  [[ -s $out/plots/scale_storm.png ]] && echo "- Plot: \`plots/scale_storm.png\`"
+  if [[ -s $out/plots/scale_storm.png ]]; then echo "- Plot: \`plots/scale_storm.png\`"; fi
 )
 # tests/bench/run sends stdout to OUTDIR/scale.md itself; write it here only when it does not.
 if [[ ! /dev/stdout -ef $out/scale.md ]]; then
