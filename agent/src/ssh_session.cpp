@@ -88,6 +88,17 @@ asio::awaitable<error_code> SshSession::Core::WaitIo(Op& op) {
   co_return error_code(asio::error::operation_aborted);
 }
 
+asio::awaitable<error_code> SshSession::Core::Park(Clock::time_point until) {
+  if (closed_) co_return make_error_code(Errc::kDisconnected);
+  Waiter w{asio::steady_timer(ex_, until)};
+  waiters_.push_back(&w);
+  auto [ec] = co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+  if (closed_) co_return make_error_code(Errc::kDisconnected);
+  if (!ec || w.woken) co_return error_code{};
+  co_return error_code(asio::error::operation_aborted);
+}
+
 SshSession::SshSession(asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
 SshSession::~SshSession() { Close(); }

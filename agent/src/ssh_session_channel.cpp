@@ -188,6 +188,7 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::Run(
     std::string_view script, const RunOptions& options, AsyncSemaphore& channels) {
   auto self = shared_from_this();
   Op op(*this);
+  RunInFlight in_flight(*this);
   op.deadline = options.deadline;
   if (!Usable()) co_return make_error_code(Errc::kDisconnected);
 

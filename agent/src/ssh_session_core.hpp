@@ -51,6 +51,17 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
     bool woken = false;
   };
 
+  // Marks a script run in flight (see WatchIdle); the last one to end wakes the idle watch.
+  struct RunInFlight {
+    explicit RunInFlight(Core& c) : core(c) { ++core.runs_in_flight_; }
+    ~RunInFlight() {
+      if (--core.runs_in_flight_ == 0) core.WakeAll();
+    }
+    RunInFlight(const RunInFlight&) = delete;
+    RunInFlight& operator=(const RunInFlight&) = delete;
+    Core& core;
+  };
+
   struct Op {
     explicit Op(Core& c) : core(c) { ++core.active_ops_; }
     ~Op() {
@@ -170,6 +181,10 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   // reactor is edge-triggered and libssh reads at most 4 KiB per call.
   asio::awaitable<error_code> WaitIo(Op& op);
 
+  // Parks until another operation wakes the waiters (progress, input seen by a waiting run,
+  // the last run ending, Close) or `until`; never arms a socket wait of its own.
+  asio::awaitable<error_code> Park(Clock::time_point until);
+
   // Repeats a libssh call until it stops returning SSH_AGAIN / SSH_AUTH_AGAIN.
   template <class Fn>
   asio::awaitable<std::pair<int, error_code>> Retry(Op& op, Fn fn) {
@@ -230,6 +245,7 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   bool read_wait_ = false;
   bool write_wait_ = false;
   int active_ops_ = 0;
+  int runs_in_flight_ = 0;
   // The connection's descriptor once Asio's connect released it; -1 after libssh closed it.
   int fd_ = -1;
   tcp protocol_ = tcp::v4();

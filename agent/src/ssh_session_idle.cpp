@@ -22,7 +22,13 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
     // channel closes, window adjusts): ssh_blocking_flush reads input only while output is
     // pending, and unread input keeps the socket readable, which would spin WaitIo.
     Call([this] { return ssh_blocking_flush(ssh_, 0); });
-    Call([this] { return DrainInput(); });
+    // A run in flight reads the socket itself. Draining here too would pull its output into
+    // the channel's buffer ahead of the reader, up to 64 KiB per burst, and libssh keeps a
+    // buffer that large for as long as the channel lives: always, for a persistent shell
+    // (measured at 300 hosts: libssh's heap 133 kB per host with exec channels, 238 kB with
+    // the shell drained from here).
+    const bool runs_read = runs_in_flight_ > 0;
+    if (!runs_read) Call([this] { return DrainInput(); });
     if (SessionBroken()) {
       poisoned_ = true;
       co_return make_error_code(Errc::kDisconnected);
@@ -55,7 +61,7 @@ asio::awaitable<error_code> SshSession::Core::WatchIdle(Clock::time_point until,
     op.deadline =
         keepalives ? std::min({until, next_keepalive_, last_heard_ + 3 * keepalive}) : until;
     op.max_park = op.deadline - now;  // only socket input, a wakeup or the deadline matter
-    auto ec = co_await WaitIo(op);
+    auto ec = runs_read ? co_await Park(op.deadline) : co_await WaitIo(op);
     if (ec && ec != Errc::kTimeout) co_return ec;
   }
 }
