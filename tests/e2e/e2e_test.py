@@ -53,7 +53,7 @@ HOST_STATES = ["connecting", "fingerprinting", "ready", "backoff", "circuit_open
 FAILURE_REASONS = ["connect_refused", "connect_timeout", "dns", "banner_timeout", "kex_failed",
                    "hostkey_unknown", "hostkey_mismatch", "auth_denied", "channel_failed",
                    "timeout", "too_large", "parse_error", "disconnected", "command_failed",
-                   "internal", "fd_limit", "known_hosts_write"]
+                   "internal", "fd_limit", "known_hosts_write", "shell_failed"]
 
 
 class Fatal(Exception):
