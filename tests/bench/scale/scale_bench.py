@@ -18,8 +18,9 @@ Phases, in order (each starts its own collector and stops it again):
   busy       5,000 hosts at a 5 s interval (1,000 probes/s): fleetsim and collector CPU (issue 5)
 
 Two builds side by side (issue 18): with --baseline BUILD_DIR, the baseline and steady phases
-(and the storm) run for both builds back to back, baseline first, on the same fleetsim
-processes; the report adds one table with both columns and the delta. idle and busy run for
+(and the storm) run for both builds back to back, baseline first, each against its own
+build's fleetsim (restarted on the same ports with the same keys: a build's probe scripts and
+its fleetsim's answers change together); the report adds one table with both columns and the delta. idle and busy run for
 the new build only. --channel shell|exec|auto writes `probe_channel` into the new build's
 inventory defaults (--baseline-channel for the baseline build); without it the key is not
 written at all, so a build that predates it still runs. --fleet linux-procps makes every host
@@ -446,7 +447,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.build = args.build
-        # The fleet (fleetsim) is always the new build's; each build brings its own collector.
+        # Each build brings its own collector and meets its own fleetsim (see use_fleet_of).
         self.fleetsim = os.path.join(args.build, "tests", "fleetsim", "fleetsim")
         self.builds = [build_info("new", args.build, args.channel)]
         if args.baseline:
@@ -729,14 +730,31 @@ class Bench:
             f"{[x / 1e6 for x in r['fleetsim_rss_bytes']]} MB; collectors {r['collector_cores']} cores")
         return r
 
+    def use_fleet_of(self, build):
+        """Restarts the fleetsim processes from `build` when they run another build's binary
+        (same ports, same keys). A build's probe scripts and its fleetsim's answers change
+        together (issue 18 merged the Linux /proc reads into one section): an older collector
+        against a newer fleetsim parses less and looks cheaper than it is."""
+        binary = os.path.join(build["dir"], "tests", "fleetsim", "fleetsim")
+        if not os.path.exists(binary):
+            raise SystemExit(f"scale: no fleetsim in {build['dir']}: build the target fleetsim there")
+        for sim in self.sims:
+            if sim.binary == binary:
+                continue
+            sim.kill()
+            sim.binary = binary
+            sim.start()
+
     def run(self):
         a = self.args
         self.setup()
         for build in self.builds:
+            self.use_fleet_of(build)
             self.one_host_phase(build)
         for n in a.sizes:
             keep = n == a.storm_hosts and a.storm
-            for build in self.builds:  # back to back, baseline first, on the same fleetsim
+            for build in self.builds:  # back to back, baseline first, each on its own fleetsim
+                self.use_fleet_of(build)
                 c, r = self.steady(n, interval_s=a.interval, keep=keep, build=build)
                 if keep:
                     self.storm(c, r, "kill")
@@ -827,8 +845,8 @@ def report(results, args):
         p(f"- Build **{b['name']}**: commit {b['commit']}, `{b['dir']}`, "
           + (f"`probe_channel: {b['channel']}`" if b["channel"] else "no `probe_channel` key (the build's default)"))
     if two:
-        p("- Both builds' collectors ran the same phases back to back (baseline first) against the same "
-          "fleetsim processes (the new build's fleetsim)")
+        p("- Both builds' collectors ran the same phases back to back (baseline first), each against its own build's "
+          "fleetsim (restarted on the same ports with the same keys)")
     p(f"- Windows: settle {args.settle} s after all hosts are ready, then {args.window} s measured"
       + (f", with `/metrics` scraped every {args.scrape_every:g} s from the window's start (the render "
          "counts in the collector's CPU; lag measured under it)" if args.scrape_every > 0 else ", no scrapes inside")
