@@ -51,6 +51,12 @@ struct DialectRun {
 // Starts the real agent against `host` until its first successful process probe (or 30 s).
 DialectRun RunAgent(const TestHost& host, const std::vector<MatcherSpec>& matchers) {
   auto spec = host.Spec("dialect-host");
+  // The emulators stand the fixture's probe shell in with their $PPID, which is the script's
+  // shell ($$) only when the script is the channel's command. On the persistent shell it runs
+  // in a subshell whose parent, $$, the emulators cannot see (no /proc in their sandbox), so
+  // self-exclusion would miss the fixture's rows. On a real host the subshell is a child of $$,
+  // so ExcludeSelf removes it and everything it starts in both modes.
+  spec.probe_channel = config::ProbeChannel::kExec;
   spec.interval = 1s;
   asio::io_context io;
   auto strand = asio::make_strand(io);

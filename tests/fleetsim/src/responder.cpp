@@ -519,7 +519,7 @@ std::string ProbeSection(std::string_view name, const HostSnapshot& host, std::u
   if (name == "listen-ss") return ListenSs(host);
   if (name == "listen-netstat") return ListenNetstat(host);
   if (linux_proc) {
-    if (name == "proc-files") return ProcFiles(host, self_pid, separate_io);
+    if (name == "proc-files") return ProcFiles(host, self_pid, !separate_io);
     if (name == "proc-io") return ProcIo(host);
     if (name == "proc-fd") return ProcFd(host, self_pid);
   } else if (name.starts_with("proc-")) {
