@@ -136,12 +136,15 @@ TEST_P(ShellChannelTest, ATimeoutCostsTheProbeNotTheSession) {
   EXPECT_EQ(hung.error(), Errc::kTimeout);
   EXPECT_LT(Clock::now() - started, 3s);
   EXPECT_TRUE(session_.IsUsable()) << "a timeout must not poison the session";
+  // The host-side watchdog (2 s, armed after the run started) has surely fired by now + 1.5 s.
+  // Wait for it first, as HostAgent does: dropbear puts every channel of a session in one
+  // process group, so the watchdog's `kill -9 0` would also take a shell opened before it fired
+  // (seen once in CI: the next run ended shell_failed).
+  std::this_thread::sleep_for(1500ms);
   const Result next = Run("echo alive\n");
   ASSERT_TRUE(next) << ReasonName(next.error());
   EXPECT_EQ(next->out, "alive\n");
   EXPECT_EQ(session_.Shell().opened, 2u) << "the timed-out shell was closed, a new one opened";
-  // The host-side watchdog (2 s, armed after the run started) has surely fired by now + 1.5 s.
-  std::this_thread::sleep_for(1500ms);
   const Result ps = Run("ps -eo args= | grep -c '^" + sleeper + "$'; :\n");
   ASSERT_TRUE(ps) << ReasonName(ps.error());
   EXPECT_EQ(ps->out, "0\n") << "the timed-out probe's sleep outlived the watchdog";
