@@ -44,6 +44,7 @@
 #include "fleetps/config/load.hpp"
 #include "fleetps/registry/bus.hpp"
 #include "fleetps/registry/registry.hpp"
+#include "service_notify.hpp"
 
 namespace fleetps::collector {
 namespace {
@@ -238,6 +239,11 @@ class App final : public FleetPort, public ControlPort {
   }
 
  private:
+  // The STATUS= line systemd shows while the collector runs.
+  std::string ServingStatus() const {
+    return "serving " + std::to_string(inventory_.hosts.size()) + " hosts";
+  }
+
   unsigned Threads() const {
     const unsigned configured = inventory_.collector.threads;
     return configured ? configured : std::max(1u, std::thread::hardware_concurrency());
@@ -277,10 +283,12 @@ class App final : public FleetPort, public ControlPort {
   asio::awaitable<void> HostsService() {
     co_await asio::co_spawn(control_, StartHosts(), asio::use_awaitable);
     ready_ = true;
+    NotifyReady(ServingStatus());
     AsyncEvent never;
     (void)co_await never.Wait();  // until cancelled by shutdown
     co_await asio::this_coro::reset_cancellation_state();
     ready_ = false;
+    NotifyStopping();
     const ShutdownReport report = co_await hosts_.Shutdown(kHostShutdownDeadline);
     Log(report.Clean() ? LogLevel::kInfo : LogLevel::kWarn, "hosts_stopped",
         {{"unfinished", Join(report.unfinished)}});
@@ -499,6 +507,12 @@ class App final : public FleetPort, public ControlPort {
   // Applies a new inventory as a diff. Runs on control_. Returns a one-line summary, or the
   // diagnostics when the file is invalid (the running config stays).
   asio::awaitable<ReloadOutcome> ApplyConfigFile(std::string origin) {
+    NotifyReloading();
+    // Ends systemd's reloading state however the reload ends (a throw is a bug, but still).
+    struct ReloadDone {
+      const App& app;
+      ~ReloadDone() { NotifyReady(app.ServingStatus()); }
+    } reload_done{*this};
     auto [loaded, problems] = LoadConfig(config_path_, "config_reload_failed", bcrypt_);
     if (!loaded) {
       reload_ok_ = false;

@@ -13,6 +13,7 @@
 #include "fleetps/collector/api/query_api.hpp"
 #include "fleetps/collector/app/app.hpp"
 #include "fleetps/collector/app/load_options.hpp"
+#include "fleetps/collector/cli/commands.hpp"
 #include "fleetps/collector/cli/keyscan.hpp"
 #include "fleetps/collector/cli/sudoers.hpp"
 #include "fleetps/collector/cli/table.hpp"
@@ -26,29 +27,8 @@
 namespace fleetps::collector {
 namespace {
 
-constexpr std::string_view kUsage =
-    "usage: fleetps COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  run --config FILE [--listen ADDR]   run the collector\n"
-    "  check-config FILE                   validate an inventory and its web config; exit 0 when\n"
-    "                                      valid, 1 when not\n"
-    "  keyscan FILE                        enroll the host keys of an inventory\n"
-    "  sudoers [--config FILE] [--user NAME]...   the sudoers rules privilege: sudo needs\n"
-    "  query SELECTOR [--sort -rss] [--limit N] [--fresh] [-o table|json|wide] [--server URL]\n"
-    "  hosts [-o table|wide|json] [--server URL]   list hosts and their state\n"
-    "  listening [SELECTOR] [--sort port] [--limit N] [--fresh] [-o table|json|wide] [--server "
-    "URL]\n"
-    "                                      listening sockets and their processes\n"
-    "  open-files HOST PID [-o table|json] [--server URL]   a process's open files\n"
-    "  events [--host H] [--server URL]    follow host state changes, probes and reloads\n"
-    "  (query, hosts, listening, open-files and events also take --ca-file FILE for an\n"
-    "   https:// server, and --user NAME with the password in $FLEETPS_PASSWORD or\n"
-    "   --password-file FILE, for a collector with basic auth)\n"
-    "  version                             print the version\n";
-
 int Usage(std::ostream& err, std::string_view problem) {
-  err << "fleetps: " << problem << "\n\n" << kUsage;
+  err << "fleetps: " << problem << "\n\n" << UsageText();
   return kExitUsage;
 }
 
@@ -469,6 +449,21 @@ int Run(std::span<const std::string_view> args, std::ostream& err) {
   return RunCollector(options);
 }
 
+// `help --man` and `help --bash-completion` render fleetps(1) and the completion at build time
+// from the same command table as the usage text.
+int Help(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    out << UsageText();
+  } else if (args.size() == 1 && args[0] == "--man") {
+    out << ManPage(BuildVersion());
+  } else if (args.size() == 1 && args[0] == "--bash-completion") {
+    out << BashCompletion();
+  } else {
+    return Usage(err, "help takes --man or --bash-completion");
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -488,10 +483,7 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
     out << "fleetps " << BuildVersion() << '\n';
     return kExitOk;
   }
-  if (command == "help" || command == "--help" || command == "-h") {
-    out << kUsage;
-    return kExitOk;
-  }
+  if (command == "help" || command == "--help" || command == "-h") return Help(rest, out, err);
   return Usage(err, "unknown command \"" + std::string(command) + "\"");
 }
 

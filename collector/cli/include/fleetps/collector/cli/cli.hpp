@@ -9,8 +9,9 @@ namespace fleetps::collector {
 /// Process exit codes of the `fleetps` command.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInvalid = 1,  ///< check-config found problems; a run ended by supervisor escalation.
+  kExitInvalid = 1,  ///< check-config found problems, a request failed, run could not start.
   kExitUsage = 2,    ///< Unknown command or bad flags.
+  // run exits with kEscalationExitCode (70) when its top-level restart budget is exhausted.
 };
 
 /// Runs the `fleetps` command line: `args` excludes the program name. Output goes to `out`,
