@@ -1,6 +1,6 @@
 // The one place that knows which series fleetps exposes and with which labels and values. The
 // walks below hand every series to a SeriesSink; the sinks only format: text_exposition.cpp
-// writes the text format (cached per host, concatenated per scrape) and fleet_collectable.cpp
+// writes the text format (rendered at scrape time) and fleet_collectable.cpp
 // builds prometheus-cpp families. A new series is written here once and both outputs have it.
 #pragma once
 
@@ -49,9 +49,11 @@ class SeriesSink {
 /// while the host is up; `quarantined` shows as the host state.
 void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined);
 
-/// fleetps_host_state's series with `current` as the state that is 1: part of WalkHostSeries,
-/// and on its own for the variant a quarantine swaps in (HostText::quarantined_host_state).
-void WalkHostState(SeriesSink& sink, std::string_view current);
+/// The part of WalkHostSeries from family `first_family` up to (not including) `end_family`.
+/// A scrape walks each host one family at a time (family after family across the fleet), so a
+/// host's rows are passed over only by the few families that need them.
+void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
+                      std::size_t first_family, std::size_t end_family);
 
 /// Every collector series (families from kFirstCollectorFamily on) for a scrape of `hosts`,
 /// the fleet as of the scrape: `self`, `state`'s schedule delay and the internal error counts.

@@ -2,17 +2,14 @@
 //
 // Why not prometheus-cpp here: its Collect builds a ClientMetric with a vector of string label
 // pairs per series and its TextSerializer formats through an ostream, ~2 µs per series
-// (0.47 s for a 74 k-series scrape). fleetps renders each host's lines once per published
-// HostView, with std::to_chars and pre-escaped label values, and a scrape concatenates the
-// cached slices family by family into one reserved buffer.
+// (0.47 s for a 74 k-series scrape). fleetps writes the lines with std::to_chars straight into
+// the scrape's buffer, family by family across the fleet; nothing rendered is kept per host
+// between scrapes (that cost ~16 kB per host, and a render per probe).
 
 #include "fleetps/collector/exposition/exposition.hpp"
 
-#include <array>
 #include <charconv>
 #include <cmath>
-#include <cstdint>
-#include <utility>
 
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/query/text.hpp"
@@ -95,18 +92,18 @@ std::string HostLabel(std::string_view host) {
   return label;
 }
 
-using FamilyOffsets = std::array<std::uint32_t, kMetricCatalog.size() + 1>;
-
 // Writes a walk's series as sample lines into `out`. `base` is the pre-escaped host label
 // (`host="x"`) or empty. Optionally writes each family's HELP and TYPE before its first series
-// (a family without series gets none), and records where each family starts (HostText).
+// (a family without series gets none).
 class TextSink final : public SeriesSink {
  public:
   enum class Headers { kNone, kPerFamily };
 
-  TextSink(std::string& out, std::string_view base, Headers headers,
-           FamilyOffsets* offsets = nullptr)
-      : out_(out), base_(base), headers_(headers), offsets_(offsets) {}
+  TextSink(std::string& out, std::string_view base, Headers headers)
+      : out_(out), base_(base), headers_(headers) {}
+
+  // The host whose series come next (RenderMetrics walks family by family across hosts).
+  void SetBase(std::string_view base) noexcept { base_ = base; }
 
   void Sample(std::size_t family, std::initializer_list<Label> labels, double value) override {
     Enter(family);
@@ -156,77 +153,44 @@ class TextSink final : public SeriesSink {
     out_ += '\n';
   }
 
-  // After the walk: the families after the last one with series start (empty) at the end.
-  void EndWalk() { RecordOffsetsThrough(kMetricCatalog.size()); }
-
  private:
   void Enter(std::size_t family) {
     if (family == current_) return;
     current_ = family;
-    RecordOffsetsThrough(family);
     if (headers_ == Headers::kPerFamily) AppendHeader(out_, kMetricCatalog[family]);
-  }
-
-  // Families the walk passed without a series are empty slices at the current end.
-  void RecordOffsetsThrough(std::size_t family) {
-    if (offsets_ == nullptr) return;
-    for (; next_offset_ <= family; ++next_offset_) {
-      (*offsets_)[next_offset_] = static_cast<std::uint32_t>(out_.size());
-    }
   }
 
   std::string& out_;
   std::string_view base_;
   Headers headers_;
-  FamilyOffsets* offsets_;
   std::size_t current_ = kMetricCatalog.size();  // none yet
-  std::size_t next_offset_ = 0;
 };
 
 }  // namespace
 
-std::shared_ptr<const HostText> RenderHostText(const HostView& view) {
-  auto text = std::make_shared<HostText>();
-  const std::string base = HostLabel(view.spec.name);
-  // ~90 bytes a line, ~40 lines plus ~25 per group: one allocation for most hosts.
-  text->body.reserve(4096 + 2560 * view.groups.groups.size());
-  TextSink body(text->body, base, TextSink::Headers::kNone, &text->offsets);
-  WalkHostSeries(body, view, false);
-  body.EndWalk();
-  text->body.shrink_to_fit();
-  TextSink quarantined(text->quarantined_host_state, base, TextSink::Headers::kNone);
-  WalkHostState(quarantined, "quarantined");
-  return text;
-}
-
 std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
   const auto hosts = state.Hosts();
-  // Views built outside FleetState carry no text: render those here.
-  std::vector<std::shared_ptr<const HostText>> texts;
-  texts.reserve(hosts.size());
-  std::size_t bytes = 16 * 1024;
-  for (const auto& view : hosts) {
-    texts.push_back(view->text ? view->text : RenderHostText(*view));
-    bytes += texts.back()->body.size();
-  }
+  std::vector<std::string> host_labels;
+  host_labels.reserve(hosts.size());
   std::vector<bool> quarantined(hosts.size(), false);
-  if (!self.quarantined_hosts.empty()) {
-    for (std::size_t i = 0; i < hosts.size(); ++i) {
-      quarantined[i] = self.quarantined_hosts.contains(hosts[i]->spec.name);
-    }
+  std::size_t groups = 0;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    host_labels.push_back(HostLabel(hosts[i]->spec.name));
+    quarantined[i] = self.quarantined_hosts.contains(hosts[i]->spec.name);
+    groups += hosts[i]->groups.groups.size();
   }
   std::string out;
-  out.reserve(bytes);
-  constexpr std::size_t kHostState = CatalogIndex("fleetps_host_state");
+  // ~100 bytes a line, ~60 lines per host plus ~15 per group: one allocation for most fleets.
+  out.reserve(16 * 1024 + 6144 * hosts.size() + 1536 * groups);
+  TextSink sink(out, {}, TextSink::Headers::kNone);
   for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
     // The header first, taken back when no host has a series of the family.
     const std::size_t mark = out.size();
     AppendHeader(out, kMetricCatalog[family]);
     const std::size_t content = out.size();
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      out += family == kHostState && quarantined[i]
-                 ? std::string_view(texts[i]->quarantined_host_state)
-                 : texts[i]->Family(family);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      sink.SetBase(host_labels[i]);
+      WalkHostFamilies(sink, *hosts[i], quarantined[i], family, family + 1);
     }
     if (out.size() == content) out.resize(mark);
   }

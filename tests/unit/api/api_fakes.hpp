@@ -126,11 +126,9 @@ class FakeAgent final : public AdhocAgent {
 class FakeFleet final : public FleetPort, public ControlPort {
  public:
   FakeFleet()
-      : state(
-            GroupingRules(
-                *probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
-                {"db"}, {{"db", {}}}),
-            RenderHostText) {}
+      : state(GroupingRules(
+            *probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
+            {"db"}, {{"db", {}}})) {}
 
   const FleetState& State() const override { return state; }
   SelfMetrics Self() override { return self; }

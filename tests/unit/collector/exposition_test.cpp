@@ -92,8 +92,7 @@ class ExpositionTest : public ::testing::Test {
             GroupingRules(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}},
                                                      probes::MatcherSpec{"web", {"nginx"}, {}, {}}})
                                .grouper,
-                          {"db", "web"}, {{"db", {}}, {"web", {}}}),
-            RenderHostText) {
+                          {"db", "web"}, {{"db", {}}, {"web", {}}})) {
     state_.SetHosts({Spec("up1"), Spec("down1")});
     agent::HostStatus ready;
     ready.host = "up1";

@@ -46,9 +46,9 @@ struct SelfMetrics {
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the
 /// schedule delay, the internal error counts of telemetry) plus every host's series with a
 /// `host` label, families grouped in kMetricCatalog order with one HELP and TYPE each. Series
-/// come from the snapshots current at call time (a removed host leaves none). Host series are
-/// pre-rendered per published HostView, so this only concatenates: memcpy speed, ~10-30 ns per
-/// series. Thread-safe; blocks for the copy (no I/O).
+/// come from the snapshots current at call time (a removed host leaves none). Rendered here,
+/// family by family across the hosts (~100 ns per series); nothing is kept between calls.
+/// Thread-safe; blocks for the render (no I/O).
 [[nodiscard]] std::string RenderMetrics(const FleetState& state, const SelfMetrics& self);
 
 /// One host's series without the host label and without collector families
@@ -56,9 +56,6 @@ struct SelfMetrics {
 [[nodiscard]] std::optional<std::string> RenderHostMetrics(const FleetState& state,
                                                            std::string_view host,
                                                            const SelfMetrics& self);
-
-/// Renders a view's series with its `host` label, for FleetState to cache in the view.
-[[nodiscard]] std::shared_ptr<const HostText> RenderHostText(const HostView& view);
 
 /// A label value as every sink writes it: LabelSafe (valid UTF-8, controls and invalid bytes as
 /// `\xNN`), whatever the host printed, then at most `max_bytes` bytes (BoundedLabelSafe: a cut
@@ -72,7 +69,7 @@ struct SelfMetrics {
 /// as the baseline the text renderer is tested and benchmarked against. Label values are
 /// bounded as BoundedLabelValue does. Not used by fleetps' own endpoints: prometheus-cpp's
 /// Collect + TextSerializer cost ~2 µs per series (0.2 s at 100 k series), against ~0.03 µs
-/// for RenderMetrics' concatenation. Thread-safe (reads FleetState snapshots).
+/// for RenderMetrics. Thread-safe (reads FleetState snapshots).
 class FleetCollectable final : public prometheus::Collectable {
  public:
   /// `only_host` set: that host's series without the `host` label and without collector
