@@ -70,14 +70,7 @@ void WalkHostState(SeriesSink& sink, std::string_view current) {
   }
 }
 
-// What a host's series need from its process rows, in one pass over them.
-struct RowSummary {
-  // node_exporter's letters; R, S, D and Z always, so `state="D"` rules see a 0, not a gap.
-  std::map<char, std::uint64_t> states{{'D', 0}, {'R', 0}, {'S', 0}, {'Z', 0}};
-  double threads = 0;
-  // The gauges an empty group shows as 0: those the host's platform gives for its processes.
-  probes::GroupStats empty;
-};
+}  // namespace
 
 RowSummary SummarizeRows(const probes::HostSnapshot& snapshot) {
   RowSummary summary;
@@ -94,14 +87,14 @@ RowSummary SummarizeRows(const probes::HostSnapshot& snapshot) {
   return summary;
 }
 
-}  // namespace
-
 void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
-  WalkHostFamilies(sink, view, quarantined, 0, kFirstCollectorFamily);
+  std::optional<RowSummary> rows;
+  WalkHostFamilies(sink, view, quarantined, 0, kFirstCollectorFamily, rows);
 }
 
 void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
-                      std::size_t first_family, std::size_t end_family) {
+                      std::size_t first_family, std::size_t end_family,
+                      std::optional<RowSummary>& summary) {
   sink.label_value_bytes = view.label_value_bytes;
   static const agent::HostStatus kNoStatus;
   const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
@@ -117,9 +110,7 @@ void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
 
   // Process data only while the host answers: down is not the same as "no processes".
   const bool processes = up && view.snapshot;
-  // The pass over the rows only when a family of this walk needs it: a scrape walks one family
-  // of each host at a time (RenderMetrics), and most families need none.
-  std::optional<RowSummary> summary;
+  // The pass over the rows only when a family needs it, once per host and scrape.
   auto rows = [&]() -> const RowSummary& {
     if (!summary) summary = SummarizeRows(*view.snapshot);
     return *summary;

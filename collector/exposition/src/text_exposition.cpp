@@ -180,9 +180,11 @@ std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
     groups += hosts[i]->groups.groups.size();
   }
   std::string out;
-  // ~100 bytes a line, ~60 lines per host plus ~15 per group: one allocation for most fleets.
-  out.reserve(16 * 1024 + 6144 * hosts.size() + 1536 * groups);
+  // exposition_bench: ~98 B a series, 22 series a host plus 27 a group. Too much costs pages
+  // never touched; too little, a copy of the answer so far.
+  out.reserve(16 * 1024 + 4096 * hosts.size() + 3072 * groups);
   TextSink sink(out, {}, TextSink::Headers::kNone);
+  std::vector<std::optional<RowSummary>> rows(hosts.size());
   for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
     // The header first, taken back when no host has a series of the family.
     const std::size_t mark = out.size();
@@ -190,7 +192,7 @@ std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
     const std::size_t content = out.size();
     for (std::size_t i = 0; i < hosts.size(); ++i) {
       sink.SetBase(host_labels[i]);
-      WalkHostFamilies(sink, *hosts[i], quarantined[i], family, family + 1);
+      WalkHostFamilies(sink, *hosts[i], quarantined[i], family, family + 1, rows[i]);
     }
     if (out.size() == content) out.resize(mark);
   }
