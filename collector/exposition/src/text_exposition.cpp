@@ -10,6 +10,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
+#include <utility>
 
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/query/text.hpp"
@@ -92,112 +94,153 @@ std::string HostLabel(std::string_view host) {
   return label;
 }
 
-// Writes a walk's series as sample lines into `out`. `base` is the pre-escaped host label
-// (`host="x"`) or empty. Optionally writes each family's HELP and TYPE before its first series
-// (a family without series gets none).
+// Writes a walk's series as sample lines into `out`, each family's HELP and TYPE before its
+// first series (a family without series gets none). `base` is the pre-escaped host label
+// (`host="x"`) or empty.
 class TextSink final : public SeriesSink {
  public:
-  enum class Headers { kNone, kPerFamily };
+  explicit TextSink(std::string& out) : out_(&out) {}
 
-  TextSink(std::string& out, std::string_view base, Headers headers)
-      : out_(out), base_(base), headers_(headers) {}
-
-  // The host whose series come next (RenderMetrics walks family by family across hosts).
+  // Where the next lines go (a streamed scrape writes piece after piece).
+  void SetOut(std::string& out) noexcept { out_ = &out; }
+  // The host whose series come next (a scrape walks family by family across the hosts).
   void SetBase(std::string_view base) noexcept { base_ = base; }
 
   void Sample(std::size_t family, std::initializer_list<Label> labels, double value) override {
     Enter(family);
-    out_ += kMetricCatalog[family].name;
+    std::string& out = *out_;
+    out += kMetricCatalog[family].name;
     if (!base_.empty() || labels.size() != 0) {
-      out_ += '{';
-      out_ += base_;
+      out += '{';
+      out += base_;
       bool first = base_.empty();
       for (const Label& label : labels) {
-        if (!first) out_ += ',';
+        if (!first) out += ',';
         first = false;
-        out_ += label.name;
-        out_ += "=\"";
-        AppendLabelValue(out_, label.value, label_value_bytes);
-        out_ += '"';
+        out += label.name;
+        out += "=\"";
+        AppendLabelValue(out, label.value, label_value_bytes);
+        out += '"';
       }
-      out_ += '}';
+      out += '}';
     }
-    out_ += ' ';
-    AppendValue(out_, value);
-    out_ += '\n';
+    out += ' ';
+    AppendValue(out, value);
+    out += '\n';
   }
 
   // Collector families only, which carry no host label.
   void Histogram(std::size_t family, const HistogramSnapshot& h) override {
     Enter(family);
+    std::string& out = *out_;
     const std::string_view name = kMetricCatalog[family].name;
     for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
-      out_ += name;
-      out_ += "_bucket{le=\"";
+      out += name;
+      out += "_bucket{le=\"";
       if (i < h.upper_bounds.size()) {
-        AppendValue(out_, h.upper_bounds[i]);
+        AppendValue(out, h.upper_bounds[i]);
       } else {
-        out_ += "+Inf";
+        out += "+Inf";
       }
-      out_ += "\"} ";
-      AppendValue(out_, static_cast<double>(h.cumulative[i]));
-      out_ += '\n';
+      out += "\"} ";
+      AppendValue(out, static_cast<double>(h.cumulative[i]));
+      out += '\n';
     }
-    out_ += name;
-    out_ += "_sum ";
-    AppendValue(out_, h.sum);
-    out_ += '\n';
-    out_ += name;
-    out_ += "_count ";
-    AppendValue(out_, static_cast<double>(h.Count()));
-    out_ += '\n';
+    out += name;
+    out += "_sum ";
+    AppendValue(out, h.sum);
+    out += '\n';
+    out += name;
+    out += "_count ";
+    AppendValue(out, static_cast<double>(h.Count()));
+    out += '\n';
   }
 
  private:
   void Enter(std::size_t family) {
     if (family == current_) return;
     current_ = family;
-    if (headers_ == Headers::kPerFamily) AppendHeader(out_, kMetricCatalog[family]);
+    AppendHeader(*out_, kMetricCatalog[family]);
   }
 
-  std::string& out_;
-  std::string_view base_;
-  Headers headers_;
+  std::string* out_;
+  std::string_view base_;                        // no host label until SetBase
   std::size_t current_ = kMetricCatalog.size();  // none yet
+};
+
+// A scrape's walk: family by family, each family across every host, then the collector's.
+struct ScrapeWriter {
+  ScrapeWriter(const FleetState& fleet, SelfMetrics self_metrics)
+      : state(fleet), self(std::move(self_metrics)), hosts(fleet.Hosts()), rows(hosts.size()) {
+    host_labels.reserve(hosts.size());
+    quarantined.reserve(hosts.size());
+    for (const auto& view : hosts) {
+      host_labels.push_back(HostLabel(view->spec.name));
+      quarantined.push_back(self.quarantined_hosts.contains(view->spec.name));
+    }
+  }
+
+  // Appends to `out` until it holds `min_bytes` (whole host slices: a host's series of one
+  // family) or the exposition ends; false once it has ended.
+  bool Fill(std::string& out, std::size_t min_bytes) {
+    sink.SetOut(out);
+    for (; family < kFirstCollectorFamily; ++family, host = 0) {
+      while (host < hosts.size()) {
+        sink.SetBase(host_labels[host]);
+        WalkHostFamilies(sink, *hosts[host], quarantined[host], family, family + 1, rows[host]);
+        ++host;
+        if (out.size() >= min_bytes) return true;
+      }
+    }
+    if (family == kFirstCollectorFamily) {
+      sink.SetBase({});
+      WalkCollectorSeries(sink, self, state, hosts);
+      ++family;
+    }
+    return false;
+  }
+
+  const FleetState& state;
+  const SelfMetrics self;
+  // The fleet as of the scrape's start: each view is held until the scrape ends.
+  const std::vector<std::shared_ptr<const HostView>> hosts;
+  std::vector<std::string> host_labels;
+  std::vector<bool> quarantined;
+  std::vector<std::optional<RowSummary>> rows;  // each host's, once a family needed it
+  std::string unused;
+  TextSink sink{unused};
+  std::size_t family = 0;  // kFirstCollectorFamily: the collector's; past it: done
+  std::size_t host = 0;
 };
 
 }  // namespace
 
+struct MetricsRenderer::Impl {
+  Impl(const FleetState& state, SelfMetrics self) : writer(state, std::move(self)) {}
+  ScrapeWriter writer;
+  std::string piece;
+};
+
+MetricsRenderer::MetricsRenderer(const FleetState& state, SelfMetrics self)
+    : impl_(std::make_unique<Impl>(state, std::move(self))) {}
+
+MetricsRenderer::~MetricsRenderer() = default;
+
+std::string_view MetricsRenderer::Next(std::size_t min_bytes) {
+  impl_->piece.clear();
+  if (impl_->writer.family <= kFirstCollectorFamily) impl_->writer.Fill(impl_->piece, min_bytes);
+  return impl_->piece;
+}
+
 std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
-  const auto hosts = state.Hosts();
-  std::vector<std::string> host_labels;
-  host_labels.reserve(hosts.size());
-  std::vector<bool> quarantined(hosts.size(), false);
+  ScrapeWriter renderer(state, self);
   std::size_t groups = 0;
-  for (std::size_t i = 0; i < hosts.size(); ++i) {
-    host_labels.push_back(HostLabel(hosts[i]->spec.name));
-    quarantined[i] = self.quarantined_hosts.contains(hosts[i]->spec.name);
-    groups += hosts[i]->groups.groups.size();
-  }
+  for (const auto& view : renderer.hosts) groups += view->groups.groups.size();
   std::string out;
   // exposition_bench: ~98 B a series, 22 series a host plus 27 a group. Too much costs pages
   // never touched; too little, a copy of the answer so far.
-  out.reserve(16 * 1024 + 4096 * hosts.size() + 3072 * groups);
-  TextSink sink(out, {}, TextSink::Headers::kNone);
-  std::vector<std::optional<RowSummary>> rows(hosts.size());
-  for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
-    // The header first, taken back when no host has a series of the family.
-    const std::size_t mark = out.size();
-    AppendHeader(out, kMetricCatalog[family]);
-    const std::size_t content = out.size();
-    for (std::size_t i = 0; i < hosts.size(); ++i) {
-      sink.SetBase(host_labels[i]);
-      WalkHostFamilies(sink, *hosts[i], quarantined[i], family, family + 1, rows[i]);
-    }
-    if (out.size() == content) out.resize(mark);
-  }
-  TextSink collector(out, {}, TextSink::Headers::kPerFamily);
-  WalkCollectorSeries(collector, self, state, hosts);
+  out.reserve(16 * 1024 + 4096 * renderer.hosts.size() + 3072 * groups);
+  renderer.Fill(out, std::numeric_limits<std::size_t>::max());
   return out;
 }
 
@@ -207,7 +250,7 @@ std::optional<std::string> RenderHostMetrics(const FleetState& state, std::strin
   if (!view) return std::nullopt;
   std::string out;
   out.reserve(8192 + 2560 * view->groups.groups.size());
-  TextSink sink(out, {}, TextSink::Headers::kPerFamily);
+  TextSink sink(out);
   WalkHostSeries(sink, *view, self.quarantined_hosts.contains(host));
   return out;
 }

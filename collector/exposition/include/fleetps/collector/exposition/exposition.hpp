@@ -51,6 +51,28 @@ struct SelfMetrics {
 /// Thread-safe; blocks for the render (no I/O).
 [[nodiscard]] std::string RenderMetrics(const FleetState& state, const SelfMetrics& self);
 
+/// RenderMetrics in pieces, for an answer written as it is rendered (the /metrics handler): the
+/// pieces' concatenation is RenderMetrics' text for the fleet as of construction, byte for
+/// byte. Holds the HostView of every host of that moment until destroyed (a slow client keeps
+/// them, and the snapshots they hold, alive for as long as the answer takes) and the piece
+/// being written; never the whole answer. Use from one thread at a time.
+class MetricsRenderer {
+ public:
+  MetricsRenderer(const FleetState& state, SelfMetrics self);
+  MetricsRenderer(const MetricsRenderer&) = delete;
+  MetricsRenderer& operator=(const MetricsRenderer&) = delete;
+  ~MetricsRenderer();
+
+  /// The next lines: at least `min_bytes` unless the exposition ends first, and at most one
+  /// host's series of one family more (lines are never split). Empty once everything was
+  /// given. Valid until the next call.
+  [[nodiscard]] std::string_view Next(std::size_t min_bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 /// One host's series without the host label and without collector families
 /// (/probe?target=); nullopt for an unknown host. Renders that one host on the fly.
 [[nodiscard]] std::optional<std::string> RenderHostMetrics(const FleetState& state,
