@@ -55,10 +55,11 @@ boost::asio::awaitable<HttpAnswer> MetricsHandlers::Metrics(const ApiRequest& re
     answer.stream = [](HttpStreamWriter&) -> boost::asio::awaitable<void> { co_return; };
     co_return answer;
   }
-  // Written as it is rendered (close-delimited): at 10,000 hosts the text is ~140 MB, which
-  // neither the render nor gzip ever holds whole.
+  // Written as it is rendered, in chunks: at 10,000 hosts the text is ~140 MB, which neither the
+  // render nor gzip ever holds whole.
   auto renderer = std::make_shared<MetricsRenderer>(fleet_.State(), std::move(self));
   const auto setup = std::chrono::steady_clock::now() - start;
+  answer.chunked = true;
   answer.stream = [this, gzip, setup, renderer = std::move(renderer)](HttpStreamWriter& writer) {
     return WriteMetrics(renderer, gzip, setup, last_scrape_seconds_, writer);
   };
