@@ -1,6 +1,6 @@
 // /metrics exposition benchmark (issue 8): fleetps' renderer against prometheus-cpp's
 // Collect + TextSerializer on the same families, for a synthetic fleet built through the real
-// FleetState (agent events in, per-host text rendered on publish).
+// FleetState (agent events in, every host rendered at scrape time).
 //
 //   exposition_bench HOSTS [GROUPS_PER_HOST=3] [SCRAPES=15] [BASELINE_SCRAPES=SCRAPES]
 //
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   const double heap0 = HeapBytes();
 
   collector::GroupingRules rules(*probes::Grouper::Compile(matchers).grouper, fixed_names);
-  collector::FleetState state(std::move(rules), collector::RenderHostText);
+  collector::FleetState state(std::move(rules));
   state.SetHosts(specs);
   const double build_cpu0 = CpuSeconds();
   for (std::size_t i = 0; i < hosts; ++i) {
@@ -202,23 +202,9 @@ int main(int argc, char** argv) {
 
   std::string text = collector::RenderMetrics(state, self);
   const std::size_t series = CountSeries(text);
-  std::size_t text_bytes = 0;
-  for (const auto& view : state.Hosts()) {
-    text_bytes += view->text->body.capacity() + view->text->quarantined_host_state.capacity() +
-                  sizeof(collector::HostText);
-  }
-
-  // Cached scrape: what a scrape costs (concatenate the per-host text).
+  // A scrape: every host's series rendered, family by family across the fleet.
   const Timing fast =
       Measure(scrapes, [&] { return collector::RenderMetrics(state, self).size(); });
-  // Re-rendering every host's text, as the probes do between two scrapes when every host was
-  // probed: the per-probe cost moved out of the scrape.
-  const auto views = state.Hosts();
-  const Timing rerender = Measure(std::max(3, scrapes / 3), [&] {
-    std::size_t n = 0;
-    for (const auto& view : views) n += collector::RenderHostText(*view)->body.size();
-    return n;
-  });
   std::size_t gzip_bytes = 0;
   const Timing gzip = Measure(
       std::max(3, scrapes / 3), [&] { return collector::Gzip(text).size(); }, &gzip_bytes);
@@ -256,11 +242,7 @@ int main(int argc, char** argv) {
   std::snprintf(buf, sizeof buf, "%s / %s", ms(fast.Median()).c_str(), ms(fast.P99()).c_str());
   row("fleetps /metrics render, median / p99", buf, std::to_string(scrapes) + " scrapes");
   row("fleetps scrape CPU per series", ns(fast.CpuMedian() / s),
-      "concatenation of cached host text");
-  std::snprintf(buf, sizeof buf, "%s (%s / series)", ms(rerender.Median()).c_str(),
-                ns(rerender.CpuMedian() / s).c_str());
-  row("re-render every host (done at probe time, not in the scrape)", buf,
-      "RenderHostText for all hosts");
+      "series walk and text, rendered at scrape time");
   std::snprintf(buf, sizeof buf, "%s / %s", ms(fast.Median() + gzip.Median()).c_str(),
                 ms(fast.P99() + gzip.P99()).c_str());
   row("fleetps render + gzip-1, median / p99", buf, "gzip alone " + ms(gzip.Median()));
@@ -272,15 +254,13 @@ int main(int argc, char** argv) {
   row("prometheus-cpp CPU per series", ns(baseline.CpuMedian() / s), "");
   std::snprintf(buf, sizeof buf, "%.0fx", baseline.Median() / fast.Median());
   row("speed-up (median)", buf, "");
-  std::snprintf(buf, sizeof buf, "%.0f B", static_cast<double>(text_bytes) / s);
-  row("cached text per series", buf, "HostText bodies + quarantine variant");
   std::snprintf(buf, sizeof buf, "%.0f B (heap %.0f B)", (rss1 - rss0) / s, (heap1 - heap0) / s);
   row("RSS per series, whole FleetState", buf,
-      "views, group trackers and text; synthetic process tables excluded");
+      "views and group trackers; synthetic process tables excluded");
   std::snprintf(buf, sizeof buf, "%.0f B", collect_heap / s);
   row("prometheus-cpp transient heap per series per scrape", buf, "the Collect() result alone");
   std::snprintf(buf, sizeof buf, "%.0f ns", build_cpu / static_cast<double>(hosts) * 1e9 / 2);
   row("FleetState event CPU per host event (status, result)", buf,
-      "grouping + render, " + std::to_string(series / hosts) + " series/host");
+      "grouping, " + std::to_string(series / hosts) + " series/host");
   return baseline_series == series ? 0 : 1;
 }

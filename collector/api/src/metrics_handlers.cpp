@@ -1,6 +1,9 @@
 #include "fleetps/collector/api/metrics_handlers.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -13,6 +16,30 @@ namespace {
 namespace http = boost::beast::http;
 
 constexpr std::string_view kExpositionType = "text/plain; version=0.0.4; charset=utf-8";
+// A piece of a streamed /metrics answer: large enough that a write per piece costs little,
+// small enough to stay in cache and to be the whole answer for a small fleet.
+constexpr std::size_t kScrapePieceBytes = 256 * 1024;
+
+// Writes the answer piece by piece, gzipped or not, and records the render time. `setup`: the
+// render's part before the first piece.
+boost::asio::awaitable<void> WriteMetrics(std::shared_ptr<MetricsRenderer> renderer, bool gzip,
+                                          std::chrono::steady_clock::duration setup,
+                                          std::atomic<double>& last_scrape_seconds,
+                                          HttpStreamWriter& writer) {
+  std::optional<GzipStream> packer;
+  if (gzip) packer.emplace();
+  // fleetps_scrape_duration_seconds is the render alone: not gzip, not the client's pace.
+  std::chrono::steady_clock::duration rendering = setup;
+  for (;;) {
+    const auto render_start = std::chrono::steady_clock::now();
+    const std::string_view piece = renderer->Next(kScrapePieceBytes);
+    rendering += std::chrono::steady_clock::now() - render_start;
+    const std::string_view bytes = packer ? packer->Write(piece, piece.empty()) : piece;
+    if (!bytes.empty() && co_await writer.Write(bytes)) co_return;  // the client went away
+    if (piece.empty()) break;
+  }
+  last_scrape_seconds = std::chrono::duration<double>(rendering).count();
+}
 
 }  // namespace
 
@@ -20,16 +47,23 @@ boost::asio::awaitable<HttpAnswer> MetricsHandlers::Metrics(const ApiRequest& re
   const auto start = std::chrono::steady_clock::now();
   SelfMetrics self = fleet_.Self();
   self.last_scrape_duration_seconds = LastScrapeSeconds();
-  std::string body = RenderMetrics(fleet_.State(), self);
-  last_scrape_seconds_ =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool gzip = AcceptsGzip(request.http[http::field::accept_encoding]);
-  if (gzip) body = Gzip(body);
-  HttpResponse response =
-      MakeResponse(request.http, http::status::ok, std::move(body), kExpositionType);
-  if (gzip) response.set(http::field::content_encoding, "gzip");
-  response.set(http::field::vary, "Accept-Encoding");
-  co_return response;
+  HttpAnswer answer(MakeResponse(request.http, http::status::ok, "", kExpositionType));
+  if (gzip) answer.response.set(http::field::content_encoding, "gzip");
+  answer.response.set(http::field::vary, "Accept-Encoding");
+  if (request.http.method() == http::verb::head) {
+    answer.stream = [](HttpStreamWriter&) -> boost::asio::awaitable<void> { co_return; };
+    co_return answer;
+  }
+  // Written as it is rendered, in chunks: at 10,000 hosts the text is ~140 MB, which neither the
+  // render nor gzip ever holds whole.
+  auto renderer = std::make_shared<MetricsRenderer>(fleet_.State(), std::move(self));
+  const auto setup = std::chrono::steady_clock::now() - start;
+  answer.chunked = true;
+  answer.stream = [this, gzip, setup, renderer = std::move(renderer)](HttpStreamWriter& writer) {
+    return WriteMetrics(renderer, gzip, setup, last_scrape_seconds_, writer);
+  };
+  co_return answer;
 }
 
 boost::asio::awaitable<HttpAnswer> MetricsHandlers::Probe(const ApiRequest& request) const {

@@ -161,7 +161,7 @@ class App final : public FleetPort, public ControlPort {
         listen_(std::move(listen)),
         io_(static_cast<int>(Threads())),
         control_(asio::make_strand(io_)),
-        state_(std::move(loaded.grouping), RenderHostText),
+        state_(std::move(loaded.grouping)),
         events_(bus_.Subscribe("*", kEventQueue).value()),
         handshakes_(std::make_shared<agent::AsyncSemaphore>(
             inventory_.collector.max_concurrent_handshakes)),

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "fleetps/agent/algorithms.hpp"
@@ -61,8 +62,7 @@ std::map<std::pair<std::string_view, std::string_view>, std::size_t> WeakAlgorit
   return counts;
 }
 
-}  // namespace
-
+// fleetps_host_state's series with `current` as the state that is 1.
 void WalkHostState(SeriesSink& sink, std::string_view current) {
   constexpr std::size_t kFamily = CatalogIndex("fleetps_host_state");
   for (const char* state : kHostStates) {
@@ -70,7 +70,31 @@ void WalkHostState(SeriesSink& sink, std::string_view current) {
   }
 }
 
+}  // namespace
+
+RowSummary SummarizeRows(const probes::HostSnapshot& snapshot) {
+  RowSummary summary;
+  for (const probes::ProcessRow& row : snapshot.processes) {
+    ++summary.states[probes::NodeStateLetter(snapshot.dialect, row.state, row.state_bucket)];
+    summary.threads += static_cast<double>(row.threads.value_or(1));
+    if (row.rss_bytes) summary.empty.memory_resident_bytes = 0;
+    if (row.vsz_bytes) summary.empty.memory_virtual_bytes = 0;
+    if (row.swap_bytes) summary.empty.memory_swapped_bytes = 0;
+    if (row.fds) summary.empty.open_filedesc = 0;
+    if (row.fds && row.fd_limit) summary.empty.worst_fd_ratio = 0;
+    if (row.threads) summary.empty.num_threads = 0;
+  }
+  return summary;
+}
+
 void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
+  std::optional<RowSummary> rows;
+  WalkHostFamilies(sink, view, quarantined, 0, kFirstCollectorFamily, rows);
+}
+
+void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
+                      std::size_t first_family, std::size_t end_family,
+                      std::optional<RowSummary>& summary) {
   sink.label_value_bytes = view.label_value_bytes;
   static const agent::HostStatus kNoStatus;
   const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
@@ -86,37 +110,24 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
 
   // Process data only while the host answers: down is not the same as "no processes".
   const bool processes = up && view.snapshot;
-  // node_exporter's letters; R, S, D and Z always, so `state="D"` rules see a 0, not a gap.
-  std::map<char, std::uint64_t> host_states{{'D', 0}, {'R', 0}, {'S', 0}, {'Z', 0}};
-  double host_threads = 0;
-  std::vector<std::pair<std::string_view, const probes::GroupStats*>> groups;
-  // The gauges an empty group shows as 0: those the host's platform gives for its processes.
-  probes::GroupStats empty;
-  if (processes) {
-    for (const probes::ProcessRow& row : view.snapshot->processes) {
-      ++host_states[probes::NodeStateLetter(view.snapshot->dialect, row.state, row.state_bucket)];
-      host_threads += static_cast<double>(row.threads.value_or(1));
-      if (row.rss_bytes) empty.memory_resident_bytes = 0;
-      if (row.vsz_bytes) empty.memory_virtual_bytes = 0;
-      if (row.swap_bytes) empty.memory_swapped_bytes = 0;
-      if (row.fds) empty.open_filedesc = 0;
-      if (row.fds && row.fd_limit) empty.worst_fd_ratio = 0;
-      if (row.threads) empty.num_threads = 0;
-    }
-    groups.reserve(view.groups.groups.size());
-    for (const auto& [name, stats] : view.groups.groups) groups.emplace_back(name, &stats);
-  }
+  // The pass over the rows only when a family needs it, once per host and scrape.
+  auto rows = [&]() -> const RowSummary& {
+    if (!summary) summary = SummarizeRows(*view.snapshot);
+    return *summary;
+  };
+  static const std::map<std::string, probes::GroupStats> kNoGroups;
+  const auto& groups = processes ? view.groups.groups : kNoGroups;
   using Group = const probes::GroupStats&;
   using Name = std::string_view;
   auto each_group = [&](auto&& emit) {
     for (const auto& [name, stats] : groups) {
-      if (stats->num_procs != 0) {
-        emit(name, *stats);
+      if (stats.num_procs != 0) {
+        emit(name, stats);
         continue;
       }
       // A group seen before (or expected) and empty now keeps its counters; its gauges read 0,
       // as for process-exporter, rather than vanishing.
-      emit(name, WithEmptyGauges(*stats, empty));
+      emit(name, WithEmptyGauges(stats, rows().empty));
     }
   };
   // The many families that are one optional field of each group, labelled by its name alone.
@@ -126,7 +137,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
 
   // Family by family in catalogue order (sinks rely on it): a switch inside the loop over the
   // catalogue rather than a sequence of blocks, so the order cannot drift from the catalogue's.
-  for (std::size_t family = 0; family < kFirstCollectorFamily; ++family) {
+  for (std::size_t family = first_family; family < end_family; ++family) {
     switch (family) {
       case CatalogIndex("namedprocess_namegroup_num_procs"):
         each_group([&](Name n, Group g) {
@@ -203,7 +214,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
           sink.Sample(family, {}, static_cast<double>(view.snapshot->processes.size()));
         break;
       case CatalogIndex("node_processes_threads"):
-        if (processes) sink.Sample(family, {}, host_threads);
+        if (processes) sink.Sample(family, {}, rows().threads);
         break;
       case CatalogIndex("node_processes_max_processes"):
         if (processes) SampleIfKnown(sink, family, {}, view.snapshot->max_processes);
@@ -213,7 +224,7 @@ void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined) {
         break;
       case CatalogIndex("node_processes_state"):
         if (!processes) break;
-        for (const auto& [letter, count] : host_states) {
+        for (const auto& [letter, count] : rows().states) {
           const char state[2] = {letter, '\0'};
           sink.Sample(family, {{"state", state}}, static_cast<double>(count));
         }

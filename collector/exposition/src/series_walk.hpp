@@ -1,12 +1,15 @@
 // The one place that knows which series fleetps exposes and with which labels and values. The
 // walks below hand every series to a SeriesSink; the sinks only format: text_exposition.cpp
-// writes the text format (cached per host, concatenated per scrape) and fleet_collectable.cpp
+// writes the text format (rendered at scrape time) and fleet_collectable.cpp
 // builds prometheus-cpp families. A new series is written here once and both outputs have it.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,9 +52,23 @@ class SeriesSink {
 /// while the host is up; `quarantined` shows as the host state.
 void WalkHostSeries(SeriesSink& sink, const HostView& view, bool quarantined);
 
-/// fleetps_host_state's series with `current` as the state that is 1: part of WalkHostSeries,
-/// and on its own for the variant a quarantine swaps in (HostText::quarantined_host_state).
-void WalkHostState(SeriesSink& sink, std::string_view current);
+/// What a host's series need from its process rows: one pass over them.
+struct RowSummary {
+  /// node_exporter's letters; R, S, D and Z always, so `state="D"` rules see a 0, not a gap.
+  std::map<char, std::uint64_t> states{{'D', 0}, {'R', 0}, {'S', 0}, {'Z', 0}};
+  double threads = 0;
+  /// The gauges an empty group shows as 0: those the host's platform gives for its processes.
+  probes::GroupStats empty;
+};
+[[nodiscard]] RowSummary SummarizeRows(const probes::HostSnapshot& snapshot);
+
+/// The part of WalkHostSeries from family `first_family` up to (not including) `end_family`.
+/// A scrape walks each host one family at a time (family after family across the fleet), and
+/// keeps `rows` per host: the first family that needs the host's RowSummary fills it, the
+/// others reuse it. Empty `rows` to start with.
+void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
+                      std::size_t first_family, std::size_t end_family,
+                      std::optional<RowSummary>& rows);
 
 /// Every collector series (families from kFirstCollectorFamily on) for a scrape of `hosts`,
 /// the fleet as of the scrape: `self`, `state`'s schedule delay and the internal error counts.

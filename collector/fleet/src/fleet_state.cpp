@@ -101,8 +101,7 @@ boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules
   return rules;
 }
 
-FleetState::FleetState(GroupingRules rules, HostTextRenderer render)
-    : rules_(std::move(rules)), render_(std::move(render)) {}
+FleetState::FleetState(GroupingRules rules) : rules_(std::move(rules)) {}
 
 void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
   std::lock_guard lock(mu_);
@@ -240,9 +239,7 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
 }
 
 void FleetState::Publish(Entry& entry, std::shared_ptr<HostView> view) {
-  // Rendering here, under mu_, costs ~100 ns per series once per probe; scrapes then only copy.
   view->label_value_bytes = rules_.max_label_value_bytes;
-  if (render_) view->text = render_(*view);
   entry.view = std::move(view);
 }
 

@@ -7,23 +7,47 @@
 
 namespace fleetps::collector {
 
-std::string Gzip(std::string_view data, int level) {
-  z_stream stream{};
+struct GzipStream::State {
+  z_stream zlib{};
+  std::string out;
+};
+
+GzipStream::GzipStream(int level) : state_(std::make_unique<State>()) {
   // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&state_->zlib, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::bad_alloc();
   }
-  std::string out;
-  out.resize(deflateBound(&stream, static_cast<uLong>(data.size())));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  if (rc != Z_STREAM_END) throw std::bad_alloc();  // the buffer is deflateBound: cannot happen
+}
+
+GzipStream::~GzipStream() { deflateEnd(&state_->zlib); }
+
+std::string_view GzipStream::Write(std::string_view data, bool last) {
+  z_stream& zlib = state_->zlib;
+  std::string& out = state_->out;
+  out.clear();
+  zlib.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zlib.avail_in = static_cast<uInt>(data.size());
+  const int flush = last ? Z_FINISH : Z_NO_FLUSH;
+  // Room for what this piece can become at most, then more while zlib still has output.
+  std::size_t room = deflateBound(&zlib, static_cast<uLong>(data.size()));
+  for (;;) {
+    const std::size_t used = out.size();
+    out.resize(used + room);
+    zlib.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+    zlib.avail_out = static_cast<uInt>(room);
+    const int rc = deflate(&zlib, flush);
+    out.resize(out.size() - zlib.avail_out);
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::bad_alloc();  // a stream error: cannot happen
+    if (zlib.avail_in == 0 && zlib.avail_out != 0) break;         // all taken, nothing pending
+    room = 64 * 1024;
+  }
   return out;
+}
+
+std::string Gzip(std::string_view data, int level) {
+  GzipStream stream(level);
+  return std::string(stream.Write(data, true));
 }
 
 bool AcceptsGzip(std::string_view header) {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <poll.h>
 
@@ -151,26 +152,52 @@ beast::tcp_stream& TcpLayer(Stream& stream) {
   return beast::get_lowest_layer(stream);
 }
 
-// Sends the head without a length, then lets the stream function write until it returns.
+// Sends the head, then lets the stream function write until it returns. A chunked answer to an
+// HTTP/1.1 request frames each write as a chunk and ends with the last chunk: true when it
+// ended cleanly and the client keeps the connection alive. Anything else is close-delimited:
+// false, the connection closes.
 template <class Stream>
-asio::awaitable<void> ServeStream(const HttpServerOptions& options, Stream& stream,
-                                  HttpAnswer answer) {
+asio::awaitable<bool> ServeStream(const HttpServerOptions& options, Stream& stream,
+                                  HttpAnswer answer, bool wants_keep_alive) {
   http::response<http::empty_body> head(std::move(answer.response.base()));
   head.erase(http::field::content_length);
   head.erase(http::field::transfer_encoding);
-  head.keep_alive(false);
+  const bool chunked = answer.chunked && head.version() == 11;
+  head.keep_alive(chunked && wants_keep_alive);
+  if (chunked) head.chunked(true);
   http::response_serializer<http::empty_body> serializer(head);
   TcpLayer(stream).expires_after(options.write_timeout);
   auto [ec, written] = co_await http::async_write_header(stream, serializer, kUseTuple);
   if (ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
-  if (ec) co_return;
+  if (ec) co_return false;
   const auto timeout = options.write_timeout;
+  bool failed = false;
+  auto write =
+      [&stream, timeout, &failed](
+          std::vector<asio::const_buffer> buffers) -> asio::awaitable<boost::system::error_code> {
+    TcpLayer(stream).expires_after(timeout);
+    auto [write_ec, n] = co_await asio::async_write(stream, buffers, kUseTuple);
+    if (write_ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
+    failed = failed || write_ec;
+    co_return write_ec;
+  };
+  // No braced lists of buffers in these coroutines: GCC 12 miscompiles them ("array used as
+  // initializer").
   HttpStreamWriter writer(
-      [&stream, timeout](std::string_view data) -> asio::awaitable<boost::system::error_code> {
-        TcpLayer(stream).expires_after(timeout);
-        auto [write_ec, n] = co_await asio::async_write(stream, asio::buffer(data), kUseTuple);
-        if (write_ec == beast::error::timeout) RecordHttpTimeout(HttpDeadline::kWrite);
-        co_return write_ec;
+      [&write, chunked](std::string_view data) -> asio::awaitable<boost::system::error_code> {
+        std::vector<asio::const_buffer> buffers;
+        std::string size;
+        if (chunked) {
+          if (data.empty()) co_return boost::system::error_code{};  // would be the last chunk
+          size.resize(16);
+          const char* end = std::to_chars(size.data(), size.data() + 16, data.size(), 16).ptr;
+          size.resize(static_cast<std::size_t>(end - size.data()));
+          size += "\r\n";
+          buffers.push_back(asio::buffer(size));
+        }
+        buffers.push_back(asio::buffer(data));
+        if (chunked) buffers.push_back(asio::const_buffer("\r\n", 2));
+        co_return co_await write(std::move(buffers));
       },
       TcpLayer(stream).socket().native_handle());
   try {
@@ -178,7 +205,13 @@ asio::awaitable<void> ServeStream(const HttpServerOptions& options, Stream& stre
   } catch (const std::exception& e) {
     // The response is under way: the client sees the connection close; the operator sees this.
     RecordInternalError("http_stream", e.what());
+    co_return false;
   }
+  if (!chunked || failed) co_return false;
+  std::vector<asio::const_buffer> last_chunk;
+  last_chunk.push_back(asio::const_buffer("0\r\n\r\n", 5));
+  const auto last = co_await write(std::move(last_chunk));
+  co_return !last && wants_keep_alive;
 }
 
 // Reads the next request under the deadlines: the first byte of a later request within
@@ -284,8 +317,9 @@ asio::awaitable<void> ServeRequests(const std::shared_ptr<HttpServer::State>& st
       RecordInternalError("http_session", failure);
     }
     if (failure.empty() && answer.stream) {
-      co_await ServeStream(options, stream, std::move(answer));
-      break;
+      if (!co_await ServeStream(options, stream, std::move(answer), wants_keep_alive)) break;
+      lease.Waiting(HttpEviction::kIdle, Clock::now());
+      continue;
     }
     HttpResponse response = std::move(answer.response);
     if (!failure.empty()) {

@@ -126,11 +126,9 @@ class FakeAgent final : public AdhocAgent {
 class FakeFleet final : public FleetPort, public ControlPort {
  public:
   FakeFleet()
-      : state(
-            GroupingRules(
-                *probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
-                {"db"}, {{"db", {}}}),
-            RenderHostText) {}
+      : state(GroupingRules(
+            *probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}}}).grouper,
+            {"db"}, {{"db", {}}})) {}
 
   const FleetState& State() const override { return state; }
   SelfMetrics Self() override { return self; }
@@ -201,7 +199,23 @@ class ApiTest : public ::testing::Test {
   }
 
   HttpResponse Get(std::string_view target, http::verb method = http::verb::get) {
-    return Await(io_, api_.Handle(Request(method, target))).response;
+    return Complete(Await(io_, api_.Handle(Request(method, target))));
+  }
+
+  /// The answer with a streamed body (HttpAnswer::stream) written into the response's body, as
+  /// the server would send it.
+  HttpResponse Complete(HttpAnswer answer) {
+    if (!answer.stream) return std::move(answer.response);
+    std::string body;
+    HttpStreamWriter writer(
+        [&body](std::string_view data) -> asio::awaitable<boost::system::error_code> {
+          body += data;
+          co_return boost::system::error_code{};
+        },
+        -1);
+    Await(io_, answer.stream(writer));
+    answer.response.body() = std::move(body);
+    return std::move(answer.response);
   }
 
   asio::io_context io_;

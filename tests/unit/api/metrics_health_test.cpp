@@ -42,7 +42,7 @@ TEST_F(FleetEndpointsTest, MetricsRendersEveryHostAndTimesItself) {
 TEST_F(FleetEndpointsTest, MetricsIsGzippedWhenTheScraperAcceptsIt) {
   HttpRequest request = Request(http::verb::get, "/metrics");
   request.set(http::field::accept_encoding, "deflate, gzip;q=0.5");
-  const HttpResponse r = testing::Await(io_, api_.Handle(std::move(request))).response;
+  const HttpResponse r = Complete(testing::Await(io_, api_.Handle(std::move(request))));
   EXPECT_EQ(r.result(), http::status::ok);
   EXPECT_EQ(r[http::field::content_encoding], "gzip");
   EXPECT_EQ(r[http::field::vary], "Accept-Encoding");

@@ -92,8 +92,7 @@ class ExpositionTest : public ::testing::Test {
             GroupingRules(*probes::Grouper::Compile({probes::MatcherSpec{"db", {"oracle"}, {}, {}},
                                                      probes::MatcherSpec{"web", {"nginx"}, {}, {}}})
                                .grouper,
-                          {"db", "web"}, {{"db", {}}, {"web", {}}}),
-            RenderHostText) {
+                          {"db", "web"}, {{"db", {}}, {"web", {}}})) {
     state_.SetHosts({Spec("up1"), Spec("down1")});
     agent::HostStatus ready;
     ready.host = "up1";
@@ -535,6 +534,31 @@ TEST_F(ExpositionTest, InternalErrorsAreCountedBySiteInBothRenderings) {
   EXPECT_THAT(*RenderHostMetrics(state_, "up1", {}),
               Not(HasSubstr("fleetps_internal_errors_total")))
       << "a collector family, not per host";
+}
+
+// /metrics is written piece by piece as it is rendered: the pieces make the same text, each
+// ends with a whole line, and a piece is cut once it holds the bytes asked for.
+TEST_F(ExpositionTest, AStreamedScrapeIsTheWholeTextInPieces) {
+  AddFullHost();
+  SelfMetrics self = FullSelf();
+  self.quarantined_hosts.insert("full");
+  const std::string whole = RenderMetrics(state_, self);
+  for (std::size_t min_bytes : {std::size_t{1}, std::size_t{700}, whole.size() + 1}) {
+    MetricsRenderer renderer(state_, self);
+    std::string joined;
+    std::vector<std::size_t> sizes;
+    for (std::string_view piece = renderer.Next(min_bytes); !piece.empty();
+         piece = renderer.Next(min_bytes)) {
+      EXPECT_EQ(piece.back(), '\n') << min_bytes;
+      joined += piece;
+      sizes.push_back(piece.size());
+    }
+    EXPECT_EQ(joined, whole) << min_bytes;
+    ASSERT_FALSE(sizes.empty());
+    sizes.pop_back();  // the last piece is whatever is left
+    for (std::size_t size : sizes) EXPECT_GE(size, min_bytes);
+    EXPECT_TRUE(renderer.Next(min_bytes).empty()) << "ended";
+  }
 }
 
 TEST_F(ExpositionTest, FamiliesAreGroupedWithOneHelpAndTypeEach) {

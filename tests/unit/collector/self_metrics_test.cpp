@@ -146,5 +146,22 @@ TEST(ExpositionGzipTest, RoundTrips) {
   EXPECT_EQ(Gunzip(Gzip("")), "");
 }
 
+// A streamed /metrics answer is compressed piece by piece: one gzip member, whatever the cuts.
+TEST(ExpositionGzipTest, PiecesMakeOneStream) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "fleetps_up{host=\"h" + std::to_string(i) + "\"} 1\n";
+  for (std::size_t piece : {std::size_t{1000}, std::size_t{100'000}, text.size()}) {
+    GzipStream stream;
+    std::string packed;
+    for (std::size_t at = 0; at < text.size(); at += piece) {
+      packed += stream.Write(std::string_view(text).substr(at, piece), false);
+    }
+    packed += stream.Write({}, true);
+    EXPECT_EQ(Gunzip(packed), text) << piece;
+  }
+  GzipStream empty;
+  EXPECT_EQ(Gunzip(std::string(empty.Write({}, true))), "");
+}
+
 }  // namespace
 }  // namespace fleetps::collector

@@ -17,8 +17,9 @@ class MetricsHandlers {
   explicit MetricsHandlers(FleetPort& fleet) : fleet_(fleet) {}
 
   /// GET /metrics: every series (text format 0.0.4), gzip-compressed (level 1) when the
-  /// scraper accepts it, always with `Vary: Accept-Encoding`. The render time is the next
-  /// scrape's fleetps_scrape_duration_seconds.
+  /// scraper accepts it, always with `Vary: Accept-Encoding`. Streamed as it is rendered
+  /// (MetricsRenderer), in chunks (HTTP/1.1; the connection stays open for the next scrape). The
+  /// render time is the next scrape's fleetps_scrape_duration_seconds.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Metrics(const ApiRequest& request);
 
   /// GET /probe?target=HOST: one host's series without the host label while the host is up

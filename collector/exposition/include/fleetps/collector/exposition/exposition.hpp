@@ -46,19 +46,38 @@ struct SelfMetrics {
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the
 /// schedule delay, the internal error counts of telemetry) plus every host's series with a
 /// `host` label, families grouped in kMetricCatalog order with one HELP and TYPE each. Series
-/// come from the snapshots current at call time (a removed host leaves none). Host series are
-/// pre-rendered per published HostView, so this only concatenates: memcpy speed, ~10-30 ns per
-/// series. Thread-safe; blocks for the copy (no I/O).
+/// come from the snapshots current at call time (a removed host leaves none). Rendered here,
+/// family by family across the hosts (~100 ns per series); nothing is kept between calls.
+/// Thread-safe; blocks for the render (no I/O).
 [[nodiscard]] std::string RenderMetrics(const FleetState& state, const SelfMetrics& self);
+
+/// RenderMetrics in pieces, for an answer written as it is rendered (the /metrics handler): the
+/// pieces' concatenation is RenderMetrics' text for the fleet as of construction, byte for
+/// byte. Holds the HostView of every host of that moment until destroyed (a slow client keeps
+/// them, and the snapshots they hold, alive for as long as the answer takes) and the piece
+/// being written; never the whole answer. Use from one thread at a time.
+class MetricsRenderer {
+ public:
+  MetricsRenderer(const FleetState& state, SelfMetrics self);
+  MetricsRenderer(const MetricsRenderer&) = delete;
+  MetricsRenderer& operator=(const MetricsRenderer&) = delete;
+  ~MetricsRenderer();
+
+  /// The next lines: at least `min_bytes` unless the exposition ends first, and at most one
+  /// host's series of one family more (lines are never split). Empty once everything was
+  /// given. Valid until the next call.
+  [[nodiscard]] std::string_view Next(std::size_t min_bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 /// One host's series without the host label and without collector families
 /// (/probe?target=); nullopt for an unknown host. Renders that one host on the fly.
 [[nodiscard]] std::optional<std::string> RenderHostMetrics(const FleetState& state,
                                                            std::string_view host,
                                                            const SelfMetrics& self);
-
-/// Renders a view's series with its `host` label, for FleetState to cache in the view.
-[[nodiscard]] std::shared_ptr<const HostText> RenderHostText(const HostView& view);
 
 /// A label value as every sink writes it: LabelSafe (valid UTF-8, controls and invalid bytes as
 /// `\xNN`), whatever the host printed, then at most `max_bytes` bytes (BoundedLabelSafe: a cut
@@ -72,7 +91,7 @@ struct SelfMetrics {
 /// as the baseline the text renderer is tested and benchmarked against. Label values are
 /// bounded as BoundedLabelValue does. Not used by fleetps' own endpoints: prometheus-cpp's
 /// Collect + TextSerializer cost ~2 µs per series (0.2 s at 100 k series), against ~0.03 µs
-/// for RenderMetrics' concatenation. Thread-safe (reads FleetState snapshots).
+/// for RenderMetrics. Thread-safe (reads FleetState snapshots).
 class FleetCollectable final : public prometheus::Collectable {
  public:
   /// `only_host` set: that host's series without the `host` label and without collector

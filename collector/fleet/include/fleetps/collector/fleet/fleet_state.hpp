@@ -24,26 +24,6 @@
 
 namespace fleetps::collector {
 
-/// One host's series in the text exposition format with its `host` label, rendered once per
-/// published HostView (RenderHostText, exposition/src/text_exposition.cpp) so a scrape only
-/// concatenates.
-struct HostText {
-  std::string body;  ///< Every line, family after family in kMetricCatalog order.
-  /// Family i is body[offsets[i], offsets[i + 1]); collector families are empty.
-  std::array<std::uint32_t, kMetricCatalog.size() + 1> offsets{};
-  std::string quarantined_host_state;  ///< Replaces the fleetps_host_state slice while quarantined.
-
-  [[nodiscard]] std::string_view Family(std::size_t i) const noexcept {
-    return std::string_view(body).substr(offsets[i], offsets[i + 1] - offsets[i]);
-  }
-};
-
-struct HostView;
-
-/// Renders a view's series (exposition's RenderHostText) so a scrape only concatenates; a
-/// function here because the exposition module sits above this one.
-using HostTextRenderer = std::function<std::shared_ptr<const HostText>(const HostView& view)>;
-
 /// Bytes of a label value in the exposition unless `collector.max_label_value_bytes` says
 /// otherwise (BoundedLabelSafe).
 inline constexpr std::size_t kDefaultLabelValueBytes = 256;
@@ -135,10 +115,6 @@ struct HostView {
   /// The `expect:` groups of this host, in name order (fleetps_namegroup_expected).
   std::vector<std::string> expected_groups;
 
-  /// This view's series, rendered by FleetState's HostTextRenderer before it publishes the view
-  /// (null without a renderer; the exposition then renders on the fly).
-  std::shared_ptr<const HostText> text;
-
   /// The last probe succeeded and the session is up.
   [[nodiscard]] bool Up() const noexcept;
 };
@@ -148,8 +124,7 @@ struct HostView {
 /// longer than a map copy of pointers.
 class FleetState {
  public:
-  /// `render`, when set, renders each view's series as it is published.
-  explicit FleetState(GroupingRules rules, HostTextRenderer render = {});
+  explicit FleetState(GroupingRules rules);
 
   /// Makes the host set equal to `hosts`: adds new ones, drops removed ones (their series
   /// vanish), replaces specs of changed ones.
@@ -187,9 +162,8 @@ class FleetState {
   std::vector<std::string> order_;                   // guarded by mu_
   std::map<std::string, Entry, std::less<>> hosts_;  // guarded by mu_
   Histogram schedule_delay_{ScheduleDelayBuckets()};
-  HostTextRenderer render_;
 
-  // Renders the view's text and makes it the host's current view. Caller holds mu_.
+  // Makes `view` the host's current view. Caller holds mu_.
   void Publish(Entry& entry, std::shared_ptr<HostView> view);
 };
 

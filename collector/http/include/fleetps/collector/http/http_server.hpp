@@ -55,13 +55,16 @@ class HttpStreamWriter {
 using HttpStreamBody = std::function<boost::asio::awaitable<void>(HttpStreamWriter&)>;
 
 /// What a handler answers: a complete response, or with `stream` set, a response head sent
-/// without a length (close-delimited, `Connection: close`) followed by whatever `stream`
-/// writes. Implicitly made from an HttpResponse.
+/// without a length followed by whatever `stream` writes: close-delimited (`Connection:
+/// close`), or with `chunked` to an HTTP/1.1 request, in chunks, one per write, after which the
+/// connection serves the next request (keep-alive) when the stream ended without a failed
+/// write. Implicitly made from an HttpResponse.
 struct HttpAnswer {
   HttpAnswer() = default;
   HttpAnswer(HttpResponse r) : response(std::move(r)) {}  // NOLINT(google-explicit-constructor)
   HttpResponse response;
   HttpStreamBody stream;
+  bool chunked = false;  ///< For a stream that ends (not server-sent events).
 };
 
 /// The client a request came from, as the accepted socket's remote endpoint says (no proxy
