@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,9 +32,12 @@ SysClock::time_point ToSystem(Clock::time_point t) {
   return SysClock::now() + std::chrono::duration_cast<SysClock::duration>(t - Clock::now());
 }
 
-asio::awaitable<void> SleepUntil(Clock::time_point t) {
+// Returns operation_aborted when cancelled, without throwing: SkipTicks is cancelled at the end
+// of every probe, and an exception there cost the unwinder on the hot path.
+asio::awaitable<error_code> SleepUntil(Clock::time_point t) {
   asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted when cancelled
+  auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return ec;
 }
 
 [[noreturn]] void ThrowCancelled() {
@@ -138,7 +142,7 @@ asio::awaitable<boost::system::result<CommandOutput>> HostAgent::RunOnHost(std::
   if (Clock::now() < quiet_until_) {
     // A timed-out run's processes may still be on the host: never run beside them.
     if (quiet_until_ >= options.deadline) co_return make_error_code(Errc::kTimeout);
-    co_await SleepUntil(quiet_until_);
+    if (co_await SleepUntil(quiet_until_)) ThrowCancelled();
   }
   options.channel = channel_;
   auto out = co_await session_.RunScript(script, options);
@@ -270,7 +274,7 @@ asio::awaitable<void> HostAgent::Lifecycle() {
                                   host_deadline - spec_.probe_timeout + std::chrono::seconds(1)));
     }
     SetState(circuit ? HostState::kCircuitOpen : HostState::kBackoff, delay);
-    co_await SleepUntil(Clock::now() + delay);
+    if (co_await SleepUntil(Clock::now() + delay)) ThrowCancelled();
   }
 }
 
@@ -376,7 +380,7 @@ asio::awaitable<void> HostAgent::Ticker() {
   TickSchedule<Clock::time_point> schedule(Clock::now(), spec_.interval,
                                            TickPhase(spec_.name, spec_.interval));
   for (;;) {
-    co_await SleepUntil(schedule.Peek());
+    if (co_await SleepUntil(schedule.Peek())) ThrowCancelled();
     const auto tick = schedule.Next();
     const std::uint64_t seq = next_seq_++;
     next_tick_ = schedule.Peek();
@@ -390,7 +394,8 @@ asio::awaitable<void> HostAgent::Ticker() {
 
 asio::awaitable<void> HostAgent::SkipTicks() {
   for (;;) {
-    co_await SleepUntil(next_tick_);
+    // The `||` in Ticker cancels this wait when the probe ends: end quietly, no exception.
+    if (co_await SleepUntil(next_tick_)) co_return;
     ProbeResult r;
     r.host = spec_.name;
     r.seq = next_seq_++;

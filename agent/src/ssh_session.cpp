@@ -52,16 +52,23 @@ void SshSession::Core::FreeNow() noexcept {
 asio::awaitable<error_code> SshSession::Core::WaitIo(Op& op) {
   if (closed_ || ssh_ == nullptr || fd_ < 0) co_return make_error_code(Errc::kDisconnected);
   if (Clock::now() >= op.deadline) co_return make_error_code(Errc::kTimeout);
-  // Armed before anything looks at the socket: input arriving from here on completes this wait
-  // and wakes every parked operation; input already there shows in `readable`.
-  ArmSocketWait(tcp::socket::wait_read);
-  const bool readable = SocketReadable();
+  const bool output_flagged = (ssh_get_poll_flags(ssh_) & SSH_WRITE_PENDING) != 0;
+  // Input already there and no output to flush: retry at once without attaching the socket
+  // (an attach and the next Call's detach cost 4 syscalls: ADD, FIONBIO, MOD, DEL).
+  // Past the spin bound the wait below must be armed, as before.
+  bool readable = !output_flagged && op.spins + 1 < 64 && SocketReadable();
+  if (!readable) {
+    // Armed before the flush below looks at the socket: input arriving from here on completes
+    // this wait and wakes every parked operation; input already there shows in `readable`.
+    ArmSocketWait(tcp::socket::wait_read);
+    readable = SocketReadable();
+  }
   // libssh clears the POLLOUT interest behind SSH_WRITE_PENDING only from its own poll loop,
   // so the flag can stay set after the output drained, and a writable socket would spin us.
   // A zero-timeout flush says whether bytes are really waiting. It runs libssh's packet loop,
   // so it may also handle input meant for the caller: with input there, the caller looks again.
-  const bool write_pending = (ssh_get_poll_flags(ssh_) & SSH_WRITE_PENDING) != 0 &&
-                             Call([this] { return ssh_blocking_flush(ssh_, 0); }) == SSH_AGAIN;
+  const bool write_pending =
+      output_flagged && Call([this] { return ssh_blocking_flush(ssh_, 0); }) == SSH_AGAIN;
   if (write_pending) ArmSocketWait(tcp::socket::wait_write);
   pollfd p{fd_, static_cast<short>(POLLIN | (write_pending ? POLLOUT : 0)), 0};
   // Readiness already there: retry at once, but bounded so a libssh state that ignores a

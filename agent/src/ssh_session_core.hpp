@@ -121,7 +121,9 @@ class SshSession::Core : public std::enable_shared_from_this<SshSession::Core> {
   // only while a wait is armed and never during a libssh call (Call detaches first): a number
   // libssh closed, and another thread reused, is never deregistered or closed by Asio here.
   // An armed wait whose registration is new reports the readiness already there, so detaching
-  // loses no wakeup.
+  // loses no wakeup. Staying registered across calls is not safe: after libssh closed the
+  // number, Asio's only ways to forget it (release, close) deregister by number
+  // (EPOLL_CTL_DEL), which would hit a descriptor another thread has opened there since.
   void Attach() {
     if (socket_.is_open() || fd_ < 0) return;
     error_code ignored;
