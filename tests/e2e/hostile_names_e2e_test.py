@@ -11,8 +11,8 @@ ESC and a C1 CSI, quotes, backslashes, label-injection text (`"} fake_metric 1`)
 scraping its /metrics every second. Checks: the comm with a newline arrives whole (API), /metrics
 is valid UTF-8 without control bytes and passes `promtool check metrics`, Prometheus keeps the
 target up and ingests the host's series with the escaped group names (and no injected series),
-`fleetps query`/`hosts` print no raw control byte, and the status page `/` shows none of it
-raw. Bounded: about 10 s (40 s when the checks fail and wait out their deadlines). Standard library only; must run as root (testhost creates the user, starts sshd).
+`fleetps query`/`hosts` print no raw control byte, and the web UI (`/`, `/hosts/NAME`) shows
+none of it raw. Bounded: about 10 s (40 s when the checks fail and wait out their deadlines). Standard library only; must run as root (testhost creates the user, starts sshd).
 """
 
 import json
@@ -233,12 +233,18 @@ class HostileNames:
                     and not bad and not c1,
                     f"exit {cli.returncode}, controls {bad}, C1 {c1}: {cli.stdout[:400]!r}")
 
-        # The fleet page shows hosts, not processes (there is no /hosts/NAME page yet): nothing
-        # a process is named may reach it unescaped.
+        # The fleet page shows hosts, not processes: nothing a process is named may reach it
+        # unescaped. The host's page lists the processes: escaped, and without control bytes.
         status, page = http(self.url + "/", timeout=10)
-        r.check("status page / has no raw <script> from a process name",
+        r.check("web UI / has no raw <script> from a process name",
                 status == 200 and "<script>x" not in page and "<script>alert" not in page,
                 f"HTTP {status}, {len(page)} chars")
+        status, page = http(self.url + "/hosts/" + HOST, timeout=10)
+        bad, c1 = control_bytes(page.encode())
+        r.check(f"web UI /hosts/{HOST} lists the hostile processes escaped",
+                status == 200 and "&lt;script&gt;x" in page and "<script>x" not in page
+                and "<script>alert" not in page and not bad and not c1,
+                f"HTTP {status}, controls {bad}, C1 {c1}, {len(page)} chars")
 
     def cleanup(self):
         stop_processes(self.procs)

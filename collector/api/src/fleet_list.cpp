@@ -70,7 +70,8 @@ SortValue ValueOf(const FleetEntry& e, std::string_view column,
   const auto seconds = [](std::chrono::system_clock::duration d) {
     return std::chrono::duration<double>(d).count();
   };
-  if (column == "problem") return {static_cast<double>(ProblemRank(e.state)) + (e.stale ? 0.5 : 0)};
+  // Stale data ranks just before the hosts of the same state with fresh data.
+  if (column == "problem") return {static_cast<double>(ProblemRank(e.state)) - (e.stale ? 0.5 : 0)};
   if (column == "address") return {0, v.spec.address};
   if (column == "state") return {0, e.state};
   if (column == "dialect") return {0, DialectOf(v)};

@@ -480,8 +480,8 @@ WebPage RenderFleetPage(const std::vector<std::shared_ptr<const HostView>>& host
   }
   out += "</select><input name=\"label\" placeholder=\"label NAME=VALUE\" " +
          Attribute("value", options.label) + "aria-label=\"label\">";
-  if (sort != "problem") out += "<input type=\"hidden\" name=\"sort\" " + Attribute("value", sort);
-  if (sort != "problem") out += ">";
+  if (sort != "problem")
+    out += "<input type=\"hidden\" name=\"sort\" " + Attribute("value", sort) + ">";
   out += "<button type=\"submit\">filter</button></form>\n";
 
   // Column headers: links that sort (again: the other direction).
