@@ -105,7 +105,9 @@ th,td{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #e1e4e8;vertic
 th{background:#f6f8fa;position:sticky;top:0;white-space:nowrap}
 th a{color:inherit}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.args{font-family:ui-monospace,monospace;font-size:90%;word-break:break-all}
+td.args{font-family:ui-monospace,monospace;font-size:90%;max-width:40em;overflow:hidden;
+text-overflow:ellipsis;white-space:nowrap}
+td{white-space:nowrap}.why{white-space:normal}
 .counts a{display:inline-block;margin:0 .4rem .4rem 0;padding:.15rem .5rem;border-radius:1rem;
 background:#f6f8fa;border:1px solid #d0d7de;color:inherit;text-decoration:none}
 .counts a.on{border-color:#0969da;background:#ddf4ff}
