@@ -28,8 +28,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import (Report, die_with_parent, finish_work_dir, http, stop_processes,  # noqa: E402
-                      wait_until)
+from e2e_test import (Report, die_with_parent, finish_work_dir, http, start_testhost,  # noqa: E402
+                      stop_processes, wait_until)
 
 HOST = "hostile01"
 MARK = "hostile-e2e"
@@ -96,14 +96,8 @@ class HostileNames:
         return proc
 
     def setup(self):
-        subprocess.run([self.testhost, "start", self.testhost_dir, "--server", "sshd",
-                        "--user", "fleetps-e2e-hn", "--shell", "/bin/sh"],
-                       check=True, capture_output=True, text=True)
-        env = {}
-        with open(os.path.join(self.testhost_dir, "env")) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                env[key] = value.strip("'")
+        env = start_testhost(self.testhost, self.testhost_dir, ["--server", "sshd", "--user",
+                                                                    "fleetps-e2e-hn", "--shell", "/bin/sh"])
         for n, comm in enumerate(COMMS):
             path = os.path.join(os.fsencode(self.work), comm.replace(b"/", b"_"))
             shutil.copy("/bin/sleep", path)

@@ -37,7 +37,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
 from e2e_test import (Fatal, Report, block_is_free, die_with_parent, finish_work_dir,  # noqa: E402
-                      http, stop_processes, wait_until)
+                      http, start_testhost, stop_processes, wait_until)
 
 PORT_BLOCKS = [18600, 18700, 18800, 18900, 19120]
 BLOCK_SPAN = 40  # fleetsim B..B+5, collector B+20, Chromium's DevTools B+21
@@ -245,14 +245,8 @@ class WebUiTest:
         if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
             raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
         # The real host, and the hostile process it will list.
-        subprocess.run([self.testhost, "start", self.testhost_dir, "--server", "sshd",
-                        "--user", "fleetps-e2e-ui", "--shell", "/bin/sh"],
-                       check=True, capture_output=True, text=True)
-        env = {}
-        with open(os.path.join(self.testhost_dir, "env")) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                env[key] = value.strip("'")
+        env = start_testhost(self.testhost, self.testhost_dir, ["--server", "sshd", "--user",
+                                                                    "fleetps-e2e-ui", "--shell", "/bin/sh"])
         path = os.path.join(os.fsencode(self.work), HOSTILE_COMM)
         shutil.copy("/bin/sleep", path)
         self.procs.append(("hostile", subprocess.Popen(

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <map>
 #include <optional>
+#include <span>
 #include <tuple>
 #include <utility>
 
@@ -556,6 +557,17 @@ boost::system::result<std::pair<TableQuery, ProcessQuery>, QueryParamError> Pars
   return std::pair{raw, std::move(*query)};
 }
 
+// The rows `query` keeps, or nullopt when a regex hit its bound: then `page` is a 400 that
+// says so.
+std::optional<QueryResult> RunTableQuery(std::span<const QueryRow> rows, const ProcessQuery& query,
+                                         WebPage& page) {
+  auto result = RunQuery(rows, query.selector, query.sort, query.limit);
+  if (result) return std::move(*result);
+  page.status = http::status::bad_request;
+  page.html += ErrorBox(QueryParamError{"q", result.error()});
+  return std::nullopt;
+}
+
 void SelectorForm(std::string& out, std::string_view action, const TableQuery& raw) {
   out += "<form class=\"filter\" method=\"get\" action=\"" + HtmlEscape(action) + "\">";
   out += "<input name=\"q\" placeholder=\"{user=&quot;oracle&quot;, rss&gt;1GiB}\" " +
@@ -715,12 +727,7 @@ WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarant
   } else {
     std::vector<QueryRow> rows;
     AppendQueryRows(LatestRowsInput(*view, now), rows);
-    const ProcessQuery& q = query->second;
-    auto result = RunQuery(rows, q.selector, q.sort, q.limit);
-    if (!result) {
-      page.status = http::status::bad_request;
-      out += ErrorBox(QueryParamError{"q", result.error()});
-    } else {
+    if (const auto result = RunTableQuery(rows, query->second, page)) {
       out += "<p class=\"muted\">" + std::to_string(result->rows.size()) + " of " +
              std::to_string(result->total) + " matching processes (of " +
              std::to_string(rows.size()) + "), as of " + UtcTime(view->snapshot_time) + "</p>";
@@ -788,11 +795,8 @@ WebPage RenderQueryPage(const std::vector<std::shared_ptr<const HostView>>& host
     if (!view->snapshot) without_data.push_back(view->spec.name);
     AppendQueryRows(LatestRowsInput(*view, now), rows);
   }
-  const ProcessQuery& q = query->second;
-  auto result = RunQuery(rows, q.selector, q.sort, q.limit);
+  const auto result = RunTableQuery(rows, query->second, page);
   if (!result) {
-    page.status = http::status::bad_request;
-    out += ErrorBox(QueryParamError{"q", result.error()});
     End(out, nonce);
     return page;
   }
