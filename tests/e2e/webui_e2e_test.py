@@ -184,7 +184,11 @@ class Browser:
         return self.call("DOM.getOuterHTML", nodeId=root)["outerHTML"]
 
     def screenshot(self, path):
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        """The page from its top, at most 3000 px of it (a host lists hundreds of rows)."""
+        size = self.js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        clip = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], 3000), "scale": 1}
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                         clip=clip)
         with open(path, "wb") as f:
             f.write(base64.b64decode(data["data"]))
         print(f"screenshot: {path}", flush=True)
