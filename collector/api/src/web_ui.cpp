@@ -483,8 +483,14 @@ WebPage RenderFleetPage(const std::vector<std::shared_ptr<const HostView>>& host
   }
   out += "</select><input name=\"label\" placeholder=\"label NAME=VALUE\" " +
          Attribute("value", options.label) + "aria-label=\"label\">";
-  if (sort != "problem")
+  // Sort and page size the form does not show, kept when it filters anew.
+  if (sort != "problem") {
     out += "<input type=\"hidden\" name=\"sort\" " + Attribute("value", sort) + ">";
+  }
+  if (options.per_page != defaults.per_page) {
+    out += "<input type=\"hidden\" name=\"per_page\" " +
+           Attribute("value", std::to_string(options.per_page)) + ">";
+  }
   out += "<button type=\"submit\">filter</button></form>\n";
 
   // Column headers: links that sort (again: the other direction).

@@ -62,6 +62,9 @@ TEST_F(WebUiTest, FiltersAreQueryParameters) {
   EXPECT_EQ(At(second_page, "/hosts/db01"), std::string::npos);
   EXPECT_THAT(second_page.body(), HasSubstr("page 2 of 2"));
   EXPECT_THAT(second_page.body(), HasSubstr("href=\"?sort=host&amp;per_page=1\">previous"));
+  // The form keeps the sort and page size it does not show.
+  EXPECT_THAT(second_page.body(), HasSubstr("name=\"sort\" value=\"host\" >"));
+  EXPECT_THAT(second_page.body(), HasSubstr("name=\"per_page\" value=\"1\" >"));
 }
 
 TEST_F(WebUiTest, BadFleetParametersAreA400PageWithTheError) {
