@@ -50,7 +50,8 @@ import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import Fatal, Report, block_is_free, die_with_parent, get_json, http, wait_until  # noqa: E402
+from e2e_test import (Fatal, Report, block_is_free, die_with_parent, get_json, http,  # noqa: E402
+                      start_testhost, wait_until)
 
 SIM_HOSTS = 20
 DIALECTS = "linux-procps=40,busybox=20,aix=20,solaris=20"
@@ -154,14 +155,8 @@ class DashboardsE2E:
         self.sim_hosts = {h["name"]: h for h in get_json(self.sim_url + "/hosts")}
 
         self.testhost_dir = os.path.join(self.work, REAL_HOST)
-        subprocess.run([self.testhost, "start", self.testhost_dir, "--server", "sshd",
-                        "--user", "fleetps-dash-e2e", "--shell", "/bin/sh"],
-                       check=True, capture_output=True, text=True)
-        env = {}
-        with open(os.path.join(self.testhost_dir, "env")) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                env[key] = value.strip("'")
+        env = start_testhost(self.testhost, self.testhost_dir, ["--server", "sshd", "--user",
+                                                                    "fleetps-dash-e2e", "--shell", "/bin/sh"])
         with open(os.path.join(sim_dir, "known_hosts")) as f:
             known = f.read()
         with open(env["FLEETPS_TEST_KNOWN_HOSTS"]) as f:

@@ -170,6 +170,20 @@ def find(samples, name, **labels):
     return [v for n, l, v in samples if n == name and all(l.get(k) == w for k, w in labels.items())]
 
 
+def start_testhost(testhost, directory, options):
+    """Starts a loopback test host (scripts/testhost start DIRECTORY OPTIONS...) and returns its
+    env file as a dict: FLEETPS_TEST_PORT, FLEETPS_TEST_USER, FLEETPS_TEST_IDENTITY,
+    FLEETPS_TEST_KNOWN_HOSTS..."""
+    subprocess.run([testhost, "start", directory] + options, check=True, capture_output=True,
+                   text=True)
+    env = {}
+    with open(os.path.join(directory, "env")) as f:
+        for line in f:
+            key, _, value = line.strip().partition("=")
+            env[key] = value.strip("'")
+    return env
+
+
 def block_is_free(base, span):
     out = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span}"],
                          capture_output=True, text=True, check=True).stdout
@@ -335,13 +349,7 @@ class E2E:
         for name, options in REAL_HOSTS:
             directory = os.path.join(self.work, name)
             self.testhost_dirs.append(directory)
-            subprocess.run([self.testhost, "start", directory] + options, check=True,
-                           capture_output=True, text=True)
-            env = {}
-            with open(os.path.join(directory, "env")) as f:
-                for line in f:
-                    key, _, value = line.strip().partition("=")
-                    env[key] = value.strip("'")
+            env = start_testhost(self.testhost, directory, options)
             self.real[name] = env
             with open(env["FLEETPS_TEST_KNOWN_HOSTS"]) as f:
                 known.append(f.read().rstrip("\n"))

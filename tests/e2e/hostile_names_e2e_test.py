@@ -11,8 +11,8 @@ ESC and a C1 CSI, quotes, backslashes, label-injection text (`"} fake_metric 1`)
 scraping its /metrics every second. Checks: the comm with a newline arrives whole (API), /metrics
 is valid UTF-8 without control bytes and passes `promtool check metrics`, Prometheus keeps the
 target up and ingests the host's series with the escaped group names (and no injected series),
-`fleetps query`/`hosts` print no raw control byte, and the status page `/` shows none of it
-raw. Bounded: about 10 s (40 s when the checks fail and wait out their deadlines). Standard library only; must run as root (testhost creates the user, starts sshd).
+`fleetps query`/`hosts` print no raw control byte, and the web UI (`/`, `/hosts/NAME`) shows
+none of it raw. Bounded: about 10 s (40 s when the checks fail and wait out their deadlines). Standard library only; must run as root (testhost creates the user, starts sshd).
 """
 
 import json
@@ -28,8 +28,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import (Report, die_with_parent, finish_work_dir, http, stop_processes,  # noqa: E402
-                      wait_until)
+from e2e_test import (Report, die_with_parent, finish_work_dir, http, start_testhost,  # noqa: E402
+                      stop_processes, wait_until)
 
 HOST = "hostile01"
 MARK = "hostile-e2e"
@@ -96,14 +96,8 @@ class HostileNames:
         return proc
 
     def setup(self):
-        subprocess.run([self.testhost, "start", self.testhost_dir, "--server", "sshd",
-                        "--user", "fleetps-e2e-hn", "--shell", "/bin/sh"],
-                       check=True, capture_output=True, text=True)
-        env = {}
-        with open(os.path.join(self.testhost_dir, "env")) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                env[key] = value.strip("'")
+        env = start_testhost(self.testhost, self.testhost_dir, ["--server", "sshd", "--user",
+                                                                    "fleetps-e2e-hn", "--shell", "/bin/sh"])
         for n, comm in enumerate(COMMS):
             path = os.path.join(os.fsencode(self.work), comm.replace(b"/", b"_"))
             shutil.copy("/bin/sleep", path)
@@ -233,12 +227,18 @@ class HostileNames:
                     and not bad and not c1,
                     f"exit {cli.returncode}, controls {bad}, C1 {c1}: {cli.stdout[:400]!r}")
 
-        # The fleet page shows hosts, not processes (there is no /hosts/NAME page yet): nothing
-        # a process is named may reach it unescaped.
+        # The fleet page shows hosts, not processes: nothing a process is named may reach it
+        # unescaped. The host's page lists the processes: escaped, and without control bytes.
         status, page = http(self.url + "/", timeout=10)
-        r.check("status page / has no raw <script> from a process name",
+        r.check("web UI / has no raw <script> from a process name",
                 status == 200 and "<script>x" not in page and "<script>alert" not in page,
                 f"HTTP {status}, {len(page)} chars")
+        status, page = http(self.url + "/hosts/" + HOST, timeout=10)
+        bad, c1 = control_bytes(page.encode())
+        r.check(f"web UI /hosts/{HOST} lists the hostile processes escaped",
+                status == 200 and "&lt;script&gt;x" in page and "<script>x" not in page
+                and "<script>alert" not in page and not bad and not c1,
+                f"HTTP {status}, controls {bad}, C1 {c1}, {len(page)} chars")
 
     def cleanup(self):
         stop_processes(self.procs)

@@ -8,8 +8,8 @@
 
 #include "fleetps/collector/api/json.hpp"
 #include "fleetps/collector/api/params.hpp"
-#include "fleetps/collector/cli/nodeset_fold.hpp"
 #include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/query/nodeset_fold.hpp"
 #include "fleetps/collector/query/query.hpp"
 #include "fleetps/collector/query/selector.hpp"
 #include "fleetps/config/nodeset.hpp"

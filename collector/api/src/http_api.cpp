@@ -25,7 +25,7 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
       health_(control),
       query_(fleet, options.adhoc, fresh_, workers_),
       events_(bus, options.events),
-      status_page_(fleet) {
+      web_ui_(fleet) {
   using enum RouteMethods;
   router_.Add("/metrics", kGet, Call(metrics_, &MetricsHandlers::Metrics));
   router_.Add("/probe", kGet, Call(metrics_, &MetricsHandlers::Probe));
@@ -40,9 +40,11 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
                      Call(query_, &QueryHandlers::OpenFiles));
   router_.Add("/api/v1/events", kGet, Call(events_, &EventHandlers::Events));
   router_.Add("/api/v1/hosts", kGet, OnWorkers(workers_, Call(query_, &QueryHandlers::Hosts)));
-  router_.Add("/", kGet, OnWorkers(workers_, Call(status_page_, &StatusPageHandler::Page)));
-  router_.Add("/index.html", kGet,
-              OnWorkers(workers_, Call(status_page_, &StatusPageHandler::Page)));
+  router_.Add("/", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Fleet)));
+  router_.Add("/index.html", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Fleet)));
+  router_.Add("/query", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Query)));
+  router_.AddPattern("/hosts/{host}", &WebUiHandlers::IsHostPath, kGet,
+                     OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Host)));
 }
 
 ApiRefusals HttpApi::Refusals() const {

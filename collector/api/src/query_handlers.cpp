@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "fleetps/agent/algorithms.hpp"
+#include "fleetps/collector/api/fleet_list.hpp"
 #include "fleetps/collector/api/json.hpp"
 #include "fleetps/collector/api/query_api.hpp"
 #include "fleetps/collector/query/query.hpp"
@@ -85,14 +86,25 @@ HttpResponse OpenFilesAnswer(const ApiRequest& request, const OpenFilesRequest& 
   return JsonError(request, http::status::bad_gateway, "open-files of " + where + ": parse_error");
 }
 
-boost::json::object HostJson(const HostView& view, bool quarantined,
-                             std::chrono::system_clock::time_point now) {
+boost::json::object HostJson(const FleetEntry& entry, std::chrono::system_clock::time_point now) {
+  const HostView& view = *entry.view;
+  const bool quarantined = entry.state == "quarantined";
   boost::json::object host;
   host["host"] = view.spec.name;
   host["address"] = view.spec.address;
   host["port"] = view.spec.port;
   host["state"] = DisplayState(view.status, quarantined);
+  host["ui_state"] = entry.state;
+  host["stale"] = entry.stale;
   host["epoch"] = view.connects_total;
+  if (view.status) host["state_age_seconds"] = Seconds(now - view.status->since);
+  if (const auto retry = NextRetry(view)) host["retry_in_seconds"] = Seconds(*retry - now);
+  if (view.snapshot) host["last_good_probe_age_seconds"] = Seconds(now - view.snapshot_time);
+  if (!view.Up()) {
+    const std::string reason = DownReason(view);
+    host["down_reason"] = reason;
+    host["down_reason_text"] = ReasonInWords(reason);
+  }
   static const agent::HostStatus kNoStatus;
   const agent::HostStatus& status = view.status ? *view.status : kNoStatus;
   if (status.dialect) host["dialect"] = probes::DialectName(*status.dialect);
@@ -122,6 +134,27 @@ boost::json::object HostJson(const HostView& view, bool quarantined,
   for (const auto& [name, value] : view.spec.labels) labels[name] = value;
   host["labels"] = std::move(labels);
   return host;
+}
+
+// GET /api/v1/hosts, outside the coroutine (GCC 12 warns falsely on larger coroutine frames).
+HttpResponse HostsAnswer(const ApiRequest& request, FleetPort& fleet) {
+  const auto options = ParseFleetListQuery(request.encoded_query, {});
+  if (!options)
+    return JsonAnswer(request, http::status::bad_request, RenderErrorJson(options.error()));
+  const auto now = std::chrono::system_clock::now();
+  const SelfMetrics self = fleet.Self();
+  const FleetList list = ListFleet(fleet.State().Hosts(), self.quarantined_hosts, *options, now);
+  boost::json::array hosts;
+  hosts.reserve(list.rows.size());
+  for (const FleetEntry& entry : list.rows) hosts.push_back(HostJson(entry, now));
+  boost::json::object counts;
+  for (const auto& [state, count] : list.states) counts[state] = count;
+  counts["stale"] = list.stale;
+  boost::json::object data{{"hosts", std::move(hosts)}, {"total", list.hosts},
+                           {"matched", list.matched},   {"page", list.page},
+                           {"pages", list.pages},       {"counts", std::move(counts)}};
+  boost::json::object doc{{"status", "ok"}, {"data", std::move(data)}};
+  return JsonAnswer(request, http::status::ok, boost::json::serialize(doc) + "\n");
 }
 
 }  // namespace
@@ -191,14 +224,12 @@ boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryH
     const HostView& view = *views[i];
     HostQueryStatus status;
     status.host = view.spec.name;
-    HostRowsInput input;
-    input.host = view.spec.name;
-    input.labels = &view.spec.labels;
-    input.now_unix = Seconds(now.time_since_epoch());
+    HostRowsInput input = LatestRowsInput(view, now);
     const agent::ProbeResult* result = fresh[i] ? &*fresh[i] : nullptr;
     if (result && result->status == agent::ProbeStatus::kOk && result->snapshot) {
       fresh_groups[i] = state.GroupOnce(*result->snapshot);
       input.current = result->snapshot.get();
+      input.previous = nullptr;
       if (view.snapshot) {
         fresh_previous[i] = SampleCpu(*view.snapshot);
         input.previous = &fresh_previous[i];
@@ -207,10 +238,6 @@ boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryH
       input.groups = &fresh_groups[i];
       status.age_seconds = Seconds(now - result->finished);
     } else if (view.snapshot) {
-      input.current = view.snapshot.get();
-      input.previous = view.previous_cpu.get();
-      input.elapsed_seconds = Seconds(view.snapshot_time - view.previous_snapshot_time);
-      input.groups = &view.groups;
       status.age_seconds = Seconds(now - view.snapshot_time);
       if (query.fresh || !view.Up()) {
         status.status = HostDataStatus::kStale;
@@ -288,15 +315,7 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::OpenFiles(const ApiRequest& re
 }
 
 boost::asio::awaitable<HttpAnswer> QueryHandlers::Hosts(const ApiRequest& request) const {
-  const auto now = std::chrono::system_clock::now();
-  const SelfMetrics self = fleet_.Self();
-  boost::json::array hosts;
-  for (const auto& view : fleet_.State().Hosts()) {
-    hosts.push_back(HostJson(*view, self.quarantined_hosts.contains(view->spec.name), now));
-  }
-  boost::json::object doc{{"status", "ok"},
-                          {"data", boost::json::object{{"hosts", std::move(hosts)}}}};
-  co_return JsonAnswer(request, http::status::ok, boost::json::serialize(doc) + "\n");
+  co_return HostsAnswer(request, fleet_);
 }
 
 }  // namespace fleetps::collector

@@ -7,8 +7,8 @@
 
 #include <boost/json/parse.hpp>
 
-#include "fleetps/collector/cli/nodeset_fold.hpp"
 #include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/query/nodeset_fold.hpp"
 #include "fleetps/collector/query/text.hpp"
 #include "table_layout.hpp"
 

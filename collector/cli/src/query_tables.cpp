@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "answer.hpp"
-#include "fleetps/collector/cli/nodeset_fold.hpp"
 #include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/query/nodeset_fold.hpp"
 #include "fleetps/collector/query/text.hpp"
 #include "table_layout.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "answer.hpp"
 #include "fleetps/collector/api/json.hpp"
-#include "fleetps/collector/cli/nodeset_fold.hpp"
+#include "fleetps/collector/query/nodeset_fold.hpp"
 #include "fleetps/collector/query/text.hpp"
 #include "table_layout.hpp"
 

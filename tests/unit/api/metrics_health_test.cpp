@@ -176,8 +176,8 @@ TEST_F(FleetEndpointsTest, StatusPageShowsEveryHostAndQuarantine) {
     const HttpResponse r = Get(target);
     EXPECT_EQ(r.result(), http::status::ok) << target;
     EXPECT_EQ(r[http::field::content_type], "text/html; charset=utf-8") << target;
-    EXPECT_THAT(r.body(), HasSubstr("<a href=\"/probe?target=web01\">web01</a>"));
-    EXPECT_THAT(r.body(), HasSubstr("<td class=\"state quarantined\">quarantined</td>"));
+    EXPECT_THAT(r.body(), HasSubstr("<a href=\"/hosts/web01\">web01</a>"));
+    EXPECT_THAT(r.body(), HasSubstr("<td class=\"state quarantined\">quarantined<div"));
     EXPECT_THAT(r.body(), HasSubstr("<td class=\"state ready\">ready</td>"));
   }
   EXPECT_EQ(Get("/", http::verb::post).result(), http::status::method_not_allowed);

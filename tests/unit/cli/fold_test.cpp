@@ -1,4 +1,4 @@
-#include "fleetps/collector/cli/nodeset_fold.hpp"
+#include "fleetps/collector/query/nodeset_fold.hpp"
 
 #include <algorithm>
 #include <random>

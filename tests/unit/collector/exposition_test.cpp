@@ -12,7 +12,7 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "fleetps/collector/api/status_page.hpp"
+#include "fleetps/collector/api/web_ui.hpp"
 #include "fleetps/collector/fleet/metric_catalog.hpp"
 #include "fleetps/collector/telemetry/http_connections.hpp"
 #include "fleetps/collector/telemetry/internal_errors.hpp"
@@ -396,10 +396,14 @@ TEST_F(ExpositionTest, WeakAlgorithmHostsCountsEveryHostThatNeedsOne) {
                                                    "algorithm=\"diffie-hellman-group14-sha1\"} 1"));
 }
 
-TEST_F(ExpositionTest, StatusPageShowsTheFailureDetailEscaped) {
-  const std::string page = RenderStatusPage(state_.Hosts(), {});
-  EXPECT_THAT(page, HasSubstr("the server offers [&lt;group1&gt;]"));
-  EXPECT_THAT(page, HasSubstr("weak: kex:diffie-hellman-group14-sha1,ciphers:aes128-cbc"));
+TEST_F(ExpositionTest, WebUiShowsTheFailureDetailEscapedAndTheWeakAlgorithms) {
+  const auto now = std::chrono::system_clock::now();
+  const auto down = state_.Host("down1");
+  const std::string host_page = RenderHostPage("down1", down.get(), false, "", now, "n").html;
+  EXPECT_THAT(host_page, HasSubstr("the server offers [&lt;group1&gt;]"));
+  EXPECT_THAT(host_page, HasSubstr("algorithms refused"));
+  const std::string fleet_page = RenderFleetPage(state_.Hosts(), {}, "", now, "n").html;
+  EXPECT_THAT(fleet_page, HasSubstr("kex:diffie-hellman-group14-sha1,ciphers:aes128-cbc"));
 }
 
 TEST_F(ExpositionTest, RemovedHostLeavesNoSeries) {

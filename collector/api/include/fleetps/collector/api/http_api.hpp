@@ -11,7 +11,7 @@
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/api/query_handlers.hpp"
 #include "fleetps/collector/api/router.hpp"
-#include "fleetps/collector/api/status_page.hpp"
+#include "fleetps/collector/api/web_ui.hpp"
 
 namespace fleetps::collector {
 
@@ -28,8 +28,8 @@ struct HttpApiOptions {
 ///   GET  /api/v1/processes /api/v1/listening /api/v1/hosts
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
 ///   GET  /api/v1/events                                          EventHandlers
-///   GET  / /index.html                                           StatusPageHandler
-/// Query evaluation (processes and listening once admitted, hosts) and the status page run on
+///   GET  / /index.html /hosts/{host} /query                      WebUiHandlers
+/// Query evaluation (processes and listening once admitted, hosts) and the web UI run on
 /// ApiWorkers (503 when too many are in progress); the scrape and health routes, the event
 /// stream and open-files (one host, budgeted) answer on the caller's io thread.
 /// The ports and the bus must outlive the HttpApi; streams hold what they need themselves.
@@ -61,7 +61,7 @@ class HttpApi {
   HealthHandlers health_;
   QueryHandlers query_;
   EventHandlers events_;
-  StatusPageHandler status_page_;
+  WebUiHandlers web_ui_;
   Router router_;
 };
 
