@@ -66,7 +66,7 @@ def main():
 
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             config = yaml.safe_load(f)
-        config["defaults"].update({"interval": "1s", "probe_timeout": "2s",
+        config["defaults"].update({"interval": "1s", "probe_timeout": "900ms",
                                    "probe_channel": "auto"})
         config["collector"] = {"listen": f"127.0.0.1:{base + 50}"}
         config_path = os.path.join(work, "fleet.yaml")
