@@ -193,6 +193,56 @@ def wait_until(predicate, deadline_s, step=0.25):
         time.sleep(step)
 
 
+def start_logged(procs, work, name, argv):
+    """Starts argv with stdout and stderr in WORK/NAME.log, ended with this script; records it in
+    procs (for stop_processes) and returns (Popen, log path)."""
+    log = os.path.join(work, name + ".log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    procs.append((name, proc))
+    return proc, log
+
+
+class CollectorClient:
+    """The API and /metrics of a collector this script started (`proc`, logging to `log`)."""
+
+    def __init__(self, url, proc, log):
+        self.url, self.proc, self.log = url, proc, log
+
+    def hosts(self):
+        """/api/v1/hosts by host name; {} while the collector does not answer."""
+        if self.proc.poll() is not None:
+            raise Fatal(f"fleetps run exited: {open(self.log).read()[-3000:]}")
+        try:
+            status, body = http(self.url + "/api/v1/hosts", timeout=2)
+        except OSError:
+            return {}
+        return {h["host"]: h for h in json.loads(body)["data"]["hosts"]} if status == 200 else {}
+
+    def metrics(self):
+        """/metrics as parse_metrics samples."""
+        status, body = http(self.url + "/metrics", timeout=5)
+        if status != 200:
+            raise Fatal(f"/metrics: HTTP {status}")
+        return parse_metrics(body)
+
+
+def finish_script(report, work):
+    """A script's end: the summary; the work directory removed when every check passed, else
+    kept with the collector log's tail printed. Returns the exit code."""
+    ok = report.summary()
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work directory kept: {work}")
+        try:
+            print(open(os.path.join(work, "collector.log")).read()[-3000:])
+        except OSError:
+            pass
+    return 0 if ok else 1
+
+
 class EventStream:
     """Reads a server-sent event stream on a thread: events as (name, data dict)."""
 

@@ -21,7 +21,6 @@ Loopback only; needs no root.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,8 +30,8 @@ import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import (EventStream, Fatal, Report, block_is_free, die_with_parent, find, http,  # noqa: E402
-                      parse_metrics, stop_processes, wait_until)
+from e2e_test import (CollectorClient, EventStream, Fatal, Report, block_is_free,  # noqa: E402
+                      finish_script, find, http, start_logged, stop_processes, wait_until)
 
 HOSTS = 4
 FLAPPER = "sim00003"
@@ -54,12 +53,7 @@ def main():
     r = Report()
 
     def start(name, argv):
-        log = os.path.join(work, name + ".log")
-        with open(log, "w") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        procs.append((name, proc))
-        return proc, log
+        return start_logged(procs, work, name, argv)
 
     try:
         base = next((b for b in PORT_BLOCKS if block_is_free(b, BLOCK_SPAN)), None)
@@ -90,20 +84,8 @@ def main():
         if FLAPPER not in names:
             raise Fatal(f"{FLAPPER} not in the emitted inventory: {names}")
 
-        def hosts():
-            if collector.poll() is not None:
-                raise Fatal(f"fleetps run exited: {open(collector_log).read()[-3000:]}")
-            try:
-                status, body = http(url + "/api/v1/hosts", timeout=2)
-            except OSError:
-                return {}
-            return {h["host"]: h for h in json.loads(body)["data"]["hosts"]} if status == 200 else {}
-
-        def metrics():
-            status, body = http(url + "/metrics", timeout=5)
-            if status != 200:
-                raise Fatal(f"/metrics: HTTP {status}")
-            return parse_metrics(body)
+        client = CollectorClient(url, collector, collector_log)
+        hosts, metrics = client.hosts, client.metrics
 
         if not wait_until(lambda: len(hosts()) == HOSTS and all(
                 h["state"] == "ready" for h in hosts().values()), 30, 0.2):
@@ -188,16 +170,7 @@ def main():
         for stream in streams:
             stream.close()
         stop_processes(procs)
-    ok = r.summary()
-    if ok:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"work directory kept: {work}")
-        try:
-            print(open(os.path.join(work, "collector.log")).read()[-3000:])
-        except OSError:
-            pass
-    return 0 if ok else 1
+    return finish_script(r, work)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ before stdin ends), sim00003 healthy. Checks:
   counted, the API shows exec with the reason.
 Bounded: about 10-20 s. Loopback only; needs no root.
 """
-import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,8 +24,8 @@ import tempfile
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_test import (Fatal, Report, block_is_free, die_with_parent, find, http,  # noqa: E402
-                      parse_metrics, stop_processes, wait_until)
+from e2e_test import (CollectorClient, Fatal, Report, block_is_free, find,  # noqa: E402
+                      finish_script, http, start_logged, stop_processes, wait_until)
 
 HOSTS = 3
 PORT_BLOCKS = [31500, 31600, 31700, 31800, 31900]
@@ -41,12 +39,7 @@ def main():
     r = Report()
 
     def start(name, argv):
-        log = os.path.join(work, name + ".log")
-        with open(log, "w") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        procs.append((name, proc))
-        return proc, log
+        return start_logged(procs, work, name, argv)
 
     try:
         base = next((b for b in PORT_BLOCKS if block_is_free(b, BLOCK_SPAN)), None)
@@ -78,20 +71,8 @@ def main():
             raise Fatal(f"emitted inventory: {names}")
         exits, eof, healthy = names
 
-        def hosts():
-            if collector.poll() is not None:
-                raise Fatal(f"fleetps run exited: {open(collector_log).read()[-3000:]}")
-            try:
-                status, body = http(url + "/api/v1/hosts", timeout=2)
-            except OSError:
-                return {}
-            return {h["host"]: h for h in json.loads(body)["data"]["hosts"]} if status == 200 else {}
-
-        def metrics():
-            status, body = http(url + "/metrics", timeout=5)
-            if status != 200:
-                raise Fatal(f"/metrics: HTTP {status}")
-            return parse_metrics(body)
+        client = CollectorClient(url, collector, collector_log)
+        hosts, metrics = client.hosts, client.metrics
 
         def fallbacks(samples, reason):
             return find(samples, "fleetps_probe_shell_fallbacks_total", reason=reason)
@@ -138,16 +119,7 @@ def main():
         r.check("setup", False, str(error))
     finally:
         stop_processes(procs)
-    ok = r.summary()
-    if ok:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"work directory kept: {work}")
-        try:
-            print(open(os.path.join(work, "collector.log")).read()[-3000:])
-        except OSError:
-            pass
-    return 0 if ok else 1
+    return finish_script(r, work)
 
 
 if __name__ == "__main__":
