@@ -204,6 +204,27 @@ def start_logged(procs, work, name, argv):
     return proc, log
 
 
+def start_fleetsim_block(procs, work, fleetsim, blocks, span, sim_args, emit_args=()):
+    """fleetsim on the first free block of `span` ports among `blocks` (hosts from the base,
+    control on base + 40): emits its inventory into WORK/sim, starts it and waits until it is
+    ready. `sim_args` must not name --base-port (added here). Returns (base, emitted config)."""
+    import yaml  # python3-yaml; only the scripts that start fleetsim this way need it
+    base = next((b for b in blocks if block_is_free(b, span)), None)
+    if base is None:
+        raise Fatal(f"no free block of {span} ports among {blocks}")
+    sim_dir = os.path.join(work, "sim")
+    sim_args = list(sim_args) + ["--base-port", str(base)]
+    subprocess.run([fleetsim, "--emit-config", sim_dir] + list(emit_args) + sim_args, check=True,
+                   capture_output=True)
+    _, sim_log = start_logged(procs, work, "fleetsim", [fleetsim, "--state-dir", sim_dir,
+                                                        "--control", f"127.0.0.1:{base + 40}"]
+                              + sim_args)
+    if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
+        raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+    with open(os.path.join(sim_dir, "fleet.yaml")) as f:
+        return base, yaml.safe_load(f)
+
+
 class CollectorClient:
     """The API and /metrics of a collector this script started (`proc`, logging to `log`)."""
 

@@ -21,7 +21,6 @@ Loopback only; needs no root.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +29,8 @@ import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import (CollectorClient, EventStream, Fatal, Report, block_is_free,  # noqa: E402
-                      finish_script, find, http, start_logged, stop_processes, wait_until)
+from e2e_test import (CollectorClient, EventStream, Fatal, Report, finish_script, find,  # noqa: E402
+                      http, start_fleetsim_block, start_logged, stop_processes, wait_until)
 
 HOSTS = 4
 FLAPPER = "sim00003"
@@ -56,22 +55,12 @@ def main():
         return start_logged(procs, work, name, argv)
 
     try:
-        base = next((b for b in PORT_BLOCKS if block_is_free(b, BLOCK_SPAN)), None)
-        if base is None:
-            raise Fatal(f"no free block of {BLOCK_SPAN} ports among {PORT_BLOCKS}")
+        base, config = start_fleetsim_block(
+            procs, work, fleetsim, PORT_BLOCKS, BLOCK_SPAN,
+            ["--hosts", str(HOSTS), "--dialects", "linux-procps=100"], ["--user", "fleetsim"])
+        config = probe_channel.apply(config)
         control = f"http://127.0.0.1:{base + 40}"
         url = f"http://127.0.0.1:{base + 50}"
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(base), "--dialects", "linux-procps=100"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
-                       check=True, capture_output=True)
-        _, sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
-                                        "--control", f"127.0.0.1:{base + 40}"] + sim_args)
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
-
-        with open(os.path.join(sim_dir, "fleet.yaml")) as f:
-            config = probe_channel.apply(yaml.safe_load(f))
         config["defaults"].update({"interval": "1s", "probe_timeout": "800ms"})
         config["collector"] = {"listen": f"127.0.0.1:{base + 50}",
                                "max_host_events_per_minute": EVENTS_PER_MINUTE}

@@ -17,15 +17,14 @@ before stdin ends), sim00003 healthy. Checks:
 Bounded: about 10-20 s. Loopback only; needs no root.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_test import (CollectorClient, Fatal, Report, block_is_free, find,  # noqa: E402
-                      finish_script, http, start_logged, stop_processes, wait_until)
+from e2e_test import (CollectorClient, Fatal, Report, find, finish_script, http,  # noqa: E402
+                      start_fleetsim_block, start_logged, stop_processes, wait_until)
 
 HOSTS = 3
 PORT_BLOCKS = [31500, 31600, 31700, 31800, 31900]
@@ -42,23 +41,12 @@ def main():
         return start_logged(procs, work, name, argv)
 
     try:
-        base = next((b for b in PORT_BLOCKS if block_is_free(b, BLOCK_SPAN)), None)
-        if base is None:
-            raise Fatal(f"no free block of {BLOCK_SPAN} ports among {PORT_BLOCKS}")
+        base, config = start_fleetsim_block(
+            procs, work, fleetsim, PORT_BLOCKS, BLOCK_SPAN,
+            ["--hosts", str(HOSTS), "--dialects", "linux-procps=100",
+             "--fault", "1=shell:exit", "--fault", "2=shell:eof"])
         control = f"http://127.0.0.1:{base + 40}"
         url = f"http://127.0.0.1:{base + 50}"
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(base), "--dialects", "linux-procps=100",
-                    "--fault", "1=shell:exit", "--fault", "2=shell:eof"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir] + sim_args, check=True,
-                       capture_output=True)
-        _, sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
-                                        "--control", f"127.0.0.1:{base + 40}"] + sim_args)
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
-
-        with open(os.path.join(sim_dir, "fleet.yaml")) as f:
-            config = yaml.safe_load(f)
         config["defaults"].update({"interval": "1s", "probe_timeout": "900ms",
                                    "probe_channel": "auto"})
         config["collector"] = {"listen": f"127.0.0.1:{base + 50}"}
