@@ -37,9 +37,6 @@ def main():
     procs = []
     r = Report()
 
-    def start(name, argv):
-        return start_logged(procs, work, name, argv)
-
     try:
         base, config = start_fleetsim_block(
             procs, work, fleetsim, PORT_BLOCKS, BLOCK_SPAN,
@@ -53,7 +50,8 @@ def main():
         config_path = os.path.join(work, "fleet.yaml")
         with open(config_path, "w") as f:
             yaml.safe_dump(config, f)
-        collector, collector_log = start("collector", [fleetps, "run", "--config", config_path])
+        collector, collector_log = start_logged(procs, work, "collector",
+                                                [fleetps, "run", "--config", config_path])
         names = sorted(h["name"] for h in config["hosts"])
         if len(names) != HOSTS:
             raise Fatal(f"emitted inventory: {names}")
