@@ -14,6 +14,7 @@
 #include "fleetps/agent/schedule.hpp"
 #include "fleetps/probes/process.hpp"
 #include "random_token.hpp"
+#include "shell_counting.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (GCC PR 104578).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -128,12 +129,23 @@ void HostAgent::Publish(const ProbeResult& result) {
 // Not the jitter engine: a remote process must not predict markers.
 std::string HostAgent::Nonce() { return detail::RandomHexToken(); }
 
-void HostAgent::FallBackToExec(std::string reason) {
+void HostAgent::FallBackToExec(ShellFallbackReason reason) {
+  detail::CountShellFallback(reason);
   channel_ = ChannelMode::kExec;
   shell_retry_at_ = Clock::now() + options_.timings.shell_retry;
   shell_failures_ = 0;
   status_.channel = channel_;
-  status_.channel_fallback = std::move(reason);
+  switch (reason) {
+    case ShellFallbackReason::kFirstRunFailed:
+      status_.channel_fallback = "the shell ended before the fingerprint finished";
+      break;
+    case ShellFallbackReason::kFirstRunTimeout:
+      status_.channel_fallback = "the shell sent no end marker within probe_timeout";
+      break;
+    case ShellFallbackReason::kFailedTwice:
+      status_.channel_fallback = "the shell ended during 2 probes in a row";
+      break;
+  }
   if (sink_.on_status) sink_.on_status(status_);
 }
 
@@ -161,7 +173,7 @@ asio::awaitable<boost::system::result<CommandOutput>> HostAgent::RunOnHost(std::
     } else if (out.error() == Errc::kShellFailed &&
                spec_.probe_channel == config::ProbeChannel::kAuto && shell_proven_ &&
                ++shell_failures_ >= 2) {
-      FallBackToExec("the shell ended during 2 probes in a row");
+      FallBackToExec(ShellFallbackReason::kFailedTwice);
     }
   }
   co_return out;
@@ -288,9 +300,8 @@ asio::awaitable<error_code> HostAgent::Fingerprint() {
       channel_ == ChannelMode::kShell && !shell_proven_ && session_.IsUsable() &&
       (out.error() == Errc::kShellFailed || out.error() == Errc::kTimeout)) {
     // The first shell run of the session failed: this host's shell misbehaves. Use exec.
-    FallBackToExec(out.error() == Errc::kShellFailed
-                       ? "the shell ended before the fingerprint finished"
-                       : "the shell sent no end marker within probe_timeout");
+    FallBackToExec(out.error() == Errc::kShellFailed ? ShellFallbackReason::kFirstRunFailed
+                                                     : ShellFallbackReason::kFirstRunTimeout);
     options.deadline = std::max(Clock::now(), quiet_until_) + spec_.probe_timeout;
     out = co_await RunOnHost(script, options);
   }

@@ -12,6 +12,7 @@
 
 #include "fleetps/agent/ssh_session.hpp"
 #include "random_token.hpp"
+#include "shell_counting.hpp"
 #include "ssh_session_core.hpp"
 
 namespace fleetps::agent {
@@ -385,6 +386,7 @@ asio::awaitable<error_code> SshSession::Core::OpenShell(Op& op, const RunOptions
     if (ec != Errc::kChannelFailed) poisoned_ = true;
     co_return ec;
   }
+  detail::CountShellOpened(shells_opened_ == 0);
   ++shells_opened_;
   co_return error_code{};
 }
@@ -404,6 +406,7 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::RunShell
         });
         if (n <= 0) break;
         shell_stray_bytes_ += static_cast<std::uint64_t>(n);
+        detail::CountShellStrayBytes(static_cast<std::uint64_t>(n));
       }
     }
     if (SessionBroken()) {
@@ -446,7 +449,9 @@ asio::awaitable<boost::system::result<CommandOutput>> SshSession::Core::RunShell
   if (auto ec = co_await ReadOutput(op, ch, eof, take, done)) co_return fail(ec);
   if (!frame.Done() || frame.Bad()) co_return fail(make_error_code(Errc::kShellFailed));
   CommandOutput out = std::move(collector.Output());
-  shell_stray_bytes_ += frame.Strip(out);
+  const std::uint64_t stray = frame.Strip(out);
+  shell_stray_bytes_ += stray;
+  detail::CountShellStrayBytes(stray);
   if (out.bytes > options.output_limit) co_return fail(make_error_code(Errc::kTooLarge));
   out.duration = Clock::now() - started;
   co_return out;

@@ -207,6 +207,77 @@ def wait_until(predicate, deadline_s, step=0.25):
         time.sleep(step)
 
 
+def start_logged(procs, work, name, argv):
+    """Starts argv with stdout and stderr in WORK/NAME.log, ended with this script; records it in
+    procs (for stop_processes) and returns (Popen, log path)."""
+    log = os.path.join(work, name + ".log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    procs.append((name, proc))
+    return proc, log
+
+
+def start_fleetsim_block(procs, work, fleetsim, blocks, span, sim_args, emit_args=()):
+    """fleetsim on the first free block of `span` ports among `blocks` (hosts from the base,
+    control on base + 40): emits its inventory into WORK/sim, starts it and waits until it is
+    ready. `sim_args` must not name --base-port (added here). Returns (base, emitted config)."""
+    import yaml  # python3-yaml; only the scripts that start fleetsim this way need it
+    base = next((b for b in blocks if block_is_free(b, span)), None)
+    if base is None:
+        raise Fatal(f"no free block of {span} ports among {blocks}")
+    sim_dir = os.path.join(work, "sim")
+    sim_args = list(sim_args) + ["--base-port", str(base)]
+    subprocess.run([fleetsim, "--emit-config", sim_dir] + list(emit_args) + sim_args, check=True,
+                   capture_output=True)
+    _, sim_log = start_logged(procs, work, "fleetsim", [fleetsim, "--state-dir", sim_dir,
+                                                        "--control", f"127.0.0.1:{base + 40}"]
+                              + sim_args)
+    if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
+        raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+    with open(os.path.join(sim_dir, "fleet.yaml")) as f:
+        return base, yaml.safe_load(f)
+
+
+class CollectorClient:
+    """The API and /metrics of a collector this script started (`proc`, logging to `log`)."""
+
+    def __init__(self, url, proc, log):
+        self.url, self.proc, self.log = url, proc, log
+
+    def hosts(self):
+        """/api/v1/hosts by host name; {} while the collector does not answer."""
+        if self.proc.poll() is not None:
+            raise Fatal(f"fleetps run exited: {open(self.log).read()[-3000:]}")
+        try:
+            status, body = http(self.url + "/api/v1/hosts", timeout=2)
+        except OSError:
+            return {}
+        return {h["host"]: h for h in json.loads(body)["data"]["hosts"]} if status == 200 else {}
+
+    def metrics(self):
+        """/metrics as parse_metrics samples."""
+        status, body = http(self.url + "/metrics", timeout=5)
+        if status != 200:
+            raise Fatal(f"/metrics: HTTP {status}")
+        return parse_metrics(body)
+
+
+def finish_script(report, work):
+    """A script's end: the summary; the work directory removed when every check passed, else
+    kept with the collector log's tail printed. Returns the exit code."""
+    ok = report.summary()
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work directory kept: {work}")
+        try:
+            print(open(os.path.join(work, "collector.log")).read()[-3000:])
+        except OSError:
+            pass
+    return 0 if ok else 1
+
+
 class EventStream:
     """Reads a server-sent event stream on a thread: events as (name, data dict)."""
 

@@ -21,8 +21,6 @@ Loopback only; needs no root.
 """
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +29,8 @@ import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import probe_channel  # noqa: E402
-from e2e_test import (EventStream, Fatal, Report, block_is_free, die_with_parent, find, http,  # noqa: E402
-                      parse_metrics, stop_processes, wait_until)
+from e2e_test import (CollectorClient, EventStream, Fatal, Report, finish_script, find,  # noqa: E402
+                      http, start_fleetsim_block, start_logged, stop_processes, wait_until)
 
 HOSTS = 4
 FLAPPER = "sim00003"
@@ -54,30 +52,15 @@ def main():
     r = Report()
 
     def start(name, argv):
-        log = os.path.join(work, name + ".log")
-        with open(log, "w") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        procs.append((name, proc))
-        return proc, log
+        return start_logged(procs, work, name, argv)
 
     try:
-        base = next((b for b in PORT_BLOCKS if block_is_free(b, BLOCK_SPAN)), None)
-        if base is None:
-            raise Fatal(f"no free block of {BLOCK_SPAN} ports among {PORT_BLOCKS}")
+        base, config = start_fleetsim_block(
+            procs, work, fleetsim, PORT_BLOCKS, BLOCK_SPAN,
+            ["--hosts", str(HOSTS), "--dialects", "linux-procps=100"], ["--user", "fleetsim"])
+        config = probe_channel.apply(config)
         control = f"http://127.0.0.1:{base + 40}"
         url = f"http://127.0.0.1:{base + 50}"
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(base), "--dialects", "linux-procps=100"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
-                       check=True, capture_output=True)
-        _, sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
-                                        "--control", f"127.0.0.1:{base + 40}"] + sim_args)
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
-
-        with open(os.path.join(sim_dir, "fleet.yaml")) as f:
-            config = probe_channel.apply(yaml.safe_load(f))
         config["defaults"].update({"interval": "1s", "probe_timeout": "800ms"})
         config["collector"] = {"listen": f"127.0.0.1:{base + 50}",
                                "max_host_events_per_minute": EVENTS_PER_MINUTE}
@@ -90,20 +73,8 @@ def main():
         if FLAPPER not in names:
             raise Fatal(f"{FLAPPER} not in the emitted inventory: {names}")
 
-        def hosts():
-            if collector.poll() is not None:
-                raise Fatal(f"fleetps run exited: {open(collector_log).read()[-3000:]}")
-            try:
-                status, body = http(url + "/api/v1/hosts", timeout=2)
-            except OSError:
-                return {}
-            return {h["host"]: h for h in json.loads(body)["data"]["hosts"]} if status == 200 else {}
-
-        def metrics():
-            status, body = http(url + "/metrics", timeout=5)
-            if status != 200:
-                raise Fatal(f"/metrics: HTTP {status}")
-            return parse_metrics(body)
+        client = CollectorClient(url, collector, collector_log)
+        hosts, metrics = client.hosts, client.metrics
 
         if not wait_until(lambda: len(hosts()) == HOSTS and all(
                 h["state"] == "ready" for h in hosts().values()), 30, 0.2):
@@ -188,16 +159,7 @@ def main():
         for stream in streams:
             stream.close()
         stop_processes(procs)
-    ok = r.summary()
-    if ok:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"work directory kept: {work}")
-        try:
-            print(open(os.path.join(work, "collector.log")).read()[-3000:])
-        except OSError:
-            pass
-    return 0 if ok else 1
+    return finish_script(r, work)
 
 
 if __name__ == "__main__":

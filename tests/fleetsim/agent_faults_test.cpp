@@ -14,6 +14,7 @@
 
 #include "agent_test_support.hpp"
 #include "fleetps/agent/errors.hpp"
+#include "test_probe_channel.hpp"
 
 namespace fleetps::fleetsim::testing {
 namespace {
@@ -170,7 +171,8 @@ class AgentFaultTest : public ::testing::Test {
   void ExpectShellFaultOutcome(const std::string& fault) {
     ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=" + fault}));
     StartAgent();
-    if (TestProbeChannel() == "shell") {  // no fallback: fingerprinting fails, never ready
+    if (fleetps::testing::TestProbeChannel() ==
+        config::ProbeChannel::kShell) {  // no fallback: fingerprinting fails, never ready
       ASSERT_NO_FATAL_FAILURE(Await(
           [](Recorder& r) { return r.CountStates(HostState::kBackoff) >= 2; }, 20s, "2 backoffs"));
       std::lock_guard lock(rec_.mu);
@@ -659,6 +661,74 @@ TEST_F(AgentFaultTest, ShellThatRunsNothingBeforeEofFallsBackToExec) {
 
 TEST_F(AgentFaultTest, ShellThatExitsAfterTheFirstRunFallsBackToExec) {
   ExpectShellFaultOutcome("shell:exit");
+}
+
+// probe_channel auto after a fallback (issue 18): a reconnect soon after stays on exec, and the
+// first session that starts AgentTimings::shell_retry after the fallback uses the shell again.
+TEST_F(AgentFaultTest, AutoTriesTheShellAgainOnASessionAfterShellRetry) {
+  constexpr milliseconds kShellRetry = 4s;
+  ASSERT_NO_FATAL_FAILURE(StartFleet({"--fault", "1=shell:exit"}));
+  spec_.probe_channel = config::ProbeChannel::kAuto;  // the retry is auto's, whatever the test mode
+  auto options = FastOptions();
+  options.timings.shell_retry = kShellRetry;
+  runner_.Start(spec_, rec_.Sink(), std::move(options));
+  auto ready_on = [](std::uint64_t epoch) {
+    return [epoch](Recorder& r) {
+      for (const auto& s : r.statuses) {
+        if (s.state == HostState::kReady && s.epoch == epoch) return true;
+      }
+      return false;
+    };
+  };
+  auto ok_on = [](std::uint64_t epoch) {
+    return [epoch](Recorder& r) {
+      return std::any_of(r.results.begin(), r.results.end(), [epoch](const ProbeResult& p) {
+        return p.status == ProbeStatus::kOk && p.session_epoch == epoch;
+      });
+    };
+  };
+  auto ready_status = [this](std::uint64_t epoch) {
+    std::lock_guard lock(rec_.mu);
+    for (const auto& s : rec_.statuses) {
+      if (s.state == HostState::kReady && s.epoch == epoch) return s;
+    }
+    return agent::HostStatus{};
+  };
+  auto drop = [this] {
+    const auto r = Http(fleet_.ControlPort(), "POST", "/hosts/1/drop");
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+
+  ASSERT_NO_FATAL_FAILURE(Await(ok_on(1), 15s, "an ok probe on the first session"));
+  Clock::time_point fell_back;
+  {
+    std::lock_guard lock(rec_.mu);
+    const auto it = std::find_if(rec_.statuses.begin(), rec_.statuses.end(),
+                                 [](const auto& s) { return !s.channel_fallback.empty(); });
+    ASSERT_NE(it, rec_.statuses.end()) << "no fallback published\n" << Describe(rec_);
+    fell_back = rec_.status_times[static_cast<std::size_t>(it - rec_.statuses.begin())];
+  }
+  EXPECT_EQ(ready_status(1).channel, agent::ChannelMode::kExec);
+  ASSERT_NO_FATAL_FAILURE(SetFault("none"));  // the host's shell behaves from now on
+  const auto shell_runs = Stat("shell_runs_served");
+
+  // A new session before shell_retry: still exec.
+  ASSERT_NO_FATAL_FAILURE(drop());
+  ASSERT_NO_FATAL_FAILURE(Await(ok_on(2), 10s, "an ok probe on the second session"));
+  ASSERT_LT(Clock::now(), fell_back + kShellRetry) << "too slow to see the second session early";
+  EXPECT_EQ(ready_status(2).channel, agent::ChannelMode::kExec);
+  EXPECT_FALSE(ready_status(2).channel_fallback.empty());
+  EXPECT_EQ(Stat("shell_runs_served"), shell_runs) << "the shell came back before shell_retry";
+
+  // The first session after shell_retry: the shell again, the fallback reason cleared.
+  std::this_thread::sleep_until(fell_back + kShellRetry);
+  ASSERT_NO_FATAL_FAILURE(drop());
+  ASSERT_NO_FATAL_FAILURE(Await(ready_on(3), 10s, "the third session"));
+  ASSERT_NO_FATAL_FAILURE(Await(ok_on(3), 10s, "an ok probe on the third session"));
+  const agent::HostStatus third = ready_status(3);
+  EXPECT_EQ(third.channel, agent::ChannelMode::kShell);
+  EXPECT_EQ(third.channel_fallback, "");
+  EXPECT_GE(Stat("shell_runs_served"), shell_runs + 2) << "fingerprint and probe on the shell";
 }
 
 // delay above the deadline (set at run time): the documented other half, `timeout`.

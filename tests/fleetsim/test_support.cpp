@@ -10,12 +10,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+
+#include "fleetps/config/inventory.hpp"
+#include "test_probe_channel.hpp"
 
 extern char** environ;
 
@@ -34,11 +38,6 @@ std::vector<char*> Argv(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
-
-std::string TestProbeChannel() {
-  const char* mode = std::getenv("FLEETPS_TEST_PROBE_CHANNEL");
-  return mode != nullptr ? mode : "";
-}
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, std::string_view input,
                          std::chrono::milliseconds deadline, std::size_t max_output) {
@@ -185,9 +184,12 @@ bool Fleetsim::Start(std::uint32_t hosts, const std::vector<std::string>& extra,
                    static_cast<unsigned>(Clock::now().time_since_epoch().count()));
   // Below the ephemeral range (32768+), so client sockets never hold our ports.
   const unsigned top = 32700 - hosts;
-  const std::string probe_channel = TestProbeChannel();
-  if (!probe_channel.empty() && probe_channel != "shell" && probe_channel != "exec") {
-    error = "FLEETPS_TEST_PROBE_CHANNEL is \"" + probe_channel + "\"; it must be shell or exec";
+  std::string probe_channel;  // "" = the product default: the emitted config names none
+  try {
+    const config::ProbeChannel mode = fleetps::testing::TestProbeChannel();
+    if (mode != config::ProbeChannel::kAuto) probe_channel = config::ProbeChannelName(mode);
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
     return false;
   }
   for (int attempt = 0; attempt < 6; ++attempt) {

@@ -26,11 +26,6 @@ struct ProcessResult {
                                        std::chrono::milliseconds deadline,
                                        std::size_t max_output = 64u << 20);
 
-/// The probe channel the tests run in: FLEETPS_TEST_PROBE_CHANNEL, "shell" or "exec"; empty when
-/// unset (the product's default, `auto`). Any other value is returned as is, and Fleetsim::Start
-/// refuses it.
-[[nodiscard]] std::string TestProbeChannel();
-
 /// A running process started in the background (stdout and stderr to files).
 class BackgroundProcess {
  public:

@@ -102,6 +102,12 @@ TEST(LegacySshdTest, Rhel5DefaultsNameTheServerOfferAndOpenTheCircuit) {
       [](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); }, 10s));
   std::this_thread::sleep_for(10s);
   runner.Stop();
+  std::string states;
+  for (const auto& s : rec.statuses) {
+    states += std::string(StateName(s.state)) + "(" + std::string(ReasonName(s.last_reason)) +
+              ": " + s.detail + ") ";
+  }
+  SCOPED_TRACE("states: " + states);
   const HostStatus& open = rec.statuses[rec.Find(HostState::kCircuitOpen)];
   EXPECT_EQ(ReasonName(open.last_reason), "kex_failed");
   EXPECT_GE(open.retry_in, 30s);

@@ -1,10 +1,12 @@
 // ChannelMode::kShell against real servers: one persistent `/bin/sh -s` channel per session,
 // framed runs, and what ends a shell (timeouts, too_large, a dying shell); then the host agent's
 // `probe_channel: auto` falling back to exec on a host whose forced command is no shell.
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 
 #include "agent_runner.hpp"
 #include "fleetps/agent/host_agent.hpp"
+#include "fleetps/agent/shell_totals.hpp"
 #include "fleetps/agent/ssh_session.hpp"
 #include "fleetps/probes/dialect.hpp"
 #include "test_host.hpp"
@@ -188,6 +191,34 @@ TEST_P(ShellChannelTest, ASecondRunTakesAnExecChannelWhileTheShellIsBusy) {
   EXPECT_EQ(session_.Shell().opened, 1u) << "the second run must not open another shell";
 }
 
+// Output a run's background job writes after the run's end markers belongs to no run: the next
+// run drops it before it starts, counted on the session and in the process-wide totals
+// (fleetps_probe_shell_stray_bytes_total).
+TEST_P(ShellChannelTest, BytesBetweenRunsAreDroppedAndCounted) {
+  const std::uint64_t before = ShellTotalsNow().stray_bytes;
+  const std::string done = "/tmp/fleetps-stray-" + std::to_string(::getpid()) + "-" + GetParam();
+  const Result first = Run("rm -f " + done + "; (sleep 0.3; echo late; : >" + done + ") &\n");
+  ASSERT_TRUE(first) << Describe(first);
+  EXPECT_EQ(first->out, "");
+  // Wait on an exec channel of the same connection until the late line was written: the server
+  // forwards the shell's bytes before this run's answer.
+  RunOptions exec = Shell();
+  exec.channel = ChannelMode::kExec;
+  const Result waited = Run("i=0; while [ ! -e " + done +
+                                " ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
+                                "rm -f " +
+                                done + "; echo $i\n",
+                            exec);
+  ASSERT_TRUE(waited) << Describe(waited);
+  ASSERT_NE(waited->out, "100\n") << "the background job never wrote";
+  const Result next = Run("echo next\n");
+  ASSERT_TRUE(next) << Describe(next);
+  EXPECT_EQ(next->out, "next\n") << "the late line is no part of the next run";
+  EXPECT_EQ(session_.Shell().stray_bytes, 5u);
+  EXPECT_EQ(session_.Shell().opened, 1u);
+  EXPECT_EQ(ShellTotalsNow().stray_bytes - before, 5u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, ShellChannelTest, ::testing::Values("sshd", "dropbear"));
 
 class OneChannelShellTest : public ShellChannelTest {
@@ -223,8 +254,15 @@ class ShellLoginTest : public ::testing::TestWithParam<std::pair<const char*, co
 
 TEST_P(ShellLoginTest, RunsFramedScriptsUnderEveryLoginShell) {
   const auto [server, login] = GetParam();
-  ASSERT_EQ(::access(login, X_OK), 0) << login << " is not installed (scripts/setup)";
+  const std::string installed = std::string_view(login) == "busybox-sh" ? "/bin/busybox" : login;
+  ASSERT_EQ(::access(installed.c_str(), X_OK), 0)
+      << installed << " is not installed (scripts/setup)";
   TestHost host(TestHost::Options{.server = server, .user = "fleetps-shell", .shell = login});
+  if (installed != login) {  // the login shell is the link to busybox, not the system's sh
+    const passwd* user = ::getpwnam("fleetps-shell");
+    ASSERT_NE(user, nullptr);
+    EXPECT_TRUE(std::filesystem::equivalent(user->pw_shell, installed)) << user->pw_shell;
+  }
   asio::io_context io;
   SshSession session(io.get_executor());
   const auto ec = Await(io, session.Connect(host.Spec("shell-login"), Clock::now() + 10s));
@@ -245,10 +283,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(std::pair{"sshd", "/bin/dash"}, std::pair{"sshd", "/bin/bash"},
                       std::pair{"sshd", "/bin/ksh"}, std::pair{"sshd", "/bin/mksh"},
                       std::pair{"sshd", "/usr/bin/yash"}, std::pair{"sshd", "/bin/csh"},
-                      std::pair{"sshd", "/usr/bin/tcsh"}, std::pair{"dropbear", "/usr/bin/tcsh"}),
+                      std::pair{"sshd", "/usr/bin/tcsh"}, std::pair{"dropbear", "/usr/bin/tcsh"},
+                      // BusyBox appliances: sh is busybox (scripts/testhost makes the link).
+                      std::pair{"sshd", "busybox-sh"}, std::pair{"dropbear", "busybox-sh"}),
     [](const auto& p) {
       std::string login = p.param.second;
-      return std::string(p.param.first) + "_" + login.substr(login.rfind('/') + 1);
+      login = login.substr(login.rfind('/') + 1);
+      if (login == "busybox-sh") login = "busybox_sh";
+      return std::string(p.param.first) + "_" + login;
     });
 
 // A forced command that reads the whole script before running it works for exec channels but

@@ -21,6 +21,7 @@
 
 #include "fleetps/agent/command.hpp"
 #include "fleetps/config/inventory.hpp"
+#include "test_probe_channel.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio coroutine frames (GCC PR 104578).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -56,17 +57,6 @@ inline std::string ReadFile(const std::filesystem::path& p) {
 }
 
 inline int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
-
-/// The probe channel the tests run with: FLEETPS_TEST_PROBE_CHANNEL=shell|exec, or the product
-/// default (auto) when unset. Any other value is a broken test setup.
-inline config::ProbeChannel TestProbeChannel() {
-  const char* env = std::getenv("FLEETPS_TEST_PROBE_CHANNEL");
-  const std::string value = env != nullptr ? env : "";
-  if (value.empty()) return config::ProbeChannel::kAuto;
-  if (value == "shell") return config::ProbeChannel::kShell;
-  if (value == "exec") return config::ProbeChannel::kExec;
-  throw std::runtime_error("FLEETPS_TEST_PROBE_CHANNEL must be shell or exec, not " + value);
-}
 
 /// The `RunOptions::channel` of session-level tests: what a host agent starts with under
 /// TestProbeChannel() (auto starts on the shell).

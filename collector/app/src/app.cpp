@@ -25,6 +25,7 @@
 
 #include "fleetps/agent/algorithms.hpp"
 #include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/agent/shell_totals.hpp"
 #include "fleetps/collector/api/adhoc.hpp"
 #include "fleetps/collector/api/http_api.hpp"
 #include "fleetps/collector/api/ports.hpp"
@@ -580,6 +581,7 @@ class App final : public FleetPort, public ControlPort {
     const ApiRefusals refused = api_.Refusals();
     self.api_refused = {refused.rate_limited_client, refused.rate_limited_collector,
                         refused.overloaded};
+    self.shells = agent::ShellTotalsNow();
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }

@@ -403,6 +403,22 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
       case CatalogIndex("fleetps_handshake_limit"):
         SampleIfKnown(sink, family, {}, self.handshake_limit);
         break;
+      case CatalogIndex("fleetps_probe_shells_opened_total"):
+        SampleCounts(
+            sink, family, "kind",
+            {{"first", self.shells.opened_first}, {"replacement", self.shells.opened_replacement}});
+        break;
+      case CatalogIndex("fleetps_probe_shell_fallbacks_total"):
+        for (std::size_t i = 0; i < agent::kShellFallbackReasonCount; ++i) {
+          sink.Sample(family,
+                      {{"reason", agent::ShellFallbackReasonName(
+                                      static_cast<agent::ShellFallbackReason>(i))}},
+                      static_cast<double>(self.shells.fallbacks[i]));
+        }
+        break;
+      case CatalogIndex("fleetps_probe_shell_stray_bytes_total"):
+        sink.Sample(family, {}, static_cast<double>(self.shells.stray_bytes));
+        break;
       case CatalogIndex("fleetps_event_loop_lag_seconds"):
         if (self.event_loop_lag) sink.Histogram(family, *self.event_loop_lag);
         break;

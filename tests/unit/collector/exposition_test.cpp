@@ -450,6 +450,10 @@ SelfMetrics FullSelf() {
   self.last_scrape_duration_seconds = 0.0125;
   self.process = ProcessStats{1.5, 4096, 8192, 12, 1024, 1.7e9};
   self.http_auth_failures = {{"no_credentials", 3}, {"bad_credentials", 2}, {"busy", 0}};
+  self.shells.opened_first = 40;
+  self.shells.opened_replacement = 5;
+  self.shells.stray_bytes = 123;
+  self.shells.fallbacks = {1, 2, 3};
   return self;
 }
 
@@ -684,6 +688,18 @@ TEST_F(ExpositionTest, CollectorSelfMetrics) {
   EXPECT_THAT(text, HasSubstr("\nprocess_open_fds 12\n"));
   EXPECT_THAT(text, HasSubstr("\nprocess_max_fds 1024\n"));
   EXPECT_THAT(text, HasSubstr("\nprocess_start_time_seconds 1700000000\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_probe_shells_opened_total{kind=\"first\"} 40\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_probe_shells_opened_total{kind=\"replacement\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("\nfleetps_probe_shell_stray_bytes_total 123\n"));
+  EXPECT_THAT(text,
+              HasSubstr("\nfleetps_probe_shell_fallbacks_total{reason=\"first_run_failed\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("\nfleetps_probe_shell_fallbacks_total{reason=\"first_run_timeout\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("\nfleetps_probe_shell_fallbacks_total{reason=\"failed_twice\"} 3\n"));
+  // Every shell series from the start, at 0: rate() sees the first event.
+  EXPECT_THAT(RenderMetrics(state_, {}),
+              HasSubstr("\nfleetps_probe_shell_fallbacks_total{reason=\"failed_twice\"} 0\n"));
   // Unset values are left out rather than shown as 0.
   const std::string bare = RenderMetrics(state_, {});
   EXPECT_THAT(bare, Not(HasSubstr("fleetps_handshake_limit")));

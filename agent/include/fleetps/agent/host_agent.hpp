@@ -18,6 +18,7 @@
 #include "fleetps/agent/backoff.hpp"
 #include "fleetps/agent/errors.hpp"
 #include "fleetps/agent/known_hosts.hpp"
+#include "fleetps/agent/shell_totals.hpp"
 #include "fleetps/agent/ssh_session.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/probes/dialect.hpp"
@@ -211,8 +212,9 @@ class HostAgent {
   /// left (within `options.deadline`), and keeps the channel bookkeeping.
   boost::asio::awaitable<boost::system::result<CommandOutput>> RunOnHost(std::string_view script,
                                                                          RunOptions options);
-  /// `probe_channel: auto` gives up the shell on this host for `shell_retry`.
-  void FallBackToExec(std::string reason);
+  /// `probe_channel: auto` gives up the shell on this host for `shell_retry` (counted in
+  /// ShellTotalsNow(), said in words in HostStatus::channel_fallback).
+  void FallBackToExec(ShellFallbackReason reason);
   /// Status of a script run that failed with `ec`; replaces a poisoned session (the lifecycle
   /// loop reconnects) and throws operation_aborted when the run was cancelled.
   ProbeStatus OnRunFailed(const boost::system::error_code& ec);

@@ -13,6 +13,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include "fleetps/agent/shell_totals.hpp"
 #include "fleetps/collector/fleet/fleet_state.hpp"
 #include "fleetps/collector/telemetry/histogram.hpp"
 #include "fleetps/collector/telemetry/process_stats.hpp"
@@ -41,6 +42,8 @@ struct SelfMetrics {
   /// reason from the start.
   std::vector<std::pair<std::string, std::uint64_t>> http_auth_failures;
   ApiRefusalCounts api_refused;
+  /// The agents' persistent probe shells (agent::ShellTotalsNow()), every label from the start.
+  agent::ShellTotals shells;
 };
 
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the

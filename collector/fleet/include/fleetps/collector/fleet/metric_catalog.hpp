@@ -136,6 +136,14 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{
         "fleetps_handshake_limit", MetricType::kGauge,
         "Collector-wide limit on concurrent SSH handshakes (max_concurrent_handshakes)"},
+    MetricDescriptor{"fleetps_probe_shells_opened_total", MetricType::kCounter,
+                     "Persistent probe shells opened, by kind: the first of an SSH session, or "
+                     "a replacement for one that ended or was closed"},
+    MetricDescriptor{"fleetps_probe_shell_fallbacks_total", MetricType::kCounter,
+                     "Hosts that probe_channel auto switched from the persistent shell to exec "
+                     "channels, by reason"},
+    MetricDescriptor{"fleetps_probe_shell_stray_bytes_total", MetricType::kCounter,
+                     "Bytes found on persistent probe shells outside any run, dropped"},
     MetricDescriptor{"fleetps_event_loop_lag_seconds", MetricType::kHistogram,
                      "How late a 100 ms timer on the collector's event loop fired"},
     MetricDescriptor{"fleetps_probe_schedule_delay_seconds", MetricType::kHistogram,
