@@ -478,6 +478,9 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   for (ProcessRow& row : rows) Finish(dialect, row);
   snap.processes = std::move(rows);
   ExcludeSelf(snap);
+  // The table lives until the host's next good probe: the parser's reserve (a row per output
+  // line) and the rows ExcludeSelf removed should not live with it.
+  snap.processes.shrink_to_fit();
   CountPartial(snap);
 
   const Section* netstat = Find(sections, "listen-netstat");

@@ -210,7 +210,7 @@ boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryH
       input.current = view.snapshot.get();
       input.previous = view.previous_cpu.get();
       input.elapsed_seconds = Seconds(view.snapshot_time - view.previous_snapshot_time);
-      input.groups = &view.groups;
+      input.groups = view.groups.get();
       status.age_seconds = Seconds(now - view.snapshot_time);
       if (query.fresh || !view.Up()) {
         status.status = HostDataStatus::kStale;
