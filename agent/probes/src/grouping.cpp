@@ -341,6 +341,77 @@ std::size_t GroupMemo::KeyHash::operator()(const Key& key) const noexcept {
   return h;
 }
 
+GroupMembers::GroupMembers(
+    std::initializer_list<std::pair<std::int64_t, std::string_view>> members) {
+  for (const auto& [pid, name] : members) {
+    auto it = std::find(names_.begin(), names_.end(), name);
+    const auto index =
+        it != names_.end() ? static_cast<std::uint32_t>(it - names_.begin()) : AddName(name);
+    Add(pid, index);
+  }
+  Finish();
+}
+
+std::optional<std::uint32_t> GroupMembers::IndexOf(std::int64_t pid) const noexcept {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), pid,
+                             [](const auto& entry, std::int64_t p) { return entry.first < p; });
+  if (it == entries_.end() || it->first != pid) return std::nullopt;
+  return it->second;
+}
+
+const std::string* GroupMembers::Find(std::int64_t pid) const noexcept {
+  const auto index = IndexOf(pid);
+  return index ? &names_[*index] : nullptr;
+}
+
+bool GroupMembers::operator==(const GroupMembers& other) const noexcept {
+  if (entries_.size() != other.entries_.size()) return false;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].first != other.entries_[i].first ||
+        names_[entries_[i].second] != other.names_[other.entries_[i].second]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::uint32_t GroupMembers::AddName(std::string_view name) {
+  names_.emplace_back(name);
+  return static_cast<std::uint32_t>(names_.size() - 1);
+}
+
+void GroupMembers::Add(std::int64_t pid, std::uint32_t name_index) {
+  if (!entries_.empty() && entries_.back().first >= pid) sorted_ = false;
+  entries_.emplace_back(pid, name_index);
+}
+
+void GroupMembers::Finish() {
+  if (!sorted_) {
+    auto by_pid = [](const auto& a, const auto& b) { return a.first < b.first; };
+    std::stable_sort(entries_.begin(), entries_.end(), by_pid);
+    auto same_pid = [](const auto& a, const auto& b) { return a.first == b.first; };
+    entries_.erase(std::unique(entries_.begin(), entries_.end(), same_pid), entries_.end());
+    sorted_ = true;
+  }
+  entries_.shrink_to_fit();
+  names_.shrink_to_fit();
+}
+
+void GroupMembers::EraseGroups(const std::set<std::string, std::less<>>& drop) {
+  // Renumbers the kept names so the dropped ones take no room.
+  std::vector<std::uint32_t> renumber(names_.size(), UINT32_MAX);
+  std::vector<std::string> kept;
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (drop.contains(names_[i])) continue;
+    renumber[i] = static_cast<std::uint32_t>(kept.size());
+    kept.push_back(std::move(names_[i]));
+  }
+  std::erase_if(entries_, [&](const auto& entry) { return renumber[entry.second] == UINT32_MAX; });
+  for (auto& entry : entries_) entry.second = renumber[entry.second];
+  names_ = std::move(kept);
+  Finish();
+}
+
 GroupSnapshot Grouper::Group(const HostSnapshot& snapshot) const {
   const std::vector<ProcessRow>& procs = snapshot.processes;
   std::vector<std::optional<std::string>> names;
@@ -454,11 +525,12 @@ GroupSnapshot Grouper::Impl::GroupRows(const HostSnapshot& snapshot,
   // Aggregated by index first: one map insertion per group, not a lookup per process.
   std::vector<GroupStats> stats(names.size());
   GroupSnapshot out;
+  for (std::string_view name : names) out.members.AddName(name);
   for (std::size_t i = 0; i < procs.size(); ++i) {
     if (resolved[i] < 0) continue;
     const ProcessRow& row = procs[i];
     const auto group = static_cast<std::size_t>(resolved[i]);
-    out.members.emplace_hint(out.members.end(), row.pid, names[group]);
+    out.members.Add(row.pid, static_cast<std::uint32_t>(group));
     GroupStats& g = stats[group];
     ++g.num_procs;
     g.cpu_user_seconds += row.cpu_user_seconds.value_or(row.cpu_total_seconds.value_or(0));
@@ -487,10 +559,12 @@ GroupSnapshot Grouper::Impl::GroupRows(const HostSnapshot& snapshot,
   for (std::size_t k = 0; k < names.size(); ++k) {
     if (stats[k].num_procs > 0) out.groups.emplace(std::string(names[k]), std::move(stats[k]));
   }
+  out.members.Finish();
   for (const ListenSocket& socket : snapshot.listening) {
     if (!socket.pid) continue;
-    auto it = out.members.find(*socket.pid);
-    if (it != out.members.end()) ++out.groups[it->second].listen_sockets[socket.proto];
+    if (const std::string* group = out.members.Find(*socket.pid)) {
+      ++out.groups[*group].listen_sockets[socket.proto];
+    }
   }
   return out;
 }
@@ -549,7 +623,7 @@ void GroupTracker::Admit(GroupSnapshot& out, const GroupLifecycle& lifecycle,
   if (refused.empty()) return;
   out.refused = refused.size();
   for (const std::string& name : refused) out.groups.erase(name);
-  std::erase_if(out.members, [&](const auto& member) { return refused.contains(member.second); });
+  out.members.EraseGroups(refused);
 }
 
 GroupSnapshot GroupTracker::Update(const HostSnapshot& snapshot, const Grouper& grouper,
@@ -570,8 +644,10 @@ GroupSnapshot GroupTracker::Track(GroupSnapshot out, const HostSnapshot& snapsho
   Admit(out, lifecycle, when);
   std::vector<Identity> next;
   next.reserve(snapshot.processes.size());
+  // Each group's accumulation, looked up by name once per update rather than per process.
+  std::vector<Accum*> accum_of(out.members.names().size(), nullptr);
   for (const ProcessRow& row : snapshot.processes) {
-    auto member = out.members.find(row.pid);
+    const std::optional<std::uint32_t> member = out.members.IndexOf(row.pid);
     Counters now;
     now.cpu_user = row.cpu_user_seconds.value_or(row.cpu_total_seconds.value_or(0));
     now.cpu_system = row.cpu_system_seconds;
@@ -589,9 +665,11 @@ GroupSnapshot GroupTracker::Track(GroupSnapshot out, const HostSnapshot& snapsho
     next.push_back(Identity{row.pid, same ? prev->start_time : row.start_time_unix, now.cpu_user,
                             now.cpu_system, now.read_bytes, now.write_bytes, now.major_faults,
                             now.minor_faults, now.ctx_voluntary, now.ctx_involuntary});
-    if (member == out.members.end()) continue;
+    if (!member) continue;
 
-    Accum& acc = accum_[member->second];
+    Accum*& cached = accum_of[*member];
+    if (cached == nullptr) cached = &accum_[out.members.names()[*member]];
+    Accum& acc = *cached;
     Counters& total = acc.total;
     if (!same) {
       // A baseline process adds 0 (what it used before the collector saw it is not counted) but

@@ -478,6 +478,12 @@ ProbeParseResult ParseProcessProbe(Dialect dialect, const Fingerprint& fingerpri
   for (ProcessRow& row : rows) Finish(dialect, row);
   snap.processes = std::move(rows);
   ExcludeSelf(snap);
+  // The table lives until the host's next good probe, so a large spare (the parser reserves a
+  // row per output line: skipped or joined lines, excluded rows) is shed. A few spare rows are
+  // kept: moving every row again would cost more CPU per probe than the bytes are worth.
+  if (snap.processes.capacity() - snap.processes.size() > snap.processes.size() / 8) {
+    snap.processes.shrink_to_fit();
+  }
   CountPartial(snap);
 
   const Section* netstat = Find(sections, "listen-netstat");

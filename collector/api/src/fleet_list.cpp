@@ -131,7 +131,7 @@ HostRowsInput LatestRowsInput(const HostView& view, std::chrono::system_clock::t
   input.current = view.snapshot.get();
   input.previous = view.previous_cpu.get();
   input.elapsed_seconds = seconds(view.snapshot_time - view.previous_snapshot_time);
-  input.groups = &view.groups;
+  input.groups = view.groups.get();
   if (input.previous && !(input.elapsed_seconds > 0)) input.previous = nullptr;
   return input;
 }

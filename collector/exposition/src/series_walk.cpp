@@ -116,7 +116,7 @@ void WalkHostFamilies(SeriesSink& sink, const HostView& view, bool quarantined,
     return *summary;
   };
   static const std::map<std::string, probes::GroupStats> kNoGroups;
-  const auto& groups = processes ? view.groups.groups : kNoGroups;
+  const auto& groups = processes ? view.groups->groups : kNoGroups;
   using Group = const probes::GroupStats&;
   using Name = std::string_view;
   auto each_group = [&](auto&& emit) {

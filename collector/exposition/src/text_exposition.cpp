@@ -235,7 +235,7 @@ std::string_view MetricsRenderer::Next(std::size_t min_bytes) {
 std::string RenderMetrics(const FleetState& state, const SelfMetrics& self) {
   ScrapeWriter renderer(state, self);
   std::size_t groups = 0;
-  for (const auto& view : renderer.hosts) groups += view->groups.groups.size();
+  for (const auto& view : renderer.hosts) groups += view->groups->groups.size();
   std::string out;
   // exposition_bench: ~98 B a series, 22 series a host plus 27 a group. Too much costs pages
   // never touched; too little, a copy of the answer so far.
@@ -249,7 +249,7 @@ std::optional<std::string> RenderHostMetrics(const FleetState& state, std::strin
   const auto view = state.Host(host);
   if (!view) return std::nullopt;
   std::string out;
-  out.reserve(8192 + 2560 * view->groups.groups.size());
+  out.reserve(8192 + 2560 * view->groups->groups.size());
   TextSink sink(out);
   WalkHostSeries(sink, *view, self.quarantined_hosts.contains(host));
   return out;

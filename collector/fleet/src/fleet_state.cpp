@@ -37,6 +37,11 @@ std::shared_ptr<const probes::HostSnapshot> BoundRows(
 
 }  // namespace
 
+const std::shared_ptr<const probes::GroupSnapshot>& NoGroups() {
+  static const auto none = std::make_shared<const probes::GroupSnapshot>();
+  return none;
+}
+
 bool HostView::Up() const noexcept {
   return status && status->state == agent::HostState::kReady &&
          last_probe_status == agent::ProbeStatus::kOk;
@@ -148,7 +153,7 @@ void FleetState::SetGrouping(GroupingRules rules) {
     entry.tracker = probes::GroupTracker{};
     entry.lifecycle = rules_.LifecycleFor(entry.view->spec);
     auto view = std::make_shared<HostView>(*entry.view);
-    view->groups = {};
+    view->groups = NoGroups();
     view->expected_groups.assign(entry.lifecycle.expected.begin(), entry.lifecycle.expected.end());
     Publish(entry, std::move(view));
   }
@@ -213,10 +218,10 @@ void FleetState::OnResult(const agent::ProbeResult& result, std::uint64_t agent_
     view->snapshot =
         BoundRows(result.snapshot, rules_.max_processes_per_host, view->processes_dropped_total);
     view->snapshot_time = result.finished;
-    view->groups =
-        entry.tracker.Update(view->snapshot, rules_.grouper, entry.lifecycle, result.finished);
-    view->groups_refused_total += view->groups.refused;
-    for (const auto& [name, group] : view->groups.groups) {
+    view->groups = std::make_shared<const probes::GroupSnapshot>(
+        entry.tracker.Update(view->snapshot, rules_.grouper, entry.lifecycle, result.finished));
+    view->groups_refused_total += view->groups->refused;
+    for (const auto& [name, group] : view->groups->groups) {
       if (LabelSafeExceeds(name, rules_.max_label_value_bytes))
         ++view->label_values_truncated_total;
     }

@@ -56,9 +56,7 @@ namespace {
 void DeriveFromProcess(const HostRowsInput& input, bool rates, QueryRow& row) {
   const probes::ProcessRow& process = *row.process;
   if (input.groups != nullptr) {
-    if (auto it = input.groups->members.find(process.pid); it != input.groups->members.end()) {
-      row.group = it->second;
-    }
+    if (const std::string* group = input.groups->members.Find(process.pid)) row.group = *group;
   }
   if (rates) {
     const CpuSample* before = Predecessor(*input.previous, process);

@@ -10,6 +10,12 @@
 namespace fleetps::collector {
 namespace {
 
+// The group of `pid` on `view`, or "<ungrouped>".
+std::string GroupOf(const HostView& view, std::int64_t pid) {
+  const std::string* group = view.groups->members.Find(pid);
+  return group != nullptr ? *group : "<ungrouped>";
+}
+
 using agent::HostState;
 
 config::HostSpec Spec(std::string name) {
@@ -120,11 +126,11 @@ TEST(FleetStateTest, GroupCountersNeverGoBackwardsWhenAProcessExits) {
   state.OnStatus(Status("h", HostState::kReady, 1));
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 5), Row(11, "oracle", 100, 7)}));
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 6), Row(11, "oracle", 100, 9)}));
-  const double before = state.Host("h")->groups.groups.at("db").cpu_user_seconds;
+  const double before = state.Host("h")->groups->groups.at("db").cpu_user_seconds;
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 6.5)}));  // pid 11 exited
-  const double after = state.Host("h")->groups.groups.at("db").cpu_user_seconds;
+  const double after = state.Host("h")->groups->groups.at("db").cpu_user_seconds;
   EXPECT_GE(after, before);
-  EXPECT_EQ(state.Host("h")->groups.groups.at("db").num_procs, 1u);
+  EXPECT_EQ(state.Host("h")->groups->groups.at("db").num_procs, 1u);
 }
 
 TEST(FleetStateTest, AReloadRegroupsProcessesTheHostsMemoKnew) {
@@ -133,12 +139,12 @@ TEST(FleetStateTest, AReloadRegroupsProcessesTheHostsMemoKnew) {
   state.OnStatus(Status("h", HostState::kReady, 1));
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 5)}));
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 6)}));  // answered from the host's memo
-  EXPECT_EQ(state.Host("h")->groups.members.at(10), "db");
+  EXPECT_EQ(GroupOf(*state.Host("h"), 10), "db");
   auto renamed = probes::Grouper::Compile({probes::MatcherSpec{"ora", {"oracle"}, {}, {}}});
   state.SetGrouping(GroupingRules(*renamed.grouper, {"ora"}));
   state.OnResult(Ok("h", {Row(10, "oracle", 100, 7)}));
-  EXPECT_EQ(state.Host("h")->groups.members.at(10), "ora");
-  EXPECT_FALSE(state.Host("h")->groups.groups.contains("db"));
+  EXPECT_EQ(GroupOf(*state.Host("h"), 10), "ora");
+  EXPECT_FALSE(state.Host("h")->groups->groups.contains("db"));
 }
 
 TEST(FleetStateTest, FailedProbeKeepsTheLastSnapshotAndRecordsTheReason) {
@@ -244,21 +250,21 @@ TEST(FleetStateTest, ExpectedGroupsAreZeroOnlyWhereExpectedOthersAppearOnceSeen)
   ASSERT_TRUE(rules);
   FleetState state(std::move(*rules));
   state.SetHosts({LabelledSpec("db1", "db"), LabelledSpec("web1", "web")});
-  EXPECT_TRUE(state.Host("db1")->groups.groups.empty()) << "nothing before the first probe";
+  EXPECT_TRUE(state.Host("db1")->groups->groups.empty()) << "nothing before the first probe";
   EXPECT_EQ(state.Host("db1")->expected_groups, std::vector<std::string>{"oracle"});
 
   state.OnResult(Ok("db1", {Row(10, "bash", 100, 1)}));
   state.OnResult(Ok("web1", {Row(20, "bash", 100, 1)}));
-  const auto& db_groups = state.Host("db1")->groups.groups;
+  const auto& db_groups = state.Host("db1")->groups->groups;
   ASSERT_EQ(db_groups.size(), 1u);
   EXPECT_EQ(db_groups.at("oracle").num_procs, 0u);
-  EXPECT_TRUE(state.Host("web1")->groups.groups.empty()) << "oracle is not expected on web1";
+  EXPECT_TRUE(state.Host("web1")->groups->groups.empty()) << "oracle is not expected on web1";
 
   state.OnResult(Ok("web1", {Row(21, "nginx", 100, 1)}));
-  EXPECT_EQ(state.Host("web1")->groups.groups.at("nginx").num_procs, 1u);
+  EXPECT_EQ(state.Host("web1")->groups->groups.at("nginx").num_procs, 1u);
   state.OnResult(Ok("web1", {Row(20, "bash", 100, 1)}));
-  EXPECT_EQ(state.Host("web1")->groups.groups.at("nginx").num_procs, 0u) << "seen once: stays";
-  EXPECT_FALSE(state.Host("db1")->groups.groups.contains("nginx"));
+  EXPECT_EQ(state.Host("web1")->groups->groups.at("nginx").num_procs, 0u) << "seen once: stays";
+  EXPECT_FALSE(state.Host("db1")->groups->groups.contains("nginx"));
 }
 
 TEST(FleetStateTest, GroupsBeyondTheLimitAreRefusedAndCounted) {
@@ -271,8 +277,8 @@ TEST(FleetStateTest, GroupsBeyondTheLimitAreRefusedAndCounted) {
   state.SetHosts({Spec("h")});
   state.OnResult(Ok("h", {Row(1, "a", 100, 1), Row(2, "b", 100, 1), Row(3, "c", 100, 1)}));
   auto view = state.Host("h");
-  EXPECT_EQ(view->groups.groups.size(), 2u);
-  EXPECT_FALSE(view->groups.groups.contains("c")) << "new groups are admitted in name order";
+  EXPECT_EQ(view->groups->groups.size(), 2u);
+  EXPECT_FALSE(view->groups->groups.contains("c")) << "new groups are admitted in name order";
   EXPECT_EQ(view->groups_refused_total, 1u);
   state.OnResult(Ok("h", {Row(1, "a", 100, 1), Row(2, "b", 100, 1), Row(3, "c", 100, 1)}));
   EXPECT_EQ(state.Host("h")->groups_refused_total, 2u) << "counted per probe";
@@ -297,8 +303,8 @@ TEST(FleetStateTest, RowsBeyondTheLimitKeepTheLowestPidsAndAreCounted) {
   EXPECT_EQ(view->snapshot->processes.front().pid, 1);
   EXPECT_EQ(view->snapshot->processes.back().pid, 970);
   EXPECT_EQ(view->processes_dropped_total, 30u);
-  EXPECT_EQ(view->groups.groups.at("low").num_procs, 30u);
-  EXPECT_EQ(view->groups.groups.at("high").num_procs, 70u);
+  EXPECT_EQ(view->groups->groups.at("low").num_procs, 30u);
+  EXPECT_EQ(view->groups->groups.at("high").num_procs, 70u);
   state.OnResult(Ok("h", rows));
   EXPECT_EQ(state.Host("h")->processes_dropped_total, 60u) << "summed over probes";
   state.OnResult(Ok("h", {Row(1, "low", 100, 1)}));

@@ -162,7 +162,7 @@ TEST(QueryRows, CpuFromDeltasAgeAndGroups) {
   now.processes.back().cpu_total_seconds = 1;
 
   probes::GroupSnapshot groups;
-  groups.members[10] = "alpha";
+  groups.members = {{10, "alpha"}};
   HostLabels labels{{"env", "prod"}};
   std::vector<QueryRow> rows;
   const CpuSamples before_cpu = SampleCpu(before);

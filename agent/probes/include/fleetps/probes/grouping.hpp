@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "fleetps/probes/process.hpp"
@@ -68,11 +70,47 @@ struct GroupStats {
   std::map<std::string, std::uint64_t> listen_sockets;  ///< proto → sockets owned by members.
 };
 
+/// pid → group name of the grouped processes of one snapshot. Compact because a host keeps one
+/// entry per process: (pid, name index) pairs in ascending pid, each group's name stored once.
+class GroupMembers {
+ public:
+  GroupMembers() = default;
+  /// From (pid, group) pairs in any order; of a repeated pid the first counts.
+  GroupMembers(std::initializer_list<std::pair<std::int64_t, std::string_view>> members);
+
+  /// The group of `pid`, or nullptr when the process is not grouped.
+  [[nodiscard]] const std::string* Find(std::int64_t pid) const noexcept;
+  [[nodiscard]] bool contains(std::int64_t pid) const noexcept { return Find(pid) != nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+  /// Same pids in the same groups.
+  [[nodiscard]] bool operator==(const GroupMembers& other) const noexcept;
+
+  /// Adds a group name and returns its index for Add (names are not deduplicated here).
+  std::uint32_t AddName(std::string_view name);
+  /// Adds `pid` to the group AddName returned `name_index` for; ascending pids are cheapest.
+  void Add(std::int64_t pid, std::uint32_t name_index);
+  /// Orders by pid after out-of-order Adds (the first of a repeated pid counts), and sheds
+  /// spare capacity: the table lives as long as the host's view.
+  void Finish();
+  /// Removes the members of the groups named in `drop`.
+  void EraseGroups(const std::set<std::string, std::less<>>& drop);
+  /// The names, indexed by what AddName returned (for a per-group lookup done once).
+  [[nodiscard]] const std::vector<std::string>& names() const noexcept { return names_; }
+  /// The name index of `pid`'s group, or nullopt when the process is not grouped.
+  [[nodiscard]] std::optional<std::uint32_t> IndexOf(std::int64_t pid) const noexcept;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::pair<std::int64_t, std::uint32_t>> entries_;  // ascending pid after Finish
+  bool sorted_ = true;
+};
+
 /// The grouping of one snapshot.
 struct GroupSnapshot {
   /// Grouper: only groups with members. GroupTracker: the host's groups (see GroupLifecycle).
   std::map<std::string, GroupStats> groups;
-  std::map<std::int64_t, std::string> members;  ///< pid → group name, grouped processes only.
+  GroupMembers members;  ///< pid → group name, grouped processes only.
   /// GroupTracker only: groups with members refused by GroupLifecycle::max_groups this update.
   std::uint64_t refused = 0;
 };

@@ -65,6 +65,9 @@ struct GroupingRules {
 [[nodiscard]] boost::system::result<GroupingRules, std::vector<std::string>> MakeGroupingRules(
     const config::Inventory& inventory);
 
+/// The one shared empty grouping: a HostView's groups before its first good probe.
+[[nodiscard]] const std::shared_ptr<const probes::GroupSnapshot>& NoGroups();
+
 /// Everything the exposition and the API know about one host, as of the last event. Immutable
 /// once published: readers hold a shared_ptr while they render, writers replace it.
 struct HostView {
@@ -110,8 +113,9 @@ struct HostView {
   std::shared_ptr<const CpuSamples> previous_cpu;
   std::chrono::system_clock::time_point previous_snapshot_time{};
   /// The host's groups (GroupLifecycle: seen, expected, retained) with counters that never go
-  /// backwards. Empty until the first good probe.
-  probes::GroupSnapshot groups;
+  /// backwards. Empty until the first good probe; never null. Shared and immutable, so the view
+  /// copy every status or result event makes does not copy them.
+  std::shared_ptr<const probes::GroupSnapshot> groups = NoGroups();
   /// The `expect:` groups of this host, in name order (fleetps_namegroup_expected).
   std::vector<std::string> expected_groups;
 
