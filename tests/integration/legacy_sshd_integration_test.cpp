@@ -100,6 +100,7 @@ TEST(LegacySshdTest, Rhel5DefaultsNameTheServerOfferAndOpenTheCircuit) {
   runner.Start(spec, rec.Sink(), options);
   ASSERT_TRUE(rec.WaitFor(
       [](Recorder& r) { return r.Find(HostState::kCircuitOpen) < r.statuses.size(); }, 10s));
+  const int connections_at_open = Connections(host);
   std::this_thread::sleep_for(10s);
   runner.Stop();
   std::string states;
@@ -116,8 +117,20 @@ TEST(LegacySshdTest, Rhel5DefaultsNameTheServerOfferAndOpenTheCircuit) {
   EXPECT_THAT(open.detail, HasSubstr("set algorithms: {kex: [diffie-hellman-group14-sha1]}"));
   EXPECT_THAT(open.detail, HasSubstr("algorithms: legacy"));
   EXPECT_TRUE(HasWeak(open.weak_algorithms, AlgorithmKind::kKex, "diffie-hellman-group14-sha1"));
-  EXPECT_EQ(Connections(host), 1) << "one attempt in 10 s, not a retry every few seconds";
-  EXPECT_EQ(rec.Find(HostState::kBackoff), rec.statuses.size()) << "never fast backoff";
+  // libssh 0.10 sometimes handles the server's disconnect before the KEXINIT that came with it
+  // (seen under CPU load: "Socket error: Success"). Such an attempt says nothing about the offer
+  // and backs off like any transient failure; the next one reads the offer and opens the
+  // circuit. So: at most a couple of attempts before the circuit, none after it.
+  for (const HostStatus& s : rec.statuses) {
+    if (s.state == HostState::kBackoff) {
+      EXPECT_EQ(ReasonName(s.last_reason), "kex_failed")
+          << "fast backoff only on kex: " << s.detail;
+    }
+  }
+  EXPECT_LE(connections_at_open, 3)
+      << "the circuit opens on the first attempt that reads the offer";
+  EXPECT_EQ(Connections(host), connections_at_open)
+      << "no attempt in the 10 s after the circuit opened";
 }
 
 TEST(LegacySshdTest, Rhel5WithAlgorithmsLegacyProbes) {
