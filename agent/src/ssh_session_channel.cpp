@@ -156,6 +156,10 @@ class ShellFrame {
   bool bad_ = false;
 };
 
+// How much output past `output_limit` a run reads and drops while waiting for the server's EOF
+// (see ReadOutput): the price of keeping a dropbear connection alive, bounded.
+constexpr std::uint64_t kOverflowDrainBytes = 4 << 20;
+
 bool CostsOnlyTheChannel(const error_code& ec) {
   return ec == Errc::kTimeout || ec == Errc::kTooLarge || ec == Errc::kChannelFailed ||
          ec == Errc::kShellFailed;
@@ -257,9 +261,19 @@ asio::awaitable<error_code> SshSession::Core::Send(Op& op, ssh_channel ch, std::
 template <class Take, class Done>
 asio::awaitable<error_code> SshSession::Core::ReadOutput(Op& op, ssh_channel ch, bool (&eof)[2],
                                                          Take take, Done done) {
+  // Output past the limit is discarded, not cut off by closing the channel mid-stream: libssh
+  // (0.10) still sends a window adjust for data that arrives after its channel close, and
+  // dropbear ends the whole connection ("Unknown channel") when that adjust crosses its own close
+  // on the wire. So the run sends EOF (a shell then exits after its trailers) and reads on to the
+  // server's EOF, after which no data and so no adjust can follow; only a run that goes on past
+  // kOverflowDrainBytes or its deadline is closed mid-stream.
+  std::optional<std::uint64_t> discarded;  // set once the output passed the limit
+  const error_code too_large = make_error_code(Errc::kTooLarge);
   for (unsigned burst = 0;;) {
-    if (done()) co_return error_code{};
-    if (Clock::now() >= op.deadline) co_return make_error_code(Errc::kTimeout);
+    if (!discarded && done()) co_return error_code{};
+    if (Clock::now() >= op.deadline) {
+      co_return discarded ? too_large : make_error_code(Errc::kTimeout);
+    }
     bool progress = false;
     for (int stream = 0; stream < 2; ++stream) {
       if (eof[stream]) continue;
@@ -272,8 +286,14 @@ asio::awaitable<error_code> SshSession::Core::ReadOutput(Op& op, ssh_channel ch,
       });
       if (n > 0) {
         progress = true;
-        if (!take(stream == 1, std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
-          co_return make_error_code(Errc::kTooLarge);
+        if (discarded) {
+          *discarded += static_cast<std::uint64_t>(n);
+          if (*discarded > kOverflowDrainBytes) co_return too_large;
+        } else if (!take(stream == 1, std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
+          if (Call([ch] { return ssh_channel_send_eof(ch); }) == SSH_ERROR) {
+            co_return SessionBroken() ? make_error_code(Errc::kDisconnected) : too_large;
+          }
+          discarded = 0;
         }
       } else if (n == SSH_EOF) {
         eof[stream] = true;
@@ -282,7 +302,7 @@ asio::awaitable<error_code> SshSession::Core::ReadOutput(Op& op, ssh_channel ch,
         co_return make_error_code(SessionBroken() ? Errc::kDisconnected : Errc::kChannelFailed);
       }
     }
-    if (eof[0] && eof[1]) co_return error_code{};
+    if (eof[0] && eof[1]) co_return discarded ? too_large : error_code{};
     if (!progress) {
       // Drain what libssh already holds before waiting on the socket (edge-triggered epoll).
       const int p0 = eof[0] ? 0 : Call([ch] { return ssh_channel_poll(ch, 0); });
@@ -296,7 +316,7 @@ asio::awaitable<error_code> SshSession::Core::ReadOutput(Op& op, ssh_channel ch,
       if (++burst % 64 == 0) co_await asio::post(ex_, asio::use_awaitable);  // be fair to hosts
       continue;
     }
-    if (auto ec = co_await WaitIo(op)) co_return ec;
+    if (auto ec = co_await WaitIo(op)) co_return discarded&& ec == Errc::kTimeout ? too_large : ec;
   }
 }
 

@@ -129,6 +129,21 @@ TEST_P(ShellChannelTest, TooLargeEndsTheShellNotTheSession) {
   EXPECT_EQ(exact->bytes, 1024u);
 }
 
+TEST_P(ShellChannelTest, TooLargeOnAnExecChannelCostsOnlyTheChannel) {
+  RunOptions exec = Shell(10s, 100000);
+  exec.channel = ChannelMode::kExec;
+  // Stderr after most of the window's stdout is what made libssh send a window adjust after its
+  // close, which dropbear answered by ending the connection.
+  const Result big = Run("head -c 1000000 /dev/zero; echo end >&2\n", exec);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error(), Errc::kTooLarge);
+  EXPECT_TRUE(session_.IsUsable());
+  exec.output_limit = 1 << 20;
+  const Result next = Run("echo next\n", exec);
+  ASSERT_TRUE(next) << ReasonName(next.error());
+  EXPECT_EQ(next->out, "next\n");
+}
+
 TEST_P(ShellChannelTest, ATimeoutCostsTheProbeNotTheSession) {
   // A sleep nobody else runs, so that the check below sees only this one.
   const std::string sleeper = "sleep 4711";

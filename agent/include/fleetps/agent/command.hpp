@@ -26,7 +26,8 @@ struct RunOptions {
   /// The remote command line: a fixed interpreter that reads the script from stdin. Never built
   /// from user input; the script itself travels as channel data, never as an argument.
   std::string interpreter = "/bin/sh -s";
-  /// Bytes of stdout plus stderr accepted before the command ends as `too_large`.
+  /// Bytes of stdout plus stderr accepted before the command ends as `too_large` (output past it
+  /// is read and dropped, see SshSession).
   std::uint64_t output_limit = 4ull << 20;
   /// Overall deadline (channel wait, open, exec, send, read to EOF, exit status). Not an idle
   /// timeout: output that keeps trickling in does not extend it.
