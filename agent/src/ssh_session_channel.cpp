@@ -158,7 +158,7 @@ class ShellFrame {
 
 // How much output past `output_limit` a run reads and drops while waiting for the server's EOF
 // (see ReadOutput): the price of keeping a dropbear connection alive, bounded.
-constexpr std::uint64_t kOverflowDrainBytes = 4 << 20;
+constexpr std::uint64_t kOverflowDrainBytes = 1 << 20;
 
 bool CostsOnlyTheChannel(const error_code& ec) {
   return ec == Errc::kTimeout || ec == Errc::kTooLarge || ec == Errc::kChannelFailed ||

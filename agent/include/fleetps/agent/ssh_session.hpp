@@ -111,7 +111,7 @@ struct ShellStats {
 /// unknown state, so the session becomes *poisoned*: later calls fail with `Errc::kDisconnected`
 /// until it is closed and reconnected. `too_large`, `channel_failed` and `shell_failed` close the
 /// channel, never the session. A `too_large` run first sends EOF and reads on, dropping the rest,
-/// to the server's EOF (at most 4 MiB more, within its deadline) before it closes the channel:
+/// to the server's EOF (at most 1 MiB more, within its deadline) before it closes the channel:
 /// closing mid-stream can make libssh send a window adjust after its close, and dropbear ends the
 /// whole connection on that. The remote processes of a run whose channel was closed may live
 /// on until the host-side watchdog (probes::WithWatchdog) kills them.
