@@ -27,8 +27,10 @@ echo "Depends: $depends"
 for lib in adduser libssh-4 libyaml-cpp0.7 libsystemd0 libssl3 libboost-json1.81.0 libc6; do
   [[ ", $depends," == *", $lib"[\ ,]* ]] || fail "Depends lacks $lib"
 done
+# The listing first: `grep -q` leaving early would SIGPIPE tar and fail the pipeline (pipefail).
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 for script in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "no $script in the package"
+  grep -qx "./$script" <<<"$control_files" || fail "no $script in the package"
 done
 dpkg-deb -e "$deb" "$work/control"
 for script in postinst prerm postrm; do
