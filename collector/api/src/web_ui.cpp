@@ -613,12 +613,22 @@ void ProcessRows(std::string& out, const QueryResult& result) {
   out += "</tbody></table>\n";
 }
 
+// A recorded state as the pages name it (UiState): a changed host key is its own state.
+std::string_view ChangeStateName(agent::HostState state, bool hostkey_changed) noexcept {
+  return hostkey_changed ? "hostkey_changed" : agent::StateName(state);
+}
+
+std::string StateSpan(std::string_view state) {
+  std::string out = "<span class=\"state ";
+  out.append(state).append("\">").append(state).append("</span>");
+  return out;
+}
+
 void HostFacts(std::string& out, const HostView& view, std::string_view state,
                Clock::time_point now) {
   const agent::HostStatus* status = view.status ? &*view.status : nullptr;
   out += "<dl class=\"facts\">";
-  Fact(out, "state",
-       "<span class=\"state " + std::string(state) + "\">" + std::string(state) + "</span>");
+  Fact(out, "state", StateSpan(state));
   if (!view.Up()) {
     const std::string reason = DownReason(view);
     Fact(out, "why",
@@ -695,6 +705,25 @@ void HostFacts(std::string& out, const HostView& view, std::string_view state,
   out += "</dl>\n";
 }
 
+// The host's recorded state changes, newest first, as list items of #events (the live script
+// puts new events above them).
+void StateChanges(std::string& out, const StateHistory& history, Clock::time_point now) {
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const StateChange& change = *it;
+    out += "<li class=\"change\">" + UtcTime(change.at) + " (" + Age(now - change.at) + " ago) ";
+    out += StateSpan(change.from ? ChangeStateName(*change.from, change.from_hostkey_changed)
+                                 : std::string_view("connecting"));
+    out += " &rarr; " + StateSpan(ChangeStateName(change.to, change.to_hostkey_changed));
+    const std::string_view reason = agent::ReasonName(change.reason);
+    if (change.to != agent::HostState::kReady && !reason.empty()) {
+      out += " " + HtmlEscape(ReasonInWords(reason)) + " <span class=\"muted\">(" +
+             HtmlEscape(reason) + ")</span>";
+    }
+    if (!change.detail.empty()) out += "<div class=\"why\">" + HtmlEscape(change.detail) + "</div>";
+    out += " <span class=\"muted\">session " + std::to_string(change.epoch) + "</span></li>\n";
+  }
+}
+
 WebPage NotFound(std::string_view host, std::string_view nonce) {
   WebPage page;
   page.status = http::status::not_found;
@@ -717,8 +746,7 @@ WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarant
   const std::string_view state = UiState(*view, quarantined);
   Head(out, view->spec.name, nonce);
   BodyStart(out, "data-view=\"host\" " + Attribute("data-host", view->spec.name));
-  out += "<h1>" + HtmlEscape(view->spec.name) + " <span class=\"state " + std::string(state) +
-         "\">" + std::string(state) + "</span></h1>\n";
+  out += "<h1>" + HtmlEscape(view->spec.name) + " " + StateSpan(state) + "</h1>\n";
   HostFacts(out, *view, state, now);
 
   out += "<h2>Processes</h2>";
@@ -769,9 +797,14 @@ WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarant
     out += "<p class=\"muted\">None known yet.</p>";
   }
 
+  out += "<h2>Events</h2><p class=\"muted\">The last " + std::to_string(kStateHistoryEntries) +
+         " state changes the collector saw, newest first";
+  out += view->state_changes->empty() ? " (none yet)" : "";
   out +=
-      "<h2>Events</h2><p class=\"muted\">State changes and probes of this host as they happen "
-      "(from /api/v1/events; needs JavaScript).</p><ul id=\"events\"></ul>\n";
+      "; with JavaScript, state changes and probes are added above as they happen (from "
+      "/api/v1/events).</p><ul id=\"events\">\n";
+  StateChanges(out, *view->state_changes, now);
+  out += "</ul>\n";
   End(out, nonce);
   return page;
 }
