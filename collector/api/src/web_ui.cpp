@@ -613,11 +613,6 @@ void ProcessRows(std::string& out, const QueryResult& result) {
   out += "</tbody></table>\n";
 }
 
-// A recorded state as the pages name it (UiState): a changed host key is its own state.
-std::string_view ChangeStateName(agent::HostState state, bool hostkey_changed) noexcept {
-  return hostkey_changed ? "hostkey_changed" : agent::StateName(state);
-}
-
 std::string StateSpan(std::string_view state) {
   std::string out = "<span class=\"state ";
   out.append(state).append("\">").append(state).append("</span>");
@@ -711,9 +706,8 @@ void StateChanges(std::string& out, const StateHistory& history, Clock::time_poi
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
     const StateChange& change = *it;
     out += "<li class=\"change\">" + UtcTime(change.at) + " (" + Age(now - change.at) + " ago) ";
-    out += StateSpan(change.from ? ChangeStateName(*change.from, change.from_hostkey_changed)
-                                 : std::string_view("connecting"));
-    out += " &rarr; " + StateSpan(ChangeStateName(change.to, change.to_hostkey_changed));
+    out += StateSpan(ChangeUiState(change.from, change.from_hostkey_changed));
+    out += " &rarr; " + StateSpan(ChangeUiState(change.to, change.to_hostkey_changed));
     const std::string_view reason = agent::ReasonName(change.reason);
     if (change.to != agent::HostState::kReady && !reason.empty()) {
       out += " " + HtmlEscape(ReasonInWords(reason)) + " <span class=\"muted\">(" +

@@ -186,6 +186,32 @@ TEST_F(WebUiTest, HostPageListsEarlierStateChangesNewestFirstWithoutScript) {
                                                     "</span> <span class=\"muted\">session 1"));
 }
 
+TEST_F(WebUiTest, HostApiListsItsStateChangesNewestFirst) {
+  agent::HostStatus changed =
+      testing::Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kHostkeyMismatch);
+  changed.detail = "offered ssh-ed25519 SHA256:x\x1b";
+  fleet_.state.OnStatus(changed);
+  const HttpResponse r = Get("/api/v1/hosts/db01");
+  ASSERT_EQ(r.result(), http::status::ok);
+  const json::object host = json::parse(r.body()).at("data").as_object();
+  EXPECT_EQ(host.at("host"), "db01");
+  EXPECT_EQ(host.at("ui_state"), "hostkey_changed");
+  const json::array& changes = host.at("state_changes").as_array();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].at("from"), "backoff");
+  EXPECT_EQ(changes[0].at("to"), "hostkey_changed");
+  EXPECT_EQ(changes[0].at("reason"), "hostkey_mismatch");
+  EXPECT_EQ(changes[0].at("detail"), "offered ssh-ed25519 SHA256:x\\x1b");
+  EXPECT_EQ(changes[1].at("from"), "connecting");
+  EXPECT_EQ(changes[1].at("to"), "backoff");
+  EXPECT_EQ(changes[1].at("reason"), "connect_refused");
+  EXPECT_EQ(changes[1].at("epoch"), 0);
+  EXPECT_TRUE(changes[1].at("time_unix").is_double());
+  const HttpResponse unknown = Get("/api/v1/hosts/nonesuch");
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(json::parse(unknown.body()).at("error").at("message"), "unknown host \"nonesuch\"");
+}
+
 TEST_F(WebUiTest, AHostileStateChangeDetailIsEscaped) {
   agent::HostStatus status =
       testing::Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kKexFailed);
