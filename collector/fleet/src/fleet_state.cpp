@@ -36,9 +36,12 @@ std::shared_ptr<const probes::HostSnapshot> BoundRows(
 }
 
 // Whether `status` changes what a person sees of the host's state: its state, or the reason of
-// a failure while in the same state (backoff after a timeout, then after a refusal).
+// a failure while in the same state (backoff after a timeout, then after a refusal). Before
+// its first status a host shows as connecting, without a reason.
 bool ChangesState(const HostView& before, const agent::HostStatus& status) {
-  if (!before.status) return true;
+  if (!before.status) {
+    return status.state != agent::HostState::kConnecting || status.last_reason;
+  }
   return before.status->state != status.state || before.status->last_reason != status.last_reason;
 }
 

@@ -376,6 +376,9 @@ TEST(FleetStateTest, StateChangesAreRecordedInOrderWithFromToReasonAndSession) {
 TEST(FleetStateTest, AStatusThatChangesNeitherStateNorReasonIsNotAStateChange) {
   auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
   FleetState& state = *owned;
+  // A host shows as connecting before its first status: the agent's first one changes nothing.
+  state.OnStatus(Status("h", HostState::kConnecting, 0));
+  EXPECT_EQ(state.Host("h")->state_changes, NoStateChanges());
   state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectTimeout));
   const auto first = state.Host("h")->state_changes;
   state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectTimeout));
