@@ -136,6 +136,8 @@ boost::json::object HostJson(const FleetEntry& entry, std::chrono::system_clock:
   return host;
 }
 
+constexpr std::string_view kHostPathPrefix = "/api/v1/hosts/";
+
 // A host's recorded state changes, newest first.
 boost::json::array StateChangesJson(const StateHistory& history,
                                     std::chrono::system_clock::time_point now) {
@@ -160,8 +162,7 @@ boost::json::array StateChangesJson(const StateHistory& history,
 
 // GET /api/v1/hosts/{host}, outside the coroutine (as HostsAnswer).
 HttpResponse HostAnswer(const ApiRequest& request, FleetPort& fleet) {
-  const std::string_view name =
-      std::string_view(request.path).substr(std::size("/api/v1/hosts/") - 1);
+  const std::string_view name = SegmentAfter(request.path, kHostPathPrefix).value_or("");
   auto view = fleet.State().Host(name);
   if (!view) {
     return JsonError(request, http::status::not_found, "unknown host " + Quoted(name));
@@ -357,10 +358,7 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Hosts(const ApiRequest& reques
 }
 
 bool QueryHandlers::IsHostPath(std::string_view path) {
-  constexpr std::string_view kPrefix = "/api/v1/hosts/";
-  if (!path.starts_with(kPrefix)) return false;
-  const std::string_view host = path.substr(kPrefix.size());
-  return !host.empty() && host.find('/') == std::string_view::npos;
+  return SegmentAfter(path, kHostPathPrefix).has_value();
 }
 
 boost::asio::awaitable<HttpAnswer> QueryHandlers::Host(const ApiRequest& request) const {

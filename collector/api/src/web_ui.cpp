@@ -908,10 +908,7 @@ HttpResponse PageResponse(const ApiRequest& request, WebPage page, std::string_v
 }  // namespace
 
 bool WebUiHandlers::IsHostPath(std::string_view path) {
-  constexpr std::string_view kPrefix = "/hosts/";
-  if (!path.starts_with(kPrefix)) return false;
-  const std::string_view host = path.substr(kPrefix.size());
-  return !host.empty() && host.find('/') == std::string_view::npos;
+  return SegmentAfter(path, "/hosts/").has_value();
 }
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Fleet(const ApiRequest& request) const {
@@ -924,7 +921,7 @@ boost::asio::awaitable<HttpAnswer> WebUiHandlers::Fleet(const ApiRequest& reques
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Host(const ApiRequest& request) const {
   const std::string nonce = NewNonce();
-  const std::string_view host = std::string_view(request.path).substr(std::size("/hosts/") - 1);
+  const std::string_view host = SegmentAfter(request.path, "/hosts/").value_or("");
   const auto view = fleet_.State().Host(host);
   const bool quarantined = view && fleet_.Self().quarantined_hosts.contains(host);
   co_return PageResponse(

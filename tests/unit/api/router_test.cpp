@@ -125,6 +125,14 @@ TEST(ApiRequestTest, ParamDecodesTheFirstValue) {
   EXPECT_EQ(request.Param("missing"), std::nullopt);
 }
 
+TEST(RouterTest, SegmentAfterTakesOneNonEmptySegment) {
+  EXPECT_EQ(SegmentAfter("/hosts/web01", "/hosts/"), "web01");
+  EXPECT_EQ(SegmentAfter("/hosts/web 01", "/hosts/"), "web 01");  // paths arrive decoded
+  EXPECT_EQ(SegmentAfter("/hosts/", "/hosts/"), std::nullopt);
+  EXPECT_EQ(SegmentAfter("/hosts/web01/x", "/hosts/"), std::nullopt);
+  EXPECT_EQ(SegmentAfter("/api/v1/hosts/web01", "/hosts/"), std::nullopt);
+}
+
 TEST(HttpApiRoutesTest, ServesEveryEndpointOfTheContract) {
   testing::FakeFleet fleet;
   FleetBus bus;
