@@ -125,7 +125,7 @@ TEST(ApiRequestTest, ParamDecodesTheFirstValue) {
   EXPECT_EQ(request.Param("missing"), std::nullopt);
 }
 
-TEST(RouterTest, SegmentAfterTakesOneNonEmptySegment) {
+TEST(SegmentAfterTest, TakesOneNonEmptySegment) {
   EXPECT_EQ(SegmentAfter("/hosts/web01", "/hosts/"), "web01");
   EXPECT_EQ(SegmentAfter("/hosts/web 01", "/hosts/"), "web 01");  // paths arrive decoded
   EXPECT_EQ(SegmentAfter("/hosts/", "/hosts/"), std::nullopt);
