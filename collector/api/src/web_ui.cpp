@@ -709,7 +709,7 @@ void StateChanges(std::string& out, const StateHistory& history, Clock::time_poi
     out += StateSpan(ChangeUiState(change.from, change.from_hostkey_changed));
     out += " &rarr; " + StateSpan(ChangeUiState(change.to, change.to_hostkey_changed));
     const std::string_view reason = agent::ReasonName(change.reason);
-    if (change.to != agent::HostState::kReady && !reason.empty()) {
+    if (change.reason && !reason.empty()) {
       out += " " + HtmlEscape(ReasonInWords(reason)) + " <span class=\"muted\">(" +
              HtmlEscape(reason) + ")</span>";
     }

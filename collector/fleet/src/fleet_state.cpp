@@ -219,8 +219,10 @@ void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_g
     change.from_hostkey_changed = before.hostkey_mismatch;
     change.to = status.state;
     change.to_hostkey_changed = view->hostkey_mismatch;
-    change.reason = status.last_reason;
-    change.detail = BoundedLabelSafe(status.detail, kStateChangeDetailBytes);
+    if (status.state != agent::HostState::kReady) {  // a ready host's last failure is past
+      change.reason = status.last_reason;
+      change.detail = BoundedLabelSafe(status.detail, kStateChangeDetailBytes);
+    }
     change.epoch = view->connects_total;
     view->state_changes = Appended(*before.state_changes, std::move(change));
   }

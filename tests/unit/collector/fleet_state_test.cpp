@@ -371,6 +371,15 @@ TEST(FleetStateTest, StateChangesAreRecordedInOrderWithFromToReasonAndSession) {
   EXPECT_FALSE(changes[2].from_hostkey_changed);
   EXPECT_EQ(changes[2].to, HostState::kCircuitOpen);
   EXPECT_TRUE(changes[2].to_hostkey_changed);
+  auto back = Status("h", HostState::kReady, 2, agent::Errc::kHostkeyMismatch);
+  back.detail = "the last failure";
+  state.OnStatus(back);
+  const StateChange& ready_again = state.Host("h")->state_changes->back();
+  EXPECT_TRUE(ready_again.from_hostkey_changed);
+  EXPECT_FALSE(ready_again.to_hostkey_changed);
+  EXPECT_FALSE(ready_again.reason);  // a ready host's last failure is past
+  EXPECT_EQ(ready_again.detail, "");
+  EXPECT_EQ(ready_again.epoch, 2u);
 }
 
 TEST(FleetStateTest, AStatusThatChangesNeitherStateNorReasonIsNotAStateChange) {

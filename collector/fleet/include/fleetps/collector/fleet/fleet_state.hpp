@@ -75,10 +75,11 @@ struct StateChange {
   std::optional<agent::HostState> from;
   bool from_hostkey_changed = false;  ///< HostView::hostkey_mismatch before the change.
   agent::HostState to = agent::HostState::kConnecting;
-  bool to_hostkey_changed = false;   ///< HostView::hostkey_mismatch after the change.
-  boost::system::error_code reason;  ///< The agent's last failure then (agent::ReasonName).
+  bool to_hostkey_changed = false;  ///< HostView::hostkey_mismatch after the change.
+  /// The agent's last failure then (agent::ReasonName); empty for a change to ready.
+  boost::system::error_code reason;
   /// The agent's detail then, LabelSafe and at most kStateChangeDetailBytes (it can hold
-  /// server text).
+  /// server text); empty for a change to ready.
   std::string detail;
   std::uint64_t epoch = 0;  ///< HostView::connects_total after the change.
 };
