@@ -11,6 +11,9 @@ were not escaped. Checks:
 - `/`: the problem hosts come first (hostkey_changed before backoff before ready), the counts,
   the filter box narrows the table as one types (JavaScript, through /api/v1/hosts) and the
   query-parameter form does the same with JavaScript disabled;
+- `/hosts/sim00002` and `/hosts/sim00003` without JavaScript: their earlier state changes
+  (server-rendered; the changed host key, the refused connection), the same in
+  `/api/v1/hosts/sim00003`;
 - `/hosts/real01`: process rows, the hostile name shown as text (no element made of it, no script
   run), the selector box; a bad selector shows its position;
 - `/query`: the folded table (the ready fleetsim hosts share pid 1: `sim[00001,00004-00006]`);
@@ -354,6 +357,23 @@ class WebUiTest:
             html = browser.html()
             r.check("without JavaScript, /?text=real lists real01 only",
                     "/hosts/real01" in html and "/hosts/sim00001" not in html)
+            # A down host's page lists what happened before it opened, server-rendered.
+            for host, to, words in [("sim00002", "hostkey_changed", "the host key changed"),
+                                    ("sim00003", "backoff", "the TCP connection was refused")]:
+                browser.open(origin + "/hosts/" + host)
+                changes = browser.js("Array.from(document.querySelectorAll('#events li.change'))"
+                                     ".map(li => li.textContent)")
+                r.check(f"without JavaScript, /hosts/{host} lists its earlier state changes "
+                        f"(to {to}: {words})",
+                        changes and any(f"\u2192 {to} " in c and words in c for c in changes),
+                        changes)
+            status, body = http(origin + "/api/v1/hosts/sim00003", timeout=5)
+            changes = json.loads(body)["data"]["state_changes"] if status == 200 else []
+            r.check("/api/v1/hosts/sim00003 lists the same state changes, newest first",
+                    changes and changes[0]["to"] == "backoff"
+                    and changes[0]["reason"] == "connect_refused"
+                    and all(a["time_unix"] >= b["time_unix"] for a, b in zip(changes, changes[1:])),
+                    changes[:3])
             browser.call("Emulation.setScriptExecutionDisabled", value=False)
 
             # --- one host ---
@@ -389,6 +409,8 @@ class WebUiTest:
             facts = browser.js("document.querySelector('dl.facts').textContent")
             r.check("/hosts/sim00002 explains the changed host key", "host key changed" in facts,
                     facts)
+            r.check("with JavaScript, the live events go above the earlier state changes",
+                    browser.js("document.querySelectorAll('#events li.change').length") > 0)
 
             # --- the query page ---
             browser.open(origin + "/query?q=" + urllib.parse.quote('{host=~"sim.*", pid=1}'))

@@ -150,6 +150,12 @@ std::string_view UiState(const HostView& view, bool quarantined) noexcept {
   return DisplayState(view.status, quarantined);
 }
 
+std::string_view ChangeUiState(std::optional<agent::HostState> state,
+                               bool hostkey_changed) noexcept {
+  if (hostkey_changed) return "hostkey_changed";
+  return state ? agent::StateName(*state) : "connecting";
+}
+
 std::string_view ReasonInWords(std::string_view reason) noexcept {
   static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
       {"connect_refused", "unreachable: the TCP connection was refused or the network is down"},
@@ -242,6 +248,13 @@ std::string FleetListQueryString(const FleetListOptions& options,
   return out;
 }
 
+FleetEntry MakeFleetEntry(std::shared_ptr<const HostView> view, bool quarantined,
+                          std::chrono::system_clock::time_point now) {
+  const std::string_view state = UiState(*view, quarantined);
+  const bool stale = Stale(*view, now);
+  return FleetEntry{std::move(view), state, stale};
+}
+
 FleetList ListFleet(const std::vector<std::shared_ptr<const HostView>>& hosts,
                     const std::set<std::string, std::less<>>& quarantined,
                     const FleetListOptions& options, std::chrono::system_clock::time_point now) {
@@ -249,8 +262,7 @@ FleetList ListFleet(const std::vector<std::shared_ptr<const HostView>>& hosts,
   list.hosts = hosts.size();
   std::vector<FleetEntry> matched;
   for (const auto& view : hosts) {
-    FleetEntry entry{view, UiState(*view, quarantined.contains(view->spec.name)),
-                     Stale(*view, now)};
+    FleetEntry entry = MakeFleetEntry(view, quarantined.contains(view->spec.name), now);
     ++list.states[std::string(entry.state)];
     if (entry.stale) ++list.stale;
     if (const auto dialect = DialectOf(*view); !dialect.empty()) list.dialects.emplace(dialect);

@@ -40,6 +40,8 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
                      Call(query_, &QueryHandlers::OpenFiles));
   router_.Add("/api/v1/events", kGet, Call(events_, &EventHandlers::Events));
   router_.Add("/api/v1/hosts", kGet, OnWorkers(workers_, Call(query_, &QueryHandlers::Hosts)));
+  router_.AddPattern("/api/v1/hosts/{host}", &QueryHandlers::IsHostPath, kGet,
+                     OnWorkers(workers_, Call(query_, &QueryHandlers::Host)));
   router_.Add("/", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Fleet)));
   router_.Add("/index.html", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Fleet)));
   router_.Add("/query", kGet, OnWorkers(workers_, Call(web_ui_, &WebUiHandlers::Query)));

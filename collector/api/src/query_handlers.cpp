@@ -136,6 +136,45 @@ boost::json::object HostJson(const FleetEntry& entry, std::chrono::system_clock:
   return host;
 }
 
+constexpr std::string_view kHostPathPrefix = "/api/v1/hosts/";
+
+// A host's recorded state changes, newest first.
+boost::json::array StateChangesJson(const StateHistory& history,
+                                    std::chrono::system_clock::time_point now) {
+  boost::json::array changes;
+  changes.reserve(history.size());
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    boost::json::object change{
+        {"time_unix", std::chrono::duration<double>(it->at.time_since_epoch()).count()},
+        {"age_seconds", Seconds(now - it->at)},
+        {"from", ChangeUiState(it->from, it->from_hostkey_changed)},
+        {"to", ChangeUiState(it->to, it->to_hostkey_changed)},
+        {"epoch", it->epoch}};
+    if (const auto reason = agent::ReasonName(it->reason); it->reason && !reason.empty()) {
+      change["reason"] = reason;
+      change["reason_text"] = ReasonInWords(reason);
+    }
+    if (!it->detail.empty()) change["detail"] = it->detail;  // LabelSafe: valid UTF-8
+    changes.push_back(std::move(change));
+  }
+  return changes;
+}
+
+// GET /api/v1/hosts/{host}, outside the coroutine (as HostsAnswer).
+HttpResponse HostAnswer(const ApiRequest& request, FleetPort& fleet) {
+  const std::string_view name = SegmentAfter(request.path, kHostPathPrefix).value_or("");
+  auto view = fleet.State().Host(name);
+  if (!view) {
+    return JsonError(request, http::status::not_found, "unknown host " + Quoted(name));
+  }
+  const auto now = std::chrono::system_clock::now();
+  const FleetEntry entry = MakeFleetEntry(view, fleet.Self().quarantined_hosts.contains(name), now);
+  boost::json::object host = HostJson(entry, now);
+  host["state_changes"] = StateChangesJson(*view->state_changes, now);
+  boost::json::object doc{{"status", "ok"}, {"data", std::move(host)}};
+  return JsonAnswer(request, http::status::ok, boost::json::serialize(doc) + "\n");
+}
+
 // GET /api/v1/hosts, outside the coroutine (GCC 12 warns falsely on larger coroutine frames).
 HttpResponse HostsAnswer(const ApiRequest& request, FleetPort& fleet) {
   const auto options = ParseFleetListQuery(request.encoded_query, {});
@@ -316,6 +355,14 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::OpenFiles(const ApiRequest& re
 
 boost::asio::awaitable<HttpAnswer> QueryHandlers::Hosts(const ApiRequest& request) const {
   co_return HostsAnswer(request, fleet_);
+}
+
+bool QueryHandlers::IsHostPath(std::string_view path) {
+  return SegmentAfter(path, kHostPathPrefix).has_value();
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::Host(const ApiRequest& request) const {
+  co_return HostAnswer(request, fleet_);
 }
 
 }  // namespace fleetps::collector

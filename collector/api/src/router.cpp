@@ -27,6 +27,14 @@ std::string_view AllowHeader(RouteMethods methods) {
 
 }  // namespace
 
+std::optional<std::string_view> SegmentAfter(std::string_view path,
+                                             std::string_view prefix) noexcept {
+  if (!path.starts_with(prefix)) return std::nullopt;
+  const std::string_view segment = path.substr(prefix.size());
+  if (segment.empty() || segment.find('/') != std::string_view::npos) return std::nullopt;
+  return segment;
+}
+
 std::optional<std::string> ApiRequest::Param(std::string_view name) const {
   // The router parsed this target already; parsing again keeps ApiRequest free of Boost.URL.
   const auto target = boost::urls::parse_origin_form(http.target());

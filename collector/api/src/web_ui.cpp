@@ -613,12 +613,17 @@ void ProcessRows(std::string& out, const QueryResult& result) {
   out += "</tbody></table>\n";
 }
 
+std::string StateSpan(std::string_view state) {
+  std::string out = "<span class=\"state ";
+  out.append(state).append("\">").append(state).append("</span>");
+  return out;
+}
+
 void HostFacts(std::string& out, const HostView& view, std::string_view state,
                Clock::time_point now) {
   const agent::HostStatus* status = view.status ? &*view.status : nullptr;
   out += "<dl class=\"facts\">";
-  Fact(out, "state",
-       "<span class=\"state " + std::string(state) + "\">" + std::string(state) + "</span>");
+  Fact(out, "state", StateSpan(state));
   if (!view.Up()) {
     const std::string reason = DownReason(view);
     Fact(out, "why",
@@ -695,6 +700,24 @@ void HostFacts(std::string& out, const HostView& view, std::string_view state,
   out += "</dl>\n";
 }
 
+// The host's recorded state changes, newest first, as list items of #events (the live script
+// puts new events above them).
+void StateChanges(std::string& out, const StateHistory& history, Clock::time_point now) {
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const StateChange& change = *it;
+    out += "<li class=\"change\">" + UtcTime(change.at) + " (" + Age(now - change.at) + " ago) ";
+    out += StateSpan(ChangeUiState(change.from, change.from_hostkey_changed));
+    out += " &rarr; " + StateSpan(ChangeUiState(change.to, change.to_hostkey_changed));
+    const std::string_view reason = agent::ReasonName(change.reason);
+    if (change.reason && !reason.empty()) {
+      out += " " + HtmlEscape(ReasonInWords(reason)) + " <span class=\"muted\">(" +
+             HtmlEscape(reason) + ")</span>";
+    }
+    if (!change.detail.empty()) out += "<div class=\"why\">" + HtmlEscape(change.detail) + "</div>";
+    out += " <span class=\"muted\">session " + std::to_string(change.epoch) + "</span></li>\n";
+  }
+}
+
 WebPage NotFound(std::string_view host, std::string_view nonce) {
   WebPage page;
   page.status = http::status::not_found;
@@ -717,8 +740,7 @@ WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarant
   const std::string_view state = UiState(*view, quarantined);
   Head(out, view->spec.name, nonce);
   BodyStart(out, "data-view=\"host\" " + Attribute("data-host", view->spec.name));
-  out += "<h1>" + HtmlEscape(view->spec.name) + " <span class=\"state " + std::string(state) +
-         "\">" + std::string(state) + "</span></h1>\n";
+  out += "<h1>" + HtmlEscape(view->spec.name) + " " + StateSpan(state) + "</h1>\n";
   HostFacts(out, *view, state, now);
 
   out += "<h2>Processes</h2>";
@@ -769,9 +791,14 @@ WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarant
     out += "<p class=\"muted\">None known yet.</p>";
   }
 
+  out += "<h2>Events</h2><p class=\"muted\">The last " + std::to_string(kStateHistoryEntries) +
+         " state changes the collector saw, newest first";
+  out += view->state_changes->empty() ? " (none yet)" : "";
   out +=
-      "<h2>Events</h2><p class=\"muted\">State changes and probes of this host as they happen "
-      "(from /api/v1/events; needs JavaScript).</p><ul id=\"events\"></ul>\n";
+      "; with JavaScript, state changes and probes are added above as they happen (from "
+      "/api/v1/events).</p><ul id=\"events\">\n";
+  StateChanges(out, *view->state_changes, now);
+  out += "</ul>\n";
   End(out, nonce);
   return page;
 }
@@ -881,10 +908,7 @@ HttpResponse PageResponse(const ApiRequest& request, WebPage page, std::string_v
 }  // namespace
 
 bool WebUiHandlers::IsHostPath(std::string_view path) {
-  constexpr std::string_view kPrefix = "/hosts/";
-  if (!path.starts_with(kPrefix)) return false;
-  const std::string_view host = path.substr(kPrefix.size());
-  return !host.empty() && host.find('/') == std::string_view::npos;
+  return SegmentAfter(path, "/hosts/").has_value();
 }
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Fleet(const ApiRequest& request) const {
@@ -897,7 +921,7 @@ boost::asio::awaitable<HttpAnswer> WebUiHandlers::Fleet(const ApiRequest& reques
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Host(const ApiRequest& request) const {
   const std::string nonce = NewNonce();
-  const std::string_view host = std::string_view(request.path).substr(std::size("/hosts/") - 1);
+  const std::string_view host = SegmentAfter(request.path, "/hosts/").value_or("");
   const auto view = fleet_.State().Host(host);
   const bool quarantined = view && fleet_.Self().quarantined_hosts.contains(host);
   co_return PageResponse(

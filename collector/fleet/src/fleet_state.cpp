@@ -35,7 +35,32 @@ std::shared_ptr<const probes::HostSnapshot> BoundRows(
   return bounded;
 }
 
+// Whether `status` changes what a person sees of the host's state: its state, or the reason of
+// a failure while in the same state (backoff after a timeout, then after a refusal). Before
+// its first status a host shows as connecting, without a reason.
+bool ChangesState(const HostView& before, const agent::HostStatus& status) {
+  if (!before.status) {
+    return status.state != agent::HostState::kConnecting || status.last_reason;
+  }
+  return before.status->state != status.state || before.status->last_reason != status.last_reason;
+}
+
+// `history` with `change` appended and the oldest dropped past kStateHistoryEntries.
+std::shared_ptr<const StateHistory> Appended(const StateHistory& history, StateChange change) {
+  auto next = std::make_shared<StateHistory>();
+  const std::size_t kept = std::min(history.size(), kStateHistoryEntries - 1);
+  next->reserve(kept + 1);
+  next->assign(history.end() - static_cast<std::ptrdiff_t>(kept), history.end());
+  next->push_back(std::move(change));
+  return next;
+}
+
 }  // namespace
+
+const std::shared_ptr<const StateHistory>& NoStateChanges() {
+  static const auto none = std::make_shared<const StateHistory>();
+  return none;
+}
 
 const std::shared_ptr<const probes::GroupSnapshot>& NoGroups() {
   static const auto none = std::make_shared<const probes::GroupSnapshot>();
@@ -135,6 +160,7 @@ void FleetState::SetHosts(const std::vector<config::HostSpec>& hosts) {
       view->scrape_errors_total = it->second.view->scrape_errors_total;
       view->scrape_procread_errors_total = it->second.view->scrape_procread_errors_total;
       view->scrape_partial_errors_total = it->second.view->scrape_partial_errors_total;
+      view->state_changes = it->second.view->state_changes;
     }
     Entry& entry =
         next.emplace(spec.name, Entry{nullptr, probes::GroupTracker{}, rules_.LifecycleFor(spec)})
@@ -183,6 +209,22 @@ void FleetState::OnStatus(const agent::HostStatus& status, std::uint64_t agent_g
     view->hostkey_mismatch = false;
   } else if (status.last_reason == agent::Errc::kHostkeyMismatch) {
     view->hostkey_mismatch = true;
+  }
+  if (ChangesState(before, status)) {
+    StateChange change;
+    change.at = status.since == std::chrono::system_clock::time_point{}
+                    ? std::chrono::system_clock::now()
+                    : status.since;
+    if (before.status) change.from = before.status->state;
+    change.from_hostkey_changed = before.hostkey_mismatch;
+    change.to = status.state;
+    change.to_hostkey_changed = view->hostkey_mismatch;
+    if (status.state != agent::HostState::kReady) {  // a ready host's last failure is past
+      change.reason = status.last_reason;
+      change.detail = BoundedLabelSafe(status.detail, kStateChangeDetailBytes);
+    }
+    change.epoch = view->connects_total;
+    view->state_changes = Appended(*before.state_changes, std::move(change));
   }
   view->status = status;
   Publish(it->second, std::move(view));

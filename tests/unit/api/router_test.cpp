@@ -125,16 +125,24 @@ TEST(ApiRequestTest, ParamDecodesTheFirstValue) {
   EXPECT_EQ(request.Param("missing"), std::nullopt);
 }
 
+TEST(SegmentAfterTest, TakesOneNonEmptySegment) {
+  EXPECT_EQ(SegmentAfter("/hosts/web01", "/hosts/"), "web01");
+  EXPECT_EQ(SegmentAfter("/hosts/web 01", "/hosts/"), "web 01");  // paths arrive decoded
+  EXPECT_EQ(SegmentAfter("/hosts/", "/hosts/"), std::nullopt);
+  EXPECT_EQ(SegmentAfter("/hosts/web01/x", "/hosts/"), std::nullopt);
+  EXPECT_EQ(SegmentAfter("/api/v1/hosts/web01", "/hosts/"), std::nullopt);
+}
+
 TEST(HttpApiRoutesTest, ServesEveryEndpointOfTheContract) {
   testing::FakeFleet fleet;
   FleetBus bus;
   const HttpApi api(fleet, fleet, bus);
-  EXPECT_EQ(
-      api.Routes().Patterns(),
-      (std::vector<std::string>{
-          "/", "/-/healthy", "/-/ready", "/-/reload", "/api/v1/events", "/api/v1/hosts",
-          "/api/v1/listening", "/api/v1/processes", "/index.html", "/metrics", "/probe", "/query",
-          "/sd", "/api/v1/hosts/{host}/processes/{pid}/open-files", "/hosts/{host}"}));
+  EXPECT_EQ(api.Routes().Patterns(),
+            (std::vector<std::string>{"/", "/-/healthy", "/-/ready", "/-/reload", "/api/v1/events",
+                                      "/api/v1/hosts", "/api/v1/listening", "/api/v1/processes",
+                                      "/index.html", "/metrics", "/probe", "/query", "/sd",
+                                      "/api/v1/hosts/{host}/processes/{pid}/open-files",
+                                      "/api/v1/hosts/{host}", "/hosts/{host}"}));
 }
 
 // The open-files route is MatchOpenFilesPath's shape, bad segments included (400, not 404).

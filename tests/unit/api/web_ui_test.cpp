@@ -163,6 +163,71 @@ TEST_F(WebUiTest, AChangedHostKeyIsNotARefusedLogin) {
   EXPECT_THAT(Get("/hosts/b").body(), HasSubstr("login refused"));
 }
 
+TEST_F(WebUiTest, HostPageListsEarlierStateChangesNewestFirstWithoutScript) {
+  // db01 (AddWebAndDb) went connecting -> backoff (refused); then its key changed.
+  fleet_.state.OnStatus(
+      testing::Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kHostkeyMismatch));
+  const std::string body = Get("/hosts/db01").body();
+  const std::size_t list = body.find("<ul id=\"events\">");
+  ASSERT_NE(list, std::string::npos);
+  const std::size_t newest = body.find(
+      "<span class=\"state backoff\">backoff</span> &rarr; <span class=\"state "
+      "hostkey_changed\">hostkey_changed</span> the host key changed",
+      list);
+  const std::size_t oldest = body.find(
+      "<span class=\"state connecting\">connecting</span> &rarr; <span class=\"state "
+      "backoff\">backoff</span> unreachable: the TCP connection was refused",
+      list);
+  EXPECT_NE(newest, std::string::npos) << body.substr(list);
+  EXPECT_NE(oldest, std::string::npos) << body.substr(list);
+  EXPECT_LT(newest, oldest);
+  EXPECT_THAT(body.substr(list), HasSubstr(" UTC (0s ago) "));
+  EXPECT_THAT(Get("/hosts/web01").body(), HasSubstr("&rarr; <span class=\"state ready\">ready"
+                                                    "</span> <span class=\"muted\">session 1"));
+}
+
+TEST_F(WebUiTest, HostApiListsItsStateChangesNewestFirst) {
+  agent::HostStatus changed =
+      testing::Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kHostkeyMismatch);
+  changed.detail = "offered ssh-ed25519 SHA256:x\x1b";
+  fleet_.state.OnStatus(changed);
+  const HttpResponse r = Get("/api/v1/hosts/db01");
+  ASSERT_EQ(r.result(), http::status::ok);
+  const json::object host = json::parse(r.body()).at("data").as_object();
+  EXPECT_EQ(host.at("host"), "db01");
+  EXPECT_EQ(host.at("ui_state"), "hostkey_changed");
+  const json::array& changes = host.at("state_changes").as_array();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].at("from"), "backoff");
+  EXPECT_EQ(changes[0].at("to"), "hostkey_changed");
+  EXPECT_EQ(changes[0].at("reason"), "hostkey_mismatch");
+  EXPECT_EQ(changes[0].at("detail"), "offered ssh-ed25519 SHA256:x\\x1b");
+  EXPECT_EQ(changes[1].at("from"), "connecting");
+  EXPECT_EQ(changes[1].at("to"), "backoff");
+  EXPECT_EQ(changes[1].at("reason"), "connect_refused");
+  EXPECT_EQ(changes[1].at("epoch"), 0);
+  EXPECT_TRUE(changes[1].at("time_unix").is_double());
+  const HttpResponse unknown = Get("/api/v1/hosts/nonesuch");
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(json::parse(unknown.body()).at("error").at("message"), "unknown host \"nonesuch\"");
+}
+
+TEST_F(WebUiTest, AHostileStateChangeDetailIsEscaped) {
+  agent::HostStatus status =
+      testing::Status("db01", agent::HostState::kCircuitOpen, agent::Errc::kKexFailed);
+  status.detail = "server offers <script>alert(1)</script>\x1b[2J\xff \"'><img src=x>";
+  fleet_.state.OnStatus(status);
+  // The current detail changes; the history keeps what the server said then.
+  fleet_.state.OnStatus(
+      testing::Status("db01", agent::HostState::kBackoff, agent::Errc::kConnectTimeout));
+  const std::string body = Get("/hosts/db01").body();
+  EXPECT_THAT(body, HasSubstr("server offers &lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J\\xff "
+                              "&quot;&#39;&gt;&lt;img src=x&gt;"));
+  EXPECT_THAT(body, Not(HasSubstr("<script>alert")));
+  EXPECT_THAT(body, Not(HasSubstr("<img")));
+  EXPECT_EQ(body.find('\x1b'), std::string::npos);
+}
+
 TEST_F(WebUiTest, OldDataIsMarkedStale) {
   agent::ProbeResult old = testing::Probe("web01", {testing::Row(1, "init")});
   old.finished = std::chrono::system_clock::now() - 1h;

@@ -331,5 +331,128 @@ TEST(FleetStateTest, LongGroupNamesAreCountedPerProbe) {
   EXPECT_EQ(state.Host("h")->label_values_truncated_total, 2u);
 }
 
+// The reasons of `view`'s recorded state changes, oldest first.
+std::vector<std::string> ChangeReasons(const HostView& view) {
+  std::vector<std::string> reasons;
+  for (const StateChange& change : *view.state_changes) {
+    reasons.emplace_back(agent::ReasonName(change.reason));
+  }
+  return reasons;
+}
+
+TEST(FleetStateTest, StateChangesAreRecordedInOrderWithFromToReasonAndSession) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  EXPECT_TRUE(state.Host("h")->state_changes->empty());
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  auto ready = Status("h", HostState::kReady, 1);
+  ready.since = t0;
+  state.OnStatus(ready);
+  auto lost = Status("h", HostState::kBackoff, 1, agent::Errc::kConnectRefused);
+  lost.since = t0 + std::chrono::seconds(5);
+  lost.detail = "connect to 127.0.0.1:22: refused";
+  state.OnStatus(lost);
+  auto changed_key = Status("h", HostState::kCircuitOpen, 1, agent::Errc::kHostkeyMismatch);
+  changed_key.since = t0 + std::chrono::seconds(9);
+  state.OnStatus(changed_key);
+
+  const auto& changes = *state.Host("h")->state_changes;
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_FALSE(changes[0].from.has_value());  // the first status: it was connecting
+  EXPECT_EQ(changes[0].to, HostState::kReady);
+  EXPECT_EQ(changes[0].at, t0);
+  EXPECT_EQ(changes[0].epoch, 1u);
+  EXPECT_EQ(changes[1].from, HostState::kReady);
+  EXPECT_EQ(changes[1].to, HostState::kBackoff);
+  EXPECT_EQ(changes[1].reason, agent::Errc::kConnectRefused);
+  EXPECT_EQ(changes[1].detail, "connect to 127.0.0.1:22: refused");
+  EXPECT_EQ(changes[1].at, t0 + std::chrono::seconds(5));
+  EXPECT_EQ(changes[2].from, HostState::kBackoff);
+  EXPECT_FALSE(changes[2].from_hostkey_changed);
+  EXPECT_EQ(changes[2].to, HostState::kCircuitOpen);
+  EXPECT_TRUE(changes[2].to_hostkey_changed);
+  auto back = Status("h", HostState::kReady, 2, agent::Errc::kHostkeyMismatch);
+  back.detail = "the last failure";
+  state.OnStatus(back);
+  const StateChange& ready_again = state.Host("h")->state_changes->back();
+  EXPECT_TRUE(ready_again.from_hostkey_changed);
+  EXPECT_FALSE(ready_again.to_hostkey_changed);
+  EXPECT_FALSE(ready_again.reason);  // a ready host's last failure is past
+  EXPECT_EQ(ready_again.detail, "");
+  EXPECT_EQ(ready_again.epoch, 2u);
+}
+
+TEST(FleetStateTest, AStatusThatChangesNeitherStateNorReasonIsNotAStateChange) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  // A host shows as connecting before its first status: the agent's first one changes nothing.
+  state.OnStatus(Status("h", HostState::kConnecting, 0));
+  EXPECT_EQ(state.Host("h")->state_changes, NoStateChanges());
+  state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectTimeout));
+  const auto first = state.Host("h")->state_changes;
+  state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectTimeout));
+  EXPECT_EQ(state.Host("h")->state_changes, first);  // the same history, not a copy
+  // The same state for another reason is a change a person needs to see.
+  state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectRefused));
+  EXPECT_EQ(ChangeReasons(*state.Host("h")),
+            (std::vector<std::string>{"connect_timeout", "connect_refused"}));
+}
+
+TEST(FleetStateTest, StateHistoryKeepsTheNewestAndDropsTheOldest) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  const std::size_t flaps = kStateHistoryEntries + 7;
+  for (std::size_t i = 0; i < flaps; ++i) {
+    auto status = Status("h", i % 2 == 0 ? HostState::kConnecting : HostState::kBackoff, 0,
+                         agent::Errc::kConnectTimeout);
+    status.detail = "flap " + std::to_string(i);
+    state.OnStatus(status);
+  }
+  const auto& changes = *state.Host("h")->state_changes;
+  ASSERT_EQ(changes.size(), kStateHistoryEntries);
+  EXPECT_EQ(changes.front().detail, "flap " + std::to_string(flaps - kStateHistoryEntries));
+  EXPECT_EQ(changes.back().detail, "flap " + std::to_string(flaps - 1));
+}
+
+TEST(FleetStateTest, ProbeResultsShareTheStateHistoryInsteadOfCopyingIt) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectTimeout));
+  state.OnStatus(Status("h", HostState::kReady, 1));
+  const auto before = state.Host("h");
+  state.OnResult(Ok("h", {Row(10, "oracle", 100, 1)}));
+  agent::ProbeResult failed;
+  failed.host = "h";
+  failed.status = agent::ProbeStatus::kTimeout;
+  failed.session_epoch = 1;
+  failed.reason = agent::Errc::kTimeout;
+  state.OnResult(failed);
+  const auto after = state.Host("h");
+  EXPECT_NE(after, before);                                // new views were published
+  EXPECT_EQ(after->state_changes, before->state_changes);  // with the same history
+  EXPECT_EQ(after->state_changes->size(), 2u);
+}
+
+TEST(FleetStateTest, AChangedHostKeepsItsStateHistory) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  state.OnStatus(Status("h", HostState::kBackoff, 0, agent::Errc::kConnectRefused));
+  config::HostSpec changed = Spec("h");
+  changed.port = 2222;
+  state.SetHosts({changed});
+  EXPECT_EQ(ChangeReasons(*state.Host("h")), std::vector<std::string>{"connect_refused"});
+}
+
+TEST(FleetStateTest, AStateChangeDetailIsBoundedAndControlFree) {
+  auto owned = MakeStatePtr(std::vector<config::HostSpec>{Spec("h")});
+  FleetState& state = *owned;
+  auto status = Status("h", HostState::kCircuitOpen, 0, agent::Errc::kKexFailed);
+  status.detail = "server offered \x1b[2J<b>" + std::string(4096, 'k');
+  state.OnStatus(status);
+  const std::string& detail = state.Host("h")->state_changes->back().detail;
+  EXPECT_LE(detail.size(), kStateChangeDetailBytes);
+  EXPECT_TRUE(detail.starts_with("server offered \\x1b[2J<b>kkk")) << detail;
+}
+
 }  // namespace
 }  // namespace fleetps::collector

@@ -62,6 +62,11 @@ inline constexpr int kStaleIntervals = 3;
 /// which also means refused logins).
 [[nodiscard]] std::string_view UiState(const HostView& view, bool quarantined) noexcept;
 
+/// A state a StateChange records, as UiState names it: "hostkey_changed" when the host's key
+/// had changed, "connecting" for the absent state before a host's first status.
+[[nodiscard]] std::string_view ChangeUiState(std::optional<agent::HostState> state,
+                                             bool hostkey_changed) noexcept;
+
 /// One host of a listing.
 struct FleetEntry {
   std::shared_ptr<const HostView> view;
@@ -70,6 +75,10 @@ struct FleetEntry {
   /// its session is up).
   bool stale = false;
 };
+
+/// `view` as a listing shows it as of `now`.
+[[nodiscard]] FleetEntry MakeFleetEntry(std::shared_ptr<const HostView> view, bool quarantined,
+                                        std::chrono::system_clock::time_point now);
 
 /// A page of hosts and the counts of the whole fleet.
 struct FleetList {

@@ -50,6 +50,13 @@ class QueryHandlers {
   /// GET /api/v1/hosts: every host's state, session and last probe.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Hosts(const ApiRequest& request) const;
 
+  /// `/api/v1/hosts/NAME` (one non-empty segment).
+  [[nodiscard]] static bool IsHostPath(std::string_view path);
+
+  /// GET /api/v1/hosts/{host}: the host as /api/v1/hosts lists it, plus its recent state
+  /// changes (HostView::state_changes, newest first). 404 for an unknown host.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Host(const ApiRequest& request) const;
+
  private:
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Query(const ApiRequest& request,
                                                          bool listening) const;

@@ -34,6 +34,11 @@ enum class RouteMethods {
   kAny,   ///< Every method (the health checks).
 };
 
+/// NAME when the decoded `path` is `prefix` followed by NAME, one non-empty path segment
+/// (`/hosts/web01`); nullopt otherwise: the shape of a `{host}` route.
+[[nodiscard]] std::optional<std::string_view> SegmentAfter(std::string_view path,
+                                                           std::string_view prefix) noexcept;
+
 using RouteHandler = std::function<boost::asio::awaitable<HttpAnswer>(const ApiRequest&)>;
 
 /// Path and method to handler. Answers, before any handler runs:

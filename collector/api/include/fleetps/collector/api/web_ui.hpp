@@ -40,7 +40,8 @@ struct WebPage {
 /// `/hosts/{host}`: state and its reason in words, since when, next retry, host key
 /// fingerprint, negotiated SSH algorithms (weak ones flagged), the process table filtered by the
 /// selector `q` (with `sort` and `limit`; a bad one shows its position, status 400), listening
-/// sockets, and the events the script follows. `view` null: the 404 page.
+/// sockets, and the host's recent state changes (HostView::state_changes, newest first) above
+/// which the script adds the events it follows. `view` null: the 404 page.
 [[nodiscard]] WebPage RenderHostPage(std::string_view host, const HostView* view, bool quarantined,
                                      std::string_view encoded_query,
                                      std::chrono::system_clock::time_point now,

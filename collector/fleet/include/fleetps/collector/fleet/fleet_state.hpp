@@ -68,6 +68,35 @@ struct GroupingRules {
 /// The one shared empty grouping: a HostView's groups before its first good probe.
 [[nodiscard]] const std::shared_ptr<const probes::GroupSnapshot>& NoGroups();
 
+/// One state change of a host as FleetState saw it (after StatusThrottle's coalescing).
+struct StateChange {
+  std::chrono::system_clock::time_point at;  ///< When the new state was entered (`since`).
+  /// The state before; absent for the host's first status (it was "connecting").
+  std::optional<agent::HostState> from;
+  bool from_hostkey_changed = false;  ///< HostView::hostkey_mismatch before the change.
+  agent::HostState to = agent::HostState::kConnecting;
+  bool to_hostkey_changed = false;  ///< HostView::hostkey_mismatch after the change.
+  /// The agent's last failure then (agent::ReasonName); empty for a change to ready.
+  boost::system::error_code reason;
+  /// The agent's detail then, LabelSafe and at most kStateChangeDetailBytes (it can hold
+  /// server text); empty for a change to ready.
+  std::string detail;
+  std::uint64_t epoch = 0;  ///< HostView::connects_total after the change.
+};
+
+/// State changes kept per host: the newest; the oldest is dropped.
+inline constexpr std::size_t kStateHistoryEntries = 20;
+/// Bytes of a StateChange's detail (BoundedLabelSafe).
+inline constexpr std::size_t kStateChangeDetailBytes = 512;
+
+/// A host's recent state changes, oldest first, at most kStateHistoryEntries. Memory per host:
+/// at most 20 × (sizeof(StateChange) + 512 bytes of detail), about 12 KiB, and nothing for a
+/// host whose state never changed. A new one is made only on a state change, never per probe.
+using StateHistory = std::vector<StateChange>;
+
+/// The one shared empty history: a HostView's before its first status.
+[[nodiscard]] const std::shared_ptr<const StateHistory>& NoStateChanges();
+
 /// Everything the exposition and the API know about one host, as of the last event. Immutable
 /// once published: readers hold a shared_ptr while they render, writers replace it.
 struct HostView {
@@ -116,6 +145,9 @@ struct HostView {
   /// backwards. Empty until the first good probe; never null. Shared and immutable, so the view
   /// copy every status or result event makes does not copy them.
   std::shared_ptr<const probes::GroupSnapshot> groups = NoGroups();
+  /// The host's recent state changes (StateHistory), kept across reloads. Shared and immutable,
+  /// so the view copy every event makes does not copy it; never null.
+  std::shared_ptr<const StateHistory> state_changes = NoStateChanges();
   /// The `expect:` groups of this host, in name order (fleetps_namegroup_expected).
   std::vector<std::string> expected_groups;
 
