@@ -44,7 +44,7 @@ constexpr std::array kCommands{
     CommandDoc{"run", "--config FILE [--listen ADDR]", "run the collector",
                "Runs the collector in the foreground: one supervised SSH session per host, the "
                "probes on their schedule, and the HTTP port (/metrics, /probe, /sd, /api/v1/..., "
-               "/-/healthy, /-/ready, the status page). Logs go to stderr, one logfmt line per "
+               "/-/healthy, /-/ready, the web UI). Logs go to stderr, one logfmt line per "
                "event. Under systemd (Type=notify) it reports READY=1 once every host agent is "
                "started and the HTTP port is bound (when /-/ready answers 200), RELOADING=1 "
                "during a reload and STOPPING=1 when it stops.",

@@ -1,4 +1,4 @@
-// MetricsHandlers, HealthHandlers and StatusPageHandler through the route table, with a fake
+// MetricsHandlers, HealthHandlers and the web UI through the route table, with a fake
 // fleet: exact status codes, headers and bodies.
 #include <sstream>
 #include <string>

@@ -13,7 +13,7 @@ struct RunOptions {
 /// supervision tree on one io_context (`collector.threads` threads):
 ///   top-level supervisor ─┬─ hosts   (DynamicSupervisor, one HostAgent per host)
 ///                         ├─ events  (bus subscriber keeping FleetState current)
-///                         ├─ http    (/metrics, /probe, /sd, /api/v1/..., status page)
+///                         ├─ http    (/metrics, /probe, /sd, /api/v1/..., web UI)
 ///                         └─ reload  (SIGHUP, coalesced)
 /// SIGINT/SIGTERM stop it within 10 s, closing every session. Returns the process exit code:
 /// 0 after an orderly stop, 1 on a start-up error, kEscalationExitCode when the top-level

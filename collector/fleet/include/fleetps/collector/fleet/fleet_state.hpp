@@ -103,7 +103,7 @@ struct HostView {
   config::HostSpec spec;
   std::optional<agent::HostStatus> status;  ///< Absent until the agent's first status.
   /// Sessions established to this host since the collector started, across agent restarts and
-  /// reloads: the host's session epoch as users see it (API, status page, metrics).
+  /// reloads: the host's session epoch as users see it (API, web UI, metrics).
   std::uint64_t connects_total = 0;
   std::map<std::string, std::uint64_t, std::less<>> disconnects_total;  ///< By reason name.
   bool hostkey_mismatch = false;
@@ -203,7 +203,7 @@ class FleetState {
   void Publish(Entry& entry, std::shared_ptr<HostView> view);
 };
 
-/// The state a person sees for a host, in metrics, the API, the status page and the CLI:
+/// The state a person sees for a host, in metrics, the API, the web UI and the CLI:
 /// "quarantined" while the supervisor holds its agent back, else the agent's state, or
 /// "connecting" before the agent's first status.
 [[nodiscard]] std::string_view DisplayState(const std::optional<agent::HostStatus>& status,
