@@ -33,7 +33,7 @@ check agent/include/fleetps/agent/backoff.hpp 'fleetps/|boost/|libssh/|yaml-cpp/
   'the backoff arithmetic is std only: collector supervision includes it without linking the agent'
 
 # Collector modules (collector/CMakeLists.txt): each uses only the modules below it.
-above_query='http|fleet|exposition|api|app|cli'
+above_query='http|cluster|fleet|exposition|api|app|cli'
 check collector/telemetry "fleetps/(registry|config|probes|agent)/|fleetps/collector/(supervision|query|$above_query)/|prometheus/" \
   'collector telemetry is the bottom module: std and Asio only'
 check collector/supervision "fleetps/(config|probes|agent)/|fleetps/collector/(query|$above_query)/|prometheus/|libssh/" \
@@ -41,8 +41,10 @@ check collector/supervision "fleetps/(config|probes|agent)/|fleetps/collector/(q
   'fleetps/agent/backoff\.hpp'
 check collector/query "fleetps/(registry|config|agent)/|fleetps/collector/(telemetry|supervision|$above_query)/|boost/(json|beast|url|asio)|prometheus/" \
   'collector query is pure: no HTTP, JSON or I/O'
-check collector/http "fleetps/(registry|config|probes|agent)/|fleetps/collector/(supervision|query|fleet|exposition|api|app|cli)/|prometheus/" \
+check collector/http "fleetps/(registry|config|probes|agent)/|fleetps/collector/(supervision|query|cluster|fleet|exposition|api|app|cli)/|prometheus/" \
   'collector http is transport only'
+check collector/cluster "fleetps/(probes|agent)/|fleetps/collector/(supervision|query|fleet|exposition|api|app|cli)/|prometheus/|libssh/" \
+  'collector cluster knows members and buckets, not agents, probes or their renderings'
 check collector/fleet 'fleetps/collector/(supervision|http|exposition|api|app|cli)/|prometheus/|boost/(json|beast)' \
   'collector fleet holds state, not its renderings'
 check collector/exposition 'fleetps/collector/(http|api|app|cli)/|boost/(json|beast)' \
