@@ -20,6 +20,9 @@ struct HttpApiOptions {
   EventStreamOptions events;
   FreshLimits fresh;
   ApiWorkOptions work;
+  /// Null when the collector is not clustered (cluster.membership: none); else outlives the
+  /// HttpApi.
+  const ClusterPort* cluster = nullptr;
 };
 
 /// Routes (methods as RouteMethods name them):

@@ -15,6 +15,7 @@
 
 #include "fleetps/agent/host_agent.hpp"
 #include "fleetps/collector/api/query_api.hpp"
+#include "fleetps/collector/cluster/cluster_view.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/fleet/fleet_state.hpp"
 #include "fleetps/registry/bus.hpp"
@@ -47,6 +48,16 @@ class AdhocAgent {
   /// The open files of `pid` (agent::HostAgent::RunOpenFiles).
   [[nodiscard]] virtual boost::asio::awaitable<agent::OpenFilesOutcome> RunOpenFiles(
       std::int64_t pid) = 0;
+};
+
+/// The cluster this collector is a member of (cluster.membership static or etcd). The app
+/// implements it over its membership layer; handlers use it for /sd owner URLs, /probe
+/// forwarding, fan-out and /api/v1/cluster. Thread-safe.
+class ClusterPort {
+ public:
+  virtual ~ClusterPort() = default;
+  /// The current view; never null while the port exists.
+  [[nodiscard]] virtual std::shared_ptr<const cluster::ClusterView> View() const = 0;
 };
 
 /// The fleet as the read endpoints see it.
