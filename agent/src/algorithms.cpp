@@ -396,6 +396,78 @@ std::string NegotiationDetail(const NegotiationFailure& failure) {
   return detail;
 }
 
+std::span<const std::string_view> LibsshDefaultAlgorithms(AlgorithmKind kind) noexcept {
+  static constexpr std::string_view kKex[] = {"curve25519-sha256",
+                                              "curve25519-sha256@libssh.org",
+                                              "ecdh-sha2-nistp256",
+                                              "ecdh-sha2-nistp384",
+                                              "ecdh-sha2-nistp521",
+                                              "diffie-hellman-group18-sha512",
+                                              "diffie-hellman-group16-sha512",
+                                              "diffie-hellman-group-exchange-sha256",
+                                              "diffie-hellman-group14-sha256"};
+  static constexpr std::string_view kHostkeys[] = {"ssh-ed25519",         "ecdsa-sha2-nistp521",
+                                                   "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256",
+                                                   "rsa-sha2-512",        "rsa-sha2-256"};
+  static constexpr std::string_view kCiphers[] = {"chacha20-poly1305@openssh.com",
+                                                  "aes256-gcm@openssh.com",
+                                                  "aes128-gcm@openssh.com",
+                                                  "aes256-ctr",
+                                                  "aes192-ctr",
+                                                  "aes128-ctr"};
+  static constexpr std::string_view kMacs[] = {"hmac-sha2-256-etm@openssh.com",
+                                               "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
+                                               "hmac-sha2-512"};
+  static constexpr std::string_view kPubkeys[] = {"ssh-ed25519",         "ecdsa-sha2-nistp521",
+                                                  "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256",
+                                                  "rsa-sha2-512",        "rsa-sha2-256"};
+  switch (kind) {
+    case AlgorithmKind::kKex:
+      return kKex;
+    case AlgorithmKind::kHostkey:
+      return kHostkeys;
+    case AlgorithmKind::kCipher:
+      return kCiphers;
+    case AlgorithmKind::kMac:
+      return kMacs;
+    case AlgorithmKind::kPubkey:
+      return kPubkeys;
+  }
+  return {};
+}
+
+std::optional<NegotiationFailure> NegotiationFailureFromOffer(
+    const ServerOffer& offer, const config::Algorithms& algorithms) {
+  // The client's list for `kind`, and the server's first name in it (RFC 4253 §7.1: the
+  // client's order decides; the first client name the server also offers wins).
+  auto pick = [&algorithms](AlgorithmKind kind, const std::vector<std::string>& server,
+                            NegotiationFailure& failure) -> std::optional<std::string> {
+    std::vector<std::string> client = EffectiveAlgorithms(algorithms, kind);
+    if (client.empty()) {
+      for (std::string_view name : LibsshDefaultAlgorithms(kind)) client.emplace_back(name);
+    }
+    failure.kind = kind;
+    failure.server_offer.clear();
+    for (const auto& name : server) {
+      if (!IsPseudoAlgorithm(name)) failure.server_offer.push_back(name);
+    }
+    failure.client_offer = client;
+    for (const auto& name : client) {
+      if (std::find(server.begin(), server.end(), name) != server.end()) return name;
+    }
+    return std::nullopt;
+  };
+  NegotiationFailure failure;
+  if (!pick(AlgorithmKind::kKex, offer.kex, failure)) return failure;
+  if (!pick(AlgorithmKind::kHostkey, offer.hostkeys, failure)) return failure;
+  const auto cipher = pick(AlgorithmKind::kCipher, offer.ciphers, failure);
+  if (!cipher) return failure;
+  const bool aead =
+      cipher->starts_with("chacha20-poly1305") || cipher->ends_with("-gcm@openssh.com");
+  if (!aead && !pick(AlgorithmKind::kMac, offer.macs, failure)) return failure;
+  return std::nullopt;
+}
+
 std::optional<ServerOffer> ParseKexInit(std::span<const std::uint8_t> payload) {
   constexpr std::uint8_t kMsgKexInit = 20;
   if (payload.empty() || payload[0] != kMsgKexInit) return std::nullopt;

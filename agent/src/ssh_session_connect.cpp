@@ -153,6 +153,18 @@ std::string AuthDeniedDetail(const std::string& libssh_message, const ServerInfo
   return detail;
 }
 
+// A negotiation failure as the session reports it: permanent, with the weak algorithm a
+// setting would have to enable.
+FailureDetail NegotiationFailureDetail(const NegotiationFailure& negotiation) {
+  FailureDetail failure{NegotiationDetail(negotiation), true, {}};
+  if (auto pick = StrongestMatch(negotiation)) {
+    if (const auto weak = WeakReason(negotiation.kind, *pick); !weak.empty()) {
+      failure.needs.push_back({negotiation.kind, *pick, std::string(weak)});
+    }
+  }
+  return failure;
+}
+
 std::string VersionFromBanner(std::string_view banner) {
   // "SSH-2.0-OpenSSH_9.2p1 Debian-2" -> "OpenSSH_9.2p1"
   if (banner.starts_with("SSH-")) {
@@ -271,15 +283,18 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     const char* raw = ssh_get_error(ssh_);
     const std::string message = CleanMessage(raw);
     if (auto negotiation = ParseNegotiationError(raw != nullptr ? raw : "")) {
-      failure = {NegotiationDetail(*negotiation), true, {}};
-      if (auto pick = StrongestMatch(*negotiation)) {
-        if (const auto weak = WeakReason(negotiation->kind, *pick); !weak.empty()) {
-          failure.needs.push_back({negotiation->kind, *pick, std::string(weak)});
-        }
-      }
-    } else {
-      failure = {message, false, {}};
+      failure = NegotiationFailureDetail(*negotiation);
+      co_return make_error_code(Errc::kKexFailed);
     }
+    // libssh 0.10 under load can handle the server's disconnect before the server's KEXINIT
+    // and say only "Socket error: Success". Read the offer on a second connection (clear text,
+    // within the same deadline); if it shares nothing with ours, this was a negotiation
+    // failure, to be reported and treated as one (permanent: no retry can match).
+    auto offer = co_await ScanServerOffer(spec, deadline);
+    std::optional<NegotiationFailure> negotiation;
+    if (offer) negotiation = NegotiationFailureFromOffer(*offer, spec.algorithms);
+    failure =
+        negotiation ? NegotiationFailureDetail(*negotiation) : FailureDetail{message, false, {}};
     co_return make_error_code(Errc::kKexFailed);
   }
 

@@ -1061,5 +1061,67 @@ TEST(BannerKnowsRsaSha2Test, OpenSshForWindowsIsUnknown) {
   EXPECT_EQ(BannerKnowsRsaSha2("SSH-2.0-OpenSSH_for_Windows_8.1"), std::nullopt);
 }
 
+// NegotiationFailureFromOffer: the offers below are the KEXINIT lists the test sshd sends when
+// configured like each system (tests/support: Rhel5() and the modern default).
+
+ServerOffer Rhel5Offer() {
+  ServerOffer offer;
+  offer.kex = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1",
+               "kex-strict-s-v00@openssh.com"};
+  offer.hostkeys = {"ssh-rsa"};
+  offer.ciphers = {"aes128-cbc", "3des-cbc"};
+  offer.macs = {"hmac-sha1", "hmac-md5"};
+  return offer;
+}
+
+TEST(NegotiationFailureFromOfferTest, Rhel5OfferFailsOnKexWithLibsshDefaults) {
+  const auto failure = NegotiationFailureFromOffer(Rhel5Offer(), config::Algorithms{});
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->kind, AlgorithmKind::kKex);
+  EXPECT_THAT(failure->server_offer,
+              ElementsAre("diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1"));
+  EXPECT_THAT(NegotiationDetail(*failure),
+              HasSubstr("set algorithms: {kex: [diffie-hellman-group14-sha1]}"));
+}
+
+TEST(NegotiationFailureFromOfferTest, AConfiguredKexMovesTheFailureToTheNextKind) {
+  config::Algorithms algorithms;
+  algorithms.kex = {"diffie-hellman-group14-sha1"};
+  auto failure = NegotiationFailureFromOffer(Rhel5Offer(), algorithms);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->kind, AlgorithmKind::kHostkey);
+  algorithms.hostkeys = {"ssh-rsa"};
+  failure = NegotiationFailureFromOffer(Rhel5Offer(), algorithms);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->kind, AlgorithmKind::kCipher);
+  algorithms.ciphers = {"aes128-cbc"};
+  failure = NegotiationFailureFromOffer(Rhel5Offer(), algorithms);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->kind, AlgorithmKind::kMac) << "a CBC cipher needs a MAC in common";
+  algorithms.macs = {"hmac-sha1"};
+  EXPECT_FALSE(NegotiationFailureFromOffer(Rhel5Offer(), algorithms).has_value());
+}
+
+TEST(NegotiationFailureFromOfferTest, LegacyMatchesTheRhel5Offer) {
+  config::Algorithms algorithms;
+  algorithms.legacy = true;
+  EXPECT_FALSE(NegotiationFailureFromOffer(Rhel5Offer(), algorithms).has_value());
+}
+
+TEST(NegotiationFailureFromOfferTest, ModernOfferHasNoFailureAndAeadNeedsNoMac) {
+  ServerOffer offer;
+  offer.kex = {"curve25519-sha256", "diffie-hellman-group14-sha256"};
+  offer.hostkeys = {"ssh-ed25519"};
+  offer.ciphers = {"chacha20-poly1305@openssh.com", "aes128-ctr"};
+  offer.macs = {"hmac-sha2-256"};
+  EXPECT_FALSE(NegotiationFailureFromOffer(offer, config::Algorithms{}).has_value());
+  offer.macs = {"hmac-md5"};  // chacha20-poly1305 wins the cipher: the MAC list is not used
+  EXPECT_FALSE(NegotiationFailureFromOffer(offer, config::Algorithms{}).has_value());
+  offer.ciphers = {"aes128-ctr"};
+  const auto failure = NegotiationFailureFromOffer(offer, config::Algorithms{});
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->kind, AlgorithmKind::kMac);
+}
+
 }  // namespace
 }  // namespace fleetps::agent

@@ -83,6 +83,21 @@ struct ServerOffer {
   std::vector<std::string> macs;     ///< client to server
 };
 
+/// What libssh offers for `kind` when fleetps sets no list: its built-in defaults (libssh 0.10's
+/// kex.c; no public API exposes them), without certificate and security-key types. Only used
+/// to explain a handshake that already failed.
+[[nodiscard]] std::span<const std::string_view> LibsshDefaultAlgorithms(
+    AlgorithmKind kind) noexcept;
+
+/// The first of kex, host key, cipher and MAC (libssh's order) for which `offer` and what a
+/// host with `algorithms` makes fleetps offer have no algorithm in common; nullopt when every
+/// kind has one. The MAC is skipped when the cipher both would pick is an AEAD one (it carries
+/// its own integrity). For a handshake whose libssh error does not say why it failed: under
+/// load libssh 0.10 can see the server's disconnect before it parses the server's KEXINIT and
+/// report only "Socket error: Success".
+[[nodiscard]] std::optional<NegotiationFailure> NegotiationFailureFromOffer(
+    const ServerOffer& offer, const config::Algorithms& algorithms);
+
 /// Parses the payload of an SSH_MSG_KEXINIT packet (starting at the message number 20);
 /// nullopt when it is not one or is truncated. Pseudo-algorithms are kept in `kex`.
 [[nodiscard]] std::optional<ServerOffer> ParseKexInit(std::span<const std::uint8_t> payload);
