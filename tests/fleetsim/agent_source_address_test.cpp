@@ -6,7 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "agent_test_support.hpp"
@@ -106,7 +108,16 @@ TEST_F(AgentSourceAddressTest, UnsetKeepsTheKernelsChoice) {
 }
 
 TEST_F(AgentSourceAddressTest, EverySessionAndScriptComesFromTheConfiguredAddress) {
-  hosts_[1].source_address = "127.0.0.12";
+  // Through the loader, as `fleetps run` gets it: fleetsim's inventory with a collector section.
+  std::ifstream file(fleet_.Dir() / "fleet.yaml");
+  std::stringstream text;
+  text << file.rdbuf() << "collector:\n  source_address: 127.0.0.12\n";
+  const auto loaded = config::LoadInventoryFromString(text.str(), "fleet.yaml");
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded.inventory->hosts.size(), 3u);
+  const std::string& configured = loaded.inventory->hosts[1].source_address;
+  ASSERT_EQ(configured, "127.0.0.12");
+  hosts_[1].source_address = configured;
   ProbeWith(1, 2);
   EXPECT_GE(attribution_.scripts_total, 2u);  // fingerprint and probes
   EXPECT_EQ(attribution_.script_peers, std::set<std::string>{"127.0.0.12"});
