@@ -19,7 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using agent::Errc;
-using agent::HostState;
 using agent::ProbeStatus;
 
 agent::AgentOptions Options() {
