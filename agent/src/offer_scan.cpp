@@ -38,7 +38,9 @@ asio::awaitable<boost::system::result<ServerOffer>> ScanServerOffer(const config
   const std::string& host = spec.address.empty() ? spec.name : spec.address;
   asio::steady_timer timer(ex, deadline);
   tcp::socket socket(ex);
-  if (auto ec = co_await detail::ConnectTcp(socket, timer, host, spec.port)) co_return ec;
+  const boost::system::error_code connect_ec =
+      co_await detail::ConnectTcp(socket, timer, host, spec.port, spec.source_address);
+  if (connect_ec) co_return connect_ec;
 
   // Reads exactly n more bytes into `buffer`, within the deadline.
   std::vector<std::uint8_t> buffer;

@@ -190,7 +190,9 @@ asio::awaitable<error_code> SshSession::Core::Connect(const config::HostSpec& sp
     holds_descriptor_slot_ = true;
   }
   asio::steady_timer timer(ex_, deadline);
-  if (auto ec = co_await detail::ConnectTcp(socket_, timer, host, spec.port)) co_return ec;
+  const error_code connect_ec = co_await detail::ConnectTcp(socket_, timer, host, spec.port,
+                                                            spec.source_address, &failure.text);
+  if (connect_ec) co_return connect_ec;
   if (closed_) co_return make_error_code(Errc::kDisconnected);
 
   error_code ignored;

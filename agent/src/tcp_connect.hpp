@@ -24,11 +24,15 @@ void ReturnSessionDescriptor() noexcept;
 
 /// Resolves `host` (a name or an IP literal) and connects `socket` to `port`, both before
 /// `deadline` expires (the timer is the deadline: callers reuse it for what follows). Asio does
-/// both, so nothing blocks the thread (libssh would call getaddrinfo). Errors (`Errc`): dns
-/// (also a resolve that ran out of time), connect_timeout, connect_refused, fd_limit (no descriptor
-/// for the socket); operation_aborted when cancelled.
+/// both, so nothing blocks the thread (libssh would call getaddrinfo). A non-empty
+/// `source_address` (an IP literal, `collector.source_address`) is bound before connecting, and
+/// only the host's addresses of its family are tried. Errors (`Errc`): dns (also a resolve that
+/// ran out of time), connect_timeout, connect_refused, fd_limit (no descriptor for the socket),
+/// internal when the source address cannot be bound (not local, wrong family: `bind_problem`
+/// says which, when given); operation_aborted when cancelled.
 [[nodiscard]] boost::asio::awaitable<boost::system::error_code> ConnectTcp(
     boost::asio::ip::tcp::socket& socket, boost::asio::steady_timer& deadline,
-    const std::string& host, std::uint16_t port);
+    const std::string& host, std::uint16_t port, const std::string& source_address = {},
+    std::string* bind_problem = nullptr);
 
 }  // namespace fleetps::agent::detail

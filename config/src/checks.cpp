@@ -234,6 +234,17 @@ std::optional<std::string> CheckListenAddress(std::string_view listen) {
   return std::nullopt;
 }
 
+std::optional<std::string> CheckSourceAddress(std::string_view address) {
+  const std::string text(address);
+  std::array<unsigned char, 16> buffer{};
+  if (inet_pton(AF_INET, text.c_str(), buffer.data()) == 1 ||
+      inet_pton(AF_INET6, text.c_str(), buffer.data()) == 1) {
+    return std::nullopt;
+  }
+  return "source address " + Quote(address) +
+         " is not an IP address (an IPv4 or IPv6 literal, without brackets or port)";
+}
+
 std::size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;

@@ -19,6 +19,8 @@ std::string Quote(std::string_view text);
 std::optional<std::string> CheckHostName(std::string_view name);
 std::optional<std::string> CheckUser(std::string_view user);
 std::optional<std::string> CheckAddress(std::string_view address);
+/// `collector.source_address`: an IPv4 or IPv6 literal (no name: binding must not resolve).
+std::optional<std::string> CheckSourceAddress(std::string_view address);
 std::optional<std::string> CheckLabelName(std::string_view name);
 std::optional<std::string> CheckLabelValue(std::string_view value);
 std::optional<std::string> CheckEnvName(std::string_view name);

@@ -39,6 +39,7 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
     c.http = {};
     c.max_processes_per_host = 0;
     c.max_label_value_bytes = 0;
+    c.source_address.clear();  // carried by every HostSpec: changed hosts reconnect
     return c;
   };
   diff.process_names_changed = before.process_names != after.process_names ||

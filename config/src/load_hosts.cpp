@@ -63,6 +63,7 @@ void Loader::ResolveHosts() {
       HostSpec host = *spec;
       host.name = name;
       host.address = addresses.empty() ? name : addresses.size() == 1 ? addresses[0] : addresses[i];
+      host.source_address = inventory_.collector.source_address;
       inventory_.hosts.push_back(std::move(host));
     }
   }

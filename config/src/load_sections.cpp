@@ -68,6 +68,10 @@ void Loader::ParseCollector(const YAML::Node& value, Pos pos) {
                  if (auto n = Unsigned(v, p, 6, 60'000)) c.max_host_events_per_minute = *n;
                } else if (key == "web_config_file") {
                  if (auto path = Path(v, p)) c.web_config_file = *path;
+               } else if (key == "source_address") {
+                 if (auto address = Checked(v, p, "an IP address", detail::CheckSourceAddress)) {
+                   c.source_address = *address;
+                 }
                } else if (key == "http") {
                  ParseCollectorHttp(v, p);
                }

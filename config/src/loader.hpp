@@ -63,7 +63,8 @@ inline const KeyList kCollectorKeys{"listen",
                                     "fresh_rate",
                                     "fresh_burst",
                                     "api_threads",
-                                    "api_max_pending"};
+                                    "api_max_pending",
+                                    "source_address"};
 inline const KeyList kCollectorHttpKeys{"max_connections", "max_connections_per_client",
                                         "header_timeout",  "body_timeout",
                                         "idle_timeout",    "write_timeout",

@@ -17,6 +17,34 @@ namespace {
 
 constexpr std::int64_t kSimEpoch = 1'700'000'000;
 
+// Attribution keeps the last kScriptHistory scripts per host, oldest dropped, the total intact.
+TEST(AttributionTest, KeepsTheLastScriptsPerHostWithTheirPeers) {
+  boost::asio::io_context io;
+  KeyStore keys;
+  FleetOptions options;
+  options.hosts = 2;
+  Fleet fleet(io, keys, options);
+  constexpr std::size_t kRecorded = HostClients::kScriptHistory + 10;
+  for (std::size_t i = 0; i < kRecorded; ++i) {
+    fleet.RecordScript(1, i < 10 ? "127.0.0.11" : "127.0.0.12");
+  }
+  fleet.RecordScript(2, "127.0.0.13");
+  fleet.RecordScript(3, "127.0.0.14");  // no such host: ignored
+  const HostClients& first = fleet.ClientsOf(1);
+  EXPECT_EQ(first.scripts_total, kRecorded);
+  ASSERT_EQ(first.scripts.size(), HostClients::kScriptHistory);
+  EXPECT_TRUE(std::all_of(first.scripts.begin(), first.scripts.end(),
+                          [](const ScriptRecord& r) { return r.peer == "127.0.0.12"; }));
+  EXPECT_TRUE(std::is_sorted(
+      first.scripts.begin(), first.scripts.end(),
+      [](const ScriptRecord& a, const ScriptRecord& b) { return a.unix_ms < b.unix_ms; }));
+  EXPECT_GT(first.scripts.front().unix_ms, kSimEpoch * 1000);
+  const HostClients& second = fleet.ClientsOf(2);
+  ASSERT_EQ(second.scripts.size(), 1u);
+  EXPECT_EQ(second.scripts[0].peer, "127.0.0.13");
+  EXPECT_TRUE(second.sessions.empty());
+}
+
 TEST(FaultTest, ParsesEveryFaultAndFormatsItBack) {
   for (std::string_view text :
        {"none", "refuse", "no_banner", "kex_stall", "stall_output", "drip", "endless", "garbage",

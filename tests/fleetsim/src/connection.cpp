@@ -346,6 +346,7 @@ class SshConnection final : public Connection {
   }
 
   void BeginAnswer(Channel& c) {
+    fleet_.RecordScript(host_, peer_);
     const Fault fault = fleet_.FaultOf(host_);
     std::uint32_t delay_ms = 0;
     if (fault.kind == FaultKind::kDelay) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace fleetps::fleetsim {
 
@@ -25,11 +26,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void Drop() = 0;
 
   [[nodiscard]] std::uint32_t HostNumber() const { return host_; }
+  /// The client's address ("127.0.0.11"), set by the fleet at accept: what attribution reports.
+  [[nodiscard]] const std::string& Peer() const { return peer_; }
+  void SetPeer(std::string peer) { peer_ = std::move(peer); }
 
  protected:
   Fleet& fleet_;
   const std::uint64_t id_;
   const std::uint32_t host_;
+  std::string peer_;
 };
 
 /// An SSH server session on `socket` (already accepted) for host `host`.

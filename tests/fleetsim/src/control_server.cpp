@@ -46,6 +46,30 @@ json::object HostJson(const Fleet& fleet, std::uint32_t number) {
   return o;
 }
 
+// Attribution: who runs scripts on each host, and who holds sessions to it.
+json::object ClientsJson(const Fleet& fleet, std::uint32_t number) {
+  const HostClients& clients = fleet.ClientsOf(number);
+  json::object sessions;
+  for (const auto& [peer, count] : clients.sessions) {
+    sessions[peer] = count;
+  }
+  json::array scripts;
+  scripts.reserve(clients.scripts.size());
+  for (const ScriptRecord& script : clients.scripts) {
+    json::object entry;
+    entry["unix_ms"] = script.unix_ms;
+    entry["peer"] = script.peer;
+    scripts.push_back(std::move(entry));
+  }
+  json::object o;
+  o["number"] = number;
+  o["name"] = HostName(number);
+  o["sessions_by_peer"] = std::move(sessions);
+  o["scripts_total"] = clients.scripts_total;
+  o["scripts"] = std::move(scripts);
+  return o;
+}
+
 Reply HostsReply(const Fleet& fleet, const std::vector<std::uint32_t>& numbers) {
   json::array hosts;
   hosts.reserve(numbers.size());
@@ -88,6 +112,14 @@ Reply Route(Fleet& fleet, http::verb method, std::string_view target, const std:
   }
   if (action.empty() && method == http::verb::get) {
     return HostsReply(fleet, *numbers);
+  }
+  if (action == "clients" && method == http::verb::get) {
+    json::array hosts;
+    hosts.reserve(numbers->size());
+    for (const auto number : *numbers) {
+      hosts.push_back(ClientsJson(fleet, number));
+    }
+    return {http::status::ok, json::serialize(hosts) + "\n"};
   }
   if (action == "fault" && (method == http::verb::put || method == http::verb::post)) {
     const auto fault = ParseFault(body);

@@ -160,6 +160,8 @@ void Fleet::Accept(Host& host) {
 
 void Fleet::OnAccepted(Host& host, asio::ip::tcp::socket socket) {
   ++stats_.connections_accepted;
+  error_code endpoint_ec;
+  const asio::ip::tcp::endpoint socket_peer = socket.remote_endpoint(endpoint_ec);
   const std::uint64_t id = next_id_++;
   std::shared_ptr<Connection> connection;
   switch (host.fault.kind) {
@@ -177,22 +179,46 @@ void Fleet::OnAccepted(Host& host, asio::ip::tcp::socket socket) {
       break;
   }
   ++host.sessions;
+  connection->SetPeer(endpoint_ec ? std::string("?") : socket_peer.address().to_string());
+  ++host.clients.sessions[connection->Peer()];
   connections_.emplace(id, connection);
   connection->Start();
 }
 
 void Fleet::Forget(std::uint64_t id, std::uint32_t number, bool ssh) {
-  if (connections_.erase(id) == 0) {
+  const auto found = connections_.find(id);
+  if (found == connections_.end()) {
     return;
   }
+  const std::string peer = found->second->Peer();
+  connections_.erase(found);
   if (ssh) {
     --stats_.sessions_open;
   } else {
     --stats_.raw_open;
   }
   if (number >= 1 && number <= hosts_.size()) {
-    --hosts_[number - 1].sessions;
+    Host& host = hosts_[number - 1];
+    --host.sessions;
+    if (const auto it = host.clients.sessions.find(peer);
+        it != host.clients.sessions.end() && --it->second == 0) {
+      host.clients.sessions.erase(it);
+    }
   }
+}
+
+void Fleet::RecordScript(std::uint32_t number, const std::string& peer) {
+  if (number < 1 || number > hosts_.size()) {
+    return;
+  }
+  HostClients& clients = hosts_[number - 1].clients;
+  if (clients.scripts.size() == HostClients::kScriptHistory) {
+    clients.scripts.pop_front();
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  clients.scripts.push_back({now.count(), peer});
+  ++clients.scripts_total;
 }
 
 ssh_bind Fleet::BindFor(std::uint32_t number, bool changed_key) {
@@ -206,6 +232,9 @@ ssh_bind Fleet::BindFor(std::uint32_t number, bool changed_key) {
 
 std::uint16_t Fleet::PortOf(std::uint32_t number) const { return hosts_.at(number - 1).port; }
 SimDialect Fleet::DialectOf(std::uint32_t number) const { return hosts_.at(number - 1).dialect; }
+const HostClients& Fleet::ClientsOf(std::uint32_t number) const {
+  return hosts_.at(number - 1).clients;
+}
 Fault Fleet::FaultOf(std::uint32_t number) const { return hosts_.at(number - 1).fault; }
 std::uint32_t Fleet::SessionsOf(std::uint32_t number) const {
   return hosts_.at(number - 1).sessions;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,21 @@ struct FleetStats {
   std::uint64_t raw_open = 0;           ///< Current no_banner / kex_stall connections.
 };
 
+/// One script a host ran (exec'd or a framed shell run, probes and fingerprints alike), and who
+/// sent it: the attribution the cluster tests check ("no host probed by two collectors").
+struct ScriptRecord {
+  std::int64_t unix_ms = 0;  ///< System clock when the script began to be answered.
+  std::string peer;          ///< The client's IP address.
+};
+
+/// Per host: the last kScriptHistory scripts and the open connections by client address.
+struct HostClients {
+  static constexpr std::size_t kScriptHistory = 64;
+  std::deque<ScriptRecord> scripts;               ///< Oldest first, at most kScriptHistory.
+  std::uint64_t scripts_total = 0;                ///< All since start, including dropped records.
+  std::map<std::string, std::uint32_t> sessions;  ///< Open connections per client address.
+};
+
 class Connection;
 
 /// Not thread-safe: every call must run on the io_context's (single) thread.
@@ -90,6 +106,7 @@ class Fleet {
   [[nodiscard]] SimDialect DialectOf(std::uint32_t number) const;
   [[nodiscard]] Fault FaultOf(std::uint32_t number) const;
   [[nodiscard]] std::uint32_t SessionsOf(std::uint32_t number) const;
+  [[nodiscard]] const HostClients& ClientsOf(std::uint32_t number) const;
 
   /// Sets a host's fault. `refuse` closes its listener, leaving `refuse` reopens it;
   /// connection-level faults drop the host's open sessions so the next connect sees them.
@@ -107,6 +124,8 @@ class Fleet {
   const KeyStore& Keys() const { return keys_; }
   ssh_bind BindFor(std::uint32_t number, bool changed_key);
   void Forget(std::uint64_t id, std::uint32_t number, bool ssh);
+  /// A connection of host `number` from `peer` begins to answer a script.
+  void RecordScript(std::uint32_t number, const std::string& peer);
 
  private:
   struct Host {
@@ -116,6 +135,7 @@ class Fleet {
     Fault fault;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     std::uint32_t sessions = 0;
+    HostClients clients;
   };
 
   [[nodiscard]] bool OpenListener(Host& host, std::string& error);

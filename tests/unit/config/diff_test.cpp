@@ -122,6 +122,14 @@ TEST(InventoryDiffTest, RowAndLabelBoundsAreGroupingChanges) {
   EXPECT_TRUE(events.collector_changed);
 }
 
+// The source address travels in every HostSpec: a reload reconnects the hosts with it.
+TEST(InventoryDiffTest, SourceAddressChangesEveryHostNotTheCollector) {
+  const InventoryDiff diff =
+      DiffInventories(Load(kBefore), Load(WithCollector("{source_address: 127.0.0.11}")));
+  EXPECT_THAT(diff.changed, ElementsAre("keep", "edit", "gone"));
+  EXPECT_FALSE(diff.collector_changed);
+}
+
 TEST(InventoryDiffTest, RangeGrowthAddsOnlyNewHosts) {
   const InventoryDiff diff = DiffInventories(
       Load("defaults: {user: u, use_ssh_agent: true}\nhosts: [{name: 'n[1-2]'}]\n"),

@@ -291,6 +291,45 @@ hosts: [{name: a}]
   EXPECT_EQ(inventory.collector.restart_period, 60s);
 }
 
+// collector.source_address: an IP literal copied into every host (the agent binds to it).
+TEST(ConfigLoadTest, SourceAddressReachesEveryHost) {
+  const Inventory unset =
+      LoadOk("defaults: {user: mon, use_ssh_agent: true}\nhosts: [{name: a}]\n");
+  EXPECT_TRUE(unset.collector.source_address.empty());
+  EXPECT_TRUE(unset.hosts.at(0).source_address.empty());
+  // The hosts come first in the file: the section's place does not matter.
+  const Inventory v4 = LoadOk(R"(
+defaults: {user: mon, use_ssh_agent: true}
+hosts: [{name: "a[1-2]"}]
+collector: {source_address: 127.0.0.11}
+)");
+  EXPECT_EQ(v4.collector.source_address, "127.0.0.11");
+  ASSERT_EQ(v4.hosts.size(), 2u);
+  EXPECT_EQ(v4.hosts[0].source_address, "127.0.0.11");
+  EXPECT_EQ(v4.hosts[1].source_address, "127.0.0.11");
+  const Inventory v6 = LoadOk(R"(
+defaults: {user: mon, use_ssh_agent: true}
+collector: {source_address: "fd00::11"}
+hosts: [{name: a}]
+)");
+  EXPECT_EQ(v6.hosts.at(0).source_address, "fd00::11");
+  EXPECT_THAT(
+      Errors(R"(defaults: {user: mon, use_ssh_agent: true}
+collector:
+  source_address: collector-a.example
+hosts: [{name: a}]
+)"),
+      ElementsAre("t.yaml:3:19: source address \"collector-a.example\" is not an IP address "
+                  "(an IPv4 or IPv6 literal, without brackets or port)"));
+  EXPECT_THAT(Errors("defaults: {user: mon, use_ssh_agent: true}\n"
+                     "collector: {source_address: \"10.0.0.1:22\"}\nhosts: [{name: a}]\n"),
+              ElementsAre("t.yaml:2:29: source address \"10.0.0.1:22\" is not an IP address "
+                          "(an IPv4 or IPv6 literal, without brackets or port)"));
+  EXPECT_THAT(Errors("defaults: {user: mon, use_ssh_agent: true}\n"
+                     "collector: {source_address: [127.0.0.1]}\nhosts: [{name: a}]\n"),
+              ElementsAre("t.yaml:2:29: expected an IP address, got a list"));
+}
+
 TEST(ConfigLoadTest, AdmissionLimitsOfTheApi) {
   const Inventory defaults =
       LoadOk("defaults: {user: mon, use_ssh_agent: true}\nhosts: [{name: a}]\n");

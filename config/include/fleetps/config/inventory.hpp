@@ -62,6 +62,9 @@ struct HostSpec {
   std::string passphrase_env;   ///< Environment variable holding the passphrase, optional.
   bool use_ssh_agent = false;   ///< Authenticate through $SSH_AUTH_SOCK as well.
   std::string known_hosts;      ///< The collector's own known_hosts file.
+  /// `collector.source_address`, copied to every host: the local IP literal the SSH connection
+  /// binds to before connecting; empty = the kernel's choice.
+  std::string source_address;
   HostKeyPolicy host_key_policy = HostKeyPolicy::kStrict;
   std::chrono::milliseconds interval{15'000};
   std::chrono::milliseconds connect_timeout{5'000};
@@ -140,6 +143,10 @@ struct CollectorSettings {
   unsigned api_threads = 1;
   /// ...and the API requests admitted at once; the next gets 503.
   unsigned api_max_pending = 64;
+  /// Local IP literal outgoing SSH connections bind to (several collectors on one machine, or a
+  /// firewall that admits one address); empty = the kernel's choice. The loader copies it into
+  /// every HostSpec, so a reload that changes it reconnects the hosts.
+  std::string source_address;
   bool operator==(const CollectorSettings&) const = default;
 };
 
