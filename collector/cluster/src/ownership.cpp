@@ -180,7 +180,9 @@ struct OwnershipEngine::Impl {
   bool registered = false;
   bool member_key_stale = false;  // state or inventory hash changed since the last put
   std::string published_state;
-  OwnershipTime registered_at{};
+  bool ever_registered = false;
+  OwnershipTime first_registered_at{};  // min_members_timeout counts from here
+  bool size_reached = false;  // min_members met once
   OwnershipTime membership_changed_at{};
   bool drain_requested = false;
   OwnershipTime drain_deadline{};
@@ -515,8 +517,11 @@ struct OwnershipEngine::Impl {
       outer.lease_id_.store(lease);
       SetProbeDeadline(t_ok + ttl - opt.fence_margin);
       registered = true;
-      registered_at = Now();
-      membership_changed_at = registered_at;
+      membership_changed_at = Now();
+      if (!ever_registered) {
+        ever_registered = true;
+        first_registered_at = membership_changed_at;
+      }
       SetState(drain_requested ? MemberState::kDraining
                : mismatch      ? MemberState::kViewer
                                : MemberState::kParticipant);
@@ -762,8 +767,14 @@ struct OwnershipEngine::Impl {
     }
 
     // Gates for taking anything: wait-for-size and settle.
-    if (participants.size() < opt.min_members && now < registered_at + opt.min_members_timeout) {
-      WakeAt(registered_at + opt.min_members_timeout);
+    // Wait-for-size is a bootstrap gate: once met (or timed out) it stays open, so survivors of
+    // a failure take over whatever their number.
+    if (!size_reached) {
+      size_reached = participants.size() >= opt.min_members ||
+                     now >= first_registered_at + opt.min_members_timeout;
+    }
+    if (!size_reached) {
+      WakeAt(first_registered_at + opt.min_members_timeout);
       co_return std::nullopt;
     }
     if (now < membership_changed_at + opt.settle) {
