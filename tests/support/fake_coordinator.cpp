@@ -108,8 +108,7 @@ KeyValue FakeStore::Get(const std::string& key) const {
 
 std::vector<KeyValue> FakeStore::Prefix(const std::string& prefix) const {
   std::vector<KeyValue> out;
-  for (auto it = kvs_.lower_bound(prefix); it != kvs_.end() && HasPrefix(it->first, prefix);
-       ++it) {
+  for (auto it = kvs_.lower_bound(prefix); it != kvs_.end() && HasPrefix(it->first, prefix); ++it) {
     out.push_back(it->second);
   }
   return out;

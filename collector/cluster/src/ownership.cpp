@@ -109,9 +109,7 @@ std::string DurationMs(OwnershipDuration d) {
 }
 
 // Not an error to log: the coroutine is being cancelled.
-bool Aborted(const boost::system::error_code& ec) {
-  return ec == asio::error::operation_aborted;
-}
+bool Aborted(const boost::system::error_code& ec) { return ec == asio::error::operation_aborted; }
 
 }  // namespace
 
@@ -174,7 +172,9 @@ struct OwnershipEngine::Impl {
 
   // This member's session.
   LeaseId lease = 0;
-  LeaseId stale_lease = 0;  // fenced or failed registration: revoke before the next grant
+  LeaseId stale_lease = 0;
+  bool lease_lost = false;  // the store said kLeaseNotFound: the session is over  // fenced or
+                            // failed registration: revoke before the next grant
   std::chrono::seconds ttl{0};
   OwnershipTime t_ok{};
   bool registered = false;
@@ -182,12 +182,12 @@ struct OwnershipEngine::Impl {
   std::string published_state;
   bool ever_registered = false;
   OwnershipTime first_registered_at{};  // min_members_timeout counts from here
-  bool size_reached = false;  // min_members met once
+  bool size_reached = false;            // min_members met once
   OwnershipTime membership_changed_at{};
   bool drain_requested = false;
   OwnershipTime drain_deadline{};
   bool mismatch = false;
-  std::set<std::uint32_t> giving_away;                      // stopped probing, release pending
+  std::set<std::uint32_t> giving_away;  // stopped probing, release pending
   struct Receiving {
     OwnershipTime started;
     OwnershipStats::Reason reason;  // join, or drain when the owner was draining
@@ -197,10 +197,10 @@ struct OwnershipEngine::Impl {
 
   // Outputs, read from any thread.
   mutable std::mutex mu;
-  std::shared_ptr<const ClusterView> view;        // guarded by mu
-  std::vector<std::string> owned_hosts;           // guarded by mu
-  std::vector<bool> owned_bucket;                 // guarded by mu
-  OwnershipStats stats;                           // guarded by mu
+  std::shared_ptr<const ClusterView> view;  // guarded by mu
+  std::vector<std::string> owned_hosts;     // guarded by mu
+  std::vector<bool> owned_bucket;           // guarded by mu
+  OwnershipStats stats;                     // guarded by mu
 
   // --- helpers -------------------------------------------------------------------------------
 
@@ -256,8 +256,7 @@ struct OwnershipEngine::Impl {
       const std::string name(rest.substr(8));
       if (kv == nullptr) {
         if (members.erase(name) == 0) return false;
-        Log(LogLevel::kInfo, "cluster_member_left",
-            {{"cluster", opt.cluster}, {"member", name}});
+        Log(LogLevel::kInfo, "cluster_member_left", {{"cluster", opt.cluster}, {"member", name}});
         return true;
       }
       Member m;
@@ -444,7 +443,8 @@ struct OwnershipEngine::Impl {
   }
 
   void CountHandover(OwnershipStats::Direction direction, OwnershipStats::Reason reason,
-                     std::size_t buckets, std::size_t hosts, std::optional<OwnershipDuration> took) {
+                     std::size_t buckets, std::size_t hosts,
+                     std::optional<OwnershipDuration> took) {
     if (buckets == 0) return;
     {
       std::lock_guard lock(mu);
@@ -500,6 +500,7 @@ struct OwnershipEngine::Impl {
         continue;
       }
       lease = granted->first;
+      lease_lost = false;
       ttl = granted->second;
       t_ok = sent;
       const std::string value = MemberValue();
@@ -537,18 +538,25 @@ struct OwnershipEngine::Impl {
     for (;;) {
       const auto slept = co_await clock.sleep_until(next);
       if (slept) co_return SessionEnd::kCancelled;
-      const OwnershipTime sent = Now();
-      next = sent + opt.keepalive_interval;
-      auto renewed = co_await coord.KeepAlive(lease);
-      if (renewed) {
-        t_ok = sent;
-        SetProbeDeadline(t_ok + std::min(ttl, *renewed) - opt.fence_margin);
-        continue;
-      }
-      if (Aborted(renewed.error())) co_return SessionEnd::kCancelled;
-      CountError("keepalive", renewed.error());
-      if (renewed.error() == CoordinatorErrc::kLeaseNotFound) co_return SessionEnd::kLeaseLost;
+      next = Now() + opt.keepalive_interval;
+      const bool renewed = co_await RenewOnce();
+      if (renewed) continue;
+      if (lease_lost) co_return SessionEnd::kLeaseLost;
     }
+  }
+
+  // One keepalive; on success t_ok is its send time and the probe deadline moves.
+  asio::awaitable<bool> RenewOnce() {
+    const OwnershipTime sent = Now();
+    auto renewed = co_await coord.KeepAlive(lease);
+    if (renewed) {
+      t_ok = sent;
+      SetProbeDeadline(t_ok + std::min(ttl, *renewed) - opt.fence_margin);
+      co_return true;
+    }
+    if (!Aborted(renewed.error())) CountError("keepalive", renewed.error());
+    lease_lost = lease_lost || renewed.error() == CoordinatorErrc::kLeaseNotFound;
+    co_return false;
   }
 
   OwnershipTime ProbeDeadline() const {
@@ -591,11 +599,14 @@ struct OwnershipEngine::Impl {
           continue;
         }
         const bool still = co_await AllPeersSayDown();
-        if (!still) {
+        if (still) continue;
+        // A peer reaches the store: either it is back for us too, or we are the isolated one.
+        const bool renewed = co_await RenewOnce();
+        if (!renewed) {
           outer.failsafe_.store(false);
           co_return SessionEnd::kFenced;
         }
-        continue;
+        continue;  // the next pass leaves failsafe
       }
       const OwnershipTime deadline = ProbeDeadline();
       // Ask the peers early enough to decide before the deadline.
@@ -766,7 +777,20 @@ struct OwnershipEngine::Impl {
       if (!outcome) co_return Failed("release", outcome.error());
     }
 
-    // Gates for taking anything: wait-for-size and settle.
+    // A receiver claims a released bucket at once (make-before-break), whatever the gates.
+    std::vector<std::uint32_t> handed;
+    for (const auto& [b, h] : handovers) {
+      if (h.to == opt.self.name && h.lease == lease && owners[b].member.empty() &&
+          desired[b] == opt.self.name) {
+        handed.push_back(b);
+      }
+    }
+    if (!handed.empty()) {
+      auto end = co_await ClaimBuckets(handed);
+      if (end) co_return end;
+    }
+
+    // Gates for taking anything else: wait-for-size and settle.
     // Wait-for-size is a bootstrap gate: once met (or timed out) it stays open, so survivors of
     // a failure take over whatever their number.
     if (!size_reached) {
@@ -802,45 +826,8 @@ struct OwnershipEngine::Impl {
       if (desired[b] == opt.self.name && owners[b].member.empty() && fits(b)) claim.push_back(b);
     }
     if (!claim.empty()) {
-      json::object value;
-      value["member"] = opt.self.name;
-      value["since_rev"] = revision;
-      const std::string owner_value = json::serialize(value);
-      std::array<std::vector<std::uint32_t>, OwnershipStats::kReasons> won_by_reason;
-      std::array<std::optional<OwnershipDuration>, OwnershipStats::kReasons> took_by_reason;
-      for (std::size_t i = 0; i < claim.size(); i += kClaimBatch) {
-        std::vector<std::string> keys;
-        const std::size_t end = std::min(claim.size(), i + kClaimBatch);
-        for (std::size_t j = i; j < end; ++j) {
-          keys.push_back(prefix + "owners/" + BucketKey(claim[j]));
-        }
-        auto outcome = co_await coord.Claim(std::move(keys), owner_value, lease);
-        if (!outcome) co_return Failed("claim", outcome.error());
-        for (std::size_t j = i; j < end; ++j) {
-          if (!(*outcome)[j - i].won) continue;
-          const std::uint32_t b = claim[j];
-          auto reason = OwnershipStats::kJoin;
-          std::optional<OwnershipDuration> took;
-          if (auto started = handover_started.find(b); started != handover_started.end()) {
-            took = Now() - started->second.started;
-            reason = started->second.reason;
-            handover_started.erase(started);
-          } else if (ever_owned[b]) {
-            reason = OwnershipStats::kFailover;
-          }
-          if (took) took_by_reason[reason] = std::max(took_by_reason[reason].value_or(OwnershipDuration{}), *took);
-          won_by_reason[reason].push_back(b);
-          // Ours from now; the watch fills in the claim's mod_revision.
-          if (owners[b].member.empty()) owners[b] = Owner{opt.self.name, lease, 0};
-          ever_owned[b] = true;
-        }
-      }
-      Publish();  // probe them at once
-      for (std::size_t r = 0; r < OwnershipStats::kReasons; ++r) {
-        CountHandover(OwnershipStats::kIn, static_cast<OwnershipStats::Reason>(r),
-                      won_by_reason[r].size(), HostsOf(won_by_reason[r]).size(),
-                      took_by_reason[r]);
-      }
+      auto end = co_await ClaimBuckets(claim);
+      if (end) co_return end;
     }
 
     // Receiver: warm the buckets we win that another member holds, then say we are ready.
@@ -877,6 +864,51 @@ struct OwnershipEngine::Impl {
         auto outcome = co_await coord.Claim(std::move(keys), ready_value, lease);
         if (!outcome) co_return Failed("handover", outcome.error());
       }
+    }
+    co_return std::nullopt;
+  }
+
+  // Claims `claim` (batches of ≤ 128); the won buckets are probed at once.
+  asio::awaitable<std::optional<SessionEnd>> ClaimBuckets(const std::vector<std::uint32_t>& claim) {
+    json::object value;
+    value["member"] = opt.self.name;
+    value["since_rev"] = revision;
+    const std::string owner_value = json::serialize(value);
+    std::array<std::vector<std::uint32_t>, OwnershipStats::kReasons> won_by_reason;
+    std::array<std::optional<OwnershipDuration>, OwnershipStats::kReasons> took_by_reason;
+    for (std::size_t i = 0; i < claim.size(); i += kClaimBatch) {
+      std::vector<std::string> keys;
+      const std::size_t end = std::min(claim.size(), i + kClaimBatch);
+      for (std::size_t j = i; j < end; ++j) {
+        keys.push_back(prefix + "owners/" + BucketKey(claim[j]));
+      }
+      auto outcome = co_await coord.Claim(std::move(keys), owner_value, lease);
+      if (!outcome) co_return Failed("claim", outcome.error());
+      for (std::size_t j = i; j < end; ++j) {
+        if (!(*outcome)[j - i].won) continue;
+        const std::uint32_t b = claim[j];
+        auto reason = OwnershipStats::kJoin;
+        std::optional<OwnershipDuration> took;
+        if (auto started = handover_started.find(b); started != handover_started.end()) {
+          took = Now() - started->second.started;
+          reason = started->second.reason;
+          handover_started.erase(started);
+        } else if (ever_owned[b]) {
+          reason = OwnershipStats::kFailover;
+        }
+        if (took)
+          took_by_reason[reason] =
+              std::max(took_by_reason[reason].value_or(OwnershipDuration{}), *took);
+        won_by_reason[reason].push_back(b);
+        // Ours from now; the watch fills in the claim's mod_revision.
+        if (owners[b].member.empty()) owners[b] = Owner{opt.self.name, lease, 0};
+        ever_owned[b] = true;
+      }
+    }
+    Publish();  // probe them at once
+    for (std::size_t r = 0; r < OwnershipStats::kReasons; ++r) {
+      CountHandover(OwnershipStats::kIn, static_cast<OwnershipStats::Reason>(r),
+                    won_by_reason[r].size(), HostsOf(won_by_reason[r]).size(), took_by_reason[r]);
     }
     co_return std::nullopt;
   }
@@ -991,7 +1023,8 @@ OwnershipStats OwnershipEngine::Stats() const {
   OwnershipStats s = impl_->stats;
   const std::int64_t deadline = probe_deadline_.load();
   if (deadline != 0) {
-    const auto remaining = OwnershipTime(OwnershipDuration(deadline)) + impl_->opt.fence_margin - now;
+    const auto remaining =
+        OwnershipTime(OwnershipDuration(deadline)) + impl_->opt.fence_margin - now;
     s.lease_remaining_seconds = std::max(0.0, std::chrono::duration<double>(remaining).count());
   }
   return s;

@@ -64,9 +64,8 @@ class Cluster {
 
   Cluster() {
     for (int i = 0; i < kHosts; ++i) inventory_.push_back("host-" + std::to_string(i));
-    store_.SetObserver([this](Revision rev, const std::vector<WatchEvent>& events) {
-      Observe(rev, events);
-    });
+    store_.SetObserver(
+        [this](Revision rev, const std::vector<WatchEvent>& events) { Observe(rev, events); });
   }
 
   ~Cluster() {
@@ -110,8 +109,8 @@ class Cluster {
       co_return PeerSaysDown(peer.spec.name);
     };
     const std::string sha = options.inventory_sha256;
-    n.engine = std::make_unique<OwnershipEngine>(n.io.get_executor(), *n.client,
-                                                 std::move(options), clock, hooks);
+    n.engine = std::make_unique<OwnershipEngine>(n.io.get_executor(), *n.client, std::move(options),
+                                                 clock, hooks);
     n.engine->SetInventory(inventory_, sha);
     nodes_.push_back(std::move(node));
     if (start) Start(n);
@@ -120,8 +119,8 @@ class Cluster {
 
   void Start(Node& n) {
     asio::co_spawn(n.io, n.engine->Run(),
-                   asio::bind_cancellation_slot(n.stop.slot(),
-                                                [&n](const std::exception_ptr&) { n.done = true; }));
+                   asio::bind_cancellation_slot(
+                       n.stop.slot(), [&n](const std::exception_ptr&) { n.done = true; }));
     RunReady();
   }
 
@@ -234,8 +233,7 @@ class Cluster {
         ++claims_checked_;
         const std::string claimer = Value(e.kv.value, "member");
         for (const auto& n : nodes_) {
-          if (n->name != claimer && n->engine->OwnsBucket(b) &&
-              n->engine->MayProbe(clock_.Now())) {
+          if (n->name != claimer && n->engine->OwnsBucket(b) && n->engine->MayProbe(clock_.Now())) {
             ++violations_;
             ADD_FAILURE() << "rev " << rev << ": " << claimer << " claimed bucket " << b
                           << " while " << n->name << " may still probe it";

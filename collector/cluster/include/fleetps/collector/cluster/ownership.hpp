@@ -8,10 +8,10 @@
 //
 //   start ──register──▶ participant ◀──inventory agrees── viewer
 //       ▲                 │  │  └─inventory differs from the majority──▶ viewer
-//       │                 │  └─Drain()──▶ draining ──all handed over / drain_timeout──▶ (revoked, Run returns)
-//       │                 └─t_ok + TTL − fence_margin passes──▶ ask peers ──all say "down"──▶ failsafe
-//       │                                                            └─otherwise──▶ fenced
-//       └───────────── store answers again (a new lease; old claims revoked or expired) ◀──┘
+//       │                 │  └─Drain()──▶ draining ──all handed over / drain_timeout──▶ (revoked,
+//       Run returns) │                 └─t_ok + TTL − fence_margin passes──▶ ask peers ──all say
+//       "down"──▶ failsafe │ └─otherwise──▶ fenced └───────────── store answers again (a new lease;
+//       old claims revoked or expired) ◀──┘
 //
 // What the app calls:
 //   - Run() once, on its executor (all the engine's work runs there; the Coordinator's too);
@@ -65,14 +65,15 @@ struct OwnershipClock {
 };
 
 struct OwnershipOptions {
-  std::string cluster;          ///< cluster.name: keys live under /fleetps/<cluster>/
-  MemberSpec self;              ///< this member's name, weight (zone: ignored for now)
-  std::string advertise;        ///< base URL peers reach it at
-  std::string version;          ///< fleetps version, published in the member key
+  std::string cluster;    ///< cluster.name: keys live under /fleetps/<cluster>/
+  MemberSpec self;        ///< this member's name, weight (zone: ignored for now)
+  std::string advertise;  ///< base URL peers reach it at
+  std::string version;    ///< fleetps version, published in the member key
   std::uint32_t buckets = kDefaultBuckets;
   std::chrono::seconds lease_ttl{10};
   OwnershipDuration keepalive_interval{};  ///< zero = lease_ttl / 3
-  OwnershipDuration request_timeout = std::chrono::seconds(2);  ///< the Coordinator's bound (for the timing rule)
+  OwnershipDuration request_timeout =
+      std::chrono::seconds(2);  ///< the Coordinator's bound (for the timing rule)
   OwnershipDuration fence_margin = std::chrono::seconds(2);
   OwnershipDuration settle = std::chrono::seconds(2);  ///< membership quiet this long before claims
   std::size_t min_members = 0;  ///< participants needed before the first claim (0 = off)
