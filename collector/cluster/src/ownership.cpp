@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <limits>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <utility>
 #include <variant>
 
@@ -165,6 +167,8 @@ struct OwnershipEngine::Impl {
   std::vector<Owner> owners;
   std::vector<bool> ever_owned;
   std::map<std::uint32_t, Handover> handovers;
+  std::vector<std::string> desired_cache;  // of DesiredOwners()
+  bool desired_stale = true;
 
   // The inventory.
   std::vector<std::vector<std::string>> hosts_in_bucket;
@@ -328,9 +332,11 @@ struct OwnershipEngine::Impl {
     bool changed = before.size() != members.size();
     for (const auto& [name, m] : members) {
       auto it = before.find(name);
-      changed = changed || it == before.end() || it->second.state != m.state;
+      changed = changed || it == before.end() || it->second.state != m.state ||
+                it->second.spec.weight != m.spec.weight;
     }
-    if (changed) membership_changed_at = Now();
+    if (changed) MembershipChanged();
+    desired_stale = true;
     // Buckets we were giving away and that are no longer ours need no release.
     std::erase_if(giving_away, [&](std::uint32_t b) { return !Mine(b); });
     revision = snapshot.revision;
@@ -343,7 +349,7 @@ struct OwnershipEngine::Impl {
     for (const auto& e : batch.events) {
       changed = ApplyKey(e.kv.key, e.type == WatchEvent::Type::kPut ? &e.kv : nullptr) || changed;
     }
-    if (changed) membership_changed_at = Now();
+    if (changed) MembershipChanged();
     revision = std::max(revision, batch.revision);
     Publish();
     Wake();
@@ -392,13 +398,22 @@ struct OwnershipEngine::Impl {
     return out;
   }
 
-  // Desired owner's name per bucket ("" = none).
-  std::vector<std::string> Desired(const std::vector<MemberSpec>& participants) const {
-    std::vector<std::string> out(opt.buckets);
-    for (std::uint32_t b = 0; b < opt.buckets; ++b) {
-      if (auto i = DesiredOwner(participants, b)) out[b] = participants[*i].name;
+  // Desired owner's name per bucket ("" = none), recomputed only when membership changes.
+  const std::vector<std::string>& DesiredOwners() {
+    if (desired_stale) {
+      const std::vector<MemberSpec> participants = Participants();
+      desired_cache.assign(opt.buckets, std::string());
+      for (std::uint32_t b = 0; b < opt.buckets; ++b) {
+        if (auto i = DesiredOwner(participants, b)) desired_cache[b] = participants[*i].name;
+      }
+      desired_stale = false;
     }
-    return out;
+    return desired_cache;
+  }
+
+  void MembershipChanged() {
+    membership_changed_at = Now();
+    desired_stale = true;
   }
 
   void Publish() {
@@ -408,7 +423,7 @@ struct OwnershipEngine::Impl {
     std::size_t owned_buckets = 0;
     std::size_t orphaned = 0;
     std::size_t desired_hosts = 0;
-    const std::vector<std::string> desired = Desired(Participants());
+    const std::vector<std::string>& desired = DesiredOwners();
     for (std::uint32_t b = 0; b < opt.buckets; ++b) {
       const auto& in_bucket = hosts_in_bucket[b];
       if (Probing(b)) {
@@ -484,6 +499,7 @@ struct OwnershipEngine::Impl {
   // Grants a lease and puts the member key; retries until it succeeds or is cancelled.
   asio::awaitable<bool> Register() {
     for (;;) {
+      if (drain_requested) co_return false;  // not registered: nothing to hand over
       if (stale_lease != 0) {
         // Best effort: claims under a lease we could not prove alive go at once, not at expiry.
         const LeaseId revoking = std::exchange(stale_lease, 0);
@@ -518,7 +534,7 @@ struct OwnershipEngine::Impl {
       outer.lease_id_.store(lease);
       SetProbeDeadline(t_ok + ttl - opt.fence_margin);
       registered = true;
-      membership_changed_at = Now();
+      MembershipChanged();
       if (!ever_registered) {
         ever_registered = true;
         first_registered_at = membership_changed_at;
@@ -720,7 +736,7 @@ struct OwnershipEngine::Impl {
     }
 
     const std::vector<MemberSpec> participants = Participants();
-    const std::vector<std::string> desired = Desired(participants);
+    const std::vector<std::string>& desired = DesiredOwners();
 
     // Old owner: release the buckets whose receiver is ready.
     std::vector<std::uint32_t> release;
@@ -946,7 +962,6 @@ struct OwnershipEngine::Impl {
 
   asio::awaitable<void> Run() {
     for (;;) {
-      if (drain_requested && !registered && lease == 0 && drain_deadline <= Now()) co_return;
       const bool ok = co_await Register();
       if (!ok) co_return;
       auto ended = co_await (KeepAliveLoop() || FenceWatch() || WatchLoop() || ReconcileLoop());

@@ -32,17 +32,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "fleetps/collector/cluster/assignment.hpp"
@@ -134,6 +130,7 @@ struct OwnershipStats {
 };
 [[nodiscard]] std::string_view HandoverReasonName(OwnershipStats::Reason reason) noexcept;
 
+/// One member's engine. Destroy it only after Run() has returned (or was never started).
 class OwnershipEngine {
  public:
   OwnershipEngine(boost::asio::any_io_executor executor, Coordinator& coordinator,
