@@ -178,6 +178,21 @@ void FakeCoordinator::SetCutOff(bool cut) {
   }
 }
 
+std::vector<ClaimOutcome> FakeCoordinator::Transact(std::size_t count, const TxnItem& item) {
+  std::vector<ClaimOutcome> outcomes;
+  outcomes.reserve(count);
+  // One store transaction (one revision) per chunk, as the etcd client batches them.
+  for (std::size_t begin = 0; begin < count; begin += kMaxOpsPerTxn) {
+    const Revision rev = store_.revision_ + 1;
+    std::vector<WatchEvent> events;
+    for (std::size_t i = begin; i < std::min(count, begin + kMaxOpsPerTxn); ++i) {
+      outcomes.push_back(item(i, rev, events));
+    }
+    store_.Commit(std::move(events));
+  }
+  return outcomes;
+}
+
 asio::awaitable<boost::system::error_code> FakeCoordinator::Reachable() {
   ++calls_;
   if (!Unreachable()) {
@@ -247,52 +262,35 @@ asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> FakeCoordinato
   if (lease != 0 && !store_.leases_.contains(lease)) {
     co_return make_error_code(CoordinatorErrc::kLeaseNotFound);
   }
-  std::vector<ClaimOutcome> outcomes;
-  outcomes.reserve(keys.size());
-  // One store transaction (one revision) per chunk, as the etcd client batches them.
-  for (std::size_t begin = 0; begin < keys.size(); begin += kMaxOpsPerTxn) {
-    const std::size_t end = std::min(keys.size(), begin + kMaxOpsPerTxn);
-    const Revision rev = store_.revision_ + 1;
-    std::vector<WatchEvent> events;
-    for (std::size_t i = begin; i < end; ++i) {
-      ClaimOutcome outcome{keys[i], false, {}};
-      if (auto it = store_.kvs_.find(keys[i]); it != store_.kvs_.end()) {
-        outcome.holder_value = it->second.value;
-      } else {
-        events.push_back(store_.PutKey(keys[i], value, lease, rev));
-        outcome.won = true;
-      }
-      outcomes.push_back(std::move(outcome));
-    }
-    store_.Commit(std::move(events));
-  }
-  co_return outcomes;
+  co_return Transact(keys.size(),
+                     [&](std::size_t i, Revision rev, std::vector<WatchEvent>& events) {
+                       ClaimOutcome outcome{keys[i], false, {}};
+                       if (auto it = store_.kvs_.find(keys[i]); it != store_.kvs_.end()) {
+                         outcome.holder_value = it->second.value;
+                       } else {
+                         events.push_back(store_.PutKey(keys[i], value, lease, rev));
+                         outcome.won = true;
+                       }
+                       return outcome;
+                     });
 }
 
 asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> FakeCoordinator::Release(
     std::vector<std::pair<std::string, Revision>> keys) {
   const boost::system::error_code ec = co_await Reachable();
   if (ec) co_return ec;
-  std::vector<ClaimOutcome> outcomes;
-  outcomes.reserve(keys.size());
-  for (std::size_t begin = 0; begin < keys.size(); begin += kMaxOpsPerTxn) {
-    const std::size_t end = std::min(keys.size(), begin + kMaxOpsPerTxn);
-    const Revision rev = store_.revision_ + 1;
-    std::vector<WatchEvent> events;
-    for (std::size_t i = begin; i < end; ++i) {
-      ClaimOutcome outcome{keys[i].first, false, {}};
-      auto it = store_.kvs_.find(keys[i].first);
-      if (it != store_.kvs_.end() && it->second.mod_revision == keys[i].second) {
-        events.push_back(store_.DeleteKey(keys[i].first, rev));
-        outcome.won = true;
-      } else if (it != store_.kvs_.end()) {
-        outcome.holder_value = it->second.value;
-      }
-      outcomes.push_back(std::move(outcome));
-    }
-    store_.Commit(std::move(events));
-  }
-  co_return outcomes;
+  co_return Transact(keys.size(),
+                     [&](std::size_t i, Revision rev, std::vector<WatchEvent>& events) {
+                       ClaimOutcome outcome{keys[i].first, false, {}};
+                       auto it = store_.kvs_.find(keys[i].first);
+                       if (it != store_.kvs_.end() && it->second.mod_revision == keys[i].second) {
+                         events.push_back(store_.DeleteKey(keys[i].first, rev));
+                         outcome.won = true;
+                       } else if (it != store_.kvs_.end()) {
+                         outcome.holder_value = it->second.value;
+                       }
+                       return outcome;
+                     });
 }
 
 asio::awaitable<boost::system::error_code> FakeCoordinator::Watch(

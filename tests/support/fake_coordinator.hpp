@@ -136,6 +136,10 @@ class FakeCoordinator final : public cluster::Coordinator {
   // Empty when the store answers; otherwise waits the request timeout and returns kUnavailable.
   boost::asio::awaitable<boost::system::error_code> Reachable();
   [[nodiscard]] bool Unreachable() const { return cut_ || store_.down_; }
+  // Applies item(i, revision, events) for i in [0, count), ≤ 128 per store revision.
+  using TxnItem = std::function<cluster::ClaimOutcome(std::size_t, cluster::Revision,
+                                                      std::vector<cluster::WatchEvent>&)>;
+  std::vector<cluster::ClaimOutcome> Transact(std::size_t count, const TxnItem& item);
 
   FakeStore& store_;
   collector::Duration request_timeout_;
