@@ -147,7 +147,8 @@ struct OwnershipEngine::Impl {
         wake(ex, 1),
         owners(opt.buckets),
         ever_owned(opt.buckets, false),
-        hosts_in_bucket(opt.buckets) {
+        hosts_in_bucket(opt.buckets),
+        receive_wake(ex, 1) {
     if (opt.keepalive_interval.count() <= 0) opt.keepalive_interval = opt.lease_ttl / 3;
     view = std::make_shared<const ClusterView>(BuildView());
   }
@@ -197,6 +198,9 @@ struct OwnershipEngine::Impl {
     OwnershipStats::Reason reason;  // join, or drain when the owner was draining
   };
   std::map<std::uint32_t, Receiving> handover_started;  // receiver: warm start
+  std::set<std::uint32_t> receiving;                    // queued or warming
+  std::vector<std::uint32_t> receive_queue;             // for the receive loop
+  asio::experimental::channel<void(boost::system::error_code)> receive_wake;
   OwnershipTime next_wakeup{};
 
   // Outputs, read from any thread.
@@ -825,7 +829,8 @@ struct OwnershipEngine::Impl {
     std::size_t load = 0;  // hosts held or being received, against max_hosts
     for (std::uint32_t b = 0; b < opt.buckets; ++b) {
       const auto h = handovers.find(b);
-      if (Mine(b) || (h != handovers.end() && h->second.to == opt.self.name)) {
+      if (Mine(b) || receiving.contains(b) ||
+          (h != handovers.end() && h->second.to == opt.self.name)) {
         load += hosts_in_bucket[b].size();
       }
     }
@@ -846,42 +851,80 @@ struct OwnershipEngine::Impl {
       if (end) co_return end;
     }
 
-    // Receiver: warm the buckets we win that another member holds, then say we are ready.
-    std::vector<std::uint32_t> receive;
+    // Receiver: the buckets we win that another member holds go to the receive loop, which
+    // warms them without holding up claims and releases here.
+    bool queued = false;
     for (std::uint32_t b = 0; b < opt.buckets; ++b) {
       if (desired[b] != opt.self.name || owners[b].member.empty() || Mine(b)) continue;
+      if (receiving.contains(b)) continue;
       auto h = handovers.find(b);
       if (h != handovers.end() && h->second.to == opt.self.name) continue;  // already ready
-      if (fits(b)) receive.push_back(b);
+      if (!fits(b)) continue;
+      receiving.insert(b);
+      receive_queue.push_back(b);
+      queued = true;
     }
-    if (!receive.empty()) {
+    if (queued) receive_wake.try_send(boost::system::error_code{});
+    co_return std::nullopt;
+  }
+
+  // Warms the queued buckets (bounded by handover_warm_timeout), then writes handover/<b> ready
+  // for those still ours to receive; their owners release them and Reconcile claims them.
+  asio::awaitable<SessionEnd> ReceiveLoop() {
+    for (;;) {
+      auto [woken] = co_await receive_wake.async_receive(asio::as_tuple(asio::use_awaitable));
+      if (woken) co_return SessionEnd::kCancelled;
+      std::vector<std::uint32_t> batch = std::exchange(receive_queue, {});
+      if (batch.empty()) continue;
       const OwnershipTime started = Now();
-      for (auto b : receive) {
+      for (auto b : batch) {
         auto holder = members.find(owners[b].member);
         const bool draining = holder != members.end() && holder->second.state == "draining";
         handover_started.emplace(
             b, Receiving{started, draining ? OwnershipStats::kDrain : OwnershipStats::kJoin});
       }
       if (hooks.warm) {
-        const std::vector<std::string> hosts = HostsOf(receive);
+        const std::vector<std::string> hosts = HostsOf(batch);
         const OwnershipTime give_up = started + opt.handover_warm_timeout;
         auto warmed = co_await (hooks.warm(hosts) || clock.sleep_until(give_up));
         if (warmed.index() == 1 && Aborted(std::get<1>(warmed))) co_return SessionEnd::kCancelled;
+      }
+      // Membership may have moved on while we warmed.
+      std::vector<std::uint32_t> ready;
+      for (auto b : batch) {
+        receiving.erase(b);
+        if (DesiredOwners()[b] == opt.self.name && !owners[b].member.empty() && !Mine(b)) {
+          ready.push_back(b);
+        } else if (!Mine(b)) {
+          handover_started.erase(b);
+        }
       }
       json::object value;
       value["to"] = opt.self.name;
       value["ready"] = true;
       const std::string ready_value = json::serialize(value);
-      for (std::size_t i = 0; i < receive.size(); i += kClaimBatch) {
+      for (std::size_t i = 0; i < ready.size(); i += kClaimBatch) {
         std::vector<std::string> keys;
-        for (std::size_t j = i; j < std::min(receive.size(), i + kClaimBatch); ++j) {
-          keys.push_back(prefix + "handover/" + BucketKey(receive[j]));
+        const std::size_t end = std::min(ready.size(), i + kClaimBatch);
+        for (std::size_t j = i; j < end; ++j) {
+          keys.push_back(prefix + "handover/" + BucketKey(ready[j]));
         }
         auto outcome = co_await coord.Claim(std::move(keys), ready_value, lease);
-        if (!outcome) co_return Failed("handover", outcome.error());
+        if (!outcome) {
+          if (auto ended = Failed("handover", outcome.error())) co_return *ended;
+          const auto slept = co_await clock.sleep_until(Now() + opt.retry_interval);
+          if (slept) co_return SessionEnd::kCancelled;
+          break;
+        }
+        for (std::size_t j = i; j < end; ++j) {
+          // Ready from now (the watch fills in the key's mod_revision); a lost one is retried.
+          if ((*outcome)[j - i].won && !handovers.contains(ready[j])) {
+            handovers[ready[j]] = Handover{opt.self.name, true, lease, 0};
+          }
+        }
       }
+      Wake();
     }
-    co_return std::nullopt;
   }
 
   // Claims `claim` (batches of ≤ 128); the won buckets are probed at once.
@@ -949,6 +992,8 @@ struct OwnershipEngine::Impl {
     registered = false;
     giving_away.clear();
     handover_started.clear();
+    receiving.clear();
+    receive_queue.clear();
     {
       std::lock_guard lock(mu);
       ++stats.fenced_total;
@@ -964,7 +1009,8 @@ struct OwnershipEngine::Impl {
     for (;;) {
       const bool ok = co_await Register();
       if (!ok) co_return;
-      auto ended = co_await (KeepAliveLoop() || FenceWatch() || WatchLoop() || ReconcileLoop());
+      auto ended = co_await (KeepAliveLoop() || FenceWatch() || WatchLoop() || ReconcileLoop() ||
+                             ReceiveLoop());
       const SessionEnd end = std::visit([](SessionEnd e) { return e; }, ended);
       if (end == SessionEnd::kCancelled || end == SessionEnd::kDrained) co_return;
       // Our lease is gone or unproven: Mine() becomes false for every old claim, and Register
