@@ -11,8 +11,11 @@
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -591,14 +594,21 @@ struct OwnershipEngine::Impl {
       std::lock_guard lock(mu);
       last = view;
     }
-    std::size_t peers = 0;
+    // All peers at once: the answer is due before the probe deadline.
+    using Ask = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<bool>>(), asio::deferred));
+    std::vector<Ask> asks;
     for (const auto& member : last->members) {
-      if (member.self) continue;
-      ++peers;
-      const bool down = co_await hooks.peer_store_down(member);
-      if (!down) co_return false;
+      if (!member.self)
+        asks.push_back(asio::co_spawn(ex, hooks.peer_store_down(member), asio::deferred));
     }
-    co_return peers > 0;  // alone, nobody can confirm it: fence
+    if (asks.empty()) co_return false;  // alone, nobody can confirm it: fence
+    auto [order, failures, answers] =
+        co_await asio::experimental::make_parallel_group(std::move(asks))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      if (failures[i] || !answers[i]) co_return false;
+    }
+    co_return true;
   }
 
   // Fences at t_ok + TTL − fence_margin unless renewed; failsafe first when every peer agrees.
