@@ -95,6 +95,8 @@ struct OwnershipHooks {
   /// Completes when no probe of `hosts` (no longer owned) is in flight any more.
   std::function<boost::asio::awaitable<void>(std::vector<std::string> hosts)> quiesce;
   /// Asks `peer` whether the store is unreachable for it too: true only when it answered "yes".
+  /// All peers are asked at once, from request_timeout before the probe deadline: bound each
+  /// call by request_timeout. Failsafe needs every peer to say yes; a member alone fences.
   std::function<boost::asio::awaitable<bool>(const MemberView& peer)> peer_store_down;
   /// The owned host set changed (sorted, complete).
   std::function<void(const std::vector<std::string>& owned_hosts)> on_owned_hosts;
@@ -108,8 +110,9 @@ struct OwnershipStats {
   enum Reason { kJoin, kLeave, kDrain, kFailover, kRebalance, kReasons };
   /// fleetps_cluster_handovers_total{direction, reason}: buckets moved.
   std::array<std::array<std::uint64_t, kReasons>, kDirections> handovers{};
-  /// fleetps_cluster_handover_seconds{reason}: a receiver's warm start → claim, per handover
-  /// batch; cumulative counts per upper bound (seconds), then sum and count.
+  /// A receiver's warm start → claim, per handover batch (cumulative counts per upper bound in
+  /// seconds, then sum and count). §7.4's fleetps_cluster_handover_seconds ends at the first
+  /// successful probe, which only the app sees: it can add that part, or export this.
   static constexpr std::array<double, 8> kHandoverBounds{0.5, 1, 2, 5, 10, 30, 60, 120};
   std::array<std::array<std::uint64_t, kHandoverBounds.size()>, kReasons> handover_buckets{};
   std::array<double, kReasons> handover_seconds_sum{};
