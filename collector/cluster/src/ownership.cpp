@@ -195,7 +195,8 @@ struct OwnershipEngine::Impl {
   bool drain_requested = false;
   OwnershipTime drain_deadline{};
   bool mismatch = false;
-  std::set<std::uint32_t> giving_away;  // stopped probing, release pending
+  std::set<std::uint32_t> giving_away;      // stopped probing, release pending
+  std::set<std::uint32_t> released_unseen;  // released; the watch has not shown the DELETE yet
   struct Receiving {
     OwnershipTime started;
     OwnershipStats::Reason reason;  // join, or drain when the owner was draining
@@ -300,6 +301,7 @@ struct OwnershipEngine::Impl {
       if (kv == nullptr) {
         owners[*b] = Owner{};
         giving_away.erase(*b);
+        released_unseen.erase(*b);
         return false;
       }
       Owner o;
@@ -346,6 +348,7 @@ struct OwnershipEngine::Impl {
     desired_stale = true;
     // Buckets we were giving away and that are no longer ours need no release.
     std::erase_if(giving_away, [&](std::uint32_t b) { return !Mine(b); });
+    std::erase_if(released_unseen, [&](std::uint32_t b) { return !Mine(b); });
     revision = snapshot.revision;
     Publish();
     Wake();
@@ -761,9 +764,15 @@ struct OwnershipEngine::Impl {
         release.push_back(b);
       }
     }
-    if (!release.empty()) {
-      for (auto b : release) giving_away.insert(b);
+    // Not probed: what we release now, and what we released whose DELETE the watch has not
+    // brought yet. A bucket whose release failed and whose receiver went away is probed again.
+    std::set<std::uint32_t> not_probed = released_unseen;
+    not_probed.insert(release.begin(), release.end());
+    if (not_probed != giving_away) {
+      giving_away = std::move(not_probed);
       Publish();  // stop probing them before anything else
+    }
+    if (!release.empty()) {
       const std::vector<std::string> hosts = HostsOf(release);
       if (hooks.quiesce) co_await hooks.quiesce(hosts);
       std::vector<std::pair<std::string, Revision>> keys;
@@ -779,6 +788,12 @@ struct OwnershipEngine::Impl {
             keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + kClaimBatch)));
         auto outcome = co_await coord.Release(std::move(chunk));
         if (!outcome) co_return Failed("release", outcome.error());
+        for (const auto& released_key : *outcome) {
+          if (!released_key.won) continue;
+          const auto b = ParseBucket(std::string_view(released_key.key).substr(prefix.size() + 7),
+                                     opt.buckets);
+          if (b && Mine(*b)) released_unseen.insert(*b);
+        }
       }
       CountHandover(OwnershipStats::kOut,
                     drain_requested ? OwnershipStats::kDrain
@@ -1001,6 +1016,7 @@ struct OwnershipEngine::Impl {
     SetState(MemberState::kFenced);
     registered = false;
     giving_away.clear();
+    released_unseen.clear();
     handover_started.clear();
     receiving.clear();
     receive_queue.clear();
