@@ -496,6 +496,19 @@ struct OwnershipEngine::Impl {
          {"duration_ms", ms}});
   }
 
+  // The keys <prefix><kind><bucket> of buckets[begin, end).
+  std::vector<std::string> Keys(std::string_view kind, const std::vector<std::uint32_t>& buckets,
+                                std::size_t begin, std::size_t end) const {
+    std::vector<std::string> keys;
+    for (std::size_t j = begin; j < end; ++j) {
+      std::string key = prefix;
+      key += kind;
+      key += BucketKey(buckets[j]);
+      keys.push_back(std::move(key));
+    }
+    return keys;
+  }
+
   std::vector<std::string> HostsOf(const std::vector<std::uint32_t>& buckets) const {
     std::vector<std::string> out;
     for (auto b : buckets) {
@@ -929,12 +942,8 @@ struct OwnershipEngine::Impl {
       value["ready"] = true;
       const std::string ready_value = json::serialize(value);
       for (std::size_t i = 0; i < ready.size(); i += kClaimBatch) {
-        std::vector<std::string> keys;
         const std::size_t end = std::min(ready.size(), i + kClaimBatch);
-        for (std::size_t j = i; j < end; ++j) {
-          keys.push_back(prefix + "handover/" + BucketKey(ready[j]));
-        }
-        auto outcome = co_await coord.Claim(std::move(keys), ready_value, lease);
+        auto outcome = co_await coord.Claim(Keys("handover/", ready, i, end), ready_value, lease);
         if (!outcome) {
           if (auto ended = Failed("handover", outcome.error())) co_return *ended;
           const auto slept = co_await clock.sleep_until(Now() + opt.retry_interval);
@@ -961,12 +970,8 @@ struct OwnershipEngine::Impl {
     std::array<std::vector<std::uint32_t>, OwnershipStats::kReasons> won_by_reason;
     std::array<std::optional<OwnershipDuration>, OwnershipStats::kReasons> took_by_reason;
     for (std::size_t i = 0; i < claim.size(); i += kClaimBatch) {
-      std::vector<std::string> keys;
       const std::size_t end = std::min(claim.size(), i + kClaimBatch);
-      for (std::size_t j = i; j < end; ++j) {
-        keys.push_back(prefix + "owners/" + BucketKey(claim[j]));
-      }
-      auto outcome = co_await coord.Claim(std::move(keys), owner_value, lease);
+      auto outcome = co_await coord.Claim(Keys("owners/", claim, i, end), owner_value, lease);
       if (!outcome) co_return Failed("claim", outcome.error());
       for (std::size_t j = i; j < end; ++j) {
         if (!(*outcome)[j - i].won) continue;

@@ -51,9 +51,10 @@ class Cluster {
  public:
   struct Node {
     std::string name;
-    asio::io_context io;
     std::unique_ptr<FakeCoordinator> client;
     std::unique_ptr<OwnershipEngine> engine;
+    // Destroyed first: the coroutine frames it still holds refer to the engine and the client.
+    asio::io_context io;
     asio::cancellation_signal stop;
     bool done = false;
     bool paused = false;
