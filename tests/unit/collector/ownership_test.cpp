@@ -51,10 +51,9 @@ class Cluster {
  public:
   struct Node {
     std::string name;
+    asio::io_context io;  // destroyed last: the engine's channels are registered with it
     std::unique_ptr<FakeCoordinator> client;
     std::unique_ptr<OwnershipEngine> engine;
-    // Destroyed first: the coroutine frames it still holds refer to the engine and the client.
-    asio::io_context io;
     asio::cancellation_signal stop;
     bool done = false;
     bool paused = false;
@@ -69,11 +68,14 @@ class Cluster {
         [this](Revision rev, const std::vector<WatchEvent>& events) { Observe(rev, events); });
   }
 
+  // Every engine's Run() ends before the engines go (their coroutines refer to them).
   ~Cluster() {
     for (auto& n : nodes_) {
+      n->paused = false;
       if (!n->done) n->stop.emit(asio::cancellation_type::terminal);
     }
     RunReady();
+    for (auto& n : nodes_) EXPECT_TRUE(n->done) << n->name << ": Run() did not end when cancelled";
   }
 
   OwnershipOptions Options(const std::string& name) const {
