@@ -487,6 +487,32 @@ TEST(OwnershipTest, DrainHandsEverythingOverThenRevokesTheLease) {
   EXPECT_EQ(c.violations(), 0u);
 }
 
+TEST(OwnershipTest, DrainTimeoutRevokesWhatNobodyWasReadyToTake) {
+  Cluster c;
+  auto options = c.Options("a");
+  options.drain_timeout = seconds(10);
+  auto& a = c.Add(options);
+  for (std::string name : {"b", "c"}) {
+    auto receiver = c.Options(name);
+    receiver.handover_warm_timeout = std::chrono::minutes(5);
+    auto& n = c.Add(receiver, false);
+    n.warm_forever = true;  // never ready to receive
+    c.Start(n);
+  }
+  ASSERT_TRUE(c.StepUntil([&] { return c.AllOwned(); }, seconds(20)));
+  const LeaseId lease = a.engine->Lease();
+  a.engine->Drain();
+  c.Step(seconds(9));
+  EXPECT_FALSE(a.done);
+  EXPECT_GT(c.OwnedBuckets(a), 0u) << "nothing was released without a ready receiver";
+  ASSERT_TRUE(c.StepUntil([&] { return a.done; }, seconds(2)));
+  EXPECT_FALSE(c.store().LeaseAlive(lease));
+  // The survivors see the deletes and claim as after a failure.
+  ASSERT_TRUE(c.StepUntil([&] { return c.AllOwned() && !c.OwnedBy("a"); }, seconds(5)));
+  EXPECT_EQ(c.releases_checked(), 0u);
+  EXPECT_EQ(c.violations(), 0u);
+}
+
 TEST(OwnershipTest, StoreDownForEveryoneKeepsBucketsInFailsafe) {
   Cluster c;
   c.Bootstrap();
