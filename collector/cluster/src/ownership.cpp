@@ -195,7 +195,9 @@ struct OwnershipEngine::Impl {
   bool drain_requested = false;
   OwnershipTime drain_deadline{};
   bool mismatch = false;
-  std::set<std::uint32_t> giving_away;      // stopped probing, release pending
+  bool buckets_checked = false;         // /meta/buckets compared once per process
+  bool buckets_mismatch = false;        // the cluster uses another bucket count: viewer for good
+  std::set<std::uint32_t> giving_away;  // stopped probing, release pending
   std::set<std::uint32_t> released_unseen;  // released; the watch has not shown the DELETE yet
   struct Receiving {
     OwnershipTime started;
@@ -243,7 +245,7 @@ struct OwnershipEngine::Impl {
 
   std::string PublishedState() const {
     if (drain_requested) return "draining";
-    if (mismatch) return "viewer";
+    if (mismatch || buckets_mismatch) return "viewer";
     return "participant";
   }
 
@@ -267,8 +269,14 @@ struct OwnershipEngine::Impl {
     if (rest.starts_with("members/")) {
       const std::string name(rest.substr(8));
       if (kv == nullptr) {
-        if (members.erase(name) == 0) return false;
-        Log(LogLevel::kInfo, "cluster_member_left", {{"cluster", opt.cluster}, {"member", name}});
+        auto gone = members.find(name);
+        if (gone == members.end()) return false;
+        // A draining member revoked its lease; any other lease ran out (or was revoked after
+        // fencing, which looks the same from here).
+        const std::string_view reason = gone->second.state == "draining" ? "leave" : "expired";
+        members.erase(gone);
+        Log(LogLevel::kInfo, "cluster_member_left",
+            {{"cluster", opt.cluster}, {"member", name}, {"reason", reason}});
         return true;
       }
       Member m;
@@ -459,6 +467,7 @@ struct OwnershipEngine::Impl {
       stats.desired_hosts = desired_hosts;
       stats.expected_members = opt.min_members;
       stats.inventory_mismatch = mismatch;
+      stats.buckets_mismatch = buckets_mismatch;
       stats.fenced = LocalState() == MemberState::kFenced;
       stats.failsafe = outer.failsafe_.load();
       stats.lease_ttl_seconds = static_cast<double>(ttl.count());
@@ -519,6 +528,29 @@ struct OwnershipEngine::Impl {
 
   // --- the session -----------------------------------------------------------------------------
 
+  // /meta/buckets: written once by the first member (create-if-absent, no lease); a member with
+  // another count would hash hosts to other buckets, so it claims nothing. False: retry.
+  asio::awaitable<bool> CheckBuckets() {
+    const std::string count = std::to_string(opt.buckets);
+    std::vector<std::string> keys(1, prefix + "meta/buckets");
+    auto outcome = co_await coord.Claim(std::move(keys), count, 0);
+    if (!outcome) {
+      if (!Aborted(outcome.error())) CountError("meta", outcome.error());
+      co_return false;
+    }
+    buckets_checked = true;
+    const ClaimOutcome& meta = outcome->front();
+    if (!meta.won && meta.holder_value != count) {
+      buckets_mismatch = true;
+      Log(LogLevel::kError, "cluster_buckets_mismatch",
+          {{"cluster", opt.cluster},
+           {"member", opt.self.name},
+           {"buckets", count},
+           {"cluster_buckets", meta.holder_value}});
+    }
+    co_return true;
+  }
+
   // Grants a lease and puts the member key; retries until it succeeds or is cancelled.
   asio::awaitable<bool> Register() {
     for (;;) {
@@ -528,6 +560,14 @@ struct OwnershipEngine::Impl {
         const LeaseId revoking = std::exchange(stale_lease, 0);
         const boost::system::error_code revoked = co_await coord.Revoke(revoking);
         if (Aborted(revoked)) co_return false;
+      }
+      if (!buckets_checked) {
+        const bool checked = co_await CheckBuckets();
+        if (!checked) {
+          const auto slept = co_await clock.sleep_until(Now() + opt.retry_interval);
+          if (slept) co_return false;
+          continue;
+        }
       }
       const OwnershipTime sent = Now();
       auto granted = co_await coord.GrantLease(opt.lease_ttl);
@@ -562,9 +602,9 @@ struct OwnershipEngine::Impl {
         ever_registered = true;
         first_registered_at = membership_changed_at;
       }
-      SetState(drain_requested ? MemberState::kDraining
-               : mismatch      ? MemberState::kViewer
-                               : MemberState::kParticipant);
+      SetState(drain_requested                ? MemberState::kDraining
+               : mismatch || buckets_mismatch ? MemberState::kViewer
+                                              : MemberState::kParticipant);
       const std::string ttl_text = std::to_string(ttl.count());
       Log(LogLevel::kInfo, "cluster_registered",
           {{"cluster", opt.cluster}, {"member", opt.self.name}, {"lease_ttl_s", ttl_text}});
@@ -635,9 +675,9 @@ struct OwnershipEngine::Impl {
         if (slept) co_return SessionEnd::kCancelled;
         if (ProbeDeadline() > Now()) {  // a keepalive succeeded: the store is back
           outer.failsafe_.store(false);
-          SetState(drain_requested ? MemberState::kDraining
-                   : mismatch      ? MemberState::kViewer
-                                   : MemberState::kParticipant);
+          SetState(drain_requested                ? MemberState::kDraining
+                   : mismatch || buckets_mismatch ? MemberState::kViewer
+                                                  : MemberState::kParticipant);
           Log(LogLevel::kInfo, "cluster_failsafe",
               {{"cluster", opt.cluster}, {"member", opt.self.name}, {"failsafe", "0"}});
           Publish();
@@ -751,7 +791,9 @@ struct OwnershipEngine::Impl {
              {"majority_sha256", *majority}});
       }
     }
-    if (!drain_requested) SetState(mismatch ? MemberState::kViewer : MemberState::kParticipant);
+    if (!drain_requested) {
+      SetState(mismatch || buckets_mismatch ? MemberState::kViewer : MemberState::kParticipant);
+    }
     if (PublishedState() != published_state || member_key_stale) {
       const std::string value = MemberValue();
       auto put = co_await coord.Put(prefix + "members/" + opt.self.name, value, lease);

@@ -599,6 +599,27 @@ TEST(OwnershipTest, InventoryMismatchMakesAViewer) {
   EXPECT_EQ(c.violations(), 0u);
 }
 
+TEST(OwnershipTest, ABucketCountOtherThanTheClustersMakesAViewer) {
+  Cluster c;
+  for (std::string name : {"a", "b"}) {
+    auto options = c.Options(name);
+    options.min_members = 2;
+    c.Add(options);
+  }
+  ASSERT_TRUE(c.StepUntil([&] { return c.AllOwned(); }, seconds(20)));
+  EXPECT_EQ(c.store().Get(kPrefix + "meta/buckets").value, std::to_string(kBuckets));
+  auto options = c.Options("c");
+  options.buckets = kBuckets / 2;
+  auto& v = c.Add(options);
+  c.Step(seconds(10));
+  EXPECT_EQ(v.engine->State(), MemberState::kViewer);
+  EXPECT_TRUE(v.engine->Stats().buckets_mismatch);
+  EXPECT_EQ(Value(c.store().Get(kPrefix + "members/c").value, "state"), "viewer");
+  EXPECT_FALSE(c.OwnedBy("c"));
+  EXPECT_EQ(c.OwnedBuckets(c.node(0)) + c.OwnedBuckets(c.node(1)), kBuckets);
+  EXPECT_EQ(c.violations(), 0u);
+}
+
 TEST(OwnershipTest, TimingRule) {
   OwnershipOptions o;
   EXPECT_EQ(CheckTimingRule(o), "");  // 3.3 + 2 × 2 ≤ 10 − 2

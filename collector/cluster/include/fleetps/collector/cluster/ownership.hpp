@@ -23,8 +23,9 @@
 //     (GET /api/v1/cluster/failsafe on the peer);
 //   - View() (the ClusterPort), State(), Stats() for metrics; Drain() to leave gracefully.
 //
-// Zones are not implemented yet: every participant is eligible for every bucket, whatever its
-// zone. Warm standby (§6.5) is not implemented either.
+// A member checks /meta/buckets once (the first writes it): with another bucket count it stays a
+// viewer. Zones are not implemented yet: every participant is eligible for every bucket, whatever
+// its zone. Warm standby (§6.5) is not implemented either.
 #pragma once
 
 #include <array>
@@ -121,6 +122,7 @@ struct OwnershipStats {
   bool fenced = false;
   bool failsafe = false;
   bool inventory_mismatch = false;
+  bool buckets_mismatch = false;  ///< /meta/buckets differs from options.buckets: viewer for good
   double lease_ttl_seconds = 0;
   double lease_remaining_seconds = 0;  ///< as this member can prove it: t_ok + TTL − now
   std::int64_t revision = 0;
