@@ -5,13 +5,13 @@
 // the store is down for every member.
 //
 // State machine (MemberState):
-//
-//   start ──register──▶ participant ◀──inventory agrees── viewer
-//       ▲                 │  │  └─inventory differs from the majority──▶ viewer
-//       │                 │  └─Drain()──▶ draining ──all handed over / drain_timeout──▶ (revoked,
-//       Run returns) │                 └─t_ok + TTL − fence_margin passes──▶ ask peers ──all say
-//       "down"──▶ failsafe │ └─otherwise──▶ fenced └───────────── store answers again (a new lease;
-//       old claims revoked or expired) ◀──┘
+//   (start) → participant    registered: lease granted, member key put
+//   participant ⇄ viewer     its inventory hash differs from (or again matches) the majority's
+//   participant → draining   Drain(): hands everything over, then revokes; Run() returns
+//   any → failsafe           no renewal by t_ok + TTL − fence_margin, and every peer says the
+//                            store is down for it too: keeps its buckets, claims nothing
+//   any → fenced             no renewal by then otherwise, or the lease is gone: owns nothing
+//   fenced → participant     the store answers again: a new lease (the old one revoked)
 //
 // What the app calls:
 //   - Run() once, on its executor (all the engine's work runs there; the Coordinator's too);
