@@ -3,8 +3,9 @@
 // ManualClock: leases expire only when the test advances it.
 //
 // Semantics kept from etcd:
-//   - one global revision, starting at 1; every write (put, a claim or release call that changed
-//     something, a lease expiry or revoke that deleted keys) is one new revision;
+//   - one global revision, starting at 1; every write is one new revision: a put, each chunk of
+//     up to 128 keys of a claim or release call that changed something (one etcd transaction),
+//     a lease expiry or revoke that deleted keys;
 //   - keys carry create_revision, mod_revision and lease; deleting a lease deletes its keys in the
 //     lease's revision, and watchers see those deletes in one batch;
 //   - Claim creates a key only if its create_revision is 0 (absent); Release deletes a key only if
