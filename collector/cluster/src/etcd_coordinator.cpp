@@ -173,10 +173,10 @@ http::request<http::string_body> MakeRequest(const EtcdCoordinator::Endpoint& en
 asio::awaitable<error_code> Connect(beast::tcp_stream& stream,
                                     const EtcdCoordinator::Endpoint& endpoint) {
   asio::ip::tcp::resolver resolver(stream.get_executor());
-  auto [resolve_ec, addresses] =
-      co_await resolver.async_resolve(endpoint.host, endpoint.port, kTuple);
-  if (resolve_ec) co_return resolve_ec;
-  auto [connect_ec, connected] = co_await stream.async_connect(addresses, kTuple);
+  // No structured bindings kept across a co_await (GCC 12 coroutine frames).
+  auto resolved = co_await resolver.async_resolve(endpoint.host, endpoint.port, kTuple);
+  if (std::get<0>(resolved)) co_return std::get<0>(resolved);
+  auto [connect_ec, connected] = co_await stream.async_connect(std::get<1>(resolved), kTuple);
   co_return connect_ec;
 }
 
