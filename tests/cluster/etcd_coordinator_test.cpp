@@ -6,11 +6,7 @@
 #include <memory>
 #include <string>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include "coordinator_conformance.hpp"
@@ -60,9 +56,7 @@ class EtcdBackend final : public ConformanceBackend {
     return MakeCoordinator(std::move(executor), SharedCluster().Endpoints());
   }
   asio::awaitable<void> Elapse(std::chrono::milliseconds duration) override {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(duration);
-    co_await timer.async_wait(asio::use_awaitable);
+    co_await SleepFor(duration);
   }
   asio::awaitable<boost::system::error_code> Compact(Revision revision) override {
     std::string body = R"({"physical":true,"revision":")";
@@ -84,21 +78,7 @@ INSTANTIATE_TEST_SUITE_P(Etcd, CoordinatorConformance,
 template <class Body>
 void RunCoroutine(Body body, std::chrono::seconds bound = 20s) {
   asio::io_context io;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, body(io.get_executor()), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  io.run_for(bound);
-  EXPECT_TRUE(done) << "not finished within " << bound.count() << " s";
-  if (failure) std::rethrow_exception(failure);
-}
-
-asio::awaitable<void> Sleep(std::chrono::milliseconds duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(duration);
-  co_await timer.async_wait(asio::use_awaitable);
+  RunBounded(io, body(io.get_executor()), bound);
 }
 
 TEST(EtcdCoordinatorOptions, RefusesWhatItCannotUse) {
@@ -157,7 +137,7 @@ TEST(EtcdCoordinator, LeaseSurvivesTheLeadersDeathThroughAnotherEndpoint) {
     for (int i = 0; i < 12 && !renewed; ++i) {
       auto ttl = co_await etcd->KeepAlive(lease->first);
       renewed = ttl.has_value() && *ttl > 5s;
-      if (!renewed) co_await Sleep(500ms);
+      if (!renewed) co_await SleepFor(500ms);
     }
     EXPECT_TRUE(renewed) << etcd->LastError();
     auto range = co_await etcd->Range("/fleetps-etcd-test/member");

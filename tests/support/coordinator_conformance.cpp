@@ -68,13 +68,6 @@ std::string UniquePrefix() {
   return prefix + "/";
 }
 
-// Real time, for bounded waits on what another coroutine collects (not store time).
-asio::awaitable<void> Nap(std::chrono::milliseconds duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(duration);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
 // A watch running beside the test body; events collected, cancellable, result kept.
 struct WatchRun {
   std::vector<WatchEvent> events;
@@ -105,7 +98,7 @@ asio::awaitable<bool> WaitUntil(Done done, std::chrono::milliseconds bound) {
   const auto deadline = std::chrono::steady_clock::now() + bound;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    co_await Nap(10ms);
+    co_await SleepFor(10ms);
   }
   co_return true;
 }
@@ -125,20 +118,12 @@ using Body = asio::awaitable<void> (*)(ConformanceBackend&, Coordinator&, std::s
 
 // Runs `body` on a fresh io_context, bounded by `bound`.
 void RunBody(const ConformanceBackendFactory& factory, Body body,
-             std::chrono::seconds bound = 20s) {
+             std::chrono::seconds bound = std::chrono::seconds(20)) {
   auto backend = factory();
   asio::io_context io;
   auto coordinator = backend->Make(io.get_executor());
   ASSERT_NE(coordinator, nullptr);
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, body(*backend, *coordinator, UniquePrefix()), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  io.run_for(bound);
-  EXPECT_TRUE(done) << "the test did not finish within " << bound.count() << " s";
-  if (failure) std::rethrow_exception(failure);
+  RunBounded(io, body(*backend, *coordinator, UniquePrefix()), bound);
 }
 
 asio::awaitable<void> LeaseGrant(ConformanceBackend&, Coordinator& c, std::string) {
@@ -396,7 +381,7 @@ asio::awaitable<void> CompactedStart(ConformanceBackend& backend, Coordinator& c
 asio::awaitable<void> WatchCancellation(ConformanceBackend&, Coordinator& c, std::string prefix) {
   const auto snapshot = Value(co_await c.Range(prefix), "range");
   auto watch = co_await Spawn(c, prefix, snapshot.revision + 1);
-  co_await Nap(200ms);  // the watch is established and idle
+  co_await SleepFor(200ms);  // the watch is established and idle
   CO_ASSERT(!watch->result.has_value());
   EXPECT_TRUE(co_await StopWatch(*watch)) << "a cancelled watch returns within 2 s";
   CO_ASSERT(watch->result.has_value());
@@ -404,6 +389,24 @@ asio::awaitable<void> WatchCancellation(ConformanceBackend&, Coordinator& c, std
 }
 
 }  // namespace
+
+void RunBounded(asio::io_context& io, asio::awaitable<void> body, std::chrono::seconds bound) {
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(body), [&](std::exception_ptr e) {
+    done = true;
+    failure = e;
+  });
+  io.run_for(bound);
+  EXPECT_TRUE(done) << "the test did not finish within " << bound.count() << " s";
+  if (failure) std::rethrow_exception(failure);
+}
+
+asio::awaitable<void> SleepFor(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(duration);
+  co_await timer.async_wait(asio::use_awaitable);
+}
 
 TEST_P(CoordinatorConformance, LeaseGrantGivesAtLeastTheRequestedTtl) {
   RunBody(GetParam(), LeaseGrant);

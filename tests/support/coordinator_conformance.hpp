@@ -15,6 +15,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/system/error_code.hpp>
 #include <gtest/gtest.h>
 
@@ -38,6 +39,13 @@ class ConformanceBackend {
 
 /// Called once per test (SetUp); the backend may share one store between tests.
 using ConformanceBackendFactory = std::function<std::unique_ptr<ConformanceBackend>()>;
+
+/// Runs `body` on `io` until it completes; not completing within `bound` is a test failure.
+/// An exception from `body` is rethrown.
+void RunBounded(boost::asio::io_context& io, boost::asio::awaitable<void> body,
+                std::chrono::seconds bound);
+/// Waits `duration` of real time, asynchronously.
+boost::asio::awaitable<void> SleepFor(std::chrono::milliseconds duration);
 
 class CoordinatorConformance : public ::testing::TestWithParam<ConformanceBackendFactory> {};
 
