@@ -655,6 +655,8 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
       ec = header_ec;
     }
     std::string failure;
+    // A stream's error comes after a 200 header: its own http_code says what it is.
+    unsigned failure_status = 500;
     while (!ec && failure.empty()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
@@ -675,6 +677,8 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
         }
         if (auto text = ErrorText(*object); !text.empty()) {
           failure = std::move(text);
+          const auto code = Int(Obj(*object, "error"), "http_code");
+          if (code >= 400 && code < 600) failure_status = static_cast<unsigned>(code);
           break;
         }
         const auto& result = Obj(*object, "result");
@@ -688,6 +692,7 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
             canceled != nullptr && canceled->is_bool() && canceled->as_bool()) {
           failure = "watch canceled by etcd: ";
           failure += Str(result, "cancel_reason");
+          failure_status = 400;  // a refusal (permission), not an outage
           break;
         }
         if (!created) {
@@ -716,7 +721,7 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
     const unsigned status = parser.is_header_done() ? parser.get().result_int() : 0;
     if (failure.empty() && status != 0 && status != 200) failure = "HTTP " + std::to_string(status);
     if (!failure.empty()) {
-      auto judgement = Judge(status == 200 ? 500 : status, failure);
+      auto judgement = Judge(status == 200 ? failure_status : status, failure);
       if (judgement.verdict == Verdict::kAuthExpired && !reauthenticated &&
           !options_.username.empty()) {
         if (auto auth_ec = co_await Authenticate(deadline)) {
