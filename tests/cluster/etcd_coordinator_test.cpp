@@ -4,8 +4,10 @@
 // dead first endpoint, etcd auth.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -27,6 +29,7 @@ using collector::cluster::CoordinatorErrc;
 using collector::cluster::EtcdCoordinator;
 using collector::cluster::EtcdOptions;
 using collector::cluster::Revision;
+using collector::cluster::WatchBatch;
 
 std::unique_ptr<EtcdCoordinator> MakeCoordinator(asio::any_io_executor executor,
                                                  EtcdOptions options) {
@@ -130,6 +133,13 @@ TEST(EtcdCoordinator, LeaseSurvivesTheLeadersDeathThroughAnotherEndpoint) {
     }
     EXPECT_TRUE((co_await etcd->Put("/fleetps-etcd-test/member", "m", lease->first)).has_value());
     EXPECT_TRUE((co_await etcd->KeepAlive(lease->first)).has_value());
+    // A watch on the leader (the endpoint that answered last) ends when it dies.
+    std::optional<boost::system::error_code> watch_end;
+    asio::co_spawn(
+        executor, etcd->Watch("/fleetps-etcd-test/", 0, [](const WatchBatch&) {}),
+        [&watch_end](std::exception_ptr, boost::system::error_code ec) { watch_end = ec; });
+    co_await SleepFor(200ms);
+    EXPECT_FALSE(watch_end.has_value());
     cluster.Kill(*leader);
     // Keepalives every 500 ms, as a member would (faster than TTL/3): the first after the kill
     // may need the election; one must succeed well within the TTL.
@@ -140,6 +150,7 @@ TEST(EtcdCoordinator, LeaseSurvivesTheLeadersDeathThroughAnotherEndpoint) {
       if (!renewed) co_await SleepFor(500ms);
     }
     EXPECT_TRUE(renewed) << etcd->LastError();
+    EXPECT_EQ(watch_end.value_or(boost::system::error_code{}), CoordinatorErrc::kUnavailable);
     auto range = co_await etcd->Range("/fleetps-etcd-test/member");
     EXPECT_TRUE(range.has_value() && range->kvs.size() == 1u && range->kvs[0].lease == lease->first)
         << etcd->LastError();
