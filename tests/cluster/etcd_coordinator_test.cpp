@@ -9,6 +9,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "coordinator_conformance.hpp"
@@ -216,6 +217,27 @@ TEST(EtcdCoordinator, AuthenticatesWithATokenAndRejectsABadPassword) {
     EXPECT_TRUE(put.has_value()) << right->LastError();
     auto range = co_await right->Range("/fleetps-etcd-test/");
     EXPECT_TRUE(range.has_value() && range->kvs.size() == 1u) << right->LastError();
+
+    // etcd forgets every token when auth is switched off and on: the coordinator's next call
+    // meets "invalid auth token", authenticates again and goes through.
+    const auto root_token = [&cluster]() -> std::string {
+      auto answer =
+          cluster.Post(0, "/v3/auth/authenticate", R"({"name":"root","password":"s3cret-pw"})");
+      boost::system::error_code ec;
+      auto value = boost::json::parse(answer.value_or(""), ec);
+      if (ec || !value.is_object() || !value.as_object().contains("token")) return {};
+      return std::string(value.as_object().at("token").as_string());
+    };
+    const std::string old_token = root_token();
+    EXPECT_FALSE(old_token.empty());
+    EXPECT_TRUE(cluster.Post(0, "/v3/auth/disable", "{}", old_token).has_value());
+    EXPECT_TRUE(cluster.Post(0, "/v3/auth/enable", "{}").has_value());
+    EXPECT_NE(cluster.Post(0, "/v3/kv/range", R"({"key":"YQ=="})", old_token)
+                  .value_or("")
+                  .find("invalid auth token"),
+              std::string::npos);
+    auto after_reset = co_await right->Put("/fleetps-etcd-test/k", "v2", 0);
+    EXPECT_TRUE(after_reset.has_value()) << right->LastError();
 
     // Without credentials etcd refuses: kRejected, not a retry loop.
     auto anonymous = MakeCoordinator(executor, cluster.Endpoints());

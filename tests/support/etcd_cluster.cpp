@@ -37,7 +37,8 @@ std::string Url(unsigned short port) {
 
 // A blocking HTTP/1.1 exchange with one request and Connection: close; the answer's body.
 std::optional<std::string> Exchange(unsigned short port, const std::string& method,
-                                    const std::string& path, const std::string& body) {
+                                    const std::string& path, const std::string& body,
+                                    const std::string& token = {}) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   timeval timeout{2, 0};
@@ -53,6 +54,7 @@ std::optional<std::string> Exchange(unsigned short port, const std::string& meth
     request += ' ';
     request += path;
     request += " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!token.empty()) request += "Authorization: " + token + "\r\n";
     request += "Content-Type: application/json\r\nContent-Length: ";
     request += std::to_string(body.size());
     request += "\r\n\r\n";
@@ -192,8 +194,9 @@ bool EtcdCluster::Running(std::size_t member) const { return members_.at(member)
 pid_t EtcdCluster::Pid(std::size_t member) const { return members_.at(member).pid; }
 
 std::optional<std::string> EtcdCluster::Post(std::size_t member, const std::string& path,
-                                             const std::string& body) const {
-  return Exchange(members_.at(member).client_port, "POST", path, body);
+                                             const std::string& body,
+                                             const std::string& token) const {
+  return Exchange(members_.at(member).client_port, "POST", path, body, token);
 }
 
 std::optional<std::size_t> EtcdCluster::Leader() const {

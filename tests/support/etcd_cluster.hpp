@@ -51,9 +51,11 @@ class EtcdCluster {
   [[nodiscard]] bool WaitHealthy(std::chrono::milliseconds timeout) const;
 
   /// POSTs `body` to `path` of `member`'s JSON gateway (tests use it for compaction, status,
-  /// auth setup). Returns the body, or nullopt when the member did not answer in 2 s.
+  /// auth setup), with `token` as Authorization when not empty. Returns the body, or nullopt
+  /// when the member did not answer in 2 s.
   [[nodiscard]] std::optional<std::string> Post(std::size_t member, const std::string& path,
-                                                const std::string& body) const;
+                                                const std::string& body,
+                                                const std::string& token = {}) const;
 
  private:
   struct Member {
