@@ -207,10 +207,13 @@ asio::awaitable<bool> Cancelled() {
       asio::cancellation_type::none;
 }
 
-// Waits `pause` (bounded by `deadline`); false when cancelled.
-asio::awaitable<bool> Pause(std::chrono::milliseconds pause, Clock::time_point deadline) {
+// After a round in which every endpoint failed (`attempt` is 0-based), a short pause bounded
+// by `deadline` before the next round. False when cancelled.
+asio::awaitable<bool> EndOfRound(std::size_t attempt, std::size_t endpoints,
+                                 Clock::time_point deadline) {
+  if ((attempt + 1) % endpoints != 0) co_return true;
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_at(std::min(Clock::now() + pause, deadline));
+  timer.expires_at(std::min(Clock::now() + kRoundPause, deadline));
   auto [ec] = co_await timer.async_wait(kTuple);
   co_return !ec;
 }
@@ -332,6 +335,8 @@ asio::awaitable<error_code> EtcdCoordinator::Authenticate(Clock::time_point dead
     if (cancelled) co_return asio::error::operation_aborted;
     if (!answer) {
       last_error_ = endpoints_[index].url + ": " + answer.error().message();
+      const bool go_on = co_await EndOfRound(attempt, endpoints_.size(), deadline);
+      if (!go_on) co_return asio::error::operation_aborted;
       continue;
     }
     auto object = ParseObject(answer->body);
@@ -348,18 +353,21 @@ asio::awaitable<error_code> EtcdCoordinator::Authenticate(Clock::time_point dead
                                                      options_.username + ": " + judgement.words);
     }
     last_error_ = endpoints_[index].url + ": " + judgement.words;
+    const bool go_on = co_await EndOfRound(attempt, endpoints_.size(), deadline);
+    if (!go_on) co_return asio::error::operation_aborted;
   }
-  co_return Fail(CoordinatorErrc::kUnavailable, "no etcd endpoint answered: " + last_error_);
+  co_return Fail(CoordinatorErrc::kUnavailable,
+                 "no etcd endpoint answered in time; last: " + last_error_);
 }
 
 asio::awaitable<boost::system::result<std::string>> EtcdCoordinator::Call(std::string target,
                                                                           std::string body) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  co_return co_await CallOnce(std::move(target), std::move(body),
-                              Clock::now() + options_.request_timeout);
+  co_return co_await CallWithin(std::move(target), std::move(body),
+                                Clock::now() + options_.request_timeout);
 }
 
-asio::awaitable<boost::system::result<std::string>> EtcdCoordinator::CallOnce(
+asio::awaitable<boost::system::result<std::string>> EtcdCoordinator::CallWithin(
     std::string target, std::string body, Clock::time_point deadline) {
   bool reauthenticated = false;
   if (!options_.username.empty() && token_.empty()) {
@@ -409,10 +417,8 @@ asio::awaitable<boost::system::result<std::string>> EtcdCoordinator::CallOnce(
         break;
       case Verdict::kNextEndpoint:
         last_error_ = endpoints_[index].url + ": " + judgement.words;
-        if ((attempt + 1) % n == 0) {
-          const bool paused = co_await Pause(kRoundPause, deadline);
-          if (!paused) co_return asio::error::operation_aborted;
-        }
+        const bool go_on = co_await EndOfRound(attempt, n, deadline);
+        if (!go_on) co_return asio::error::operation_aborted;
         break;
     }
   }
@@ -747,11 +753,9 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
       }
       last_error_ = endpoint.url + ": watch: " + words;
     }
-    if ((attempt + 1) % n == 0) {
-      const bool paused = co_await Pause(kRoundPause, deadline);
-      if (!paused) {
-        co_return Count(CoordinationOp::kWatch, error_code(asio::error::operation_aborted));
-      }
+    const bool go_on = co_await EndOfRound(attempt, n, deadline);
+    if (!go_on) {
+      co_return Count(CoordinationOp::kWatch, error_code(asio::error::operation_aborted));
     }
   }
   co_return Count(CoordinationOp::kWatch,

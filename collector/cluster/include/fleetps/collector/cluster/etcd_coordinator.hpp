@@ -116,7 +116,7 @@ class EtcdCoordinator final : public Coordinator {
   // authenticating first when a username is set. The answer's JSON, or the Coordinator error.
   boost::asio::awaitable<boost::system::result<std::string>> Call(std::string target,
                                                                   std::string body);
-  boost::asio::awaitable<boost::system::result<std::string>> CallOnce(
+  boost::asio::awaitable<boost::system::result<std::string>> CallWithin(
       std::string target, std::string body, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<boost::system::error_code> Authenticate(
       std::chrono::steady_clock::time_point deadline);
