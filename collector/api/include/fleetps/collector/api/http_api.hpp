@@ -23,6 +23,8 @@ struct HttpApiOptions {
   /// Null when the collector is not clustered (cluster.membership: none); else outlives the
   /// HttpApi.
   const ClusterPort* cluster = nullptr;
+  /// How this member, as a cluster coordinator, asks its peers (with `cluster` only).
+  ClusterQueryOptions cluster_query;
 };
 
 /// Routes (methods as RouteMethods name them):
@@ -30,6 +32,7 @@ struct HttpApiOptions {
 ///   ANY  /-/healthy /-/ready,  POST /-/reload                    HealthHandlers
 ///   GET  /api/v1/processes /api/v1/listening /api/v1/hosts
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
+///        (processes, listening and hosts fan out over the cluster with `cluster`)
 ///   GET  /api/v1/events                                          EventHandlers
 ///   GET  / /index.html /hosts/{host} /query                      WebUiHandlers
 /// Query evaluation (processes and listening once admitted, hosts) and the web UI run on
