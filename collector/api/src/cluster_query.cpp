@@ -287,7 +287,8 @@ std::string MergeHostsAnswers(const cluster::ClusterView& view,
       hosts.push_back(std::move(host.get_object()));
     }
   }
-  const std::string_view column = options.sort.empty() ? "host" : options.sort;
+  const std::string_view column =
+      options.sort.empty() ? std::string_view("host") : std::string_view(options.sort);
   const bool descending = !options.sort.empty() && options.descending;
   std::stable_sort(hosts.begin(), hosts.end(), [&](const json::object& a, const json::object& b) {
     const HostSortValue x = HostValue(a, column);

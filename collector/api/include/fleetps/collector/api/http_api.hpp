@@ -21,10 +21,8 @@ struct HttpApiOptions {
   FreshLimits fresh;
   ApiWorkOptions work;
   /// Null when the collector is not clustered (cluster.membership: none); else outlives the
-  /// HttpApi.
+  /// HttpApi. Peers are asked with ClusterQueryOptions' defaults (2 s).
   const ClusterPort* cluster = nullptr;
-  /// How this member, as a cluster coordinator, asks its peers (with `cluster` only).
-  ClusterQueryOptions cluster_query;
 };
 
 /// Routes (methods as RouteMethods name them):
