@@ -4,6 +4,7 @@
 #include "fleetps/collector/api/cluster_query.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -71,6 +72,14 @@ bool RssDescending(const json::object& x, const json::object& y) {
   return x.at("pid").as_int64() < y.at("pid").as_int64();
 }
 
+// An ok answer of `member` holding `rows`.
+MemberAnswer OkAnswer(const std::string& member, json::array rows, std::size_t total,
+                      json::array statuses = {}) {
+  json::object data{{"rows", std::move(rows)}, {"total", total}, {"hosts", std::move(statuses)}};
+  return MemberAnswer{member, "", json::serialize(json::object{{"status", "ok"}, {"data", data}}),
+                      ""};
+}
+
 // The scope=local answer of `member`: two processes per host in `hosts`, sorted by -rss, cut
 // to `limit`, with the total before the cut.
 MemberAnswer LocalAnswer(const std::string& member, const std::vector<std::string>& hosts,
@@ -84,10 +93,7 @@ MemberAnswer LocalAnswer(const std::string& member, const std::vector<std::strin
   std::sort(rows.begin(), rows.end(), RssDescending);
   const std::size_t total = rows.size();
   rows.resize(std::min(limit, rows.size()));
-  json::array out(rows.begin(), rows.end());
-  json::object data{{"rows", out}, {"total", total}, {"hosts", statuses}};
-  return MemberAnswer{member, "", json::serialize(json::object{{"status", "ok"}, {"data", data}}),
-                      ""};
+  return OkAnswer(member, json::array(rows.begin(), rows.end()), total, std::move(statuses));
 }
 
 std::map<std::string, std::vector<std::string>> ByOwner(const cluster::ClusterView& view,
@@ -95,6 +101,30 @@ std::map<std::string, std::vector<std::string>> ByOwner(const cluster::ClusterVi
   std::map<std::string, std::vector<std::string>> owned;
   for (const auto& host : hosts) owned[view.OwnerOf(host)->spec.name].push_back(host);
   return owned;
+}
+
+// Every member's ok answer: `rows_of(host)` for each host it owns, in name order.
+std::vector<MemberAnswer> AnswersOf(const cluster::ClusterView& view,
+                                    const std::vector<std::string>& hosts,
+                                    const std::function<json::array(const std::string&)>& rows_of) {
+  std::vector<MemberAnswer> answers;
+  for (const auto& [member, mine] : ByOwner(view, hosts)) {
+    json::array rows;
+    for (const auto& host : mine) {
+      for (auto& row : rows_of(host)) rows.push_back(std::move(row));
+    }
+    const std::size_t total = rows.size();
+    answers.push_back(OkAnswer(member, std::move(rows), total));
+  }
+  return answers;
+}
+
+// LocalAnswer of every member of `owned`.
+std::vector<MemberAnswer> LocalAnswers(const std::map<std::string, std::vector<std::string>>& owned,
+                                       std::size_t limit) {
+  std::vector<MemberAnswer> answers;
+  for (const auto& [member, mine] : owned) answers.push_back(LocalAnswer(member, mine, limit));
+  return answers;
 }
 
 SortSpec RssDown() { return *ParseSort("-rss"); }
@@ -135,22 +165,12 @@ TEST(ClusterQueryMergeTest, RowsOfEveryMemberInTheRequestedOrderCutToTheLimitWit
 TEST(ClusterQueryMergeTest, RowsWithoutASortValueComeLastAndTiesGoByHostThenPid) {
   const auto view = ThreeMembers();
   const auto hosts = Hosts(12);
-  auto owned = ByOwner(view, hosts);
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) {
-    json::array rows;
-    for (const auto& host : mine) {
-      json::object none = ProcessRow(host, 9, 0);
-      none["sort_values"] = json::array{nullptr};
-      none.erase("rss_bytes");
-      rows.push_back(ProcessRow(host, 2, 100));
-      rows.push_back(ProcessRow(host, 1, 100));
-      rows.push_back(none);
-    }
-    json::object data{{"rows", rows}, {"total", rows.size()}, {"hosts", json::array{}}};
-    answers.push_back(
-        {member, "", json::serialize(json::object{{"status", "ok"}, {"data", data}}), ""});
-  }
+  const auto answers = AnswersOf(view, hosts, [](const std::string& host) {
+    json::object none = ProcessRow(host, 9, 0);
+    none["sort_values"] = json::array{nullptr};
+    none.erase("rss_bytes");
+    return json::array{ProcessRow(host, 2, 100), ProcessRow(host, 1, 100), none};
+  });
   const json::object doc =
       json::parse(MergeQueryAnswers(view, hosts, answers, RssDown(), 100, false)).as_object();
   const json::array& rows = doc.at("data").at("rows").as_array();
@@ -168,8 +188,7 @@ TEST(ClusterQueryMergeTest, AHostIsAnsweredByItsOwnerOnlyAndTheTotalLosesTheDupl
   const auto view = ThreeMembers();
   const auto hosts = Hosts(9);
   auto owned = ByOwner(view, hosts);
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) answers.push_back(LocalAnswer(member, mine, 100));
+  auto answers = LocalAnswers(owned, 100);
   // A member answering from an older view also claims every host of another member.
   const std::string stale_member = answers[0].member;
   const std::string other = answers[1].member;
@@ -194,8 +213,7 @@ TEST(ClusterQueryMergeTest, AMemberThatDidNotAnswerIsNamedWithItsHostsFolded) {
   const auto view = ThreeMembers();
   const auto hosts = Hosts(40);
   auto owned = ByOwner(view, hosts);
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) answers.push_back(LocalAnswer(member, mine, 50));
+  auto answers = LocalAnswers(owned, 50);
   MemberAnswer& silent = answers[2];
   const std::string silent_name = silent.member;
   silent.body.reset();
@@ -223,8 +241,7 @@ TEST(ClusterQueryMergeTest, AnUnreadableAnswerCountsAsNone) {
   const auto view = ThreeMembers();
   const auto hosts = Hosts(6);
   auto owned = ByOwner(view, hosts);
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) answers.push_back(LocalAnswer(member, mine, 50));
+  auto answers = LocalAnswers(owned, 50);
   answers[1].body = "<html>proxy error</html>";
   const json::object doc =
       json::parse(MergeQueryAnswers(view, hosts, answers, RssDown(), 50, false)).as_object();
@@ -247,8 +264,7 @@ TEST(ClusterQueryMergeTest, HostsInABucketNobodyOwnsAreReportedUnowned) {
   for (const auto& host : hosts) {
     if (const auto* owner = view.OwnerOf(host)) owned[owner->spec.name].push_back(host);
   }
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) answers.push_back(LocalAnswer(member, mine, 50));
+  auto answers = LocalAnswers(owned, 50);
   const json::object doc =
       json::parse(MergeQueryAnswers(view, hosts, answers, RssDown(), 50, false)).as_object();
   const json::object& data = doc.at("data").as_object();
@@ -260,29 +276,20 @@ TEST(ClusterQueryMergeTest, HostsInABucketNobodyOwnsAreReportedUnowned) {
 }
 
 TEST(ClusterQueryMergeTest, SocketsMergeByPortProtoAndAddressAfterTheHost) {
-  auto view = ThreeMembers();
+  const auto view = ThreeMembers();
   const auto hosts = Hosts(3);
-  auto owned = ByOwner(view, hosts);
-  std::vector<MemberAnswer> answers;
-  for (const auto& [member, mine] : owned) {
-    json::array rows;
-    for (const auto& host : mine) {
-      rows.push_back(json::object{{"host", host},
-                                  {"proto", "tcp"},
-                                  {"address", "0.0.0.0"},
-                                  {"port", 22},
-                                  {"sort_values", json::array{}}});
-      rows.push_back(json::object{{"host", host},
-                                  {"proto", "tcp"},
-                                  {"address", "0.0.0.0"},
-                                  {"port", 1521},
-                                  {"pid", 4},
-                                  {"sort_values", json::array{}}});
-    }
-    json::object data{{"rows", rows}, {"total", rows.size()}, {"hosts", json::array{}}};
-    answers.push_back(
-        {member, "", json::serialize(json::object{{"status", "ok"}, {"data", data}}), ""});
-  }
+  const auto answers = AnswersOf(view, hosts, [](const std::string& host) {
+    const auto socket = [&host](int port) {
+      return json::object{{"host", host},
+                          {"proto", "tcp"},
+                          {"address", "0.0.0.0"},
+                          {"port", port},
+                          {"sort_values", json::array{}}};
+    };
+    json::object oracle = socket(1521);
+    oracle["pid"] = 4;
+    return json::array{socket(22), oracle};
+  });
   const json::object doc =
       json::parse(MergeQueryAnswers(view, hosts, answers, {}, 50, true)).as_object();
   const json::array& rows = doc.at("data").at("rows").as_array();
