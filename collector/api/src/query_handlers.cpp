@@ -352,9 +352,13 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutQuery(const ApiRequest& 
   const std::vector<MemberAnswer> answers = co_await AskMembers(
       *view, members, request, local_query, deadline, cluster_query_.max_answer_bytes, self);
   const std::vector<std::string> inventory = InventoryNames();
-  std::string body =
-      MergeQueryAnswers(*view, inventory, answers, query.sort, query.limit, listening);
-  co_return JsonAnswer(request, http::status::ok, std::move(body));
+  // The merge sorts up to members × limit rows: on the API workers, off the io thread.
+  const RouteHandler merge = [&](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
+    co_return JsonAnswer(
+        r, http::status::ok,
+        MergeQueryAnswers(*view, inventory, answers, query.sort, query.limit, listening));
+  };
+  co_return co_await workers_.Run(request, merge);
 }
 
 boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutHosts(
