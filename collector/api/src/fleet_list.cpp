@@ -11,8 +11,8 @@
 namespace fleetps::collector {
 namespace {
 
-constexpr std::array<std::string_view, 7> kParams{"text", "state", "dialect", "label",
-                                                  "sort", "page",  "per_page"};
+constexpr std::array<std::string_view, 8> kParams{"text", "state", "dialect",  "label",
+                                                  "sort", "page",  "per_page", "scope"};
 
 QueryParamError Bad(std::string parameter, std::string_view value, std::string message) {
   return QueryParamError{std::move(parameter), MakeSelectorError(value, 0, std::move(message))};
@@ -228,6 +228,11 @@ boost::system::result<FleetListOptions, QueryParamError> ParseFleetListQuery(
     }
     options.per_page = *per_page;
   }
+  if (given(7)) {
+    auto local = ParseScope(*given(7));
+    if (!local) return local.error();
+    options.local = *local;
+  }
   return options;
 }
 
@@ -245,6 +250,7 @@ std::string FleetListQueryString(const FleetListOptions& options,
   if (options.per_page != defaults.per_page) {
     AppendParam(out, "per_page", std::to_string(options.per_page));
   }
+  if (options.local && !defaults.local) AppendParam(out, "scope", "local");
   return out;
 }
 

@@ -23,7 +23,7 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
       workers_(options.work),
       metrics_(fleet),
       health_(control),
-      query_(fleet, options.adhoc, fresh_, workers_),
+      query_(fleet, options.adhoc, fresh_, workers_, options.cluster),
       events_(bus, options.events),
       web_ui_(fleet) {
   using enum RouteMethods;

@@ -118,6 +118,22 @@ boost::json::object RowJson(const QueryRow& row) {
   return o;
 }
 
+// The row's value of each sort key, null where it has none.
+boost::json::array SortValuesJson(const QueryRow& row, const SortSpec& sort) {
+  boost::json::array values;
+  for (const SortKey& key : sort) {
+    if (IsNumericField(key.field.field)) {
+      const auto value = NumericValue(row, key.field.field);
+      values.emplace_back(value ? boost::json::value(*value) : boost::json::value(nullptr));
+    } else {
+      const auto value = OptionalStringValue(row, key.field);
+      values.emplace_back(value ? boost::json::value(ValidUtf8(*value))
+                                : boost::json::value(nullptr));
+    }
+  }
+  return values;
+}
+
 boost::json::array HostsJson(std::span<const HostQueryStatus> hosts) {
   boost::json::array host_array;
   host_array.reserve(hosts.size());
@@ -146,10 +162,15 @@ std::string_view HostDataStatusName(HostDataStatus status) noexcept {
   return "down";
 }
 
-std::string RenderProcessesJson(const QueryResult& result, std::span<const HostQueryStatus> hosts) {
+std::string RenderProcessesJson(const QueryResult& result, std::span<const HostQueryStatus> hosts,
+                                const SortSpec* sort_values) {
   boost::json::array rows;
   rows.reserve(result.rows.size());
-  for (const QueryRow& row : result.rows) rows.emplace_back(RowJson(row));
+  for (const QueryRow& row : result.rows) {
+    boost::json::object o = RowJson(row);
+    if (sort_values != nullptr) o["sort_values"] = SortValuesJson(row, *sort_values);
+    rows.emplace_back(std::move(o));
+  }
   boost::json::object data;
   data["rows"] = std::move(rows);
   data["total"] = result.total;
@@ -160,7 +181,8 @@ std::string RenderProcessesJson(const QueryResult& result, std::span<const HostQ
   return SerializeJson(document);
 }
 
-std::string RenderListeningJson(const QueryResult& result, std::span<const HostQueryStatus> hosts) {
+std::string RenderListeningJson(const QueryResult& result, std::span<const HostQueryStatus> hosts,
+                                const SortSpec* sort_values) {
   boost::json::array rows;
   rows.reserve(result.rows.size());
   for (const QueryRow& row : result.rows) {
@@ -179,6 +201,7 @@ std::string RenderListeningJson(const QueryResult& result, std::span<const HostQ
     if (!comm.empty()) o["comm"] = ValidUtf8(comm);
     if (row.process != nullptr) o["user"] = ValidUtf8(row.process->user);
     if (row.group) o["group"] = ValidUtf8(*row.group);
+    if (sort_values != nullptr) o["sort_values"] = SortValuesJson(row, *sort_values);
     rows.emplace_back(std::move(o));
   }
   boost::json::object data;

@@ -78,6 +78,11 @@ boost::system::result<ProcessQuery, QueryParamError> ParseProcessQuery(std::stri
   return query;
 }
 
+boost::system::result<bool, QueryParamError> ParseScope(std::string_view value) {
+  if (value == "local") return true;
+  return ParamError("scope", MakeSelectorError(value, 0, "expected \"local\" (the only scope)"));
+}
+
 boost::system::result<std::vector<std::optional<std::string>>, QueryParamError> DecodeQueryParams(
     std::string_view query, std::span<const std::string_view> names) {
   std::vector<std::optional<std::string>> values(names.size());
@@ -119,13 +124,18 @@ boost::system::result<std::vector<std::optional<std::string>>, QueryParamError> 
 
 boost::system::result<ProcessQuery, QueryParamError> ParseProcessQueryString(
     std::string_view encoded_query) {
-  static constexpr std::array<std::string_view, 4> kNames{"q", "sort", "limit", "fresh"};
+  static constexpr std::array<std::string_view, 5> kNames{"q", "sort", "limit", "fresh", "scope"};
   auto values = DecodeQueryParams(encoded_query, kNames);
   if (!values) return values.error();
   const auto get = [&](std::size_t i) {
     return (*values)[i] ? std::string_view(*(*values)[i]) : std::string_view();
   };
-  return ParseProcessQuery(get(0), get(1), get(2), get(3));
+  auto query = ParseProcessQuery(get(0), get(1), get(2), get(3));
+  if (!query || !(*values)[4]) return query;
+  auto local = ParseScope(get(4));
+  if (!local) return local.error();
+  query->local = *local;
+  return query;
 }
 
 }  // namespace fleetps::collector

@@ -1,8 +1,10 @@
 #include "fleetps/collector/api/query_handlers.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,11 @@
 #include "fleetps/collector/api/query_api.hpp"
 #include "fleetps/collector/query/query.hpp"
 #include "fleetps/collector/query/text.hpp"
+
+// GCC 12 reports a false -Wmismatched-new-delete on coroutine frames (GCC PR 104578).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace fleetps::collector {
 namespace {
@@ -175,14 +182,14 @@ HttpResponse HostAnswer(const ApiRequest& request, FleetPort& fleet) {
   return JsonAnswer(request, http::status::ok, boost::json::serialize(doc) + "\n");
 }
 
-// GET /api/v1/hosts, outside the coroutine (GCC 12 warns falsely on larger coroutine frames).
-HttpResponse HostsAnswer(const ApiRequest& request, FleetPort& fleet) {
-  const auto options = ParseFleetListQuery(request.encoded_query, {});
-  if (!options)
-    return JsonAnswer(request, http::status::bad_request, RenderErrorJson(options.error()));
+// GET /api/v1/hosts for `hosts`, outside the coroutine (GCC 12 warns falsely on larger
+// coroutine frames).
+HttpResponse HostsAnswer(const ApiRequest& request, FleetPort& fleet,
+                         const FleetListOptions& options,
+                         const std::vector<std::shared_ptr<const HostView>>& views) {
   const auto now = std::chrono::system_clock::now();
   const SelfMetrics self = fleet.Self();
-  const FleetList list = ListFleet(fleet.State().Hosts(), self.quarantined_hosts, *options, now);
+  const FleetList list = ListFleet(views, self.quarantined_hosts, options, now);
   boost::json::array hosts;
   hosts.reserve(list.rows.size());
   for (const FleetEntry& entry : list.rows) hosts.push_back(HostJson(entry, now));
@@ -212,10 +219,13 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::Query(const ApiRequest& reques
   if (!query) {
     co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(query.error()));
   }
+  if (cluster_ != nullptr && !query->local) {
+    co_return co_await FanOutQuery(request, *query, listening);
+  }
   // A place among the API's requests in progress first: a 503 must not spend the budget.
   ApiWorkers::Slot slot = workers_.Reserve();
   if (!slot) co_return workers_.Busy(request);
-  const auto views = fleet_.State().Hosts();
+  const auto views = OwnHosts();
   std::vector<AdhocJob> jobs;
   if (query->fresh) {
     jobs.reserve(views.size());
@@ -296,8 +306,78 @@ boost::asio::awaitable<boost::system::result<std::string, SelectorError>> QueryH
   }
   auto answer = RunQuery(rows, query.selector, query.sort, query.limit);
   if (!answer) co_return answer.error();
-  co_return listening ? RenderListeningJson(*answer, statuses)
-                      : RenderProcessesJson(*answer, statuses);
+  // Members of a cluster add each row's sort values for their coordinator's merge.
+  const SortSpec* sort_values = query.local ? &query.sort : nullptr;
+  co_return listening ? RenderListeningJson(*answer, statuses, sort_values)
+                      : RenderProcessesJson(*answer, statuses, sort_values);
+}
+
+std::vector<std::shared_ptr<const HostView>> QueryHandlers::OwnHosts() const {
+  auto hosts = fleet_.State().Hosts();
+  if (cluster_ == nullptr) return hosts;
+  const auto view = cluster_->View();
+  const cluster::MemberView* self = view->Self();
+  std::erase_if(hosts, [&](const std::shared_ptr<const HostView>& host) {
+    const cluster::MemberView* owner = view->OwnerOf(host->spec.name);
+    return self == nullptr || owner != self;
+  });
+  return hosts;
+}
+
+std::vector<std::string> QueryHandlers::InventoryNames() const {
+  std::vector<std::string> names;
+  for (const auto& host : fleet_.State().Hosts()) names.push_back(host->spec.name);
+  return names;
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutQuery(const ApiRequest& request,
+                                                              const ProcessQuery& query,
+                                                              bool listening) const {
+  const auto view = cluster_->View();
+  const std::vector<std::size_t> members = MembersToAsk(*view);
+  std::string local_query(request.encoded_query);
+  local_query.append(local_query.empty() ? "" : "&").append("scope=local");
+  std::chrono::milliseconds deadline = cluster_query_.deadline;
+  if (query.fresh) {
+    // Each member waits for its slowest probe (AdhocLimits); the coordinator that long more.
+    std::chrono::milliseconds slowest{0};
+    for (const auto& host : fleet_.State().Hosts()) {
+      slowest = std::max(slowest, host->spec.probe_timeout);
+    }
+    deadline += slowest;
+  }
+  const LocalAnswer self = [this, listening](const ApiRequest& local) {
+    return Query(local, listening);
+  };
+  const std::vector<MemberAnswer> answers = co_await AskMembers(
+      *view, members, request, local_query, deadline, cluster_query_.max_answer_bytes, self);
+  const std::vector<std::string> inventory = InventoryNames();
+  // The merge sorts up to members × limit rows: on the API workers, off the io thread.
+  const RouteHandler merge = [&](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
+    co_return JsonAnswer(
+        r, http::status::ok,
+        MergeQueryAnswers(*view, inventory, answers, query.sort, query.limit, listening));
+  };
+  co_return co_await workers_.Run(request, merge);
+}
+
+boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutHosts(
+    const ApiRequest& request, const FleetListOptions& options) const {
+  const auto view = cluster_->View();
+  const std::vector<std::size_t> members = MembersToAsk(*view);
+  // Every matching host from each member: the page is cut over the merged list.
+  FleetListOptions local_options = options;
+  local_options.page = 1;
+  local_options.per_page = 0;
+  local_options.local = true;
+  const std::string local_query = FleetListQueryString(local_options, FleetListOptions{});
+  const LocalAnswer self = [this](const ApiRequest& local) { return Hosts(local); };
+  const std::vector<MemberAnswer> answers =
+      co_await AskMembers(*view, members, request, local_query, cluster_query_.deadline,
+                          cluster_query_.max_answer_bytes, self);
+  const std::vector<std::string> inventory = InventoryNames();
+  std::string body = MergeHostsAnswers(*view, inventory, answers, options);
+  co_return JsonAnswer(request, http::status::ok, std::move(body));
 }
 
 std::optional<HttpResponse> QueryHandlers::RefusedAdhoc(const ApiRequest& request,
@@ -354,7 +434,12 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::OpenFiles(const ApiRequest& re
 }
 
 boost::asio::awaitable<HttpAnswer> QueryHandlers::Hosts(const ApiRequest& request) const {
-  co_return HostsAnswer(request, fleet_);
+  const auto options = ParseFleetListQuery(request.encoded_query, {});
+  if (!options) {
+    co_return JsonAnswer(request, http::status::bad_request, RenderErrorJson(options.error()));
+  }
+  if (cluster_ != nullptr && !options->local) co_return co_await FanOutHosts(request, *options);
+  co_return HostsAnswer(request, fleet_, *options, OwnHosts());
 }
 
 bool QueryHandlers::IsHostPath(std::string_view path) {

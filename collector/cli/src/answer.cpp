@@ -1,6 +1,7 @@
 #include "answer.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <utility>
@@ -186,6 +187,70 @@ std::string Answer::ListingNotes(std::size_t shown, std::string_view things) con
              TerminalSafe(group.status);
     if (!group.reason.empty()) notes += " (" + TerminalSafe(group.reason) + ")";
     if (group.age) notes += ", data up to " + FormatAgeHuman(*group.age) + " old";
+    notes += "\n";
+  }
+  return notes;
+}
+
+namespace {
+
+// 1013 → "1,013".
+std::string Thousands(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+// A folded host list cut after about 60 characters at a comma ("web[01-09],db1,...").
+std::string ShortHostList(std::string folded) {
+  constexpr std::size_t kWidth = 60;
+  if (folded.size() <= kWidth) return folded;
+  // A comma outside brackets, so no range is cut in half.
+  std::size_t cut = std::string::npos;
+  int depth = 0;
+  for (std::size_t i = 0; i < folded.size() && i <= kWidth; ++i) {
+    if (folded[i] == '[') ++depth;
+    if (folded[i] == ']') --depth;
+    if (folded[i] == ',' && depth == 0) cut = i;
+  }
+  if (cut == std::string::npos) return folded;
+  return folded.substr(0, cut) + ",...";
+}
+
+std::string HostsText(const AnswerObject& entry, std::string_view what) {
+  const auto count = entry.Number("hosts").value_or(0);
+  const auto n = static_cast<std::uint64_t>(count < 0 ? 0 : count);
+  return Thousands(n) + (n == 1 ? " host " : " hosts ") + std::string(what);
+}
+
+}  // namespace
+
+bool Answer::Incomplete() const { return data().Boolean("incomplete").value_or(false); }
+
+std::string Answer::IncompleteNotes() const {
+  std::string notes;
+  const AnswerObject fields = data();
+  for (const AnswerObject& member :
+       fields.Objects("missing_members").value_or(std::vector<AnswerObject>{})) {
+    const std::string error = member.Cell("error");
+    notes += "warning: " + member.Cell("member");
+    notes += error.starts_with("did not answer") ? " " + error : " failed (" + error + ")";
+    notes += ": " + HostsText(member, "unknown");
+    if (const std::string hosts = member.Cell("hosts_folded"); !hosts.empty()) {
+      notes += " (" + ShortHostList(hosts) + ")";
+    }
+    notes += "\n";
+  }
+  if (const auto unowned = fields.Object("unowned");
+      unowned && unowned->Number("hosts").value_or(0) > 0) {
+    notes += "warning: " + HostsText(*unowned, "unowned (handover in progress)");
+    if (const std::string hosts = unowned->Cell("hosts_folded"); !hosts.empty()) {
+      notes += ": " + ShortHostList(hosts);
+    }
     notes += "\n";
   }
   return notes;

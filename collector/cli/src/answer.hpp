@@ -110,6 +110,14 @@ class Answer {
   /// reason: `warning: web[03-04]: down (timeout)`, `..., data up to 1m35s old`.
   [[nodiscard]] std::string ListingNotes(std::size_t shown, std::string_view things) const;
 
+  /// Whether a cluster's fleet-wide answer lacks hosts (`data.incomplete`).
+  [[nodiscard]] bool Incomplete() const;
+  /// One `warning:` line per member of `data.missing_members` and for `data.unowned` hosts:
+  /// `warning: collector-c did not answer within 2s: 1,013 hosts unknown (web[0100-0412],...)`,
+  /// `warning: 3 hosts unowned (handover in progress): web[01-03]`; empty for a complete
+  /// answer.
+  [[nodiscard]] std::string IncompleteNotes() const;
+
  private:
   explicit Answer(boost::json::value document) : document_(std::move(document)) {}
   boost::json::value document_;

@@ -221,7 +221,8 @@ int Fetch(ClientFlags flags, const std::string& target, std::string_view selecto
   out << rendered.out;
   err << rendered.err;
   if (!rendered.ok) return kExitInvalid;
-  return reply->status == 200 ? kExitOk : UnexpectedStatus(flags, reply->status, err);
+  if (reply->status != 200) return UnexpectedStatus(flags, reply->status, err);
+  return rendered.incomplete ? kExitIncomplete : kExitOk;
 }
 
 // `fleetps query SELECTOR ...`: the selector is checked locally first, then sent as a

@@ -68,13 +68,15 @@ constexpr std::array kCommands{
                "ask a running collector which processes match SELECTOR",
                "SELECTOR is the query language of the API, e.g. '{comm=~\"ora_.*\", rss>1GiB}'. "
                "Tables fold identical rows across hosts (web[01-40]); hosts that are down are "
-               "listed with their reason.",
+               "listed with their reason. Asked of a cluster member, the answer covers the "
+               "whole cluster; exit status 3 when members did not answer (named on stderr).",
                ArgKind::kOther, kQueryFlags, true},
     CommandDoc{"hosts",
                "[-o table|wide|json]",
                "list hosts and their state",
                "State, dialect, probe channel and last failure of every host; -o wide adds the "
-               "weak algorithms each host needs and the failure's detail.",
+               "weak algorithms each host needs and the failure's detail. Asked of a cluster "
+               "member: every member's hosts, with the COLLECTOR that owns each.",
                ArgKind::kNone,
                {},
                true},
@@ -259,6 +261,10 @@ std::string ManPage(std::string_view version) {
       ".TP\n0\nSuccess; \\fBrun\\fR stopped in order.\n"
       ".TP\n1\nAn invalid config, a failed request, or \\fBrun\\fR could not start.\n"
       ".TP\n2\nAn unknown command or bad flags.\n"
+      ".TP\n3\n\\fBquery\\fR, \\fBhosts\\fR, \\fBlistening\\fR: the collector is a member of a "
+      "cluster and its fleet\\-wide answer is incomplete: members that did not answer (or "
+      "hosts nobody owns during a handover) are named on stderr with their hosts; the rows "
+      "printed are those of the members that answered.\n"
       ".TP\n70\n\\fBrun\\fR exhausted its top\\-level restart budget (a bug); systemd "
       "restarts it.\n"
       ".SH SEE ALSO\n"

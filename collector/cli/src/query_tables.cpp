@@ -75,7 +75,8 @@ Rendered RenderListeningTable(std::string_view json, const TableOptions& options
     const auto cells = FoldedSocketCells(*rows);
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
   }
-  r.err = answer->ListingNotes(rows->size(), "sockets");
+  r.err = answer->ListingNotes(rows->size(), "sockets") + answer->IncompleteNotes();
+  r.incomplete = answer->Incomplete();
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <span>
 #include <tuple>
 #include <vector>
 
@@ -94,15 +95,18 @@ std::string WeakAlgorithmsText(const AnswerObject& host) {
 }
 
 // kTable: one line per (state, dialect, probe, reason), in order of first appearance.
-std::vector<std::vector<std::string>> FoldedHostCells(const std::vector<AnswerObject>& hosts) {
+// With `clustered`, the owning member is part of the key and comes first (COLLECTOR).
+std::vector<std::vector<std::string>> FoldedHostCells(const std::vector<AnswerObject>& hosts,
+                                                      bool clustered) {
   struct Fold {
-    std::vector<std::string> cells;  // state, dialect, probe, reason
+    std::vector<std::string> cells;  // [collector,] state, dialect, probe, reason
     std::vector<std::string> hosts;
   };
   std::vector<Fold> folds;
   for (const AnswerObject& h : hosts) {
     std::vector<std::string> key{h.Scalar("state"), h.Scalar("dialect"), h.Scalar("last_probe"),
                                  h.Scalar("last_reason")};
+    if (clustered) key.insert(key.begin(), h.Scalar("collector"));
     auto it =
         std::find_if(folds.begin(), folds.end(), [&](const Fold& f) { return f.cells == key; });
     if (it == folds.end()) it = folds.insert(folds.end(), Fold{std::move(key), {}});
@@ -110,11 +114,19 @@ std::vector<std::vector<std::string>> FoldedHostCells(const std::vector<AnswerOb
   }
   std::vector<std::vector<std::string>> cells;
   for (Fold& f : folds) {
-    const std::size_t count = f.hosts.size();
-    cells.push_back({std::to_string(count), f.cells[0], f.cells[1], f.cells[2], f.cells[3],
-                     TerminalSafe(FoldHostNames(std::move(f.hosts)))});
+    std::vector<std::string> row{std::to_string(f.hosts.size())};
+    row.insert(row.end(), f.cells.begin(), f.cells.end());
+    row.push_back(TerminalSafe(FoldHostNames(std::move(f.hosts))));
+    cells.push_back(std::move(row));
   }
   return cells;
+}
+
+// `columns` (the second one being COLLECTOR) with COLLECTOR only for a cluster's answer.
+std::vector<Column> ColumnsOf(std::span<const Column> columns, bool clustered) {
+  std::vector<Column> out(columns.begin(), columns.end());
+  if (!clustered) out.erase(out.begin() + 1);
+  return out;
 }
 
 }  // namespace
@@ -143,7 +155,8 @@ Rendered RenderProcessesTable(std::string_view json, const TableOptions& options
     const auto cells = FoldedProcessCells(*rows, options.args_width);
     if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
   }
-  r.err = answer->ListingNotes(rows->size(), "processes");
+  r.err = answer->ListingNotes(rows->size(), "processes") + answer->IncompleteNotes();
+  r.incomplete = answer->Incomplete();
   return r;
 }
 
@@ -153,11 +166,14 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
   const auto hosts = answer->List("hosts");
   if (!hosts) return ProblemRendering(hosts.error());
 
+  // A cluster's answer names each host's owner; COLLECTOR follows HOST (COUNT when folded).
+  const bool clustered = std::any_of(hosts->begin(), hosts->end(),
+                                     [](const AnswerObject& h) { return h.Has("collector"); });
   Rendered r;
   if (options.mode == TableMode::kWide) {
     static constexpr Column kColumns[] = {
-        {"HOST"},          {"STATE"},  {"DIALECT"}, {"CHANNEL"}, {"EPOCH", true}, {"PROBE"},
-        {"SESSION", true}, {"REASON"}, {"LABELS"},  {"WEAK"},    {"DETAIL"},
+        {"HOST"},  {"COLLECTOR"},     {"STATE"},  {"DIALECT"}, {"CHANNEL"}, {"EPOCH", true},
+        {"PROBE"}, {"SESSION", true}, {"REASON"}, {"LABELS"},  {"WEAK"},    {"DETAIL"},
     };
     std::vector<std::vector<std::string>> cells;
     for (const AnswerObject& h : *hosts) {
@@ -166,18 +182,21 @@ Rendered RenderHostsTable(std::string_view json, const TableOptions& options) {
                        AgeCell(h.Number("session_age_seconds")), h.Scalar("last_reason"),
                        DashIfEmpty(TerminalSafe(LabelsText(h))),
                        DashIfEmpty(TerminalSafe(WeakAlgorithmsText(h))), h.Scalar("last_detail")});
+      if (clustered) cells.back().insert(cells.back().begin() + 1, h.Scalar("collector"));
     }
-    if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
+    if (!cells.empty()) r.out = LayoutTable(ColumnsOf(kColumns, clustered), cells);
   } else {
     // The folded host list goes last: it has no bound (web[01-40],db7,...), and in front it
     // pushed every other column off the screen.
     static constexpr Column kColumns[] = {
-        {"COUNT", true}, {"STATE"}, {"DIALECT"}, {"PROBE"}, {"REASON"}, {"HOSTS"},
+        {"COUNT", true}, {"COLLECTOR"}, {"STATE"}, {"DIALECT"}, {"PROBE"}, {"REASON"}, {"HOSTS"},
     };
-    const auto cells = FoldedHostCells(*hosts);
-    if (!cells.empty()) r.out = LayoutTable(kColumns, cells);
+    const auto cells = FoldedHostCells(*hosts, clustered);
+    if (!cells.empty()) r.out = LayoutTable(ColumnsOf(kColumns, clustered), cells);
   }
-  if (hosts->empty()) r.err += "no hosts configured\n";
+  if (hosts->empty() && !answer->Incomplete()) r.err += "no hosts configured\n";
+  r.err += answer->IncompleteNotes();
+  r.incomplete = answer->Incomplete();
   return r;
 }
 
@@ -189,6 +208,12 @@ Rendered RenderJson(std::string_view json) {
     r = ProblemRendering(envelope.error());
   WriteJson(*document, r.out, 2);
   r.out.push_back('\n');
+  if (r.ok) {
+    if (auto answer = Answer::Read(json); answer && answer->Incomplete()) {
+      r.err += answer->IncompleteNotes();
+      r.incomplete = true;
+    }
+  }
   return r;
 }
 

@@ -15,6 +15,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -82,7 +83,9 @@ asio::awaitable<boost::system::error_code> SendGet(Stream& stream, const ServerA
   request.set(http::field::host, server.host);
   request.set(http::field::user_agent, "fleetps-cli");
   request.set(http::field::accept, accept);
-  if (!options.user.empty()) {
+  if (!options.authorization.empty()) {
+    request.set(http::field::authorization, options.authorization);
+  } else if (!options.user.empty()) {
     request.set(http::field::authorization,
                 "Basic " + EncodeBase64(options.user + ":" + options.password));
   }
@@ -96,14 +99,15 @@ template <class Stream>
 asio::awaitable<boost::system::error_code> Get(Stream& stream, ServerAddress server,
                                                std::string target,
                                                std::chrono::milliseconds timeout,
-                                               HttpClientOptions options, HttpReply& reply) {
+                                               HttpClientOptions options, std::size_t max_body,
+                                               HttpReply& reply) {
   beast::get_lowest_layer(stream).expires_after(timeout);  // one deadline for the whole exchange
   if (auto ec = co_await SendGet(stream, server, target, "application/json", options)) {
     co_return ec;
   }
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxBody);
+  parser.body_limit(max_body);
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
   if (read_ec) co_return read_ec;
   reply.status = parser.get().result_int();
@@ -148,6 +152,21 @@ asio::awaitable<boost::system::error_code> GetStream(
   co_return boost::system::error_code{};
 }
 
+// A TLS client context that verifies servers against `options.ca_file` or the system's trust
+// store; a CA file that cannot be read is reported in `ca_problem`.
+boost::system::error_code SetUpClientTls(asio::ssl::context& tls, const HttpClientOptions& options,
+                                         std::string& ca_problem) {
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  boost::system::error_code ec;
+  if (options.ca_file.empty()) {
+    tls.set_default_verify_paths(ec);
+  } else if (tls.load_verify_file(options.ca_file, ec); ec) {
+    ca_problem = "cannot use --ca-file " + options.ca_file + ": " + ec.message();
+  }
+  return ec;
+}
+
 // Runs `exchange(stream)` on its own io_context, over TLS for an https server, until it
 // completes. A CA file that cannot be read is reported in `ca_problem`.
 template <class Exchange>
@@ -165,15 +184,7 @@ boost::system::error_code RunExchange(const ServerAddress& server, const HttpCli
     return result;
   }
   asio::ssl::context tls(asio::ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-  tls.set_verify_mode(asio::ssl::verify_peer);
-  boost::system::error_code ec;
-  if (options.ca_file.empty()) {
-    tls.set_default_verify_paths(ec);
-  } else if (tls.load_verify_file(options.ca_file, ec); ec) {
-    ca_problem = "cannot use --ca-file " + options.ca_file + ": " + ec.message();
-    return ec;
-  }
+  if (const auto ec = SetUpClientTls(tls, options, ca_problem)) return ec;
   TlsStream stream(io, tls);
   asio::co_spawn(io, exchange(stream), done);
   io.run();
@@ -227,12 +238,40 @@ boost::system::result<HttpReply, HttpClientError> HttpGet(const std::string& ser
   HttpReply reply;
   std::string ca_problem;
   const auto ec = RunExchange(*address, options, ca_problem, [&](auto& stream) {
-    return Get(stream, *address, path_and_query, timeout, options, reply);
+    return Get(stream, *address, path_and_query, timeout, options, kMaxBody, reply);
   });
   if (!ca_problem.empty()) return HttpClientError{ec, ca_problem};
   if (ec)
     return HttpClientError{ec, "cannot reach " + address->url + ": " + Describe(ec, "timed out")};
   return reply;
+}
+
+asio::awaitable<boost::system::result<HttpReply, HttpClientError>> AsyncHttpGet(
+    std::string server, std::string path_and_query, std::chrono::milliseconds timeout,
+    HttpClientOptions options, std::size_t max_body) {
+  auto address = ParseServer(server);
+  if (!address) co_return address.error();
+  const auto executor = co_await asio::this_coro::executor;
+  HttpReply reply;
+  boost::system::error_code ec;
+  std::string ca_problem;
+  if (!address->tls) {
+    beast::tcp_stream stream(executor);
+    ec = co_await Get(stream, *address, path_and_query, timeout, options, max_body, reply);
+  } else {
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    ec = SetUpClientTls(tls, options, ca_problem);
+    if (!ec) {
+      TlsStream stream(executor, tls);
+      ec = co_await Get(stream, *address, path_and_query, timeout, options, max_body, reply);
+    }
+  }
+  if (!ca_problem.empty()) co_return HttpClientError{ec, ca_problem};
+  if (ec) {
+    co_return HttpClientError{ec,
+                              "cannot reach " + address->url + ": " + Describe(ec, "timed out")};
+  }
+  co_return reply;
 }
 
 }  // namespace fleetps::collector

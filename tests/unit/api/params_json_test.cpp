@@ -66,7 +66,7 @@ TEST(QueryParams, FromAnEncodedQueryString) {
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().parameter, "color");
   EXPECT_EQ(bad.error().error.message,
-            R"(unknown parameter "color" (known: q, sort, limit, fresh))");
+            R"(unknown parameter "color" (known: q, sort, limit, fresh, scope))");
   EXPECT_EQ(bad.error().error.position, 8u);
 
   bad = ParseProcessQueryString("limit=5&limit=6");

@@ -320,5 +320,83 @@ TEST(TableJson, IndentsAndKeepsErrors) {
   EXPECT_EQ(r.out, "");
 }
 
+// A cluster's merged answer (docs/query.md, fleet-wide answers) with `missing` and `unowned`.
+std::string ClusterAnswer(std::string_view missing, std::string_view unowned, bool incomplete) {
+  return std::string(R"({"status":"ok","data":{"rows":[{"host":"web01","pid":4,"user":"oracle",)") +
+         R"("comm":"ora_pmon","args":"ora_pmon","rss_bytes":1024}],"total":1,"hosts":[],)" +
+         R"("incomplete":)" + (incomplete ? "true" : "false") + R"(,"missing_members":[)" +
+         std::string(missing) + R"(],"unowned":)" + std::string(unowned) + "}}";
+}
+
+constexpr std::string_view kNoneUnowned = R"({"hosts":0,"hosts_folded":""})";
+
+TEST(TableCluster, AnIncompleteAnswerNamesEachMissingMemberWithItsHostsFolded) {
+  const std::string json = ClusterAnswer(
+      R"({"member":"collector-c","advertise":"http://10.0.0.3:9732",)"
+      R"("error":"did not answer within 2s","hosts":1013,"hosts_folded":"web[0100-0412]"},)"
+      R"({"member":"collector-b","error":"HTTP 503: API busy","hosts":1,"hosts_folded":"db1"})",
+      R"({"hosts":2,"hosts_folded":"app[1-2]"})", true);
+  for (const Rendered& r : {RenderProcessesTable(json, {}), RenderJson(json)}) {
+    EXPECT_TRUE(r.ok);
+    EXPECT_TRUE(r.incomplete);
+    EXPECT_NE(r.out.find("web01"), std::string::npos) << "what came is printed";
+    EXPECT_NE(r.err.find("warning: collector-c did not answer within 2s: 1,013 hosts unknown "
+                         "(web[0100-0412])\n"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(
+        r.err.find("warning: collector-b failed (HTTP 503: API busy): 1 host unknown (db1)\n"),
+        std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("warning: 2 hosts unowned (handover in progress): app[1-2]\n"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+TEST(TableCluster, ALongHostListIsCutBetweenRanges) {
+  std::string folded;
+  for (int i = 10; i < 40; i += 2) {
+    folded.append(folded.empty() ? "" : ",").append("web[" + std::to_string(i) + "-");
+    folded.append(std::to_string(i + 1) + "]");
+  }
+  const std::string json = ClusterAnswer(
+      R"({"member":"c","error":"did not answer within 2s","hosts":30,"hosts_folded":")" + folded +
+          R"("})",
+      kNoneUnowned, true);
+  const Rendered r = RenderListeningTable(json, {});
+  EXPECT_TRUE(r.incomplete);
+  const std::size_t open = r.err.find('(');
+  const std::size_t close = r.err.rfind(')');
+  ASSERT_NE(open, std::string::npos);
+  const std::string shown = r.err.substr(open + 1, close - open - 1);
+  EXPECT_LE(shown.size(), 64u) << shown;
+  EXPECT_TRUE(shown.ends_with("],...")) << "cut after a whole range: " << shown;
+  EXPECT_TRUE(folded.starts_with(shown.substr(0, shown.size() - 3)));
+}
+
+TEST(TableCluster, ACompleteClusterAnswerWarnsOfNothing) {
+  const Rendered r = RenderProcessesTable(ClusterAnswer("", kNoneUnowned, false), {});
+  EXPECT_FALSE(r.incomplete);
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
+TEST(TableCluster, HostsFromAClusterShowTheirCollector) {
+  const std::string json = R"({"status":"ok","data":{"hosts":[)"
+                           R"({"host":"web01","state":"ready","collector":"a"},)"
+                           R"({"host":"web02","state":"ready","collector":"a"},)"
+                           R"({"host":"web03","state":"ready","collector":"b"}],)"
+                           R"("total":3,"incomplete":false,"missing_members":[]}})";
+  const Rendered folded = RenderHostsTable(json, {});
+  EXPECT_NE(folded.out.find("COLLECTOR"), std::string::npos) << folded.out;
+  EXPECT_NE(folded.out.find("web[01-02]"), std::string::npos) << "folded per member";
+  EXPECT_NE(folded.out.find("web03"), std::string::npos) << folded.out;
+  const Rendered wide = RenderHostsTable(json, Wide());
+  EXPECT_NE(wide.out.find("COLLECTOR"), std::string::npos) << wide.out;
+  const Rendered single = RenderHostsTable(
+      R"({"status":"ok","data":{"hosts":[{"host":"web01","state":"ready"}],"total":1}})", {});
+  EXPECT_EQ(single.out.find("COLLECTOR"), std::string::npos) << "not clustered: " << single.out;
+}
+
 }  // namespace
 }  // namespace fleetps::collector

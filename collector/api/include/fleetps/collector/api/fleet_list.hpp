@@ -31,6 +31,8 @@ struct FleetListOptions {
   bool descending = false;
   std::size_t page = 1;      ///< 1-based.
   std::size_t per_page = 0;  ///< 0: every matching host on one page.
+  /// `scope=local` (GET /api/v1/hosts): this member's own hosts only, never fanned out.
+  bool local = false;
 };
 
 /// Sort columns: problem (problems first, then name), host, address, state, dialect, channel,
@@ -46,7 +48,8 @@ inline constexpr std::size_t kFleetPageRows = 100;
 inline constexpr int kStaleIntervals = 3;
 
 /// Parses the fleet parameters of `/` and `/api/v1/hosts`: text, state, dialect, label, sort
-/// (a column, `-` prefix for descending), page and per_page (1..kMaxFleetPerPage). Unknown and
+/// (a column, `-` prefix for descending), page, per_page (1..kMaxFleetPerPage) and scope
+/// (`local`). Unknown and
 /// repeated parameters and bad values are errors with their position. `defaults` supplies what
 /// the query string leaves out.
 [[nodiscard]] boost::system::result<FleetListOptions, QueryParamError> ParseFleetListQuery(

@@ -21,7 +21,7 @@ struct HttpApiOptions {
   FreshLimits fresh;
   ApiWorkOptions work;
   /// Null when the collector is not clustered (cluster.membership: none); else outlives the
-  /// HttpApi.
+  /// HttpApi. Peers are asked with ClusterQueryOptions' defaults (2 s).
   const ClusterPort* cluster = nullptr;
 };
 
@@ -30,6 +30,7 @@ struct HttpApiOptions {
 ///   ANY  /-/healthy /-/ready,  POST /-/reload                    HealthHandlers
 ///   GET  /api/v1/processes /api/v1/listening /api/v1/hosts
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
+///        (processes, listening and hosts fan out over the cluster with `cluster`)
 ///   GET  /api/v1/events                                          EventHandlers
 ///   GET  / /index.html /hosts/{host} /query                      WebUiHandlers
 /// Query evaluation (processes and listening once admitted, hosts) and the web UI run on

@@ -37,14 +37,19 @@ struct HostQueryStatus {
 };
 
 /// `{"status":"ok","data":{"rows":[...],"total":N,"hosts":[...]}}`; absent values are omitted,
-/// strings are made valid UTF-8 (invalid bytes become U+FFFD).
+/// strings are made valid UTF-8 (invalid bytes become U+FFFD). With `sort_values`, every row also
+/// carries `"sort_values":[...]`, its value of each sort key (null when it has none), so a
+/// cluster coordinator can merge the answers of its members in the same order (scope=local).
 [[nodiscard]] std::string RenderProcessesJson(const QueryResult& result,
-                                              std::span<const HostQueryStatus> hosts);
+                                              std::span<const HostQueryStatus> hosts,
+                                              const SortSpec* sort_values = nullptr);
 
 /// The /api/v1/listening answer: `{"status":"ok","data":{"rows":[...],"total":N,"hosts":[...]}}`
-/// with one row per socket: host, proto, address, port, and when known pid, comm, user, group.
+/// with one row per socket: host, proto, address, port, and when known pid, comm, user, group
+/// (and `sort_values` as RenderProcessesJson).
 [[nodiscard]] std::string RenderListeningJson(const QueryResult& result,
-                                              std::span<const HostQueryStatus> hosts);
+                                              std::span<const HostQueryStatus> hosts,
+                                              const SortSpec* sort_values = nullptr);
 
 /// `{"status":"error","error":{"message":...,"parameter":...,"position":N}}` (parameter and
 /// position only when given).

@@ -22,6 +22,9 @@ struct ProcessQuery {
   SortSpec sort;
   std::size_t limit = kDefaultLimit;
   bool fresh = false;
+  /// `scope=local`: answer for this member's own hosts only (a cluster coordinator's request
+  /// to a peer), never fan out.
+  bool local = false;
 };
 
 /// A parameter that failed validation: answer HTTP 400 with RenderErrorJson(error).
@@ -41,10 +44,13 @@ struct QueryParamError {
 [[nodiscard]] boost::system::result<ProcessQuery, QueryParamError> ParseProcessQuery(
     std::string_view q, std::string_view sort, std::string_view limit, std::string_view fresh);
 
-/// Same, from a raw URL query string (`q=%7Brss%3E1GiB%7D&limit=10`): percent-decodes ('+' is
-/// a space), rejects unknown and repeated parameters and bad encodings.
+/// Same, from a raw URL query string (`q=%7Brss%3E1GiB%7D&limit=10`, and `scope=local`):
+/// percent-decodes ('+' is a space), rejects unknown and repeated parameters and bad encodings.
 [[nodiscard]] boost::system::result<ProcessQuery, QueryParamError> ParseProcessQueryString(
     std::string_view encoded_query);
+
+/// Validates the `scope` parameter: only `local` (true) is known.
+[[nodiscard]] boost::system::result<bool, QueryParamError> ParseScope(std::string_view value);
 
 /// Decodes one application/x-www-form-urlencoded component (`+` and `%XX`). `text` lies at
 /// offset `base` of `query`, so an error names its position in the whole query string.

@@ -14,6 +14,7 @@
 
 #include "fleetps/collector/api/adhoc.hpp"
 #include "fleetps/collector/api/admission.hpp"
+#include "fleetps/collector/api/cluster_query.hpp"
 #include "fleetps/collector/api/ports.hpp"
 #include "fleetps/collector/api/router.hpp"
 
@@ -23,8 +24,17 @@ class QueryHandlers {
  public:
   /// `fresh` budgets the ad hoc work (fresh=1 and open-files) of every client; `workers` run the
   /// evaluation of process and listening queries once admitted. Both must outlive the handlers.
-  QueryHandlers(FleetPort& fleet, AdhocLimits limits, FreshLimiter& fresh, ApiWorkers& workers)
-      : fleet_(fleet), limits_(limits), fresh_(fresh), workers_(workers) {}
+  /// With a `cluster` (null when not clustered; else outlives the handlers), processes,
+  /// listening and hosts answer for the whole cluster (see FanOut) unless asked with
+  /// scope=local, and for this member's own hosts with it.
+  QueryHandlers(FleetPort& fleet, AdhocLimits limits, FreshLimiter& fresh, ApiWorkers& workers,
+                const ClusterPort* cluster = nullptr, ClusterQueryOptions cluster_query = {})
+      : fleet_(fleet),
+        limits_(limits),
+        fresh_(fresh),
+        workers_(workers),
+        cluster_(cluster),
+        cluster_query_(cluster_query) {}
 
   /// GET /api/v1/processes?q=&sort=&limit=&fresh=: one row per process of the latest
   /// snapshots, or with fresh=1 of one ad hoc probe per host over the warm sessions (a host
@@ -47,7 +57,8 @@ class QueryHandlers {
   /// or the collector's ad hoc budget (costs one token).
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> OpenFiles(const ApiRequest& request) const;
 
-  /// GET /api/v1/hosts: every host's state, session and last probe.
+  /// GET /api/v1/hosts: every host's state, session and last probe (with a cluster: of every
+  /// member's hosts, each with the member that owns it as `collector`).
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Hosts(const ApiRequest& request) const;
 
   /// `/api/v1/hosts/NAME` (one non-empty segment).
@@ -60,6 +71,18 @@ class QueryHandlers {
  private:
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Query(const ApiRequest& request,
                                                          bool listening) const;
+  // The cluster's answer to a processes (listening) or hosts query: this member as the
+  // coordinator asks every member with scope=local (cluster_query.hpp) and merges.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> FanOutQuery(const ApiRequest& request,
+                                                               const ProcessQuery& query,
+                                                               bool listening) const;
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> FanOutHosts(
+      const ApiRequest& request, const FleetListOptions& options) const;
+  // The hosts this member answers for: all of them unless clustered, else those the view says
+  // it owns.
+  [[nodiscard]] std::vector<std::shared_ptr<const HostView>> OwnHosts() const;
+  // The names of every host of the inventory.
+  [[nodiscard]] std::vector<std::string> InventoryNames() const;
   // The JSON answer, or the error a regex hit while matching (the request's fault: 400).
   // `views` are the hosts to answer for, `jobs` their fresh probes (empty without fresh=1).
   [[nodiscard]] boost::asio::awaitable<boost::system::result<std::string, SelectorError>> Answer(
@@ -74,6 +97,8 @@ class QueryHandlers {
   AdhocLimits limits_;
   FreshLimiter& fresh_;
   ApiWorkers& workers_;
+  const ClusterPort* cluster_;
+  ClusterQueryOptions cluster_query_;
 };
 
 }  // namespace fleetps::collector

@@ -24,11 +24,14 @@ struct TableOptions {
 };
 
 /// What the CLI prints: `out` to stdout, `err` to stderr; `ok` false means exit non-zero
-/// (an error answer or an unreadable document).
+/// (an error answer or an unreadable document). `incomplete`: a cluster's fleet-wide answer
+/// lacks the hosts of members that did not answer (or hosts nobody owns); `err` then names
+/// them (`warning: collector-c did not answer within 2s: 1,013 hosts unknown (...)`).
 struct Rendered {
   std::string out;
   std::string err;
   bool ok = true;
+  bool incomplete = false;
 };
 
 /// Renders a /api/v1/processes answer.
@@ -48,11 +51,13 @@ struct Rendered {
 
 /// Renders a /api/v1/hosts answer. kTable folds hosts with the same state, dialect, last probe
 /// status and reason: HOST COUNT STATE DIALECT PROBE REASON. kWide lists every host:
-/// HOST STATE DIALECT EPOCH PROBE SESSION REASON LABELS.
+/// HOST STATE DIALECT EPOCH PROBE SESSION REASON LABELS. An answer from a cluster (hosts
+/// carry `collector`) adds COLLECTOR, the member that owns the host (kTable folds by it too).
 [[nodiscard]] Rendered RenderHostsTable(std::string_view json, const TableOptions& options);
 
 /// Re-indents any API answer (2 spaces) for `-o json`. `ok` is false for an error answer (`out`
-/// still holds it, `err` has the message) or an unreadable document (`out` empty).
+/// still holds it, `err` has the message) or an unreadable document (`out` empty); an
+/// incomplete cluster answer is printed whole, with its warnings in `err`.
 [[nodiscard]] Rendered RenderJson(std::string_view json);
 
 /// `512B`, `4.0KiB`, `1.2GiB`, `37MiB`: one decimal below 10, none above.

@@ -1,12 +1,15 @@
-// A minimal HTTP/1.1 GET client, over TLS for https:// servers, for the CLI (`fleetps query`,
-// `fleetps hosts`, `fleetps events`).
+// A minimal HTTP/1.1 GET client, over TLS for https:// servers: blocking for the CLI (`fleetps
+// query`, `fleetps hosts`, `fleetps events`), asynchronous for a collector asking its peers
+// (cluster fan-out).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/assert/source_location.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
@@ -28,6 +31,9 @@ struct HttpClientOptions {
   /// choice).
   std::string user;
   std::string password;
+  /// An Authorization header value sent as it is (a collector forwarding its caller's
+  /// credentials to its peers); takes precedence over `user`.
+  std::string authorization;
 };
 
 /// Why no answer came.
@@ -52,6 +58,14 @@ struct HttpClientError {
 [[nodiscard]] boost::system::result<HttpReply, HttpClientError> HttpGet(
     const std::string& server, const std::string& path_and_query, std::chrono::milliseconds timeout,
     const HttpClientOptions& options = {});
+
+/// HttpGet as a coroutine on the caller's executor, for servers that must not block a thread:
+/// one deadline (`timeout`) for the connection, the request and the answer, and a body of at
+/// most `max_body` bytes (a larger one is an error, not a truncated answer). Cancelling the
+/// caller closes the connection. Errors as HttpGet.
+[[nodiscard]] boost::asio::awaitable<boost::system::result<HttpReply, HttpClientError>>
+AsyncHttpGet(std::string server, std::string path_and_query, std::chrono::milliseconds timeout,
+             HttpClientOptions options, std::size_t max_body);
 
 /// GETs a streaming answer (server-sent events) and hands each piece of the body to `on_data`
 /// as it arrives, until the server closes the stream. `idle_timeout` bounds the silence between

@@ -15,13 +15,14 @@ namespace fleetps::collector {
 
 /// The places that can record an internal error: the `where` label values. Fixed, so the label
 /// stays bounded and every series exists (as 0) from the collector's start.
-inline constexpr std::array<std::string_view, 6> kInternalErrorSites{
+inline constexpr std::array<std::string_view, 7> kInternalErrorSites{
     "http_accept",       // accept() failed for another reason than shutdown (EMFILE, ENFILE, ...)
     "http_session",      // an HTTP connection's handler threw
     "http_stream",       // a streaming body (the event stream) threw
     "adhoc_probe",       // an ad hoc probe or open-files request threw on its agent
     "supervisor_child",  // a supervised child threw something that is not an exception
     "reload",            // a configuration reload threw after validation
+    "cluster_fanout",    // a request to a peer for a fleet-wide answer threw
 };
 
 /// Logs `error` at level error (event=internal_error where=... error=...) and counts it.
