@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/assert/source_location.hpp>
 #include <boost/system/error_code.hpp>
@@ -28,6 +30,8 @@ struct HttpClientOptions {
   /// choice).
   std::string user;
   std::string password;
+  /// More request headers (name, value), e.g. X-Fleetps-Forwarded on a forwarded /probe.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// Why no answer came.
