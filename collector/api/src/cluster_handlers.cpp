@@ -311,7 +311,8 @@ boost::asio::awaitable<HttpAnswer> ClusterHandlers::Cluster(const ApiRequest& re
     }
     out["owners"] = std::move(owners);
   }
-  co_return MakeResponse(request.http, http::status::ok, json::serialize(out) + "\n",
+  const json::object document{{"status", "ok"}, {"data", std::move(out)}};
+  co_return MakeResponse(request.http, http::status::ok, json::serialize(document) + "\n",
                          "application/json");
 }
 

@@ -164,6 +164,19 @@ inline constexpr std::array kMetricCatalog = {
     MetricDescriptor{"fleetps_api_refused_total", MetricType::kCounter,
                      "API requests refused before any work: 429 over an ad hoc budget (per "
                      "client or collector-wide), 503 with too many requests in progress"},
+    // Cluster membership (cluster.membership static or etcd only), each with `cluster`.
+    MetricDescriptor{"fleetps_cluster_members", MetricType::kGauge,
+                     "Cluster members this member sees, by state"},
+    MetricDescriptor{"fleetps_cluster_member_info", MetricType::kGauge,
+                     "One series per visible cluster member (value 1)"},
+    MetricDescriptor{"fleetps_cluster_owned_hosts", MetricType::kGauge,
+                     "Inventory hosts this member owns and probes"},
+    MetricDescriptor{"fleetps_cluster_owned_buckets", MetricType::kGauge,
+                     "Buckets this member owns"},
+    MetricDescriptor{"fleetps_cluster_desired_hosts", MetricType::kGauge,
+                     "Inventory hosts the assignment gives this member"},
+    MetricDescriptor{"fleetps_cluster_orphaned_hosts", MetricType::kGauge,
+                     "Inventory hosts in buckets nobody owns, as this member sees them"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},
