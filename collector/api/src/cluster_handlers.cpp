@@ -155,10 +155,21 @@ boost::asio::awaitable<HttpAnswer> ClusterHandlers::ServiceDiscovery(
       owner_addresses.emplace_back(config::ClusterUrlHostPort(member.advertise));
     }
   }
-  const auto hosts = Inventory();
+  // The inventory without copying it: the cluster port's list, else the fleet state's views.
+  std::shared_ptr<const std::vector<config::HostSpec>> inventory =
+      cluster_ != nullptr ? cluster_->InventoryHosts() : nullptr;
+  std::vector<std::shared_ptr<const HostView>> views;
+  std::vector<const config::HostSpec*> hosts;
+  if (inventory) {
+    for (const config::HostSpec& spec : *inventory) hosts.push_back(&spec);
+  } else {
+    views = fleet_.State().Hosts();
+    for (const auto& view_of_host : views) hosts.push_back(&view_of_host->spec);
+  }
   json::array groups;
-  groups.reserve(hosts->size());
-  for (const config::HostSpec& spec : *hosts) {
+  groups.reserve(hosts.size());
+  for (const config::HostSpec* host : hosts) {
+    const config::HostSpec& spec = *host;
     std::int32_t owner = -1;
     if (view && !view->bucket_owner.empty()) {
       owner = view->bucket_owner[cluster::BucketOf(spec.name, view->buckets)];

@@ -205,17 +205,19 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     http_.emplace(std::move(*server));
     const std::string bound = http_->LocalEndpoint().address().to_string() + ":" +
                               std::to_string(http_->LocalEndpoint().port());
-    Log(LogLevel::kInfo, "start",
-        {{"version", std::string(BuildVersion())},
-         {"config", config_path_},
-         {"listen", bound},
-         {"hosts", std::to_string(owned_hosts_.size())},
-         {"inventory_hosts", std::to_string(inventory_.hosts.size())},
-         {"cluster", inventory_.cluster.name},
-         {"cluster_member", member_},
-         {"threads", std::to_string(Threads())},
-         {"tls", Web().tls ? "on" : "off"},
-         {"basic_auth", Web().gate->auth ? "on" : "off"}});
+    std::vector<LogField> start_fields{{"version", std::string(BuildVersion())},
+                                       {"config", config_path_},
+                                       {"listen", bound},
+                                       {"hosts", std::to_string(owned_hosts_.size())},
+                                       {"threads", std::to_string(Threads())},
+                                       {"tls", Web().tls ? "on" : "off"},
+                                       {"basic_auth", Web().gate->auth ? "on" : "off"}};
+    if (view_) {
+      start_fields.emplace_back("inventory_hosts", std::to_string(inventory_.hosts.size()));
+      start_fields.emplace_back("cluster", inventory_.cluster.name);
+      start_fields.emplace_back("cluster_member", member_);
+    }
+    Log(LogLevel::kInfo, "start", start_fields);
 
     for (auto [id, start] :
          std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
