@@ -43,10 +43,10 @@ class ClusterHandlers {
   /// a host nobody owns 503, an owner that cannot be reached 502.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Probe(const ApiRequest& request) const;
 
-  /// GET /api/v1/cluster: this member's view as `{"status":"ok","data":{...}}` (cluster, membership, self, buckets,
-  /// revision, hosts, orphaned_hosts, members with name, advertise, state, zone, weight,
-  /// version, self, owned_hosts, owned_buckets). `?hosts=a,b` adds `owners`: each host's
-  /// bucket, owner and advertise (404 naming an unknown host). 404 when not clustered.
+  /// GET /api/v1/cluster: this member's view as `{"status":"ok","data":{...}}` (cluster,
+  /// membership, self, buckets, revision, hosts, orphaned_hosts, members with name, advertise,
+  /// state, zone, weight, version, self, owned_hosts, owned_buckets). `?hosts=a,b` adds `owners`:
+  /// each host's bucket, owner and advertise (404 naming an unknown host). 404 when not clustered.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Cluster(const ApiRequest& request) const;
 
  private:
