@@ -54,6 +54,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
   Pos static_pos = pos;
   bool name_set = false;
   bool request_timeout_set = false;
+  bool endpoints_written = false;
   bool membership_valid = true;
   ForEachKey(value, "in cluster", &kClusterKeys,
              [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
@@ -101,7 +102,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
                  if (auto d = Duration(v, p, 1s, 1min)) c.fence_margin = *d;
                } else if (key == "etcd") {
                  etcd_pos = p;
-                 ParseClusterEtcd(v, p, lease_ttl_pos, request_timeout_set);
+                 ParseClusterEtcd(v, p, lease_ttl_pos, request_timeout_set, endpoints_written);
                } else if (key == "static") {
                  static_pos = p;
                  ParseClusterStatic(v, p);
@@ -115,7 +116,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
     Report(static_pos == pos ? membership_pos : static_pos,
            "membership static needs at least one member in cluster.static.members");
   }
-  if (c.membership == ClusterMembership::kEtcd && c.etcd.endpoints.empty()) {
+  if (c.membership == ClusterMembership::kEtcd && !endpoints_written) {
     Report(etcd_pos == pos ? membership_pos : etcd_pos,
            "membership etcd needs cluster.etcd.endpoints (http(s)://host:port each)");
   }
@@ -133,7 +134,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
 }
 
 void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_pos,
-                              bool& request_timeout_set) {
+                              bool& request_timeout_set, bool& endpoints_written) {
   if (value.IsNull()) return;
   if (!value.IsMap()) {
     Report(pos, "expected a mapping, got " + Describe(value));
@@ -144,6 +145,7 @@ void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_p
              [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
                const Pos p = ValuePos(key_node, v);
                if (key == "endpoints") {
+                 endpoints_written = true;
                  std::set<std::string> seen;
                  auto list = List(v, p, "etcd endpoints", false,
                                   [&](const std::string& item, const YAML::Node& item_node) {

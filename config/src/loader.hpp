@@ -266,9 +266,10 @@ class Loader : public YamlReader {
   // ---- load_cluster.cpp: the cluster section ----
 
   void ParseCluster(const YAML::Node& value, Pos pos);
-  // Fills inventory_.cluster.etcd; `positions` gets where the timing values were written.
+  // Fills inventory_.cluster.etcd; tells where lease_ttl was written, and whether
+  // request_timeout and endpoints were written at all (valid or not).
   void ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_pos,
-                        bool& request_timeout_set);
+                        bool& request_timeout_set, bool& endpoints_written);
   void ParseClusterStatic(const YAML::Node& value, Pos pos);
   void CheckReadableFile(const std::string& path, Pos pos, std::string_view what);
 

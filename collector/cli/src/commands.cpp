@@ -209,7 +209,8 @@ std::string UsageText() {
   for (const CommandDoc& command : kCommands)
     AppendUsageItem(out, UsageLine(command), command.summary);
   out +=
-      "\nquery, hosts, listening, open-files and events ask a running collector and also take:\n";
+      "\nquery, hosts, listening, open-files, events and cluster ask a running collector and also "
+      "take:\n";
   for (const FlagDoc& flag : kClientFlags) {
     AppendUsageItem(out, std::string(flag.flag) + ' ' + std::string(flag.value), flag.text);
   }

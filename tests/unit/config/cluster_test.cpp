@@ -112,6 +112,14 @@ TEST(ClusterConfigTest, EtcdNeedsEndpoints) {
               HasSubstr("c.yaml:3:15: membership etcd needs cluster.etcd.endpoints"));
 }
 
+TEST(ClusterConfigTest, ABadEndpointIsReportedAlone) {
+  const LoadResult result = LoadCluster(
+      "cluster:\n  name: p\n  membership: etcd\n  etcd: {endpoints: [http://h:1, ftp://x:1]}\n");
+  const std::string text = Diagnostics(result);
+  EXPECT_THAT(text, HasSubstr("c.yaml:4:34: expected http://host:port or https://host:port"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("needs cluster.etcd.endpoints")));
+}
+
 TEST(ClusterConfigTest, TimingRuleIsChecked) {
   // 10/3 + 2 x 3 = 9.33 > 10 - 2
   const LoadResult result = LoadCluster(R"(cluster:
