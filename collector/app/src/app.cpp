@@ -570,6 +570,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       std::lock_guard lock(cluster_mu_);
       if (new_view) view_ = std::move(new_view);
       all_hosts_ = std::make_shared<const std::vector<config::HostSpec>>(loaded->inventory.hosts);
+      cluster_metrics_ = ComputeClusterMetrics(view_, all_hosts_);
     }
     inventory_ = std::move(loaded->inventory);
     reload_endpoint_ = inventory_.collector.enable_reload_endpoint;
@@ -637,10 +638,11 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   }
 
   // The fleetps_cluster_* self-metrics: in static mode desired = owned.
-  std::optional<ClusterSelfMetrics> ClusterMetrics() const {
-    const auto view = View();
-    if (!view) return std::nullopt;
-    const auto hosts = InventoryHosts();
+  // Computed once per view and inventory (start, reload): Self() runs for every /probe too.
+  static std::shared_ptr<const ClusterSelfMetrics> ComputeClusterMetrics(
+      const std::shared_ptr<const cluster::ClusterView>& view,
+      const std::shared_ptr<const std::vector<config::HostSpec>>& hosts) {
+    if (!view) return nullptr;
     const cluster::OwnershipCounts counts = cluster::CountOwnership(*view, *hosts);
     ClusterSelfMetrics out;
     out.name = view->name;
@@ -662,7 +664,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     }
     out.members_by_state.assign(by_state.begin(), by_state.end());
     out.orphaned_hosts = counts.orphaned_hosts;
-    return out;
+    return std::make_shared<const ClusterSelfMetrics>(std::move(out));
   }
 
   const FleetState& State() const override { return state_; }
@@ -691,7 +693,10 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }
-    self.cluster = ClusterMetrics();
+    {
+      std::lock_guard lock(cluster_mu_);
+      if (cluster_metrics_) self.cluster = *cluster_metrics_;
+    }
     return self;
   }
 
@@ -734,7 +739,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   std::shared_ptr<const cluster::ClusterView> view_;  // guarded; null when not clustered
   std::shared_ptr<const std::vector<config::HostSpec>> all_hosts_;  // guarded: the inventory's
   std::vector<config::HostSpec> owned_hosts_;  // the hosts this member runs (control_ only)
-  std::shared_ptr<BcryptVerifier> bcrypt_;     // shared by the authenticators of every reload
+  std::shared_ptr<const ClusterSelfMetrics> cluster_metrics_ =  // guarded; null unclustered
+      ComputeClusterMetrics(view_, all_hosts_);
+  std::shared_ptr<BcryptVerifier> bcrypt_;  // shared by the authenticators of every reload
   mutable std::mutex web_mu_;
   WebSecurity web_;  // guarded by web_mu_
   std::shared_ptr<AuthFailureCounts> auth_failures_ = std::make_shared<AuthFailureCounts>();
