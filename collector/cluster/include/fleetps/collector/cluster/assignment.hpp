@@ -23,9 +23,9 @@ inline constexpr std::uint32_t kDefaultBuckets = 16384;
 
 /// A member as the assignment sees it.
 struct MemberSpec {
-  std::string name;     ///< unique in the cluster
+  std::string name;          ///< unique in the cluster
   std::uint32_t weight = 1;  ///< relative capacity; 0 = owns nothing
-  std::string zone;     ///< empty = serves hosts without a zone
+  std::string zone;          ///< empty = serves hosts without a zone
 };
 
 /// A stable 64-bit hash of `text` (FNV-1a, finalised with a 64-bit mixer). Part of the cluster

@@ -28,15 +28,15 @@ struct MemberView {
   MemberSpec spec;        ///< name, weight, zone
   std::string advertise;  ///< base URL peers and Prometheus reach it at: http://host:port
   MemberState state = MemberState::kParticipant;
-  std::string version;    ///< fleetps version it runs
-  bool self = false;      ///< this process
+  std::string version;  ///< fleetps version it runs
+  bool self = false;    ///< this process
 };
 
 struct ClusterView {
   std::string name;        ///< cluster.name
   std::string membership;  ///< "static" or "etcd"
   std::uint32_t buckets = kDefaultBuckets;
-  std::int64_t revision = 0;  ///< store revision the view was built at (0 for static)
+  std::int64_t revision = 0;        ///< store revision the view was built at (0 for static)
   std::vector<MemberView> members;  ///< sorted by name
   /// Per bucket: index into `members` of its current owner, or -1 when nobody owns it
   /// (a handover in progress, or no eligible member). Static membership: the desired owner.
