@@ -10,6 +10,7 @@
 
 #include "checks.hpp"
 #include "fleetps/config/cluster.hpp"
+#include "fleetps/config/units.hpp"
 #include "loader.hpp"
 
 namespace fleetps::config::detail {
@@ -19,19 +20,6 @@ using namespace std::chrono_literals;
 
 const KeyList kMembershipChoices{"none", "static", "etcd"};
 const KeyList kStandbyChoices{"none", "warm"};
-
-std::string Seconds(milliseconds d) {
-  const auto ms = d.count();
-  std::string out = std::to_string(ms / 1000);
-  if (ms % 1000 != 0) {
-    std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
-    while (fraction.ends_with('0')) fraction.pop_back();
-    out += '.';
-    out += fraction;
-  }
-  out += 's';
-  return out;
-}
 
 }  // namespace
 
@@ -126,9 +114,10 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
   if (c.membership == ClusterMembership::kEtcd &&
       keepalive + 2 * c.etcd.request_timeout > c.etcd.lease_ttl - c.fence_margin) {
     Report(lease_ttl_pos == pos ? fence_margin_pos : lease_ttl_pos,
-           "lease timing: lease_ttl/3 + 2 x request_timeout (" + Seconds(keepalive) + " + 2 x " +
-               Seconds(c.etcd.request_timeout) + ") must not exceed lease_ttl - fence_margin (" +
-               Seconds(c.etcd.lease_ttl) + " - " + Seconds(c.fence_margin) +
+           "lease timing: lease_ttl/3 + 2 x request_timeout (" + FormatDuration(keepalive) +
+               " + 2 x " + FormatDuration(c.etcd.request_timeout) +
+               ") must not exceed lease_ttl - fence_margin (" + FormatDuration(c.etcd.lease_ttl) +
+               " - " + FormatDuration(c.fence_margin) +
                "); lower request_timeout or fence_margin, or raise lease_ttl");
   }
 }

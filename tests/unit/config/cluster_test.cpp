@@ -131,7 +131,7 @@ TEST(ClusterConfigTest, TimingRuleIsChecked) {
     request_timeout: 3s
 )");
   EXPECT_THAT(Diagnostics(result),
-              HasSubstr("c.yaml:6:16: lease timing: lease_ttl/3 + 2 x request_timeout (3.333s + 2 "
+              HasSubstr("c.yaml:6:16: lease timing: lease_ttl/3 + 2 x request_timeout (3s333ms + 2 "
                         "x 3s) must not exceed lease_ttl - fence_margin (10s - 2s)"));
   // The same with a larger TTL passes: 30/3 + 2 x 3 = 16 <= 28.
   const LoadResult ok = LoadCluster(R"(cluster:
