@@ -47,6 +47,7 @@ InventoryDiff DiffInventories(const Inventory& before, const Inventory& after) {
   diff.http_changed = before.collector.http != after.collector.http;
   diff.collector_changed =
       !(without_reloadable(before.collector) == without_reloadable(after.collector));
+  diff.cluster_changed = !(before.cluster == after.cluster);
   return diff;
 }
 

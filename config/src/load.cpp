@@ -113,6 +113,8 @@ void Loader::LoadRoot(const YAML::Node& root) {
                  ParseSettings(value, "in defaults", kSettingKeys, defaults_);
                } else if (key == "collector") {
                  ParseCollector(value, pos);
+               } else if (key == "cluster") {
+                 ParseCluster(value, pos);
                } else if (key == "hosts") {
                  has_hosts = true;
                  hosts = value;

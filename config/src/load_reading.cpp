@@ -157,7 +157,9 @@ std::string Loader::UnknownKeyMessage(const std::string& key, std::string_view w
       {&kHostOnlyKeys, "in a host entry"},
       {&kCollectorKeys, "in collector"},
       {&kCollectorHttpKeys, "in collector.http"},
-      {&kAlgorithmKeys, "in algorithms"}};
+      {&kAlgorithmKeys, "in algorithms"},
+      {&kClusterKeys, "in cluster"},
+      {&kClusterEtcdKeys, "in cluster.etcd"}};
   for (const auto& [keys, home] : homes) {
     if (Contains(*keys, key)) return message + "; it belongs " + std::string(home);
   }

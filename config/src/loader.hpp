@@ -33,7 +33,17 @@ using std::chrono::milliseconds;
 
 using KeyList = std::vector<std::string_view>;
 
-inline const KeyList kTopKeys{"defaults", "collector", "hosts", "process_names"};
+inline const KeyList kTopKeys{"defaults", "collector", "cluster", "hosts", "process_names"};
+inline const KeyList kClusterKeys{"name",          "membership",  "buckets",
+                                  "zone_label",    "min_members", "min_members_timeout",
+                                  "max_hosts",     "standby",     "failsafe",
+                                  "drain_timeout", "settle",      "handover_warm_timeout",
+                                  "fence_margin",  "etcd",        "static"};
+inline const KeyList kClusterEtcdKeys{"endpoints", "lease_ttl", "request_timeout",
+                                      "tls",       "username",  "password_file"};
+inline const KeyList kClusterTlsKeys{"ca_file", "cert_file", "key_file"};
+inline const KeyList kClusterStaticKeys{"members"};
+inline const KeyList kClusterMemberKeys{"name", "advertise", "weight", "zone"};
 inline const KeyList kSettingKeys{"user",           "port",
                                   "identity_file",  "passphrase_file",
                                   "passphrase_env", "use_ssh_agent",
@@ -90,6 +100,7 @@ std::filesystem::path DirectoryOf(const std::string& path);
 struct Pos {
   int line = 0;
   int column = 0;
+  bool operator==(const Pos&) const = default;
 };
 
 template <class T>
@@ -252,6 +263,16 @@ class Loader : public YamlReader {
   // selector. False when the entry must be rejected.
   bool CheckExpect(const ProcessNameMatcher& matcher, const YAML::Node& expect_node,
                    const YAML::Node& name_node);
+
+  // ---- load_cluster.cpp: the cluster section ----
+
+  void ParseCluster(const YAML::Node& value, Pos pos);
+  // Fills inventory_.cluster.etcd; tells where lease_ttl was written, and whether
+  // request_timeout and endpoints were written at all (valid or not).
+  void ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_pos,
+                        bool& request_timeout_set, bool& endpoints_written);
+  void ParseClusterStatic(const YAML::Node& value, Pos pos);
+  void CheckReadableFile(const std::string& path, Pos pos, std::string_view what);
 
   // ---- load_hosts.cpp: inheritance, expansion, cross-checks ----
 

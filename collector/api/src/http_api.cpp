@@ -22,14 +22,16 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
     : fresh_(options.fresh),
       workers_(options.work),
       metrics_(fleet),
+      cluster_(fleet, options.cluster, metrics_, workers_),
       health_(control),
       query_(fleet, options.adhoc, fresh_, workers_, options.cluster),
       events_(bus, options.events),
-      web_ui_(fleet) {
+      web_ui_(fleet, options.cluster) {
   using enum RouteMethods;
   router_.Add("/metrics", kGet, Call(metrics_, &MetricsHandlers::Metrics));
-  router_.Add("/probe", kGet, Call(metrics_, &MetricsHandlers::Probe));
-  router_.Add("/sd", kGet, Call(metrics_, &MetricsHandlers::ServiceDiscovery));
+  router_.Add("/probe", kGet, Call(cluster_, &ClusterHandlers::Probe));
+  router_.Add("/sd", kGet, Call(cluster_, &ClusterHandlers::ServiceDiscovery));
+  router_.Add("/api/v1/cluster", kGet, Call(cluster_, &ClusterHandlers::Cluster));
   router_.Add("/-/healthy", kAny, Call(health_, &HealthHandlers::Healthy));
   router_.Add("/-/ready", kAny, Call(health_, &HealthHandlers::Ready));
   router_.Add("/-/reload", kPost, Call(health_, &HealthHandlers::Reload));

@@ -6,8 +6,6 @@
 #include <optional>
 #include <utility>
 
-#include <boost/json.hpp>
-
 #include "fleetps/collector/http/gzip.hpp"
 
 namespace fleetps::collector {
@@ -93,24 +91,6 @@ boost::asio::awaitable<HttpAnswer> MetricsHandlers::Probe(const ApiRequest& requ
   auto body = RenderHostMetrics(fleet_.State(), *host, self);
   if (!body) co_return unknown();  // removed by a reload since the lookup above
   co_return MakeResponse(request.http, http::status::ok, std::move(*body), kExpositionType);
-}
-
-boost::asio::awaitable<HttpAnswer> MetricsHandlers::ServiceDiscovery(
-    const ApiRequest& request) const {
-  boost::json::array groups;
-  for (const auto& view : fleet_.State().Hosts()) {
-    boost::json::object labels;
-    for (const auto& [name, value] : view->spec.labels) labels[name] = value;
-    labels["host"] = view->spec.name;
-    // Meta labels are for relabelling only (Prometheus drops `__meta_*` after it): e.g. an
-    // `instance` of ADDRESS:9100 to join with the host's node_exporter.
-    labels["__meta_fleetps_address"] = view->spec.address;
-    labels["__meta_fleetps_port"] = std::to_string(view->spec.port);
-    groups.push_back(boost::json::object{{"targets", boost::json::array{view->spec.name}},
-                                         {"labels", std::move(labels)}});
-  }
-  co_return MakeResponse(request.http, http::status::ok, boost::json::serialize(groups) + "\n",
-                         "application/json");
 }
 
 std::optional<double> MetricsHandlers::LastScrapeSeconds() const {

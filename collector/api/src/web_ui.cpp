@@ -14,6 +14,7 @@
 
 #include "fleetps/agent/algorithms.hpp"
 #include "fleetps/collector/api/params.hpp"
+#include "fleetps/collector/cluster/static_membership.hpp"
 #include "fleetps/collector/query/nodeset_fold.hpp"
 #include "fleetps/collector/query/query.hpp"
 #include "fleetps/collector/query/text.hpp"
@@ -419,10 +420,32 @@ std::string ContentSecurityPolicy(std::string_view nonce) {
   return csp;
 }
 
+namespace {
+
+// The members of this collector's cluster, this one marked; every text escaped.
+void ClusterTable(std::string& out, const WebClusterSummary& cluster) {
+  out += "<h2>Cluster " + HtmlEscape(cluster.name) + "</h2><p class=\"counts\">" +
+         HtmlEscape(cluster.membership) + " membership, " + std::to_string(cluster.members.size()) +
+         " members, " + std::to_string(cluster.orphaned_hosts) + " hosts without owner</p>\n";
+  out +=
+      "<table class=\"cluster\" id=\"cluster\"><thead><tr><th>member</th><th>state</th>"
+      "<th>owned hosts</th><th>advertise</th></tr></thead><tbody>\n";
+  for (const WebClusterMember& member : cluster.members) {
+    out += "<tr>";
+    Cell(out, member.self ? member.name + " (this collector)" : member.name);
+    Cell(out, member.state);
+    Cell(out, std::to_string(member.owned_hosts), "n");
+    out += "<td>" + Link(member.advertise, member.advertise) + "</td></tr>\n";
+  }
+  out += "</tbody></table>\n";
+}
+
+}  // namespace
+
 WebPage RenderFleetPage(const std::vector<std::shared_ptr<const HostView>>& hosts,
                         const std::set<std::string, std::less<>>& quarantined,
                         std::string_view encoded_query, Clock::time_point now,
-                        std::string_view nonce) {
+                        std::string_view nonce, const WebClusterSummary* cluster) {
   WebPage page;
   const FleetListOptions& defaults = FleetPageDefaults();
   auto parsed = ParseFleetListQuery(encoded_query, defaults);
@@ -464,6 +487,7 @@ WebPage RenderFleetPage(const std::vector<std::shared_ptr<const HostView>>& host
   for (const auto& [state, n] : states) count_link(state, n, state);
   count_link("stale", list.stale, "stale data");
   out += "</p>\n";
+  if (cluster != nullptr) ClusterTable(out, *cluster);
 
   // The filter form: a plain GET form, so filters work without the script.
   out += "<form class=\"filter\" id=\"filter\" method=\"get\" action=\"/\">";
@@ -913,10 +937,28 @@ bool WebUiHandlers::IsHostPath(std::string_view path) {
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Fleet(const ApiRequest& request) const {
   const std::string nonce = NewNonce();
-  co_return PageResponse(request,
-                         RenderFleetPage(fleet_.State().Hosts(), fleet_.Self().quarantined_hosts,
-                                         request.encoded_query, Clock::now(), nonce),
-                         nonce);
+  std::optional<WebClusterSummary> summary;
+  if (const auto view = cluster_ != nullptr ? cluster_->View() : nullptr) {
+    auto hosts = cluster_->InventoryHosts();
+    if (!hosts) {
+      auto specs = std::make_shared<std::vector<config::HostSpec>>();
+      for (const auto& host : fleet_.State().Hosts()) specs->push_back(host->spec);
+      hosts = std::move(specs);
+    }
+    const cluster::OwnershipCounts counts = cluster::CountOwnership(*view, *hosts);
+    summary.emplace(WebClusterSummary{view->name, view->membership, counts.orphaned_hosts, {}});
+    for (std::size_t i = 0; i < view->members.size(); ++i) {
+      const auto& m = view->members[i];
+      summary->members.push_back({m.spec.name, m.advertise,
+                                  std::string(cluster::MemberStateName(m.state)), counts.hosts[i],
+                                  m.self});
+    }
+  }
+  co_return PageResponse(
+      request,
+      RenderFleetPage(fleet_.State().Hosts(), fleet_.Self().quarantined_hosts,
+                      request.encoded_query, Clock::now(), nonce, summary ? &*summary : nullptr),
+      nonce);
 }
 
 boost::asio::awaitable<HttpAnswer> WebUiHandlers::Host(const ApiRequest& request) const {

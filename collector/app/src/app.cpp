@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,6 +33,7 @@
 #include "fleetps/collector/app/load_options.hpp"
 #include "fleetps/collector/app/status_throttle.hpp"
 #include "fleetps/collector/app/web_security.hpp"
+#include "fleetps/collector/cluster/static_membership.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/http/basic_auth.hpp"
 #include "fleetps/collector/http/http_server.hpp"
@@ -138,8 +140,9 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event,
 }
 
 // The API's admission limits from the `collector` section.
-HttpApiOptions ApiOptions(const config::CollectorSettings& collector) {
+HttpApiOptions ApiOptions(const config::CollectorSettings& collector, const ClusterPort* cluster) {
   HttpApiOptions options;
+  options.cluster = cluster;
   options.fresh.per_client = {static_cast<double>(collector.fresh_rate_per_client),
                               static_cast<double>(collector.fresh_burst_per_client)};
   options.fresh.total = {static_cast<double>(collector.fresh_rate),
@@ -151,12 +154,19 @@ HttpApiOptions ApiOptions(const config::CollectorSettings& collector) {
 
 // The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
-class App final : public FleetPort, public ControlPort {
+class App final : public FleetPort, public ControlPort, public ClusterPort {
  public:
+  // `member`: this process's name in a static cluster (checked against the list), else empty.
   App(std::string config_path, LoadedConfig loaded, std::string listen,
-      std::shared_ptr<BcryptVerifier> bcrypt)
+      std::shared_ptr<BcryptVerifier> bcrypt, std::string member)
       : config_path_(std::move(config_path)),
         inventory_(std::move(loaded.inventory)),
+        member_(std::move(member)),
+        view_(inventory_.cluster.Clustered()
+                  ? cluster::BuildStaticView(inventory_.cluster, member_, BuildVersion())
+                  : nullptr),
+        all_hosts_(std::make_shared<const std::vector<config::HostSpec>>(inventory_.hosts)),
+        owned_hosts_(view_ ? cluster::OwnedHosts(*view_, inventory_.hosts) : inventory_.hosts),
         bcrypt_(std::move(bcrypt)),
         web_(std::move(loaded.web)),
         listen_(std::move(listen)),
@@ -168,8 +178,8 @@ class App final : public FleetPort, public ControlPort {
             inventory_.collector.max_concurrent_handshakes)),
         hosts_(io_.get_executor(), HostSupervisorOptions(), clock_, random_, LogSupervisorEvent),
         top_(io_.get_executor(), TopSupervisorOptions{}, clock_, random_, LogSupervisorEvent),
-        api_(*this, *this, bus_, ApiOptions(inventory_.collector)) {
-    state_.SetHosts(inventory_.hosts);
+        api_(*this, *this, bus_, ApiOptions(inventory_.collector, view_ ? this : nullptr)) {
+    state_.SetHosts(owned_hosts_);
   }
 
   int Run() {
@@ -195,14 +205,19 @@ class App final : public FleetPort, public ControlPort {
     http_.emplace(std::move(*server));
     const std::string bound = http_->LocalEndpoint().address().to_string() + ":" +
                               std::to_string(http_->LocalEndpoint().port());
-    Log(LogLevel::kInfo, "start",
-        {{"version", std::string(BuildVersion())},
-         {"config", config_path_},
-         {"listen", bound},
-         {"hosts", std::to_string(inventory_.hosts.size())},
-         {"threads", std::to_string(Threads())},
-         {"tls", Web().tls ? "on" : "off"},
-         {"basic_auth", Web().gate->auth ? "on" : "off"}});
+    std::vector<LogField> start_fields{{"version", std::string(BuildVersion())},
+                                       {"config", config_path_},
+                                       {"listen", bound},
+                                       {"hosts", std::to_string(owned_hosts_.size())},
+                                       {"threads", std::to_string(Threads())},
+                                       {"tls", Web().tls ? "on" : "off"},
+                                       {"basic_auth", Web().gate->auth ? "on" : "off"}};
+    if (view_) {
+      start_fields.emplace_back("inventory_hosts", std::to_string(inventory_.hosts.size()));
+      start_fields.emplace_back("cluster", inventory_.cluster.name);
+      start_fields.emplace_back("cluster_member", member_);
+    }
+    Log(LogLevel::kInfo, "start", start_fields);
 
     for (auto [id, start] :
          std::initializer_list<std::pair<const char*, asio::awaitable<void> (App::*)()>>{
@@ -242,7 +257,7 @@ class App final : public FleetPort, public ControlPort {
  private:
   // The STATUS= line systemd shows while the collector runs.
   std::string ServingStatus() const {
-    return "serving " + std::to_string(inventory_.hosts.size()) + " hosts";
+    return "serving " + std::to_string(owned_hosts_.size()) + " hosts";
   }
 
   unsigned Threads() const {
@@ -296,7 +311,7 @@ class App final : public FleetPort, public ControlPort {
   }
 
   asio::awaitable<void> StartHosts() {
-    for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);
+    for (const config::HostSpec& spec : owned_hosts_) StartHost(spec);
     co_return;
   }
 
@@ -401,7 +416,7 @@ class App final : public FleetPort, public ControlPort {
   // listener, logs, known_hosts and /proc files.
   std::uint64_t DescriptorsNeeded() const {
     constexpr std::uint64_t kMargin = 64;
-    return inventory_.hosts.size() + inventory_.collector.http.max_connections + kMargin;
+    return owned_hosts_.size() + inventory_.collector.http.max_connections + kMargin;
   }
 
   // Raises the soft descriptor limit to the hard one and says so; warns when even the hard limit
@@ -418,9 +433,9 @@ class App final : public FleetPort, public ControlPort {
       Log(LogLevel::kWarn, "fd_limit_low",
           {{"hard_limit", std::to_string(limit->hard)},
            {"needed", std::to_string(needed)},
-           {"hosts", std::to_string(inventory_.hosts.size())},
+           {"hosts", std::to_string(owned_hosts_.size())},
            {"detail", "the hard descriptor limit is below what " +
-                          std::to_string(inventory_.hosts.size()) +
+                          std::to_string(owned_hosts_.size()) +
                           " hosts need; set LimitNOFILE=" + std::to_string(needed) +
                           " in the systemd unit, or ulimit -n " + std::to_string(needed) +
                           " before fleetps run, or some hosts will fail with fd_limit"}});
@@ -520,10 +535,42 @@ class App final : public FleetPort, public ControlPort {
       bus_.Publish("config", FleetEvent{0, ConfigReloadEvent{false, origin, "invalid config"}});
       co_return ReloadOutcome{false, problems};
     }
-    const config::InventoryDiff diff = config::DiffInventories(inventory_, loaded->inventory);
-    if (diff.collector_changed) {
+    const config::InventoryDiff whole = config::DiffInventories(inventory_, loaded->inventory);
+    if (whole.collector_changed) {
       Log(LogLevel::kWarn, "config_reload_partial",
           {{"detail", "changes to the collector section take effect after a restart"}});
+    }
+    if (loaded->inventory.cluster.membership != inventory_.cluster.membership ||
+        loaded->inventory.cluster.name != inventory_.cluster.name) {
+      Log(LogLevel::kWarn, "config_reload_partial",
+          {{"detail",
+            "changes to cluster.membership and cluster.name take effect after a "
+            "restart"}});
+      loaded->inventory.cluster = inventory_.cluster;
+    }
+    // The hosts this member runs before and after: the whole inventory when not clustered,
+    // else what the (new) member list assigns to it. Their diff is what the agents see.
+    std::shared_ptr<const cluster::ClusterView> new_view;
+    std::vector<config::HostSpec> new_owned;
+    if (loaded->inventory.cluster.Clustered()) {
+      new_view = cluster::BuildStaticView(loaded->inventory.cluster, member_, BuildVersion());
+      new_owned = cluster::OwnedHosts(*new_view, loaded->inventory.hosts);
+      LogMemberChanges(*view_, *new_view);
+    } else {
+      new_owned = loaded->inventory.hosts;
+    }
+    config::Inventory before_owned;
+    before_owned.hosts = std::move(owned_hosts_);
+    config::Inventory after_owned;
+    after_owned.hosts = new_owned;
+    config::InventoryDiff diff = config::DiffInventories(before_owned, after_owned);
+    diff.process_names_changed = whole.process_names_changed;
+    owned_hosts_ = std::move(new_owned);
+    {
+      std::lock_guard lock(cluster_mu_);
+      if (new_view) view_ = std::move(new_view);
+      all_hosts_ = std::make_shared<const std::vector<config::HostSpec>>(loaded->inventory.hosts);
+      cluster_metrics_ = ComputeClusterMetrics(view_, all_hosts_);
     }
     inventory_ = std::move(loaded->inventory);
     reload_endpoint_ = inventory_.collector.enable_reload_endpoint;
@@ -532,14 +579,14 @@ class App final : public FleetPort, public ControlPort {
       std::lock_guard lock(web_mu_);
       web_ = std::move(loaded->web);
     }
-    if (diff.http_changed && http_) http_->SetOptions(ServerOptions());
+    if (whole.http_changed && http_) http_->SetOptions(ServerOptions());
     for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
     for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
-    state_.SetHosts(inventory_.hosts);
+    state_.SetHosts(owned_hosts_);
     if (diff.process_names_changed) {
       state_.SetGrouping(std::move(loaded->grouping));
     }
-    for (const config::HostSpec& spec : inventory_.hosts) StartHost(spec);  // added + changed
+    for (const config::HostSpec& spec : owned_hosts_) StartHost(spec);  // added + changed
     reload_ok_ = true;
     const std::string summary = "added=" + std::to_string(diff.added.size()) +
                                 " removed=" + std::to_string(diff.removed.size()) +
@@ -557,7 +604,68 @@ class App final : public FleetPort, public ControlPort {
     co_return ReloadOutcome{true, summary + "\n"};
   }
 
+  // cluster_member_joined / cluster_member_left for a reload that changed the static list.
+  void LogMemberChanges(const cluster::ClusterView& before, const cluster::ClusterView& after) {
+    const cluster::MemberChanges changes = cluster::CompareMembers(before, after);
+    for (const std::string& name : changes.joined) {
+      const auto it = std::find_if(after.members.begin(), after.members.end(),
+                                   [&](const auto& m) { return m.spec.name == name; });
+      Log(LogLevel::kInfo, "cluster_member_joined",
+          {{"cluster", after.name}, {"member", name}, {"advertise", it->advertise}});
+    }
+    for (const std::string& name : changes.left) {
+      Log(LogLevel::kInfo, "cluster_member_left",
+          {{"cluster", after.name}, {"member", name}, {"reason", "leave"}});
+    }
+    if (after.Self() == nullptr && before.Self() != nullptr) {
+      Log(LogLevel::kWarn, "cluster_member_removed",
+          {{"cluster", after.name},
+           {"member", member_},
+           {"detail", "this member is no longer in cluster.static.members: it probes nothing"}});
+    }
+  }
+
   // ---- the API's ports (called by the handlers only) ---------------------------------------
+
+  std::shared_ptr<const cluster::ClusterView> View() const override {
+    std::lock_guard lock(cluster_mu_);
+    return view_;
+  }
+
+  std::shared_ptr<const std::vector<config::HostSpec>> InventoryHosts() const override {
+    std::lock_guard lock(cluster_mu_);
+    return all_hosts_;
+  }
+
+  // The fleetps_cluster_* self-metrics: in static mode desired = owned.
+  // Computed once per view and inventory (start, reload): Self() runs for every /probe too.
+  static std::shared_ptr<const ClusterSelfMetrics> ComputeClusterMetrics(
+      const std::shared_ptr<const cluster::ClusterView>& view,
+      const std::shared_ptr<const std::vector<config::HostSpec>>& hosts) {
+    if (!view) return nullptr;
+    const cluster::OwnershipCounts counts = cluster::CountOwnership(*view, *hosts);
+    ClusterSelfMetrics out;
+    out.name = view->name;
+    std::map<std::string, std::uint64_t> by_state;
+    for (const auto state : {cluster::MemberState::kParticipant, cluster::MemberState::kDraining,
+                             cluster::MemberState::kViewer, cluster::MemberState::kFenced,
+                             cluster::MemberState::kFailsafe}) {
+      by_state[std::string(cluster::MemberStateName(state))] = 0;
+    }
+    for (std::size_t i = 0; i < view->members.size(); ++i) {
+      const auto& m = view->members[i];
+      ++by_state[std::string(cluster::MemberStateName(m.state))];
+      out.members.push_back({m.spec.name, m.advertise, m.spec.zone, m.version});
+      if (m.self) {
+        out.owned_hosts = counts.hosts[i];
+        out.owned_buckets = counts.buckets[i];
+        out.desired_hosts = counts.hosts[i];
+      }
+    }
+    out.members_by_state.assign(by_state.begin(), by_state.end());
+    out.orphaned_hosts = counts.orphaned_hosts;
+    return std::make_shared<const ClusterSelfMetrics>(std::move(out));
+  }
 
   const FleetState& State() const override { return state_; }
 
@@ -584,6 +692,10 @@ class App final : public FleetPort, public ControlPort {
     self.shells = agent::ShellTotalsNow();
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
+    }
+    {
+      std::lock_guard lock(cluster_mu_);
+      if (cluster_metrics_) self.cluster = *cluster_metrics_;
     }
     return self;
   }
@@ -621,7 +733,14 @@ class App final : public FleetPort, public ControlPort {
   }
 
   std::string config_path_;
-  config::Inventory inventory_;             // read and replaced on control_ only (after start-up)
+  config::Inventory inventory_;  // read and replaced on control_ only (after start-up)
+  std::string member_;           // this member's name; empty when not clustered
+  mutable std::mutex cluster_mu_;
+  std::shared_ptr<const cluster::ClusterView> view_;  // guarded; null when not clustered
+  std::shared_ptr<const std::vector<config::HostSpec>> all_hosts_;  // guarded: the inventory's
+  std::vector<config::HostSpec> owned_hosts_;  // the hosts this member runs (control_ only)
+  std::shared_ptr<const ClusterSelfMetrics> cluster_metrics_ =  // guarded; null unclustered
+      ComputeClusterMetrics(view_, all_hosts_);
   std::shared_ptr<BcryptVerifier> bcrypt_;  // shared by the authenticators of every reload
   mutable std::mutex web_mu_;
   WebSecurity web_;  // guarded by web_mu_
@@ -695,7 +814,34 @@ int RunCollector(const RunOptions& options) {
   if (!loaded) return 1;
   std::string listen = options.listen_override.empty() ? loaded->inventory.collector.listen
                                                        : options.listen_override;
-  App app(options.config_path, std::move(*loaded), std::move(listen), std::move(bcrypt));
+  std::string member;
+  const config::ClusterSettings& cluster_settings = loaded->inventory.cluster;
+  if (cluster_settings.membership == config::ClusterMembership::kEtcd) {
+    Log(LogLevel::kError, "cluster_invalid",
+        {{"detail", "cluster.membership etcd is not available in this build; use static"}});
+    return 1;
+  }
+  if (cluster_settings.membership == config::ClusterMembership::kStatic) {
+    std::array<char, 256> hostname{};
+    if (gethostname(hostname.data(), hostname.size() - 1) != 0) hostname[0] = '\0';
+    const cluster::ResolvedSelf self =
+        cluster::ResolveStaticSelf(cluster_settings,
+                                   {options.cluster_member, options.cluster_advertise,
+                                    options.cluster_weight, options.cluster_zone},
+                                   hostname.data());
+    if (!self.error.empty()) {
+      Log(LogLevel::kError, "cluster_invalid", {{"detail", self.error}});
+      return 1;
+    }
+    member = self.name;
+  } else if (!options.cluster_member.empty() || !options.cluster_advertise.empty()) {
+    Log(LogLevel::kWarn, "cluster_flags_ignored",
+        {{"detail",
+          "--cluster-* flags and FLEETPS_CLUSTER_MEMBER need cluster.membership "
+          "static or etcd in the inventory"}});
+  }
+  App app(options.config_path, std::move(*loaded), std::move(listen), std::move(bcrypt),
+          std::move(member));
   return app.Run();
 }
 

@@ -1,6 +1,8 @@
 #include "fleetps/collector/cli/cli.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <ostream>
@@ -21,6 +23,7 @@
 #include "fleetps/collector/query/selector.hpp"
 #include "fleetps/collector/query/text.hpp"
 #include "fleetps/collector/telemetry/build_info.hpp"
+#include "fleetps/config/cluster.hpp"
 #include "fleetps/config/load.hpp"
 #include "fleetps/config/web_config.hpp"
 
@@ -308,6 +311,54 @@ int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::os
 }
 
 // `fleetps events`: one line per server-sent event until the server closes the stream.
+// `fleetps cluster status` and `fleetps cluster owner HOST...`: /api/v1/cluster of the member
+// --server names. An unknown host is the server's 404, printed, with a non-zero exit.
+int Cluster(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || (args[0] != "status" && args[0] != "owner")) {
+    return Usage(err, "cluster takes status or owner HOST...");
+  }
+  const bool owner = args[0] == "owner";
+  ClientFlags flags;
+  std::vector<std::string> hosts;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (*client_flag) continue;
+    if (owner && !args[i].starts_with("-")) {
+      if (args[i].find(',') != std::string_view::npos) {
+        return Usage(err, "a host name has no \",\": \"" + std::string(args[i]) + "\"");
+      }
+      hosts.emplace_back(args[i]);
+    } else {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for cluster " +
+                            std::string(args[0]));
+    }
+  }
+  if (flags.mode == TableMode::kWide) return Usage(err, "cluster takes -o table or -o json");
+  if (owner && hosts.empty()) return Usage(err, "cluster owner needs at least one HOST");
+  if (const auto problem = ReadPassword(flags)) return Usage(err, *problem);
+  boost::urls::url url("/api/v1/cluster");
+  if (owner) {
+    std::string list;
+    for (const std::string& host : hosts) list += (list.empty() ? "" : ",") + host;
+    url.params().append({"hosts", list});
+  }
+  const auto reply = HttpGet(flags.server, std::string(url.encoded_target()),
+                             std::chrono::seconds(10), flags.http);
+  if (!reply) {
+    err << "fleetps: " << reply.error().message << '\n';
+    return kExitInvalid;
+  }
+  if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
+  const Rendered rendered = flags.json ? RenderJson(reply->body)
+                            : owner    ? RenderClusterOwners(reply->body)
+                                       : RenderClusterStatus(reply->body);
+  out << rendered.out;
+  err << rendered.err;
+  if (!rendered.ok) return kExitInvalid;
+  return reply->status == 200 ? kExitOk : UnexpectedStatus(flags, reply->status, err);
+}
+
 int Events(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   ClientFlags flags;
   std::string host;
@@ -442,11 +493,42 @@ int Run(std::span<const std::string_view> args, std::ostream& err) {
       if (!value(options.config_path)) return Usage(err, "--config needs a FILE");
     } else if (arg == "--listen") {
       if (!value(options.listen_override)) return Usage(err, "--listen needs an ADDR");
+    } else if (arg == "--cluster-member") {
+      if (!value(options.cluster_member)) return Usage(err, "--cluster-member needs a NAME");
+      if (auto problem = config::CheckClusterMemberName(options.cluster_member)) {
+        return Usage(err, "--cluster-member: " + *problem);
+      }
+    } else if (arg == "--cluster-advertise") {
+      if (!value(options.cluster_advertise)) return Usage(err, "--cluster-advertise needs a URL");
+      if (auto problem = config::CheckClusterUrl(options.cluster_advertise)) {
+        return Usage(err, "--cluster-advertise: " + *problem);
+      }
+    } else if (arg == "--cluster-weight") {
+      std::string text;
+      if (!value(text)) return Usage(err, "--cluster-weight needs a number");
+      std::uint32_t weight = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), weight);
+      if (ec != std::errc() || end != text.data() + text.size() || text.empty() || weight > 1000) {
+        return Usage(err, "--cluster-weight takes an integer in 0..1000, got \"" + text + "\"");
+      }
+      options.cluster_weight = weight;
+    } else if (arg == "--cluster-zone") {
+      std::string zone;
+      if (!value(zone)) return Usage(err, "--cluster-zone needs a zone");
+      options.cluster_zone = std::move(zone);
     } else {
       return Usage(err, "unknown flag \"" + std::string(arg) + "\" for run");
     }
   }
   if (options.config_path.empty()) return Usage(err, "run needs --config FILE");
+  if (options.cluster_member.empty()) {
+    if (const char* member = std::getenv("FLEETPS_CLUSTER_MEMBER"); member && *member) {
+      if (auto problem = config::CheckClusterMemberName(member)) {
+        return Usage(err, "FLEETPS_CLUSTER_MEMBER: " + *problem);
+      }
+      options.cluster_member = member;
+    }
+  }
   return RunCollector(options);
 }
 
@@ -480,6 +562,7 @@ int RunCli(std::span<const std::string_view> args, std::ostream& out, std::ostre
   if (command == "listening") return Query(rest, out, err, true);
   if (command == "open-files") return OpenFiles(rest, out, err);
   if (command == "events") return Events(rest, out, err);
+  if (command == "cluster") return Cluster(rest, out, err);
   if (command == "version" || command == "--version") {
     out << "fleetps " << BuildVersion() << '\n';
     return kExitOk;

@@ -11,6 +11,15 @@ constexpr std::array kRunFlags{
     FlagDoc{"--config", "FILE", "", "the inventory (YAML) to run; -c for short"},
     FlagDoc{"--listen", "ADDR", "",
             "the HTTP address (HOST:PORT), instead of the inventory's collector.listen"},
+    FlagDoc{"--cluster-member", "NAME", "",
+            "this collector's name in its cluster (default $FLEETPS_CLUSTER_MEMBER, else the "
+            "host name); with membership static it must be in cluster.static.members"},
+    FlagDoc{"--cluster-advertise", "URL", "",
+            "the http(s)://HOST:PORT peers and Prometheus reach this member at (static: the "
+            "list's entry, which it must match)"},
+    FlagDoc{"--cluster-weight", "N", "", "relative capacity, 0..1000 (static: the list's)"},
+    FlagDoc{"--cluster-zone", "Z", "",
+            "the zone whose hosts this member may own (static: the list's)"},
 };
 constexpr std::array kSudoersFlags{
     FlagDoc{"--config", "FILE", "", "print rules for the users of the hosts with privilege: sudo"},
@@ -41,7 +50,10 @@ constexpr std::array kClientFlags{
 };
 
 constexpr std::array kCommands{
-    CommandDoc{"run", "--config FILE [--listen ADDR]", "run the collector",
+    CommandDoc{"run",
+               "--config FILE [--listen ADDR] [--cluster-member NAME] [--cluster-advertise URL] "
+               "[--cluster-weight N] [--cluster-zone Z]",
+               "run the collector",
                "Runs the collector in the foreground: one supervised SSH session per host, the "
                "probes on their schedule, and the HTTP port (/metrics, /probe, /sd, /api/v1/..., "
                "/-/healthy, /-/ready, the web UI). Logs go to stderr, one logfmt line per "
@@ -91,6 +103,16 @@ constexpr std::array kCommands{
                true},
     CommandDoc{"events", "[--host H]", "follow host state changes, probes and reloads", "",
                ArgKind::kNone, kEventsFlags, true},
+    CommandDoc{"cluster",
+               "status [-o table|json] | owner HOST...",
+               "the cluster as a member sees it, or who owns hosts",
+               "status: the members (state, owned hosts and buckets, zone, weight, version, "
+               "advertise URL) and the hosts without owner. owner: each HOST's bucket, owning "
+               "member and its advertise URL; an unknown host is an error. Any member answers; "
+               "an unclustered collector answers 404.",
+               ArgKind::kOther,
+               {},
+               true},
     CommandDoc{"version", "", "print the version", "", ArgKind::kNone},
     CommandDoc{"help", "[--man | --bash-completion]", "print this help", "", ArgKind::kNone,
                kHelpFlags},
@@ -189,7 +211,8 @@ std::string UsageText() {
   for (const CommandDoc& command : kCommands)
     AppendUsageItem(out, UsageLine(command), command.summary);
   out +=
-      "\nquery, hosts, listening, open-files and events ask a running collector and also take:\n";
+      "\nquery, hosts, listening, open-files, events and cluster ask a running collector and also "
+      "take:\n";
   for (const FlagDoc& flag : kClientFlags) {
     AppendUsageItem(out, std::string(flag.flag) + ' ' + std::string(flag.value), flag.text);
   }

@@ -452,6 +452,41 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
           sink.Sample(family, {{"reason", reason}}, static_cast<double>(count));
         }
         break;
+      case CatalogIndex("fleetps_cluster_members"):
+        if (self.cluster) {
+          for (const auto& [member_state, count] : self.cluster->members_by_state) {
+            sink.Sample(family, {{"cluster", self.cluster->name}, {"state", member_state}},
+                        static_cast<double>(count));
+          }
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_member_info"):
+        if (self.cluster) {
+          for (const auto& m : self.cluster->members) {
+            sink.Sample(family,
+                        {{"cluster", self.cluster->name},
+                         {"member", m.name},
+                         {"advertise", m.advertise},
+                         {"zone", m.zone},
+                         {"version", m.version}},
+                        1);
+          }
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_owned_hosts"):
+      case CatalogIndex("fleetps_cluster_owned_buckets"):
+      case CatalogIndex("fleetps_cluster_desired_hosts"):
+      case CatalogIndex("fleetps_cluster_orphaned_hosts"):
+        if (self.cluster) {
+          const ClusterSelfMetrics& c = *self.cluster;
+          const std::uint64_t value =
+              family == CatalogIndex("fleetps_cluster_owned_hosts")     ? c.owned_hosts
+              : family == CatalogIndex("fleetps_cluster_owned_buckets") ? c.owned_buckets
+              : family == CatalogIndex("fleetps_cluster_desired_hosts") ? c.desired_hosts
+                                                                        : c.orphaned_hosts;
+          sink.Sample(family, {{"cluster", c.name}}, static_cast<double>(value));
+        }
+        break;
       default:
         if (!self.process) break;
         const ProcessStats& p = *self.process;

@@ -89,6 +89,7 @@ asio::awaitable<boost::system::error_code> SendGet(Stream& stream, const ServerA
     request.set(http::field::authorization,
                 "Basic " + EncodeBase64(options.user + ":" + options.password));
   }
+  for (const auto& [name, value] : options.headers) request.set(name, value);
   auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
   co_return write_ec;
 }

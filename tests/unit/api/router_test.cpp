@@ -137,12 +137,13 @@ TEST(HttpApiRoutesTest, ServesEveryEndpointOfTheContract) {
   testing::FakeFleet fleet;
   FleetBus bus;
   const HttpApi api(fleet, fleet, bus);
-  EXPECT_EQ(api.Routes().Patterns(),
-            (std::vector<std::string>{"/", "/-/healthy", "/-/ready", "/-/reload", "/api/v1/events",
-                                      "/api/v1/hosts", "/api/v1/listening", "/api/v1/processes",
-                                      "/index.html", "/metrics", "/probe", "/query", "/sd",
-                                      "/api/v1/hosts/{host}/processes/{pid}/open-files",
-                                      "/api/v1/hosts/{host}", "/hosts/{host}"}));
+  EXPECT_EQ(
+      api.Routes().Patterns(),
+      (std::vector<std::string>{"/", "/-/healthy", "/-/ready", "/-/reload", "/api/v1/cluster",
+                                "/api/v1/events", "/api/v1/hosts", "/api/v1/listening",
+                                "/api/v1/processes", "/index.html", "/metrics", "/probe", "/query",
+                                "/sd", "/api/v1/hosts/{host}/processes/{pid}/open-files",
+                                "/api/v1/hosts/{host}", "/hosts/{host}"}));
 }
 
 // The open-files route is MatchOpenFilesPath's shape, bad segments included (400, not 404).

@@ -454,6 +454,15 @@ SelfMetrics FullSelf() {
   self.shells.opened_replacement = 5;
   self.shells.stray_bytes = 123;
   self.shells.fallbacks = {1, 2, 3};
+  ClusterSelfMetrics cluster;
+  cluster.name = "prod";
+  cluster.members_by_state = {{"participant", 2}, {"draining", 0}};
+  cluster.members = {{"a", "http://h:1", "", "1.0"}, {"b", "http://h:2", "dc1", ""}};
+  cluster.owned_hosts = 10;
+  cluster.owned_buckets = 8000;
+  cluster.desired_hosts = 10;
+  cluster.orphaned_hosts = 0;
+  self.cluster = std::move(cluster);
   return self;
 }
 

@@ -25,11 +25,14 @@ struct InventoryDiff {
   /// The rest of the `collector:` section differs (takes effect after a restart; a reload
   /// re-reads `web_config_file` whatever it names).
   bool collector_changed = false;
+  /// The `cluster:` section differs. A reload applies a static member list (hosts move through
+  /// the same diff); the rest takes effect after a restart.
+  bool cluster_changed = false;
 
   /// True when applying `after` would change nothing.
   [[nodiscard]] bool empty() const {
     return added.empty() && removed.empty() && changed.empty() && !process_names_changed &&
-           !http_changed && !collector_changed;
+           !http_changed && !collector_changed && !cluster_changed;
   }
 };
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fleetps/config/cluster.hpp"
+
 namespace fleetps::config {
 
 /// How an unknown server host key is treated (DESIGN.md section 6).
@@ -153,6 +155,7 @@ struct CollectorSettings {
 /// A whole, validated inventory.
 struct Inventory {
   CollectorSettings collector;
+  ClusterSettings cluster;      ///< `cluster:`; membership none when absent
   std::vector<HostSpec> hosts;  ///< In file order, ranges expanded in order.
   std::vector<ProcessNameMatcher> process_names;
 };

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "fleetps/collector/api/admission.hpp"
+#include "fleetps/collector/api/cluster_handlers.hpp"
 #include "fleetps/collector/api/event_handlers.hpp"
 #include "fleetps/collector/api/health_handlers.hpp"
 #include "fleetps/collector/api/metrics_handlers.hpp"
@@ -26,7 +27,8 @@ struct HttpApiOptions {
 };
 
 /// Routes (methods as RouteMethods name them):
-///   GET  /metrics /probe /sd                                     MetricsHandlers
+///   GET  /metrics                                                MetricsHandlers
+///   GET  /sd /probe (answered here or forwarded) /api/v1/cluster ClusterHandlers
 ///   ANY  /-/healthy /-/ready,  POST /-/reload                    HealthHandlers
 ///   GET  /api/v1/processes /api/v1/listening /api/v1/hosts
 ///        /api/v1/hosts/{host}/processes/{pid}/open-files         QueryHandlers
@@ -62,6 +64,7 @@ class HttpApi {
   FreshLimiter fresh_;
   ApiWorkers workers_;
   MetricsHandlers metrics_;
+  ClusterHandlers cluster_;
   HealthHandlers health_;
   QueryHandlers query_;
   EventHandlers events_;

@@ -1,4 +1,5 @@
-// The Prometheus endpoints (docs/metrics.md): GET /metrics, /probe?target=HOST and /sd.
+// The Prometheus endpoints (docs/metrics.md): GET /metrics and /probe?target=HOST (/sd and
+// /probe forwarding: ClusterHandlers).
 #pragma once
 
 #include <atomic>
@@ -28,10 +29,6 @@ class MetricsHandlers {
   /// is down: hostkey_mismatch`; the reason is DownReason or `quarantined`. 400 without a
   /// target, 404 for a host not in the inventory.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Probe(const ApiRequest& request) const;
-
-  /// GET /sd: the Prometheus http_sd target list, one group per host with its labels.
-  [[nodiscard]] boost::asio::awaitable<HttpAnswer> ServiceDiscovery(
-      const ApiRequest& request) const;
 
   /// Seconds the last /metrics render took; nullopt before the first scrape.
   [[nodiscard]] std::optional<double> LastScrapeSeconds() const;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -18,6 +19,7 @@
 #include "fleetps/collector/cluster/cluster_view.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/fleet/fleet_state.hpp"
+#include "fleetps/config/inventory.hpp"
 #include "fleetps/registry/bus.hpp"
 
 namespace fleetps::collector {
@@ -58,6 +60,13 @@ class ClusterPort {
   virtual ~ClusterPort() = default;
   /// The current view; never null while the port exists.
   [[nodiscard]] virtual std::shared_ptr<const cluster::ClusterView> View() const = 0;
+  /// Every inventory host, owned here or not (the fleet state holds the owned ones only), for
+  /// /sd, the ownership counts and /probe forwarding. Null = the fleet state's hosts: a port
+  /// that need not implement it (a test fake) keeps its old behaviour.
+  [[nodiscard]] virtual std::shared_ptr<const std::vector<config::HostSpec>> InventoryHosts()
+      const {
+    return nullptr;
+  }
 };
 
 /// The fleet as the read endpoints see it.

@@ -28,14 +28,31 @@ struct WebPage {
   std::string html;
 };
 
-/// `/`: counts per state, the filter form, one page of hosts (problems first by default) and
-/// the pager. `encoded_query` holds the fleet parameters (ParseFleetListQuery); `nonce` is the
-/// page's CSP nonce (base64 or hex, never user text).
+/// The "Cluster" table of `/` (clustered collectors only): one row per member.
+struct WebClusterMember {
+  std::string name;
+  std::string advertise;  ///< http(s)://host:port, shown as a link
+  std::string state;
+  std::size_t owned_hosts = 0;
+  bool self = false;
+};
+struct WebClusterSummary {
+  std::string name;
+  std::string membership;
+  std::size_t orphaned_hosts = 0;
+  std::vector<WebClusterMember> members;
+};
+
+/// `/`: counts per state, the cluster's members when `cluster` is given, the filter form, one
+/// page of hosts (problems first by default) and the pager. `encoded_query` holds the fleet
+/// parameters (ParseFleetListQuery); `nonce` is the page's CSP nonce (base64 or hex, never user
+/// text).
 [[nodiscard]] WebPage RenderFleetPage(const std::vector<std::shared_ptr<const HostView>>& hosts,
                                       const std::set<std::string, std::less<>>& quarantined,
                                       std::string_view encoded_query,
                                       std::chrono::system_clock::time_point now,
-                                      std::string_view nonce);
+                                      std::string_view nonce,
+                                      const WebClusterSummary* cluster = nullptr);
 
 /// `/hosts/{host}`: state and its reason in words, since when, next retry, host key
 /// fingerprint, negotiated SSH algorithms (weak ones flagged), the process table filtered by the
@@ -69,7 +86,9 @@ struct WebPage {
 /// GET /, /index.html, /hosts/{host} and /query.
 class WebUiHandlers {
  public:
-  explicit WebUiHandlers(FleetPort& fleet) : fleet_(fleet) {}
+  /// `cluster` null when not clustered.
+  explicit WebUiHandlers(FleetPort& fleet, const ClusterPort* cluster = nullptr)
+      : fleet_(fleet), cluster_(cluster) {}
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Fleet(const ApiRequest& request) const;
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Host(const ApiRequest& request) const;
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Query(const ApiRequest& request) const;
@@ -78,6 +97,7 @@ class WebUiHandlers {
 
  private:
   FleetPort& fleet_;
+  const ClusterPort* cluster_;
 };
 
 }  // namespace fleetps::collector

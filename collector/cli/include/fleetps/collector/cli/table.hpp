@@ -87,4 +87,12 @@ struct Rendered {
 /// `dropped 12 events (total 40)`. Empty for an event it cannot read.
 [[nodiscard]] std::string FormatEventLine(std::string_view event, std::string_view data);
 
+/// Renders a /api/v1/cluster answer (`fleetps cluster status`): a summary line, then one row per
+/// member (the answering member marked `*`).
+[[nodiscard]] Rendered RenderClusterStatus(std::string_view json);
+
+/// Renders the `owners` of a /api/v1/cluster?hosts= answer (`fleetps cluster owner`): host,
+/// bucket, owner, advertise.
+[[nodiscard]] Rendered RenderClusterOwners(std::string_view json);
+
 }  // namespace fleetps::collector

@@ -28,6 +28,21 @@ struct ApiRefusalCounts {
   std::uint64_t overloaded = 0;              ///< 503, too many API requests in progress.
 };
 
+/// The fleetps_cluster_* self-metrics of a clustered collector.
+struct ClusterSelfMetrics {
+  std::string name;  ///< cluster.name, the `cluster` label
+  /// Members by state, every state from the start.
+  std::vector<std::pair<std::string, std::uint64_t>> members_by_state;
+  struct Member {
+    std::string name, advertise, zone, version;
+  };
+  std::vector<Member> members;
+  std::uint64_t owned_hosts = 0;
+  std::uint64_t owned_buckets = 0;
+  std::uint64_t desired_hosts = 0;
+  std::uint64_t orphaned_hosts = 0;
+};
+
 struct SelfMetrics {
   std::uint64_t supervisor_restarts = 0;
   std::uint64_t bus_dropped = 0;
@@ -44,6 +59,8 @@ struct SelfMetrics {
   ApiRefusalCounts api_refused;
   /// The agents' persistent probe shells (agent::ShellTotalsNow()), every label from the start.
   agent::ShellTotals shells;
+  /// Absent when not clustered: no fleetps_cluster_* series then.
+  std::optional<ClusterSelfMetrics> cluster;
 };
 
 /// Text exposition format 0.0.4 of everything (/metrics): collector self-metrics (`self`, the

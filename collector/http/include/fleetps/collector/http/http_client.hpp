@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/assert/source_location.hpp>
@@ -34,6 +36,8 @@ struct HttpClientOptions {
   /// An Authorization header value sent as it is (a collector forwarding its caller's
   /// credentials to its peers); takes precedence over `user`.
   std::string authorization;
+  /// More request headers (name, value), e.g. X-Fleetps-Forwarded on a forwarded /probe.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// Why no answer came.

@@ -1,0 +1,268 @@
+// The inventory loader's reading of the `cluster:` section (scale-out.md §7.1) and its
+// cross-checks: the lease timing rule, the member list's shape, readable TLS and password files.
+// It opens no connection.
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include "checks.hpp"
+#include "fleetps/config/cluster.hpp"
+#include "fleetps/config/units.hpp"
+#include "loader.hpp"
+
+namespace fleetps::config::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+const KeyList kMembershipChoices{"none", "static", "etcd"};
+const KeyList kStandbyChoices{"none", "warm"};
+
+}  // namespace
+
+void Loader::CheckReadableFile(const std::string& path, Pos pos, std::string_view what) {
+  std::ifstream file(path);
+  if (!file) Report(pos, std::string(what) + " " + Quote(path) + " cannot be read");
+}
+
+void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping, got " + Describe(value));
+    return;
+  }
+  ClusterSettings& c = inventory_.cluster;
+  Pos membership_pos = pos;
+  Pos fence_margin_pos = pos;
+  Pos lease_ttl_pos = pos;
+  Pos etcd_pos = pos;
+  Pos static_pos = pos;
+  bool name_set = false;
+  bool request_timeout_set = false;
+  bool endpoints_written = false;
+  bool membership_valid = true;
+  ForEachKey(value, "in cluster", &kClusterKeys,
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               const Pos p = ValuePos(key_node, v);
+               if (key == "name") {
+                 name_set = true;
+                 if (auto name = Checked(v, p, "a cluster name", CheckClusterMemberName)) {
+                   c.name = *name;
+                 }
+               } else if (key == "membership") {
+                 membership_pos = p;
+                 if (auto m = Enum(v, p, kMembershipChoices)) {
+                   c.membership = *m == "static" ? ClusterMembership::kStatic
+                                  : *m == "etcd" ? ClusterMembership::kEtcd
+                                                 : ClusterMembership::kNone;
+                 } else {
+                   membership_valid = false;
+                 }
+               } else if (key == "buckets") {
+                 if (auto n = Unsigned(v, p, 64, 1u << 20))
+                   c.buckets = static_cast<std::uint32_t>(*n);
+               } else if (key == "zone_label") {
+                 if (auto label = Checked(v, p, "a label name", CheckLabelName))
+                   c.zone_label = *label;
+               } else if (key == "min_members") {
+                 if (auto n = Unsigned(v, p, 0, 1000)) c.min_members = static_cast<unsigned>(*n);
+               } else if (key == "min_members_timeout") {
+                 if (auto d = Duration(v, p, 0s, 24h, true)) c.min_members_timeout = *d;
+               } else if (key == "max_hosts") {
+                 if (auto n = Unsigned(v, p, 0, 100'000'000)) c.max_hosts = *n;
+               } else if (key == "standby") {
+                 if (auto s = Enum(v, p, kStandbyChoices)) {
+                   c.standby = *s == "warm" ? ClusterStandby::kWarm : ClusterStandby::kNone;
+                 }
+               } else if (key == "failsafe") {
+                 if (auto b = Bool(v, p)) c.failsafe = *b;
+               } else if (key == "drain_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) c.drain_timeout = *d;
+               } else if (key == "settle") {
+                 if (auto d = Duration(v, p, 0s, 10min, true)) c.settle = *d;
+               } else if (key == "handover_warm_timeout") {
+                 if (auto d = Duration(v, p, 1s, 1h)) c.handover_warm_timeout = *d;
+               } else if (key == "fence_margin") {
+                 fence_margin_pos = p;
+                 if (auto d = Duration(v, p, 1s, 1min)) c.fence_margin = *d;
+               } else if (key == "etcd") {
+                 etcd_pos = p;
+                 ParseClusterEtcd(v, p, lease_ttl_pos, request_timeout_set, endpoints_written);
+               } else if (key == "static") {
+                 static_pos = p;
+                 ParseClusterStatic(v, p);
+               }
+             });
+  if (!request_timeout_set) c.etcd.request_timeout = c.etcd.lease_ttl / 5;
+  if (!membership_valid || !c.Clustered()) return;
+
+  if (!name_set) Report(pos, "missing required key \"name\" in cluster (membership is not none)");
+  if (c.membership == ClusterMembership::kStatic && c.static_members.empty()) {
+    Report(static_pos == pos ? membership_pos : static_pos,
+           "membership static needs at least one member in cluster.static.members");
+  }
+  if (c.membership == ClusterMembership::kEtcd && !endpoints_written) {
+    Report(etcd_pos == pos ? membership_pos : etcd_pos,
+           "membership etcd needs cluster.etcd.endpoints (http(s)://host:port each)");
+  }
+  // Patroni's rule: a member that renews every TTL/3 and retries a failed renewal twice must
+  // still be inside its lease, minus the fence margin, when it gives up.
+  const auto keepalive = c.etcd.lease_ttl / 3;
+  if (c.membership == ClusterMembership::kEtcd &&
+      keepalive + 2 * c.etcd.request_timeout > c.etcd.lease_ttl - c.fence_margin) {
+    Report(lease_ttl_pos == pos ? fence_margin_pos : lease_ttl_pos,
+           "lease timing: lease_ttl/3 + 2 x request_timeout (" + FormatDuration(keepalive) +
+               " + 2 x " + FormatDuration(c.etcd.request_timeout) +
+               ") must not exceed lease_ttl - fence_margin (" + FormatDuration(c.etcd.lease_ttl) +
+               " - " + FormatDuration(c.fence_margin) +
+               "); lower request_timeout or fence_margin, or raise lease_ttl");
+  }
+}
+
+void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_pos,
+                              bool& request_timeout_set, bool& endpoints_written) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping, got " + Describe(value));
+    return;
+  }
+  ClusterEtcdSettings& e = inventory_.cluster.etcd;
+  ForEachKey(value, "in cluster.etcd", &kClusterEtcdKeys,
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               const Pos p = ValuePos(key_node, v);
+               if (key == "endpoints") {
+                 endpoints_written = true;
+                 std::set<std::string> seen;
+                 auto list = List(v, p, "etcd endpoints", false,
+                                  [&](const std::string& item, const YAML::Node& item_node) {
+                                    if (auto problem = CheckClusterUrl(item)) {
+                                      Report(PosOf(item_node), *problem);
+                                      return false;
+                                    }
+                                    if (!seen.insert(item).second) {
+                                      Report(PosOf(item_node), "duplicate endpoint " + Quote(item));
+                                      return false;
+                                    }
+                                    return true;
+                                  });
+                 if (list) e.endpoints = std::move(*list);
+               } else if (key == "lease_ttl") {
+                 lease_ttl_pos = p;
+                 if (auto d = Duration(v, p, 5s, 60s)) e.lease_ttl = *d;
+               } else if (key == "request_timeout") {
+                 request_timeout_set = true;
+                 if (auto d = Duration(v, p, 100ms, 30s)) e.request_timeout = *d;
+               } else if (key == "username") {
+                 if (auto user = Checked(v, p, "a user name", CheckUser)) e.username = *user;
+               } else if (key == "password_file") {
+                 if (auto path = Path(v, p)) {
+                   e.password_file = *path;
+                   CheckReadableFile(*path, p, "password_file");
+                 }
+               } else if (key == "tls") {
+                 if (v.IsNull()) return;
+                 if (!v.IsMap()) {
+                   Report(p, "expected a mapping, got " + Describe(v));
+                   return;
+                 }
+                 ForEachKey(v, "in cluster.etcd.tls", &kClusterTlsKeys,
+                            [&](const std::string& tls_key, const YAML::Node& tls_key_node,
+                                const YAML::Node& tv) {
+                              const Pos tp = ValuePos(tls_key_node, tv);
+                              auto path = Path(tv, tp);
+                              if (!path) return;
+                              CheckReadableFile(*path, tp, tls_key);
+                              (tls_key == "ca_file"     ? e.ca_file
+                               : tls_key == "cert_file" ? e.cert_file
+                                                        : e.key_file) = *path;
+                            });
+                 if (e.cert_file.empty() != e.key_file.empty()) {
+                   Report(p, "cluster.etcd.tls needs cert_file and key_file together");
+                 }
+               }
+             });
+  if (!e.username.empty() && e.password_file.empty()) {
+    Report(pos, "cluster.etcd.username needs password_file");
+  }
+}
+
+void Loader::ParseClusterStatic(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping with \"members\", got " + Describe(value));
+    return;
+  }
+  auto& members = inventory_.cluster.static_members;
+  ForEachKey(
+      value, "in cluster.static", &kClusterStaticKeys,
+      [&](const std::string&, const YAML::Node& key_node, const YAML::Node& v) {
+        const Pos p = ValuePos(key_node, v);
+        if (!v.IsSequence() || v.size() == 0) {
+          Report(p, "expected a non-empty list of members, got " +
+                        (v.IsSequence() ? std::string("an empty list") : Describe(v)));
+          return;
+        }
+        std::set<std::string> names;
+        std::set<std::string> advertised;
+        for (const YAML::Node& node : v) {
+          const Pos entry_pos = PosOf(node);
+          if (!node.IsMap()) {
+            Report(entry_pos, "expected a mapping with name and advertise, got " + Describe(node));
+            continue;
+          }
+          ClusterMember member;
+          bool ok = true;
+          bool has_name = false;
+          bool has_advertise = false;
+          ForEachKey(node, "in a cluster member", &kClusterMemberKeys,
+                     [&](const std::string& key, const YAML::Node& mk, const YAML::Node& mv) {
+                       const Pos mp = ValuePos(mk, mv);
+                       if (key == "name") {
+                         has_name = true;
+                         auto name = Checked(mv, mp, "a member name", CheckClusterMemberName);
+                         if (name && !names.insert(*name).second) {
+                           Report(mp, "duplicate member name " + Quote(*name));
+                           name.reset();
+                         }
+                         if (name)
+                           member.name = *name;
+                         else
+                           ok = false;
+                       } else if (key == "advertise") {
+                         has_advertise = true;
+                         auto url = Checked(mv, mp, "an advertise URL", CheckClusterUrl);
+                         if (url && !advertised.insert(*url).second) {
+                           Report(mp, "two members advertise " + Quote(*url));
+                           url.reset();
+                         }
+                         if (url)
+                           member.advertise = *url;
+                         else
+                           ok = false;
+                       } else if (key == "weight") {
+                         if (auto n = Unsigned(mv, mp, 0, 1000)) {
+                           member.weight = static_cast<std::uint32_t>(*n);
+                         } else {
+                           ok = false;
+                         }
+                       } else if (key == "zone") {
+                         auto zone = Checked(mv, mp, "a zone", CheckLabelValue);
+                         if (zone)
+                           member.zone = *zone;
+                         else
+                           ok = false;
+                       }
+                     });
+          if (!has_name) Report(entry_pos, "missing required key \"name\" in a cluster member");
+          if (!has_advertise) {
+            Report(entry_pos, "missing required key \"advertise\" in a cluster member");
+          }
+          if (ok && has_name && has_advertise) members.push_back(std::move(member));
+        }
+      });
+}
+
+}  // namespace fleetps::config::detail

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Static membership with three real collectors over fleetsim (issue 20, scale-out.md §10 step 1).
+
+    static_cluster_test.py FLEETPS FLEETSIM
+
+300 fleetsim hosts; c1, c2 and c3 run `fleetps run --cluster-member cN` with one identical
+inventory listing the three in cluster.static.members. Checks:
+- each member probes only its hosts: the three owned sets are disjoint, their union is the
+  inventory, each share is near 1/3;
+- /sd is identical from every member, each host's __meta_fleetps_collector is the member that
+  probes it; /sd?collector=, ?shard=&of= and bad parameters;
+- /probe?target=HOST on a non-owner is forwarded to the owner (200, X-Fleetps-Owner); the same
+  request already marked forwarded is refused (421), not forwarded again;
+- /api/v1/cluster, `fleetps cluster status` and `fleetps cluster owner` (an unknown host is an
+  error), fleetps_cluster_owned_hosts on /metrics;
+- c3 removed from the file and SIGHUP to c1 and c2: c3's hosts move to them and get probed, the
+  hosts c1 and c2 already had keep their sessions (same session epoch), cluster_member_left is
+  logged.
+Ports 32000-32999; loopback only; no root; about 20 s.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml  # python3-yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
+
+HOSTS = 300
+SIM_BASE = 32000  # fleetsim 32000..32299
+MEMBER_PORTS = {"c1": 32501, "c2": 32502, "c3": 32503}
+
+
+def get(port, path, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        conn.close()
+
+
+def main():
+    fleetps, fleetsim = sys.argv[1], sys.argv[2]
+    work = tempfile.mkdtemp(prefix="fleetps-static-cluster-")
+    procs = {}
+    failures = []
+
+    def check(name, ok, detail=""):
+        print(("PASS " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""),
+              flush=True)
+        if not ok:
+            failures.append(name)
+
+    def start(name, argv):
+        log = os.path.join(work, name + ".log")
+        with open(log, "w") as out:
+            procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        return log
+
+    def owned(member):
+        """{host: epoch} of the hosts `member` runs, or None when it does not answer."""
+        try:
+            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts", timeout=3)
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        return {h["host"]: h for h in json.loads(body)["data"]["hosts"]}
+
+    try:
+        if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(32500, 10):
+            raise Fatal("ports 32000-32299 or 32500-32510 are in use")
+        sim_dir = os.path.join(work, "sim")
+        sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
+                    "--dialects", "linux-procps=100"]
+        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
+                       check=True, capture_output=True)
+        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir] + sim_args)
+        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
+            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+
+        with open(os.path.join(sim_dir, "fleet.yaml")) as f:
+            config = yaml.safe_load(f)
+        config["defaults"].update(interval="5s", probe_timeout="4s")
+        members = [{"name": name, "advertise": f"http://127.0.0.1:{port}"}
+                   for name, port in MEMBER_PORTS.items()]
+        config["cluster"] = {"name": "e2e", "membership": "static",
+                             "static": {"members": members}}
+        config["collector"] = {"enable_reload_endpoint": False, "threads": 1}
+        config_path = os.path.join(work, "fleet.yaml")
+        with open(config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        inventory = {h["name"] for h in config["hosts"]}
+
+        # A member not in the list is refused with a clear message.
+        bad = subprocess.run([fleetps, "run", "--config", config_path, "--cluster-member", "c9",
+                              "--listen", "127.0.0.1:32509"],
+                             capture_output=True, text=True, timeout=10)
+        check("unknown member refused", bad.returncode == 1 and
+              'cluster member \\"c9\\" is not in cluster.static.members' in bad.stderr, bad.stderr)
+
+        logs = {}
+        for name, port in MEMBER_PORTS.items():
+            logs[name] = start(name, [fleetps, "run", "--config", config_path,
+                                      "--cluster-member", name, "--listen", f"127.0.0.1:{port}"])
+
+        def all_ready(names):
+            sets = {}
+            for name in names:
+                if procs[name].poll() is not None:
+                    raise Fatal(f"{name} exited: " + open(logs[name]).read()[-3000:])
+                hosts = owned(name)
+                if hosts is None or not all(h["state"] == "ready" for h in hosts.values()):
+                    return None
+                sets[name] = hosts
+            if sum(len(s) for s in sets.values()) != HOSTS:
+                return None
+            return sets
+        sets = wait_until(lambda: all_ready(MEMBER_PORTS), 25, 0.25)
+        if not sets:
+            raise Fatal("members not ready after 25 s: " +
+                        " | ".join(open(logs[n]).read()[-800:] for n in MEMBER_PORTS))
+
+        names = {m: set(s) for m, s in sets.items()}
+        union = set().union(*names.values())
+        check("owned sets disjoint", sum(len(s) for s in names.values()) == len(union))
+        check("union of owned sets is the inventory", union == inventory,
+              f"{len(union)} of {len(inventory)}")
+        shares = {m: len(s) / HOSTS for m, s in names.items()}
+        check("shares near 1/3", all(0.22 < s < 0.45 for s in shares.values()), str(shares))
+        owner_of = {h: m for m, s in names.items() for h in s}
+
+        # /sd: the same from every member, owners right.
+        sds = {m: json.loads(get(p, "/sd")[2]) for m, p in MEMBER_PORTS.items()}
+        check("/sd identical from every member", sds["c1"] == sds["c2"] == sds["c3"])
+        sd_owner = {g["targets"][0]: g["labels"].get("__meta_fleetps_collector") for g in sds["c1"]}
+        check("/sd lists the whole inventory", set(sd_owner) == inventory)
+        wrong = [h for h, a in sd_owner.items()
+                 if a != f"127.0.0.1:{MEMBER_PORTS[owner_of.get(h, 'c1')]}"]
+        check("/sd owner URLs", not wrong, f"{len(wrong)} wrong, e.g. {wrong[:3]}")
+        only_c2 = {g["targets"][0] for g in json.loads(get(32501, "/sd?collector=c2")[2])}
+        check("/sd?collector=c2", only_c2 == names["c2"])
+        shards = [{g["targets"][0] for g in json.loads(get(32501, f"/sd?shard={i}&of=3")[2])}
+                  for i in range(3)]
+        check("/sd shards partition the inventory",
+              set().union(*shards) == inventory and sum(map(len, shards)) == HOSTS)
+        members_sd = json.loads(get(32502, "/sd?view=members")[2])
+        check("/sd?view=members", sorted(g["targets"][0] for g in members_sd) ==
+              [f"127.0.0.1:{p}" for p in sorted(MEMBER_PORTS.values())])
+        for query, needle in [("/sd?collector=c9", "unknown collector"),
+                              ("/sd?shard=3&of=3", "shard takes an integer in 0..2"),
+                              ("/sd?shard=1", "shard and of go together"),
+                              ("/sd?colector=c1", "colector")]:
+            status, _, body = get(32501, query)
+            check(f"{query} is 400", status == 400 and needle in body, f"{status} {body}")
+
+        # /probe forwarding, once both hosts have a first probe (5 s interval).
+        remote = sorted(names["c2"])[0]
+        local = sorted(names["c1"])[0]
+        wait_until(lambda: get(32502, f"/probe?target={remote}")[0] == 200 and
+                   get(32501, f"/probe?target={local}")[0] == 200, 12, 0.25)
+        status, headers, body = get(32501, f"/probe?target={remote}")
+        check("/probe forwarded to the owner", status == 200 and
+              headers.get("X-Fleetps-Owner") == "c2" and "namedprocess_namegroup" in body,
+              f"{status} {headers} {body[:200]}")
+        status, _, body = get(32501, f"/probe?target={remote}",
+                              headers={"X-Fleetps-Forwarded": "1"})
+        check("forwarded /probe not forwarded again", status == 421 and "owned by c2" in body,
+              f"{status} {body}")
+        status, headers, _ = get(32501, f"/probe?target={local}")
+        check("/probe of an owned host answered here", status == 200 and
+              "X-Fleetps-Owner" not in headers)
+        check("/probe of an unknown host 404", get(32501, "/probe?target=nosuch")[0] == 404)
+
+        # /api/v1/cluster and the CLI.
+        cluster = json.loads(get(32503, "/api/v1/cluster")[2])["data"]
+        counts = {m["name"]: m["owned_hosts"] for m in cluster["members"]}
+        check("/api/v1/cluster counts", cluster["self"] == "c3" and
+              counts == {m: len(s) for m, s in names.items()} and cluster["orphaned_hosts"] == 0,
+              str(cluster)[:400])
+        status_out = subprocess.run([fleetps, "cluster", "status", "--server",
+                                     "http://127.0.0.1:32502"], capture_output=True, text=True,
+                                    timeout=10)
+        lines = status_out.stdout.splitlines()
+        check("fleetps cluster status", status_out.returncode == 0 and
+              lines[0].startswith("cluster e2e (static): 3 members, 300 hosts, 0 without owner") and
+              any(line.split()[:3] == ["c2", "*", "participant"] and
+                  line.split()[3] == str(len(names["c2"])) for line in lines),
+              status_out.stdout + status_out.stderr)
+        pick = [sorted(names["c1"])[1], sorted(names["c3"])[1]]
+        owner_out = subprocess.run([fleetps, "cluster", "owner", *pick, "--server",
+                                    "http://127.0.0.1:32501"], capture_output=True, text=True,
+                                   timeout=10)
+        rows = [line.split() for line in owner_out.stdout.splitlines()[1:]]
+        check("fleetps cluster owner", owner_out.returncode == 0 and
+              [(r[0], r[2], r[3]) for r in rows] ==
+              [(pick[0], "c1", "http://127.0.0.1:32501"), (pick[1], "c3", "http://127.0.0.1:32503")],
+              owner_out.stdout + owner_out.stderr)
+        unknown = subprocess.run([fleetps, "cluster", "owner", "nosuch", "--server",
+                                  "http://127.0.0.1:32501"], capture_output=True, text=True,
+                                 timeout=10)
+        check("fleetps cluster owner: unknown host", unknown.returncode != 0 and
+              'unknown host "nosuch"' in unknown.stderr, unknown.stdout + unknown.stderr)
+        metrics = get(32501, "/metrics")[2]
+        check("fleetps_cluster_owned_hosts", f'fleetps_cluster_owned_hosts{{cluster="e2e"}} '
+              f'{len(names["c1"])}' in metrics and
+              'fleetps_cluster_members{cluster="e2e",state="participant"} 3' in metrics)
+
+        # c3 leaves: the file without it, SIGHUP to the survivors.
+        before = {m: owned(m) for m in ("c1", "c2")}
+        config["cluster"]["static"]["members"] = [m for m in members if m["name"] != "c3"]
+        with open(config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        for m in ("c1", "c2"):
+            procs[m].send_signal(signal.SIGHUP)
+        sets = wait_until(lambda: all_ready(("c1", "c2")), 20, 0.25)
+        check("c3's hosts moved to the survivors and are probed", bool(sets))
+        if sets:
+            after_names = {m: set(s) for m, s in sets.items()}
+            check("after the leave: union is the inventory",
+                  after_names["c1"] | after_names["c2"] == inventory)
+            kept = [h for m in ("c1", "c2") for h in before[m]
+                    if h in sets[m] and sets[m][h]["epoch"] == before[m][h]["epoch"]]
+            check("unmoved hosts keep their sessions",
+                  len(kept) == len(before["c1"]) + len(before["c2"]),
+                  f"{len(kept)} of {len(before['c1']) + len(before['c2'])}")
+            moved = (after_names["c1"] | after_names["c2"]) - set(before["c1"]) - set(before["c2"])
+            check("exactly c3's hosts moved", moved == names["c3"])
+        check("cluster_member_left logged",
+              "event=cluster_member_left" in open(logs["c1"]).read() and
+              "member=c3" in open(logs["c1"]).read())
+    except Fatal as e:
+        print(f"FATAL {e}", flush=True)
+        failures.append("fatal")
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if failures:
+            print(f"logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("FAILED: " + ", ".join(failures) if failures else "OK")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
