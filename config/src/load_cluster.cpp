@@ -129,6 +129,10 @@ void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_p
     Report(pos, "expected a mapping, got " + Describe(value));
     return;
   }
+  // The etcd client speaks plain HTTP only so far; say so here rather than at the first request.
+  static constexpr const char* kNoEtcdTls =
+      "TLS to etcd is not supported yet: use http:// endpoints that only the collectors can "
+      "reach (a private network, or a local TLS proxy such as stunnel)";
   ClusterEtcdSettings& e = inventory_.cluster.etcd;
   ForEachKey(value, "in cluster.etcd", &kClusterEtcdKeys,
              [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
@@ -140,6 +144,10 @@ void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_p
                                   [&](const std::string& item, const YAML::Node& item_node) {
                                     if (auto problem = CheckClusterUrl(item)) {
                                       Report(PosOf(item_node), *problem);
+                                      return false;
+                                    }
+                                    if (item.starts_with("https://")) {
+                                      Report(PosOf(item_node), kNoEtcdTls);
                                       return false;
                                     }
                                     if (!seen.insert(item).second) {
@@ -164,6 +172,7 @@ void Loader::ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_p
                  }
                } else if (key == "tls") {
                  if (v.IsNull()) return;
+                 Report(p, kNoEtcdTls);
                  if (!v.IsMap()) {
                    Report(p, "expected a mapping, got " + Describe(v));
                    return;

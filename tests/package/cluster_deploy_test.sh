@@ -22,9 +22,13 @@ fail() {
   failures=$((failures + 1))
 }
 
-# --- fleetps configs
+# --- fleetps configs. The secrets they name live where systemd's LoadCredential= or the
+# Kubernetes Secret put them; check-config reads them, so stand-ins go in a scratch directory.
+mkdir -p "$work/credentials"
+echo stand-in >"$work/credentials/etcd.pass"
 for config in "$dir/fleetps.yaml" "$dir/fleetps-static.yaml"; do
-  "$fleetps" check-config "$config" || fail "check-config ${config#"$src"/}"
+  sed "s|/run/credentials/fleetps.service/|$work/credentials/|g" "$config" >"$work/checked.yaml"
+  "$fleetps" check-config "$work/checked.yaml" || fail "check-config ${config#"$src"/}"
 done
 python3 - "$dir/kubernetes/fleetps.yaml" "$work/configmap-fleetps.yaml" <<'EOF' || fail "extracting the ConfigMap's fleetps.yaml"
 import sys, yaml
@@ -32,6 +36,7 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["fleetps.yaml"]
 open(sys.argv[2], "w").write(config)
 EOF
+sed -i "s|/etc/fleetps/etcd/|$work/credentials/|g" "$work/configmap-fleetps.yaml"
 "$fleetps" check-config "$work/configmap-fleetps.yaml" || fail "check-config on the ConfigMap's fleetps.yaml"
 
 # --- systemd: the packaged unit (as cmake --install writes it) with the cluster drop-in

@@ -28,4 +28,26 @@ boost::asio::awaitable<HttpAnswer> HealthHandlers::Reload(const ApiRequest& requ
                          outcome.text);
 }
 
+boost::asio::awaitable<HttpAnswer> HealthHandlers::Drain(const ApiRequest& request) {
+  if (!control_.ReloadEndpointEnabled()) {
+    co_return MakeResponse(
+        request.http, http::status::forbidden,
+        "drain endpoint disabled; set collector.enable_reload_endpoint: true\n");
+  }
+  auto [status, text] = co_await control_.Drain();
+  co_return MakeResponse(request.http, static_cast<http::status>(status), text);
+}
+
+boost::asio::awaitable<HttpAnswer> HealthHandlers::Failsafe(const ApiRequest& request) const {
+  const std::optional<bool> down = control_.StoreDown();
+  if (!down) {
+    co_return MakeResponse(request.http, http::status::not_found,
+                           "{\"error\":\"this collector is not an etcd member\"}\n",
+                           "application/json");
+  }
+  co_return MakeResponse(request.http, http::status::ok,
+                         *down ? "{\"store_down\":true}\n" : "{\"store_down\":false}\n",
+                         "application/json");
+}
+
 }  // namespace fleetps::collector

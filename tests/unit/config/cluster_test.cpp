@@ -60,11 +60,10 @@ TEST(ClusterConfigTest, ReadsEveryKey) {
   handover_warm_timeout: 10s
   fence_margin: 3s
   etcd:
-    endpoints: [http://127.0.0.1:2379, https://etcd2:2379/]
+    endpoints: [http://127.0.0.1:2379, http://etcd2:2379/]
     lease_ttl: 20s
     username: fleetps
     password_file: /dev/null
-    tls: {ca_file: /dev/null}
   static:
     members:
       - {name: collector-a, advertise: http://10.0.0.11:9732}
@@ -89,7 +88,6 @@ TEST(ClusterConfigTest, ReadsEveryKey) {
   EXPECT_EQ(c.etcd.lease_ttl, 20s);
   EXPECT_EQ(c.etcd.request_timeout, 4s);  // lease_ttl / 5 when not set
   EXPECT_EQ(c.etcd.username, "fleetps");
-  EXPECT_EQ(c.etcd.ca_file, "/dev/null");
   ASSERT_EQ(c.static_members.size(), 2u);
   EXPECT_EQ(c.static_members[1].name, "collector-b");
   EXPECT_EQ(c.static_members[1].advertise, "https://[::1]:9733");
@@ -185,6 +183,17 @@ TEST(ClusterConfigTest, UnreadableSecretFilesAreReported) {
   EXPECT_THAT(text, HasSubstr("c.yaml:4:20: password_file \"/nonexistent/pass\" cannot be read"));
   EXPECT_THAT(text, HasSubstr("c.yaml:5:20: ca_file \"/nonexistent/ca.pem\" cannot be read"));
   EXPECT_THAT(text, HasSubstr("c.yaml:5:10: cluster.etcd.tls needs cert_file and key_file"));
+}
+
+TEST(ClusterConfigTest, TlsToEtcdIsRefusedUntilSupported) {
+  const LoadResult result = LoadCluster(R"(cluster:
+  etcd:
+    endpoints: [https://etcd1:2379]
+    tls: {ca_file: /dev/null}
+)");
+  const std::string text = Diagnostics(result);
+  EXPECT_THAT(text, HasSubstr("c.yaml:3:17: TLS to etcd is not supported yet"));
+  EXPECT_THAT(text, HasSubstr("c.yaml:4:10: TLS to etcd is not supported yet"));
 }
 
 TEST(ClusterConfigTest, UnknownKeysGetHints) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -67,6 +68,9 @@ class ClusterPort {
       const {
     return nullptr;
   }
+  /// Why this member is not (yet) a working member, in words for /api/v1/cluster (e.g. "not
+  /// registered: etcd unreachable, retrying: ..."); empty when there is nothing to say.
+  [[nodiscard]] virtual std::string Problem() const { return {}; }
 };
 
 /// The fleet as the read endpoints see it.
@@ -99,6 +103,14 @@ class ControlPort {
   /// Re-reads the configuration file and applies it (origin "http"); an invalid file leaves
   /// the running configuration in place and answers its diagnostics.
   [[nodiscard]] virtual boost::asio::awaitable<ReloadOutcome> Reload() = 0;
+  /// POST /api/v1/cluster/drain (allowed like /-/reload): starts this member's graceful leave.
+  /// The answer's status and text; the default: 404, not an etcd member.
+  [[nodiscard]] virtual boost::asio::awaitable<std::pair<unsigned, std::string>> Drain() {
+    co_return std::pair<unsigned, std::string>{404, "this collector is not an etcd member\n"};
+  }
+  /// GET /api/v1/cluster/failsafe: is the coordination store unreachable for this member (a
+  /// renewal overdue, fenced or in failsafe)? nullopt when not an etcd member (404).
+  [[nodiscard]] virtual std::optional<bool> StoreDown() const { return std::nullopt; }
 };
 
 }  // namespace fleetps::collector
