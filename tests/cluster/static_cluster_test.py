@@ -68,9 +68,10 @@ def main():
         return log
 
     def owned(member):
-        """{host: epoch} of the hosts `member` runs, or None when it does not answer."""
+        """{host: epoch} of the hosts `member` runs (scope=local: not the fleet-wide fan-out),
+        or None when it does not answer."""
         try:
-            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts", timeout=3)
+            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts?scope=local", timeout=3)
         except OSError:
             return None
         if status != 200:
@@ -139,6 +140,15 @@ def main():
         shares = {m: len(s) / HOSTS for m, s in names.items()}
         check("shares near 1/3", all(0.22 < s < 0.45 for s in shares.values()), str(shares))
         owner_of = {h: m for m, s in names.items() for h in s}
+
+        # Fan-out: any member answers for the whole fleet, naming each host's collector.
+        for member in MEMBER_PORTS:
+            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts?per_page=1000", timeout=5)
+            data = json.loads(body)["data"] if status == 200 else {}
+            fleet = {h["host"]: h.get("collector") for h in data.get("hosts", [])}
+            check(f"/api/v1/hosts through {member} lists the fleet with owners",
+                  fleet == owner_of and not data.get("incomplete"),
+                  f"status {status}, {len(fleet)} hosts, incomplete={data.get('incomplete')}")
 
         # /sd: the same from every member, owners right.
         sds = {m: json.loads(get(p, "/sd")[2]) for m, p in MEMBER_PORTS.items()}

@@ -185,7 +185,9 @@ def start_testhost(testhost, directory, options):
 
 
 def block_is_free(base, span):
-    out = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span}"],
+    # TIME-WAIT leftovers of an earlier run do not count: the servers bind with SO_REUSEADDR.
+    out = subprocess.run(["ss", "-Htan", "exclude", "time-wait",
+                          f"sport >= :{base} and sport <= :{base + span}"],
                          capture_output=True, text=True, check=True).stdout
     return not out.strip()
 
