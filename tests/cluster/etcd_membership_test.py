@@ -32,11 +32,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
 from e2e_test import Fatal, die_with_parent, wait_until  # noqa: E402
-from etcd_cluster import EtcdCluster  # noqa: E402
+from etcd_cluster import EtcdCluster, free_port  # noqa: E402
 
 HOSTS = 300
 SIM_BASE = 37000  # fleetsim 37000..37299
-SIM_CONTROL = 37400
+SIM_CONTROL = 37400  # or a free port when in TIME-WAIT from a previous run
 MEMBERS = {"c1": (37501, "127.0.0.11"), "c2": (37502, "127.0.0.12"), "c3": (37503, "127.0.0.13")}
 TTL = 5.0
 INTERVAL = 5.0
@@ -93,7 +93,7 @@ def main():
 
     def clients():
         """{host name: fleetsim attribution entry} for every host."""
-        conn = http.client.HTTPConnection("127.0.0.1", SIM_CONTROL, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", control, timeout=10)
         try:
             conn.request("GET", f"/hosts/1-{HOSTS}/clients")
             return {h["name"]: h for h in json.loads(conn.getresponse().read().decode())}
@@ -105,6 +105,7 @@ def main():
                           for n in names)
 
     etcd = None
+    control = SIM_CONTROL
     try:
         if listeners_in(SIM_BASE, 37510):
             raise Fatal("ports 37000-37510 are in use: " + listeners_in(SIM_BASE, 37510))
@@ -117,8 +118,9 @@ def main():
         subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
                        check=True, capture_output=True)
         for attempt in range(5):
+            control = SIM_CONTROL if attempt == 0 else free_port()
             sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
-                                         "--control", f"127.0.0.1:{SIM_CONTROL}"] + sim_args)
+                                         "--control", f"127.0.0.1:{control}"] + sim_args)
             if wait_until(lambda: "fleetsim ready" in open(sim_log).read() or
                           procs["fleetsim"].poll() is not None, 20, 0.05) and \
                     procs["fleetsim"].poll() is None:
