@@ -14,16 +14,14 @@ which collector sent each script. Checks:
   no host gets scripts from two source addresses within one interval;
 - SIGTERM c2: it exits within drain_timeout, and its hosts move to c1 without a gap between two
   scripts longer than one interval + 2 s.
-Ports 37000-37999 (etcd on free ports); loopback only; no root; about 40 s.
+Ports 37000-37999 (fleetsim on a free block of 300 in 37000-37899, collectors on
+37901-37903; etcd and fleetsim's control port on free ports); loopback only; no root; about 40 s.
 """
-import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import yaml  # python3-yaml
@@ -31,13 +29,14 @@ import yaml  # python3-yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
-from e2e_test import Fatal, die_with_parent, wait_until  # noqa: E402
+from cluster_run import ClusterRun, get, local_hosts  # noqa: E402
+from e2e_test import Fatal, wait_until  # noqa: E402
 from etcd_cluster import EtcdCluster, free_port  # noqa: E402
 
 HOSTS = 300
-SIM_BASE = 37000  # fleetsim 37000..37299
-SIM_CONTROL = 37400  # or a free port when in TIME-WAIT from a previous run
-MEMBERS = {"c1": (37501, "127.0.0.11"), "c2": (37502, "127.0.0.12"), "c3": (37503, "127.0.0.13")}
+SIM_BASES = (37000, 37300, 37600)  # fleetsim on BASE..BASE+299, the first free block
+MEMBER_BASE = 37900
+MEMBERS = {"c1": (37901, "127.0.0.11"), "c2": (37902, "127.0.0.12"), "c3": (37903, "127.0.0.13")}
 TTL = 5.0
 INTERVAL = 5.0
 DRAIN_TIMEOUT = 15.0
@@ -45,91 +44,69 @@ SLACK = 0.5  # the CI machine's two cores are shared (as in the other cluster te
 
 
 def listeners_in(low, high):
-    """Listening TCP sockets on ports low..high (outgoing connections' ephemeral ports of other
-    tests may pass through the block: they do not matter)."""
+    """Listening TCP sockets on ports low..high."""
     out = subprocess.run(["ss", "-Hltn", f"sport >= :{low} and sport <= :{high}"],
                          capture_output=True, text=True, check=True).stdout
     return out.strip()
 
 
-def get(port, path, timeout=5, method="GET"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+def sockets_in(low, high):
+    """TCP sockets (listening, connected, TIME-WAIT) on local ports low..high, one a line."""
+    out = subprocess.run(["ss", "-Htan", f"sport >= :{low} and sport <= :{high}"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()
 
 
 def main():
     fleetps, fleetsim = sys.argv[1], sys.argv[2]
-    work = tempfile.mkdtemp(prefix="fleetps-etcd-cluster-")
-    procs = {}
-    failures = []
-
-    def check(name, ok, detail=""):
-        print(("PASS " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""),
-              flush=True)
-        if not ok:
-            failures.append(name)
-
-    def start(name, argv):
-        log = os.path.join(work, name + ".log")
-        with open(log, "w") as out:
-            procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        return log
+    run = ClusterRun("fleetps-etcd-cluster-")
+    procs, check, start, work = run.procs, run.check, run.start, run.work
 
     def owned(member):
-        """The set of hosts `member` owns (its fleet state), or None when it does not answer."""
-        try:
-            status, body = get(MEMBERS[member][0], "/api/v1/hosts?scope=local", timeout=3)
-        except OSError:
-            return None
-        if status != 200:
-            return None
-        return {h["host"] for h in json.loads(body)["data"]["hosts"]}
+        """The set of hosts `member` runs (owned), or None when it does not answer."""
+        hosts = local_hosts(MEMBERS[member][0])
+        return None if hosts is None else set(hosts)
 
     def clients():
         """{host name: fleetsim attribution entry} for every host."""
-        conn = http.client.HTTPConnection("127.0.0.1", control, timeout=10)
-        try:
-            conn.request("GET", f"/hosts/1-{HOSTS}/clients")
-            return {h["name"]: h for h in json.loads(conn.getresponse().read().decode())}
-        finally:
-            conn.close()
+        answer = get(control, f"/hosts/1-{HOSTS}/clients")[2]
+        return {h["name"]: h for h in json.loads(answer)}
 
     def tails(names):
         return " | ".join(f"{n}: " + open(os.path.join(work, n + ".log")).read()[-1500:]
                           for n in names)
 
     etcd = None
-    control = SIM_CONTROL
+    control = None
     try:
-        if listeners_in(SIM_BASE, 37510):
-            raise Fatal("ports 37000-37510 are in use: " + listeners_in(SIM_BASE, 37510))
-        # fleetsim first: the block is inside the kernel's ephemeral range, so a connection of
-        # any process (etcd's, another test's) may hold one of its ports for a while; fleetsim
-        # then fails to listen, and is started again (it has no other state).
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
-                    "--dialects", "linux-procps=100"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
-                       check=True, capture_output=True)
-        for attempt in range(5):
-            control = SIM_CONTROL if attempt == 0 else free_port()
+        if listeners_in(MEMBER_BASE, MEMBER_BASE + 9):
+            raise Fatal("ports 37900-37909 are in use: " +
+                        listeners_in(MEMBER_BASE, MEMBER_BASE + 9))
+        # fleetsim first, on the block of the three with the fewest sockets: the blocks are
+        # inside the kernel's ephemeral range, so other processes' client connections (and
+        # their TIME-WAIT) hold a few of their ports for up to a minute, and fleetsim cannot
+        # listen on those. It is started again, on the then least used block, until it listens
+        # (at most 30 s). The control port is any free one.
+        deadline = time.monotonic() + 30
+        while True:
+            sim_base = min(SIM_BASES, key=lambda b: len(sockets_in(b, b + HOSTS - 1)))
+            sim_dir = os.path.join(work, f"sim{sim_base}")
+            sim_args = ["--hosts", str(HOSTS), "--base-port", str(sim_base),
+                        "--dialects", "linux-procps=100"]
+            subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
+                           check=True, capture_output=True)
+            control = free_port()
             sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
                                          "--control", f"127.0.0.1:{control}"] + sim_args)
             if wait_until(lambda: "fleetsim ready" in open(sim_log).read() or
                           procs["fleetsim"].poll() is not None, 20, 0.05) and \
                     procs["fleetsim"].poll() is None:
                 break
-            procs["fleetsim"].kill()
             procs["fleetsim"].wait()
-            time.sleep(1)
-        else:
-            raise Fatal("fleetsim not ready: " + open(sim_log).read()[-2000:])
+            if time.monotonic() > deadline:
+                raise Fatal("fleetsim found no block to listen on in 37000-37899: " +
+                            open(sim_log).read()[-500:])
+            time.sleep(0.5)
         etcd = EtcdCluster(3)
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             base = yaml.safe_load(f)
@@ -188,17 +165,17 @@ def main():
         check("each host has sessions from its owner's source address only", bool(ok),
               str(one_peer_each()[1][:5]))
 
-        status, body = get(MEMBERS["c1"][0], "/api/v1/cluster/failsafe")
+        status, _, body = get(MEMBERS["c1"][0], "/api/v1/cluster/failsafe")
         check("failsafe endpoint: store reachable", status == 200 and
               json.loads(body) == {"store_down": False}, f"{status} {body}")
-        status, body = get(MEMBERS["c1"][0], "/metrics")
+        status, _, body = get(MEMBERS["c1"][0], "/metrics")
         for family in ("fleetps_cluster_lease_remaining_seconds", "fleetps_cluster_fenced",
                        "fleetps_cluster_coordination_requests_total",
                        "fleetps_cluster_handovers_total", "fleetps_cluster_probes_fenced_total"):
             check(f"/metrics has {family}", f"\n{family}{{" in body)
-        status, _ = get(MEMBERS["c1"][0], "/-/ready")
+        status, _, _ = get(MEMBERS["c1"][0], "/-/ready")
         check("/-/ready of a participant is 200", status == 200, str(status))
-        status, _ = get(MEMBERS["c3"][0], "/api/v1/cluster/drain", method="POST")
+        status, _, _ = get(MEMBERS["c3"][0], "/api/v1/cluster/drain", method="POST")
         check("drain endpoint 403 unless enabled", status == 403, str(status))
 
         # ---- kill -9 c3 -----------------------------------------------------------------------
@@ -273,23 +250,10 @@ def main():
     except Fatal as e:
         check("setup", False, str(e))
     finally:
-        for name, proc in procs.items():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         if etcd is not None:
             etcd.close()
-        if failures:
-            print("logs kept in " + work, flush=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failure(s)" if failures else "all passed", flush=True)
-    return 1 if failures else 0
-
+        code = run.finish()
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())
