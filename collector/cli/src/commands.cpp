@@ -16,7 +16,8 @@ constexpr std::array kRunFlags{
             "host name); with membership static it must be in cluster.static.members"},
     FlagDoc{"--cluster-advertise", "URL", "",
             "the http(s)://HOST:PORT peers and Prometheus reach this member at (static: the "
-            "list's entry, which it must match)"},
+            "list's entry, which it must match; etcd: default http://LISTEN when the listen "
+            "address names a host)"},
     FlagDoc{"--cluster-weight", "N", "", "relative capacity, 0..1000 (static: the list's)"},
     FlagDoc{"--cluster-zone", "Z", "",
             "the zone whose hosts this member may own (static: the list's)"},
