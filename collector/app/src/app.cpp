@@ -997,7 +997,8 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     ClusterSelfMetrics::Dynamic d;
     d.lease_ttl_seconds = stats.lease_ttl_seconds;
     d.lease_remaining_seconds = stats.lease_remaining_seconds;
-    d.fenced = stats.fenced;
+    // Not registered yet (etcd unreachable at start) probes nothing either: fenced.
+    d.fenced = stats.fenced || (engine_->Lease() == 0 && !engine_done_);
     d.failsafe = stats.failsafe;
     d.inventory_mismatch = stats.inventory_mismatch;
     d.revision = stats.revision;
