@@ -18,65 +18,32 @@ inventory listing the three in cluster.static.members. Checks:
   logged.
 Ports 32000-32999; loopback only; no root; about 20 s.
 """
-import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import yaml  # python3-yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
+from e2e_test import Fatal, block_is_free, wait_until  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_run import ClusterRun, get, local_hosts  # noqa: E402
 
 HOSTS = 300
 SIM_BASE = 32000  # fleetsim 32000..32299
 MEMBER_PORTS = {"c1": 32501, "c2": 32502, "c3": 32503}
 
 
-def get(port, path, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode()
-    finally:
-        conn.close()
-
-
 def main():
     fleetps, fleetsim = sys.argv[1], sys.argv[2]
-    work = tempfile.mkdtemp(prefix="fleetps-static-cluster-")
-    procs = {}
-    failures = []
-
-    def check(name, ok, detail=""):
-        print(("PASS " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""),
-              flush=True)
-        if not ok:
-            failures.append(name)
-
-    def start(name, argv):
-        log = os.path.join(work, name + ".log")
-        with open(log, "w") as out:
-            procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        return log
+    run = ClusterRun("fleetps-static-cluster-")
+    procs, failures, check, start, work = run.procs, run.failures, run.check, run.start, run.work
 
     def owned(member):
-        """{host: epoch} of the hosts `member` runs (scope=local: not the fleet-wide fan-out),
-        or None when it does not answer."""
-        try:
-            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts?scope=local", timeout=3)
-        except OSError:
-            return None
-        if status != 200:
-            return None
-        return {h["host"]: h for h in json.loads(body)["data"]["hosts"]}
+        return local_hosts(MEMBER_PORTS[member])
 
     try:
         if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(32500, 10):
@@ -253,20 +220,8 @@ def main():
         print(f"FATAL {e}", flush=True)
         failures.append("fatal")
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if failures:
-            print(f"logs kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("FAILED: " + ", ".join(failures) if failures else "OK")
-    return 1 if failures else 0
+        code = run.finish()
+    return code
 
 
 if __name__ == "__main__":

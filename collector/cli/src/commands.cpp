@@ -16,7 +16,8 @@ constexpr std::array kRunFlags{
             "host name); with membership static it must be in cluster.static.members"},
     FlagDoc{"--cluster-advertise", "URL", "",
             "the http(s)://HOST:PORT peers and Prometheus reach this member at (static: the "
-            "list's entry, which it must match)"},
+            "list's entry, which it must match; etcd: default http://LISTEN when the listen "
+            "address names a host)"},
     FlagDoc{"--cluster-weight", "N", "", "relative capacity, 0..1000 (static: the list's)"},
     FlagDoc{"--cluster-zone", "Z", "",
             "the zone whose hosts this member may own (static: the list's)"},
@@ -104,12 +105,16 @@ constexpr std::array kCommands{
     CommandDoc{"events", "[--host H]", "follow host state changes, probes and reloads", "",
                ArgKind::kNone, kEventsFlags, true},
     CommandDoc{"cluster",
-               "status [-o table|json] | owner HOST...",
-               "the cluster as a member sees it, or who owns hosts",
+               "status [-o table|json] | owner HOST... | drain",
+               "the cluster as a member sees it, who owns hosts, or drain a member",
                "status: the members (state, owned hosts and buckets, zone, weight, version, "
                "advertise URL) and the hosts without owner. owner: each HOST's bucket, owning "
                "member and its advertise URL; an unknown host is an error. Any member answers; "
-               "an unclustered collector answers 404.",
+               "an unclustered collector answers 404. drain (membership etcd): the member "
+               "--server names hands its hosts over and leaves the cluster (within "
+               "cluster.drain_timeout; allowed only with collector.enable_reload_endpoint, "
+               "else 403); it keeps running, owning nothing, until restarted. undrain is not "
+               "supported yet.",
                ArgKind::kOther,
                {},
                true},

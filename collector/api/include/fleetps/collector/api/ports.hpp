@@ -69,7 +69,7 @@ class ClusterPort {
     return nullptr;
   }
   /// Why this member is not (yet) a working member, in words for /api/v1/cluster (e.g. "not
-  /// registered: etcd unreachable, retrying: ..."); empty when there is nothing to say.
+  /// registered with etcd, retrying: ..."); empty when there is nothing to say.
   [[nodiscard]] virtual std::string Problem() const { return {}; }
 };
 
@@ -104,10 +104,9 @@ class ControlPort {
   /// the running configuration in place and answers its diagnostics.
   [[nodiscard]] virtual boost::asio::awaitable<ReloadOutcome> Reload() = 0;
   /// POST /api/v1/cluster/drain (allowed like /-/reload): starts this member's graceful leave.
-  /// The answer's status and text; the default: 404, not an etcd member.
-  [[nodiscard]] virtual boost::asio::awaitable<std::pair<unsigned, std::string>> Drain() {
-    co_return std::pair<unsigned, std::string>{404, "this collector is not an etcd member\n"};
-  }
+  /// The answer's status and text. The default (defined in health_handlers.cpp, not here: GCC
+  /// 12 and coroutine bodies in headers) answers 404, not an etcd member.
+  [[nodiscard]] virtual boost::asio::awaitable<std::pair<unsigned, std::string>> Drain();
   /// GET /api/v1/cluster/failsafe: is the coordination store unreachable for this member (a
   /// renewal overdue, fenced or in failsafe)? nullopt when not an etcd member (404).
   [[nodiscard]] virtual std::optional<bool> StoreDown() const { return std::nullopt; }
