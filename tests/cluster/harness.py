@@ -101,7 +101,7 @@ def wait_until(predicate, timeout, step=0.1):
 def port_block(span, first=38000, last=38999):
     """The first base in [first, last] with `span` consecutive free ports."""
     for base in range(first, last - span + 2, 50):
-        busy = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span - 1}"],
+        busy = subprocess.run(["ss", "-Hltn", f"sport >= :{base} and sport <= :{base + span - 1}"],
                               capture_output=True, text=True, check=True).stdout.strip()
         if not busy:
             return base
