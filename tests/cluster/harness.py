@@ -408,6 +408,12 @@ class Harness:
             yaml.safe_dump(config, f)
         return path
 
+    def add_member(self, name):
+        """A new collector (a join): the next source address, a free port, its own relay."""
+        self.collectors[name] = {"port": free_port(),
+                                 "source": f"127.0.0.{11 + len(self.collectors)}"}
+        self.start_member(name)
+
     def start_member(self, name):
         """Starts (or restarts) collector `name`, with a new relay when clustered over etcd."""
         if self.membership == "etcd" and name not in self.relays:
