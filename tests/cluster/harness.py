@@ -251,6 +251,8 @@ def self_state(data):
     """This member's state in its own /api/v1/cluster answer ("participant", "fenced"...)."""
     if not data:
         return None
+    if data.get("fenced") is True:  # a member may say so beside a view without itself
+        return "fenced"
     for m in data.get("members", []):
         if m.get("self"):
             return m.get("state")
