@@ -98,14 +98,16 @@ def wait_until(predicate, timeout, step=0.1):
         time.sleep(step)
 
 
-def port_block(span, first=38000, last=38999):
-    """The first base in [first, last] with `span` consecutive free ports."""
-    for base in range(first, last - span + 2, 50):
-        busy = subprocess.run(["ss", "-Hltn", f"sport >= :{base} and sport <= :{base + span - 1}"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        if not busy:
-            return base
-    raise Fatal(f"no {span} free ports in {first}-{last}")
+def port_blocks(span, first=38000, last=38999):
+    """Bases in [first, last] of `span` ports: first those no socket uses now (a client's
+    ephemeral port or a TIME_WAIT there can also make a bind fail), then those nothing listens
+    on."""
+    for flags in ("-Htan", "-Hltn"):
+        for base in range(first, last - span + 2, 50):
+            busy = subprocess.run(["ss", flags, f"sport >= :{base} and sport <= :{base + span - 1}"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            if not busy:
+                yield base
 
 
 def metric_value(text, name, labels=""):
@@ -355,19 +357,28 @@ class Harness:
         if self.membership == "etcd":
             self.etcd = EtcdCluster(3)
             self.relay_loop = RelayLoop()
-        # fleetsim: hosts on a free block, control on a free port.
-        self.sim_base = port_block(self.hosts, *port_range)
-        self.sim_control = free_port()
+        # fleetsim: hosts on a free block, control on a free port. A port taken between the
+        # check and the bind (ephemeral ports share the range) makes it try the next block.
         sim_dir = os.path.join(self.work, "sim")
-        args = ["--hosts", str(self.hosts), "--base-port", str(self.sim_base),
-                "--dialects", "linux-procps=100"] + sim_args
-        subprocess.run([self.fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + args,
-                       check=True, capture_output=True)
-        self._spawn("fleetsim", [self.fleetsim, "--state-dir", sim_dir, "--control",
-                                 f"127.0.0.1:{self.sim_control}"] + args)
-        if not wait_until(lambda: "fleetsim ready" in open(self.logs["fleetsim"]).read(), 20,
-                          0.05):
-            raise Fatal("fleetsim not ready: " + self.tail("fleetsim"))
+        for self.sim_base in port_blocks(self.hosts, *port_range):
+            self.sim_control = free_port()
+            args = ["--hosts", str(self.hosts), "--base-port", str(self.sim_base),
+                    "--dialects", "linux-procps=100"] + sim_args
+            shutil.rmtree(sim_dir, ignore_errors=True)
+            subprocess.run([self.fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + args,
+                           check=True, capture_output=True)
+            self._spawn("fleetsim", [self.fleetsim, "--state-dir", sim_dir, "--control",
+                                     f"127.0.0.1:{self.sim_control}"] + args)
+            ready = wait_until(lambda: "fleetsim ready" in self.tail("fleetsim") or
+                               self.procs["fleetsim"].poll() is not None, 20, 0.05)
+            if ready and self.procs["fleetsim"].poll() is None:
+                break
+            if "Address already in use" not in self.tail("fleetsim"):
+                raise Fatal("fleetsim not ready: " + self.tail("fleetsim"))
+            self.procs["fleetsim"].kill()
+            self.procs["fleetsim"].wait()
+        else:
+            raise Fatal(f"no block of {self.hosts} free ports in {port_range}")
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             self.config = yaml.safe_load(f)
         self.inventory = [h["name"] for h in self.config["hosts"]]
