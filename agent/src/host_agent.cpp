@@ -338,6 +338,12 @@ asio::awaitable<ProbeResult> HostAgent::Probe(ProbeKind kind) {
     r.finished = r.started;
     co_return r;
   }
+  const std::shared_ptr<void> permit = options_.probe_gate ? options_.probe_gate() : nullptr;
+  if (options_.probe_gate && !permit) {
+    r.status = ProbeStatus::kSkipped;
+    r.finished = r.started;
+    co_return r;
+  }
   const std::string nonce = Nonce();
   const probes::ProbePrivilege privilege = spec_.privilege == config::Privilege::kSudo
                                                ? probes::ProbePrivilege::kSudo

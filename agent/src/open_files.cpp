@@ -28,6 +28,11 @@ boost::asio::awaitable<OpenFilesOutcome> HostAgent::RunOpenFiles(std::int64_t pi
     r.result = probes::ParseOpenFiles(method, {}, {});
     co_return r;
   }
+  const std::shared_ptr<void> permit = options_.probe_gate ? options_.probe_gate() : nullptr;
+  if (options_.probe_gate && !permit) {
+    r.status = ProbeStatus::kSkipped;
+    co_return r;
+  }
   const std::string nonce = Nonce();
   const std::string script =
       probes::WithWatchdog(probes::OpenFilesScript(method, pid, nonce), spec_.probe_timeout);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -336,6 +337,52 @@ TEST_F(AgentFaultTest, StallOutputTimesOutAtTheProbeDeadlineAndKeepsTheSession) 
   EXPECT_EQ(rec_.CountStates(HostState::kBackoff), 0u) << "the session was never closed";
   // Ticks that fell due while the stalled probe ran are `skipped`, each with its own seq.
   EXPECT_GE(rec_.CountResults(ProbeStatus::kSkipped), 2u);
+}
+
+// probe_gate (a cluster member's fencing): while the gate refuses, ticks are `skipped` with no
+// reason, nothing reaches the host and the session stays ready (no failure, no backoff); once
+// it admits again, probes are ok on the same session, and every permit it gave is released when
+// its probe has ended.
+TEST_F(AgentFaultTest, AClosedProbeGateSkipsTicksWithoutSendingOrFailing) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  auto open = std::make_shared<std::atomic<bool>>(false);
+  auto permits = std::make_shared<std::atomic<int>>(0);  // given and not yet released
+  auto given = std::make_shared<std::atomic<int>>(0);
+  agent::AgentOptions options = FastOptions();
+  options.probe_gate = [open, permits, given]() -> std::shared_ptr<void> {
+    if (!open->load()) return nullptr;
+    ++*permits;
+    ++*given;
+    return {static_cast<void*>(permits.get()), [permits](void*) { --*permits; }};
+  };
+  runner_.Start(spec_, rec_.Sink(), std::move(options));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountStates(HostState::kReady) >= 1; }, 15s, "ready"));
+  const auto sent = Stat("commands_served") + Stat("shell_runs_served");
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kSkipped) >= 3; }, 10s,
+            "3 skipped ticks"));
+  EXPECT_EQ(Stat("commands_served") + Stat("shell_runs_served"), sent)
+      << "a refused probe sent a script";
+  EXPECT_EQ(given->load(), 0);
+  open->store(true);
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 2; }, 10s, "2 ok probes"));
+  runner_.Stop();
+  EXPECT_EQ(permits->load(), 0) << "a permit outlived its probe";
+  EXPECT_GE(given->load(), 2);
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  ExpectGapFree(rec_.results);
+  for (const ProbeResult& r : rec_.results) {
+    if (r.status == ProbeStatus::kSkipped) {
+      EXPECT_FALSE(r.reason);
+    }
+    EXPECT_TRUE(r.status == ProbeStatus::kSkipped || r.status == ProbeStatus::kOk)
+        << agent::ProbeStatusName(r.status);
+  }
+  EXPECT_EQ(rec_.CountStates(HostState::kBackoff), 0u);
+  EXPECT_EQ(rec_.results[rec_.FindResult(ProbeStatus::kOk)].session_epoch, 1u);
 }
 
 // drip (set at run time): one byte per second keeps the channel busy, so only an overall

@@ -284,6 +284,7 @@ boost::asio::awaitable<HttpAnswer> ClusterHandlers::Cluster(const ApiRequest& re
   out["revision"] = view->revision;
   out["hosts"] = hosts->size();
   out["orphaned_hosts"] = counts.orphaned_hosts;
+  if (std::string problem = cluster_->Problem(); !problem.empty()) out["problem"] = problem;
   json::array members;
   for (std::size_t i = 0; i < view->members.size(); ++i) {
     const cluster::MemberView& m = view->members[i];

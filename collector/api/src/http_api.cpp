@@ -32,6 +32,8 @@ HttpApi::HttpApi(FleetPort& fleet, ControlPort& control, FleetBus& bus, HttpApiO
   router_.Add("/probe", kGet, Call(cluster_, &ClusterHandlers::Probe));
   router_.Add("/sd", kGet, Call(cluster_, &ClusterHandlers::ServiceDiscovery));
   router_.Add("/api/v1/cluster", kGet, Call(cluster_, &ClusterHandlers::Cluster));
+  router_.Add("/api/v1/cluster/failsafe", kGet, Call(health_, &HealthHandlers::Failsafe));
+  router_.Add("/api/v1/cluster/drain", kPost, Call(health_, &HealthHandlers::Drain));
   router_.Add("/-/healthy", kAny, Call(health_, &HealthHandlers::Healthy));
   router_.Add("/-/ready", kAny, Call(health_, &HealthHandlers::Ready));
   router_.Add("/-/reload", kPost, Call(health_, &HealthHandlers::Reload));

@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -23,6 +25,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 
 #include "fleetps/agent/algorithms.hpp"
 #include "fleetps/agent/known_hosts.hpp"
@@ -33,9 +36,11 @@
 #include "fleetps/collector/app/load_options.hpp"
 #include "fleetps/collector/app/status_throttle.hpp"
 #include "fleetps/collector/app/web_security.hpp"
+#include "fleetps/collector/cluster/etcd_settings.hpp"
 #include "fleetps/collector/cluster/static_membership.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/http/basic_auth.hpp"
+#include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/collector/http/http_server.hpp"
 #include "fleetps/collector/supervision/supervisor.hpp"
 #include "fleetps/collector/supervision/task_group.hpp"
@@ -152,21 +157,32 @@ HttpApiOptions ApiOptions(const config::CollectorSettings& collector, const Clus
   return options;
 }
 
+// `cluster.membership: etcd`: what RunCollector resolved for the engine and the coordinator.
+struct EtcdWiring {
+  cluster::EtcdOptions etcd;
+  cluster::OwnershipOptions ownership;
+};
+
 // The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 class App final : public FleetPort, public ControlPort, public ClusterPort {
  public:
   // `member`: this process's name in a static cluster (checked against the list), else empty.
+  // `etcd`: set with cluster.membership etcd; then the engine decides what this member owns
+  // (nothing until it has registered and claimed).
   App(std::string config_path, LoadedConfig loaded, std::string listen,
-      std::shared_ptr<BcryptVerifier> bcrypt, std::string member)
+      std::shared_ptr<BcryptVerifier> bcrypt, std::string member,
+      std::optional<EtcdWiring> etcd = std::nullopt)
       : config_path_(std::move(config_path)),
         inventory_(std::move(loaded.inventory)),
         member_(std::move(member)),
-        view_(inventory_.cluster.Clustered()
+        view_(inventory_.cluster.membership == config::ClusterMembership::kStatic
                   ? cluster::BuildStaticView(inventory_.cluster, member_, BuildVersion())
                   : nullptr),
         all_hosts_(std::make_shared<const std::vector<config::HostSpec>>(inventory_.hosts)),
-        owned_hosts_(view_ ? cluster::OwnedHosts(*view_, inventory_.hosts) : inventory_.hosts),
+        owned_hosts_(etcd    ? std::vector<config::HostSpec>{}
+                     : view_ ? cluster::OwnedHosts(*view_, inventory_.hosts)
+                             : inventory_.hosts),
         bcrypt_(std::move(bcrypt)),
         web_(std::move(loaded.web)),
         listen_(std::move(listen)),
@@ -178,8 +194,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
             inventory_.collector.max_concurrent_handshakes)),
         hosts_(io_.get_executor(), HostSupervisorOptions(), clock_, random_, LogSupervisorEvent),
         top_(io_.get_executor(), TopSupervisorOptions{}, clock_, random_, LogSupervisorEvent),
-        api_(*this, *this, bus_, ApiOptions(inventory_.collector, view_ ? this : nullptr)) {
+        api_(*this, *this, bus_, ApiOptions(inventory_.collector, view_ || etcd ? this : nullptr)) {
     state_.SetHosts(owned_hosts_);
+    if (etcd) StartEngine(std::move(*etcd));
   }
 
   int Run() {
@@ -212,7 +229,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
                                        {"threads", std::to_string(Threads())},
                                        {"tls", Web().tls ? "on" : "off"},
                                        {"basic_auth", Web().gate->auth ? "on" : "off"}};
-    if (view_) {
+    if (inventory_.cluster.Clustered()) {
       start_fields.emplace_back("inventory_hosts", std::to_string(inventory_.hosts.size()));
       start_fields.emplace_back("cluster", inventory_.cluster.name);
       start_fields.emplace_back("cluster_member", member_);
@@ -229,9 +246,14 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       (void)top_.StartService(
           {id, [this, start = start] { return (this->*start)(); }, RestartType::kPermanent});
     }
+    if (engine_) {
+      // Run() may be called once: a drained member stays up, owning nothing.
+      (void)top_.StartService(
+          {"cluster", [this] { return ClusterService(); }, RestartType::kTemporary});
+    }
     int exit_code = 1;
     std::string failure;  // what the top-level supervisor threw, if it did
-    asio::co_spawn(io_, RunWithStopSignals(top_, stop_signals_),
+    asio::co_spawn(io_, engine_ ? RunDrainingOnStop() : RunWithStopSignals(top_, stop_signals_),
                    [&](std::exception_ptr error, int code) {
                      exit_code = error ? 1 : code;
                      if (error) failure = DescribeException(error);
@@ -351,6 +373,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     agent::AgentOptions options;
     options.handshake_limiter = handshakes_;
     options.known_hosts = KnownHostsFor(spec.known_hosts);
+    if (engine_) options.probe_gate = [this, host = spec.name] { return ProbePermit(host); };
     auto host =
         std::make_shared<agent::HostAgent>(strand, spec, std::move(sink), std::move(options));
     auto registration = agents_.Register(spec.name, std::make_shared<RunningAgent>(host, strand));
@@ -371,6 +394,10 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       if (!event) co_return;  // bus closed or cancelled
       if (const auto* status = std::get_if<agent::HostStatus>(&event->payload)) {
         state_.OnStatus(*status, event->generation, event->coalesced);
+        if (engine_) {
+          std::lock_guard lock(gate_mu_);
+          last_status_[status->host] = {*status, event->generation};
+        }
         LogStatus(*status);
         if (status->last_reason == agent::Errc::kFdLimit) LogDescriptorExhaustion();
       } else if (const auto* probe = std::get_if<agent::ProbeResult>(&event->payload)) {
@@ -552,20 +579,19 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     // else what the (new) member list assigns to it. Their diff is what the agents see.
     std::shared_ptr<const cluster::ClusterView> new_view;
     std::vector<config::HostSpec> new_owned;
-    if (loaded->inventory.cluster.Clustered()) {
+    if (engine_) {
+      new_owned = RunningHosts(loaded->inventory.hosts);
+      asio::post(engine_strand_, [this, names = HostNames(loaded->inventory.hosts),
+                                  sha = cluster::InventorySha256(loaded->inventory.hosts)] {
+        engine_->SetInventory(names, sha);
+      });
+    } else if (loaded->inventory.cluster.Clustered()) {
       new_view = cluster::BuildStaticView(loaded->inventory.cluster, member_, BuildVersion());
       new_owned = cluster::OwnedHosts(*new_view, loaded->inventory.hosts);
       LogMemberChanges(*view_, *new_view);
     } else {
       new_owned = loaded->inventory.hosts;
     }
-    config::Inventory before_owned;
-    before_owned.hosts = std::move(owned_hosts_);
-    config::Inventory after_owned;
-    after_owned.hosts = new_owned;
-    config::InventoryDiff diff = config::DiffInventories(before_owned, after_owned);
-    diff.process_names_changed = whole.process_names_changed;
-    owned_hosts_ = std::move(new_owned);
     {
       std::lock_guard lock(cluster_mu_);
       if (new_view) view_ = std::move(new_view);
@@ -580,13 +606,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       web_ = std::move(loaded->web);
     }
     if (whole.http_changed && http_) http_->SetOptions(ServerOptions());
-    for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
-    for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
-    state_.SetHosts(owned_hosts_);
-    if (diff.process_names_changed) {
-      state_.SetGrouping(std::move(loaded->grouping));
-    }
-    for (const config::HostSpec& spec : owned_hosts_) StartHost(spec);  // added + changed
+    std::optional<GroupingRules> grouping;
+    if (whole.process_names_changed) grouping = std::move(loaded->grouping);
+    const config::InventoryDiff diff = co_await ApplyRunningHosts(std::move(new_owned), grouping);
     reload_ok_ = true;
     const std::string summary = "added=" + std::to_string(diff.added.size()) +
                                 " removed=" + std::to_string(diff.removed.size()) +
@@ -602,6 +624,251 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
          {"basic_auth", Web().gate->auth ? "on" : "off"}});
     bus_.Publish("config", FleetEvent{0, ConfigReloadEvent{true, origin, summary}});
     co_return ReloadOutcome{true, summary + "\n"};
+  }
+
+  // Moves the agents from owned_hosts_ to `running` as a diff: removed and changed hosts' agents
+  // stop, added and changed ones start, unchanged ones keep their sessions. The fleet state
+  // gets the hosts this member owns (in etcd mode not the warm ones). On control_.
+  asio::awaitable<config::InventoryDiff> ApplyRunningHosts(std::vector<config::HostSpec> running,
+                                                           std::optional<GroupingRules>& grouping) {
+    config::Inventory before;
+    before.hosts = std::move(owned_hosts_);
+    config::Inventory after;
+    after.hosts = running;
+    config::InventoryDiff diff = config::DiffInventories(before, after);
+    diff.process_names_changed = grouping.has_value();
+    owned_hosts_ = std::move(running);
+    for (const std::string& name : diff.removed) (void)co_await hosts_.TerminateChild(name);
+    for (const std::string& name : diff.changed) (void)co_await hosts_.TerminateChild(name);
+    SetStateHosts();
+    if (grouping) state_.SetGrouping(std::move(*grouping));
+    for (const config::HostSpec& spec : owned_hosts_) StartHost(spec);  // added + changed
+    co_return diff;
+  }
+
+  // The fleet state's hosts: the running ones, less those only warm (etcd). A host that became
+  // owned while its agent ran warm gets that agent's last status (its state line is not
+  // repeated). On control_.
+  void SetStateHosts() {
+    if (!engine_) {
+      state_.SetHosts(owned_hosts_);
+      return;
+    }
+    std::vector<config::HostSpec> owned;
+    std::vector<std::pair<agent::HostStatus, std::uint64_t>> replay;
+    {
+      std::lock_guard lock(gate_mu_);
+      for (const config::HostSpec& spec : owned_hosts_) {
+        if (!owned_names_.contains(spec.name)) continue;
+        owned.push_back(spec);
+        if (auto it = last_status_.find(spec.name); it != last_status_.end()) {
+          replay.push_back(it->second);
+        }
+      }
+    }
+    state_.SetHosts(owned);
+    for (const auto& [status, generation] : replay) state_.OnStatus(status, generation, 0);
+  }
+
+  // ---- etcd membership ---------------------------------------------------------------------
+
+  static std::vector<std::string> HostNames(const std::vector<config::HostSpec>& hosts) {
+    std::vector<std::string> names;
+    names.reserve(hosts.size());
+    for (const auto& h : hosts) names.push_back(h.name);
+    return names;
+  }
+
+  // The inventory hosts whose agents run here: owned or warm.
+  std::vector<config::HostSpec> RunningHosts(const std::vector<config::HostSpec>& inventory) {
+    std::vector<config::HostSpec> out;
+    std::lock_guard lock(gate_mu_);
+    for (const config::HostSpec& spec : inventory) {
+      if (owned_names_.contains(spec.name) || warm_names_.contains(spec.name)) out.push_back(spec);
+    }
+    return out;
+  }
+
+  void StartEngine(EtcdWiring wiring) {
+    auto coordinator = cluster::EtcdCoordinator::Create(engine_strand_, std::move(wiring.etcd));
+    if (!coordinator) throw std::runtime_error(coordinator.error());  // checked by RunCollector
+    coordinator_ = std::move(*coordinator);
+    wiring.ownership.inventory_sha256 = cluster::InventorySha256(inventory_.hosts);
+    failsafe_timeout_ = wiring.ownership.request_timeout;
+    cluster::OwnershipHooks hooks;
+    hooks.on_owned_hosts = [this](const std::vector<std::string>& owned) {
+      asio::co_spawn(control_, ApplyOwnership(owned), [](std::exception_ptr error) {
+        if (error) RecordInternalException("cluster_ownership", error);
+      });
+    };
+    hooks.warm = [this](std::vector<std::string> hosts) { return Warm(std::move(hosts)); };
+    hooks.quiesce = [this](std::vector<std::string> hosts) { return Quiesce(std::move(hosts)); };
+    hooks.peer_store_down = [this](const cluster::MemberView& peer) {
+      return PeerStoreDown(peer.advertise);
+    };
+    engine_ = std::make_unique<cluster::OwnershipEngine>(
+        engine_strand_, *coordinator_, std::move(wiring.ownership),
+        cluster::OwnershipClock::Steady(), std::move(hooks));
+    engine_->SetInventory(HostNames(inventory_.hosts), cluster::InventorySha256(inventory_.hosts));
+  }
+
+  asio::awaitable<void> ClusterService() {
+    co_await asio::co_spawn(engine_strand_, engine_->Run(), asio::use_awaitable);
+    engine_done_ = true;
+    Log(LogLevel::kInfo, "cluster_left",
+        {{"cluster", inventory_.cluster.name}, {"member", member_}});
+  }
+
+  // SIGINT/SIGTERM: a graceful leave first (bounded by drain_timeout), then the usual stop. A
+  // second signal stops at once.
+  asio::awaitable<int> RunDrainingOnStop() {
+    stop_signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      stop_signals_.async_wait([this](const boost::system::error_code& again, int) {
+        if (!again) top_.RequestStop();
+      });
+      asio::co_spawn(control_, DrainThenStop("signal"), asio::detached);
+    });
+    const int code = co_await top_.Run();
+    stop_signals_.cancel();
+    co_return code;
+  }
+
+  asio::awaitable<void> DrainThenStop(std::string origin) {
+    co_await StartDrain(std::move(origin));
+    const auto until = std::chrono::steady_clock::now() + inventory_.cluster.drain_timeout + 2s;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!engine_done_ && std::chrono::steady_clock::now() < until) {
+      timer.expires_after(100ms);
+      (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    top_.RequestStop();
+  }
+
+  asio::awaitable<void> StartDrain(std::string origin) {
+    Log(LogLevel::kInfo, "cluster_drain_requested",
+        {{"cluster", inventory_.cluster.name}, {"member", member_}, {"origin", origin}});
+    co_await asio::co_spawn(
+        engine_strand_,
+        [this]() -> asio::awaitable<void> {
+          engine_->Drain();
+          co_return;
+        },
+        asio::use_awaitable);
+  }
+
+  // The engine's owned set changed: agents follow through the reload diff. On control_.
+  asio::awaitable<void> ApplyOwnership(std::vector<std::string> owned) {
+    {
+      std::lock_guard lock(gate_mu_);
+      owned_names_ = std::set<std::string>(owned.begin(), owned.end());
+      for (const std::string& name : owned) warm_names_.erase(name);
+    }
+    std::optional<GroupingRules> unchanged;
+    const config::InventoryDiff diff =
+        co_await ApplyRunningHosts(RunningHosts(inventory_.hosts), unchanged);
+    NotifyReady(ServingStatus());
+    Log(LogLevel::kInfo, "cluster_owned_hosts",
+        {{"owned", std::to_string(owned.size())},
+         {"added", std::to_string(diff.added.size())},
+         {"removed", std::to_string(diff.removed.size())}});
+  }
+
+  // hooks.warm: agents for `hosts` connect, authenticate and fingerprint, but the gate refuses
+  // their probes until the hosts are owned. Completes when each has been ready or failed once.
+  asio::awaitable<void> Warm(std::vector<std::string> hosts) {
+    co_await asio::co_spawn(control_, StartWarm(hosts), asio::use_awaitable);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      bool pending = false;
+      {
+        std::lock_guard lock(gate_mu_);
+        for (const std::string& host : hosts) {
+          const auto it = last_status_.find(host);
+          if (it == last_status_.end() || it->second.first.state == agent::HostState::kConnecting ||
+              it->second.first.state == agent::HostState::kFingerprinting) {
+            pending = true;
+            break;
+          }
+        }
+      }
+      if (!pending) co_return;
+      timer.expires_after(100ms);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;  // the engine gave up waiting (handover_warm_timeout)
+    }
+  }
+
+  asio::awaitable<void> StartWarm(std::vector<std::string> hosts) {
+    {
+      std::lock_guard lock(gate_mu_);
+      for (const std::string& host : hosts) {
+        if (!owned_names_.contains(host)) warm_names_.insert(host);
+      }
+    }
+    std::optional<GroupingRules> unchanged;
+    (void)co_await ApplyRunningHosts(RunningHosts(inventory_.hosts), unchanged);
+  }
+
+  // hooks.quiesce: no new probe of `hosts` starts; completes when their in-flight probes have
+  // ended, or after the longest probe_timeout (a probe cannot outlive it).
+  asio::awaitable<void> Quiesce(std::vector<std::string> hosts) {
+    {
+      std::lock_guard lock(gate_mu_);
+      for (const std::string& host : hosts) owned_names_.erase(host);
+    }
+    std::chrono::milliseconds longest{0};
+    for (const auto& spec : inventory_.hosts) longest = std::max(longest, spec.probe_timeout);
+    const auto until = std::chrono::steady_clock::now() + longest + 1s;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      bool busy = false;
+      {
+        std::lock_guard lock(gate_mu_);
+        for (const std::string& host : hosts) {
+          if (auto it = in_flight_.find(host); it != in_flight_.end() && it->second > 0) {
+            busy = true;
+            break;
+          }
+        }
+      }
+      if (!busy || std::chrono::steady_clock::now() >= until) co_return;
+      timer.expires_after(50ms);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }
+
+  // hooks.peer_store_down: GET /api/v1/cluster/failsafe on the peer, within request_timeout.
+  asio::awaitable<bool> PeerStoreDown(std::string advertise) {
+    auto reply = co_await AsyncHttpGet(
+        std::move(advertise), "/api/v1/cluster/failsafe",
+        std::chrono::duration_cast<std::chrono::milliseconds>(failsafe_timeout_), {}, 4096);
+    if (!reply || reply->status != 200) co_return false;
+    boost::system::error_code ec;
+    const auto answer = boost::json::parse(reply->body, ec);
+    if (ec || !answer.is_object()) co_return false;
+    const auto* down = answer.as_object().if_contains("store_down");
+    co_return down != nullptr && down->is_bool() && down->as_bool();
+  }
+
+  // The agents' probe gate: a permit while this member may probe `host` (it owns it and its
+  // lease is fresh), held by the agent until the probe has ended; null otherwise. A probe
+  // refused because the member is fenced is counted; one of a host only warm is not.
+  std::shared_ptr<void> ProbePermit(const std::string& host) {
+    std::lock_guard lock(gate_mu_);
+    if (!owned_names_.contains(host)) return nullptr;
+    if (!engine_->MayProbe(std::chrono::steady_clock::now())) {
+      ++probes_fenced_;
+      return nullptr;
+    }
+    ++in_flight_[host];
+    return {static_cast<void*>(this), [this, host](void*) {
+              std::lock_guard released(gate_mu_);
+              if (auto it = in_flight_.find(host); it != in_flight_.end() && --it->second <= 0) {
+                in_flight_.erase(it);
+              }
+            }};
   }
 
   // cluster_member_joined / cluster_member_left for a reload that changed the static list.
@@ -628,8 +895,37 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   // ---- the API's ports (called by the handlers only) ---------------------------------------
 
   std::shared_ptr<const cluster::ClusterView> View() const override {
+    if (engine_) return engine_->View();
     std::lock_guard lock(cluster_mu_);
     return view_;
+  }
+
+  std::string Problem() const override {
+    if (!engine_) return {};
+    if (engine_done_) return "left the cluster (drained); restart to join again";
+    if (engine_->Lease() == 0) {
+      return "not registered with etcd, retrying (fenced until then): " +
+             std::string(coordinator_->LastError().empty() ? "registering" : "last error: ") +
+             coordinator_->LastError();
+    }
+    return {};
+  }
+
+  asio::awaitable<std::pair<unsigned, std::string>> Drain() override {
+    if (!engine_) co_return std::pair<unsigned, std::string>{404, "not an etcd member\n"};
+    co_await asio::co_spawn(control_, StartDrain("http"), asio::use_awaitable);
+    co_return std::pair<unsigned, std::string>{
+        202, "draining: hosts are handed over, then this member leaves the cluster\n"};
+  }
+
+  std::optional<bool> StoreDown() const override {
+    if (!engine_) return std::nullopt;
+    const cluster::OwnershipStats stats = engine_->Stats();
+    if (stats.fenced || stats.failsafe || engine_->Lease() == 0) return true;
+    // A renewal overdue: less left than a fresh lease less one keepalive period and one call.
+    const double keepalive = stats.lease_ttl_seconds / 3;
+    const double call = std::chrono::duration<double>(failsafe_timeout_).count();
+    return stats.lease_remaining_seconds < stats.lease_ttl_seconds - keepalive - call;
   }
 
   std::shared_ptr<const std::vector<config::HostSpec>> InventoryHosts() const override {
@@ -667,6 +963,62 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     return std::make_shared<const ClusterSelfMetrics>(std::move(out));
   }
 
+  // The fleetps_cluster_* values of an etcd member: the view's members and counts as in static
+  // mode, then the engine's figures and the coordinator's counters.
+  ClusterSelfMetrics EtcdClusterMetrics() const {
+    std::shared_ptr<const std::vector<config::HostSpec>> hosts;
+    {
+      std::lock_guard lock(cluster_mu_);
+      hosts = all_hosts_;
+    }
+    ClusterSelfMetrics out = *ComputeClusterMetrics(engine_->View(), hosts);
+    const cluster::OwnershipStats stats = engine_->Stats();
+    out.owned_hosts = stats.owned_hosts;
+    out.owned_buckets = stats.owned_buckets;
+    out.desired_hosts = stats.desired_hosts;
+    out.orphaned_hosts = stats.orphaned_hosts;
+    ClusterSelfMetrics::Dynamic d;
+    d.lease_ttl_seconds = stats.lease_ttl_seconds;
+    d.lease_remaining_seconds = stats.lease_remaining_seconds;
+    d.fenced = stats.fenced;
+    d.failsafe = stats.failsafe;
+    d.inventory_mismatch = stats.inventory_mismatch;
+    d.revision = stats.revision;
+    d.expected_members = stats.expected_members;
+    d.probes_fenced = probes_fenced_.load();
+    for (int dir = 0; dir < cluster::OwnershipStats::kDirections; ++dir) {
+      for (int r = 0; r < cluster::OwnershipStats::kReasons; ++r) {
+        d.handovers.push_back({dir == cluster::OwnershipStats::kIn ? "in" : "out",
+                               std::string(cluster::HandoverReasonName(
+                                   static_cast<cluster::OwnershipStats::Reason>(r))),
+                               stats.handovers[dir][r]});
+      }
+    }
+    for (int r = 0; r < cluster::OwnershipStats::kReasons; ++r) {
+      HistogramSnapshot h;
+      h.upper_bounds.assign(cluster::OwnershipStats::kHandoverBounds.begin(),
+                            cluster::OwnershipStats::kHandoverBounds.end());
+      h.cumulative.assign(stats.handover_buckets[r].begin(), stats.handover_buckets[r].end());
+      h.cumulative.push_back(stats.handover_count[r]);
+      h.sum = stats.handover_seconds_sum[r];
+      d.handover_seconds.emplace_back(
+          std::string(cluster::HandoverReasonName(static_cast<cluster::OwnershipStats::Reason>(r))),
+          std::move(h));
+    }
+    const cluster::CoordinationCounters& counters = coordinator_->Counters();
+    for (std::size_t op = 0; op < cluster::kCoordinationOps; ++op) {
+      for (std::size_t result = 0; result < cluster::kCoordinationResults; ++result) {
+        const auto o = static_cast<cluster::CoordinationOp>(op);
+        const auto r = static_cast<cluster::CoordinationResult>(result);
+        d.coordination_requests.push_back({std::string(cluster::CoordinationOpName(o)),
+                                           std::string(cluster::CoordinationResultName(r)),
+                                           counters.Count(o, r)});
+      }
+    }
+    out.dynamic = std::move(d);
+    return out;
+  }
+
   const FleetState& State() const override { return state_; }
 
   SelfMetrics Self() override {
@@ -693,7 +1045,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     for (const ChildInfo& child : hosts_.Children()) {
       if (child.state == ChildState::kQuarantined) self.quarantined_hosts.insert(child.id);
     }
-    {
+    if (engine_) {
+      self.cluster = EtcdClusterMetrics();
+    } else {
       std::lock_guard lock(cluster_mu_);
       if (cluster_metrics_) self.cluster = *cluster_metrics_;
     }
@@ -704,7 +1058,14 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     return agents_.LookupOne(std::string(host)).value_or(nullptr);
   }
 
-  bool Ready() const override { return ready_; }
+  // Not ready while fenced or a viewer (etcd): a load balancer must not count on it.
+  bool Ready() const override {
+    if (!ready_) return false;
+    if (!engine_) return true;
+    const cluster::MemberState state = engine_->State();
+    return engine_->MayProbe(std::chrono::steady_clock::now()) &&
+           state != cluster::MemberState::kViewer && state != cluster::MemberState::kFenced;
+  }
 
   bool ReloadEndpointEnabled() const override { return reload_endpoint_; }
 
@@ -780,6 +1141,19 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   std::uint64_t fd_limit_failures_ = 0;
   // inventory_'s collector.enable_reload_endpoint, for HTTP threads (inventory_ is control_'s).
   std::atomic<bool> reload_endpoint_{inventory_.collector.enable_reload_endpoint};
+  // etcd membership (null otherwise). The engine and its coordinator run on engine_strand_.
+  asio::strand<asio::io_context::executor_type> engine_strand_{asio::make_strand(io_)};
+  std::unique_ptr<cluster::EtcdCoordinator> coordinator_;
+  std::unique_ptr<cluster::OwnershipEngine> engine_;
+  std::atomic<bool> engine_done_{false};                      // Run() returned (drained)
+  std::chrono::steady_clock::duration failsafe_timeout_{2s};  // cluster.etcd.request_timeout
+  mutable std::mutex gate_mu_;
+  std::set<std::string> owned_names_;     // guarded: hosts the engine gives this member
+  std::set<std::string> warm_names_;      // guarded: hosts warmed for a handover, not yet owned
+  std::map<std::string, int> in_flight_;  // guarded: probes holding a permit, per host
+  // guarded: each running host's last status and agent generation (replayed on ownership)
+  std::map<std::string, std::pair<agent::HostStatus, std::uint64_t>> last_status_;
+  std::atomic<std::uint64_t> probes_fenced_{0};
   HttpApi api_;  // last: its handlers use the members above
 };
 
@@ -807,6 +1181,51 @@ void TuneMalloc() {
 
 }  // namespace
 
+// `cluster.membership: etcd`: this member's name (--cluster-member, else the host name), the
+// URL peers reach it at (--cluster-advertise, else http://LISTEN when LISTEN names an address),
+// its weight, and the coordinator's options (password read from its file, never logged).
+boost::system::result<EtcdWiring, std::string> EtcdWiringFor(const RunOptions& options,
+                                                             const config::ClusterSettings& cluster,
+                                                             const std::string& listen) {
+  EtcdWiring wiring;
+  wiring.ownership = cluster::OwnershipOptionsFor(cluster);
+  std::string name = options.cluster_member;
+  if (name.empty()) {
+    std::array<char, 256> hostname{};
+    if (gethostname(hostname.data(), hostname.size() - 1) != 0) hostname[0] = '\0';
+    name = hostname.data();
+  }
+  if (auto problem = config::CheckClusterMemberName(name)) {
+    return "member name \"" + name + "\": " + *problem + " (set --cluster-member)";
+  }
+  std::string advertise = options.cluster_advertise;
+  if (advertise.empty()) {
+    if (listen.empty() || listen.starts_with(':') || listen.starts_with("0.0.0.0") ||
+        listen.starts_with("[::]")) {
+      return std::string(
+          "--cluster-advertise URL is needed: collector.listen names no address peers can "
+          "reach");
+    }
+    advertise = "http://";
+    advertise += listen;
+  }
+  wiring.ownership.self = {name, options.cluster_weight.value_or(1),
+                           options.cluster_zone.value_or("")};
+  wiring.ownership.advertise = advertise;
+  wiring.ownership.version = std::string(BuildVersion());
+  if (std::string rule = cluster::CheckTimingRule(wiring.ownership); !rule.empty()) return rule;
+  auto etcd_options = cluster::EtcdOptionsFor(cluster);
+  if (!etcd_options) return etcd_options.error();
+  // Create checks the endpoints (http:// only for now); the App builds its own on its strand.
+  asio::io_context probe_io;
+  if (auto checked = cluster::EtcdCoordinator::Create(probe_io.get_executor(), *etcd_options);
+      !checked) {
+    return checked.error();
+  }
+  wiring.etcd = std::move(*etcd_options);
+  return wiring;
+}
+
 int RunCollector(const RunOptions& options) {
   TuneMalloc();
   auto bcrypt = std::make_shared<BcryptVerifier>();
@@ -816,12 +1235,16 @@ int RunCollector(const RunOptions& options) {
                                                        : options.listen_override;
   std::string member;
   const config::ClusterSettings& cluster_settings = loaded->inventory.cluster;
+  std::optional<EtcdWiring> etcd;
   if (cluster_settings.membership == config::ClusterMembership::kEtcd) {
-    Log(LogLevel::kError, "cluster_invalid",
-        {{"detail", "cluster.membership etcd is not available in this build; use static"}});
-    return 1;
-  }
-  if (cluster_settings.membership == config::ClusterMembership::kStatic) {
+    auto wiring = EtcdWiringFor(options, cluster_settings, listen);
+    if (!wiring) {
+      Log(LogLevel::kError, "cluster_invalid", {{"detail", wiring.error()}});
+      return 1;
+    }
+    member = wiring->ownership.self.name;
+    etcd = std::move(*wiring);
+  } else if (cluster_settings.membership == config::ClusterMembership::kStatic) {
     std::array<char, 256> hostname{};
     if (gethostname(hostname.data(), hostname.size() - 1) != 0) hostname[0] = '\0';
     const cluster::ResolvedSelf self =
@@ -841,7 +1264,7 @@ int RunCollector(const RunOptions& options) {
           "static or etcd in the inventory"}});
   }
   App app(options.config_path, std::move(*loaded), std::move(listen), std::move(bcrypt),
-          std::move(member));
+          std::move(member), std::move(etcd));
   return app.Run();
 }
 

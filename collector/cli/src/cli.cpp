@@ -310,12 +310,47 @@ int OpenFiles(std::span<const std::string_view> args, std::ostream& out, std::os
                std::chrono::milliseconds(70'000), out, err);
 }
 
+// `fleetps cluster drain`: POST /api/v1/cluster/drain on the member --server names; it hands
+// its hosts over and leaves the cluster (the member answers 403 unless
+// collector.enable_reload_endpoint is on).
+int ClusterDrain(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  ClientFlags flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto client_flag = ClientFlag(args, i, flags);
+    if (!client_flag) return Usage(err, client_flag.error().message);
+    if (!*client_flag) {
+      return Usage(err, "unexpected argument \"" + std::string(args[i]) + "\" for cluster drain");
+    }
+  }
+  if (const auto problem = ReadPassword(flags)) return Usage(err, *problem);
+  flags.http.post = true;
+  const auto reply =
+      HttpGet(flags.server, "/api/v1/cluster/drain", std::chrono::seconds(10), flags.http);
+  if (!reply) {
+    err << "fleetps: " << reply.error().message << '\n';
+    return kExitInvalid;
+  }
+  if (const auto refused = RefusedByWebConfig(flags, *reply, err)) return *refused;
+  if (reply->status == 202 || reply->status == 200) {
+    out << reply->body;
+    return kExitOk;
+  }
+  err << "fleetps: " << reply->body;
+  return UnexpectedStatus(flags, reply->status, err);
+}
+
 // `fleetps events`: one line per server-sent event until the server closes the stream.
 // `fleetps cluster status` and `fleetps cluster owner HOST...`: /api/v1/cluster of the member
 // --server names. An unknown host is the server's 404, printed, with a non-zero exit.
 int Cluster(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  if (!args.empty() && args[0] == "undrain") {
+    return Usage(err,
+                 "cluster undrain is not supported yet: a drained member leaves the cluster; "
+                 "restart it (fleetps run) to join again");
+  }
+  if (!args.empty() && args[0] == "drain") return ClusterDrain(args.subspan(1), out, err);
   if (args.empty() || (args[0] != "status" && args[0] != "owner")) {
-    return Usage(err, "cluster takes status or owner HOST...");
+    return Usage(err, "cluster takes status, owner HOST... or drain");
   }
   const bool owner = args[0] == "owner";
   ClientFlags flags;

@@ -104,12 +104,16 @@ constexpr std::array kCommands{
     CommandDoc{"events", "[--host H]", "follow host state changes, probes and reloads", "",
                ArgKind::kNone, kEventsFlags, true},
     CommandDoc{"cluster",
-               "status [-o table|json] | owner HOST...",
-               "the cluster as a member sees it, or who owns hosts",
+               "status [-o table|json] | owner HOST... | drain",
+               "the cluster as a member sees it, who owns hosts, or drain a member",
                "status: the members (state, owned hosts and buckets, zone, weight, version, "
                "advertise URL) and the hosts without owner. owner: each HOST's bucket, owning "
                "member and its advertise URL; an unknown host is an error. Any member answers; "
-               "an unclustered collector answers 404.",
+               "an unclustered collector answers 404. drain (membership etcd): the member "
+               "--server names hands its hosts over and leaves the cluster (within "
+               "cluster.drain_timeout; allowed only with collector.enable_reload_endpoint, "
+               "else 403); it keeps running, owning nothing, until restarted. undrain is not "
+               "supported yet.",
                ArgKind::kOther,
                {},
                true},

@@ -41,8 +41,13 @@ class MetricFamilySink final : public SeriesSink {
     target.metric.push_back(std::move(metric));
   }
 
-  void Histogram(std::size_t family, const HistogramSnapshot& h) override {
+  void Histogram(std::size_t family, const HistogramSnapshot& h,
+                 std::initializer_list<Label> labels) override {
     ClientMetric metric;
+    for (const Label& label : labels) {
+      metric.label.push_back(
+          {std::string(label.name), BoundedLabelValue(label.value, label_value_bytes)});
+    }
     for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
       metric.histogram.bucket.push_back(
           {h.cumulative[i], i < h.upper_bounds.size() ? h.upper_bounds[i]

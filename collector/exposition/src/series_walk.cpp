@@ -420,10 +420,10 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
         sink.Sample(family, {}, static_cast<double>(self.shells.stray_bytes));
         break;
       case CatalogIndex("fleetps_event_loop_lag_seconds"):
-        if (self.event_loop_lag) sink.Histogram(family, *self.event_loop_lag);
+        if (self.event_loop_lag) sink.Histogram(family, *self.event_loop_lag, {});
         break;
       case CatalogIndex("fleetps_probe_schedule_delay_seconds"):
-        sink.Histogram(family, state.ScheduleDelay().Snapshot());
+        sink.Histogram(family, state.ScheduleDelay().Snapshot(), {});
         break;
       case CatalogIndex("fleetps_scrape_duration_seconds"):
         SampleIfKnown(sink, family, {}, self.last_scrape_duration_seconds);
@@ -470,6 +470,61 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
                          {"zone", m.zone},
                          {"version", m.version}},
                         1);
+          }
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_lease_ttl_seconds"):
+      case CatalogIndex("fleetps_cluster_lease_remaining_seconds"):
+      case CatalogIndex("fleetps_cluster_fenced"):
+      case CatalogIndex("fleetps_cluster_failsafe"):
+      case CatalogIndex("fleetps_cluster_inventory_mismatch"):
+      case CatalogIndex("fleetps_cluster_revision"):
+      case CatalogIndex("fleetps_cluster_expected_members"):
+      case CatalogIndex("fleetps_cluster_standby_hosts"):
+      case CatalogIndex("fleetps_cluster_probes_fenced_total"):
+        if (self.cluster && self.cluster->dynamic) {
+          const ClusterSelfMetrics::Dynamic& d = *self.cluster->dynamic;
+          const double value =
+              family == CatalogIndex("fleetps_cluster_lease_ttl_seconds") ? d.lease_ttl_seconds
+              : family == CatalogIndex("fleetps_cluster_lease_remaining_seconds")
+                  ? d.lease_remaining_seconds
+              : family == CatalogIndex("fleetps_cluster_fenced")   ? (d.fenced ? 1 : 0)
+              : family == CatalogIndex("fleetps_cluster_failsafe") ? (d.failsafe ? 1 : 0)
+              : family == CatalogIndex("fleetps_cluster_inventory_mismatch")
+                  ? (d.inventory_mismatch ? 1 : 0)
+              : family == CatalogIndex("fleetps_cluster_revision") ? static_cast<double>(d.revision)
+              : family == CatalogIndex("fleetps_cluster_expected_members")
+                  ? static_cast<double>(d.expected_members)
+              : family == CatalogIndex("fleetps_cluster_standby_hosts")
+                  ? static_cast<double>(d.standby_hosts)
+                  : static_cast<double>(d.probes_fenced);
+          sink.Sample(family, {{"cluster", self.cluster->name}}, value);
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_handovers_total"):
+        if (self.cluster && self.cluster->dynamic) {
+          for (const auto& h : self.cluster->dynamic->handovers) {
+            sink.Sample(
+                family,
+                {{"cluster", self.cluster->name}, {"direction", h.direction}, {"reason", h.reason}},
+                static_cast<double>(h.count));
+          }
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_handover_seconds"):
+        if (self.cluster && self.cluster->dynamic) {
+          for (const auto& [reason, histogram] : self.cluster->dynamic->handover_seconds) {
+            sink.Histogram(family, histogram,
+                           {{"cluster", self.cluster->name}, {"reason", reason}});
+          }
+        }
+        break;
+      case CatalogIndex("fleetps_cluster_coordination_requests_total"):
+        if (self.cluster && self.cluster->dynamic) {
+          for (const auto& r : self.cluster->dynamic->coordination_requests) {
+            sink.Sample(family,
+                        {{"cluster", self.cluster->name}, {"op", r.op}, {"result", r.result}},
+                        static_cast<double>(r.count));
           }
         }
         break;

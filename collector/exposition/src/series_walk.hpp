@@ -33,8 +33,10 @@ struct Label {
 class SeriesSink {
  public:
   virtual void Sample(std::size_t family, std::initializer_list<Label> labels, double value) = 0;
-  /// A histogram family's `_bucket{le}`, `_sum` and `_count` series.
-  virtual void Histogram(std::size_t family, const HistogramSnapshot& histogram) = 0;
+  /// A histogram family's `_bucket{le}`, `_sum` and `_count` series, with `labels` (collector
+  /// families only: no host label).
+  virtual void Histogram(std::size_t family, const HistogramSnapshot& histogram,
+                         std::initializer_list<Label> labels) = 0;
 
   /// Bytes a label value may take (BoundedLabelValue); the walks set it: the view's bound for a
   /// host's series, the default for the collector's.

@@ -130,13 +130,25 @@ class TextSink final : public SeriesSink {
   }
 
   // Collector families only, which carry no host label.
-  void Histogram(std::size_t family, const HistogramSnapshot& h) override {
+  void Histogram(std::size_t family, const HistogramSnapshot& h,
+                 std::initializer_list<Label> labels) override {
     Enter(family);
     std::string& out = *out_;
     const std::string_view name = kMetricCatalog[family].name;
+    std::string written;  // `k="v",` for each label
+    for (const Label& label : labels) {
+      written += label.name;
+      written += "=\"";
+      AppendLabelValue(written, label.value, label_value_bytes);
+      written += "\",";
+    }
+    const std::string braced =
+        written.empty() ? std::string() : "{" + written.substr(0, written.size() - 1) + "}";
     for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
       out += name;
-      out += "_bucket{le=\"";
+      out += "_bucket{";
+      out += written;
+      out += "le=\"";
       if (i < h.upper_bounds.size()) {
         AppendValue(out, h.upper_bounds[i]);
       } else {
@@ -147,11 +159,15 @@ class TextSink final : public SeriesSink {
       out += '\n';
     }
     out += name;
-    out += "_sum ";
+    out += "_sum";
+    out += braced;
+    out += ' ';
     AppendValue(out, h.sum);
     out += '\n';
     out += name;
-    out += "_count ";
+    out += "_count";
+    out += braced;
+    out += ' ';
     AppendValue(out, static_cast<double>(h.Count()));
     out += '\n';
   }

@@ -79,7 +79,9 @@ asio::awaitable<boost::system::error_code> SendGet(Stream& stream, const ServerA
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
     if (handshake_ec) co_return handshake_ec;
   }
-  http::request<http::empty_body> request(http::verb::get, target, 11);
+  http::request<http::empty_body> request(options.post ? http::verb::post : http::verb::get, target,
+                                          11);
+  if (options.post) request.content_length(0);
   request.set(http::field::host, server.host);
   request.set(http::field::user_agent, "fleetps-cli");
   request.set(http::field::accept, accept);

@@ -462,6 +462,22 @@ SelfMetrics FullSelf() {
   cluster.owned_buckets = 8000;
   cluster.desired_hosts = 10;
   cluster.orphaned_hosts = 0;
+  ClusterSelfMetrics::Dynamic dynamic;  // an etcd member's figures
+  dynamic.lease_ttl_seconds = 10;
+  dynamic.lease_remaining_seconds = 7.5;
+  dynamic.fenced = true;
+  dynamic.inventory_mismatch = true;
+  dynamic.revision = 4242;
+  dynamic.expected_members = 3;
+  dynamic.probes_fenced = 17;
+  dynamic.handovers = {{"in", "join", 5}, {"out", "drain", 2}};
+  Histogram handover({0.5, 1, 2, 5});
+  handover.Observe(0.7);
+  handover.Observe(3);
+  dynamic.handover_seconds = {{"join", handover.Snapshot()},
+                              {"failover", Histogram({1}).Snapshot()}};
+  dynamic.coordination_requests = {{"keepalive", "ok", 99}, {"claim", "unavailable", 1}};
+  cluster.dynamic = std::move(dynamic);
   self.cluster = std::move(cluster);
   return self;
 }

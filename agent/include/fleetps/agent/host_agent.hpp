@@ -138,6 +138,13 @@ struct AgentOptions {
   std::shared_ptr<KnownHostsFile> known_hosts;
   /// Uniform [0,1) source for jitter; default: a per-agent seeded engine.
   std::function<double()> uniform;
+  /// Asked on the strand right before the script of a probe (scheduled or ad hoc) or of an
+  /// open-files run is sent; empty = always allowed. A null answer skips the run: the probe's
+  /// result is `skipped` with no reason (not a failure of the host: no state change, no
+  /// backoff), an open-files run gives `skipped`. A non-null answer is held until that run has
+  /// ended, so the caller can tell which runs are in flight (a cluster member fences itself and
+  /// hands hosts over with it; the agent knows nothing of that).
+  std::function<std::shared_ptr<void>()> probe_gate;
 };
 
 /// One host's worker: keeps one supervised SSH session, fingerprints the host, runs the process

@@ -23,6 +23,14 @@ class HealthHandlers {
   /// 200 with the summary, or 400 with the diagnostics of an invalid file.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Reload(const ApiRequest& request);
 
+  /// POST /api/v1/cluster/drain: 403 while collector.enable_reload_endpoint is off (the same
+  /// switch as /-/reload); otherwise the port's answer (202 draining, 404 not an etcd member).
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Drain(const ApiRequest& request);
+
+  /// GET /api/v1/cluster/failsafe, a peer's check before it fences (scale-out.md §6.3):
+  /// 200 {"store_down": bool}, or 404 when this collector is not an etcd member.
+  [[nodiscard]] boost::asio::awaitable<HttpAnswer> Failsafe(const ApiRequest& request) const;
+
  private:
   ControlPort& control_;
 };

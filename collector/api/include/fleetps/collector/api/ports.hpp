@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -67,6 +68,9 @@ class ClusterPort {
       const {
     return nullptr;
   }
+  /// Why this member is not (yet) a working member, in words for /api/v1/cluster (e.g. "not
+  /// registered with etcd, retrying: ..."); empty when there is nothing to say.
+  [[nodiscard]] virtual std::string Problem() const { return {}; }
 };
 
 /// The fleet as the read endpoints see it.
@@ -99,6 +103,13 @@ class ControlPort {
   /// Re-reads the configuration file and applies it (origin "http"); an invalid file leaves
   /// the running configuration in place and answers its diagnostics.
   [[nodiscard]] virtual boost::asio::awaitable<ReloadOutcome> Reload() = 0;
+  /// POST /api/v1/cluster/drain (allowed like /-/reload): starts this member's graceful leave.
+  /// The answer's status and text. The default (defined in health_handlers.cpp, not here: GCC
+  /// 12 and coroutine bodies in headers) answers 404, not an etcd member.
+  [[nodiscard]] virtual boost::asio::awaitable<std::pair<unsigned, std::string>> Drain();
+  /// GET /api/v1/cluster/failsafe: is the coordination store unreachable for this member (a
+  /// renewal overdue, fenced or in failsafe)? nullopt when not an etcd member (404).
+  [[nodiscard]] virtual std::optional<bool> StoreDown() const { return std::nullopt; }
 };
 
 }  // namespace fleetps::collector

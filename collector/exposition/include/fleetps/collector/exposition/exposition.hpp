@@ -41,6 +41,31 @@ struct ClusterSelfMetrics {
   std::uint64_t owned_buckets = 0;
   std::uint64_t desired_hosts = 0;
   std::uint64_t orphaned_hosts = 0;
+  /// `membership: etcd` only: the engine's and the coordinator's figures (§7.4).
+  struct Dynamic {
+    double lease_ttl_seconds = 0;
+    double lease_remaining_seconds = 0;
+    bool fenced = false;
+    bool failsafe = false;
+    bool inventory_mismatch = false;
+    std::int64_t revision = 0;
+    std::uint64_t expected_members = 0;
+    std::uint64_t standby_hosts = 0;  ///< warm standby is not implemented: 0
+    std::uint64_t probes_fenced = 0;  ///< probes skipped because the member was fenced
+    struct Handovers {
+      std::string direction, reason;
+      std::uint64_t count = 0;
+    };
+    std::vector<Handovers> handovers;  ///< every direction and reason from the start
+    /// Per reason: from the receiver's warm start to its claim (the engine's measure).
+    std::vector<std::pair<std::string, HistogramSnapshot>> handover_seconds;
+    struct Requests {
+      std::string op, result;
+      std::uint64_t count = 0;
+    };
+    std::vector<Requests> coordination_requests;  ///< every op and result from the start
+  };
+  std::optional<Dynamic> dynamic;
 };
 
 struct SelfMetrics {

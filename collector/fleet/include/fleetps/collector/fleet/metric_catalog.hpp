@@ -199,6 +199,8 @@ inline constexpr std::array kMetricCatalog = {
                      "Last etcd revision this member applied"},
     MetricDescriptor{"fleetps_cluster_expected_members", MetricType::kGauge,
                      "cluster.min_members, for alerting"},
+    MetricDescriptor{"fleetps_cluster_probes_fenced_total", MetricType::kCounter,
+                     "Probes not sent because this member was fenced (not a failure of the host)"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},

@@ -38,6 +38,8 @@ struct HttpClientOptions {
   std::string authorization;
   /// More request headers (name, value), e.g. X-Fleetps-Forwarded on a forwarded /probe.
   std::vector<std::pair<std::string, std::string>> headers;
+  /// An empty POST instead of the GET (`fleetps cluster drain`); same answer handling.
+  bool post = false;
 };
 
 /// Why no answer came.

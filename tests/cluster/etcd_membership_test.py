@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""etcd membership with three real collectors over fleetsim (issue 20, scale-out.md §8.2).
+
+    etcd_membership_test.py FLEETPS FLEETSIM
+
+A 3-member etcd (tests/cluster/etcd_cluster.py), 300 fleetsim hosts at a 5 s interval, and c1,
+c2, c3 running `fleetps run` with `cluster.membership: etcd` (lease_ttl 5s), each bound to its
+own collector.source_address (127.0.0.11/.12/.13) so that fleetsim's GET /hosts/N/clients tells
+which collector sent each script. Checks:
+- start: every host owned by exactly one member, the union is the inventory, shares near 1/3,
+  each host's sessions from one source address only; /api/v1/cluster/failsafe answers;
+  fleetps_cluster_* on /metrics;
+- kill -9 c3: all its hosts owned by c1 and c2 within TTL + 1.5 s, and probed within TTL + 6 s;
+  no host gets scripts from two source addresses within one interval;
+- SIGTERM c2: it exits within drain_timeout, and its hosts move to c1 without a gap between two
+  scripts longer than one interval + 2 s.
+Ports 37000-37999 (etcd on free ports); loopback only; no root; about 40 s.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml  # python3-yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, HERE)
+from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
+from etcd_cluster import EtcdCluster  # noqa: E402
+
+HOSTS = 300
+SIM_BASE = 37000  # fleetsim 37000..37299
+SIM_CONTROL = 37400
+MEMBERS = {"c1": (37501, "127.0.0.11"), "c2": (37502, "127.0.0.12"), "c3": (37503, "127.0.0.13")}
+TTL = 5.0
+INTERVAL = 5.0
+DRAIN_TIMEOUT = 15.0
+SLACK = 0.5  # the CI machine's two cores are shared (as in the other cluster tests)
+
+
+def get(port, path, timeout=5, method="GET"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def main():
+    fleetps, fleetsim = sys.argv[1], sys.argv[2]
+    work = tempfile.mkdtemp(prefix="fleetps-etcd-cluster-")
+    procs = {}
+    failures = []
+
+    def check(name, ok, detail=""):
+        print(("PASS " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""),
+              flush=True)
+        if not ok:
+            failures.append(name)
+
+    def start(name, argv):
+        log = os.path.join(work, name + ".log")
+        with open(log, "w") as out:
+            procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        return log
+
+    def owned(member):
+        """The set of hosts `member` owns (its fleet state), or None when it does not answer."""
+        try:
+            status, body = get(MEMBERS[member][0], "/api/v1/hosts", timeout=3)
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        return {h["host"] for h in json.loads(body)["data"]["hosts"]}
+
+    def clients():
+        """{host name: fleetsim attribution entry} for every host."""
+        conn = http.client.HTTPConnection("127.0.0.1", SIM_CONTROL, timeout=10)
+        try:
+            conn.request("GET", f"/hosts/1-{HOSTS}/clients")
+            return {h["name"]: h for h in json.loads(conn.getresponse().read().decode())}
+        finally:
+            conn.close()
+
+    def tails(names):
+        return " | ".join(f"{n}: " + open(os.path.join(work, n + ".log")).read()[-1500:]
+                          for n in names)
+
+    etcd = None
+    try:
+        if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(37400, 110):
+            raise Fatal("ports 37000-37299 or 37400-37509 are in use")
+        etcd = EtcdCluster(3)
+        sim_dir = os.path.join(work, "sim")
+        sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
+                    "--dialects", "linux-procps=100"]
+        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
+                       check=True, capture_output=True)
+        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
+                                     "--control", f"127.0.0.1:{SIM_CONTROL}"] + sim_args)
+        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
+            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+
+        with open(os.path.join(sim_dir, "fleet.yaml")) as f:
+            base = yaml.safe_load(f)
+        base["defaults"].update(interval="5s", probe_timeout="4s")
+        base["cluster"] = {"name": "etcd-e2e", "membership": "etcd", "settle": "1s",
+                           "fence_margin": "1s", "drain_timeout": f"{int(DRAIN_TIMEOUT)}s",
+                           "handover_warm_timeout": "3s",
+                           "etcd": {"endpoints": etcd.endpoints(), "lease_ttl": "5s",
+                                    "request_timeout": "1s"}}
+        inventory = {h["name"] for h in base["hosts"]}
+        for name, (port, source) in MEMBERS.items():
+            config = dict(base)
+            config["collector"] = {"threads": 1, "source_address": source,
+                                   "enable_reload_endpoint": name != "c3"}
+            path = os.path.join(work, name + ".yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(config, f)
+            check_config = subprocess.run([fleetps, "check-config", path], capture_output=True,
+                                          text=True, timeout=10)
+            check(f"check-config {name}", check_config.returncode == 0, check_config.stderr)
+            start(name, [fleetps, "run", "--config", path, "--cluster-member", name,
+                         "--cluster-advertise", f"http://127.0.0.1:{port}",
+                         "--listen", f"127.0.0.1:{port}"])
+
+        def settled(names):
+            sets = {}
+            for name in names:
+                if procs[name].poll() is not None:
+                    raise Fatal(f"{name} exited: " + tails([name]))
+                hosts = owned(name)
+                if hosts is None:
+                    return None
+                sets[name] = hosts
+            if sum(len(s) for s in sets.values()) != HOSTS:
+                return None
+            return sets
+        sets = wait_until(lambda: settled(MEMBERS), 25, 0.25)
+        if not sets:
+            raise Fatal("members did not share the inventory after 25 s: " + tails(MEMBERS))
+        union = set().union(*sets.values())
+        check("every host owned by exactly one member",
+              sum(len(s) for s in sets.values()) == len(union) == HOSTS)
+        check("union of owned sets is the inventory", union == inventory)
+        shares = {m: len(s) / HOSTS for m, s in sets.items()}
+        check("shares near 1/3", all(0.22 < s < 0.45 for s in shares.values()), str(shares))
+        owner_of = {h: m for m, s in sets.items() for h in s}
+
+        # Sessions: each host from its owner's source address only (once all are connected).
+        def one_peer_each():
+            attribution = clients()
+            bad = [h for h, a in attribution.items()
+                   if set(p for p, n in a["sessions_by_peer"].items() if n > 0) !=
+                   {MEMBERS[owner_of[h]][1]}]
+            return not bad, bad
+        ok = wait_until(lambda: one_peer_each()[0], 15, 0.5)
+        check("each host has sessions from its owner's source address only", bool(ok),
+              str(one_peer_each()[1][:5]))
+
+        status, body = get(MEMBERS["c1"][0], "/api/v1/cluster/failsafe")
+        check("failsafe endpoint: store reachable", status == 200 and
+              json.loads(body) == {"store_down": False}, f"{status} {body}")
+        status, body = get(MEMBERS["c1"][0], "/metrics")
+        for family in ("fleetps_cluster_lease_remaining_seconds", "fleetps_cluster_fenced",
+                       "fleetps_cluster_coordination_requests_total",
+                       "fleetps_cluster_handovers_total", "fleetps_cluster_probes_fenced_total"):
+            check(f"/metrics has {family}", f"\n{family}{{" in body)
+        status, _ = get(MEMBERS["c1"][0], "/-/ready")
+        check("/-/ready of a participant is 200", status == 200, str(status))
+        status, _ = get(MEMBERS["c3"][0], "/api/v1/cluster/drain", method="POST")
+        check("drain endpoint 403 unless enabled", status == 403, str(status))
+
+        # ---- kill -9 c3 -----------------------------------------------------------------------
+        moved = sets["c3"]
+        killed_at = time.monotonic()
+        killed_unix_ms = time.time() * 1000
+        procs["c3"].kill()
+        procs["c3"].wait()
+        survivors = ("c1", "c2")
+        taken = wait_until(lambda: settled(survivors), TTL + 10, 0.1)
+        took = time.monotonic() - killed_at
+        check("c3's hosts owned by survivors within TTL + 1.5 s",
+              bool(taken) and took <= TTL + 1.5 + SLACK, f"{took:.1f} s")
+
+        def probed_by_survivors():
+            attribution = clients()
+            late = []
+            for host in moved:
+                scripts = [s for s in attribution[host]["scripts"]
+                           if s["unix_ms"] > killed_unix_ms and s["peer"] != MEMBERS["c3"][1]]
+                if len(scripts) < 2:  # the fingerprint, then a probe
+                    late.append(host)
+            return not late
+        wait_until(probed_by_survivors, TTL + 12, 0.25)
+        took = time.monotonic() - killed_at
+        check("c3's hosts probed by survivors within TTL + 6 s",
+              probed_by_survivors() and took <= TTL + 6 + SLACK, f"{took:.1f} s")
+        attribution = clients()
+        doubled = []
+        for host, a in attribution.items():
+            scripts = [s for s in a["scripts"] if s["unix_ms"] > killed_unix_ms]
+            for before, after in zip(scripts, scripts[1:]):
+                if (before["peer"] != after["peer"] and
+                        after["unix_ms"] - before["unix_ms"] < INTERVAL * 1000):
+                    doubled.append(host)
+                    break
+        check("no host probed from two source addresses within one interval", not doubled,
+              str(doubled[:5]))
+
+        # ---- SIGTERM c2 (drain) ---------------------------------------------------------------
+        sets = settled(survivors)
+        moving = sets["c2"] if sets else set()
+        term_at = time.monotonic()
+        term_unix_ms = time.time() * 1000
+        procs["c2"].send_signal(signal.SIGTERM)
+        try:
+            procs["c2"].wait(timeout=DRAIN_TIMEOUT + 10)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - term_at
+        check("c2 exits within drain_timeout after SIGTERM",
+              procs["c2"].poll() == 0 and took <= DRAIN_TIMEOUT + SLACK,
+              f"{took:.1f} s, code {procs['c2'].poll()}")
+        log = open(os.path.join(work, "c2.log")).read()
+        check("c2 logged its drain", "cluster_drain_requested" in log)
+        taken = wait_until(lambda: owned("c1") == inventory, 10, 0.2)
+        check("c1 owns everything after c2 drained", bool(taken))
+        # Probes continue: after one more interval every host has scripts from c1 after the
+        # SIGTERM, and no gap longer than one interval + 2 s.
+        time.sleep(INTERVAL + 1)
+        attribution = clients()
+        gaps = []
+        for host in moving:
+            times = [s["unix_ms"] for s in attribution[host]["scripts"]
+                     if s["unix_ms"] >= term_unix_ms - INTERVAL * 1000]
+            worst = max((b - a for a, b in zip(times, times[1:])), default=0)
+            last = times[-1] if times else 0
+            if worst > (INTERVAL + 2) * 1000 or time.time() * 1000 - last > (INTERVAL + 2) * 1000:
+                gaps.append((host, worst))
+        check("c2's hosts moved without a gap longer than one interval + 2 s", not gaps,
+              str(gaps[:5]))
+    except Fatal as e:
+        check("setup", False, str(e))
+    finally:
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if etcd is not None:
+            etcd.close()
+        if failures:
+            print("logs kept in " + work, flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(failures)} failure(s)" if failures else "all passed", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
