@@ -99,14 +99,14 @@ def wait_until(predicate, timeout, step=0.1):
 
 
 def port_blocks(span, first=38000, last=38999):
-    """Bases in [first, last] of `span` ports: first those no socket uses now (a client's
-    ephemeral port or a TIME_WAIT there can also make a bind fail), then those nothing listens
-    on."""
-    for flags in ("-Htan", "-Hltn"):
+    """Bases in [first, last] of `span` ports: first those no socket uses now, then those with
+    only TIME-WAIT sockets (fleetsim binds with SO_REUSEADDR; a client's ephemeral port in the
+    range, connected, would make its bind fail)."""
+    for quiet in (lambda line: False, lambda line: line.startswith("TIME-WAIT")):
         for base in range(first, last - span + 2, 50):
-            busy = subprocess.run(["ss", flags, f"sport >= :{base} and sport <= :{base + span - 1}"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-            if not busy:
+            sockets = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span - 1}"],
+                                     capture_output=True, text=True, check=True).stdout
+            if all(quiet(line) for line in sockets.splitlines() if line.strip()):
                 yield base
 
 
@@ -487,6 +487,9 @@ class Harness:
             self.observer.stop()
         for name, proc in self.procs.items():
             if proc.poll() is None:
+                if name in self.collectors:
+                    proc.kill()  # SIGTERM would drain (up to drain_timeout): not needed here
+                    continue
                 if self.stopped.get(name):
                     os.kill(proc.pid, signal.SIGCONT)
                 proc.terminate()

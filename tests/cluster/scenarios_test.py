@@ -337,8 +337,11 @@ class Prometheus:
                       "", text)
         for letter, addr in address.items():
             text = text.replace(f"collector-{letter}.example:9732", addr)
-        if "example" in text:
-            raise Fatal("deploy/cluster/prometheus/prometheus-probe.yml changed shape: " + text)
+        urls = [sd["url"] for job in yaml.safe_load(text)["scrape_configs"]
+                for sd in job.get("http_sd_configs", [])]
+        if not urls or any("example" in url for url in urls):
+            raise Fatal("deploy/cluster/prometheus/prometheus-probe.yml changed shape: " +
+                        ", ".join(urls))
         text = text.replace("scrape_interval: 15s", "scrape_interval: 5s")
         text = text.replace("evaluation_interval: 15s", "evaluation_interval: 1s")
         text = re.sub(r"scrape_timeout: \S+", "scrape_timeout: 4s", text)
