@@ -277,23 +277,28 @@ def doubled_by_views(answers):
 
 def doubled_by_attribution(clients, interval_s, since_ms=0):
     """{host: [(unix_ms, peer)...]} of hosts whose scripts within one interval came from two
-    source addresses other than in one clean switch."""
+    source addresses other than in one clean switch. Fingerprints count as scripts (fleetsim
+    does not tell them apart), so a warm handover reads A B... A...: the receiver's lone
+    fingerprint, the sender's last probes, then the receiver; that one shape is allowed."""
     window = interval_s * 1000
     doubled = {}
     for entry in clients:
         scripts = [(s["unix_ms"], s["peer"]) for s in entry["scripts"] if s["unix_ms"] >= since_ms]
         for i in range(len(scripts)):
-            # peers seen in [t_i, t_i + interval): a return to an earlier peer is two probers
-            order = []
+            runs = []  # [peer, scripts] of the peers seen in [t_i, t_i + interval), in order
             for t, peer in scripts[i:]:
                 if t - scripts[i][0] >= window:
                     break
-                if not order or order[-1] != peer:
-                    if peer in order:
-                        doubled[entry["name"]] = scripts
-                        break
-                    order.append(peer)
-            if entry["name"] in doubled:
+                if runs and runs[-1][0] == peer:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([peer, 1])
+            peers = [peer for peer, _ in runs]
+            later = {peer for t, peer in scripts[i:] if t - scripts[i][0] >= window}
+            warm = len(runs) == 3 and peers[0] == peers[2] != peers[1] and runs[0][1] == 1 and \
+                later <= {peers[0]}  # the receiver goes on, not the sender (a stale probe)
+            if len(set(peers)) < len(peers) and not warm:
+                doubled[entry["name"]] = scripts
                 break
     return doubled
 
@@ -620,12 +625,16 @@ def self_test(fleetps, fleetsim):
         check("every host's scripts come from its owner's source address", not wrong,
               str(wrong[:5]))
         check("no host doubled", not doubled_by_attribution(clients, h.interval_s))
-        fake = [{"name": "x", "scripts": [{"unix_ms": 0, "peer": "a"}, {"unix_ms": 1000, "peer": "b"},
-                                          {"unix_ms": 2000, "peer": "a"}]},
-                {"name": "y", "scripts": [{"unix_ms": 0, "peer": "a"}, {"unix_ms": 1000, "peer": "b"},
-                                          {"unix_ms": 6000, "peer": "b"}]}]
-        check("doubled_by_attribution: A B A is doubled, A B is a handover",
-              list(doubled_by_attribution(fake, 5)) == ["x"])
+        def fake(name, *pattern):
+            return {"name": name, "scripts": [{"unix_ms": 1000 * t, "peer": p}
+                                              for t, p in pattern]}
+        shapes = [fake("x", (0, "a"), (1, "a"), (2, "b"), (3, "a")),   # back to a: two probers
+                  fake("y", (0, "a"), (1, "b"), (6, "b")),             # a clean switch
+                  fake("z", (0, "b"), (0, "a"), (1, "b"), (6, "b")),   # b's warm fingerprint
+                  fake("w", (0, "b"), (1, "a"), (2, "b"), (3, "a")),   # alternating
+                  fake("v", (0, "a"), (1, "b"), (2, "a"), (6, "b"))]   # a stale probe by a
+        check("doubled_by_attribution: returns are doubled, a (warm) switch is not",
+              sorted(doubled_by_attribution(shapes, 5)) == ["v", "w", "x"])
         h.stop("c2")
         check("observer sees c1", wait_until(lambda: h.observer.since(0, "c1"), 5))
         pids = [p.pid for p in h.procs.values()] + [h.etcd.pid(i) for i in range(3)]

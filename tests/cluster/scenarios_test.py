@@ -271,8 +271,12 @@ def t5_partition(report, h, sets):
                  f"{(first_survivor or 0) - t_pause:.2f} s after the pause")
     h.relays[victim].resume()
     t_resume = time.time()
-    back = wait_until(lambda: h.converged(), 30, 0.5)
-    report.check("T5 relay resumed: c1 re-registers and owns hosts again", bool(back))
+    def rejoined():
+        sets = h.converged()
+        return sets if sets and len(sets[victim]) / h.hosts > 0.22 else None
+    back = wait_until(rejoined, 30, 0.5)
+    report.check("T5 relay resumed: c1 re-registers and owns hosts again", bool(back),
+                 {m: len(s) for m, s in (h.converged() or {}).items()})
     if back:
         report.figure("T5 relay resumed -> converged with c1", time.time() - t_resume)
         share = len(back[victim]) / h.hosts
@@ -295,9 +299,11 @@ def t6_sigstop(report, h, sets):
                 return t
         return None
     t_registered = wait_until(registered, 20, 0.1)
-    report.check("T6 c1 registers again after SIGCONT", t_registered is not None)
-    back = wait_until(lambda: h.converged(), 30, 0.5)
-    report.check("T6 converged again with c1", bool(back))
+    if not report.check("T6 c1 registers again after SIGCONT", t_registered is not None):
+        dump_stacks(h, victim)
+    back = wait_until(lambda: (lambda sets: sets if sets and sets[victim] else None)(
+        h.converged()), 30, 0.5)
+    report.check("T6 converged again, c1 owning hosts", bool(back))
     clients = no_doubles(report, h, "T6", t_stop)
     if t_registered:
         report.figure("T6 SIGCONT -> registered again (observed)", t_registered - t_cont)
@@ -305,6 +311,15 @@ def t6_sigstop(report, h, sets):
         report.check("T6 no script from c1 between SIGCONT and its new lease", not early,
                      [(round(t - t_cont, 2), host) for t, host in early[:5]])
     return back
+
+
+def dump_stacks(h, name):
+    """With FLEETPS_SCENARIO_GDB=1: every thread's stack of a member that stopped making progress."""
+    if os.environ.get("FLEETPS_SCENARIO_GDB") == "1" and shutil.which("gdb"):
+        out = subprocess.run(["gdb", "-q", "-batch", "-p", str(h.pid(name)), "-ex",
+                              "thread apply all bt 25"], capture_output=True, text=True,
+                             timeout=60).stdout
+        print(f"--- {name} stacks\n{out}", flush=True)
 
 
 # -- T11 ------------------------------------------------------------------------------------
