@@ -50,14 +50,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import yaml  # python3-yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from etcd_cluster import EtcdCluster, free_port  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from e2e_test import http, wait_until  # noqa: E402
 
 
 class Fatal(Exception):
@@ -69,16 +70,6 @@ def die_with_parent():
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def http(url, method="GET", data=None, timeout=5.0, headers=None):
-    """(status, body text); HTTP errors are answers; OSError when nothing answers."""
-    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return reply.status, reply.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
-
-
 def get_json(url, timeout=5.0):
     """The answer's JSON when 200, else None (also when nothing answers in time)."""
     try:
@@ -86,16 +77,6 @@ def get_json(url, timeout=5.0):
     except (OSError, ValueError):
         return None
     return json.loads(body) if status == 200 else None
-
-
-def wait_until(predicate, timeout, step=0.1):
-    """Polls predicate() until truthy or timeout; returns its last value."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= end:
-            return value
-        time.sleep(step)
 
 
 def port_blocks(span, first=38000, last=38999):
