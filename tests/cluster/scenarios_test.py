@@ -6,8 +6,8 @@
 
 Three collectors c1..c3 (source addresses 127.0.0.11..13) over fleetsim (300 hosts, interval
 5 s); with etcd (the default): 3 etcd members, lease_ttl 5 s, fence_margin 1 s, each collector
-reaching etcd through its own relay. The scenarios run in this order on the same processes,
-each leaving the cluster converged for the next:
+reaching etcd through its own relay. The scenarios run on the same processes, each leaving the
+cluster converged for the next, in the order T10, T7a, T7b, T11 (c3 restarted after it), T5, T6:
 
 - T10 fan-out: `fleetps query` through c1 equals the union of the members' scope=local
   answers; with c2 SIGSTOP'd the CLI answers within 2.5 s, `incomplete`, names c2 with its host
@@ -456,19 +456,21 @@ def main():
             prometheus = None
             if args.prometheus and runs("T11"):
                 prometheus = Prometheus(args.prometheus, h)
+            def t11(report, h, sets):
+                if prometheus:
+                    t11_prometheus(report, h, sets, prometheus)
+                    h.start_member("c3")  # back for T5 and T6
             steps = [("T10", t10_fanout), ("T7a", t7a_etcd_leader), ("T7b", t7b_quorum_loss),
-                     ("T5", t5_partition), ("T6", t6_sigstop)]
+                     ("T11", t11), ("T5", t5_partition), ("T6", t6_sigstop)]
             for name, step in steps:
                 if not runs(name):
                     continue
                 print(f"---- {name}", flush=True)
                 t = time.monotonic()
                 again = step(report, h, sets)
-                sets = again or h.wait_converged(30)
+                if name != "T6":  # the last one
+                    sets = again or h.wait_converged(30)
                 print(f"---- {name} done in {time.monotonic() - t:.1f} s", flush=True)
-            if prometheus:
-                print("---- T11", flush=True)
-                t11_prometheus(report, h, sets, prometheus)
             h.ok = not report.failures
             if report.failures:
                 for name in h.collectors:
