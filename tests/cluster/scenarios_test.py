@@ -23,9 +23,9 @@ cluster converged for the next, in the order T10, T7a, T7b, T11 (c3 restarted af
   registered again (fleetsim attribution).
 - T11 (with --prometheus) a real Prometheus, the /probe scrape config of deploy/cluster with
   http_sd on c1 and c2 (refresh 15 s, scrape every 5 s) and the shipped rules (FleetpsHostDown's
-  `for` cut to 10 s, evaluation every 1 s): after kill -9 of c3, every host it owned is scraped
-  successfully from a survivor within TTL + 15 s + 2 scrape intervals, and FleetpsHostDown never
-  fires for them.
+  `for` cut from 5 m to 10 s, two scrapes, so that it can fire within the test; evaluation every
+  1 s): after kill -9 of c3, every host it owned is scraped successfully from a survivor within
+  TTL + 15 s + 2 scrape intervals, and FleetpsHostDown never fires for them.
 Every scenario also checks 0 doubled (fleetsim attribution; views at one revision).
 With --membership static only T10 runs (the others need leases).
 """
@@ -418,9 +418,13 @@ def t11_prometheus(report, h, sets, prometheus):
     report.check("T11 moved targets scraped again within TTL + 15 s + 2 scrape intervals",
                  done and took <= bound, f"{took:.1f} s")
     time.sleep(2)
-    firing = prometheus.query_range('ALERTS{alertname="FleetpsHostDown"}', t_kill, time.time())
-    fired = sorted({r["metric"].get("host") for r in firing} & moved)
-    report.check("T11 FleetpsHostDown never fires (nor pends) for the moved hosts", not fired,
+    alerts = prometheus.query_range('ALERTS{alertname="FleetpsHostDown"}', t_kill, time.time())
+    fired = sorted({r["metric"].get("host") for r in alerts
+                    if r["metric"].get("alertstate") == "firing"} & moved)
+    pending = sorted({r["metric"].get("host") for r in alerts} & moved)
+    print(f"NOTE T11 FleetpsHostDown pending (fleetps_up 0) for {len(pending)} of the "
+          f"{len(moved)} moved hosts at some point", flush=True)
+    report.check("T11 FleetpsHostDown (for: 10 s) never fires for the moved hosts", not fired,
                  fired[:5])
     no_doubles(report, h, "T11", t_kill)
 
