@@ -255,6 +255,7 @@ asio::awaitable<void> HostAgent::Lifecycle() {
       circuit_.Reset();
       ready_at = Clock::now();
       SetState(HostState::kReady);
+      if (options_.probe_when_ready && !std::exchange(probed_when_ready_, true)) ProbeSoon();
       ec = co_await Watch();
     }
     const FailureDetail failure = session_.LastFailure();
@@ -396,17 +397,30 @@ asio::awaitable<ProbeResult> HostAgent::RunAdhoc(ProbeKind kind) {
 asio::awaitable<void> HostAgent::Ticker() {
   TickSchedule<Clock::time_point> schedule(Clock::now(), spec_.interval,
                                            TickPhase(spec_.name, spec_.interval));
+  if (!tick_timer_) tick_timer_.emplace(strand_);
   for (;;) {
-    if (co_await SleepUntil(schedule.Peek())) ThrowCancelled();
-    const auto tick = schedule.Next();
+    tick_timer_->expires_at(schedule.Peek());
+    ticker_waiting_ = true;
+    auto [ec] = co_await tick_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    ticker_waiting_ = false;
+    // ProbeSoon: an extra tick now, the schedule untouched. Anything else cancels the loop.
+    const bool soon = ec && std::exchange(probe_soon_, false);
+    if (ec && !soon) ThrowCancelled();
+    const auto at = soon ? Clock::now() : schedule.Next().at;
     const std::uint64_t seq = next_seq_++;
     next_tick_ = schedule.Peek();
     // Ticks that fall due while this probe runs are published as `skipped` by SkipTicks; the
     // `||` cancels that loop the moment the probe is done, so each tick gets exactly one result.
-    co_await (ScheduledProbe(seq, tick.at) || SkipTicks());
+    co_await (ScheduledProbe(seq, at) || SkipTicks());
     // SkipTicks advanced next_tick_ past the ticks it consumed; keep the schedule in step.
     while (schedule.Peek() < next_tick_) (void)schedule.Next();
   }
+}
+
+void HostAgent::ProbeSoon() {
+  if (!ticker_waiting_ || !tick_timer_ || probe_soon_) return;
+  probe_soon_ = true;
+  tick_timer_->cancel();
 }
 
 asio::awaitable<void> HostAgent::SkipTicks() {

@@ -31,17 +31,25 @@ import yaml  # python3-yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
-from e2e_test import Fatal, block_is_free, die_with_parent, wait_until  # noqa: E402
-from etcd_cluster import EtcdCluster  # noqa: E402
+from e2e_test import Fatal, die_with_parent, wait_until  # noqa: E402
+from etcd_cluster import EtcdCluster, free_port  # noqa: E402
 
 HOSTS = 300
 SIM_BASE = 37000  # fleetsim 37000..37299
-SIM_CONTROL = 37400
+SIM_CONTROL = 37400  # or a free port when in TIME-WAIT from a previous run
 MEMBERS = {"c1": (37501, "127.0.0.11"), "c2": (37502, "127.0.0.12"), "c3": (37503, "127.0.0.13")}
 TTL = 5.0
 INTERVAL = 5.0
 DRAIN_TIMEOUT = 15.0
 SLACK = 0.5  # the CI machine's two cores are shared (as in the other cluster tests)
+
+
+def listeners_in(low, high):
+    """Listening TCP sockets on ports low..high (outgoing connections' ephemeral ports of other
+    tests may pass through the block: they do not matter)."""
+    out = subprocess.run(["ss", "-Hltn", f"sport >= :{low} and sport <= :{high}"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip()
 
 
 def get(port, path, timeout=5, method="GET"):
@@ -76,7 +84,7 @@ def main():
     def owned(member):
         """The set of hosts `member` owns (its fleet state), or None when it does not answer."""
         try:
-            status, body = get(MEMBERS[member][0], "/api/v1/hosts", timeout=3)
+            status, body = get(MEMBERS[member][0], "/api/v1/hosts?scope=local", timeout=3)
         except OSError:
             return None
         if status != 200:
@@ -85,7 +93,7 @@ def main():
 
     def clients():
         """{host name: fleetsim attribution entry} for every host."""
-        conn = http.client.HTTPConnection("127.0.0.1", SIM_CONTROL, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", control, timeout=10)
         try:
             conn.request("GET", f"/hosts/1-{HOSTS}/clients")
             return {h["name"]: h for h in json.loads(conn.getresponse().read().decode())}
@@ -97,20 +105,32 @@ def main():
                           for n in names)
 
     etcd = None
+    control = SIM_CONTROL
     try:
-        if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(37400, 110):
-            raise Fatal("ports 37000-37299 or 37400-37509 are in use")
-        etcd = EtcdCluster(3)
+        if listeners_in(SIM_BASE, 37510):
+            raise Fatal("ports 37000-37510 are in use: " + listeners_in(SIM_BASE, 37510))
+        # fleetsim first: the block is inside the kernel's ephemeral range, so a connection of
+        # any process (etcd's, another test's) may hold one of its ports for a while; fleetsim
+        # then fails to listen, and is started again (it has no other state).
         sim_dir = os.path.join(work, "sim")
         sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
                     "--dialects", "linux-procps=100"]
         subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
                        check=True, capture_output=True)
-        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
-                                     "--control", f"127.0.0.1:{SIM_CONTROL}"] + sim_args)
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
-
+        for attempt in range(5):
+            control = SIM_CONTROL if attempt == 0 else free_port()
+            sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir,
+                                         "--control", f"127.0.0.1:{control}"] + sim_args)
+            if wait_until(lambda: "fleetsim ready" in open(sim_log).read() or
+                          procs["fleetsim"].poll() is not None, 20, 0.05) and \
+                    procs["fleetsim"].poll() is None:
+                break
+            procs["fleetsim"].kill()
+            procs["fleetsim"].wait()
+            time.sleep(1)
+        else:
+            raise Fatal("fleetsim not ready: " + open(sim_log).read()[-2000:])
+        etcd = EtcdCluster(3)
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             base = yaml.safe_load(f)
         base["defaults"].update(interval="5s", probe_timeout="4s")

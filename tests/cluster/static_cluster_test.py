@@ -70,7 +70,7 @@ def main():
     def owned(member):
         """{host: epoch} of the hosts `member` runs, or None when it does not answer."""
         try:
-            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts", timeout=3)
+            status, _, body = get(MEMBER_PORTS[member], "/api/v1/hosts?scope=local", timeout=3)
         except OSError:
             return None
         if status != 200:

@@ -385,6 +385,26 @@ TEST_F(AgentFaultTest, AClosedProbeGateSkipsTicksWithoutSendingOrFailing) {
   EXPECT_EQ(rec_.results[rec_.FindResult(ProbeStatus::kOk)].session_epoch, 1u);
 }
 
+// probe_when_ready (a cluster member's failover): the first scheduled probe runs as soon as the
+// session is ready, not at the host's phase (with a 1 h interval, almost surely far away), and
+// the ticks after it keep the schedule.
+TEST_F(AgentFaultTest, ProbeWhenReadyRunsTheFirstProbeAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartFleet({}));
+  spec_.interval = std::chrono::hours(1);
+  agent::AgentOptions options = FastOptions();
+  options.probe_when_ready = true;
+  runner_.Start(spec_, rec_.Sink(), std::move(options));
+  ASSERT_NO_FATAL_FAILURE(
+      Await([](Recorder& r) { return r.CountResults(ProbeStatus::kOk) >= 1; }, 10s, "a probe"));
+  runner_.Stop();
+  std::lock_guard lock(rec_.mu);
+  SCOPED_TRACE(Describe(rec_));
+  ASSERT_EQ(rec_.results.size(), 1u);
+  EXPECT_EQ(rec_.results[0].seq, 0u);
+  EXPECT_FALSE(rec_.results[0].adhoc);
+  EXPECT_EQ(rec_.results[0].session_epoch, 1u);
+}
+
 // drip (set at run time): one byte per second keeps the channel busy, so only an overall
 // deadline can end the probe: `timeout` at probe_timeout, never later.
 TEST_F(AgentFaultTest, DripTimesOutAtTheOverallProbeDeadlineNotAnIdleTimeout) {

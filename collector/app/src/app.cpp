@@ -373,11 +373,20 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     agent::AgentOptions options;
     options.handshake_limiter = handshakes_;
     options.known_hosts = KnownHostsFor(spec.known_hosts);
-    if (engine_) options.probe_gate = [this, host = spec.name] { return ProbePermit(host); };
+    if (engine_) {
+      options.probe_gate = [this, host = spec.name] { return ProbePermit(host); };
+      std::lock_guard lock(gate_mu_);
+      // Received by a claim (failover): probe as soon as connected, not at the host's phase.
+      options.probe_when_ready = owned_names_.contains(spec.name);
+    }
     auto host =
         std::make_shared<agent::HostAgent>(strand, spec, std::move(sink), std::move(options));
     auto registration = agents_.Register(spec.name, std::make_shared<RunningAgent>(host, strand));
     if (!registration) throw std::logic_error("host registered twice: " + spec.name);
+    if (engine_) {
+      std::lock_guard lock(gate_mu_);
+      warm_agents_[spec.name] = {host, strand};
+    }
     co_await host->Run();
   }
 
@@ -762,7 +771,15 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     {
       std::lock_guard lock(gate_mu_);
       owned_names_ = std::set<std::string>(owned.begin(), owned.end());
-      for (const std::string& name : owned) warm_names_.erase(name);
+      for (const std::string& name : owned) {
+        if (warm_names_.erase(name) == 0) continue;
+        // Kept warm for this handover: its first probe now, not at its next tick.
+        if (auto it = warm_agents_.find(name); it != warm_agents_.end()) {
+          if (auto agent = it->second.first.lock()) {
+            asio::post(it->second.second, [agent] { agent->ProbeSoon(); });
+          }
+        }
+      }
     }
     std::optional<GroupingRules> unchanged;
     const config::InventoryDiff diff =
@@ -1158,6 +1175,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   // guarded: each running host's last status and agent generation (replayed on ownership)
   std::map<std::string, std::pair<agent::HostStatus, std::uint64_t>> last_status_;
   std::atomic<std::uint64_t> probes_fenced_{0};
+  // guarded: each running agent and its strand, for ProbeSoon when a warm host becomes owned
+  std::map<std::string, std::pair<std::weak_ptr<agent::HostAgent>, asio::any_io_executor>>
+      warm_agents_;
   HttpApi api_;  // last: its handlers use the members above
 };
 

@@ -19,6 +19,7 @@
 #include "fleetps/collector/cli/keyscan.hpp"
 #include "fleetps/collector/cli/sudoers.hpp"
 #include "fleetps/collector/cli/table.hpp"
+#include "fleetps/collector/cluster/etcd_settings.hpp"
 #include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/collector/query/selector.hpp"
 #include "fleetps/collector/query/text.hpp"
@@ -54,6 +55,16 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
   };
   if (report(path, loaded.diagnostics)) return kExitInvalid;
   const config::Inventory& inventory = *loaded.inventory;
+  if (inventory.cluster.membership == config::ClusterMembership::kEtcd) {
+    // The loader checks the same rule with the line and column; this is the engine's own check
+    // (`run` refuses what it refuses), so check-config and run cannot disagree.
+    const std::string rule =
+        cluster::CheckTimingRule(cluster::OwnershipOptionsFor(inventory.cluster));
+    if (!rule.empty()) {
+      err << path << ": cluster: " << rule << '\n' << path << ": 1 problem\n";
+      return kExitInvalid;
+    }
+  }
   // The web config's form (certificates are read by `run`, on the collector's host).
   std::string web_summary;
   if (const std::string& web = inventory.collector.web_config_file; !web.empty()) {

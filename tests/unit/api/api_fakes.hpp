@@ -142,6 +142,7 @@ class FakeFleet final : public FleetPort, public ControlPort {
     ++reloads;
     co_return reload_outcome;
   }
+  std::optional<bool> StoreDown() const override { return store_down; }
 
   FleetState state;
   SelfMetrics self;
@@ -150,6 +151,7 @@ class FakeFleet final : public FleetPort, public ControlPort {
   bool reload_enabled = false;
   ReloadOutcome reload_outcome;
   int reloads = 0;
+  std::optional<bool> store_down;  ///< nullopt: not an etcd member
 };
 
 inline HttpRequest Request(http::verb method, std::string_view target) {

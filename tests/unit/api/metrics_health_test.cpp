@@ -157,6 +157,31 @@ TEST_F(FleetEndpointsTest, ReloadIsPostOnlyAndOffUnlessEnabled) {
   EXPECT_EQ(fleet_.reloads, 0);
 }
 
+// POST /api/v1/cluster/drain is behind the reload switch; the default port (not an etcd
+// member) answers 404 once allowed.
+TEST_F(FleetEndpointsTest, ClusterDrainIsPostOnlyAndOffUnlessEnabled) {
+  HttpResponse r = Get("/api/v1/cluster/drain");
+  EXPECT_EQ(r.result(), http::status::method_not_allowed);
+  r = Get("/api/v1/cluster/drain", http::verb::post);
+  EXPECT_EQ(r.result(), http::status::forbidden);
+  EXPECT_EQ(r.body(), "drain endpoint disabled; set collector.enable_reload_endpoint: true\n");
+  fleet_.reload_enabled = true;
+  r = Get("/api/v1/cluster/drain", http::verb::post);
+  EXPECT_EQ(r.result(), http::status::not_found);
+  EXPECT_EQ(r.body(), "this collector is not an etcd member\n");
+}
+
+// A peer's failsafe question: 404 unless an etcd member, else whether its store is down.
+TEST_F(FleetEndpointsTest, ClusterFailsafeSaysWhetherTheStoreIsDown) {
+  EXPECT_EQ(Get("/api/v1/cluster/failsafe").result(), http::status::not_found);
+  fleet_.store_down = false;
+  HttpResponse r = Get("/api/v1/cluster/failsafe");
+  EXPECT_EQ(r.result(), http::status::ok);
+  EXPECT_EQ(r.body(), "{\"store_down\":false}\n");
+  fleet_.store_down = true;
+  EXPECT_EQ(Get("/api/v1/cluster/failsafe").body(), "{\"store_down\":true}\n");
+}
+
 TEST_F(FleetEndpointsTest, ReloadAnswersTheSummaryOrTheDiagnostics) {
   fleet_.reload_enabled = true;
   fleet_.reload_outcome = {true, "added=1 removed=0 changed=0 unchanged=2\n"};

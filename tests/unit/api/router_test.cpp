@@ -140,6 +140,7 @@ TEST(HttpApiRoutesTest, ServesEveryEndpointOfTheContract) {
   EXPECT_EQ(
       api.Routes().Patterns(),
       (std::vector<std::string>{"/", "/-/healthy", "/-/ready", "/-/reload", "/api/v1/cluster",
+                                "/api/v1/cluster/drain", "/api/v1/cluster/failsafe",
                                 "/api/v1/events", "/api/v1/hosts", "/api/v1/listening",
                                 "/api/v1/processes", "/index.html", "/metrics", "/probe", "/query",
                                 "/sd", "/api/v1/hosts/{host}/processes/{pid}/open-files",

@@ -12,6 +12,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "fleetps/agent/async_semaphore.hpp"
@@ -145,6 +146,10 @@ struct AgentOptions {
   /// ended, so the caller can tell which runs are in flight (a cluster member fences itself and
   /// hands hosts over with it; the agent knows nothing of that).
   std::function<std::shared_ptr<void>()> probe_gate;
+  /// The first time the session is ready, run a scheduled probe at once instead of waiting for
+  /// the host's phase (a cluster member that just received the host; later ticks keep the
+  /// phase).
+  bool probe_when_ready = false;
 };
 
 /// One host's worker: keeps one supervised SSH session, fingerprints the host, runs the process
@@ -198,6 +203,11 @@ class HostAgent {
   /// reason; a pid out of range gives `error`/`internal` without any remote work.
   [[nodiscard]] boost::asio::awaitable<OpenFilesOutcome> RunOpenFiles(std::int64_t pid);
 
+  /// Runs a scheduled probe now (its own tick `seq`) when the tick loop is waiting for the next
+  /// tick, instead of at that tick; the schedule keeps its phase. No effect while a probe runs.
+  /// On the strand. (A cluster member calls it when a host it kept warm becomes its own.)
+  void ProbeSoon();
+
   [[nodiscard]] HostState State() const noexcept { return status_.state; }
   [[nodiscard]] const HostStatus& Status() const noexcept { return status_; }
   [[nodiscard]] const config::HostSpec& Spec() const noexcept { return spec_; }
@@ -240,6 +250,11 @@ class HostAgent {
   boost::system::error_code session_failure_;  // why a probe gave up on the session
   std::uint64_t next_seq_ = 0;
   std::chrono::steady_clock::time_point next_tick_{};
+  // The tick loop's wait; ProbeSoon cancels it with probe_soon_ set.
+  std::optional<boost::asio::steady_timer> tick_timer_;
+  bool probe_soon_ = false;
+  bool ticker_waiting_ = false;
+  bool probed_when_ready_ = false;
   std::mt19937_64 rng_;
   // Channel choice (see the class comment).
   ChannelMode channel_ = ChannelMode::kShell;
