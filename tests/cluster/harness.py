@@ -43,6 +43,7 @@ import asyncio
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -84,7 +85,7 @@ def port_blocks(span, first=38000, last=38999):
     only TIME-WAIT sockets (fleetsim binds with SO_REUSEADDR; a client's ephemeral port in the
     range, connected, would make its bind fail)."""
     for quiet in (lambda line: False, lambda line: line.startswith("TIME-WAIT")):
-        for base in range(first, last - span + 2, 50):
+        for base in range(first, last - span + 2, 10):
             sockets = subprocess.run(["ss", "-Htan", f"sport >= :{base} and sport <= :{base + span - 1}"],
                                      capture_output=True, text=True, check=True).stdout
             if all(quiet(line) for line in sockets.splitlines() if line.strip()):
@@ -349,7 +350,10 @@ class Harness:
         # fleetsim: hosts on a free block, control on a free port. A port taken between the
         # check and the bind (ephemeral ports share the range) makes it try the next block.
         sim_dir = os.path.join(self.work, "sim")
+        taken = set()  # ports a bind found taken although ss showed nothing there
         for self.sim_base in port_blocks(self.hosts, *port_range):
+            if any(self.sim_base <= p < self.sim_base + self.hosts for p in taken):
+                continue
             self.sim_control = free_port()
             args = ["--hosts", str(self.hosts), "--base-port", str(self.sim_base),
                     "--dialects", "linux-procps=100"] + sim_args
@@ -362,8 +366,11 @@ class Harness:
                                self.procs["fleetsim"].poll() is not None, 20, 0.05)
             if ready and self.procs["fleetsim"].poll() is None:
                 break
-            if "Address already in use" not in self.tail("fleetsim"):
+            busy = re.findall(r"cannot listen on 127\.0\.0\.1:(\d+): Address already in use",
+                              self.tail("fleetsim"))
+            if not busy:
                 raise Fatal("fleetsim not ready: " + self.tail("fleetsim"))
+            taken.update(int(p) for p in busy)
             self.procs["fleetsim"].kill()
             self.procs["fleetsim"].wait()
         else:
