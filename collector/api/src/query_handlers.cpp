@@ -326,6 +326,12 @@ std::vector<std::shared_ptr<const HostView>> QueryHandlers::OwnHosts() const {
 
 std::vector<std::string> QueryHandlers::InventoryNames() const {
   std::vector<std::string> names;
+  // A member's fleet state holds only the hosts it owns; a missing member's hosts are the
+  // inventory's, so they come from the cluster port when it has them.
+  if (const auto hosts = cluster_ != nullptr ? cluster_->InventoryHosts() : nullptr) {
+    for (const auto& host : *hosts) names.push_back(host.name);
+    return names;
+  }
   for (const auto& host : fleet_.State().Hosts()) names.push_back(host->spec.name);
   return names;
 }

@@ -858,9 +858,13 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
 
   // hooks.peer_store_down: GET /api/v1/cluster/failsafe on the peer, within request_timeout.
   asio::awaitable<bool> PeerStoreDown(std::string advertise) {
+    // A named options object: GCC 12 destroys a braced temporary passed by value to a
+    // coroutine inside co_await twice ("free(): invalid pointer" when etcd lost its quorum).
+    HttpClientOptions client;
     auto reply = co_await AsyncHttpGet(
         std::move(advertise), "/api/v1/cluster/failsafe",
-        std::chrono::duration_cast<std::chrono::milliseconds>(failsafe_timeout_), {}, 4096);
+        std::chrono::duration_cast<std::chrono::milliseconds>(failsafe_timeout_), std::move(client),
+        4096);
     if (!reply || reply->status != 200) co_return false;
     boost::system::error_code ec;
     const auto answer = boost::json::parse(reply->body, ec);

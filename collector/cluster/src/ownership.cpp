@@ -621,6 +621,8 @@ struct OwnershipEngine::Impl {
       const bool renewed = co_await RenewOnce();
       if (renewed) continue;
       if (lease_lost) co_return SessionEnd::kLeaseLost;
+      const bool cancelled = co_await SessionCancelled();
+      if (cancelled) co_return SessionEnd::kCancelled;
     }
   }
 
@@ -718,11 +720,22 @@ struct OwnershipEngine::Impl {
     }
   }
 
+  // Whether this loop's session was cancelled. The cancellation is signalled once: a
+  // Coordinator call in flight then may end with its own timeout instead of operation_aborted,
+  // and a loop that only looked at the error would retry forever (the session never ended, so a
+  // member cut from the store neither logged cluster_fenced nor registered again; T5).
+  static asio::awaitable<bool> SessionCancelled() {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+  }
+
   asio::awaitable<SessionEnd> WatchLoop() {
     for (;;) {
       auto snapshot = co_await coord.Range(prefix);
       if (!snapshot) {
         if (Aborted(snapshot.error())) co_return SessionEnd::kCancelled;
+        const bool cancelled = co_await SessionCancelled();
+        if (cancelled) co_return SessionEnd::kCancelled;
         CountError("range", snapshot.error());
         const auto slept = co_await clock.sleep_until(Now() + opt.retry_interval);
         if (slept) co_return SessionEnd::kCancelled;
@@ -732,6 +745,8 @@ struct OwnershipEngine::Impl {
       const auto ended = co_await coord.Watch(prefix, snapshot->revision + 1,
                                               [this](const WatchBatch& b) { ApplyBatch(b); });
       if (Aborted(ended)) co_return SessionEnd::kCancelled;
+      const bool cancelled = co_await SessionCancelled();
+      if (cancelled) co_return SessionEnd::kCancelled;
       if (ended == CoordinatorErrc::kCompacted) continue;  // relist at once
       CountError("watch", ended);
       const auto slept = co_await clock.sleep_until(Now() + opt.retry_interval);
