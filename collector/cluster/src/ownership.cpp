@@ -916,10 +916,14 @@ struct OwnershipEngine::Impl {
       WakeAt(first_registered_at + opt.min_members_timeout);
       co_return std::nullopt;
     }
-    if (now < membership_changed_at + opt.settle) {
-      WakeAt(membership_changed_at + opt.settle);
+    // Settle: a member that has just registered waits before it claims (rolling starts), and
+    // buckets move away from live owners only once membership has been quiet that long. The
+    // buckets of a member whose lease expired are claimed at once: that is the takeover time.
+    if (now < first_registered_at + opt.settle) {
+      WakeAt(first_registered_at + opt.settle);
       co_return std::nullopt;
     }
+    const bool quiet = now >= membership_changed_at + opt.settle;
 
     std::size_t load = 0;  // hosts held or being received, against max_hosts
     for (std::uint32_t b = 0; b < opt.buckets; ++b) {
@@ -946,6 +950,10 @@ struct OwnershipEngine::Impl {
       if (end) co_return end;
     }
 
+    if (!quiet) {
+      WakeAt(membership_changed_at + opt.settle);
+      co_return std::nullopt;
+    }
     // Receiver: the buckets we win that another member holds go to the receive loop, which
     // warms them without holding up claims and releases here.
     bool queued = false;

@@ -72,7 +72,8 @@ struct OwnershipOptions {
   OwnershipDuration request_timeout =
       std::chrono::seconds(2);  ///< the Coordinator's bound (for the timing rule)
   OwnershipDuration fence_margin = std::chrono::seconds(2);
-  OwnershipDuration settle = std::chrono::seconds(2);  ///< membership quiet this long before claims
+  OwnershipDuration settle = std::chrono::seconds(
+      2);  ///< after registering, and quiet membership, before claims and moves (not failover)
   std::size_t min_members = 0;  ///< participants needed before the first claim (0 = off)
   OwnershipDuration min_members_timeout = std::chrono::minutes(2);
   std::size_t max_hosts = 0;  ///< most hosts this member claims (0 = unlimited)
