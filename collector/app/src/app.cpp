@@ -939,14 +939,11 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         202, "draining: hosts are handed over, then this member leaves the cluster\n"};
   }
 
-  std::optional<bool> StoreDown() const override {
-    if (!engine_) return std::nullopt;
-    const cluster::OwnershipStats stats = engine_->Stats();
-    if (stats.fenced || stats.failsafe || engine_->Lease() == 0) return true;
-    // A renewal overdue: less left than a fresh lease less one keepalive period and one call.
-    const double keepalive = stats.lease_ttl_seconds / 3;
-    const double call = std::chrono::duration<double>(failsafe_timeout_).count();
-    return stats.lease_remaining_seconds < stats.lease_ttl_seconds - keepalive - call;
+  // The asker waits request_timeout for the answer: check within half of it.
+  asio::awaitable<std::optional<bool>> StoreDown() override {
+    if (!engine_) co_return std::nullopt;
+    co_return co_await asio::co_spawn(engine_strand_, engine_->StoreDown(failsafe_timeout_ / 2),
+                                      asio::use_awaitable);
   }
 
   std::shared_ptr<const std::vector<config::HostSpec>> InventoryHosts() const override {

@@ -1145,6 +1145,19 @@ void OwnershipEngine::Drain() {
   d.Wake();
 }
 
+asio::awaitable<bool> OwnershipEngine::StoreDown(OwnershipDuration within) {
+  const std::shared_ptr<Impl> d = impl_;  // alive until the check ends
+  if (failsafe_.load() || state_.load() == MemberState::kFenced || d->lease == 0) co_return true;
+  const OwnershipTime now = d->Now();
+  // Overdue: less left than a fresh lease less one keepalive period and one call.
+  if (d->ProbeDeadline() - now <
+      d->ttl - d->opt.fence_margin - d->opt.keepalive_interval - d->opt.request_timeout) {
+    co_return true;
+  }
+  auto renewed = co_await (d->RenewOnce() || d->clock.sleep_until(now + within));
+  co_return renewed.index() != 0 || !std::get<0>(renewed);
+}
+
 bool OwnershipEngine::MayProbe(OwnershipTime now) const noexcept {
   if (failsafe_.load(std::memory_order_acquire)) return true;
   const std::int64_t deadline = probe_deadline_.load(std::memory_order_acquire);
