@@ -620,6 +620,8 @@ struct OwnershipEngine::Impl {
   asio::awaitable<SessionEnd> KeepAliveLoop() {
     OwnershipTime next = t_ok + opt.keepalive_interval;
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       const auto slept = co_await clock.sleep_until(next);
       if (slept) co_return SessionEnd::kCancelled;
       next = Now() + opt.keepalive_interval;
@@ -677,6 +679,8 @@ struct OwnershipEngine::Impl {
   // Fences at t_ok + TTL − fence_margin unless renewed; failsafe first when every peer agrees.
   asio::awaitable<SessionEnd> FenceWatch() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       if (outer.failsafe_.load()) {
         const auto slept = co_await clock.sleep_until(Now() + opt.keepalive_interval);
         if (slept) co_return SessionEnd::kCancelled;
@@ -736,6 +740,8 @@ struct OwnershipEngine::Impl {
 
   asio::awaitable<SessionEnd> WatchLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       auto snapshot = co_await coord.Range(prefix);
       if (!snapshot) {
         if (Aborted(snapshot.error())) co_return SessionEnd::kCancelled;
@@ -761,6 +767,8 @@ struct OwnershipEngine::Impl {
 
   asio::awaitable<SessionEnd> ReconcileLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       next_wakeup = Now() + std::chrono::hours(1);
       const std::optional<SessionEnd> end = co_await Reconcile();
       if (end) co_return *end;
@@ -998,6 +1006,8 @@ struct OwnershipEngine::Impl {
   // for those still ours to receive; their owners release them and Reconcile claims them.
   asio::awaitable<SessionEnd> ReceiveLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       auto [woken] = co_await receive_wake.async_receive(asio::as_tuple(asio::use_awaitable));
       if (woken) co_return SessionEnd::kCancelled;
       std::vector<std::uint32_t> batch = std::exchange(receive_queue, {});
