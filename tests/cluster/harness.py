@@ -260,7 +260,7 @@ def doubled_by_views(answers):
             if sum(counts.values()) > hosts]
 
 
-def doubled_by_attribution(clients, interval_s, since_ms=0):
+def doubled_by_attribution(clients, interval_s, since_ms=0, until_ms=None):
     """{host: [(unix_ms, peer)...]} of hosts whose scripts within one interval came from two
     source addresses other than in one clean switch. Fingerprints count as scripts (fleetsim
     does not tell them apart), so a warm handover reads A B... A...: the receiver's lone
@@ -268,7 +268,8 @@ def doubled_by_attribution(clients, interval_s, since_ms=0):
     window = interval_s * 1000
     doubled = {}
     for entry in clients:
-        scripts = [(s["unix_ms"], s["peer"]) for s in entry["scripts"] if s["unix_ms"] >= since_ms]
+        scripts = [(s["unix_ms"], s["peer"]) for s in entry["scripts"]
+                   if s["unix_ms"] >= since_ms and (until_ms is None or s["unix_ms"] < until_ms)]
         for i in range(len(scripts)):
             runs = []  # [peer, scripts] of the peers seen in [t_i, t_i + interval), in order
             for t, peer in scripts[i:]:

@@ -9,6 +9,8 @@ boost::asio::awaitable<std::pair<unsigned, std::string>> ControlPort::Drain() {
   co_return std::pair<unsigned, std::string>{404, "this collector is not an etcd member\n"};
 }
 
+boost::asio::awaitable<std::optional<bool>> ControlPort::StoreDown() { co_return std::nullopt; }
+
 namespace {
 
 namespace http = boost::beast::http;
@@ -46,7 +48,7 @@ boost::asio::awaitable<HttpAnswer> HealthHandlers::Drain(const ApiRequest& reque
 }
 
 boost::asio::awaitable<HttpAnswer> HealthHandlers::Failsafe(const ApiRequest& request) const {
-  const std::optional<bool> down = control_.StoreDown();
+  const std::optional<bool> down = co_await control_.StoreDown();
   if (!down) {
     co_return MakeResponse(request.http, http::status::not_found,
                            "{\"error\":\"this collector is not an etcd member\"}\n",

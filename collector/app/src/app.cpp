@@ -706,7 +706,13 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     failsafe_timeout_ = wiring.ownership.request_timeout;
     cluster::OwnershipHooks hooks;
     hooks.on_owned_hosts = [this](const std::vector<std::string>& owned) {
-      asio::co_spawn(control_, ApplyOwnership(owned), [](std::exception_ptr error) {
+      // The probe gate follows at once, in the engine's order: a host handed over is refused
+      // from now on, not when control_ gets to it (two ApplyOwnership runs may interleave).
+      {
+        std::lock_guard lock(gate_mu_);
+        owned_names_ = std::set<std::string>(owned.begin(), owned.end());
+      }
+      asio::co_spawn(control_, ApplyOwnership(), [](std::exception_ptr error) {
         if (error) RecordInternalException("cluster_ownership", error);
       });
     };
@@ -767,11 +773,12 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   }
 
   // The engine's owned set changed: agents follow through the reload diff. On control_.
-  asio::awaitable<void> ApplyOwnership(std::vector<std::string> owned) {
+  asio::awaitable<void> ApplyOwnership() {
+    std::size_t owned = 0;
     {
       std::lock_guard lock(gate_mu_);
-      owned_names_ = std::set<std::string>(owned.begin(), owned.end());
-      for (const std::string& name : owned) {
+      owned = owned_names_.size();
+      for (const std::string& name : owned_names_) {
         if (warm_names_.erase(name) == 0) continue;
         // Kept warm for this handover: its first probe now, not at its next tick.
         if (auto it = warm_agents_.find(name); it != warm_agents_.end()) {
@@ -786,7 +793,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         co_await ApplyRunningHosts(RunningHosts(inventory_.hosts), unchanged);
     NotifyReady(ServingStatus());
     Log(LogLevel::kInfo, "cluster_owned_hosts",
-        {{"owned", std::to_string(owned.size())},
+        {{"owned", std::to_string(owned)},
          {"added", std::to_string(diff.added.size())},
          {"removed", std::to_string(diff.removed.size())}});
   }
@@ -939,14 +946,11 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         202, "draining: hosts are handed over, then this member leaves the cluster\n"};
   }
 
-  std::optional<bool> StoreDown() const override {
-    if (!engine_) return std::nullopt;
-    const cluster::OwnershipStats stats = engine_->Stats();
-    if (stats.fenced || stats.failsafe || engine_->Lease() == 0) return true;
-    // A renewal overdue: less left than a fresh lease less one keepalive period and one call.
-    const double keepalive = stats.lease_ttl_seconds / 3;
-    const double call = std::chrono::duration<double>(failsafe_timeout_).count();
-    return stats.lease_remaining_seconds < stats.lease_ttl_seconds - keepalive - call;
+  // The asker waits request_timeout for the answer: check within half of it.
+  asio::awaitable<std::optional<bool>> StoreDown() override {
+    if (!engine_) co_return std::nullopt;
+    co_return co_await asio::co_spawn(engine_strand_, engine_->StoreDown(failsafe_timeout_ / 2),
+                                      asio::use_awaitable);
   }
 
   std::shared_ptr<const std::vector<config::HostSpec>> InventoryHosts() const override {

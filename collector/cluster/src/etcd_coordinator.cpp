@@ -664,6 +664,14 @@ asio::awaitable<error_code> EtcdCoordinator::Watch(
     // A stream's error comes after a 200 header: its own http_code says what it is.
     unsigned failure_status = 500;
     while (!ec && failure.empty()) {
+      // A cancellation that came while the last read was already complete (its handler
+      // queued) reached no operation: without this check the next read, with no deadline,
+      // waits for etcd's next event, and the caller's session never ended (T6).
+      const bool stop = co_await Cancelled();
+      if (stop) {
+        ec = asio::error::operation_aborted;
+        break;
+      }
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
       auto [read_ec, read] = co_await http::async_read_some(stream, buffer, parser, kTuple);

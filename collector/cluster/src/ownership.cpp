@@ -199,6 +199,9 @@ struct OwnershipEngine::Impl {
   bool buckets_mismatch = false;        // the cluster uses another bucket count: viewer for good
   std::set<std::uint32_t> giving_away;  // stopped probing, release pending
   std::set<std::uint32_t> released_unseen;  // released; the watch has not shown the DELETE yet
+  // Released without an answer (the delete may have happened): not probed until a read shows the
+  // key still ours at this mod_revision, or the watch shows it changed.
+  std::map<std::uint32_t, Revision> release_unknown;
   struct Receiving {
     OwnershipTime started;
     OwnershipStats::Reason reason;  // join, or drain when the owner was draining
@@ -306,6 +309,7 @@ struct OwnershipEngine::Impl {
     if (rest.starts_with("owners/")) {
       const auto b = ParseBucket(rest.substr(7), opt.buckets);
       if (!b) return false;
+      release_unknown.erase(*b);
       if (kv == nullptr) {
         owners[*b] = Owner{};
         giving_away.erase(*b);
@@ -357,6 +361,7 @@ struct OwnershipEngine::Impl {
     // Buckets we were giving away and that are no longer ours need no release.
     std::erase_if(giving_away, [&](std::uint32_t b) { return !Mine(b); });
     std::erase_if(released_unseen, [&](std::uint32_t b) { return !Mine(b); });
+    std::erase_if(release_unknown, [&](const auto& unknown) { return !Mine(unknown.first); });
     revision = snapshot.revision;
     Publish();
     Wake();
@@ -615,6 +620,8 @@ struct OwnershipEngine::Impl {
   asio::awaitable<SessionEnd> KeepAliveLoop() {
     OwnershipTime next = t_ok + opt.keepalive_interval;
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       const auto slept = co_await clock.sleep_until(next);
       if (slept) co_return SessionEnd::kCancelled;
       next = Now() + opt.keepalive_interval;
@@ -672,6 +679,8 @@ struct OwnershipEngine::Impl {
   // Fences at t_ok + TTL − fence_margin unless renewed; failsafe first when every peer agrees.
   asio::awaitable<SessionEnd> FenceWatch() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       if (outer.failsafe_.load()) {
         const auto slept = co_await clock.sleep_until(Now() + opt.keepalive_interval);
         if (slept) co_return SessionEnd::kCancelled;
@@ -731,6 +740,8 @@ struct OwnershipEngine::Impl {
 
   asio::awaitable<SessionEnd> WatchLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       auto snapshot = co_await coord.Range(prefix);
       if (!snapshot) {
         if (Aborted(snapshot.error())) co_return SessionEnd::kCancelled;
@@ -756,6 +767,8 @@ struct OwnershipEngine::Impl {
 
   asio::awaitable<SessionEnd> ReconcileLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       next_wakeup = Now() + std::chrono::hours(1);
       const std::optional<SessionEnd> end = co_await Reconcile();
       if (end) co_return *end;
@@ -834,8 +847,24 @@ struct OwnershipEngine::Impl {
         release.push_back(b);
       }
     }
-    // Not probed: what we release now, and what we released whose DELETE the watch has not
-    // brought yet. A bucket whose release failed and whose receiver went away is probed again.
+    // Not probed: what we release now, what we released whose DELETE the watch has not
+    // brought yet, and what we may have released (no answer) until a read tells.
+    if (!release_unknown.empty()) {
+      auto read = co_await coord.Range(prefix + "owners/");
+      if (!read) co_return Failed("range", read.error());
+      for (const auto& kv : read->kvs) {
+        const auto b = ParseBucket(std::string_view(kv.key).substr(prefix.size() + 7), opt.buckets);
+        auto unknown = b ? release_unknown.find(*b) : release_unknown.end();
+        if (unknown != release_unknown.end() && kv.lease == lease &&
+            kv.mod_revision == unknown->second) {
+          release_unknown.erase(unknown);  // not released: ours as before
+        }
+      }
+      // The others are gone or changed: released, as far as probing goes.
+      for (const auto& [b, rev] : std::exchange(release_unknown, {})) {
+        if (Mine(b)) released_unseen.insert(b);
+      }
+    }
     std::set<std::uint32_t> not_probed = released_unseen;
     not_probed.insert(release.begin(), release.end());
     if (not_probed != giving_away) {
@@ -856,8 +885,18 @@ struct OwnershipEngine::Impl {
         std::vector<std::pair<std::string, Revision>> chunk(
             keys.begin() + static_cast<std::ptrdiff_t>(i),
             keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + kClaimBatch)));
-        auto outcome = co_await coord.Release(std::move(chunk));
-        if (!outcome) co_return Failed("release", outcome.error());
+        auto outcome = co_await coord.Release(chunk);
+        if (!outcome) {
+          // The delete may have reached the store with its answer lost: not probed until known.
+          if (!Aborted(outcome.error()) && outcome.error() != CoordinatorErrc::kLeaseNotFound) {
+            for (const auto& [key, rev] : chunk) {
+              const auto b =
+                  ParseBucket(std::string_view(key).substr(prefix.size() + 7), opt.buckets);
+              if (b) release_unknown[*b] = rev;
+            }
+          }
+          co_return Failed("release", outcome.error());
+        }
         for (const auto& released_key : *outcome) {
           if (!released_key.won) continue;
           const auto b = ParseBucket(std::string_view(released_key.key).substr(prefix.size() + 7),
@@ -975,6 +1014,8 @@ struct OwnershipEngine::Impl {
   // for those still ours to receive; their owners release them and Reconcile claims them.
   asio::awaitable<SessionEnd> ReceiveLoop() {
     for (;;) {
+      const bool stopped = co_await SessionCancelled();  // a cancellation no call saw
+      if (stopped) co_return SessionEnd::kCancelled;
       auto [woken] = co_await receive_wake.async_receive(asio::as_tuple(asio::use_awaitable));
       if (woken) co_return SessionEnd::kCancelled;
       std::vector<std::uint32_t> batch = std::exchange(receive_queue, {});
@@ -1087,6 +1128,7 @@ struct OwnershipEngine::Impl {
     registered = false;
     giving_away.clear();
     released_unseen.clear();
+    release_unknown.clear();
     handover_started.clear();
     receiving.clear();
     receive_queue.clear();
@@ -1151,6 +1193,19 @@ void OwnershipEngine::Drain() {
   d.drain_deadline = d.Now() + d.opt.drain_timeout;
   if (d.registered) state_.store(MemberState::kDraining);
   d.Wake();
+}
+
+asio::awaitable<bool> OwnershipEngine::StoreDown(OwnershipDuration within) {
+  const std::shared_ptr<Impl> d = impl_;  // alive until the check ends
+  if (failsafe_.load() || state_.load() == MemberState::kFenced || d->lease == 0) co_return true;
+  const OwnershipTime now = d->Now();
+  // Overdue: less left than a fresh lease less one keepalive period and one call.
+  if (d->ProbeDeadline() - now <
+      d->ttl - d->opt.fence_margin - d->opt.keepalive_interval - d->opt.request_timeout) {
+    co_return true;
+  }
+  auto renewed = co_await (d->RenewOnce() || d->clock.sleep_until(now + within));
+  co_return renewed.index() != 0 || !std::get<0>(renewed);
 }
 
 bool OwnershipEngine::MayProbe(OwnershipTime now) const noexcept {

@@ -142,7 +142,7 @@ class FakeFleet final : public FleetPort, public ControlPort {
     ++reloads;
     co_return reload_outcome;
   }
-  std::optional<bool> StoreDown() const override { return store_down; }
+  asio::awaitable<std::optional<bool>> StoreDown() override { co_return store_down; }
 
   FleetState state;
   SelfMetrics self;

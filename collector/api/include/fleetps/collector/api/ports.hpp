@@ -108,8 +108,10 @@ class ControlPort {
   /// 12 and coroutine bodies in headers) answers 404, not an etcd member.
   [[nodiscard]] virtual boost::asio::awaitable<std::pair<unsigned, std::string>> Drain();
   /// GET /api/v1/cluster/failsafe: is the coordination store unreachable for this member (a
-  /// renewal overdue, fenced or in failsafe)? nullopt when not an etcd member (404).
-  [[nodiscard]] virtual std::optional<bool> StoreDown() const { return std::nullopt; }
+  /// renewal overdue, fenced or in failsafe, or one bounded renewal attempt made on the call
+  /// failing)? nullopt when not an etcd member (404). The default (health_handlers.cpp) is
+  /// nullopt.
+  [[nodiscard]] virtual boost::asio::awaitable<std::optional<bool>> StoreDown();
 };
 
 }  // namespace fleetps::collector

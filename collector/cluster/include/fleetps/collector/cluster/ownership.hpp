@@ -154,6 +154,13 @@ class OwnershipEngine {
   /// drain_timeout); Run() then returns. On the engine's executor.
   void Drain();
 
+  /// GET /api/v1/cluster/failsafe's answer: is the store down for this member? True when fenced,
+  /// in failsafe, unregistered or a renewal is overdue; otherwise one renewal of the lease,
+  /// bounded by `within`, decides (failed or late: down). A peer asks when its own renewals
+  /// fail, which this member's keepalives, out of phase, may not have noticed yet. On the
+  /// engine's executor.
+  [[nodiscard]] boost::asio::awaitable<bool> StoreDown(OwnershipDuration within);
+
   /// May this member probe at `now`? False from t_ok + TTL − fence_margin on (t_ok: the send time
   /// of the last keepalive that succeeded) until it holds a new lease, except in failsafe.
   /// Lock-free; any thread.
