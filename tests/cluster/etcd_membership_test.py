@@ -14,8 +14,8 @@ which collector sent each script. Checks:
   no host gets scripts from two source addresses within one interval;
 - SIGTERM c2: it exits within drain_timeout, and its hosts move to c1 without a gap between two
   scripts longer than one interval + 2 s.
-Ports 37000-37999 (fleetsim on a free block of 300 in 37000-37899, collectors on
-37901-37903; etcd and fleetsim's control port on free ports); loopback only; no root; about 40 s.
+Ports 19200-19909, below the kernel's ephemeral range (fleetsim on a free block of 300 in
+19200-19799, collectors on 19901-19903; etcd and fleetsim's control port on free ports); loopback only; no root; about 40 s.
 """
 import json
 import os
@@ -34,9 +34,9 @@ from e2e_test import Fatal, wait_until  # noqa: E402
 from etcd_cluster import EtcdCluster, free_port  # noqa: E402
 
 HOSTS = 300
-SIM_BASES = (37000, 37300, 37600)  # fleetsim on BASE..BASE+299, the first free block
-MEMBER_BASE = 37900
-MEMBERS = {"c1": (37901, "127.0.0.11"), "c2": (37902, "127.0.0.12"), "c3": (37903, "127.0.0.13")}
+SIM_BASES = (19200, 19500)  # fleetsim on BASE..BASE+299, the first free block
+MEMBER_BASE = 19900
+MEMBERS = {"c1": (19901, "127.0.0.11"), "c2": (19902, "127.0.0.12"), "c3": (19903, "127.0.0.13")}
 TTL = 5.0
 INTERVAL = 5.0
 DRAIN_TIMEOUT = 15.0
@@ -80,13 +80,12 @@ def main():
     control = None
     try:
         if listeners_in(MEMBER_BASE, MEMBER_BASE + 9):
-            raise Fatal("ports 37900-37909 are in use: " +
+            raise Fatal(f"ports {MEMBER_BASE}-{MEMBER_BASE + 9} are in use: " +
                         listeners_in(MEMBER_BASE, MEMBER_BASE + 9))
-        # fleetsim first, on the block of the three with the fewest sockets: the blocks are
-        # inside the kernel's ephemeral range, so other processes' client connections (and
-        # their TIME-WAIT) hold a few of their ports for up to a minute, and fleetsim cannot
-        # listen on those. It is started again, on the then least used block, until it listens
-        # (at most 30 s). The control port is any free one.
+        # fleetsim first, on the block with the fewest sockets (below the ephemeral range, so
+        # no client connection holds its ports; a leftover of another test may), started again
+        # on the then least used block until it listens (at most 30 s). The control port is
+        # any free one. (In the ephemeral range, member port 37902 was once taken in CI.)
         deadline = time.monotonic() + 30
         while True:
             sim_base = min(SIM_BASES, key=lambda b: len(sockets_in(b, b + HOSTS - 1)))
@@ -104,7 +103,7 @@ def main():
                 break
             procs["fleetsim"].wait()
             if time.monotonic() > deadline:
-                raise Fatal("fleetsim found no block to listen on in 37000-37899: " +
+                raise Fatal("fleetsim found no block to listen on in 19200-19799: " +
                             open(sim_log).read()[-500:])
             time.sleep(0.5)
         etcd = EtcdCluster(3)

@@ -375,14 +375,15 @@ TEST(LegacySshdTest, AHandshakeThatEndsWithoutSayingWhyIsExplainedFromTheServerO
   boost::asio::io_context server_io;
   boost::asio::ip::tcp::acceptor acceptor(server_io,
                                           {boost::asio::ip::make_address("127.0.0.1"), 0});
-  std::atomic<int> accepted = 0;
+  std::atomic<int> accepted = 0;  // counted at accept: the client has connected by then
   std::thread server([&] {
-    for (; accepted < 2; ++accepted) {
+    for (int n = 0; n < 2; ++n) {
       boost::asio::ip::tcp::socket peer(server_io);
       acceptor.accept(peer);
+      ++accepted;
       boost::system::error_code ec;
-      boost::asio::write(peer, boost::asio::buffer(accepted == 0 ? banner : greeting), ec);
-      if (accepted == 0) continue;  // closed at once: banner, then end of stream
+      boost::asio::write(peer, boost::asio::buffer(n == 0 ? banner : greeting), ec);
+      if (n == 0) continue;  // closed at once: banner, then end of stream
       std::array<char, 4096> sink{};
       while (!ec) peer.read_some(boost::asio::buffer(sink), ec);  // until the client closes
     }
