@@ -80,8 +80,9 @@ def get_json(url, timeout=5.0):
     return json.loads(body) if status == 200 else None
 
 
-def port_blocks(span, first=38000, last=38999):
-    """Bases in [first, last] of `span` ports: first those no socket uses now, then those with
+def port_blocks(span, first=23100, last=23999):
+    """Bases in [first, last] of `span` ports (by default below the kernel's ephemeral range,
+    so client sockets do not land there): first those no socket uses now, then those with
     only TIME-WAIT sockets (fleetsim binds with SO_REUSEADDR; a client's ephemeral port in the
     range, connected, would make its bind fail)."""
     for quiet in (lambda line: False, lambda line: line.startswith("TIME-WAIT")):
@@ -307,7 +308,7 @@ def lost(inventory, owned_sets, rows, interval_s):
 class Harness:
     def __init__(self, fleetps, fleetsim, hosts=300, members=("c1", "c2", "c3"),
                  membership="etcd", interval_s=5, ttl_s=5, cluster=None, sim_args=(),
-                 port_range=(38000, 38999), observe=0.25, threads=1):
+                 port_range=(23100, 23999), observe=0.25, threads=1):
         self.fleetps, self.fleetsim = fleetps, fleetsim
         self.hosts, self.membership = hosts, membership
         self.interval_s, self.ttl_s = interval_s, ttl_s
