@@ -418,9 +418,6 @@ std::span<const std::string_view> LibsshDefaultAlgorithms(AlgorithmKind kind) no
   static constexpr std::string_view kMacs[] = {"hmac-sha2-256-etm@openssh.com",
                                                "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
                                                "hmac-sha2-512"};
-  static constexpr std::string_view kPubkeys[] = {"ssh-ed25519",         "ecdsa-sha2-nistp521",
-                                                  "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256",
-                                                  "rsa-sha2-512",        "rsa-sha2-256"};
   switch (kind) {
     case AlgorithmKind::kKex:
       return kKex;
@@ -430,8 +427,8 @@ std::span<const std::string_view> LibsshDefaultAlgorithms(AlgorithmKind kind) no
       return kCiphers;
     case AlgorithmKind::kMac:
       return kMacs;
-    case AlgorithmKind::kPubkey:
-      return kPubkeys;
+    case AlgorithmKind::kPubkey:  // libssh's default user-key list is its host key list
+      return kHostkeys;           // plus certificate types, which fleetps leaves out here
   }
   return {};
 }
