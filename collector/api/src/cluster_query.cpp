@@ -196,11 +196,11 @@ json::object Document(json::object data) {
 
 std::vector<std::size_t> MembersToAsk(const cluster::ClusterView& view) {
   std::vector<bool> owns(view.members.size(), false);
-  for (const std::int32_t owner : view.bucket_owner) {
+  view.ForEachBucketOwner([&owns](std::int32_t owner) {
     if (owner >= 0 && static_cast<std::size_t>(owner) < owns.size()) {
       owns[static_cast<std::size_t>(owner)] = true;
     }
-  }
+  });
   std::vector<std::size_t> ask;
   for (std::size_t i = 0; i < view.members.size(); ++i) {
     const auto state = view.members[i].state;
