@@ -178,7 +178,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         member_(std::move(member)),
         view_(inventory_.cluster.membership == config::ClusterMembership::kStatic
                   ? cluster::BuildStaticView(inventory_.cluster, inventory_.hosts, member_,
-                                            BuildVersion())
+                                             BuildVersion())
                   : nullptr),
         all_hosts_(std::make_shared<const std::vector<config::HostSpec>>(inventory_.hosts)),
         owned_hosts_(etcd    ? std::vector<config::HostSpec>{}

@@ -160,9 +160,9 @@ TEST(StaticMembershipTest, AHostOfAZoneNobodyServesIsOrphanedAndCounted) {
   for (const std::size_t n : counts.hosts) owned += n;
   EXPECT_EQ(owned, 1800u);
   // Buckets: a holds the whole zone-less table; each zone's table is split within the zone.
-  EXPECT_EQ(counts.buckets[0], 4096u);                                       // a
+  EXPECT_EQ(counts.buckets[0], 4096u);                                          // a
   EXPECT_EQ(counts.buckets[1] + counts.buckets[2] + counts.buckets[5], 4096u);  // b, c, f
-  EXPECT_EQ(counts.buckets[3] + counts.buckets[4], 4096u);                   // d, e
+  EXPECT_EQ(counts.buckets[3] + counts.buckets[4], 4096u);                      // d, e
   ASSERT_EQ(view->zone_owners.size(), 2u);
   EXPECT_EQ(view->zone_owners[0].zone, "dc1");
 }

@@ -36,7 +36,7 @@ struct MemberView {
 
 /// The bucket table of one zone: who owns each bucket among the members of that zone.
 struct ZoneOwners {
-  std::string zone;                      ///< a member's zone (never empty)
+  std::string zone;                        ///< a member's zone (never empty)
   std::vector<std::int32_t> bucket_owner;  ///< as ClusterView::bucket_owner
 };
 

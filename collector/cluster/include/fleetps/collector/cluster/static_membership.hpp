@@ -50,7 +50,6 @@ struct ResolvedSelf {
     const config::ClusterSettings& cluster, std::span<const config::HostSpec> hosts,
     std::string_view self, std::string_view version);
 
-
 /// The hosts of `hosts` that `view` gives to its self member, in order.
 [[nodiscard]] std::vector<config::HostSpec> OwnedHosts(const ClusterView& view,
                                                        std::span<const config::HostSpec> hosts);
