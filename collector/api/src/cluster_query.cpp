@@ -116,9 +116,11 @@ void AddCompleteness(const cluster::ClusterView& view, std::span<const std::stri
   data["incomplete"] = !members.empty() || !unowned.empty();
   data["missing_members"] = std::move(members);
   const std::size_t unowned_count = unowned.size();
-  data["unowned"] = json::object{{"hosts", unowned_count},
-                                 {"hosts_folded", FoldHostNames(std::move(unowned))},
-                                 {"reason", "unowned (handover in progress)"}};
+  data["unowned"] = json::object{
+      {"hosts", unowned_count},
+      {"hosts_folded", FoldHostNames(std::move(unowned))},
+      {"reason", view.membership == "static" ? "unowned (no eligible member in its zone)"
+                                             : "unowned (handover in progress)"}};
 }
 
 // -1, 0, 1 for two sort values of one key: numbers by value, strings bytewise.
