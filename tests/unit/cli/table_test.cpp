@@ -358,12 +358,12 @@ TEST(TableCluster, TheUnownedWarningGivesTheServersReason) {
   // A static cluster's unowned hosts have no member in their zone; no handover is coming.
   const std::string json = ClusterAnswer(
       "",
-      R"({"hosts":3,"hosts_folded":"db[1-3]","reason":"unowned (no eligible member in its zone)"})",
+      R"j({"hosts":3,"hosts_folded":"db[1-3]","reason":"unowned (no eligible member in its zone)"})j",
       true);
-const Rendered r = RenderProcessesTable(json, {});
-EXPECT_NE(r.err.find("warning: 3 hosts unowned (no eligible member in its zone): db[1-3]\n"),
-          std::string::npos)
-    << r.err;
+  const Rendered r = RenderProcessesTable(json, {});
+  EXPECT_NE(r.err.find("warning: 3 hosts unowned (no eligible member in its zone): db[1-3]\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(TableCluster, ALongHostListIsCutBetweenRanges) {
