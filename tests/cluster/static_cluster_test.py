@@ -151,7 +151,8 @@ def check_zones(fleetps, config, write_configs, inventory, run, owned):
     want_fleet = {h: m for m, hosts in want.items() for h in hosts}
     check("zones: fan-out lists each zone's hosts with their owner and counts the orphans",
           {h: c for h, c in fleet.items() if h in want_fleet} == want_fleet and
-          data.get("unowned", {}).get("hosts") == len(orphans),
+          data.get("unowned", {}).get("hosts") == len(orphans) and
+          data["unowned"].get("reason") == "unowned (no eligible member in its zone)",
           f"status {status}, {len(fleet)} hosts, unowned {data.get('unowned')}")
     print(f"zones phase: {time.monotonic() - t0:.1f} s", flush=True)
 
