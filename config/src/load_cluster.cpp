@@ -40,6 +40,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
   Pos lease_ttl_pos = pos;
   Pos etcd_pos = pos;
   Pos static_pos = pos;
+  Pos zone_label_pos = pos;
   bool name_set = false;
   bool request_timeout_set = false;
   bool endpoints_written = false;
@@ -65,6 +66,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
                  if (auto n = Unsigned(v, p, 64, 1u << 20))
                    c.buckets = static_cast<std::uint32_t>(*n);
                } else if (key == "zone_label") {
+                 zone_label_pos = p;
                  if (auto label = Checked(v, p, "a label name", CheckLabelName))
                    c.zone_label = *label;
                } else if (key == "min_members") {
@@ -107,6 +109,14 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
   if (c.membership == ClusterMembership::kEtcd && !endpoints_written) {
     Report(etcd_pos == pos ? membership_pos : etcd_pos,
            "membership etcd needs cluster.etcd.endpoints (http(s)://host:port each)");
+  }
+  // Zones are applied by the static view only (the etcd engine's claims are per bucket, not per
+  // (zone, bucket)): a zone_label that etcd membership would silently ignore is refused.
+  if (c.membership == ClusterMembership::kEtcd && !c.zone_label.empty()) {
+    Report(zone_label_pos,
+           "cluster.zone_label is applied with membership static only for now: membership etcd "
+           "would ignore it and let any member own any host; remove zone_label or use "
+           "membership static");
   }
   // Patroni's rule: a member that renews every TTL/3 and retries a failed renewal twice must
   // still be inside its lease, minus the fence margin, when it gives up.

@@ -16,7 +16,14 @@ inventory listing the three in cluster.static.members. Checks:
 - c3 removed from the file and SIGHUP to c1 and c2: c3's hosts move to them and get probed, the
   hosts c1 and c2 already had keep their sessions (same session epoch), cluster_member_left is
   logged.
-Ports 32000-32999; loopback only; no root; about 20 s.
+- zones (scale-out.md §6.3): c3 stopped, the hosts labelled dc=east, dc=west, dc=north or not at
+  all, cluster.zone_label dc, c1 in zone east and c2 in west, SIGHUP: each member owns exactly
+  its zone's hosts and fleetsim sees their sessions and scripts only from that member's source
+  address (GET /hosts/all/clients); north (no member) and zone-less hosts (no zone-less member)
+  are orphaned: counted by /api/v1/cluster and fleetps_cluster_orphaned_hosts, without owner in
+  /sd and `cluster?hosts=`, probed by nobody; /probe of a west host via c1 goes to c2. ~12 s.
+Each member has its own source address (127.0.0.11-13; its config file differs from the others
+only there). Ports 32000-32999; loopback only; no root; about 35 s.
 """
 import json
 import os
@@ -35,6 +42,119 @@ from cluster_run import ClusterRun, get, local_hosts  # noqa: E402
 HOSTS = 300
 SIM_BASE = 32000  # fleetsim 32000..32299
 MEMBER_PORTS = {"c1": 32501, "c2": 32502, "c3": 32503}
+SOURCES = {"c1": "127.0.0.11", "c2": "127.0.0.12", "c3": "127.0.0.13"}
+SIM_CONTROL = 32508
+
+
+def clients_of_sim():
+    """{host: fleetsim's /hosts/all/clients entry}."""
+    status, _, body = get(SIM_CONTROL, "/hosts/all/clients", timeout=30)
+    if status != 200:
+        raise Fatal(f"fleetsim /hosts/all/clients: {status} {body[:200]}")
+    return {e["name"]: e for e in json.loads(body)}
+
+
+def check_zones(fleetps, config, write_configs, inventory, run, owned):
+    """The zones phase (see the module doc); c1 and c2 run, c3 is stopped here."""
+    check, procs = run.check, run.procs
+    t0 = time.monotonic()
+    procs["c3"].terminate()
+    procs["c3"].wait(timeout=10)
+    zone_of = {}
+    for i, host in enumerate(sorted(inventory)):
+        zone_of[host] = ["east", "west", "north" if i % 6 == 2 else None][i % 3]
+    for host in config["hosts"]:
+        if zone_of[host["name"]]:
+            host.setdefault("labels", {})["dc"] = zone_of[host["name"]]
+    config["cluster"]["zone_label"] = "dc"
+    member_zone = {"c1": "east", "c2": "west"}
+    for m in config["cluster"]["static"]["members"]:
+        m["zone"] = member_zone[m["name"]]
+    write_configs()
+    for m in member_zone:
+        procs[m].send_signal(signal.SIGHUP)
+    want = {m: {h for h, z in zone_of.items() if z == zone} for m, zone in member_zone.items()}
+    orphans = {h for h, z in zone_of.items() if z not in member_zone.values()}
+    seen = {}
+
+    def zoned():
+        for m in member_zone:
+            seen[m] = owned(m)
+        return all(seen[m] is not None and set(seen[m]) == want[m] and
+                   all(r["state"] == "ready" for r in seen[m].values()) for m in member_zone)
+    ok = wait_until(zoned, 15, 0.25)
+    check("zones: each member owns exactly its zone's hosts, all probed", bool(ok),
+          "; ".join(f"{m}: want {len(want[m])} {member_zone[m]} hosts, owns "
+                    f"{len(seen.get(m) or {})} ({len(set(seen.get(m) or {}) - want[m])} "
+                    f"of other zones), ready "
+                    f"{sum(r['state'] == 'ready' for r in (seen.get(m) or {}).values())}"
+                    for m in member_zone))
+    if not ok:
+        return
+    # fleetsim: every session to a host comes from its owner's source address; none to orphans.
+    peer_of = {h: SOURCES[m] for m, hosts in want.items() for h in hosts}
+    wrong = []
+
+    def sessions_right():
+        wrong[:] = [(h, sorted(e["sessions_by_peer"])) for h, e in clients_of_sim().items()
+                    if set(e["sessions_by_peer"]) != ({peer_of[h]} if h in peer_of else set())]
+        return not wrong
+    check("zones: sessions only from the owner's source address, none to orphaned hosts",
+          wait_until(sessions_right, 10, 0.5), f"{len(wrong)} hosts wrong, e.g. {wrong[:4]}")
+    # One interval later: every owned host probed by its owner only, no orphan probed.
+    since_ms = int(time.time() * 1000)
+    time.sleep(5.5)
+    bad = []
+    for host, entry in clients_of_sim().items():
+        peers = [s["peer"] for s in entry["scripts"] if s["unix_ms"] > since_ms]
+        if (host in peer_of and (not peers or set(peers) != {peer_of[host]})) or \
+                (host not in peer_of and peers):
+            bad.append((host, zone_of[host], sorted(set(peers))))
+    check("zones: in one interval each owned host's scripts came from its owner only, none "
+          "to orphaned hosts", not bad, f"{len(bad)} hosts, e.g. {bad[:4]}")
+    # Every "who owns it" answer agrees.
+    east, west, north = (sorted(h for h in inventory if zone_of[h] == z)[0]
+                         for z in ("east", "west", "north"))
+    plain = sorted(h for h in inventory if zone_of[h] is None)[0]
+    status, _, body = get(32502, f"/api/v1/cluster?hosts={east},{west},{north},{plain}")
+    data = json.loads(body)["data"] if status == 200 else {}
+    owners = [o["owner"] for o in data.get("owners", [])]
+    counts = {m["name"]: (m["zone"], m["owned_hosts"]) for m in data.get("members", [])}
+    check("zones: /api/v1/cluster owners, counts and orphaned hosts",
+          owners == ["c1", "c2", None, None] and data.get("orphaned_hosts") == len(orphans) and
+          counts == {m: (member_zone[m], len(want[m])) for m in member_zone},
+          f"status {status}: owners {owners}, orphaned {data.get('orphaned_hosts')} (want "
+          f"{len(orphans)}), members {counts}")
+    metrics = get(32501, "/metrics")[2]
+    check("zones: fleetps_cluster_orphaned_hosts and owned_hosts",
+          f'fleetps_cluster_orphaned_hosts{{cluster="e2e"}} {len(orphans)}' in metrics and
+          f'fleetps_cluster_owned_hosts{{cluster="e2e"}} {len(want["c1"])}' in metrics,
+          "\n".join(l for l in metrics.splitlines() if "orphaned_hosts" in l or
+                    "owned_hosts" in l))
+    sd = {g["targets"][0]: g["labels"].get("__meta_fleetps_collector")
+          for g in json.loads(get(32501, "/sd")[2])}
+    want_sd = {h: (f"127.0.0.1:{MEMBER_PORTS['c1']}" if zone_of[h] == "east" else
+                   f"127.0.0.1:{MEMBER_PORTS['c2']}" if zone_of[h] == "west" else None)
+               for h in inventory}
+    sd_wrong = [(h, a) for h, a in sd.items() if a != want_sd.get(h, "absent")]
+    check("zones: /sd owner per zone, none for orphaned hosts",
+          set(sd) == inventory and not sd_wrong, f"{len(sd_wrong)} wrong, e.g. {sd_wrong[:3]}")
+    only_c2 = {g["targets"][0] for g in json.loads(get(32501, "/sd?collector=c2")[2])}
+    check("zones: /sd?collector=c2 is zone west", only_c2 == want["c2"],
+          f"{len(only_c2)} hosts, {len(only_c2 - want['c2'])} not west")
+    status, headers, _ = get(32501, f"/probe?target={west}")
+    check("zones: /probe of a west host via c1 goes to c2",
+          status == 200 and headers.get("X-Fleetps-Owner") == "c2", f"{status} {headers}")
+    status, _, body = get(32501, "/api/v1/hosts?per_page=1000", timeout=5)
+    data = json.loads(body)["data"] if status == 200 else {}
+    fleet = {h["host"]: h.get("collector") for h in data.get("hosts", [])}
+    want_fleet = {h: m for m, hosts in want.items() for h in hosts}
+    check("zones: fan-out lists each zone's hosts with their owner and counts the orphans",
+          {h: c for h, c in fleet.items() if h in want_fleet} == want_fleet and
+          data.get("unowned", {}).get("hosts") == len(orphans) and
+          data["unowned"].get("reason") == "unowned (no eligible member in its zone)",
+          f"status {status}, {len(fleet)} hosts, unowned {data.get('unowned')}")
+    print(f"zones phase: {time.monotonic() - t0:.1f} s", flush=True)
 
 
 def main():
@@ -53,7 +173,8 @@ def main():
                     "--dialects", "linux-procps=100"]
         subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
                        check=True, capture_output=True)
-        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir] + sim_args)
+        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir, "--control",
+                                     f"127.0.0.1:{SIM_CONTROL}"] + sim_args)
         if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
             raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
 
@@ -66,8 +187,17 @@ def main():
                              "static": {"members": members}}
         config["collector"] = {"enable_reload_endpoint": False, "threads": 1}
         config_path = os.path.join(work, "fleet.yaml")
-        with open(config_path, "w") as f:
-            yaml.safe_dump(config, f)
+
+        def write_configs():
+            """fleet.yaml, and cN.yaml: the same but cN's own collector.source_address."""
+            with open(config_path, "w") as f:
+                yaml.safe_dump(config, f)
+            for name, source in SOURCES.items():
+                own = json.loads(json.dumps(config))
+                own["collector"]["source_address"] = source
+                with open(os.path.join(work, name + ".yaml"), "w") as f:
+                    yaml.safe_dump(own, f)
+        write_configs()
         inventory = {h["name"] for h in config["hosts"]}
 
         # A member not in the list is refused with a clear message.
@@ -79,7 +209,8 @@ def main():
 
         logs = {}
         for name, port in MEMBER_PORTS.items():
-            logs[name] = start(name, [fleetps, "run", "--config", config_path,
+            logs[name] = start(name, [fleetps, "run", "--config",
+                                      os.path.join(work, name + ".yaml"),
                                       "--cluster-member", name, "--listen", f"127.0.0.1:{port}"])
 
         def all_ready(names):
@@ -196,8 +327,7 @@ def main():
         # c3 leaves: the file without it, SIGHUP to the survivors.
         before = {m: owned(m) for m in ("c1", "c2")}
         config["cluster"]["static"]["members"] = [m for m in members if m["name"] != "c3"]
-        with open(config_path, "w") as f:
-            yaml.safe_dump(config, f)
+        write_configs()
         for m in ("c1", "c2"):
             procs[m].send_signal(signal.SIGHUP)
         sets = wait_until(lambda: all_ready(("c1", "c2")), 20, 0.25)
@@ -216,6 +346,7 @@ def main():
         check("cluster_member_left logged",
               "event=cluster_member_left" in open(logs["c1"]).read() and
               "member=c3" in open(logs["c1"]).read())
+        check_zones(fleetps, config, write_configs, inventory, run, owned)
     except Fatal as e:
         print(f"FATAL {e}", flush=True)
         failures.append("fatal")

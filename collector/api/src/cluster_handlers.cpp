@@ -170,10 +170,7 @@ boost::asio::awaitable<HttpAnswer> ClusterHandlers::ServiceDiscovery(
   groups.reserve(hosts.size());
   for (const config::HostSpec* host : hosts) {
     const config::HostSpec& spec = *host;
-    std::int32_t owner = -1;
-    if (view && !view->bucket_owner.empty()) {
-      owner = view->bucket_owner[cluster::BucketOf(spec.name, view->buckets)];
-    }
+    const std::int32_t owner = view ? view->OwnerIndexOf(spec.name) : -1;
     if (only_member && owner != *only_member) continue;
     if (sharding && cluster::HashMod(spec.name, sharding->second) != sharding->first) continue;
     json::object labels;

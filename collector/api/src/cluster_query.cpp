@@ -116,9 +116,11 @@ void AddCompleteness(const cluster::ClusterView& view, std::span<const std::stri
   data["incomplete"] = !members.empty() || !unowned.empty();
   data["missing_members"] = std::move(members);
   const std::size_t unowned_count = unowned.size();
-  data["unowned"] = json::object{{"hosts", unowned_count},
-                                 {"hosts_folded", FoldHostNames(std::move(unowned))},
-                                 {"reason", "unowned (handover in progress)"}};
+  data["unowned"] = json::object{
+      {"hosts", unowned_count},
+      {"hosts_folded", FoldHostNames(std::move(unowned))},
+      {"reason", view.membership == "static" ? "unowned (no eligible member in its zone)"
+                                             : "unowned (handover in progress)"}};
 }
 
 // -1, 0, 1 for two sort values of one key: numbers by value, strings bytewise.
@@ -196,11 +198,11 @@ json::object Document(json::object data) {
 
 std::vector<std::size_t> MembersToAsk(const cluster::ClusterView& view) {
   std::vector<bool> owns(view.members.size(), false);
-  for (const std::int32_t owner : view.bucket_owner) {
+  view.ForEachBucketOwner([&owns](std::int32_t owner) {
     if (owner >= 0 && static_cast<std::size_t>(owner) < owns.size()) {
       owns[static_cast<std::size_t>(owner)] = true;
     }
-  }
+  });
   std::vector<std::size_t> ask;
   for (std::size_t i = 0; i < view.members.size(); ++i) {
     const auto state = view.members[i].state;

@@ -177,7 +177,8 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         inventory_(std::move(loaded.inventory)),
         member_(std::move(member)),
         view_(inventory_.cluster.membership == config::ClusterMembership::kStatic
-                  ? cluster::BuildStaticView(inventory_.cluster, member_, BuildVersion())
+                  ? cluster::BuildStaticView(inventory_.cluster, inventory_.hosts, member_,
+                                             BuildVersion())
                   : nullptr),
         all_hosts_(std::make_shared<const std::vector<config::HostSpec>>(inventory_.hosts)),
         owned_hosts_(etcd    ? std::vector<config::HostSpec>{}
@@ -595,7 +596,8 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         engine_->SetInventory(names, sha);
       });
     } else if (loaded->inventory.cluster.Clustered()) {
-      new_view = cluster::BuildStaticView(loaded->inventory.cluster, member_, BuildVersion());
+      new_view = cluster::BuildStaticView(loaded->inventory.cluster, loaded->inventory.hosts,
+                                          member_, BuildVersion());
       new_owned = cluster::OwnedHosts(*new_view, loaded->inventory.hosts);
       LogMemberChanges(*view_, *new_view);
     } else {

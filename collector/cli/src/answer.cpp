@@ -247,7 +247,10 @@ std::string Answer::IncompleteNotes() const {
   }
   if (const auto unowned = fields.Object("unowned");
       unowned && unowned->Number("hosts").value_or(0) > 0) {
-    notes += "warning: " + HostsText(*unowned, "unowned (handover in progress)");
+    // The server says why (static: no member of the host's zone; etcd: a handover).
+    const std::string reason = unowned->Cell("reason");
+    notes += "warning: " +
+             HostsText(*unowned, reason.empty() ? "unowned (handover in progress)" : reason);
     if (const std::string hosts = unowned->Cell("hosts_folded"); !hosts.empty()) {
       notes += ": " + ShortHostList(hosts);
     }

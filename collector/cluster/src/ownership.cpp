@@ -409,7 +409,8 @@ struct OwnershipEngine::Impl {
     return v;
   }
 
-  // Participants eligible for buckets, zones ignored (not implemented yet).
+  // Participants eligible for buckets, zones ignored: etcd mode does not apply zones (the config
+  // loader refuses cluster.zone_label with membership etcd).
   std::vector<MemberSpec> Participants() const {
     std::vector<MemberSpec> out;
     for (const auto& [name, m] : members) {

@@ -1,6 +1,7 @@
 #include "fleetps/collector/cluster/static_membership.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace fleetps::collector::cluster {
@@ -41,7 +42,57 @@ ResolvedSelf ResolveStaticSelf(const config::ClusterSettings& cluster, const Sel
   return out;
 }
 
+namespace {
+
+// Per bucket, the desired owner among `specs` of zone `zone` (index into `specs`, or -1).
+std::vector<std::int32_t> BucketTable(std::span<const MemberSpec> specs, std::uint32_t buckets,
+                                      std::string_view zone) {
+  std::vector<std::int32_t> table(buckets, -1);
+  for (std::uint32_t bucket = 0; bucket < buckets; ++bucket) {
+    if (const auto owner = DesiredOwner(specs, bucket, zone)) {
+      table[bucket] = static_cast<std::int32_t>(*owner);
+    }
+  }
+  return table;
+}
+
+// Fills `view.bucket_owner` (hosts without a zone; every host when zones are not applied),
+// `view.zone_owners` and `view.host_zone` (BuildStaticView says how). `view.members` is final.
+void AssignBuckets(ClusterView& view, std::string_view zone_label,
+                   std::span<const config::HostSpec> hosts) {
+  view.zone_owners.clear();
+  view.host_zone.clear();
+  std::vector<MemberSpec> specs;
+  specs.reserve(view.members.size());
+  for (const MemberView& member : view.members) specs.push_back(member.spec);
+  // Zones not applied: everyone is eligible for everything (one table, as without zones).
+  if (zone_label.empty()) {
+    for (MemberSpec& spec : specs) spec.zone.clear();
+  }
+  view.bucket_owner = BucketTable(specs, view.buckets, {});
+  if (zone_label.empty()) return;
+  std::set<std::string> zones;
+  for (const MemberSpec& spec : specs) {
+    if (!spec.zone.empty()) zones.insert(spec.zone);
+  }
+  std::map<std::string, std::int32_t, std::less<>> zone_index;
+  for (const std::string& zone : zones) {
+    zone_index.emplace(zone, static_cast<std::int32_t>(view.zone_owners.size()));
+    view.zone_owners.push_back(ZoneOwners{zone, BucketTable(specs, view.buckets, zone)});
+  }
+  const std::string label_name(zone_label);
+  for (const config::HostSpec& host : hosts) {
+    const auto label = host.labels.find(label_name);
+    if (label == host.labels.end() || label->second.empty()) continue;
+    const auto it = zone_index.find(label->second);
+    view.host_zone.emplace(host.name, it == zone_index.end() ? -1 : it->second);
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<const ClusterView> BuildStaticView(const config::ClusterSettings& cluster,
+                                                   std::span<const config::HostSpec> hosts,
                                                    std::string_view self,
                                                    std::string_view version) {
   auto view = std::make_shared<ClusterView>();
@@ -58,15 +109,7 @@ std::shared_ptr<const ClusterView> BuildStaticView(const config::ClusterSettings
   }
   std::sort(view->members.begin(), view->members.end(),
             [](const MemberView& a, const MemberView& b) { return a.spec.name < b.spec.name; });
-  std::vector<MemberSpec> specs;
-  specs.reserve(view->members.size());
-  for (const MemberView& member : view->members) specs.push_back(member.spec);
-  view->bucket_owner.assign(view->buckets, -1);
-  for (std::uint32_t bucket = 0; bucket < view->buckets; ++bucket) {
-    if (const auto owner = DesiredOwner(specs, bucket)) {
-      view->bucket_owner[bucket] = static_cast<std::int32_t>(*owner);
-    }
-  }
+  AssignBuckets(*view, cluster.zone_label, hosts);
   return view;
 }
 
@@ -84,16 +127,14 @@ OwnershipCounts CountOwnership(const ClusterView& view, std::span<const config::
   OwnershipCounts counts;
   counts.hosts.assign(view.members.size(), 0);
   counts.buckets.assign(view.members.size(), 0);
-  for (const std::int32_t owner : view.bucket_owner) {
-    if (owner >= 0) ++counts.buckets[static_cast<std::size_t>(owner)];
-  }
-  if (view.bucket_owner.empty() || view.buckets == 0) {
-    counts.orphaned_hosts = hosts.size();
-    return counts;
-  }
+  view.ForEachBucketOwner([&counts](std::int32_t owner) {
+    if (owner >= 0 && static_cast<std::size_t>(owner) < counts.buckets.size()) {
+      ++counts.buckets[static_cast<std::size_t>(owner)];
+    }
+  });
   for (const config::HostSpec& host : hosts) {
-    const std::int32_t owner = view.bucket_owner[BucketOf(host.name, view.buckets)];
-    if (owner < 0) {
+    const std::int32_t owner = view.OwnerIndexOf(host.name);
+    if (owner < 0 || static_cast<std::size_t>(owner) >= counts.hosts.size()) {
       ++counts.orphaned_hosts;
     } else {
       ++counts.hosts[static_cast<std::size_t>(owner)];

@@ -272,7 +272,13 @@ TEST(ClusterQueryMergeTest, HostsInABucketNobodyOwnsAreReportedUnowned) {
   EXPECT_TRUE(data.at("missing_members").as_array().empty());
   EXPECT_EQ(data.at("unowned").at("hosts"), expected.size());
   EXPECT_EQ(Text(data.at("unowned").at("hosts_folded")), FoldHostNames(expected));
-  EXPECT_EQ(data.at("unowned").at("reason"), "unowned (handover in progress)");
+  // A static view has no handovers: an unowned host has no eligible member (its zone).
+  EXPECT_EQ(data.at("unowned").at("reason"), "unowned (no eligible member in its zone)");
+  view.membership = "etcd";
+  const json::object etcd_doc =
+      json::parse(MergeQueryAnswers(view, hosts, LocalAnswers(owned, 50), RssDown(), 50, false))
+          .as_object();
+  EXPECT_EQ(etcd_doc.at("data").at("unowned").at("reason"), "unowned (handover in progress)");
 }
 
 TEST(ClusterQueryMergeTest, SocketsMergeByPortProtoAndAddressAfterTheHost) {

@@ -354,6 +354,18 @@ TEST(TableCluster, AnIncompleteAnswerNamesEachMissingMemberWithItsHostsFolded) {
   }
 }
 
+TEST(TableCluster, TheUnownedWarningGivesTheServersReason) {
+  // A static cluster's unowned hosts have no member in their zone; no handover is coming.
+  const std::string json = ClusterAnswer(
+      "",
+      R"j({"hosts":3,"hosts_folded":"db[1-3]","reason":"unowned (no eligible member in its zone)"})j",
+      true);
+  const Rendered r = RenderProcessesTable(json, {});
+  EXPECT_NE(r.err.find("warning: 3 hosts unowned (no eligible member in its zone): db[1-3]\n"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(TableCluster, ALongHostListIsCutBetweenRanges) {
   std::string folded;
   for (int i = 10; i < 40; i += 2) {

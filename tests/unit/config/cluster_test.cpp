@@ -110,6 +110,21 @@ TEST(ClusterConfigTest, EtcdNeedsEndpoints) {
               HasSubstr("c.yaml:3:15: membership etcd needs cluster.etcd.endpoints"));
 }
 
+TEST(ClusterConfigTest, EtcdRefusesZoneLabel) {
+  // Zones are applied by static membership only: etcd would accept the key and ignore it.
+  const LoadResult result = LoadCluster(
+      "cluster:\n  name: p\n  membership: etcd\n  zone_label: dc\n"
+      "  etcd: {endpoints: [http://h:1]}\n");
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(Diagnostics(result),
+              HasSubstr("c.yaml:4:15: cluster.zone_label is applied with membership static only "
+                        "for now: membership etcd would ignore it"));
+  const LoadResult fine = LoadCluster(
+      "cluster:\n  name: p\n  membership: static\n  zone_label: dc\n"
+      "  static: {members: [{name: a, advertise: http://h:1, zone: dc1}]}\n");
+  EXPECT_TRUE(fine.ok()) << Diagnostics(fine);
+}
+
 TEST(ClusterConfigTest, ABadEndpointIsReportedAlone) {
   const LoadResult result = LoadCluster(
       "cluster:\n  name: p\n  membership: etcd\n  etcd: {endpoints: [http://h:1, ftp://x:1]}\n");

@@ -24,8 +24,9 @@
 //   - View() (the ClusterPort), State(), Stats() for metrics; Drain() to leave gracefully.
 //
 // A member checks /meta/buckets once (the first writes it): with another bucket count it stays a
-// viewer. Zones are not implemented yet: every participant is eligible for every bucket, whatever
-// its zone. Warm standby (§6.5) is not implemented either.
+// viewer. Zones are not applied in etcd mode (the config loader refuses cluster.zone_label with
+// membership etcd): every participant is eligible for every bucket, whatever its zone. Warm standby
+// (§6.5) is not implemented either.
 #pragma once
 
 #include <array>

@@ -38,9 +38,17 @@ struct ResolvedSelf {
 
 /// The view of a static cluster as member `self` sees it: members from the list (sorted by
 /// name, all participants, `self` marked and given `version`), and every bucket owned by its
-/// desired owner among the members without a zone (hosts' zones are not applied in static mode).
+/// desired owner (scale-out.md §6.3 "Zones"):
+/// - `cluster.zone_label` unset: zones are not applied; every member (zone or not) is eligible
+///   for every bucket, and `hosts` is not read.
+/// - `cluster.zone_label` set: a host's zone is the value of its label `zone_label` ("" when it
+///   has none). Hosts without a zone are owned among the members without a zone
+///   (`bucket_owner`); a host of zone Z among the members of zone Z (`zone_owners`); a host of a
+///   zone that no member names has no owner (orphaned). `hosts` (the inventory) gives the view
+///   its host → zone map, so every "who owns this host" question (ClusterView::OwnerOf) agrees.
 [[nodiscard]] std::shared_ptr<const ClusterView> BuildStaticView(
-    const config::ClusterSettings& cluster, std::string_view self, std::string_view version);
+    const config::ClusterSettings& cluster, std::span<const config::HostSpec> hosts,
+    std::string_view self, std::string_view version);
 
 /// The hosts of `hosts` that `view` gives to its self member, in order.
 [[nodiscard]] std::vector<config::HostSpec> OwnedHosts(const ClusterView& view,
