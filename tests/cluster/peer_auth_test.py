@@ -257,6 +257,8 @@ def main():
               "fleetps_cluster_failsafe on e2 = " + str(metric("e2", "fleetps_cluster_failsafe")))
     except Fatal as e:
         check("prerequisites", False, str(e))
+    except Exception as e:  # noqa: BLE001 - reported as a failure; the processes still stop
+        check("no unexpected error", False, repr(e))
     finally:
         if etcd is not None:
             etcd.close()
