@@ -163,10 +163,11 @@ def main():
             except OSError as e:
                 return (0, {}, str(e))
 
-        # c2's first probe of the host may still be under way: 503 "starting" until it is.
-        first = wait_until(lambda: (lambda r: r if r[0] != 503 else None)(probe("c1", GOOD)),
-                           15, 0.2) or probe("c1", GOOD)
-        status, headers, body = first
+        # c2's first probe of the host may still be under way (503 until it is): asked directly.
+        if not wait_until(lambda: probe("c2", GOOD)[0] == 200, 15, 0.2):
+            raise Fatal(f"c2 does not answer /probe for its own {host} with 200 within 15 s: "
+                        f"{probe('c2', GOOD)[:1]}")
+        status, headers, body = probe("c1", GOOD)
         check("c1 forwards the caller's credentials: 200 from the owner",
               status == 200 and headers.get("X-Fleetps-Owner") == "c2" and "fleetps_" in body,
               f"want 200 from c2, got {status} owner={headers.get('X-Fleetps-Owner')}: "
