@@ -114,6 +114,7 @@ void Loader::LoadRoot(const YAML::Node& root) {
                } else if (key == "collector") {
                  ParseCollector(value, pos);
                } else if (key == "cluster") {
+                 cluster_pos_ = PosOf(key_node);
                  ParseCluster(value, pos);
                } else if (key == "hosts") {
                  has_hosts = true;
@@ -128,6 +129,7 @@ void Loader::LoadRoot(const YAML::Node& root) {
                  ParseProcessNames(value, pos);
                }
              });
+  CheckPeerHttp();
   if (!has_hosts) {
     Report(PosOf(root), "missing required key \"hosts\"");
     return;

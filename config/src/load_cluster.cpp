@@ -11,6 +11,7 @@
 #include "checks.hpp"
 #include "fleetps/config/cluster.hpp"
 #include "fleetps/config/units.hpp"
+#include "fleetps/config/web_config.hpp"
 #include "loader.hpp"
 
 namespace fleetps::config::detail {
@@ -35,6 +36,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
     return;
   }
   ClusterSettings& c = inventory_.cluster;
+  peer_http_pos_ = cluster_pos_;
   Pos membership_pos = pos;
   Pos fence_margin_pos = pos;
   Pos lease_ttl_pos = pos;
@@ -96,6 +98,9 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
                } else if (key == "static") {
                  static_pos = p;
                  ParseClusterStatic(v, p);
+               } else if (key == "peer_http") {
+                 peer_http_pos_ = PosOf(key_node);
+                 ParseClusterPeerHttp(v, p);
                }
              });
   if (!request_timeout_set) c.etcd.request_timeout = c.etcd.lease_ttl / 5;
@@ -282,6 +287,92 @@ void Loader::ParseClusterStatic(const YAML::Node& value, Pos pos) {
           if (ok && has_name && has_advertise) members.push_back(std::move(member));
         }
       });
+}
+
+void Loader::ParseClusterPeerHttp(const YAML::Node& value, Pos pos) {
+  if (value.IsNull()) return;
+  if (!value.IsMap()) {
+    Report(pos, "expected a mapping, got " + Describe(value));
+    return;
+  }
+  ClusterPeerHttpSettings& peer = inventory_.cluster.peer_http;
+  ForEachKey(value, "in cluster.peer_http", &kClusterPeerHttpKeys,
+             [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& v) {
+               const Pos p = ValuePos(key_node, v);
+               if (v.IsNull()) return;
+               if (!v.IsMap()) {
+                 Report(p, "expected a mapping, got " + Describe(v));
+                 return;
+               }
+               if (key == "basic_auth") {
+                 bool has_username = false;
+                 bool has_password_file = false;
+                 ForEachKey(v, "in cluster.peer_http.basic_auth", &kClusterPeerBasicAuthKeys,
+                            [&](const std::string& k, const YAML::Node& kn, const YAML::Node& bv) {
+                              const Pos bp = ValuePos(kn, bv);
+                              if (k == "username") {
+                                has_username = true;
+                                peer_username_pos_ = bp;
+                                if (auto user = Checked(bv, bp, "a user name", CheckUser)) {
+                                  peer.username = *user;
+                                }
+                              } else if (auto path = Path(bv, bp)) {
+                                has_password_file = true;
+                                peer.password_file = *path;
+                                CheckReadableFile(*path, bp, "password_file");
+                              } else {
+                                has_password_file = true;
+                              }
+                            });
+                 if (!has_username) {
+                   Report(p, "missing required key \"username\" in cluster.peer_http.basic_auth");
+                 }
+                 if (!has_password_file) {
+                   Report(p,
+                          "missing required key \"password_file\" in cluster.peer_http.basic_auth");
+                 }
+               } else {
+                 ForEachKey(v, "in cluster.peer_http.tls_config", &kClusterPeerTlsKeys,
+                            [&](const std::string&, const YAML::Node& kn, const YAML::Node& tv) {
+                              const Pos tp = ValuePos(kn, tv);
+                              if (auto path = Path(tv, tp)) {
+                                peer.ca_file = *path;
+                                CheckReadableFile(*path, tp, "ca_file");
+                              }
+                            });
+               }
+             });
+}
+
+void Loader::CheckPeerHttp() {
+  const ClusterSettings& c = inventory_.cluster;
+  const std::string& web_path = inventory_.collector.web_config_file;
+  if (!c.Clustered() || web_path.empty()) return;
+  const WebConfigResult web = LoadWebConfigFile(web_path);
+  if (!web.ok()) return;
+  const WebConfig& w = *web.config;
+  if (!w.basic_auth_users.empty()) {
+    if (c.peer_http.username.empty()) {
+      // A username written but rejected has been reported where it stands.
+      if (peer_username_pos_ == Pos{})
+        Report(peer_http_pos_,
+               "collector.web_config_file turns basic auth on (basic_auth_users): members ask "
+               "each other (failsafe, /probe forwarding) and need cluster.peer_http.basic_auth "
+               "with one of its users");
+    } else if (!w.basic_auth_users.contains(c.peer_http.username)) {
+      Report(peer_username_pos_,
+             "user " + Quote(c.peer_http.username) +
+                 " is not in the basic_auth_users of collector.web_config_file");
+    }
+  }
+  if (w.tls && (w.tls->client_auth_type == ClientAuthType::kRequireAnyClientCert ||
+                w.tls->client_auth_type == ClientAuthType::kRequireAndVerifyClientCert)) {
+    Report(peer_http_pos_,
+           "collector.web_config_file requires client certificates (client_auth_type " +
+               std::string(ClientAuthTypeName(w.tls->client_auth_type)) +
+               "): members ask each other (failsafe, /probe forwarding) and have no client "
+               "certificate to present; use VerifyClientCertIfGiven with basic auth instead");
+  }
 }
 
 }  // namespace fleetps::config::detail

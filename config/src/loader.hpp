@@ -38,7 +38,11 @@ inline const KeyList kClusterKeys{"name",          "membership",  "buckets",
                                   "zone_label",    "min_members", "min_members_timeout",
                                   "max_hosts",     "standby",     "failsafe",
                                   "drain_timeout", "settle",      "handover_warm_timeout",
-                                  "fence_margin",  "etcd",        "static"};
+                                  "fence_margin",  "etcd",        "static",
+                                  "peer_http"};
+inline const KeyList kClusterPeerHttpKeys{"basic_auth", "tls_config"};
+inline const KeyList kClusterPeerBasicAuthKeys{"username", "password_file"};
+inline const KeyList kClusterPeerTlsKeys{"ca_file"};
 inline const KeyList kClusterEtcdKeys{"endpoints", "lease_ttl", "request_timeout",
                                       "tls",       "username",  "password_file"};
 inline const KeyList kClusterTlsKeys{"ca_file", "cert_file", "key_file"};
@@ -272,6 +276,11 @@ class Loader : public YamlReader {
   void ParseClusterEtcd(const YAML::Node& value, Pos pos, Pos& lease_ttl_pos,
                         bool& request_timeout_set, bool& endpoints_written);
   void ParseClusterStatic(const YAML::Node& value, Pos pos);
+  void ParseClusterPeerHttp(const YAML::Node& value, Pos pos);
+  // A clustered config whose web config (collector.web_config_file) members cannot pass with
+  // cluster.peer_http: basic auth without peer credentials, or required client certificates.
+  // A web config that does not load is skipped here (its own diagnostics are the caller's).
+  void CheckPeerHttp();
   void CheckReadableFile(const std::string& path, Pos pos, std::string_view what);
 
   // ---- load_hosts.cpp: inheritance, expansion, cross-checks ----
@@ -287,6 +296,9 @@ class Loader : public YamlReader {
   std::optional<HostSpec> Merge(const HostEntry& entry, const std::string& shown);
 
   Settings defaults_;
+  Pos cluster_pos_;    // where `cluster:` was written
+  Pos peer_http_pos_;  // where `cluster.peer_http` was written; cluster_pos_ when it was not
+  Pos peer_username_pos_;
   const LoadOptions& options_;
   std::vector<HostEntry> entries_;
   Inventory inventory_;

@@ -80,11 +80,12 @@ MemberAnswer FromReply(MemberAnswer answer,
 asio::awaitable<std::vector<MemberAnswer>> AskMembers(
     const cluster::ClusterView& view, const std::vector<std::size_t>& members,
     const ApiRequest& request, const std::string& local_query, std::chrono::milliseconds deadline,
-    std::size_t max_answer_bytes, const LocalAnswer& self) {
+    std::size_t max_answer_bytes, const LocalAnswer& self, std::string peer_ca_file) {
   auto batch = std::make_shared<detail::FanOutBatch<MemberAnswer>>(members.size());
   std::vector<MemberAnswer> answers(members.size());
   HttpClientOptions client;
   client.authorization = std::string(request.http[boost::beast::http::field::authorization]);
+  client.ca_file = std::move(peer_ca_file);
   std::string target = request.path;
   target.append("?").append(local_query);
   const auto executor = co_await asio::this_coro::executor;

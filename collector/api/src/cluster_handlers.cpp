@@ -230,10 +230,13 @@ boost::asio::awaitable<HttpAnswer> ClusterHandlers::Probe(const ApiRequest& requ
   const std::string advertise = owner->advertise;
   const std::string owner_name = owner->spec.name;
   // HttpGet blocks: it runs on an API worker, never on the thread that serves scrapes.
-  RouteHandler forward = [advertise, owner_name,
-                          path](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
-    HttpClientOptions options;
-    options.headers.emplace_back(std::string(kForwardedHeader), "1");
+  // The caller's credentials go on (as the fan-out's do); without any, this member's own
+  // (cluster.peer_http), so a port with basic auth answers a forward as it answers the caller.
+  HttpClientOptions options = cluster_->PeerClient();
+  options.authorization = std::string(request.http[http::field::authorization]);
+  options.headers.emplace_back(std::string(kForwardedHeader), "1");
+  RouteHandler forward = [advertise, owner_name, path, options = std::move(options)](
+                             const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
     const auto reply = HttpGet(advertise, path, kForwardTimeout, options);
     if (!reply) {
       std::string why = "owner " + owner_name + " did not answer: " + reply.error().message;

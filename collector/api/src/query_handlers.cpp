@@ -355,8 +355,10 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutQuery(const ApiRequest& 
   const LocalAnswer self = [this, listening](const ApiRequest& local) {
     return Query(local, listening);
   };
-  const std::vector<MemberAnswer> answers = co_await AskMembers(
-      *view, members, request, local_query, deadline, cluster_query_.max_answer_bytes, self);
+  std::string peer_ca_file = cluster_->PeerClient().ca_file;
+  const std::vector<MemberAnswer> answers =
+      co_await AskMembers(*view, members, request, local_query, deadline,
+                          cluster_query_.max_answer_bytes, self, std::move(peer_ca_file));
   const std::vector<std::string> inventory = InventoryNames();
   // The merge sorts up to members × limit rows: on the API workers, off the io thread.
   const RouteHandler merge = [&](const ApiRequest& r) -> boost::asio::awaitable<HttpAnswer> {
@@ -378,9 +380,10 @@ boost::asio::awaitable<HttpAnswer> QueryHandlers::FanOutHosts(
   local_options.local = true;
   const std::string local_query = FleetListQueryString(local_options, FleetListOptions{});
   const LocalAnswer self = [this](const ApiRequest& local) { return Hosts(local); };
+  std::string peer_ca_file = cluster_->PeerClient().ca_file;
   const std::vector<MemberAnswer> answers =
       co_await AskMembers(*view, members, request, local_query, cluster_query_.deadline,
-                          cluster_query_.max_answer_bytes, self);
+                          cluster_query_.max_answer_bytes, self, std::move(peer_ca_file));
   const std::vector<std::string> inventory = InventoryNames();
   std::string body = MergeHostsAnswers(*view, inventory, answers, options);
   co_return JsonAnswer(request, http::status::ok, std::move(body));

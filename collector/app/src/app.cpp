@@ -4,13 +4,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -93,6 +96,11 @@ HttpServerOptions HttpOptions(const config::HttpSettings& http) {
 
 constexpr auto kHostShutdownDeadline = 8s;  // inside the top-level 10 s
 constexpr auto kReloadCoalesce = 250ms;
+// A peer refusing the failsafe question is logged at most this often (per peer).
+constexpr auto kPeerRefusalLogPeriod = 60s;
+// fleetps_cluster_peer_errors_total's reasons, indexed by PeerError.
+enum class PeerError : std::size_t { kAuth, kUnreachable, kBadAnswer };
+constexpr std::array<std::string_view, 3> kPeerErrorReasons{"auth", "unreachable", "bad_answer"};
 constexpr std::size_t kEventQueue = 1 << 16;
 
 std::string Join(const std::vector<std::string>& items, std::size_t max = 10) {
@@ -109,7 +117,29 @@ struct LoadedConfig {
   config::Inventory inventory;
   GroupingRules grouping;
   WebSecurity web;  // from collector.web_config_file
+  // cluster.peer_http with its password read: what this member sends its peers on its own behalf.
+  HttpClientOptions peer;
 };
+
+// cluster.peer_http as client options, the password the first line of its password_file; the
+// problem (never the password) when that cannot be read.
+boost::system::result<HttpClientOptions, std::string> PeerClientOptions(
+    const config::ClusterPeerHttpSettings& peer) {
+  HttpClientOptions options;
+  options.ca_file = peer.ca_file;
+  if (peer.username.empty()) return options;
+  std::ifstream in(peer.password_file);
+  std::string password;
+  if (!in || !std::getline(in, password)) {
+    return boost::system::result<HttpClientOptions, std::string>(
+        boost::system::in_place_error,
+        "cannot read cluster.peer_http.basic_auth.password_file " + peer.password_file);
+  }
+  if (password.ends_with('\r')) password.pop_back();
+  options.user = peer.username;
+  options.password = std::move(password);
+  return options;
+}
 
 // Loads and validates everything `run` needs. On failure `config` is empty and `problems` holds
 // one `file:line:col: message` line per problem, each also logged under `event`.
@@ -140,7 +170,13 @@ ConfigLoad LoadConfig(const std::string& path, std::string_view event,
     for (const auto& line : web.error()) fail(line);
     return out;
   }
-  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*grouping), std::move(*web)};
+  auto peer = PeerClientOptions(loaded.inventory->cluster.peer_http);
+  if (!peer) {
+    fail(path + ": " + peer.error());
+    return out;
+  }
+  out.config = LoadedConfig{std::move(*loaded.inventory), std::move(*grouping), std::move(*web),
+                            std::move(*peer)};
   return out;
 }
 
@@ -186,6 +222,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
                              : inventory_.hosts),
         bcrypt_(std::move(bcrypt)),
         web_(std::move(loaded.web)),
+        peer_client_(std::move(loaded.peer)),
         listen_(std::move(listen)),
         io_(static_cast<int>(Threads())),
         control_(asio::make_strand(io_)),
@@ -615,6 +652,7 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       // New connections and requests use it; open connections keep their TLS session.
       std::lock_guard lock(web_mu_);
       web_ = std::move(loaded->web);
+      peer_client_ = std::move(loaded->peer);
     }
     if (whole.http_changed && http_) http_->SetOptions(ServerOptions());
     std::optional<GroupingRules> grouping;
@@ -865,21 +903,67 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     }
   }
 
-  // hooks.peer_store_down: GET /api/v1/cluster/failsafe on the peer, within request_timeout.
+  // hooks.peer_store_down: GET /api/v1/cluster/failsafe on the peer, within request_timeout,
+  // with this member's own credentials (cluster.peer_http). Anything but a 200 saying
+  // store_down is "the peer reaches etcd" (no failsafe): a failure is counted by reason, and a
+  // refusal (401/403: the peer does not accept cluster.peer_http) is also logged, once a minute
+  // per peer at most, since it silently keeps failsafe from ever engaging.
   asio::awaitable<bool> PeerStoreDown(std::string advertise) {
     // A named options object: GCC 12 destroys a braced temporary passed by value to a
     // coroutine inside co_await twice ("free(): invalid pointer" when etcd lost its quorum).
-    HttpClientOptions client;
+    HttpClientOptions client = PeerClient();
+    std::string server = advertise;
     auto reply = co_await AsyncHttpGet(
-        std::move(advertise), "/api/v1/cluster/failsafe",
+        std::move(server), "/api/v1/cluster/failsafe",
         std::chrono::duration_cast<std::chrono::milliseconds>(failsafe_timeout_), std::move(client),
         4096);
-    if (!reply || reply->status != 200) co_return false;
-    boost::system::error_code ec;
-    const auto answer = boost::json::parse(reply->body, ec);
-    if (ec || !answer.is_object()) co_return false;
-    const auto* down = answer.as_object().if_contains("store_down");
-    co_return down != nullptr && down->is_bool() && down->as_bool();
+    if (!reply) {
+      ++peer_errors_[static_cast<std::size_t>(PeerError::kUnreachable)];
+      co_return false;
+    }
+    if (reply->status == 401 || reply->status == 403) {
+      ++peer_errors_[static_cast<std::size_t>(PeerError::kAuth)];
+      LogPeerRefusal(advertise, reply->status);
+      co_return false;
+    }
+    bool store_down = false;
+    bool understood = false;
+    if (reply->status == 200) {
+      boost::system::error_code ec;
+      const auto answer = boost::json::parse(reply->body, ec);
+      if (!ec && answer.is_object()) {
+        const auto* down = answer.as_object().if_contains("store_down");
+        understood = down != nullptr && down->is_bool();
+        store_down = understood && down->as_bool();
+      }
+    }
+    if (!understood) ++peer_errors_[static_cast<std::size_t>(PeerError::kBadAnswer)];
+    co_return store_down;
+  }
+
+  void LogPeerRefusal(const std::string& advertise, unsigned status) {
+    const auto now = std::chrono::steady_clock::now();
+    std::uint64_t suppressed = 0;
+    {
+      std::lock_guard lock(peer_log_mu_);
+      auto [it, fresh] = peer_refusals_logged_.try_emplace(advertise, now, 0);
+      if (!fresh && now - it->second.first < kPeerRefusalLogPeriod) {
+        ++it->second.second;
+        return;
+      }
+      suppressed = it->second.second;
+      it->second = {now, 0};
+    }
+    Log(LogLevel::kError, "cluster_peer_refused",
+        {{"cluster", inventory_.cluster.name},
+         {"member", member_},
+         {"peer", advertise},
+         {"status", std::to_string(status)},
+         {"request", "GET /api/v1/cluster/failsafe"},
+         {"suppressed", std::to_string(suppressed)},
+         {"detail",
+          "the peer refuses this member's credentials (cluster.peer_http): failsafe cannot "
+          "engage while etcd is down"}});
   }
 
   // The agents' probe gate: a permit while this member may probe `host` (it owns it and its
@@ -1014,6 +1098,9 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     d.revision = stats.revision;
     d.expected_members = stats.expected_members;
     d.probes_fenced = probes_fenced_.load();
+    for (std::size_t r = 0; r < kPeerErrorReasons.size(); ++r) {
+      d.peer_errors.push_back({std::string(kPeerErrorReasons[r]), peer_errors_[r].load()});
+    }
     for (int dir = 0; dir < cluster::OwnershipStats::kDirections; ++dir) {
       for (int r = 0; r < cluster::OwnershipStats::kReasons; ++r) {
         d.handovers.push_back({dir == cluster::OwnershipStats::kIn ? "in" : "out",
@@ -1108,6 +1195,12 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
     }
   }
 
+  // cluster.peer_http as in force (ClusterPort): /probe forwards, the fan-out's CA, failsafe.
+  HttpClientOptions PeerClient() const override {
+    std::lock_guard lock(web_mu_);
+    return peer_client_;
+  }
+
   // The web config in force; the HTTP threads read it per connection and request.
   WebSecurity Web() const {
     std::lock_guard lock(web_mu_);
@@ -1132,7 +1225,8 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
       ComputeClusterMetrics(view_, all_hosts_);
   std::shared_ptr<BcryptVerifier> bcrypt_;  // shared by the authenticators of every reload
   mutable std::mutex web_mu_;
-  WebSecurity web_;  // guarded by web_mu_
+  WebSecurity web_;                // guarded by web_mu_
+  HttpClientOptions peer_client_;  // guarded by web_mu_: cluster.peer_http, password read
   std::shared_ptr<AuthFailureCounts> auth_failures_ = std::make_shared<AuthFailureCounts>();
   std::string listen_;
   asio::io_context io_;
@@ -1182,6 +1276,12 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
   // guarded: each running host's last status and agent generation (replayed on ownership)
   std::map<std::string, std::pair<agent::HostStatus, std::uint64_t>> last_status_;
   std::atomic<std::uint64_t> probes_fenced_{0};
+  // The failsafe question's failures, by PeerError (fleetps_cluster_peer_errors_total).
+  std::array<std::atomic<std::uint64_t>, kPeerErrorReasons.size()> peer_errors_{};
+  std::mutex peer_log_mu_;
+  // guarded by peer_log_mu_: when each peer's refusal was last logged, and refusals since
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::uint64_t>>
+      peer_refusals_logged_;
   // guarded: each running agent and its strand, for ProbeSoon when a warm host becomes owned
   std::map<std::string, std::pair<std::weak_ptr<agent::HostAgent>, asio::any_io_executor>>
       warm_agents_;

@@ -76,6 +76,15 @@ int CheckConfig(std::span<const std::string_view> args, std::ostream& out, std::
                               : "basic auth for " + std::to_string(users) +
                                     (users == 1 ? " user" : " users"));
   }
+  // Peer credentials (cluster.peer_http), the password file named, never its content.
+  if (const config::ClusterPeerHttpSettings& peer = inventory.cluster.peer_http;
+      inventory.cluster.Clustered() && (!peer.username.empty() || !peer.ca_file.empty())) {
+    web_summary += "; cluster.peer_http: ";
+    web_summary += peer.username.empty() ? std::string("no basic auth")
+                                         : "basic auth as " + peer.username + " (password from " +
+                                               peer.password_file + ")";
+    if (!peer.ca_file.empty()) web_summary += ", CA " + peer.ca_file;
+  }
   out << path << ": ok, " << inventory.hosts.size()
       << (inventory.hosts.size() == 1 ? " host, " : " hosts, ") << inventory.process_names.size()
       << (inventory.process_names.size() == 1 ? " process group rule" : " process group rules")

@@ -501,6 +501,14 @@ void WalkCollectorSeries(SeriesSink& sink, const SelfMetrics& self, const FleetS
           sink.Sample(family, {{"cluster", self.cluster->name}}, value);
         }
         break;
+      case CatalogIndex("fleetps_cluster_peer_errors_total"):
+        if (self.cluster && self.cluster->dynamic) {
+          for (const auto& [reason, count] : self.cluster->dynamic->peer_errors) {
+            sink.Sample(family, {{"cluster", self.cluster->name}, {"reason", reason}},
+                        static_cast<double>(count));
+          }
+        }
+        break;
       case CatalogIndex("fleetps_cluster_handovers_total"):
         if (self.cluster && self.cluster->dynamic) {
           for (const auto& h : self.cluster->dynamic->handovers) {

@@ -477,6 +477,7 @@ SelfMetrics FullSelf() {
   dynamic.handover_seconds = {{"join", handover.Snapshot()},
                               {"failover", Histogram({1}).Snapshot()}};
   dynamic.coordination_requests = {{"keepalive", "ok", 99}, {"claim", "unavailable", 1}};
+  dynamic.peer_errors = {{"auth", 2}, {"unreachable", 0}, {"bad_answer", 1}};
   cluster.dynamic = std::move(dynamic);
   self.cluster = std::move(cluster);
   return self;

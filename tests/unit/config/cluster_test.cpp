@@ -2,7 +2,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -233,6 +238,102 @@ TEST(ClusterConfigTest, SectionIsPartOfTheDiff) {
   EXPECT_TRUE(DiffInventories(*before.inventory, *after.inventory).cluster_changed);
   EXPECT_FALSE(DiffInventories(*before.inventory, *after.inventory).collector_changed);
   EXPECT_TRUE(DiffInventories(*before.inventory, *before.inventory).empty());
+}
+
+// A web config written to a temporary file for the cluster.peer_http cross-checks; removed with
+// the object.
+class TempWebConfig {
+ public:
+  explicit TempWebConfig(std::string_view yaml) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "peerauth-XXXXXX").string();
+    const int fd = mkstemp(pattern.data());
+    EXPECT_GE(fd, 0);
+    if (fd >= 0) close(fd);
+    path_ = pattern;
+    std::ofstream(path_) << yaml;
+  }
+  ~TempWebConfig() { std::filesystem::remove(path_); }
+  TempWebConfig(const TempWebConfig&) = delete;
+  TempWebConfig& operator=(const TempWebConfig&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+constexpr std::string_view kBasicAuthWeb =
+    "basic_auth_users:\n  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n";
+
+// A static cluster behind `web`, with `peer_http` (indented under cluster) appended.
+LoadResult LoadPeerCluster(const TempWebConfig& web, std::string_view peer_http) {
+  return LoadCluster("collector: {web_config_file: " + web.path() + R"(}
+cluster:
+  name: p
+  membership: static
+  static: {members: [{name: a, advertise: http://h:1}]}
+)" + std::string(peer_http));
+}
+
+TEST(ClusterConfigTest, ReadsPeerHttp) {
+  const LoadResult result = LoadCluster(R"(cluster:
+  peer_http:
+    basic_auth: {username: fleetps, password_file: /dev/null}
+    tls_config: {ca_file: /dev/null}
+)");
+  ASSERT_TRUE(result.ok()) << Diagnostics(result);
+  const ClusterPeerHttpSettings& peer = result.inventory->cluster.peer_http;
+  EXPECT_EQ(peer.username, "fleetps");
+  EXPECT_EQ(peer.password_file, "/dev/null");
+  EXPECT_EQ(peer.ca_file, "/dev/null");
+}
+
+TEST(ClusterConfigTest, BasicAuthOnThePortNeedsPeerCredentials) {
+  const TempWebConfig web(kBasicAuthWeb);
+  const LoadResult missing = LoadPeerCluster(web, "");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_THAT(Diagnostics(missing),
+              HasSubstr("c.yaml:2:1: collector.web_config_file turns basic auth on "
+                        "(basic_auth_users): members ask each other (failsafe, /probe "
+                        "forwarding) and need cluster.peer_http.basic_auth"));
+  const LoadResult unknown_user = LoadPeerCluster(
+      web, "  peer_http:\n    basic_auth: {username: bob, password_file: /dev/null}\n");
+  EXPECT_THAT(Diagnostics(unknown_user),
+              HasSubstr("c.yaml:7:28: user \"bob\" is not in the basic_auth_users of "
+                        "collector.web_config_file"));
+  const LoadResult good = LoadPeerCluster(
+      web, "  peer_http:\n    basic_auth: {username: alice, password_file: /dev/null}\n");
+  EXPECT_TRUE(good.ok()) << Diagnostics(good);
+  // Not clustered: nobody asks a peer, nothing to check.
+  const LoadResult alone = LoadCluster("collector: {web_config_file: " + web.path() + "}\n");
+  EXPECT_TRUE(alone.ok()) << Diagnostics(alone);
+}
+
+TEST(ClusterConfigTest, RequiredClientCertificatesAreRefusedForAClusteredPort) {
+  const TempWebConfig required(R"(tls_server_config:
+  cert_file: s.crt
+  key_file: s.key
+  client_ca_file: ca.crt
+  client_auth_type: RequireAndVerifyClientCert
+)");
+  const LoadResult refused = LoadPeerCluster(required, "  peer_http: {}\n");
+  EXPECT_THAT(Diagnostics(refused),
+              HasSubstr("c.yaml:6:3: collector.web_config_file requires client certificates "
+                        "(client_auth_type RequireAndVerifyClientCert): members ask each other"));
+  const TempWebConfig optional(R"(tls_server_config:
+  cert_file: s.crt
+  key_file: s.key
+  client_ca_file: ca.crt
+  client_auth_type: VerifyClientCertIfGiven
+)");
+  const LoadResult accepted = LoadPeerCluster(optional, "");
+  EXPECT_TRUE(accepted.ok()) << Diagnostics(accepted);
+}
+
+TEST(ClusterConfigTest, PeerHttpIsPartOfTheDiff) {
+  const auto before = LoadCluster("cluster: {peer_http: {tls_config: {ca_file: /dev/null}}}\n");
+  const auto after = LoadCluster("cluster: {peer_http: {tls_config: {ca_file: /dev/zero}}}\n");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_TRUE(DiffInventories(*before.inventory, *after.inventory).cluster_changed);
 }
 
 TEST(ClusterConfigTest, UrlHelpers) {

@@ -48,6 +48,18 @@ struct ClusterEtcdSettings {
   bool operator==(const ClusterEtcdSettings&) const = default;
 };
 
+/// `cluster.peer_http`: how this member authenticates to its peers' HTTP port when it calls
+/// them on its own behalf (the failsafe question; a /probe forward whose caller sent no
+/// credentials), for a port protected by `collector.web_config_file`. In the shape of a
+/// Prometheus scrape config's `basic_auth` and `tls_config`.
+struct ClusterPeerHttpSettings {
+  std::string username;  ///< basic_auth.username; empty = no basic auth
+  std::string
+      password_file;    ///< basic_auth.password_file: first line is the password; never logged
+  std::string ca_file;  ///< tls_config.ca_file; empty = the system's CAs
+  bool operator==(const ClusterPeerHttpSettings&) const = default;
+};
+
 /// The whole `cluster:` section with defaults applied (scale-out.md §6.4).
 struct ClusterSettings {
   std::string name;  ///< required unless membership is none; etcd prefix and `cluster` label
@@ -64,6 +76,7 @@ struct ClusterSettings {
   std::chrono::milliseconds handover_warm_timeout{30'000};
   std::chrono::milliseconds fence_margin{2'000};
   ClusterEtcdSettings etcd;
+  ClusterPeerHttpSettings peer_http;
   std::vector<ClusterMember> static_members;  ///< `cluster.static.members`, in file order
 
   [[nodiscard]] bool Clustered() const noexcept { return membership != ClusterMembership::kNone; }

@@ -38,7 +38,9 @@ class ClusterHandlers {
       const ApiRequest& request) const;
 
   /// GET /probe?target=HOST: answered here when this member owns HOST (or not clustered);
-  /// else forwarded one hop to the owner, whose answer (status and body) is passed on. A
+  /// else forwarded one hop to the owner, whose answer (status and body) is passed on; the
+  /// forward carries the caller's Authorization header, or without one the member's own
+  /// credentials (ClusterPort::PeerClient, cluster.peer_http), and trusts its CA file. A
   /// request that was itself forwarded (kForwardedHeader) for a host owned elsewhere is 421,
   /// a host nobody owns 503, an owner that cannot be reached 502.
   [[nodiscard]] boost::asio::awaitable<HttpAnswer> Probe(const ApiRequest& request) const;

@@ -47,14 +47,16 @@ using LocalAnswer = std::function<boost::asio::awaitable<HttpAnswer>(const ApiRe
 /// Sends `request` (its path, with `local_query` as its query string) to every member of
 /// `members` (indexes into view.members) at once: the member marked self through `self`, the
 /// others with an HTTP GET to their advertise URL carrying the caller's Authorization header
-/// (peers share the web config), each within `deadline`. Answers in the order of `members`;
+/// (peers share the web config) and trusting `peer_ca_file` for https:// peers (empty = the
+/// system's CAs; cluster.peer_http.tls_config.ca_file), each within `deadline`. Answers in the
+/// order of `members`;
 /// one that failed, timed out (`did not answer within 2s`), was larger than `max_answer_bytes`
 /// or was not 200 (`HTTP 503: MESSAGE`) has no body and says why. Completes by `deadline` plus
 /// a short margin (the self answer excepted, which is bounded by its own limits).
 [[nodiscard]] boost::asio::awaitable<std::vector<MemberAnswer>> AskMembers(
     const cluster::ClusterView& view, const std::vector<std::size_t>& members,
     const ApiRequest& request, const std::string& local_query, std::chrono::milliseconds deadline,
-    std::size_t max_answer_bytes, const LocalAnswer& self);
+    std::size_t max_answer_bytes, const LocalAnswer& self, std::string peer_ca_file);
 
 /// The members a coordinator asks: participants and draining members, and any other member
 /// that owns a bucket in `view` (it still answers for those hosts). Indexes into view.members.

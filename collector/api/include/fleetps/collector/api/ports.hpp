@@ -20,6 +20,7 @@
 #include "fleetps/collector/cluster/cluster_view.hpp"
 #include "fleetps/collector/exposition/exposition.hpp"
 #include "fleetps/collector/fleet/fleet_state.hpp"
+#include "fleetps/collector/http/http_client.hpp"
 #include "fleetps/config/inventory.hpp"
 #include "fleetps/registry/bus.hpp"
 
@@ -71,6 +72,9 @@ class ClusterPort {
   /// Why this member is not (yet) a working member, in words for /api/v1/cluster (e.g. "not
   /// registered with etcd, retrying: ..."); empty when there is nothing to say.
   [[nodiscard]] virtual std::string Problem() const { return {}; }
+  /// How this member reaches its peers on its own behalf (cluster.peer_http): basic auth
+  /// credentials and the CA file for https:// peers; empty = none, the system's CAs.
+  [[nodiscard]] virtual HttpClientOptions PeerClient() const { return {}; }
 };
 
 /// The fleet as the read endpoints see it.

@@ -64,6 +64,9 @@ struct ClusterSelfMetrics {
       std::uint64_t count = 0;
     };
     std::vector<Requests> coordination_requests;  ///< every op and result from the start
+    /// The failsafe question's failures by reason (auth, unreachable, bad_answer), every
+    /// reason from the start.
+    std::vector<std::pair<std::string, std::uint64_t>> peer_errors;
   };
   std::optional<Dynamic> dynamic;
 };

@@ -201,6 +201,8 @@ inline constexpr std::array kMetricCatalog = {
                      "cluster.min_members, for alerting"},
     MetricDescriptor{"fleetps_cluster_probes_fenced_total", MetricType::kCounter,
                      "Probes not sent because this member was fenced (not a failure of the host)"},
+    MetricDescriptor{"fleetps_cluster_peer_errors_total", MetricType::kCounter,
+                     "Failed failsafe questions to a peer, by reason (auth = 401/403)"},
     // The collector process, the standard Prometheus process collector's names (/proc/self).
     MetricDescriptor{"process_cpu_seconds_total", MetricType::kCounter,
                      "Total user and system CPU time spent in seconds"},
