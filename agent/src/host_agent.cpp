@@ -255,7 +255,9 @@ asio::awaitable<void> HostAgent::Lifecycle() {
       circuit_.Reset();
       ready_at = Clock::now();
       SetState(HostState::kReady);
-      if (options_.probe_when_ready && !std::exchange(probed_when_ready_, true)) ProbeSoon();
+      const bool first_ready =
+          options_.probe_when_ready && !std::exchange(probed_when_ready_, true);
+      if (first_ready || std::exchange(probe_on_ready_, false)) ProbeSoon();
       ec = co_await Watch();
     }
     const FailureDetail failure = session_.LastFailure();
@@ -399,13 +401,17 @@ asio::awaitable<void> HostAgent::Ticker() {
                                            TickPhase(spec_.name, spec_.interval));
   if (!tick_timer_) tick_timer_.emplace(strand_);
   for (;;) {
-    tick_timer_->expires_at(schedule.Peek());
-    ticker_waiting_ = true;
-    auto [ec] = co_await tick_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
-    ticker_waiting_ = false;
-    // ProbeSoon: an extra tick now, the schedule untouched. Anything else cancels the loop.
-    const bool soon = ec && std::exchange(probe_soon_, false);
-    if (ec && !soon) ThrowCancelled();
+    // ProbeSoon: an extra tick now, the schedule untouched. Asked while a probe ran, it is
+    // served as soon as that probe has ended. Anything else that ends the wait cancels the loop.
+    bool soon = std::exchange(probe_soon_, false);
+    if (!soon) {
+      tick_timer_->expires_at(schedule.Peek());
+      ticker_waiting_ = true;
+      auto [ec] = co_await tick_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+      ticker_waiting_ = false;
+      soon = std::exchange(probe_soon_, false);  // a request that lost the race with the tick
+      if (ec && !soon) ThrowCancelled();
+    }
     const auto at = soon ? Clock::now() : schedule.Next().at;
     const std::uint64_t seq = next_seq_++;
     next_tick_ = schedule.Peek();
@@ -418,9 +424,14 @@ asio::awaitable<void> HostAgent::Ticker() {
 }
 
 void HostAgent::ProbeSoon() {
-  if (!ticker_waiting_ || !tick_timer_ || probe_soon_) return;
-  probe_soon_ = true;
-  tick_timer_->cancel();
+  // Not ready yet (a claim can come before a slow warm-up has connected): the probe comes the
+  // moment the session is ready, not at the host's next tick after that.
+  if (status_.state != HostState::kReady) {
+    probe_on_ready_ = true;
+    return;
+  }
+  if (std::exchange(probe_soon_, true)) return;
+  if (ticker_waiting_ && tick_timer_) tick_timer_->cancel();
 }
 
 asio::awaitable<void> HostAgent::SkipTicks() {

@@ -452,7 +452,10 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
         state_.OnResult(result, event->generation);
         // A tick on a host that is not ready is not a probe (epoch 0): its host_state line
         // already told why, and one line per interval per down host would flood the log.
-        if (result.status != agent::ProbeStatus::kOk && result.session_epoch != 0) {
+        // Nor is a skipped tick (the probe before it still running, or the cluster's probe gate
+        // closed: a host kept warm for a handover, a fenced member); metrics count those.
+        if (result.status != agent::ProbeStatus::kOk &&
+            result.status != agent::ProbeStatus::kSkipped && result.session_epoch != 0) {
           Log(LogLevel::kWarn, "probe_failed",
               {{"host", result.host},
                {"status", agent::ProbeStatusName(result.status)},

@@ -38,6 +38,8 @@ constexpr std::size_t kMaxReply = 256u << 20;
 // A slow member gets at least this much of the deadline before the next one is tried.
 constexpr std::chrono::milliseconds kMinAttempt{300};
 constexpr std::chrono::milliseconds kRoundPause{50};  // after every endpoint failed once
+// A full read of the cluster prefix gets at least this long (and 4 × request_timeout).
+constexpr std::chrono::milliseconds kMinRangeTimeout{8000};
 
 std::string Base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
@@ -494,7 +496,14 @@ asio::awaitable<boost::system::result<Revision>> EtcdCoordinator::Put(std::strin
 asio::awaitable<boost::system::result<Snapshot>> EtcdCoordinator::Range(std::string prefix) {
   using Out = boost::system::result<Snapshot>;
   json::object request{{"key", Base64(prefix)}, {"range_end", Base64(PrefixEnd(prefix))}};
-  auto answer = co_await Call("/v3/kv/range", json::serialize(request));
+  // The whole cluster prefix (16,384 claims and more) is one answer of megabytes; on a busy
+  // store it takes seconds (1.4-3 s measured under load after a quorum loss), which the short
+  // deadline of a keepalive-sized call never allows: members then never rebuilt their view.
+  const auto range_timeout = std::max(4 * options_.request_timeout,
+                                      kMinRangeTimeout);
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto answer = co_await CallWithin("/v3/kv/range", json::serialize(request),
+                                    Clock::now() + range_timeout);
   if (!answer) co_return Count<Out>(CoordinationOp::kRange, answer.error());
   auto object = ParseObject(*answer);
   if (!object) co_return Count<Out>(CoordinationOp::kRange, object.error());

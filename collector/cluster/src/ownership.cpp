@@ -566,6 +566,10 @@ struct OwnershipEngine::Impl {
         const LeaseId revoking = std::exchange(stale_lease, 0);
         const boost::system::error_code revoked = co_await coord.Revoke(revoking);
         if (Aborted(revoked)) co_return false;
+        // Store unreachable: try again before the next grant. Dropped, the old claims would
+        // hold this member's own buckets until the old lease expires, which the store
+        // extends at every leader election (9 s after a quorum loss instead of at once).
+        if (revoked == CoordinatorErrc::kUnavailable) stale_lease = revoking;
       }
       if (!buckets_checked) {
         const bool checked = co_await CheckBuckets();

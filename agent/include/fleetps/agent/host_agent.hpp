@@ -203,9 +203,11 @@ class HostAgent {
   /// reason; a pid out of range gives `error`/`internal` without any remote work.
   [[nodiscard]] boost::asio::awaitable<OpenFilesOutcome> RunOpenFiles(std::int64_t pid);
 
-  /// Runs a scheduled probe now (its own tick `seq`) when the tick loop is waiting for the next
-  /// tick, instead of at that tick; the schedule keeps its phase. No effect while a probe runs.
-  /// On the strand. (A cluster member calls it when a host it kept warm becomes its own.)
+  /// Runs a scheduled probe now (its own tick `seq`), the schedule keeping its phase: at once
+  /// when the tick loop is waiting, right after the probe in flight otherwise, and the moment
+  /// the session is ready when it is not (connecting, fingerprinting, backoff). Requests before
+  /// that probe starts are one. On the strand. (A cluster member calls it when a host it kept
+  /// warm becomes its own.)
   void ProbeSoon();
 
   [[nodiscard]] HostState State() const noexcept { return status_.state; }
@@ -255,6 +257,7 @@ class HostAgent {
   bool probe_soon_ = false;
   bool ticker_waiting_ = false;
   bool probed_when_ready_ = false;
+  bool probe_on_ready_ = false;  // ProbeSoon came before the session was ready
   std::mt19937_64 rng_;
   // Channel choice (see the class comment).
   ChannelMode channel_ = ChannelMode::kShell;

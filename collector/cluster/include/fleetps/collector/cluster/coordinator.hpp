@@ -86,7 +86,8 @@ class Coordinator {
   virtual boost::asio::awaitable<boost::system::result<Revision>> Put(std::string key,
                                                                       std::string value,
                                                                       LeaseId lease) = 0;
-  /// Every key under `prefix`, at one revision.
+  /// Every key under `prefix`, at one revision. Its deadline may be longer than the other
+  /// calls' (a cluster's whole prefix is one large answer).
   virtual boost::asio::awaitable<boost::system::result<Snapshot>> Range(std::string prefix) = 0;
 
   /// For each key: create it with `value` under `lease` only if it does not exist. Batched
