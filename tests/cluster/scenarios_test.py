@@ -52,6 +52,12 @@ T4 check 0 lost (every host owned once and probed within 2 intervals) after the 
 others by converging before the next.
 With --membership static only T1 (without the etcd parts) and T10 run (the others need leases).
 FIGURE lines carry the measured times.
+
+CI runs 300 hosts, not the 1,500 of §8.1: with --hosts 1500 on the 2-core machine (load
+average ~10 from other builds) the fan-out CLI of T10 timed out (`server busy`), T7b saw an
+8.0 s probe gap, and after T7b the members did not converge again within 60 s (probes timing
+out at probe_timeout 4 s): 300 probes/s next to fleetsim, etcd and Prometheus is more than two
+cores give. More than 900 hosts take fleetsim's block anywhere in 19200-32767.
 """
 import argparse
 import datetime
@@ -224,6 +230,14 @@ def moved_gaps(clients, before, after, since, until):
 def worst(gaps):
     host = max(gaps, key=gaps.get, default=None)
     return (gaps[host], host) if host else (0.0, None)
+
+
+def timeline(clients, host, t0, h):
+    """A host's scripts as [(seconds after t0, member)] (for failure messages)."""
+    member = {c["source"]: n for n, c in h.collectors.items()}
+    return [(round(s["unix_ms"] / 1000 - t0, 2), member.get(s["peer"], s["peer"]))
+            for e in clients if e["name"] == host for s in e["scripts"]
+            if s["unix_ms"] / 1000 >= t0 - 2 * h.interval_s]
 
 
 def lost_now(report, h, what, names, timeout):
@@ -559,7 +573,10 @@ def t4_join(report, h, sets):
     gap, host = worst(gaps)
     report.figure("T4 longest probe gap of a moved host", gap)
     report.check("T4 moved hosts: no probe gap beyond one interval",
-                 gap <= h.interval_s + SLACK, f"{gap:.2f} s on {host}")
+                 gap <= h.interval_s + SLACK,
+                 f"{gap:.2f} s on {host}, scripts after the join: "
+                 f"{timeline(clients, host, t_join, h)}; over 1 interval + {SLACK} s: "
+                 f"{sorted((round(g, 2), x) for x, g in gaps.items() if g > h.interval_s + SLACK)}")
     lost_now(report, h, "T4", None, 2 * h.interval_s)
     return h.converged()
 
@@ -656,7 +673,9 @@ def t3_drain(report, h, sets):
     report.figure("T3 longest probe gap of a moved host", gap)
     report.check("T3 moved hosts: no probe gap beyond one interval + 2 s",
                  len(gaps) == len(moving) and gap <= h.interval_s + 2,
-                 f"{gap:.2f} s on {host}")
+                 f"{gap:.2f} s on {host}, scripts after the SIGTERM: "
+                 f"{timeline(clients, host, t_term, h)}; over 1 interval + 2 s: "
+                 f"{sorted((round(g, 2), x) for x, g in gaps.items() if g > h.interval_s + 2)}")
     # Receivers' fleetps_cluster_handover_seconds{reason="drain"}: what this drain added.
     added = {}
     for r in receivers:
@@ -818,8 +837,11 @@ def main():
 
     try:
         t_spawned = time.time()
+        # More hosts than the harness' 900-port block: any free block below the ephemeral range
+        # (the other tests' blocks too: the cluster tests run alone, under the e2e lock).
+        port_range = (23100, 23999) if args.hosts <= 900 else (19200, 32767)
         with Harness(args.fleetps, args.fleetsim, hosts=args.hosts, membership=args.membership,
-                     cluster={"drain_timeout": f"{DRAIN_TIMEOUT_S}s"}
+                     port_range=port_range, cluster={"drain_timeout": f"{DRAIN_TIMEOUT_S}s"}
                      if args.membership == "etcd" else None) as h:
             t = time.monotonic()
             sets = h.wait_converged(40 + args.hosts / 50)
