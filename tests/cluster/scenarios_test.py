@@ -47,6 +47,10 @@ T3 (c3 drained; the last):
   probe gap of a moved host beyond one interval + 2 s; the receivers'
   `fleetps_cluster_handover_seconds{reason="drain"}` grew (count > 0) with p99 (bucket upper
   bound) ≤ 5 s.
+With --known-handover-gaps (ClusterScenarios passes it until the product bug is fixed) T4's
+and T3's probe gaps without the receiver's fingerprint and T3's p99 print KNOWN lines instead of
+failing; T4 and T3 still enforce the gap with the fingerprint counted as a script (as the former
+ClusterEtcdMembership did).
 Every scenario also checks 0 doubled (fleetsim attribution; views at one revision); T2, T3 and
 T4 check 0 lost (every host owned once and probed within 2 intervals) after the move, the
 others by converging before the next.
