@@ -1,4 +1,4 @@
-"""What the process-level cluster tests share (static_cluster_test.py, etcd_membership_test.py).
+"""What the process-level cluster tests share (static_cluster_test.py).
 
     run = ClusterRun("fleetps-etcd-cluster-")
     log = run.start("c1", [fleetps, "run", ...])   # dies with the test
