@@ -105,14 +105,15 @@ def max_gap_any(clients, hosts, since, until):
     return worst, worst_host
 
 
-def no_doubles_shared(report, h, what, since):
+def no_doubles_shared(report, h, what, since, views_since=None):
     """no_doubles, but the views check only over answers from members that hold the shared
     inventory: a member with another inventory counts its extra hosts in everyone's share."""
     clients = h.attribution()
     doubled = doubled_by_attribution(clients, h.interval_s, int(since * 1000))
     report.check(f"{what}: no host probed by two collectors (fleetsim)", not doubled,
                  {k: v[-6:] for k, v in list(doubled.items())[:3]})
-    answers = [(t, m, d) for t, m, d in h.observer.since(since) if d and d["hosts"] == h.hosts]
+    answers = [(t, m, d) for t, m, d in h.observer.since(views_since or since)
+               if d and d["hosts"] == h.hosts]
     bad = doubled_by_views(answers)
     report.check(f"{what}: members with the shared inventory agree on ownership at every "
                  "revision", not bad, bad[:3])
@@ -208,7 +209,10 @@ def t9_inventory_mismatch(report, h, sets):
     # Let one more interval pass so that a viewer still probing would show.
     time.sleep(max(0.0, t_switch + h.interval_s + 0.5 - time.time()))
     t_end = time.time()
-    clients = no_doubles_shared(report, h, "T9", t_hup - h.interval_s)
+    # Attribution from the switch on: during the handover itself a receiver's warm fingerprint
+    # between the sender's probes reads like a double to fleetsim when the window opens on the
+    # sender's probes (as in scenarios_test.py's T6); the views at every revision cover it.
+    clients = no_doubles_shared(report, h, "T9", t_switch, views_since=t_hup)
     late = scripts_from(clients, h.peer_of(victim), t_switch)
     report.check("T9 no script from c3's address once it owns nothing (fleetsim)", not late,
                  [(round(t - t_switch, 2), host) for t, host in late[:5]])
@@ -319,20 +323,10 @@ def t7c_quorum_loss_no_failsafe(report, h, sets):
     # One whole interval with everybody fenced: a member still probing would show.
     time.sleep(max(0.0, max(fence_at.values()) + h.interval_s - time.time()))
 
-    # Both members at once: restarted one after the other, the second one's start (etcd 3.4
-    # has no pre-vote) can force another election after quorum is back, and every election
-    # extends the old leases whose claims the members wait for (see the report of T7c).
     t_restart = time.time()
-    healthy = []
-    starts = [threading.Thread(target=lambda i=i: (h.etcd.restart(i), healthy.append(time.time())))
-              for i in victims]
-    for thread in starts:
-        thread.start()
-    for thread in starts:
-        thread.join(30)
-    if not healthy:
-        raise Fatal("T7c: etcd did not come back: " + h.etcd.log_tails())
-    t_quorum = min(healthy)
+    h.etcd.restart(victims[0])  # returns once the two members answer healthy: quorum
+    t_quorum = time.time()
+    h.etcd.restart(victims[1])
     report.figure("T7c etcd restart -> quorum back (healthy)", t_quorum - t_restart)
     owned = wait_until(lambda: h.converged(probed=False), h.ttl_s + 10, 0.2)
     t_owned = time.time()
