@@ -48,7 +48,7 @@ from harness import (Fatal, Harness, doubled_by_attribution, doubled_by_views,  
                      metric_value, self_state, wait_until)
 from scenarios_test import (SLACK, SOURCE, Report, counts_of, no_doubles,  # noqa: E402
                             scripts_from)
-from etcd_cluster import free_port  # noqa: E402
+from etcd_cluster import b64, call, free_port  # noqa: E402
 from e2e_test import http  # noqa: E402  (harness.py put tests/e2e on the path)
 
 RULES = os.path.join(SOURCE, "dashboards", "prometheus", "rules", "fleetps-cluster-alerts.yml")
@@ -134,6 +134,24 @@ def probed_since(h, t0):
         if age is None or now - age < t0:
             return None
     return now
+
+
+def etcd_range_note(h, when):
+    """NOTE: how long a full read of the cluster's prefix (what a member reads before it
+    watches) takes on each etcd member, asked directly (not through a relay)."""
+    prefix = f"/fleetps/{h.config['cluster']['name']}/"
+    body = {"key": b64(prefix), "range_end": b64(prefix[:-1] + chr(ord(prefix[-1]) + 1))}
+    took = []
+    for i in range(len(h.etcd.members)):
+        if not h.etcd.running(i):
+            continue
+        t0 = time.monotonic()
+        try:
+            answer = call(h.etcd.endpoint(i), "/v3/kv/range", body, timeout=10)
+            took.append(f"m{i} {time.monotonic() - t0:.2f} s ({answer.get('count', 0)} keys)")
+        except (OSError, ValueError) as error:
+            took.append(f"m{i} failed after {time.monotonic() - t0:.2f} s: {error}")
+    print(f"NOTE {when}: full prefix range " + "; ".join(took), flush=True)
 
 
 def first_observed(h, since, member, predicate):
@@ -329,8 +347,10 @@ def t7c_quorum_loss_no_failsafe(report, h, sets):
     t_quorum = time.time()
     h.etcd.restart(victims[1])
     report.figure("T7c etcd restart -> quorum back (healthy)", t_quorum - t_restart)
+    etcd_range_note(h, "T7c quorum back")
     owned = wait_until(lambda: h.converged(probed=False), h.ttl_s + 10, 0.2)
     t_owned = time.time()
+    etcd_range_note(h, f"T7c {t_owned - t_quorum:.1f} s after quorum")
     report.check("T7c etcd back: every host owned once", bool(owned),
                  {n: len(s) for n, s in h.owned_sets().items()})
     if owned:
