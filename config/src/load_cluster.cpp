@@ -1,6 +1,7 @@
 // The inventory loader's reading of the `cluster:` section (scale-out.md §7.1) and its
 // cross-checks: the lease timing rule, the member list's shape, readable TLS and password files.
 // It opens no connection.
+#include <optional>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -43,6 +44,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
   Pos etcd_pos = pos;
   Pos static_pos = pos;
   Pos zone_label_pos = pos;
+  std::optional<Pos> standby_pos;  // where `standby: warm` was written
   bool name_set = false;
   bool request_timeout_set = false;
   bool endpoints_written = false;
@@ -80,6 +82,7 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
                } else if (key == "standby") {
                  if (auto s = Enum(v, p, kStandbyChoices)) {
                    c.standby = *s == "warm" ? ClusterStandby::kWarm : ClusterStandby::kNone;
+                   if (c.standby == ClusterStandby::kWarm) standby_pos = p;
                  }
                } else if (key == "failsafe") {
                  if (auto b = Bool(v, p)) c.failsafe = *b;
@@ -122,6 +125,12 @@ void Loader::ParseCluster(const YAML::Node& value, Pos pos) {
            "cluster.zone_label is applied with membership static only for now: membership etcd "
            "would ignore it and let any member own any host; remove zone_label or use "
            "membership static");
+  }
+  // Warm standby (scale-out.md §6.5) is not built: refused rather than accepted and ignored.
+  if (standby_pos) {
+    Report(*standby_pos,
+           "cluster.standby: warm is not implemented yet (no member keeps sessions to hosts it "
+           "does not own); remove it or write standby: none");
   }
   // Patroni's rule: a member that renews every TTL/3 and retries a failed renewal twice must
   // still be inside its lease, minus the fence margin, when it gives up.

@@ -269,8 +269,11 @@ def doubled_by_attribution(clients, interval_s, since_ms=0, until_ms=None):
     window = interval_s * 1000
     doubled = {}
     for entry in clients:
+        # A fingerprint is a session's warm-up or reconnect, not a probe (fleetsim tells them
+        # apart by `kind`); the shapes below still allow for one where it does not.
         scripts = [(s["unix_ms"], s["peer"]) for s in entry["scripts"]
-                   if s["unix_ms"] >= since_ms and (until_ms is None or s["unix_ms"] < until_ms)]
+                   if s["unix_ms"] >= since_ms and (until_ms is None or s["unix_ms"] < until_ms)
+                   and s.get("kind") != "fingerprint"]
         for i in range(len(scripts)):
             runs = []  # [peer, scripts] of the peers seen in [t_i, t_i + interval), in order
             for t, peer in scripts[i:]:

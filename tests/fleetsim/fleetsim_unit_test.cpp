@@ -26,10 +26,10 @@ TEST(AttributionTest, KeepsTheLastScriptsPerHostWithTheirPeers) {
   Fleet fleet(io, keys, options);
   constexpr std::size_t kRecorded = HostClients::kScriptHistory + 10;
   for (std::size_t i = 0; i < kRecorded; ++i) {
-    fleet.RecordScript(1, i < 10 ? "127.0.0.11" : "127.0.0.12");
+    fleet.RecordScript(1, i < 10 ? "127.0.0.11" : "127.0.0.12", i == 0);
   }
-  fleet.RecordScript(2, "127.0.0.13");
-  fleet.RecordScript(3, "127.0.0.14");  // no such host: ignored
+  fleet.RecordScript(2, "127.0.0.13", false);
+  fleet.RecordScript(3, "127.0.0.14", false);  // no such host: ignored
   const HostClients& first = fleet.ClientsOf(1);
   EXPECT_EQ(first.scripts_total, kRecorded);
   ASSERT_EQ(first.scripts.size(), HostClients::kScriptHistory);

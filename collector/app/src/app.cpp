@@ -201,6 +201,32 @@ struct EtcdWiring {
 
 // The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
 // server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
+// The cluster keys whose change an etcd member's reload cannot apply (everything but the peer
+// credentials and the static list, which etcd membership does not read), comma-separated.
+std::string EtcdRestartOnlyChanges(const config::ClusterSettings& now,
+                                   const config::ClusterSettings& loaded) {
+  std::string out;
+  const auto note = [&out](bool changed, std::string_view key) {
+    if (!changed) return;
+    if (!out.empty()) out += ", ";
+    out.append("cluster.").append(key);
+  };
+  note(now.buckets != loaded.buckets, "buckets");
+  note(now.zone_label != loaded.zone_label, "zone_label");
+  note(now.min_members != loaded.min_members ||
+           now.min_members_timeout != loaded.min_members_timeout,
+       "min_members");
+  note(now.max_hosts != loaded.max_hosts, "max_hosts");
+  note(now.standby != loaded.standby, "standby");
+  note(now.failsafe != loaded.failsafe, "failsafe");
+  note(now.drain_timeout != loaded.drain_timeout, "drain_timeout");
+  note(now.settle != loaded.settle, "settle");
+  note(now.handover_warm_timeout != loaded.handover_warm_timeout, "handover_warm_timeout");
+  note(now.fence_margin != loaded.fence_margin, "fence_margin");
+  note(!(now.etcd == loaded.etcd), "etcd");
+  return out;
+}
+
 class App final : public FleetPort, public ControlPort, public ClusterPort {
  public:
   // `member`: this process's name in a static cluster (checked against the list), else empty.
@@ -624,6 +650,20 @@ class App final : public FleetPort, public ControlPort, public ClusterPort {
             "changes to cluster.membership and cluster.name take effect after a "
             "restart"}});
       loaded->inventory.cluster = inventory_.cluster;
+    } else if (engine_) {
+      // The ownership engine keeps the settings it started with; only the peer credentials
+      // are read per call. Say which changes wait for a restart instead of showing new values
+      // that nothing applies.
+      const std::string waiting =
+          EtcdRestartOnlyChanges(inventory_.cluster, loaded->inventory.cluster);
+      if (!waiting.empty()) {
+        Log(LogLevel::kWarn, "config_reload_partial",
+            {{"detail",
+              "with membership etcd, changes to " + waiting + " take effect after a restart"}});
+        config::ClusterPeerHttpSettings peer_http = loaded->inventory.cluster.peer_http;
+        loaded->inventory.cluster = inventory_.cluster;
+        loaded->inventory.cluster.peer_http = std::move(peer_http);
+      }
     }
     // The hosts this member runs before and after: the whole inventory when not clustered,
     // else what the (new) member list assigns to it. Their diff is what the agents see.

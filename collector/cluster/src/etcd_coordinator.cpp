@@ -499,11 +499,10 @@ asio::awaitable<boost::system::result<Snapshot>> EtcdCoordinator::Range(std::str
   // The whole cluster prefix (16,384 claims and more) is one answer of megabytes; on a busy
   // store it takes seconds (1.4-3 s measured under load after a quorum loss), which the short
   // deadline of a keepalive-sized call never allows: members then never rebuilt their view.
-  const auto range_timeout = std::max(4 * options_.request_timeout,
-                                      kMinRangeTimeout);
+  const auto range_timeout = std::max(4 * options_.request_timeout, kMinRangeTimeout);
   co_await asio::this_coro::throw_if_cancelled(false);
-  auto answer = co_await CallWithin("/v3/kv/range", json::serialize(request),
-                                    Clock::now() + range_timeout);
+  auto answer =
+      co_await CallWithin("/v3/kv/range", json::serialize(request), Clock::now() + range_timeout);
   if (!answer) co_return Count<Out>(CoordinationOp::kRange, answer.error());
   auto object = ParseObject(*answer);
   if (!object) co_return Count<Out>(CoordinationOp::kRange, object.error());

@@ -602,6 +602,13 @@ struct OwnershipEngine::Impl {
         if (slept) co_return false;
         continue;
       }
+      if (stale_lease != 0) {
+        // Its revoke above found the store still down (it came back just before the grant):
+        // now it answers, so the old claims go at once instead of when the old lease expires.
+        const boost::system::error_code revoked = co_await coord.Revoke(stale_lease);
+        if (Aborted(revoked)) co_return false;
+        if (revoked != CoordinatorErrc::kUnavailable) stale_lease = 0;
+      }
       published_state = PublishedState();
       member_key_stale = false;
       outer.lease_id_.store(lease);

@@ -346,7 +346,9 @@ class SshConnection final : public Connection {
   }
 
   void BeginAnswer(Channel& c) {
-    fleet_.RecordScript(host_, peer_);
+    // The fingerprint asks uname first; a probe script never does (the cluster tests tell a
+    // receiver's warm-up from a probe by it).
+    fleet_.RecordScript(host_, peer_, c.script.find("fp_b uname-s;") != std::string::npos);
     const Fault fault = fleet_.FaultOf(host_);
     std::uint32_t delay_ms = 0;
     if (fault.kind == FaultKind::kDelay) {

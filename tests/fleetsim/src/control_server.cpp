@@ -59,6 +59,7 @@ json::object ClientsJson(const Fleet& fleet, std::uint32_t number) {
     json::object entry;
     entry["unix_ms"] = script.unix_ms;
     entry["peer"] = script.peer;
+    entry["kind"] = script.fingerprint ? "fingerprint" : "probe";
     scripts.push_back(std::move(entry));
   }
   json::object o;

@@ -207,7 +207,7 @@ void Fleet::Forget(std::uint64_t id, std::uint32_t number, bool ssh) {
   }
 }
 
-void Fleet::RecordScript(std::uint32_t number, const std::string& peer) {
+void Fleet::RecordScript(std::uint32_t number, const std::string& peer, bool fingerprint) {
   if (number < 1 || number > hosts_.size()) {
     return;
   }
@@ -217,7 +217,7 @@ void Fleet::RecordScript(std::uint32_t number, const std::string& peer) {
   }
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::system_clock::now().time_since_epoch());
-  clients.scripts.push_back({now.count(), peer});
+  clients.scripts.push_back({now.count(), peer, fingerprint});
   ++clients.scripts_total;
 }
 

@@ -72,6 +72,7 @@ struct FleetStats {
 struct ScriptRecord {
   std::int64_t unix_ms = 0;  ///< System clock when the script began to be answered.
   std::string peer;          ///< The client's IP address.
+  bool fingerprint = false;  ///< The fingerprint script (a warm-up or reconnect), not a probe.
 };
 
 /// Per host: the last kScriptHistory scripts and the open connections by client address.
@@ -125,7 +126,7 @@ class Fleet {
   ssh_bind BindFor(std::uint32_t number, bool changed_key);
   void Forget(std::uint64_t id, std::uint32_t number, bool ssh);
   /// A connection of host `number` from `peer` begins to answer a script.
-  void RecordScript(std::uint32_t number, const std::string& peer);
+  void RecordScript(std::uint32_t number, const std::string& peer, bool fingerprint);
 
  private:
   struct Host {
