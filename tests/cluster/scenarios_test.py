@@ -2,7 +2,7 @@
 """The scenarios of scale-out.md §8.2 on one harness start (tests/cluster/harness.py).
 
     scenarios_test.py FLEETPS FLEETSIM [--prometheus PATH] [--membership etcd|static]
-                      [--only T1,T10,T5,...] [--hosts N] [--known-handover-gaps]
+                      [--only T1,T10,T5,...] [--hosts N]
 
 Three collectors c1..c3 (source addresses 127.0.0.11..13) over fleetsim (300 hosts by default,
 interval 5 s); with etcd (the default): 3 etcd members, lease_ttl 5 s, fence_margin 1 s, settle
@@ -47,10 +47,8 @@ T3 (c3 drained; the last):
   probe gap of a moved host beyond one interval + 2 s; the receivers'
   `fleetps_cluster_handover_seconds{reason="drain"}` grew (count > 0) with p99 (bucket upper
   bound) ≤ 5 s.
-With --known-handover-gaps (ClusterScenarios passes it until the product bug is fixed) T4's
-and T3's probe gaps without the receiver's fingerprint and T3's p99 print KNOWN lines instead of
-failing; T4 and T3 still enforce the gap with the fingerprint counted as a script (as the former
-ClusterEtcdMembership did).
+T4 and T3 check the gap twice: between probes (fleetsim's `kind`), and with the receiver's
+fingerprint counted as a script (as the former ClusterEtcdMembership did).
 Every scenario also checks 0 doubled (fleetsim attribution; views at one revision); T2, T3 and
 T4 check 0 lost (every host owned once and probed within 2 intervals) after the move, the
 others by converging before the next.
@@ -86,12 +84,6 @@ SELECTOR = '{comm=~"ora_pmon.*"}'
 SLACK = 1.5  # scheduling slack on a shared 2-core machine, for gaps measured by fleetsim
 DRAIN_TIMEOUT_S = 15  # cluster.drain_timeout (T3's exit bound)
 SETTLE_S = 1  # the harness' cluster.settle
-# --known-handover-gaps (CI, until the bug is fixed): a receiver's first probe after a handover
-# can wait for its next tick instead of coming at the claim (T4 8.1 s, T3 7.2 s from the old
-# owner's last probe), and a drain's warm start -> claim takes 5-10 s. The strict checks then
-# print KNOWN lines; the gap counting the receiver's fingerprint as a probe (the former
-# ClusterEtcdMembership drain check) is still enforced.
-KNOWN_HANDOVER_GAPS = False
 
 
 class Report:
@@ -104,14 +96,6 @@ class Report:
               flush=True)
         if not ok:
             self.failures.append(name)
-        return ok
-
-    def known(self, name, ok, detail=""):
-        """A check that an open product bug fails: strict (a failure) unless the run was told
-        about the bug (--known-handover-gaps), then a KNOWN line."""
-        if not KNOWN_HANDOVER_GAPS or ok:
-            return self.check(name, ok, detail)
-        print(f"KNOWN {name}: {str(detail)[:1500]}", flush=True)
         return ok
 
     def figure(self, what, value):
@@ -596,7 +580,7 @@ def t4_join(report, h, sets):
     report.figure("T4 longest script gap of a moved host (fingerprint counted)", loose)
     report.check("T4 moved hosts: no script gap beyond one interval (fingerprint counted)",
                  loose <= h.interval_s + SLACK, f"{loose:.2f} s on {loose_host}")
-    report.known("T4 moved hosts: no probe gap beyond one interval",
+    report.check("T4 moved hosts: no probe gap beyond one interval",
                  gap <= h.interval_s + SLACK,
                  f"{gap:.2f} s on {host}, scripts after the join: "
                  f"{timeline(clients, host, t_join, h)}; over 1 interval + {SLACK} s: "
@@ -702,7 +686,7 @@ def t3_drain(report, h, sets):
     report.figure("T3 longest script gap of a moved host (fingerprint counted)", loose)
     report.check("T3 moved hosts: no script gap beyond one interval + 2 s (fingerprint counted)",
                  loose <= h.interval_s + 2, f"{loose:.2f} s on {loose_host}")
-    report.known("T3 moved hosts: no probe gap beyond one interval + 2 s",
+    report.check("T3 moved hosts: no probe gap beyond one interval + 2 s",
                  len(gaps) == len(moving) and gap <= h.interval_s + 2,
                  f"{gap:.2f} s on {host}, scripts after the SIGTERM: "
                  f"{timeline(clients, host, t_term, h)}; over 1 interval + 2 s: "
@@ -721,7 +705,7 @@ def t3_drain(report, h, sets):
     if p99 is not None:
         print(f"FIGURE T3 receivers' handover_seconds p99 (bucket upper bound): {p99} s",
               flush=True)
-    report.known("T3 handover_seconds p99 (bucket upper bound) <= 5 s",
+    report.check("T3 handover_seconds p99 (bucket upper bound) <= 5 s",
                  p99 is not None and p99 <= 5, f"p99 bucket {p99}: {bounds}")
     return after
 
@@ -856,10 +840,7 @@ def main():
     parser.add_argument("--membership", default="etcd", choices=["etcd", "static"])
     parser.add_argument("--only", default="")
     parser.add_argument("--hosts", type=int, default=300)
-    parser.add_argument("--known-handover-gaps", action="store_true")
     args = parser.parse_args()
-    global KNOWN_HANDOVER_GAPS
-    KNOWN_HANDOVER_GAPS = args.known_handover_gaps
     wanted = set(filter(None, args.only.split(",")))
     etcd_only = {"T7a", "T7b", "T5", "T6", "T11", "T4", "T2", "T3"}
     report = Report()
