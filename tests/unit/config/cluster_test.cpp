@@ -58,7 +58,7 @@ TEST(ClusterConfigTest, ReadsEveryKey) {
   min_members: 2
   min_members_timeout: 1m
   max_hosts: 15000
-  standby: warm
+  standby: none
   failsafe: false
   drain_timeout: 30s
   settle: 1s
@@ -83,7 +83,7 @@ TEST(ClusterConfigTest, ReadsEveryKey) {
   EXPECT_EQ(c.min_members, 2u);
   EXPECT_EQ(c.min_members_timeout, 1min);
   EXPECT_EQ(c.max_hosts, 15000u);
-  EXPECT_EQ(c.standby, ClusterStandby::kWarm);
+  EXPECT_EQ(c.standby, ClusterStandby::kNone);  // warm is refused (StandbyWarmIsRefused)
   EXPECT_FALSE(c.failsafe);
   EXPECT_EQ(c.drain_timeout, 30s);
   EXPECT_EQ(c.settle, 1s);
@@ -128,6 +128,16 @@ TEST(ClusterConfigTest, EtcdRefusesZoneLabel) {
       "cluster:\n  name: p\n  membership: static\n  zone_label: dc\n"
       "  static: {members: [{name: a, advertise: http://h:1, zone: dc1}]}\n");
   EXPECT_TRUE(fine.ok()) << Diagnostics(fine);
+}
+
+TEST(ClusterConfigTest, StandbyWarmIsRefused) {
+  // Warm standby is not built: the key must not be accepted and ignored.
+  const LoadResult result = LoadCluster(
+      "cluster:\n  name: p\n  membership: static\n  standby: warm\n"
+      "  static: {members: [{name: a, advertise: http://h:1}]}\n");
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(Diagnostics(result),
+              HasSubstr("c.yaml:4:12: cluster.standby: warm is not implemented yet"));
 }
 
 TEST(ClusterConfigTest, ABadEndpointIsReportedAlone) {
