@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from e2e_test import die_with_parent  # noqa: E402
+from e2e_test import Fatal, die_with_parent, wait_until  # noqa: E402
 
 
 def get(port, path, headers=None, timeout=10, method="GET"):
@@ -66,6 +66,24 @@ class ClusterRun:
                                                 stdin=subprocess.DEVNULL,
                                                 preexec_fn=die_with_parent)
         return self.log(name)
+
+    def start_fleetsim(self, fleetsim, hosts, base_port, control=None):
+        """fleetsim with `hosts` linux-procps hosts from `base_port` (its config emitted first,
+        control port `control` if given), not waited for; (its state dir, its log path)."""
+        sim_dir = os.path.join(self.work, "sim")
+        sim_args = ["--hosts", str(hosts), "--base-port", str(base_port),
+                    "--dialects", "linux-procps=100"]
+        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
+                       check=True, capture_output=True)
+        control_args = ["--control", f"127.0.0.1:{control}"] if control else []
+        return sim_dir, self.start("fleetsim", [fleetsim, "--state-dir", sim_dir] +
+                                   control_args + sim_args)
+
+    @staticmethod
+    def wait_fleetsim(sim_log):
+        """Raises Fatal unless fleetsim says it is ready within 20 s."""
+        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
+            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
 
     def finish(self):
         """Stops every process (SIGTERM, then SIGKILL after 10 s); the exit status."""

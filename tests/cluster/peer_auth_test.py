@@ -71,12 +71,7 @@ def main():
     try:
         if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(25420, 5):
             raise Fatal("ports 25400-25407 or 25420-25424 are in use")
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
-                    "--dialects", "linux-procps=100"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
-                       check=True, capture_output=True)
-        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir] + sim_args)
+        sim_dir, sim_log = run.start_fleetsim(fleetsim, HOSTS, SIM_BASE)
 
         def path(name):
             return os.path.join(work, name)
@@ -135,8 +130,7 @@ def main():
               ok_line.returncode == 0 and f"cluster.peer_http: basic auth as {USER}" in
               ok_line.stdout and PASSWORD not in ok_line.stdout + ok_line.stderr,
               f"exit {ok_line.returncode}: {ok_line.stdout}{ok_line.stderr}")
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+        run.wait_fleetsim(sim_log)
         logs = {}
         for name, port in PORTS.items():
             logs[name] = start(name, [fleetps, "run", "--config", configs[name],

@@ -168,15 +168,8 @@ def main():
     try:
         if not block_is_free(SIM_BASE, HOSTS) or not block_is_free(32500, 10):
             raise Fatal("ports 32000-32299 or 32500-32510 are in use")
-        sim_dir = os.path.join(work, "sim")
-        sim_args = ["--hosts", str(HOSTS), "--base-port", str(SIM_BASE),
-                    "--dialects", "linux-procps=100"]
-        subprocess.run([fleetsim, "--emit-config", sim_dir, "--user", "fleetsim"] + sim_args,
-                       check=True, capture_output=True)
-        sim_log = start("fleetsim", [fleetsim, "--state-dir", sim_dir, "--control",
-                                     f"127.0.0.1:{SIM_CONTROL}"] + sim_args)
-        if not wait_until(lambda: "fleetsim ready" in open(sim_log).read(), 20, 0.05):
-            raise Fatal("fleetsim not ready after 20 s: " + open(sim_log).read()[-2000:])
+        sim_dir, sim_log = run.start_fleetsim(fleetsim, HOSTS, SIM_BASE, SIM_CONTROL)
+        run.wait_fleetsim(sim_log)
 
         with open(os.path.join(sim_dir, "fleet.yaml")) as f:
             config = yaml.safe_load(f)
