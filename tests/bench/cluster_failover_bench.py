@@ -113,6 +113,8 @@ def main():
     parser.add_argument("--interval", type=int, default=15)
     parser.add_argument("--ttl", type=int, default=10)
     parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--dialects", default="linux-procps=100",
+                        help="fleetsim's mix, e.g. linux-procps=70,busybox=10,aix=10,solaris=10")
     parser.add_argument("--write")
     args = parser.parse_args()
     hosts = 3 * args.hosts_per_member
@@ -121,7 +123,8 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     with Harness(args.fleetps, args.fleetsim, hosts=hosts, interval_s=args.interval,
                  ttl_s=args.ttl, port_range=(20000, 32700), threads=2,
-                 cluster={"etcd": {"request_timeout": "2s"}}) as h:
+                 cluster={"etcd": {"request_timeout": "2s"}},
+                 sim_args=["--dialects", args.dialects]) as h:
         t = time.time()
         sets = h.wait_converged(300)
         figures["start: all owned once and probed (s)"] = time.time() - t
@@ -199,7 +202,7 @@ def write_section(args, figures, started, load_before, load_after, hosts):
 ## Cluster: failover, join churn and etcd load (issue 20, recorded {started:%Y-%m-%d %H:%M} UTC)
 
 `tests/bench/cluster_failover_bench.py` at commit {commit}: 3 collectors × {args.hosts_per_member}
-hosts ({hosts} fleetsim hosts, linux-procps), interval {args.interval} s, lease_ttl {args.ttl} s,
+hosts ({hosts} fleetsim hosts, {args.dialects}), interval {args.interval} s, lease_ttl {args.ttl} s,
 3 etcd members (Debian's etcd, tmpfs), each collector through its own relay. Machine:
 {os.cpu_count()} × {cpu}, {platform.release()}; load average {load_before[0]:.1f} before,
 {load_after[0]:.1f} after (other engineers' builds share the machine).
