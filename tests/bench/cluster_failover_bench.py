@@ -118,7 +118,15 @@ def main():
     parser.add_argument("--write")
     args = parser.parse_args()
     hosts = 3 * args.hosts_per_member
-    figures = {}
+
+    class Figures(dict):
+        """Prints each figure as it is measured: a run that fails later keeps what it had."""
+        def __setitem__(self, what, value):
+            print(f"{what}: {value:.3f}" if isinstance(value, float) else f"{what}: {value}",
+                  flush=True)
+            super().__setitem__(what, value)
+
+    figures = Figures()
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
     with Harness(args.fleetps, args.fleetsim, hosts=hosts, interval_s=args.interval,
@@ -184,8 +192,6 @@ def main():
         figures["join 3->4: converged (s)"] = took
         h.ok = True
     load_after = os.getloadavg()
-    for what, value in figures.items():
-        print(f"{what}: {value:.3f}" if isinstance(value, float) else f"{what}: {value}")
     if args.write:
         write_section(args, figures, started, load_before, load_after, hosts)
     return 0
