@@ -1,4 +1,5 @@
 #include "fleetps/collector/app/app.hpp"
+#include "fleetps/config/secret_file.hpp"
 
 #include <malloc.h>
 #include <sys/resource.h>
@@ -9,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -128,16 +128,14 @@ boost::system::result<HttpClientOptions, std::string> PeerClientOptions(
   HttpClientOptions options;
   options.ca_file = peer.ca_file;
   if (peer.username.empty()) return options;
-  std::ifstream in(peer.password_file);
-  std::string password;
-  if (!in || !std::getline(in, password)) {
+  auto password = config::ReadSecretLine(peer.password_file);
+  if (!password) {
     return boost::system::result<HttpClientOptions, std::string>(
         boost::system::in_place_error,
         "cannot read cluster.peer_http.basic_auth.password_file " + peer.password_file);
   }
-  if (password.ends_with('\r')) password.pop_back();
   options.user = peer.username;
-  options.password = std::move(password);
+  options.password = std::move(*password);
   return options;
 }
 
@@ -199,8 +197,6 @@ struct EtcdWiring {
   cluster::OwnershipOptions ownership;
 };
 
-// The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
-// server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 // The cluster keys whose change an etcd member's reload cannot apply (everything but the peer
 // credentials and the static list, which etcd membership does not read), comma-separated.
 std::string EtcdRestartOnlyChanges(const config::ClusterSettings& now,
@@ -223,10 +219,12 @@ std::string EtcdRestartOnlyChanges(const config::ClusterSettings& now,
   note(now.settle != loaded.settle, "settle");
   note(now.handover_warm_timeout != loaded.handover_warm_timeout, "handover_warm_timeout");
   note(now.fence_margin != loaded.fence_margin, "fence_margin");
-  note(!(now.etcd == loaded.etcd), "etcd");
+  note(now.etcd != loaded.etcd, "etcd");
   return out;
 }
 
+// The wiring: agents under a host supervisor, the event pump into the fleet state, the HTTP
+// server over the API's handlers (App is their FleetPort and ControlPort), reload on SIGHUP.
 class App final : public FleetPort, public ControlPort, public ClusterPort {
  public:
   // `member`: this process's name in a static cluster (checked against the list), else empty.

@@ -1,10 +1,10 @@
 #include "fleetps/collector/cli/cli.hpp"
+#include "fleetps/config/secret_file.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -114,11 +114,9 @@ std::optional<std::string> ReadPassword(ClientFlags& flags) {
     return std::nullopt;
   }
   if (!flags.password_file.empty()) {
-    std::ifstream in(flags.password_file);
-    if (!in || !std::getline(in, flags.http.password)) {
-      return "cannot read --password-file " + flags.password_file;
-    }
-    if (flags.http.password.ends_with('\r')) flags.http.password.pop_back();
+    auto password = config::ReadSecretLine(flags.password_file);
+    if (!password) return "cannot read --password-file " + flags.password_file;
+    flags.http.password = std::move(*password);
     return std::nullopt;
   }
   if (const char* password = std::getenv(kPasswordEnv)) {

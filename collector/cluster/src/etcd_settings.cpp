@@ -1,9 +1,9 @@
 #include "fleetps/collector/cluster/etcd_settings.hpp"
+#include "fleetps/config/secret_file.hpp"
 
 #include <openssl/evp.h>
 
 #include <array>
-#include <fstream>
 
 namespace fleetps::collector::cluster {
 
@@ -34,13 +34,13 @@ boost::system::result<EtcdOptions, std::string> EtcdOptionsFor(
   o.cert_file = cluster.etcd.cert_file;
   o.key_file = cluster.etcd.key_file;
   if (!cluster.etcd.password_file.empty()) {
-    std::ifstream in(cluster.etcd.password_file);
-    if (!in || !std::getline(in, o.password)) {
+    auto password = config::ReadSecretLine(cluster.etcd.password_file);
+    if (!password) {
       std::string error = "cannot read cluster.etcd.password_file ";
       error += cluster.etcd.password_file;
       return error;
     }
-    if (!o.password.empty() && o.password.back() == '\r') o.password.pop_back();
+    o.password = std::move(*password);
   }
   return o;
 }

@@ -14,6 +14,7 @@
 #include "fleetps/config/cluster.hpp"
 #include "fleetps/config/diff.hpp"
 #include "fleetps/config/load.hpp"
+#include "fleetps/config/secret_file.hpp"
 
 namespace fleetps::config {
 namespace {
@@ -356,4 +357,22 @@ TEST(ClusterConfigTest, UrlHelpers) {
 }
 
 }  // namespace
+// The password files of cluster.etcd, cluster.peer_http and the CLI's --password-file: the first
+// line, without a CR a Windows editor left; nothing for a missing or empty file.
+TEST(SecretFileTest, ReadsTheFirstLineWithoutItsLineEnd) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("fleetps-secret-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto write = [&dir](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  EXPECT_EQ(ReadSecretLine(write("unix", "s3cret\nsecond line\n")), "s3cret");
+  EXPECT_EQ(ReadSecretLine(write("windows", "s3cret\r\n")), "s3cret");
+  EXPECT_EQ(ReadSecretLine(write("no-newline", "s3cret")), "s3cret");
+  EXPECT_EQ(ReadSecretLine(write("empty", "")), std::nullopt);
+  EXPECT_EQ(ReadSecretLine((dir / "absent").string()), std::nullopt);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace fleetps::config
