@@ -22,7 +22,8 @@ own relay, and `cluster.failsafe: false`. In this order:
   between its fence and its next registration (attribution); etcd back: every host owned and
   probed again ≤ TTL + 5 s after quorum is back; no host doubled.
 - T8 capacity: c1 and c3 restarted with `cluster.max_hosts` (120 of 300: the spec's 1,200 of
-  3,000; cluster options are read at start, not on reload), then kill -9 c2: the survivors stop
+  3,000; cluster options are read at start: a SIGHUP of c1 with the new value first must log
+  config_reload_partial naming cluster.max_hosts and leave c1 participating), then kill -9 c2: the survivors stop
   at max_hosts each, fleetps_cluster_orphaned_hosts on both = the rest, nobody probes the
   orphaned hosts, and `promtool test rules` over the shipped FleetpsClusterOrphanedHosts rule,
   fed the series scraped from the survivors, has it fire (and not with the series scraped
@@ -431,8 +432,18 @@ def promtool_fires(report, h, promtool, before, after):
 
 def t8_capacity(report, h, sets, max_hosts, promtool):
     survivors, victim = ["c1", "c3"], "c2"
-    # cluster.* options are read at start: restart the survivors-to-be with the cap.
+    # cluster.* options are read at start: a reload says so and keeps the running values ...
     h.config["cluster"]["max_hosts"] = max_hosts
+    h.member_config("c1")
+    os.kill(h.pid("c1"), signal.SIGHUP)
+    said = wait_until(lambda: re.search(r"event=config_reload_partial .*cluster\.max_hosts",
+                                        h.tail("c1", 20000)), 10, 0.1)
+    report.check("T8 a reload of c1 with max_hosts names it as waiting for a restart",
+                 bool(said), h.tail("c1", 600))
+    report.check("T8 c1 keeps running and participating after that reload",
+                 h.running("c1") and self_state(h.cluster("c1")) == "participant",
+                 h.cluster("c1"))
+    # ... so restart the survivors-to-be with the cap.
     t_restart = time.time()
     for n in survivors:
         h.kill(n)
