@@ -84,6 +84,16 @@ const probes::ProcessRow* FindProcess(const probes::HostSnapshot& snapshot, std:
   return it != rows.end() && it->pid == pid ? &*it : nullptr;
 }
 
+// Room for `more` rows at the end of `out`. The callers append host after host; reserving exactly
+// size() + more each time moved every row gathered so far once per host, which is quadratic in
+// the fleet (a member's scope=local answer over 500 hosts' 64,000 rows took 1.4-1.9 s, mostly
+// page faults, so its fan-out peers missed their 2 s). Doubling keeps it linear.
+void ReserveMore(std::vector<QueryRow>& out, std::size_t more) {
+  if (out.capacity() - out.size() < more) {
+    out.reserve(std::max(out.size() + more, 2 * out.capacity()));
+  }
+}
+
 }  // namespace
 
 CpuSamples SampleCpu(const probes::HostSnapshot& snapshot) {
@@ -98,7 +108,7 @@ CpuSamples SampleCpu(const probes::HostSnapshot& snapshot) {
 void AppendQueryRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
   if (input.current == nullptr) return;
   const bool rates = HasRates(input);
-  out.reserve(out.size() + input.current->processes.size());
+  ReserveMore(out, input.current->processes.size());
   for (const probes::ProcessRow& process : input.current->processes) {
     QueryRow row;
     row.host = std::string(input.host);
@@ -112,7 +122,7 @@ void AppendQueryRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
 void AppendListeningRows(const HostRowsInput& input, std::vector<QueryRow>& out) {
   if (input.current == nullptr) return;
   const bool rates = HasRates(input);
-  out.reserve(out.size() + input.current->listening.size());
+  ReserveMore(out, input.current->listening.size());
   for (const probes::ListenSocket& socket : input.current->listening) {
     QueryRow row;
     row.host = std::string(input.host);
