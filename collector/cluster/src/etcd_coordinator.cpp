@@ -538,11 +538,14 @@ json::object TxnOf(std::span<const GuardedItem* const> items) {
 
 }  // namespace
 
-// `retry(index, current)` decides, for an item whose batch failed, from the key's current
-// state (nullopt = absent): true = try again, false = lost (outcome filled by the caller).
-template <class Retry>
+// What becomes of an item whose transaction failed, from the key's current state.
+enum class Guarded { kRetry, kLost, kWon };
+
+// `decide(index, current)` judges, for an item whose batch failed, from the key's current
+// state (nullopt = absent).
+template <class Decide>
 asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> RunGuarded(
-    const std::vector<GuardedItem>& items, Retry retry,
+    const std::vector<GuardedItem>& items, Decide decide,
     std::function<asio::awaitable<boost::system::result<std::string>>(std::string)> txn) {
   std::vector<ClaimOutcome> outcomes(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) outcomes[i].key = items[i].key;
@@ -572,10 +575,16 @@ asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> RunGuarded(
           const auto& kvs = Arr(Obj(responses[j].as_object(), "response_range"), "kvs");
           if (!kvs.empty() && kvs[0].is_object()) current = ParseKv(kvs[0].as_object());
         }
-        if (retry(pending[j], current)) {
-          again.push_back(pending[j]);
-        } else if (current) {
-          outcomes[pending[j]].holder_value = current->value;
+        switch (decide(pending[j], current)) {
+          case Guarded::kRetry:
+            again.push_back(pending[j]);
+            break;
+          case Guarded::kWon:
+            outcomes[pending[j]].won = true;
+            break;
+          case Guarded::kLost:
+            if (current) outcomes[pending[j]].holder_value = current->value;
+            break;
         }
       }
       pending = std::move(again);
@@ -600,11 +609,16 @@ asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> EtcdCoordinato
              {"key", encoded}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}},
          json::object{{"request_put", std::move(put)}}});
   }
-  const auto absent = [](std::size_t, const std::optional<KeyValue>& current) {
-    return !current.has_value();
+  // A key that exists under this lease with this value is ours: created by an earlier attempt
+  // of the same transaction whose answer was lost (Call moves on to the next endpoint when one
+  // is slow, and the slow one may have committed), or by an earlier call.
+  const auto decide = [&value, lease](std::size_t, const std::optional<KeyValue>& current) {
+    if (!current) return Guarded::kRetry;
+    if (lease != 0 && current->lease == lease && current->value == value) return Guarded::kWon;
+    return Guarded::kLost;
   };
   auto outcome = co_await RunGuarded(
-      items, absent, [this](std::string body) { return Call("/v3/kv/txn", std::move(body)); });
+      items, decide, [this](std::string body) { return Call("/v3/kv/txn", std::move(body)); });
   co_return Count<Out>(CoordinationOp::kClaim, std::move(outcome));
 }
 
@@ -623,7 +637,7 @@ asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> EtcdCoordinato
                      json::object{{"request_delete_range", json::object{{"key", encoded}}}}});
   }
   const auto unchanged = [&keys](std::size_t i, const std::optional<KeyValue>& current) {
-    return current && current->mod_revision == keys[i].second;
+    return current && current->mod_revision == keys[i].second ? Guarded::kRetry : Guarded::kLost;
   };
   auto outcome = co_await RunGuarded(
       items, unchanged, [this](std::string body) { return Call("/v3/kv/txn", std::move(body)); });
