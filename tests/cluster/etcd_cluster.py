@@ -172,7 +172,7 @@ class EtcdCluster:
     def stop(self, i):
         """SIGSTOP: a frozen member (its sockets accept, nothing answers)."""
         if self.members[i]["proc"]:
-            os.kill(self.members[i]["proc"].pid, signal.SIGSTOP)
+            freeze(self.members[i]["proc"].pid)
             self.members[i]["stopped"] = True
 
     def cont(self, i):
@@ -204,6 +204,23 @@ class EtcdCluster:
             except OSError:
                 pass
         return "\n".join(tails)
+
+
+def freeze(pid, timeout=2.0):
+    """SIGSTOP `pid` and wait until every one of its threads is stopped: kill() returns before
+    a thread running on another core has taken the signal, and such a thread can still answer
+    a request sent at once (seen with etcd beside another test)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            states = [open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()[0]
+                      for tid in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            return  # gone
+        if all(state in ("T", "t", "Z", "X") for state in states):
+            return
+        time.sleep(0.005)
 
 
 def self_test():

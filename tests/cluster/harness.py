@@ -56,7 +56,7 @@ import yaml  # python3-yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from etcd_cluster import EtcdCluster, free_port  # noqa: E402
+from etcd_cluster import EtcdCluster, free_port, freeze  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from e2e_test import http, wait_until  # noqa: E402
@@ -464,7 +464,7 @@ class Harness:
         self.stopped[name] = False
 
     def stop(self, name):
-        os.kill(self.procs[name].pid, signal.SIGSTOP)
+        freeze(self.procs[name].pid)
         self.stopped[name] = True
 
     def cont(self, name):

@@ -21,7 +21,8 @@ T3 (c3 drained; the last):
 - T10 fan-out: `fleetps query` through c1 equals the union of the members' scope=local
   answers; with c2 SIGSTOP'd the CLI answers within 2.5 s, `incomplete`, names c2 with its host
   count, exit status 3.
-- T7a kill -9 the etcd leader: no ownership change, no member fenced, no probe gap beyond one
+- T7a kill -9 the etcd leader: no ownership change, no member fenced (failsafe while etcd
+  elects is allowed), no probe gap beyond one
   interval (+1.5 s of scheduling slack on a shared 2-core machine).
 - T7b kill 2 of 3 etcd members (failsafe on): no ownership change, probing continues,
   `fleetps_cluster_failsafe 1` on every member; etcd back: 0 on all within 2 keepalives + 2 s.
@@ -394,8 +395,15 @@ def t7a_etcd_leader(report, h, sets):
     t_end = time.time()
     answers = h.observer.since(t_kill)
     states = {self_state(d) for _, _, d in answers if d}
+    # An election that outlasts TTL - fence_margin - request_timeout (2 s here; 2.5 s seen on
+    # the loaded 2-core machine) puts members in failsafe for a keepalive period: that keeps
+    # every host and changes nothing, which is what the scenario asks (no fence, no ownership
+    # change, no probe gap), so it is allowed and shown.
     report.check("T7a etcd leader killed: no member fenced or unregistered",
-                 states == {"participant"}, states)
+                 states <= {"participant", "failsafe"}, states)
+    if "failsafe" in states:
+        print("NOTE T7a: a member was in failsafe during the election (etcd answered nobody)",
+              flush=True)
     ownership_and_probing_kept(report, h, "T7a", sets, before, t_kill, t_end)
     h.etcd.restart(leader)
 
