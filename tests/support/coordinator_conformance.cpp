@@ -261,6 +261,16 @@ asio::awaitable<void> ClaimExactOutcomes(ConformanceBackend&, Coordinator& c, st
     EXPECT_FALSE(lost[i].won) << keys[i];
     EXPECT_EQ(lost[i].holder_value, stored.at(keys[i]).value) << keys[i];
   }
+  // Claiming again what this lease already holds with this value wins it again (a claim retried
+  // after its answer was lost); the same keys under another value stay lost.
+  auto again = Value(co_await c.Claim(keys, "me", lease), "claim again");
+  auto other_value = Value(co_await c.Claim(keys, "me-too", lease), "claim with another value");
+  CO_ASSERT(again.size() == keys.size() && other_value.size() == keys.size());
+  for (int i = 0; i < kKeys; ++i) {
+    EXPECT_EQ(again[i].won, outcomes[i].won) << keys[i];
+    EXPECT_FALSE(other_value[i].won) << keys[i];
+    EXPECT_EQ(other_value[i].holder_value, stored.at(keys[i]).value) << keys[i];
+  }
   auto empty = Value(co_await c.Claim(std::vector<std::string>(), "x", lease), "empty claim");
   EXPECT_TRUE(empty.empty());
   EXPECT_FALSE(co_await c.Revoke(lease));

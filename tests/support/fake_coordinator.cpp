@@ -262,17 +262,19 @@ asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> FakeCoordinato
   if (lease != 0 && !store_.leases_.contains(lease)) {
     co_return make_error_code(CoordinatorErrc::kLeaseNotFound);
   }
-  co_return Transact(keys.size(),
-                     [&](std::size_t i, Revision rev, std::vector<WatchEvent>& events) {
-                       ClaimOutcome outcome{keys[i], false, {}};
-                       if (auto it = store_.kvs_.find(keys[i]); it != store_.kvs_.end()) {
-                         outcome.holder_value = it->second.value;
-                       } else {
-                         events.push_back(store_.PutKey(keys[i], value, lease, rev));
-                         outcome.won = true;
-                       }
-                       return outcome;
-                     });
+  co_return Transact(
+      keys.size(), [&](std::size_t i, Revision rev, std::vector<WatchEvent>& events) {
+        ClaimOutcome outcome{keys[i], false, {}};
+        if (auto it = store_.kvs_.find(keys[i]); it != store_.kvs_.end()) {
+          const bool held = lease != 0 && it->second.lease == lease && it->second.value == value;
+          outcome.won = held;
+          if (!held) outcome.holder_value = it->second.value;
+        } else {
+          events.push_back(store_.PutKey(keys[i], value, lease, rev));
+          outcome.won = true;
+        }
+        return outcome;
+      });
 }
 
 asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> FakeCoordinator::Release(

@@ -53,7 +53,7 @@ struct WatchBatch {
 /// A create-if-absent or guarded-delete item and its outcome.
 struct ClaimOutcome {
   std::string key;
-  bool won = false;          ///< created by this call (claim) or deleted by it (release)
+  bool won = false;  ///< claim: created by this call or already held (see Claim); release: deleted
   std::string holder_value;  ///< claim lost: the value of the key that exists
 };
 
@@ -91,7 +91,9 @@ class Coordinator {
   virtual boost::asio::awaitable<boost::system::result<Snapshot>> Range(std::string prefix) = 0;
 
   /// For each key: create it with `value` under `lease` only if it does not exist. Batched
-  /// (at most 128 keys per store transaction); the outcome per key is exact.
+  /// (at most 128 keys per store transaction); the outcome per key is exact. A key that already
+  /// exists under `lease` with `value` is won too: the store cannot tell it from a claim retried
+  /// after its answer was lost, and it is the caller's either way.
   virtual boost::asio::awaitable<boost::system::result<std::vector<ClaimOutcome>>> Claim(
       std::vector<std::string> keys, std::string value, LeaseId lease) = 0;
   /// For each (key, mod_revision): delete the key only if it is still at that revision, i.e.
